@@ -1,25 +1,24 @@
-// Public entry of the allocator. STUB: the allocator work replaces the bodies; keep the signatures.
+// Public entry of the allocator: one ServiceAllocator per controller, fed with the pools and with every Service.
+// Behaviour contract: MetalLB's controller/service.go + internal/allocator (see docs/allocation.md for differences).
 import type { Pool } from '../config/types.js';
 import type { Service } from '../k8s/types.js';
+import { Allocator } from './allocator.js';
+import { convergeService, type ConvergeResult, type ServiceEvent } from './converge.js';
+import { ANNOTATION_IP_ALLOCATED_FROM_POOL, viewService } from './service-view.js';
 
-export interface ServiceEvent {
-  type: 'Normal' | 'Warning';
-  reason: string;
-  message: string;
-}
-
-/** What one Service should look like after converging it (MetalLB's convergeBalancer). */
-export interface ConvergeResult {
-  /** Desired `status.loadBalancer.ingress[].ip`, v4 before v6; empty = no addresses (state cleared). */
-  ingress: string[];
-  /** Desired `metallb.io/ip-allocated-from-pool`; undefined = remove it. */
-  pool?: string;
-  events: ServiceEvent[];
-  /** True when this change freed or moved an address, so every other Service should be converged again. */
-  reprocessAll: boolean;
-  /** Why the Service is left without addresses, for people (dry-run table, logs). */
-  pendingReason?: string;
-}
+export type { ConvergeResult, ServiceEvent } from './converge.js';
+export type { Holding, AllocationRequest, ServiceFamily } from './types.js';
+export { Allocator } from './allocator.js';
+export {
+  ANNOTATION_ADDRESS_POOL,
+  ANNOTATION_ALLOW_SHARED_IP,
+  ANNOTATION_IP_ALLOCATED_FROM_POOL,
+  ANNOTATION_LOADBALANCER_IPS,
+  annotationValue,
+  deprecatedAnnotations,
+  serviceProblems,
+  viewService,
+} from './service-view.js';
 
 export interface PoolStats {
   pool: string;
@@ -34,21 +33,96 @@ export interface AllocatorOptions {
   loadBalancerClass?: string;
 }
 
+const eventSig = (e: ServiceEvent): string => `${e.type}\u0000${e.reason}\u0000${e.message}`;
+
 export class ServiceAllocator {
+  private readonly core = new Allocator();
+  /** Per Service, the failure events of its last converge: not repeated while nothing changes. */
+  private readonly reported = new Map<string, Set<string>>();
+
   constructor(readonly options: AllocatorOptions = {}) {}
+
+  /** The underlying allocator (read-only use: diagnostics and tests). */
+  get allocator(): Allocator {
+    return this.core;
+  }
+
   /** Replaces the pools; existing assignments stay where they are still allowed. Callers then converge every Service. */
-  setPools(pools: readonly Pool[]): void { void pools; throw new Error('not implemented yet'); }
+  setPools(pools: readonly Pool[]): void {
+    this.core.setPools(pools);
+    // A new config may change every answer: let failures be reported again.
+    this.reported.clear();
+  }
+
   /** Whether this allocator is responsible for the Service at all (loadBalancerClass filter). */
-  handles(svc: Service): boolean { void svc; throw new Error('not implemented yet'); }
-  /** Level-triggered and idempotent: the desired state of one Service given everything known. */
-  converge(svc: Service): ConvergeResult { void svc; throw new Error('not implemented yet'); }
+  handles(svc: Service): boolean {
+    const wanted = this.options.loadBalancerClass ?? '';
+    const cls = typeof svc.spec?.loadBalancerClass === 'string' ? svc.spec.loadBalancerClass : '';
+    return cls === wanted;
+  }
+
+  /**
+   * Level-triggered and idempotent: the desired state of one Service given everything known.
+   * Callers must check `handles` first: for a Service of another loadBalancerClass this frees what we held and
+   * returns the Service's current status and pool annotation unchanged (nothing to write).
+   */
+  converge(svc: Service): ConvergeResult {
+    const view = viewService(svc);
+    if (!this.handles(svc)) {
+      const freed = this.release(view.key);
+      const pool = svc.metadata?.annotations?.[ANNOTATION_IP_ALLOCATED_FROM_POOL];
+      const out: ConvergeResult = {
+        ingress: view.currentTexts,
+        events: [],
+        reprocessAll: freed,
+        pendingReason: `loadBalancerClass ${JSON.stringify(view.loadBalancerClass ?? '')} is not handled by this controller`,
+      };
+      if (pool !== undefined) out.pool = pool;
+      return out;
+    }
+    const r = convergeService(this.core, view);
+    const seen = this.reported.get(view.key);
+    const now = new Set<string>();
+    const events: ServiceEvent[] = [];
+    for (const e of r.events) {
+      const sig = eventSig(e);
+      if (e.type === 'Warning') now.add(sig);
+      if (e.type === 'Warning' && seen?.has(sig)) continue;
+      events.push(e);
+    }
+    for (const e of r.quietEvents) now.add(eventSig(e));
+    if (now.size > 0) this.reported.set(view.key, now);
+    else this.reported.delete(view.key);
+    const out: ConvergeResult = { ingress: r.ingress, events, reprocessAll: r.reprocessAll };
+    if (r.pool !== undefined) out.pool = r.pool;
+    if (r.pendingReason !== undefined) out.pendingReason = r.pendingReason;
+    return out;
+  }
+
   /** The Service is gone: free its addresses. True when an address was freed. */
-  release(key: string): boolean { void key; throw new Error('not implemented yet'); }
-  poolStats(): PoolStats[] { throw new Error('not implemented yet'); }
+  release(key: string): boolean {
+    this.reported.delete(key);
+    return this.core.unassign(key);
+  }
+
+  poolStats(): PoolStats[] {
+    return this.core.stats();
+  }
 }
 
-/** The order to converge Services in at startup or on reprocess-all: those already holding addresses first. */
+/** Number of `status.loadBalancer.ingress[]` entries with an IP. */
+function ingressIPCount(svc: Service): number {
+  const ing = svc.status?.loadBalancer?.ingress;
+  if (!Array.isArray(ing)) return 0;
+  let n = 0;
+  for (const e of ing) if (e && typeof e === 'object' && typeof e.ip === 'string' && e.ip !== '') n++;
+  return n;
+}
+
+/** The order to converge Services in at startup or on reprocess-all: those already holding addresses first (most first), stable. */
 export function restoreOrder<T extends Service>(services: readonly T[]): T[] {
-  void services;
-  throw new Error('not implemented yet');
+  return services
+    .map((svc, i) => ({ svc, i, n: ingressIPCount(svc) }))
+    .sort((a, b) => b.n - a.n || a.i - b.i)
+    .map((x) => x.svc);
 }

@@ -1,0 +1,208 @@
+// MetalLB's convergeBalancer (controller/service.go) for one Service: from what the Service asks for and what it
+// currently holds, the addresses it should hold now, with MetalLB's events and a human reason when it is pending.
+import { formatIP, type IP } from '../net/ip.js';
+import type { Allocator } from './allocator.js';
+import { familyOfAddresses, goQuoteList, type ServiceView } from './service-view.js';
+import type { AllocOutcome, Holding, ServiceFamily } from './types.js';
+
+export interface ServiceEvent {
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+}
+
+/** What one Service should look like after converging it. */
+export interface ConvergeResult {
+  /** Desired `status.loadBalancer.ingress[].ip`, v4 before v6; empty = no addresses (state cleared). */
+  ingress: string[];
+  /** Desired `metallb.io/ip-allocated-from-pool`; undefined = remove it. */
+  pool?: string;
+  events: ServiceEvent[];
+  /** True when this change freed or moved an address, so every other Service should be converged again. */
+  reprocessAll: boolean;
+  /** Why the Service is left without addresses, for people (dry-run table, logs). */
+  pendingReason?: string;
+}
+
+export interface ConvergeOutput extends ConvergeResult {
+  /** Events that describe a state MetalLB would report again on every converge; used to de-duplicate them. */
+  quietEvents: ServiceEvent[];
+}
+
+const quoteIPs = (ips: readonly IP[]): string => goQuoteList(ips.map(formatIP));
+
+function sameIPSet(a: readonly IP[], b: readonly IP[]): boolean {
+  if (a.length !== b.length) return false;
+  const key = (ip: IP): string => `${ip.family}:${ip.value}`;
+  const s = new Set(a.map(key));
+  return b.every((ip) => s.has(key(ip)));
+}
+
+/** serviceFamilyChanged: do the held addresses still fit the Service's family? */
+function familyChanged(held: ServiceFamily, svc: ServiceFamily, view: ServiceView): boolean {
+  if (held === svc) return false;
+  return !(svc === 'dual' && view.policy === 'PreferDualStack');
+}
+
+/** Did the transition from `before` to `after` free an address or a port others may be waiting for? */
+function freedSomething(before: Holding | undefined, after: Holding | undefined): boolean {
+  if (!before) return false;
+  if (!after) return true;
+  if (!before.ips.every((ip) => after.ips.some((x) => x.family === ip.family && x.value === ip.value))) return true;
+  if (before.sharing !== after.sharing || before.backend !== after.backend) return true;
+  return before.ports.some((p) => !after.ports.includes(p));
+}
+
+export function convergeService(alloc: Allocator, view: ServiceView): ConvergeOutput {
+  const key = view.key;
+  const req = view.request;
+  const before = alloc.holding(key);
+  const events: ServiceEvent[] = [];
+  const quietEvents: ServiceEvent[] = [];
+  const normal = (reason: string, message: string): void => void events.push({ type: 'Normal', reason, message });
+  const warning = (reason: string, message: string): void => void events.push({ type: 'Warning', reason, message });
+
+  const finish = (pendingReason?: string): ConvergeOutput => {
+    const after = alloc.holding(key);
+    const out: ConvergeOutput = {
+      ingress: after ? after.ips.map(formatIP) : [],
+      events,
+      quietEvents,
+      reprocessAll: freedSomething(before, after),
+    };
+    if (after) out.pool = after.pool;
+    else if (pendingReason !== undefined) out.pendingReason = pendingReason;
+    return out;
+  };
+  const clear = (pendingReason: string): ConvergeOutput => {
+    alloc.unassign(key);
+    return finish(pendingReason);
+  };
+
+  // 1. Not a LoadBalancer: drop any state, never allocate.
+  if (view.type !== 'LoadBalancer') return clear(`not a LoadBalancer Service (type ${view.type})`);
+  // 2. Nothing to allocate from, or no way to know the family.
+  if (alloc.pools.size === 0) return clear('no IPAddressPool is configured');
+  if (view.family === undefined) {
+    const err = view.familyError ?? 'unknown IP family';
+    warning('AllocationFailed', `Failed to allocate IP for ${JSON.stringify(key)}: ${err}`);
+    return clear(`cannot determine the IP family of the Service: ${err}`);
+  }
+  // 3. RequireDualStack needs two cluster IPs.
+  if (view.policy === 'RequireDualStack' && view.clusterIPCount < 2) {
+    warning('not enough clusterips', `Service requires dual stack but not enough clusterips [${view.clusterIPTexts.join(' ')}]`);
+    return clear('ipFamilyPolicy is RequireDualStack but the Service has fewer than two cluster IPs');
+  }
+
+  // Current addresses: the Service status, else what we already hold for it (converging the same object twice,
+  // before its status was written, must not hand out a second address nor report a new allocation).
+  let current: IP[] = [];
+  if (view.currentTexts.length > 0) {
+    const fam = view.currentInvalid ? undefined : familyOfAddresses(view.currentIPs, view.currentTexts);
+    if (!fam || !('family' in fam)) {
+      const err = fam && 'error' in fam ? fam.error : `invalid address in ${goQuoteList(view.currentTexts)}`;
+      warning('nolbIPsIPFamily', `Failed to retrieve LBIPs IPFamily for ${goQuoteList(view.currentTexts)}: ${err}`);
+      alloc.unassign(key);
+    } else if (familyChanged(fam.family, view.family, view)) {
+      alloc.unassign(key);
+    } else {
+      current = view.currentIPs;
+    }
+  } else if (before) {
+    const fam: ServiceFamily = before.ips.length === 2 ? 'dual' : before.ips[0]!.family;
+    if (familyChanged(fam, view.family, view)) alloc.unassign(key);
+    else current = [...before.ips];
+  } else {
+    alloc.unassign(key);
+  }
+
+  // 4. Re-assign what it holds (idempotent when still allowed), drop it when the config or the request changed.
+  if (current.length > 0) {
+    const r = alloc.assign(req, current);
+    if (!r.ok) {
+      normal('ClearAssignment', `current IP for ${JSON.stringify(key)} not allowed by config, will attempt for new IP assignment: ${r.error}`);
+      alloc.unassign(key);
+      current = [];
+    }
+    if (current.length > 0 && view.desiredPool !== '' && alloc.holding(key)?.pool !== view.desiredPool) {
+      alloc.unassign(key);
+      current = [];
+    }
+    if (view.requested.kind === 'invalid') {
+      warning('LoadBalancerFailed', `invalid requested loadbalancer IPs: ${view.requested.error}`);
+      // MetalLB stops here (ErrConverge): whatever is still held stays.
+      return finish(`invalid requested IPs: ${view.requested.error}`);
+    }
+    if (view.requested.kind === 'ips' && current.length > 0 && !sameIPSet(current, view.requested.ips)) {
+      alloc.unassign(key);
+      current = [];
+    }
+  }
+
+  // 5. PreferDualStack holding one family: try to add the other one from the same pool.
+  //    (MetalLB also tries this for single-stack cluster IPs, which then flaps; we require a dual-stack Service.)
+  if (current.length === 1 && view.policy === 'PreferDualStack' && view.family === 'dual') {
+    const pool = alloc.holding(key)?.pool ?? '';
+    const r = alloc.allocateAdditional(req, current[0]!, pool);
+    if (!r.ok) {
+      quietEvents.push({ type: 'Normal', reason: 'AdditionalAssignFailed', message: `cannot assign additional IP in PreferDualStack: ${r.error}` });
+    } else {
+      const added = r.ips.find((ip) => ip.family !== current[0]!.family)!;
+      normal('IPAllocated', `Assigned additional IP ${JSON.stringify(formatIP(added))}`);
+      current = r.ips;
+    }
+  }
+
+  // 6. Nothing held: allocate.
+  if (current.length === 0) {
+    const r = allocateIPs(alloc, view);
+    if (!r.ok) {
+      warning('AllocationFailed', `Failed to allocate IP for ${JSON.stringify(key)}: ${r.error}`);
+      alloc.unassign(key);
+      return finish(r.reason);
+    }
+    normal('IPAllocated', `Assigned IP ${quoteIPs(r.ips)}`);
+    if (r.ips.length === 1 && view.policy === 'PreferDualStack' && view.family === 'dual') {
+      // The pool chosen has no free address of the other family (else it would have given both): MetalLB reports
+      // AdditionalAssignFailed on the next converge; we remember it as already reported.
+      const add = alloc.allocateAdditional(req, r.ips[0]!, r.pool);
+      if (!add.ok) {
+        quietEvents.push({ type: 'Normal', reason: 'AdditionalAssignFailed', message: `cannot assign additional IP in PreferDualStack: ${add.error}` });
+      }
+    }
+  }
+  return finish();
+}
+
+/** MetalLB's allocateIPs: requested IPs, else the requested pool, else automatic. */
+function allocateIPs(alloc: Allocator, view: ServiceView): AllocOutcome {
+  const req = view.request;
+  const rq = view.requested;
+  if (rq.kind === 'invalid') return { ok: false, error: rq.error, reason: `invalid requested IPs: ${rq.error}` };
+  if (rq.kind === 'ips') {
+    if (rq.family === undefined) {
+      const err = rq.familyError ?? 'invalid requested IPs';
+      return { ok: false, error: err, reason: `the requested IPs ${rq.texts.join(', ')} must be one address, or one IPv4 and one IPv6 address` };
+    }
+    if (rq.family !== view.family) {
+      return {
+        ok: false,
+        error: `requested loadBalancer IP(s) ${quoteIPs(rq.ips)} does not match the ipFamily of the service`,
+        reason: `the requested IPs ${rq.texts.join(', ')} (${rq.family}) do not match the Service's IP family (${view.family ?? 'unknown'})`,
+      };
+    }
+    const r = alloc.assign(req, rq.ips);
+    if (!r.ok) return { ok: false, error: r.error, reason: `requested IPs ${rq.texts.join(', ')}: ${r.reason}` };
+    if (view.desiredPool !== '' && r.pool !== view.desiredPool) {
+      alloc.unassign(req.key);
+      return {
+        ok: false,
+        error: `requested loadBalancer IP(s) ${quoteIPs(rq.ips)} is not compatible with requested address pool ${view.desiredPool}`,
+        reason: `the requested IPs ${rq.texts.join(', ')} are in pool ${r.pool}, not in the requested pool ${view.desiredPool}`,
+      };
+    }
+    return r;
+  }
+  if (view.desiredPool !== '') return alloc.allocateFromPool(req, view.desiredPool);
+  return alloc.allocate(req);
+}

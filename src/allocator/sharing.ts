@@ -1,0 +1,233 @@
+// Who uses which address, with which ports and sharing identity: MetalLB's sharingKeyForIP / portsInUse /
+// servicesOnIP / poolIPsInUse, plus the indexes that make "first usable address in a prefix" cheap:
+//  - per family, the occupied addresses as runs (first untouched address = one binary search);
+//  - per (family, sharing key, backend key), the sorted addresses of that sharing group and, per port,
+//    how many of them already carry it (so "every address of the group clashes" is answered in O(ports)).
+import { formatIP, isBuggyIP, type IP, type IPFamily } from '../net/ip.js';
+import { RunSet, SortedAddresses } from './ip-index.js';
+import type { PortKey, SharingIdentity } from './types.js';
+
+export interface AddressRecord extends SharingIdentity {
+  readonly family: IPFamily;
+  readonly value: bigint;
+  sharing: string;
+  backend: string;
+  pool: string;
+  /** port -> service key using it on this address. */
+  readonly ports: Map<PortKey, string>;
+  readonly services: Set<string>;
+}
+
+interface SharingGroup {
+  readonly addresses: SortedAddresses;
+  /** port -> number of addresses of the group on which that port is taken. */
+  readonly portUse: Map<PortKey, number>;
+}
+
+/** MetalLB's sharingOK: why `incoming` may not join an address held under `existing`; undefined = compatible. */
+export function sharingConflict(existing: SharingIdentity, incoming: SharingIdentity): string | undefined {
+  if (existing.sharing === '') return 'existing service does not allow sharing';
+  if (incoming.sharing === '') return 'new service does not allow sharing';
+  if (existing.sharing !== incoming.sharing) {
+    return `sharing key ${JSON.stringify(incoming.sharing)} does not match existing sharing key ${JSON.stringify(existing.sharing)}`;
+  }
+  if (existing.backend !== incoming.backend) {
+    return `backend key ${JSON.stringify(incoming.backend)} does not match existing sharing key ${JSON.stringify(existing.backend)}`;
+  }
+  return undefined;
+}
+
+/** A refusal to put a service on an address: MetalLB's message and a human one. */
+export interface SharingRefusal {
+  error: string;
+  reason: string;
+}
+
+const groupKey = (family: IPFamily, id: SharingIdentity): string => `${family}\u0000${id.sharing}\u0000${id.backend}`;
+
+export class AddressBook {
+  private readonly records: Record<IPFamily, Map<bigint, AddressRecord>> = { IPv4: new Map(), IPv6: new Map() };
+  private readonly occupied: Record<IPFamily, RunSet> = { IPv4: new RunSet(), IPv6: new RunSet() };
+  private readonly groups = new Map<string, SharingGroup>();
+  private readonly inUse = new Map<string, { IPv4: number; IPv6: number }>();
+
+  get(ip: IP): AddressRecord | undefined {
+    return this.records[ip.family].get(ip.value);
+  }
+
+  /** Distinct addresses in use per pool and family. */
+  inUseFor(pool: string): { IPv4: number; IPv6: number } {
+    return this.inUse.get(pool) ?? { IPv4: 0, IPv6: 0 };
+  }
+
+  /** Total distinct addresses in use (tests). */
+  get addressCount(): number {
+    return this.records.IPv4.size + this.records.IPv6.size;
+  }
+
+  allRecords(): AddressRecord[] {
+    return [...this.records.IPv4.values(), ...this.records.IPv6.values()];
+  }
+
+  /** MetalLB's checkSharing: may service `svc` with these ports and identity use `ip`? */
+  check(svc: string, ip: IP, ports: readonly PortKey[], id: SharingIdentity): SharingRefusal | undefined {
+    const rec = this.get(ip);
+    if (!rec) return undefined;
+    const conflict = sharingConflict(rec, id);
+    if (conflict !== undefined) {
+      const others = [...rec.services].filter((s) => s !== svc).sort();
+      if (others.length > 0) {
+        return {
+          error: `can't change sharing key for ${JSON.stringify(svc)}, address also in use by ${others.join(',')}`,
+          reason: `${formatIP(ip)} is in use by ${others.join(', ')} and cannot be shared: ${conflict}`,
+        };
+      }
+    }
+    for (const port of ports) {
+      const owner = rec.ports.get(port);
+      if (owner !== undefined && owner !== svc) {
+        return {
+          error: `port ${port} is already in use on ${JSON.stringify(formatIP(ip))}`,
+          reason: `${formatIP(ip)} is shared, but port ${port} is already used there by ${owner}`,
+        };
+      }
+    }
+    return undefined;
+  }
+
+  /** Records `svc` as a user of `ip`. The caller has checked sharing. */
+  addUser(ip: IP, svc: string, ports: readonly PortKey[], id: SharingIdentity, pool: string): void {
+    const map = this.records[ip.family];
+    let rec = map.get(ip.value);
+    if (!rec) {
+      rec = { family: ip.family, value: ip.value, sharing: id.sharing, backend: id.backend, pool, ports: new Map(), services: new Set() };
+      map.set(ip.value, rec);
+      this.occupied[ip.family].add(ip.value);
+      this.countInUse(pool, ip.family, 1);
+      this.joinGroup(rec);
+    } else {
+      if (rec.pool !== pool) {
+        this.countInUse(rec.pool, ip.family, -1);
+        this.countInUse(pool, ip.family, 1);
+        rec.pool = pool;
+      }
+      if (rec.sharing !== id.sharing || rec.backend !== id.backend) {
+        // MetalLB keeps the identity of the last service assigned (only differs when the sole user changes its key).
+        this.leaveGroup(rec);
+        rec.sharing = id.sharing;
+        rec.backend = id.backend;
+        this.joinGroup(rec);
+      }
+    }
+    rec.services.add(svc);
+    const group = this.groupOf(rec);
+    for (const port of ports) {
+      if (!rec.ports.has(port) && group) group.portUse.set(port, (group.portUse.get(port) ?? 0) + 1);
+      rec.ports.set(port, svc);
+    }
+  }
+
+  /** Forgets `svc` on `ip`; the address becomes free when nobody uses it any more. */
+  removeUser(ip: IP, svc: string): void {
+    const map = this.records[ip.family];
+    const rec = map.get(ip.value);
+    if (!rec || !rec.services.delete(svc)) return;
+    const group = this.groupOf(rec);
+    for (const [port, owner] of [...rec.ports]) {
+      if (owner !== svc) continue;
+      rec.ports.delete(port);
+      if (group) decrement(group.portUse, port);
+    }
+    if (rec.services.size === 0) {
+      // Deviation: MetalLB drops the sharing key as soon as no *port* remains, even if a port-less service still
+      // holds the address; we keep the record while any service holds it, so it is never handed out twice.
+      this.leaveGroup(rec);
+      map.delete(ip.value);
+      this.occupied[ip.family].delete(ip.value);
+      this.countInUse(rec.pool, ip.family, -1);
+    }
+  }
+
+  /** First address in [lo, hi] that nobody uses, skipping .0/.255 IPv4 addresses when `avoidBuggy`. */
+  firstUntouched(family: IPFamily, lo: bigint, hi: bigint, avoidBuggy: boolean): bigint | undefined {
+    const occ = this.occupied[family];
+    let x: bigint | undefined = lo;
+    for (;;) {
+      x = occ.firstAbsent(x, hi);
+      if (x === undefined) return undefined;
+      if (avoidBuggy && family === 'IPv4' && isBuggyIP({ family, value: x })) {
+        x++;
+        continue;
+      }
+      return x;
+    }
+  }
+
+  /**
+   * First address in [lo, hi] already used by the sharing group of `id` on which none of `ports` is taken.
+   * Precondition: `svc` holds no address of this family (callers unassign before searching).
+   */
+  firstShareable(
+    family: IPFamily, lo: bigint, hi: bigint, avoidBuggy: boolean,
+    svc: string, ports: readonly PortKey[], id: SharingIdentity,
+  ): bigint | undefined {
+    if (id.sharing === '' || lo > hi) return undefined;
+    const group = this.groups.get(groupKey(family, id));
+    if (!group || group.addresses.size === 0) return undefined;
+    for (const port of ports) if ((group.portUse.get(port) ?? 0) >= group.addresses.size) return undefined;
+    const map = this.records[family];
+    outer: for (const v of group.addresses.range(lo, hi)) {
+      if (avoidBuggy && family === 'IPv4' && isBuggyIP({ family, value: v })) continue;
+      const rec = map.get(v);
+      if (!rec) continue;
+      for (const port of ports) {
+        const owner = rec.ports.get(port);
+        if (owner !== undefined && owner !== svc) continue outer;
+      }
+      return v;
+    }
+    return undefined;
+  }
+
+  private groupOf(rec: AddressRecord): SharingGroup | undefined {
+    return rec.sharing === '' ? undefined : this.groups.get(groupKey(rec.family, rec));
+  }
+
+  private joinGroup(rec: AddressRecord): void {
+    if (rec.sharing === '') return;
+    const k = groupKey(rec.family, rec);
+    let g = this.groups.get(k);
+    if (!g) {
+      g = { addresses: new SortedAddresses(), portUse: new Map() };
+      this.groups.set(k, g);
+    }
+    g.addresses.add(rec.value);
+    for (const port of rec.ports.keys()) g.portUse.set(port, (g.portUse.get(port) ?? 0) + 1);
+  }
+
+  private leaveGroup(rec: AddressRecord): void {
+    if (rec.sharing === '') return;
+    const k = groupKey(rec.family, rec);
+    const g = this.groups.get(k);
+    if (!g) return;
+    g.addresses.delete(rec.value);
+    for (const port of rec.ports.keys()) decrement(g.portUse, port);
+    if (g.addresses.size === 0) this.groups.delete(k);
+  }
+
+  private countInUse(pool: string, family: IPFamily, delta: number): void {
+    let c = this.inUse.get(pool);
+    if (!c) {
+      c = { IPv4: 0, IPv6: 0 };
+      this.inUse.set(pool, c);
+    }
+    c[family] += delta;
+    if (c.IPv4 === 0 && c.IPv6 === 0) this.inUse.delete(pool);
+  }
+}
+
+function decrement(m: Map<string, number>, k: string): void {
+  const n = (m.get(k) ?? 0) - 1;
+  if (n <= 0) m.delete(k);
+  else m.set(k, n);
+}
