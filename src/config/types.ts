@@ -102,6 +102,12 @@ export interface BGPPeer {
   enableGracefulRestart: boolean;
   ebgpMultiHop: boolean;
   vrf?: string;
+  /** Node names that open this session (resolved nodeSelectors); undefined = every node. */
+  nodes?: ReadonlySet<string>;
+  /** Deprecated v1beta2 field, kept for FRR-style behaviour; false when unset. */
+  disableMP?: boolean;
+  /** Advertise both families over one session (v1beta2); false when unset. */
+  dualStackAddressFamily?: boolean;
 }
 
 export interface BFDProfile {

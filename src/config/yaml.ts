@@ -1,0 +1,65 @@
+// Multi-document YAML → Kubernetes objects. Generic (the dry-run command reads Service files with it too).
+import { LineCounter, parseAllDocuments } from 'yaml';
+import type { KubeObject } from '../k8s/types.js';
+import { isRecord } from './fields.js';
+
+export interface YamlReadResult {
+  objects: KubeObject[];
+  /** `source:line:col: message`, one per problem. */
+  errors: string[];
+}
+
+/**
+ * Every document of `text` that is a mapping becomes an object; `kind: List` documents contribute their
+ * `items`; empty documents are skipped. Syntax errors and non-mapping documents are reported with positions.
+ */
+export function readYamlDocuments(text: string, source: string): YamlReadResult {
+  const lineCounter = new LineCounter();
+  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const objects: KubeObject[] = [];
+  const errors: string[] = [];
+  const at = (offset: number): string => {
+    const { line, col } = lineCounter.linePos(offset);
+    return `${source}:${line}:${col}`;
+  };
+  // parseAllDocuments returns an EmptyStream (no documents) for empty input.
+  if (!Array.isArray(docs)) return { objects, errors };
+  docs.forEach((doc, i) => {
+    if (doc.errors.length > 0) {
+      for (const e of doc.errors) errors.push(`${at(e.pos[0])}: ${firstLine(e.message)}`);
+      return;
+    }
+    const contents = doc.contents;
+    if (contents === null) return; // empty document
+    const start = contents.range?.[0] ?? 0;
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: 1000 });
+    } catch (err) {
+      // toJS throws on alias bombs and similar; keep the contract of never throwing.
+      errors.push(`${at(start)}: ${err instanceof Error ? err.message : String(err)}`);
+      return;
+    }
+    if (value === null || value === undefined) return;
+    if (!isRecord(value)) {
+      errors.push(`${at(start)}: document ${i + 1} is not a Kubernetes object (a YAML mapping), got ${Array.isArray(value) ? 'a list' : `a ${typeof value}`}`);
+      return;
+    }
+    if (value.kind === 'List' && 'items' in value) {
+      const items = value.items;
+      if (!Array.isArray(items)) {
+        errors.push(`${at(start)}: document ${i + 1} is a List whose items is not a list`);
+        return;
+      }
+      items.forEach((item, j) => {
+        if (isRecord(item)) objects.push(item as KubeObject);
+        else errors.push(`${at(start)}: item ${j + 1} of the List in document ${i + 1} is not an object`);
+      });
+      return;
+    }
+    objects.push(value as KubeObject);
+  });
+  return { objects, errors };
+}
+
+const firstLine = (message: string): string => message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '') ?? message;
