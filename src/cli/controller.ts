@@ -1,6 +1,172 @@
-// STUB: replaced by the work that owns this command.
-import type { Command } from 'commander';
+// `metallb controller`: the cluster-wide controller that assigns LoadBalancer addresses (see docs/controller.md).
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { createLogger, isLogLevel, type LogLevel } from '../log.js';
+import { KubeClient, KubeConfigError, loadKubeConfig, errorText } from '../k8s/client.js';
+import { Controller, type ControllerOptions, type WebhookMode } from '../controller/manager.js';
+
+/** `15`, `15s`, `1500ms`, `1m`, `1m30s` → milliseconds. A bare number is seconds. */
+export function parseDuration(text: string): number {
+  const t = text.trim();
+  if (/^\d+(\.\d+)?$/.test(t)) return Math.round(Number(t) * 1000);
+  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy;
+  let ms = 0;
+  let matched = 0;
+  for (let m = re.exec(t); m; m = re.exec(t)) {
+    const n = Number(m[1]);
+    ms += m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : m[2] === 'm' ? n * 60_000 : n * 3_600_000;
+    matched = re.lastIndex;
+  }
+  if (matched !== t.length || t.length === 0) throw new InvalidArgumentError(`"${text}" is not a duration (e.g. 15s, 500ms, 1m)`);
+  return Math.round(ms);
+}
+
+function parsePort(text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < -1 || n > 65535) throw new InvalidArgumentError(`"${text}" is not a port number (0 = any free port, -1 = off)`);
+  return n;
+}
+
+function parsePositiveInt(text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`"${text}" is not a positive integer`);
+  return n;
+}
+
+interface Flags {
+  kubeconfig?: string;
+  namespace: string;
+  lbClass?: string;
+  metricsPort: number;
+  port?: number;
+  healthProbePort: number;
+  webhookPort: number;
+  certDir: string;
+  certServiceName: string;
+  webhookSecret: string;
+  webhookMode: WebhookMode;
+  mlSecretName: string;
+  deployment?: string;
+  leaderElect: boolean;
+  leaderElectLeaseName: string;
+  leaderElectLeaseDuration: number;
+  leaderElectRenewDeadline: number;
+  leaderElectRetryPeriod: number;
+  workers: number;
+  logLevel: LogLevel;
+}
 
 export function registerController(program: Command): void {
-  void program;
+  program
+    .command('controller')
+    .description('run the MetalLB controller: assigns LoadBalancer addresses, validates config (webhook), keeps pool status')
+    .option('--kubeconfig <path>', 'kubeconfig file (default: in-cluster service account)')
+    .option('--namespace <ns>', 'namespace MetalLB runs in and reads its configuration from', process.env.METALLB_NAMESPACE || 'metallb-system')
+    .option('--lb-class <class>', 'handle only Services with this loadBalancerClass (default: only those without a class)')
+    .option('--metrics-port <port>', 'plain-HTTP Prometheus /metrics port (0 = any free port, -1 = off)', parsePort, 7472)
+    .addOption(new Option('--port <port>', 'alias of --metrics-port').argParser(parsePort).hideHelp())
+    .option('--health-probe-port <port>', '/healthz and /readyz port (0 = any free port, -1 = off)', parsePort, 17472)
+    .option('--webhook-port <port>', 'HTTPS admission webhook port (0 = any free port)', parsePort, 9443)
+    .option('--cert-dir <dir>', 'directory with the webhook tls.crt/tls.key (generated and kept in a Secret when absent)', '/tmp/k8s-webhook-server/serving-certs')
+    .option('--cert-service-name <name>', 'webhook Service name the generated certificate is for', 'metallb-webhook-service')
+    .option('--webhook-secret <name>', 'Secret holding the generated webhook certificate', 'metallb-webhook-cert')
+    .addOption(new Option('--webhook-mode <mode>', 'webhook: enabled, disabled, or onlywebhook (serve the webhook only)').choices(['enabled', 'disabled', 'onlywebhook']).default('enabled'))
+    .option('--ml-secret-name <name>', 'memberlist Secret to create when missing', process.env.METALLB_ML_SECRET_NAME || 'memberlist')
+    .option('--deployment <name>', 'controller Deployment, owner of the memberlist Secret', process.env.METALLB_DEPLOYMENT || undefined)
+    .option('--leader-elect', 'elect a leader among controller replicas (Lease); only the leader writes', false)
+    .option('--leader-elect-lease-name <name>', 'Lease name', 'metallb-controller')
+    .option('--leader-elect-lease-duration <d>', 'how long a lease is valid without renewal', parseDuration, 15_000)
+    .option('--leader-elect-renew-deadline <d>', 'the leader gives up when it cannot renew for this long', parseDuration, 10_000)
+    .option('--leader-elect-retry-period <d>', 'interval between acquire/renew attempts', parseDuration, 2_000)
+    .option('--workers <n>', 'services reconciled concurrently', parsePositiveInt, 16)
+    .addOption(
+      new Option('--log-level <level>', 'all, debug, info, warn, error or none')
+        .default('info')
+        .argParser((v: string) => {
+          if (!isLogLevel(v)) throw new InvalidArgumentError(`"${v}" is not one of all, debug, info, warn, error, none`);
+          return v;
+        }),
+    )
+    .action(async (flags: Flags) => {
+      await runController(flags);
+    });
+}
+
+async function runController(f: Flags): Promise<void> {
+  // A broken kubeconfig is a usage error: one line on stderr, exit 2 (main prints `metallb: <message>`).
+  let kc;
+  try {
+    kc = loadKubeConfig(f.kubeconfig);
+  } catch (err) {
+    if (err instanceof KubeConfigError) throw err;
+    throw new KubeConfigError(`kubeconfig ${f.kubeconfig ?? '(in-cluster)'}: ${errorText(err)}`);
+  }
+  if (f.leaderElectRenewDeadline >= f.leaderElectLeaseDuration) {
+    throw new Error('--leader-elect-renew-deadline must be shorter than --leader-elect-lease-duration');
+  }
+  const log = createLogger('controller', f.logLevel);
+  const client = new KubeClient(kc, { userAgent: 'metallb-controller' });
+  const opts: ControllerOptions = {
+    namespace: f.namespace,
+    lbClass: f.lbClass,
+    metricsPort: f.port ?? f.metricsPort,
+    healthProbePort: f.healthProbePort,
+    webhookPort: f.webhookPort,
+    webhookMode: f.webhookMode,
+    certDir: f.certDir,
+    webhookSecretName: f.webhookSecret,
+    certServiceName: f.certServiceName,
+    webhookConfigurationName: 'metallb-webhook-configuration',
+    mlSecretName: f.mlSecretName,
+    deployment: f.deployment,
+    leaderElect: f.leaderElect,
+    leaseName: f.leaderElectLeaseName,
+    leaseDurationMs: f.leaderElectLeaseDuration,
+    renewDeadlineMs: f.leaderElectRenewDeadline,
+    retryPeriodMs: f.leaderElectRetryPeriod,
+    workers: f.workers,
+  };
+  log.info({ namespace: opts.namespace, server: client.server.origin, lbClass: opts.lbClass ?? '', webhookMode: opts.webhookMode, leaderElect: opts.leaderElect }, 'starting controller');
+  const ctl = new Controller(opts, {
+    client,
+    log,
+    onFatal: (reason) => {
+      log.error({ reason }, 'controller stopping');
+      void ctl.stop().finally(() => process.exit(1));
+    },
+  });
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    const force = setTimeout(() => {
+      log.warn({}, 'shutdown took too long, exiting');
+      process.exit(0);
+    }, 8000);
+    force.unref();
+    void ctl.stop().then(
+      () => {
+        log.info({}, 'stopped');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        log.error({ err: errorText(err) }, 'error while stopping');
+        process.exit(0);
+      },
+    );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+
+  try {
+    await ctl.start();
+  } catch (err) {
+    log.error({ err: errorText(err) }, 'controller failed to start');
+    process.stderr.write(`metallb controller: ${errorText(err)}\n`);
+    await ctl.stop().catch(() => undefined);
+    process.exit(1);
+  }
+  // Runs until a signal (or a fatal error) exits the process.
+  await new Promise<never>(() => undefined);
 }

@@ -1,0 +1,147 @@
+// Config reconcile: parse every MetalLB config object (CRs of the namespace, sorted by name, plus the legacy ConfigMap)
+// as one config. A config with errors is rejected as a whole: the last good one stays in force, the config is marked
+// stale, each error is logged and reported as a Warning event `InvalidConfiguration` on the object it concerns.
+// A valid config whose pools differ from the current ones is handed to the allocator and every Service is reprocessed.
+import type { Pool } from '../config/types.js';
+import type { ClusterContext, ParseOptions, ParseResult } from '../config/index.js';
+import { formatConfigError } from '../config/types.js';
+import type { Logger } from '../log.js';
+import type { KubeObject } from '../k8s/types.js';
+import { errorText } from '../k8s/client.js';
+import type { EventSink } from '../k8s/events.js';
+
+export type ParseFn = (objects: readonly KubeObject[], ctx: ClusterContext, opts: ParseOptions) => ParseResult;
+
+export interface ConfigSources {
+  /** Every config object (CRs and the legacy ConfigMap), in the order handed to the parser. */
+  configObjects(): KubeObject[];
+  cluster(): ClusterContext;
+}
+
+export interface ConfigReconcilerDeps {
+  namespace: string;
+  parse: ParseFn;
+  sources: ConfigSources;
+  allocator: { setPools(pools: readonly Pool[]): void };
+  events: EventSink;
+  log: Logger;
+  metrics?: { configLoaded: { set(v: number): void }; configStale: { set(v: number): void } };
+  /** Pools changed: converge every Service again. */
+  onPoolsChanged(): void;
+  /** Whether this instance may write (events); false on a standby. */
+  canWrite?(): boolean;
+}
+
+/** A canonical text of a value: object keys sorted, Sets/Maps as sorted arrays, bigints as text, functions dropped. */
+export function stableKey(value: unknown): string {
+  const seen = new WeakSet<object>();
+  const norm = (v: unknown): unknown => {
+    if (typeof v === 'bigint') return `${v}n`;
+    if (typeof v === 'function' || v === undefined) return undefined;
+    if (v === null || typeof v !== 'object') return v;
+    if (seen.has(v)) return '[cycle]';
+    seen.add(v);
+    let out: unknown;
+    if (v instanceof Set) out = { $set: [...v].map(norm).map((x) => JSON.stringify(x)).sort() };
+    else if (v instanceof Map) out = { $map: [...v].map(([k, x]) => [JSON.stringify(norm(k)), norm(x)]).sort((a, b) => String(a[0]).localeCompare(String(b[0]))) };
+    else if (Array.isArray(v)) out = v.map(norm);
+    else {
+      const o: Record<string, unknown> = {};
+      for (const k of Object.keys(v).sort()) {
+        const x = norm((v as Record<string, unknown>)[k]);
+        if (x !== undefined) o[k] = x;
+      }
+      out = o;
+    }
+    seen.delete(v);
+    return out;
+  };
+  return JSON.stringify(norm(value));
+}
+
+export const objectRef = (o: KubeObject): string => `${o.kind ?? ''} ${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
+
+export class ConfigReconciler {
+  private loadedOnce = false;
+  private stale = false;
+  private poolsKey: string | undefined;
+  private lastErrorsKey = '';
+  private lastPools: readonly Pool[] = [];
+
+  constructor(private readonly d: ConfigReconcilerDeps) {}
+
+  /** A config has been accepted at least once. */
+  get loaded(): boolean {
+    return this.loadedOnce;
+  }
+  get isStale(): boolean {
+    return this.stale;
+  }
+  get pools(): readonly Pool[] {
+    return this.lastPools;
+  }
+
+  /** Makes the next reconcile report its errors again (e.g. after becoming leader). */
+  forgetReported(): void {
+    this.lastErrorsKey = '';
+  }
+
+  reconcile(): void {
+    const { log, sources, namespace } = this.d;
+    const objects = sources.configObjects();
+    let result: ParseResult;
+    try {
+      result = this.d.parse(objects, sources.cluster(), { namespace });
+    } catch (err) {
+      result = { errors: [{ object: 'configuration', field: '', message: `internal error parsing the configuration: ${errorText(err)}` }] };
+    }
+    if (result.errors.length > 0 || !result.config) {
+      const errors = result.errors.length > 0 ? result.errors : [{ object: 'configuration', field: '', message: 'parser returned no config' }];
+      this.setStale(true);
+      const errorsKey = JSON.stringify(errors.map(formatConfigError));
+      if (errorsKey === this.lastErrorsKey) return; // already reported
+      this.lastErrorsKey = errorsKey;
+      const byRef = new Map<string, KubeObject>();
+      for (const o of objects) {
+        byRef.set(objectRef(o), o);
+        byRef.set(`${o.kind ?? ''} ${o.metadata?.name ?? ''}`, o);
+      }
+      for (const e of errors) {
+        const text = formatConfigError(e);
+        log.error({ object: e.object, field: e.field || undefined, error: e.message, keptPrevious: this.loadedOnce }, `invalid configuration rejected: ${text}`);
+        const target = byRef.get(e.object) ?? findByName(objects, e.object);
+        if (target && (this.d.canWrite?.() ?? true)) this.d.events.record(target, 'Warning', 'InvalidConfiguration', text);
+      }
+      return;
+    }
+    this.lastErrorsKey = '';
+    this.setStale(false);
+    const config = result.config;
+    const key = stableKey(config.pools);
+    const first = !this.loadedOnce;
+    this.loadedOnce = true;
+    this.d.metrics?.configLoaded.set(1);
+    if (key === this.poolsKey) {
+      log.debug({}, 'configuration unchanged for the controller');
+      return;
+    }
+    this.poolsKey = key;
+    this.lastPools = config.pools;
+    this.d.allocator.setPools(config.pools);
+    log.info({ pools: config.pools.map((p) => p.name), first }, first ? 'configuration loaded' : 'configuration changed, reprocessing all services');
+    this.d.onPoolsChanged();
+  }
+
+  private setStale(stale: boolean): void {
+    this.stale = stale;
+    this.d.metrics?.configStale.set(stale ? 1 : 0);
+  }
+}
+
+/** Fallback lookup of an error's object text (e.g. `IPAddressPool prod`) among the objects. */
+function findByName(objects: readonly KubeObject[], text: string): KubeObject | undefined {
+  const [kind, ref] = text.split(' ', 2);
+  if (!ref) return undefined;
+  const name = ref.includes('/') ? ref.slice(ref.indexOf('/') + 1) : ref;
+  return objects.find((o) => o.kind === kind && o.metadata?.name === name);
+}

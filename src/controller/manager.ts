@@ -1,0 +1,409 @@
+// Wires the controller together, controller-runtime style: informers keep caches and their handlers only put keys on
+// work queues; reconcilers do the work. Two queues: `config` (one key, parses the whole config) and services
+// (`namespace/name` keys plus the synthetic reprocess-all key). Only the leader processes Services and writes;
+// a standby keeps its caches and config warm and serves the webhook.
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import { ServiceAllocator, restoreOrder as allocatorRestoreOrder } from '../allocator/index.js';
+import { parseConfig } from '../config/index.js';
+import type { Logger } from '../log.js';
+import type { ConfigMap, KubeObject, Namespace, Node, Secret, Service } from '../k8s/types.js';
+import { errorText, type KubeClient } from '../k8s/client.js';
+import { EventRecorder, type EventSink } from '../k8s/events.js';
+import { Informer, cacheKey } from '../k8s/informers.js';
+import { KubeLeaseStore, LeaderElector } from '../k8s/leader-election.js';
+import { CONFIG_RESOURCES, objectPath, R } from '../k8s/resources.js';
+import { ConfigReconciler, type ParseFn } from './config-reconciler.js';
+import { ensureMemberlistSecret } from './memberlist-secret.js';
+import { ControllerMetrics } from './metrics.js';
+import { PoolStatusUpdater } from './pool-status.js';
+import { startHealthServer, startMetricsServer, startWebhookServer, type RunningServer } from './servers.js';
+import { POOL_ANNOTATION, REPROCESS_ALL, ServiceReconciler, type ServiceAllocatorLike, type ServiceWriter } from './service-reconciler.js';
+import { loadServingCert } from './webhook-cert.js';
+import { WorkQueue } from './workqueue.js';
+
+export type WebhookMode = 'enabled' | 'disabled' | 'onlywebhook';
+
+export interface ControllerOptions {
+  namespace: string;
+  lbClass?: string;
+  /** -1 = no metrics server. */
+  metricsPort: number;
+  metricsHost?: string;
+  /** -1 = no health server. */
+  healthProbePort: number;
+  healthProbeHost?: string;
+  webhookPort: number;
+  webhookHost?: string;
+  webhookMode: WebhookMode;
+  certDir?: string;
+  webhookSecretName: string;
+  certServiceName: string;
+  webhookConfigurationName: string;
+  mlSecretName: string;
+  /** Deployment owning the memberlist secret (`--deployment`), optional. */
+  deployment?: string;
+  leaderElect: boolean;
+  leaseName: string;
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+  identity?: string;
+  /** Services reconciled concurrently. */
+  workers: number;
+}
+
+export interface ControllerDeps {
+  client: KubeClient;
+  log: Logger;
+  allocator?: ServiceAllocatorLike & { setPools: ServiceAllocator['setPools']; poolStats: ServiceAllocator['poolStats'] };
+  restoreOrder?: (services: readonly Service[]) => Service[];
+  parse?: ParseFn;
+  /** Called when leadership is lost; the controller has stopped its work by then. */
+  onFatal?(reason: string): void;
+}
+
+const CONFIG_KEY = 'config';
+
+/** Whether an update changed what the config parser reads (not just status / resourceVersion). */
+function contentChanged(a: KubeObject, b: KubeObject): boolean {
+  const pick = (o: KubeObject): string => {
+    const x = o as KubeObject & { spec?: unknown; data?: unknown; stringData?: unknown; type?: unknown };
+    return JSON.stringify([x.spec, x.data, x.stringData, x.type, o.metadata?.labels, o.metadata?.name]);
+  };
+  return pick(a) !== pick(b);
+}
+const labelsChanged = (a: KubeObject, b: KubeObject): boolean => JSON.stringify(a.metadata?.labels ?? {}) !== JSON.stringify(b.metadata?.labels ?? {});
+const byName = (a: KubeObject, b: KubeObject): number => {
+  const x = a.metadata?.name ?? '';
+  const y = b.metadata?.name ?? '';
+  return x < y ? -1 : x > y ? 1 : 0;
+};
+
+export class Controller {
+  readonly metrics = new ControllerMetrics({ defaultMetrics: true });
+  readonly identity: string;
+  private readonly log: Logger;
+  private readonly client: KubeClient;
+  private readonly allocator: NonNullable<ControllerDeps['allocator']>;
+  private readonly parse: ParseFn;
+  private readonly onFatal: ((reason: string) => void) | undefined;
+  private readonly recorder: EventRecorder;
+  private readonly events: EventSink;
+  private readonly services: Informer<Service> | undefined;
+  private readonly namespaces: Informer<Namespace>;
+  private readonly nodes: Informer<Node>;
+  private readonly secrets: Informer<Secret>;
+  private readonly configMaps: Informer<ConfigMap>;
+  private readonly configInformers: Informer[];
+  private readonly poolInformer: Informer;
+  private readonly serviceQueue: WorkQueue<string>;
+  private readonly configQueue: WorkQueue<string>;
+  readonly serviceReconciler: ServiceReconciler;
+  readonly configReconciler: ConfigReconciler;
+  private readonly poolStatus: PoolStatusUpdater;
+  private elector: LeaderElector | undefined;
+  private servers: RunningServer[] = [];
+  private leader = false;
+  private servicesStarted = false;
+  private stopped = false;
+  private mlSecretTimer: NodeJS.Timeout | undefined;
+  readonly ports: { metrics?: number; health?: number; webhook?: number } = {};
+
+  constructor(
+    private readonly opts: ControllerOptions,
+    deps: ControllerDeps,
+  ) {
+    this.log = deps.log;
+    this.client = deps.client;
+    this.identity = opts.identity ?? `${hostname()}_${randomUUID()}`;
+    this.allocator = deps.allocator ?? new ServiceAllocator({ loadBalancerClass: opts.lbClass });
+    this.parse = deps.parse ?? parseConfig;
+    this.onFatal = deps.onFatal;
+    const restore = deps.restoreOrder ?? allocatorRestoreOrder;
+    this.recorder = new EventRecorder(this.client, this.log, { component: 'metallb-controller', host: hostname() });
+    this.events = {
+      record: (obj, type, reason, message) => {
+        if (this.leader) this.recorder.record(obj, type, reason, message);
+      },
+    };
+    const ns = opts.namespace;
+    const onlyWebhook = opts.webhookMode === 'onlywebhook';
+    this.services = onlyWebhook ? undefined : new Informer<Service>(this.client, R.services, this.log, { pageSize: 1000 });
+    this.namespaces = new Informer<Namespace>(this.client, R.namespaces, this.log);
+    this.nodes = new Informer<Node>(this.client, R.nodes, this.log);
+    this.secrets = new Informer<Secret>(this.client, R.secrets, this.log, { namespace: ns });
+    this.configMaps = new Informer<ConfigMap>(this.client, R.configMaps, this.log, { namespace: ns });
+    this.configInformers = CONFIG_RESOURCES.map((r) => new Informer(this.client, r, this.log, { namespace: ns }));
+    this.poolInformer = this.configInformers[0] as Informer;
+
+    this.configQueue = new WorkQueue<string>(
+      async () => {
+        this.configReconciler.reconcile();
+      },
+      { concurrency: 1, baseDelayMs: 500, maxDelayMs: 30_000 },
+    );
+    this.serviceQueue = new WorkQueue<string>((key) => this.serviceReconciler.reconcile(key), {
+      concurrency: opts.workers,
+      baseDelayMs: 100,
+      maxDelayMs: 60_000,
+      onError: (key, err, failures, retryInMs) => {
+        const level = failures > 3 ? 'warn' : 'debug';
+        this.log[level]({ service: key === REPROCESS_ALL ? undefined : key, err: errorText(err), failures, retryInMs }, 'reconcile failed, will retry');
+      },
+    });
+
+    this.poolStatus = new PoolStatusUpdater({
+      stats: () => this.allocator.poolStats(),
+      poolObjects: () => this.poolInformer.list() as (KubeObject & { status?: Record<string, unknown> })[],
+      writeStatus: async (pool, status) => {
+        await this.client.mergePatch(objectPath(R.ipAddressPools, ns, pool.metadata?.name ?? '', 'status'), { status });
+      },
+      setMetrics: (s) => this.metrics.setPoolStats(s),
+      canWrite: () => this.leader,
+      log: this.log,
+      debounceMs: 500,
+    });
+
+    const writer: ServiceWriter = {
+      writeStatus: (svc, ingress) =>
+        this.client.mergePatch<Service>(objectPath(R.services, svc.metadata?.namespace, svc.metadata?.name ?? '', 'status'), {
+          metadata: { resourceVersion: svc.metadata?.resourceVersion },
+          status: { loadBalancer: { ingress: ingress.length > 0 ? ingress : null } },
+        }),
+      writePoolAnnotation: (svc, pool) =>
+        this.client.mergePatch<Service>(objectPath(R.services, svc.metadata?.namespace, svc.metadata?.name ?? ''), {
+          metadata: { resourceVersion: svc.metadata?.resourceVersion, annotations: { [POOL_ANNOTATION]: pool ?? null } },
+        }),
+    };
+    const services = this.services;
+    this.serviceReconciler = new ServiceReconciler({
+      allocator: this.allocator,
+      restoreOrder: restore,
+      cache: {
+        get: (key) => services?.get(key),
+        list: () => services?.list() ?? [],
+        observeWrite: (svc, rv) => services?.observeWrite(svc, rv),
+      },
+      writer,
+      events: this.events,
+      log: this.log,
+      counters: { updates: this.metrics.updates, updateErrors: this.metrics.updateErrors },
+      enqueue: (key) => this.serviceQueue.add(key),
+      enqueueAfter: (key, ms) => this.serviceQueue.addAfter(key, ms),
+      onUsageChanged: () => this.poolStatus.trigger(),
+    });
+    this.configReconciler = new ConfigReconciler({
+      namespace: ns,
+      parse: this.parse,
+      sources: { configObjects: () => this.configObjects(), cluster: () => this.clusterContext() },
+      allocator: this.allocator,
+      events: this.events,
+      log: this.log,
+      metrics: this.metrics,
+      onPoolsChanged: () => {
+        this.serviceReconciler.requestReprocessAll();
+        this.poolStatus.trigger();
+        this.maybeStartServices();
+      },
+      canWrite: () => this.leader,
+    });
+
+    // Watch handlers: enqueue only.
+    const enqueueConfig = (): void => this.configQueue.add(CONFIG_KEY);
+    for (const inf of this.configInformers) {
+      inf.addHandlers({ add: enqueueConfig, delete: enqueueConfig, update: (a, b) => contentChanged(a, b) && enqueueConfig() });
+    }
+    this.configMaps.addHandlers({
+      add: (o) => o.metadata?.name === 'config' && enqueueConfig(),
+      delete: (o) => o.metadata?.name === 'config' && enqueueConfig(),
+      update: (a, b) => b.metadata?.name === 'config' && contentChanged(a, b) && enqueueConfig(),
+    });
+    this.secrets.addHandlers({ add: enqueueConfig, delete: enqueueConfig, update: (a, b) => contentChanged(a, b) && enqueueConfig() });
+    for (const inf of [this.namespaces, this.nodes] as Informer[]) {
+      inf.addHandlers({ add: enqueueConfig, delete: enqueueConfig, update: (a, b) => labelsChanged(a, b) && enqueueConfig() });
+    }
+    this.services?.addHandlers({
+      add: (s) => this.serviceQueue.add(cacheKey(s)),
+      update: (_a, b) => this.serviceQueue.add(cacheKey(b)),
+      delete: (s) => this.serviceQueue.add(cacheKey(s)),
+    });
+  }
+
+  get isLeader(): boolean {
+    return this.leader;
+  }
+
+  /** Every config object, CRs of each kind sorted by name, then the legacy ConfigMap. */
+  configObjects(): KubeObject[] {
+    const out: KubeObject[] = [];
+    for (const inf of this.configInformers) out.push(...inf.list().sort(byName));
+    const cm = this.configMaps.get(`${this.opts.namespace}/config`);
+    if (cm) out.push(cm);
+    return out;
+  }
+
+  clusterContext(): { namespaces: Namespace[]; nodes: Node[]; secrets: Secret[] } {
+    return { namespaces: this.namespaces.list(), nodes: this.nodes.list(), secrets: this.secrets.list() };
+  }
+
+  private allInformers(): Informer[] {
+    return [
+      ...(this.services ? [this.services as Informer] : []),
+      this.namespaces as Informer,
+      this.nodes as Informer,
+      this.secrets as Informer,
+      this.configMaps as Informer,
+      ...this.configInformers,
+    ];
+  }
+
+  /** Reasons for not being ready; empty = ready. */
+  notReady(): string[] {
+    const r: string[] = [];
+    const unsynced = this.allInformers().filter((i) => !i.synced).map((i) => i.name);
+    if (unsynced.length) r.push(`caches not synced: ${unsynced.join(', ')}`);
+    if (!this.configReconciler.loaded) r.push('no valid configuration loaded yet');
+    return r;
+  }
+
+  async start(): Promise<void> {
+    const o = this.opts;
+    if (o.metricsPort >= 0) {
+      const s = await startMetricsServer(o.metricsPort, o.metricsHost, () => this.metrics.text(), this.metrics.registry.contentType, this.log);
+      this.servers.push(s);
+      this.ports.metrics = s.port;
+      this.log.info({ port: s.port, endpoint: 'metrics' }, `metrics server listening on port ${s.port}`);
+    }
+    if (o.healthProbePort >= 0) {
+      const s = await startHealthServer(o.healthProbePort, o.healthProbeHost, { notReady: () => this.notReady() });
+      this.servers.push(s);
+      this.ports.health = s.port;
+      this.log.info({ port: s.port, endpoint: 'health' }, `health probe server listening on port ${s.port}`);
+    }
+    for (const inf of this.allInformers()) inf.start();
+    if (o.webhookMode !== 'disabled') {
+      const cert = await loadServingCert(
+        this.client,
+        {
+          namespace: o.namespace,
+          certDir: o.certDir,
+          secretName: o.webhookSecretName,
+          serviceName: o.certServiceName,
+          webhookConfigurationName: o.webhookConfigurationName,
+          canWrite: true,
+        },
+        this.log,
+      ).catch((err: unknown) => {
+        throw new Error(`webhook certificate: ${errorText(err)}`);
+      });
+      const s = await startWebhookServer(
+        o.webhookPort,
+        o.webhookHost,
+        cert,
+        { namespace: o.namespace, parse: this.parse, configObjects: () => this.configObjects(), cluster: () => this.clusterContext() },
+        this.log,
+      );
+      this.servers.push(s);
+      this.ports.webhook = s.port;
+      this.log.info({ port: s.port, endpoint: 'webhook', cert: cert.source }, `webhook server listening on port ${s.port} (HTTPS)`);
+    }
+    // The config is parsed once every cache it reads has been listed.
+    const configInputs = this.allInformers().filter((i) => i !== (this.services as Informer | undefined));
+    void Promise.all(configInputs.map((i) => i.waitForSync())).then(() => {
+      if (this.stopped) return;
+      this.log.info({}, 'config caches synced');
+      this.configQueue.start();
+      this.configQueue.add(CONFIG_KEY);
+    });
+    if (o.webhookMode === 'onlywebhook') {
+      this.log.info({}, 'webhook-only mode: not reconciling services');
+      return;
+    }
+    void this.services?.waitForSync().then(() => {
+      this.log.info({ services: this.services?.size }, 'service cache synced');
+      this.maybeStartServices();
+    });
+    if (o.leaderElect) {
+      this.elector = new LeaderElector(new KubeLeaseStore(this.client, o.namespace, o.leaseName), {
+        identity: this.identity,
+        leaseDurationMs: o.leaseDurationMs,
+        renewDeadlineMs: o.renewDeadlineMs,
+        retryPeriodMs: o.retryPeriodMs,
+        log: this.log,
+        onStartedLeading: () => this.becomeLeader(),
+        onStoppedLeading: () => {
+          this.leader = false;
+          this.metrics.isLeader.set(0);
+          void this.stopWork().then(() => this.onFatal?.('leader election lost'));
+        },
+        onNewLeader: (id) => {
+          if (id !== this.identity) this.log.info({ leader: id }, 'another instance is the leader; standing by');
+        },
+      });
+      this.metrics.isLeader.set(0);
+      this.log.info({ identity: this.identity, lease: `${o.namespace}/${o.leaseName}` }, 'leader election: campaigning');
+      this.elector.start();
+    } else {
+      this.becomeLeader();
+    }
+  }
+
+  private becomeLeader(): void {
+    if (this.stopped) return;
+    this.leader = true;
+    this.metrics.isLeader.set(1);
+    void this.ensureMlSecret();
+    // Config errors found while standing by were not reported as events; report them now.
+    this.configReconciler.forgetReported();
+    this.configQueue.add(CONFIG_KEY);
+    this.serviceReconciler.requestReprocessAll();
+    this.maybeStartServices();
+  }
+
+  private async ensureMlSecret(): Promise<void> {
+    if (this.stopped || !this.leader || !this.opts.mlSecretName) return;
+    try {
+      let owner;
+      if (this.opts.deployment) {
+        const dep = await this.client
+          .get<KubeObject>(objectPath(R.deployments, this.opts.namespace, this.opts.deployment))
+          .catch(() => undefined);
+        if (dep?.metadata?.uid) owner = { apiVersion: 'apps/v1', kind: 'Deployment', name: this.opts.deployment, uid: dep.metadata.uid };
+      }
+      await ensureMemberlistSecret(this.client, this.opts.namespace, this.opts.mlSecretName, this.log, owner);
+    } catch (err) {
+      this.log.warn({ secret: `${this.opts.namespace}/${this.opts.mlSecretName}`, err: errorText(err) }, 'could not ensure the memberlist secret, retrying in 10s');
+      this.mlSecretTimer = setTimeout(() => void this.ensureMlSecret(), 10_000);
+    }
+  }
+
+  /** Services are processed once we lead, the Service cache is synced and a config is loaded. */
+  private maybeStartServices(): void {
+    if (this.servicesStarted || this.stopped || !this.leader) return;
+    if (!this.services?.synced || !this.configReconciler.loaded) return;
+    this.servicesStarted = true;
+    this.serviceQueue.add(REPROCESS_ALL);
+    this.serviceQueue.start();
+    this.log.info({}, 'processing services');
+  }
+
+  private async stopWork(): Promise<void> {
+    if (this.mlSecretTimer) clearTimeout(this.mlSecretTimer);
+    this.poolStatus.stop();
+    await Promise.all([this.serviceQueue.shutdown(), this.configQueue.shutdown()]);
+  }
+
+  /** Stops watches and work, releases the lease, closes the servers. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    await this.stopWork();
+    await Promise.all(this.allInformers().map((i) => i.stop()));
+    await Promise.race([this.recorder.flush(), new Promise((r) => setTimeout(r, 1000))]);
+    if (this.elector) await this.elector.stop();
+    this.leader = false;
+    await Promise.all(this.servers.map((s) => s.close()));
+    this.client.close();
+  }
+}

@@ -1,0 +1,336 @@
+// A small Kubernetes REST client: kubeconfig loading with clear errors, plain-JSON requests over one keep-alive agent,
+// and watch streams. @kubernetes/client-node provides the kubeconfig parsing and authentication; the requests are ours so
+// that objects stay plain JSON (the shapes in ./types.ts) and thousands of writes share a few connections.
+import { existsSync, readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import { KubeConfig } from '@kubernetes/client-node';
+
+/** The kubeconfig could not be used; `message` is one line naming the file and what is wrong. */
+export class KubeConfigError extends Error {
+  override name = 'KubeConfigError';
+}
+
+const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+
+/** Loads `path`, or the in-cluster service-account config when `path` is undefined. Throws KubeConfigError. */
+export function loadKubeConfig(path?: string): KubeConfig {
+  const kc = new KubeConfig();
+  if (path === undefined || path === '') {
+    const host = process.env.KUBERNETES_SERVICE_HOST;
+    const port = process.env.KUBERNETES_SERVICE_PORT;
+    if (!host || !port) {
+      throw new KubeConfigError(
+        'no --kubeconfig given and not running in a cluster (KUBERNETES_SERVICE_HOST/KUBERNETES_SERVICE_PORT are not set)',
+      );
+    }
+    if (!existsSync(`${SA_DIR}/token`)) {
+      throw new KubeConfigError(`in-cluster config: service account token ${SA_DIR}/token does not exist`);
+    }
+    kc.loadFromCluster();
+    return kc;
+  }
+  if (!existsSync(path)) throw new KubeConfigError(`kubeconfig ${path}: file does not exist`);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new KubeConfigError(`kubeconfig ${path}: cannot read: ${errorText(err)}`);
+  }
+  if (text.trim() === '') throw new KubeConfigError(`kubeconfig ${path}: file is empty`);
+  try {
+    kc.loadFromString(text);
+  } catch (err) {
+    throw new KubeConfigError(`kubeconfig ${path}: not a valid kubeconfig: ${firstLine(errorText(err))}`);
+  }
+  const ctxName = kc.getCurrentContext();
+  if (!ctxName) throw new KubeConfigError(`kubeconfig ${path}: no current-context set`);
+  const ctx = kc.getContextObject(ctxName);
+  if (!ctx) throw new KubeConfigError(`kubeconfig ${path}: current-context "${ctxName}" is not defined in contexts`);
+  const cluster = kc.getCluster(ctx.cluster);
+  if (!cluster) throw new KubeConfigError(`kubeconfig ${path}: context "${ctxName}" refers to undefined cluster "${ctx.cluster}"`);
+  if (!cluster.server) throw new KubeConfigError(`kubeconfig ${path}: cluster "${cluster.name}" has no server URL`);
+  let url: URL;
+  try {
+    url = new URL(cluster.server);
+  } catch {
+    throw new KubeConfigError(`kubeconfig ${path}: cluster "${cluster.name}" has an invalid server URL "${cluster.server}"`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new KubeConfigError(`kubeconfig ${path}: cluster "${cluster.name}" server URL "${cluster.server}" is not http(s)`);
+  }
+  if (ctx.user && !kc.getUser(ctx.user)) {
+    throw new KubeConfigError(`kubeconfig ${path}: context "${ctxName}" refers to undefined user "${ctx.user}"`);
+  }
+  for (const [what, file] of [
+    ['certificate-authority', cluster.caFile],
+    ['client-certificate', kc.getUser(ctx.user)?.certFile],
+    ['client-key', kc.getUser(ctx.user)?.keyFile],
+  ] as const) {
+    if (file && !existsSync(file)) throw new KubeConfigError(`kubeconfig ${path}: ${what} file ${file} does not exist`);
+  }
+  return kc;
+}
+
+export const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+const firstLine = (s: string): string => s.split('\n')[0] ?? s;
+
+/** A Kubernetes API error (non-2xx answer) or a transport failure (status 0). */
+export class ApiError extends Error {
+  override name = 'ApiError';
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly reason?: string,
+    readonly body?: unknown,
+  ) {
+    super(message);
+  }
+}
+
+export const isNotFound = (err: unknown): boolean => err instanceof ApiError && err.status === 404;
+export const isConflict = (err: unknown): boolean => err instanceof ApiError && err.status === 409;
+export const isAlreadyExists = (err: unknown): boolean =>
+  err instanceof ApiError && err.status === 409 && err.reason === 'AlreadyExists';
+export const isGone = (err: unknown): boolean => err instanceof ApiError && err.status === 410;
+
+export type Query = Record<string, string | number | boolean | undefined>;
+
+export interface RequestOptions {
+  query?: Query;
+  body?: unknown;
+  /** Default `application/json`; merge patches use `application/merge-patch+json`. */
+  contentType?: string;
+  signal?: AbortSignal;
+  /** Request timeout; default 30 s. */
+  timeoutMs?: number;
+}
+
+export const MERGE_PATCH = 'application/merge-patch+json';
+export const JSON_PATCH = 'application/json-patch+json';
+
+/** A watch stream in progress: `done` settles when the server ends it or on error; `abort` ends it. */
+export interface WatchHandle {
+  done: Promise<void>;
+  abort(): void;
+}
+
+export interface KubeClientOptions {
+  /** Most connections kept open to the API server. Default 32. */
+  maxSockets?: number;
+  userAgent?: string;
+}
+
+/** Serializes JSON where bigints are written as plain integer literals (Kubernetes int64 fields). */
+export function toJSON(value: unknown): string {
+  const marks: string[] = [];
+  const text = JSON.stringify(value, (_k, v: unknown) => {
+    if (typeof v === 'bigint') {
+      marks.push(v.toString());
+      return `\u0000BIGINT${marks.length - 1}\u0000`;
+    }
+    return v;
+  });
+  if (marks.length === 0) return text;
+  return text.replace(/"\\u0000BIGINT(\d+)\\u0000"/g, (_m, i: string) => marks[Number(i)] ?? '0');
+}
+
+export class KubeClient {
+  readonly server: URL;
+  private readonly agent: http.Agent;
+  private readonly isHttps: boolean;
+  private readonly tls: https.RequestOptions = {};
+  private authHeaders: Record<string, string> = {};
+  private authFetchedAt = 0;
+  private closed = false;
+
+  constructor(
+    readonly kc: KubeConfig,
+    private readonly opts: KubeClientOptions = {},
+  ) {
+    const cluster = kc.getCurrentCluster();
+    if (!cluster) throw new KubeConfigError('kubeconfig has no current cluster');
+    this.server = new URL(cluster.server);
+    this.isHttps = this.server.protocol === 'https:';
+    const maxSockets = opts.maxSockets ?? 32;
+    if (this.isHttps) {
+      this.agent = new https.Agent({ keepAlive: true, maxSockets });
+    } else {
+      this.agent = new http.Agent({ keepAlive: true, maxSockets });
+    }
+  }
+
+  /** Reads TLS material and credentials from the kubeconfig (again every 60 s, so rotated tokens are picked up). */
+  private async refreshAuth(): Promise<void> {
+    if (Date.now() - this.authFetchedAt < 60_000) return;
+    const o: https.RequestOptions = {};
+    await this.kc.applyToHTTPSOptions(o);
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(o.headers ?? {})) {
+      if (typeof v === 'string' || typeof v === 'number') headers[k] = String(v);
+    }
+    if (typeof o.auth === 'string' && o.auth !== 'undefined:undefined') {
+      headers.Authorization = `Basic ${Buffer.from(o.auth).toString('base64')}`;
+    }
+    this.authHeaders = headers;
+    this.tls.ca = o.ca;
+    this.tls.cert = o.cert;
+    this.tls.key = o.key;
+    this.tls.servername = o.servername;
+    if (o.rejectUnauthorized !== undefined) this.tls.rejectUnauthorized = o.rejectUnauthorized;
+    this.authFetchedAt = Date.now();
+  }
+
+  private async open(method: string, path: string, opts: RequestOptions, headers: Record<string, string>): Promise<http.IncomingMessage & { req: http.ClientRequest }> {
+    if (this.closed) throw new ApiError(0, 'client closed');
+    await this.refreshAuth();
+    const url = new URL(path, this.server);
+    for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+    let payload: string | undefined;
+    if (opts.body !== undefined) payload = typeof opts.body === 'string' ? opts.body : toJSON(opts.body);
+    const reqHeaders: Record<string, string> = {
+      Accept: 'application/json',
+      'User-Agent': this.opts.userAgent ?? 'metallb-ts',
+      ...this.authHeaders,
+      ...headers,
+    };
+    if (payload !== undefined) {
+      reqHeaders['Content-Type'] = opts.contentType ?? 'application/json';
+      reqHeaders['Content-Length'] = String(Buffer.byteLength(payload));
+    }
+    const mod = this.isHttps ? https : http;
+    return await new Promise((resolve, reject) => {
+      const req = mod.request(
+        url,
+        { method, headers: reqHeaders, agent: this.agent, ...(this.isHttps ? this.tls : {}), signal: opts.signal },
+        (res) => resolve(Object.assign(res, { req })),
+      );
+      req.on('error', (err) => reject(new ApiError(0, `${method} ${url.pathname}: ${errorText(err)}`)));
+      if (opts.timeoutMs !== 0) {
+        req.setTimeout(opts.timeoutMs ?? 30_000, () => req.destroy(new Error(`timed out after ${opts.timeoutMs ?? 30_000} ms`)));
+      }
+      if (payload !== undefined) req.write(payload);
+      req.end();
+    });
+  }
+
+  /** One request; resolves with the parsed JSON body of a 2xx answer, rejects with ApiError otherwise. */
+  async request<T = unknown>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+    const res = await this.open(method, path, opts, {});
+    const chunks: Buffer[] = [];
+    try {
+      for await (const c of res) chunks.push(c as Buffer);
+    } catch (err) {
+      throw new ApiError(0, `${method} ${path}: ${errorText(err)}`);
+    }
+    const text = Buffer.concat(chunks).toString('utf8');
+    let body: unknown;
+    try {
+      body = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      body = text;
+    }
+    const status = res.statusCode ?? 0;
+    if (status < 200 || status >= 300) {
+      const st = body as { message?: string; reason?: string } | undefined;
+      const msg = typeof st === 'object' && st?.message ? st.message : typeof body === 'string' ? body.slice(0, 200) : `HTTP ${status}`;
+      throw new ApiError(status, `${method} ${path}: ${status} ${msg}`, typeof st === 'object' ? st?.reason : undefined, body);
+    }
+    return body as T;
+  }
+
+  get<T = unknown>(path: string, opts: RequestOptions = {}): Promise<T> {
+    return this.request<T>('GET', path, opts);
+  }
+  post<T = unknown>(path: string, body: unknown, opts: RequestOptions = {}): Promise<T> {
+    return this.request<T>('POST', path, { ...opts, body });
+  }
+  put<T = unknown>(path: string, body: unknown, opts: RequestOptions = {}): Promise<T> {
+    return this.request<T>('PUT', path, { ...opts, body });
+  }
+  mergePatch<T = unknown>(path: string, body: unknown, opts: RequestOptions = {}): Promise<T> {
+    return this.request<T>('PATCH', path, { ...opts, body, contentType: MERGE_PATCH });
+  }
+  delete<T = unknown>(path: string, opts: RequestOptions = {}): Promise<T> {
+    return this.request<T>('DELETE', path, opts);
+  }
+
+  /**
+   * Starts a watch; calls `onEvent` for each JSON line. `done` resolves when the server closes the stream,
+   * rejects with ApiError on a non-2xx answer or a broken connection.
+   */
+  watch(path: string, query: Query, onEvent: (ev: unknown) => void): WatchHandle {
+    const ac = new AbortController();
+    let aborted = false;
+    const done = (async () => {
+      let res: http.IncomingMessage;
+      try {
+        res = await this.open('GET', path, { query: { ...query, watch: 1 }, signal: ac.signal, timeoutMs: 0 }, {});
+      } catch (err) {
+        if (aborted) return;
+        throw err;
+      }
+      const status = res.statusCode ?? 0;
+      if (status < 200 || status >= 300) {
+        const chunks: Buffer[] = [];
+        for await (const c of res) chunks.push(c as Buffer);
+        const text = Buffer.concat(chunks).toString('utf8');
+        let reason: string | undefined;
+        let message = text.slice(0, 200);
+        try {
+          const st = JSON.parse(text) as { message?: string; reason?: string };
+          reason = st.reason;
+          if (st.message) message = st.message;
+        } catch {
+          /* not JSON */
+        }
+        throw new ApiError(status, `watch ${path}: ${status} ${message}`, reason);
+      }
+      let buf = '';
+      res.setEncoding('utf8');
+      try {
+        for await (const chunk of res) {
+          buf += chunk as string;
+          let nl: number;
+          while ((nl = buf.indexOf('\n')) >= 0) {
+            const line = buf.slice(0, nl).trim();
+            buf = buf.slice(nl + 1);
+            if (line === '') continue;
+            let ev: unknown;
+            try {
+              ev = JSON.parse(line);
+            } catch {
+              throw new ApiError(0, `watch ${path}: undecodable line: ${line.slice(0, 120)}`);
+            }
+            onEvent(ev);
+          }
+        }
+      } catch (err) {
+        if (aborted) return;
+        if (err instanceof ApiError) throw err;
+        throw new ApiError(0, `watch ${path}: ${errorText(err)}`);
+      }
+      if (aborted) return;
+      const rest = buf.trim();
+      if (rest !== '') {
+        try {
+          onEvent(JSON.parse(rest));
+        } catch {
+          /* a truncated last line: the next watch resumes from the last resourceVersion seen */
+        }
+      }
+    })();
+    return {
+      done,
+      abort: () => {
+        aborted = true;
+        ac.abort();
+      },
+    };
+  }
+
+  close(): void {
+    this.closed = true;
+    this.agent.destroy();
+  }
+}

@@ -1,0 +1,308 @@
+// List+watch caches of API objects. Handlers receive every change; the controller's handlers only enqueue keys.
+// A watch that breaks is resumed from the last resourceVersion; a 410 Gone or a lost connection leads to a relist
+// (diffed against the cache, so handlers see adds, updates and deletes as usual). A resource the server does not
+// serve (CRD not installed yet) is logged once, counted as synced-and-empty, and retried until it appears.
+import type { Logger } from '../log.js';
+import type { KubeObject } from './types.js';
+import { ApiError, errorText, type KubeClient, type WatchHandle } from './client.js';
+import { apiVersionOf, collectionPath, type Resource } from './resources.js';
+
+export interface InformerHandlers<T> {
+  add?(obj: T): void;
+  update?(oldObj: T, newObj: T): void;
+  delete?(obj: T): void;
+}
+
+export interface InformerOptions {
+  namespace?: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+  /** Page size of list requests. Default 500. */
+  pageSize?: number;
+  /** Wait before retrying after an error starts here and doubles up to `maxRetryMs`. */
+  minRetryMs?: number;
+  maxRetryMs?: number;
+}
+
+/** `namespace/name` for namespaced objects, `name` for cluster-scoped ones. */
+export const cacheKey = (o: KubeObject): string =>
+  o.metadata?.namespace ? `${o.metadata.namespace}/${o.metadata.name ?? ''}` : (o.metadata?.name ?? '');
+
+interface WatchEvent {
+  type: string;
+  object?: KubeObject & { code?: number; message?: string; reason?: string };
+}
+
+interface ListResponse {
+  metadata?: { resourceVersion?: string; continue?: string };
+  items?: KubeObject[];
+}
+
+export class Informer<T extends KubeObject = KubeObject> {
+  private readonly cache = new Map<string, T>();
+  private readonly handlers: InformerHandlers<T>[] = [];
+  private resourceVersion = '';
+  private running = false;
+  private watchHandle: WatchHandle | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private wake: (() => void) | undefined;
+  private syncedFlag = false;
+  private absentFlag = false;
+  private readonly syncWaiters: (() => void)[] = [];
+  private loop: Promise<void> | undefined;
+
+  constructor(
+    private readonly client: KubeClient,
+    readonly resource: Resource,
+    private readonly log: Logger,
+    private readonly opts: InformerOptions = {},
+  ) {}
+
+  get name(): string {
+    return `${this.resource.kind}${this.opts.namespace ? ` in ${this.opts.namespace}` : ''}`;
+  }
+
+  /** True once the first list succeeded (or the resource is known not to be served). */
+  get synced(): boolean {
+    return this.syncedFlag;
+  }
+  /** True while the server answers 404 for the resource (e.g. its CRD is not installed). */
+  get absent(): boolean {
+    return this.absentFlag;
+  }
+
+  addHandlers(h: InformerHandlers<T>): void {
+    this.handlers.push(h);
+  }
+
+  get(key: string): T | undefined {
+    return this.cache.get(key);
+  }
+  list(): T[] {
+    return [...this.cache.values()];
+  }
+  keys(): string[] {
+    return [...this.cache.keys()];
+  }
+  get size(): number {
+    return this.cache.size;
+  }
+
+  /**
+   * Replaces a cached object with a newer version we received from our own write, so that reads before the watch
+   * event arrives are not stale. Only applies when the cache still holds `basedOnResourceVersion`.
+   */
+  observeWrite(obj: T, basedOnResourceVersion: string | undefined): void {
+    const key = cacheKey(obj);
+    const cur = this.cache.get(key);
+    if (!cur || cur.metadata?.resourceVersion !== basedOnResourceVersion) return;
+    this.fill(obj);
+    this.cache.set(key, obj);
+  }
+
+  waitForSync(signal?: AbortSignal): Promise<void> {
+    if (this.syncedFlag) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.syncWaiters.push(resolve);
+      signal?.addEventListener('abort', () => reject(new Error('aborted')), { once: true });
+    });
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.watchHandle?.abort();
+    if (this.timer) clearTimeout(this.timer);
+    this.wake?.();
+    await this.loop;
+  }
+
+  private fill(obj: KubeObject): void {
+    // List items of built-in kinds come without kind/apiVersion; the parser and event recorder need them.
+    if (!obj.kind) obj.kind = this.resource.kind;
+    if (!obj.apiVersion) obj.apiVersion = apiVersionOf(this.resource);
+  }
+
+  private markSynced(): void {
+    if (this.syncedFlag) return;
+    this.syncedFlag = true;
+    for (const w of this.syncWaiters.splice(0)) w();
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.wake = resolve;
+      this.timer = setTimeout(resolve, ms);
+    });
+  }
+
+  private async run(): Promise<void> {
+    const minRetry = this.opts.minRetryMs ?? 500;
+    const maxRetry = this.opts.maxRetryMs ?? 30_000;
+    let retry = minRetry;
+    let needList = true;
+    while (this.running) {
+      try {
+        if (needList) {
+          await this.relist();
+          needList = false;
+          if (this.absentFlag) {
+            this.absentFlag = false;
+            this.log.info({ resource: this.name }, 'resource is now served, watching it');
+          }
+        }
+        const started = Date.now();
+        const outcome = await this.watchOnce();
+        if (outcome === 'gone') {
+          needList = true;
+          continue;
+        }
+        if (Date.now() - started > 1000) {
+          retry = minRetry;
+        } else {
+          // A watch the server ends at once: do not spin.
+          await this.sleep(retry);
+          retry = Math.min(retry * 2, maxRetry);
+        }
+      } catch (err) {
+        if (!this.running) break;
+        if (err instanceof ApiError && err.status === 404) {
+          if (!this.absentFlag) {
+            this.absentFlag = true;
+            this.log.warn(
+              { resource: this.name, apiVersion: apiVersionOf(this.resource) },
+              `the API server does not serve ${this.resource.plural}.${this.resource.group || 'core'} (CRD not installed?); treating it as empty and retrying`,
+            );
+            // Nothing of this kind exists: an empty cache is the truth until it is served.
+            this.applyList([]);
+            this.markSynced();
+          }
+          retry = Math.min(Math.max(retry, 2000), maxRetry);
+        } else {
+          this.log.warn({ resource: this.name, err: errorText(err), retryInMs: retry }, 'list/watch failed, retrying');
+        }
+        needList = true;
+        await this.sleep(retry);
+        retry = Math.min(retry * 2, maxRetry);
+      }
+    }
+  }
+
+  private async relist(): Promise<void> {
+    const items: KubeObject[] = [];
+    let cont: string | undefined;
+    let rv = '';
+    do {
+      const page = await this.client.get<ListResponse>(collectionPath(this.resource, this.opts.namespace), {
+        query: {
+          labelSelector: this.opts.labelSelector,
+          fieldSelector: this.opts.fieldSelector,
+          limit: this.opts.pageSize ?? 500,
+          continue: cont,
+        },
+        timeoutMs: 120_000,
+      });
+      for (const it of page.items ?? []) items.push(it);
+      cont = page.metadata?.continue || undefined;
+      rv = page.metadata?.resourceVersion ?? rv;
+    } while (cont && this.running);
+    this.resourceVersion = rv;
+    this.applyList(items as T[]);
+    this.markSynced();
+  }
+
+  /** Makes the cache equal to `items`, calling handlers for the differences. */
+  private applyList(items: T[]): void {
+    const seen = new Set<string>();
+    for (const obj of items) {
+      this.fill(obj);
+      const key = cacheKey(obj);
+      seen.add(key);
+      const old = this.cache.get(key);
+      this.cache.set(key, obj);
+      if (!old) this.emit('add', obj);
+      else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) this.emit('update', obj, old);
+    }
+    for (const [key, old] of [...this.cache]) {
+      if (!seen.has(key)) {
+        this.cache.delete(key);
+        this.emit('delete', old);
+      }
+    }
+  }
+
+  private emit(kind: 'add' | 'update' | 'delete', obj: T, old?: T): void {
+    for (const h of this.handlers) {
+      try {
+        if (kind === 'add') h.add?.(obj);
+        else if (kind === 'update') h.update?.(old as T, obj);
+        else h.delete?.(obj);
+      } catch (err) {
+        this.log.error({ resource: this.name, object: cacheKey(obj), err: errorText(err) }, 'informer handler failed');
+      }
+    }
+  }
+
+  /** One watch request. 'gone' = the resourceVersion expired, relist needed; 'ended' = resume from the last version. */
+  private async watchOnce(): Promise<'gone' | 'ended'> {
+    let gone = false;
+    const handle = this.client.watch(
+      collectionPath(this.resource, this.opts.namespace),
+      {
+        resourceVersion: this.resourceVersion || undefined,
+        allowWatchBookmarks: true,
+        timeoutSeconds: 240 + Math.floor(Math.random() * 120),
+        labelSelector: this.opts.labelSelector,
+        fieldSelector: this.opts.fieldSelector,
+      },
+      (raw) => {
+        if (gone) return;
+        const ev = raw as WatchEvent;
+        const obj = ev.object;
+        if (!obj) return;
+        if (ev.type === 'ERROR') {
+          if (obj.code === 410 || obj.reason === 'Expired' || obj.reason === 'Gone') {
+            gone = true;
+            handle.abort();
+            return;
+          }
+          throw new ApiError(obj.code ?? 0, `watch ${this.name}: ${obj.message ?? 'error event'}`, obj.reason);
+        }
+        const rv = obj.metadata?.resourceVersion;
+        if (ev.type === 'BOOKMARK') {
+          if (rv) this.resourceVersion = rv;
+          return;
+        }
+        const typed = obj as T;
+        this.fill(typed);
+        const key = cacheKey(typed);
+        if (ev.type === 'ADDED' || ev.type === 'MODIFIED') {
+          const old = this.cache.get(key);
+          this.cache.set(key, typed);
+          if (old) this.emit('update', typed, old);
+          else this.emit('add', typed);
+        } else if (ev.type === 'DELETED') {
+          const old = this.cache.get(key);
+          this.cache.delete(key);
+          this.emit('delete', old ?? typed);
+        }
+        if (rv) this.resourceVersion = rv;
+      },
+    );
+    this.watchHandle = handle;
+    try {
+      await handle.done;
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 410) return 'gone';
+      throw err;
+    } finally {
+      this.watchHandle = undefined;
+    }
+    return gone ? 'gone' : 'ended';
+  }
+}
