@@ -62,13 +62,18 @@ export function convergeService(alloc: Allocator, view: ServiceView): ConvergeOu
   const normal = (reason: string, message: string): void => void events.push({ type: 'Normal', reason, message });
   const warning = (reason: string, message: string): void => void events.push({ type: 'Warning', reason, message });
 
+  // A Service we hold nothing for but whose status carries addresses is being restored (startup, or after
+  // setPools dropped it). While restoring, it never takes a NEW address in the same converge: Services later in
+  // restoreOrder may still have to re-claim theirs. It asks for a reprocess instead and allocates on that pass.
+  const restoring = before === undefined && view.currentTexts.length > 0;
+  let deferred = false;
   const finish = (pendingReason?: string): ConvergeOutput => {
     const after = alloc.holding(key);
     const out: ConvergeOutput = {
       ingress: after ? after.ips.map(formatIP) : [],
       events,
       quietEvents,
-      reprocessAll: freedSomething(before, after),
+      reprocessAll: deferred || freedSomething(before, after),
     };
     if (after) out.pool = after.pool;
     else if (pendingReason !== undefined) out.pendingReason = pendingReason;
@@ -139,9 +144,16 @@ export function convergeService(alloc: Allocator, view: ServiceView): ConvergeOu
     }
   }
 
+  if (restoring && current.length === 0) {
+    deferred = true;
+    return finish(`its address ${view.currentTexts.join(', ')} cannot be kept; a new one is chosen once every Service has re-claimed its addresses (next pass)`);
+  }
+
   // 5. PreferDualStack holding one family: try to add the other one from the same pool.
   //    (MetalLB also tries this for single-stack cluster IPs, which then flaps; we require a dual-stack Service.)
-  if (current.length === 1 && view.policy === 'PreferDualStack' && view.family === 'dual') {
+  if (current.length === 1 && view.policy === 'PreferDualStack' && view.family === 'dual' && restoring) {
+    deferred = true;
+  } else if (current.length === 1 && view.policy === 'PreferDualStack' && view.family === 'dual') {
     const pool = alloc.holding(key)?.pool ?? '';
     const r = alloc.allocateAdditional(req, current[0]!, pool);
     if (!r.ok) {
