@@ -67,7 +67,7 @@ test('Community objects: aliases unique across objects, values validated', () =>
     { object: 'Community metallb-system/b', field: 'spec.communities[0].name', message: 'duplicate definition of community "x"' });
   invalid([community('a', [{ name: 'x', value: '1:99999' }])], { object: 'Community metallb-system/a', field: 'spec.communities[0].value', message: ['parsing community "x"', 'invalid community value'] });
   invalid([community('a', [{ name: 'x', value: '12' }])], { field: 'spec.communities[0].value', message: 'invalid community format' });
-  invalid([community('a', [{ name: 'x' } as never])], { field: 'spec.communities[0].value', message: 'is required' });
+  invalid([community('a', [{ name: 'x' }])], { field: 'spec.communities[0].value', message: 'is required' });
   // An ad using a broken alias gets no second error.
   const errors = invalid([community('a', [{ name: 'x', value: 'bad' }]), pool('p', { addresses: ['10.0.0.0/24'] }), bgpAd('ad', { communities: ['x'] })], []);
   assert.equal(errors.length, 1);

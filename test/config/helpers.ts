@@ -8,6 +8,8 @@ export const NS = 'metallb-system';
 export function crd(kind: string, name: string, spec: unknown, apiVersion = 'metallb.io/v1beta1', meta: Record<string, unknown> = {}): KubeObject {
   return { apiVersion, kind, metadata: { name, namespace: NS, ...meta }, spec } as KubeObject;
 }
+/** Any object shape, for tests of malformed input (parseConfig takes untrusted objects). */
+export const raw = (o: Record<string, unknown>): KubeObject => o as KubeObject;
 export const pool = (name: string, spec: unknown, labels?: Record<string, string>): KubeObject =>
   crd('IPAddressPool', name, spec, 'metallb.io/v1beta1', labels ? { labels } : {});
 export const l2 = (name: string, spec: unknown = {}): KubeObject => crd('L2Advertisement', name, spec);
@@ -15,7 +17,7 @@ export const bgpAd = (name: string, spec: unknown = {}): KubeObject => crd('BGPA
 export const peer = (name: string, spec: unknown, version: 'v1beta1' | 'v1beta2' = 'v1beta2'): KubeObject =>
   crd('BGPPeer', name, spec, `metallb.io/${version}`);
 export const bfd = (name: string, spec: unknown = {}): KubeObject => crd('BFDProfile', name, spec);
-export const community = (name: string, aliases: { name: string; value: string }[]): KubeObject =>
+export const community = (name: string, aliases: unknown[]): KubeObject =>
   crd('Community', name, { communities: aliases });
 
 export const namespace = (name: string, labels: Record<string, string> = {}): Namespace => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } });

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { formatPrefix } from '../../src/net/ip.js';
 import { parseAddress, parseConfig } from '../../src/config/index.js';
-import { invalid, namespace, parse, pool, valid } from './helpers.js';
+import { invalid, namespace, parse, pool, raw, valid } from './helpers.js';
 
 test('parseAddress: CIDRs and ranges like MetalLB ParseCIDR', () => {
   const rows: [string, string[] | RegExp][] = [
@@ -85,14 +85,14 @@ for (const [name, spec, want] of invalidPoolRows) {
 
 test('pool: missing or malformed spec and metadata', () => {
   invalid([{ apiVersion: 'metallb.io/v1beta1', kind: 'IPAddressPool', metadata: { name: 'p' } }], { object: 'IPAddressPool metallb-system/p', field: 'spec', message: 'is required' });
-  invalid([{ apiVersion: 'metallb.io/v1beta1', kind: 'IPAddressPool', metadata: { name: 'p' }, spec: null } as never], { field: 'spec', message: 'is required' });
-  invalid([{ apiVersion: 'metallb.io/v1beta1', kind: 'IPAddressPool', metadata: { name: 'p' }, spec: 'x' } as never], { field: 'spec', message: 'must be an object' });
-  invalid([{ apiVersion: 'metallb.io/v1beta1', kind: 'IPAddressPool', metadata: {}, spec: { addresses: ['10.0.0.0/24'] } }], { object: 'IPAddressPool metallb-system/(unnamed object #1)', field: 'metadata.name', message: 'is required' });
-  invalid([{ apiVersion: 'metallb.io/v1beta1', kind: 'IPAddressPool', spec: { addresses: ['10.0.0.0/24'] } } as never], { field: 'metadata', message: 'is required' });
+  invalid([raw({ apiVersion: 'metallb.io/v1beta1', kind: 'IPAddressPool', metadata: { name: 'p' }, spec: null })], { field: 'spec', message: 'is required' });
+  invalid([raw({ apiVersion: 'metallb.io/v1beta1', kind: 'IPAddressPool', metadata: { name: 'p' }, spec: 'x' })], { field: 'spec', message: 'must be an object' });
+  invalid([raw({ apiVersion: 'metallb.io/v1beta1', kind: 'IPAddressPool', metadata: {}, spec: { addresses: ['10.0.0.0/24'] } })], { object: 'IPAddressPool metallb-system/(unnamed object #1)', field: 'metadata.name', message: 'is required' });
+  invalid([raw({ apiVersion: 'metallb.io/v1beta1', kind: 'IPAddressPool', spec: { addresses: ['10.0.0.0/24'] } })], { field: 'metadata', message: 'is required' });
   invalid([pool('Bad_Name', { addresses: ['10.0.0.0/24'] })], { field: 'metadata.name', message: 'invalid name "Bad_Name"' });
   invalid([{ ...pool('p', { addresses: ['10.0.0.0/24'] }), metadata: { name: 'p', namespace: 'other' } }],
     { object: 'IPAddressPool other/p', field: 'metadata.namespace', message: 'MetalLB namespace "metallb-system"' });
-  invalid([{ ...pool('p', { addresses: ['10.0.0.0/24'] }), extra: 1 } as never], { field: 'extra', message: 'unknown field' });
+  invalid([raw({ ...pool('p', { addresses: ['10.0.0.0/24'] }), extra: 1 })], { field: 'extra', message: 'unknown field' });
 });
 
 test('pool: objects without namespace default to opts.namespace', () => {
