@@ -1,0 +1,529 @@
+// The API semantics on top of the store: create / get / list / update / patch / delete with kube-apiserver's
+// rules (metadata, optimistic concurrency, status subresource, finalizers, namespaces, Services, CRDs).
+// No HTTP in here: requests come in as plain values, errors go out as ApiError.
+import { randomBytes } from 'node:crypto';
+import { alreadyExists, ApiError, badRequest, conflict, forbidden, invalid, notFound, unsupportedMediaType, type FieldError } from './errors.js';
+import { crdStatus, defaultCRD, resourceTypeOf, validateCRD } from './crd.js';
+import { jsonPatch, mergePatch, noListStrategy, PatchError, strategicMerge } from './patch.js';
+import { apiVersionOf, keyOf, resourceKey, type Registry, type ResourceType, type VersionInfo } from './registry.js';
+import { applyDefaults, prune, validateSchema } from './schema.js';
+import { matchFields, matchLabels, type FieldSelector, type LabelSelector } from './selectors.js';
+import { prepareService, releaseService, reserveService, validateServiceStatus, type AllocTx, type ServiceAllocators } from './service.js';
+import type { Store } from './store.js';
+import { clone, isObj, jsonEqual, nowRFC3339, obj, randomUID, str, type Obj } from './util.js';
+import { namePolicy, validateMeta, validateName } from './validation.js';
+
+export type FieldValidation = 'Strict' | 'Warn' | 'Ignore';
+
+export interface ReqCtx {
+  rt: ResourceType;
+  version: VersionInfo;
+  /** Namespace from the URL (namespaced requests). */
+  namespace?: string;
+  dryRun: boolean;
+  fieldValidation: FieldValidation;
+  /** Warnings to return in `Warning` headers. */
+  warnings: string[];
+}
+
+export type PatchType = 'json' | 'merge' | 'strategic' | 'apply';
+
+export interface DeleteOptions {
+  preconditions?: { uid?: string; resourceVersion?: string };
+  propagationPolicy?: string;
+  gracePeriodSeconds?: number;
+}
+
+const CRD_KEY = resourceKey('apiextensions.k8s.io', 'customresourcedefinitions');
+const NS_KEY = resourceKey('', 'namespaces');
+const SVC_KEY = resourceKey('', 'services');
+const SECRET_KEY = resourceKey('', 'secrets');
+const GENERATION_KEYS = new Set(['apps/deployments', 'apps/daemonsets', 'apps/replicasets', 'apps/statefulsets', 'policy/poddisruptionbudgets', CRD_KEY, 'networking.k8s.io/networkpolicies', 'admissionregistration.k8s.io/validatingwebhookconfigurations', 'admissionregistration.k8s.io/mutatingwebhookconfigurations']);
+const NAME_CHARS = 'bcdfghjklmnpqrstvwxz2456789';
+
+const metaOf = (o: Obj): Obj => obj(o.metadata);
+const nameOf = (o: Obj): string => str(metaOf(o).name) ?? '';
+
+function randomSuffix(): string {
+  const b = randomBytes(5);
+  let s = '';
+  for (const x of b) s += NAME_CHARS[x % NAME_CHARS.length];
+  return s;
+}
+
+/** The parts of an object that drive `metadata.generation` (everything but metadata and, if separate, status). */
+function specPart(o: Obj, statusSeparate: boolean): Obj {
+  const { metadata: _m, status: _s, ...rest } = o;
+  return statusSeparate ? rest : { ...rest, status: o.status };
+}
+
+export class Api {
+  constructor(
+    readonly store: Store,
+    readonly registry: Registry,
+    readonly alloc: ServiceAllocators,
+  ) {}
+
+  // ---------- helpers ----------
+
+  /** The stored object as seen through `version` (custom resources: apiVersion rewritten). */
+  view(rt: ResourceType, version: string, o: Obj): Obj {
+    if (rt.crd && version !== rt.storageVersion) return { ...o, apiVersion: apiVersionOf(rt.group, version) };
+    return o;
+  }
+
+  private invalidFor(rt: ResourceType, name: string): (errs: FieldError[]) => ApiError {
+    return (errs) => invalid(rt.crd ? rt.group : '', rt.kind, name, errs);
+  }
+
+  private ns(ctx: ReqCtx): string {
+    return ctx.rt.namespaced ? (ctx.namespace ?? '') : '';
+  }
+
+  private mustGet(ctx: ReqCtx, name: string): Obj {
+    const o = this.store.get(keyOf(ctx.rt), this.ns(ctx), name);
+    if (!o) throw notFound(ctx.rt.group, ctx.rt.resource, name);
+    return o;
+  }
+
+  /** Check apiVersion/kind of a request body against the endpoint. */
+  private checkTypeMeta(ctx: ReqCtx, body: Obj): void {
+    const want = apiVersionOf(ctx.rt.group, ctx.version.name);
+    if (body.apiVersion !== undefined && body.apiVersion !== want) {
+      // the core group also accepts objects of another version of the same group (e.g. kubectl sending v1)
+      throw badRequest(`the API version in the data (${String(body.apiVersion)}) does not match the expected API version (${want})`);
+    }
+    if (body.kind !== undefined && body.kind !== ctx.rt.kind && body.kind !== 'DeleteOptions')
+      throw badRequest(`the kind in the data (${String(body.kind)}) does not match the expected kind (${ctx.rt.kind})`);
+  }
+
+  /** Namespace must exist and not be terminating for a create. */
+  private checkNamespaceForCreate(ctx: ReqCtx, name: string): void {
+    if (!ctx.rt.namespaced) return;
+    const nsName = this.ns(ctx);
+    const ns = this.store.get(NS_KEY, '', nsName);
+    if (!ns) throw notFound('', 'namespaces', nsName);
+    if (metaOf(ns).deletionTimestamp)
+      throw forbidden(ctx.rt.group, ctx.rt.resource, name, `unable to create new content in namespace ${nsName} because it is being terminated`);
+  }
+
+  /** Custom resources: prune, default and validate against the version's schema. */
+  private applySchema(ctx: ReqCtx, o: Obj): void {
+    const schema = ctx.version.schema;
+    if (!ctx.rt.crd || !schema) return;
+    const unknown: string[] = [];
+    prune(o, schema, '', true, unknown);
+    if (unknown.length) {
+      if (ctx.fieldValidation === 'Strict') {
+        const msgs = unknown.map((u) => `unknown field "${u}"`);
+        throw badRequest(`strict decoding error: ${msgs.join(', ')}`);
+      }
+      if (ctx.fieldValidation === 'Warn') for (const u of unknown) ctx.warnings.push(`unknown field "${u}"`);
+    }
+    applyDefaults(o, schema);
+    const errs = validateSchema(o, schema, '');
+    if (errs.length) throw this.invalidFor(ctx.rt, nameOf(o))(errs);
+  }
+
+  private validateCommon(ctx: ReqCtx, o: Obj): void {
+    const m = metaOf(o);
+    const errs: FieldError[] = [...validateName(nameOf(o), ctx.rt.crd ? 'subdomain' : namePolicy(keyOf(ctx.rt))), ...validateMeta(m)];
+    if (errs.length) throw this.invalidFor(ctx.rt, nameOf(o))(errs);
+  }
+
+  /** Type-specific preparation on create and update. Returns an allocation transaction for Services. */
+  private prepare(ctx: ReqCtx, o: Obj, old: Obj | undefined): AllocTx | undefined {
+    const key = keyOf(ctx.rt);
+    if (key === SVC_KEY) return prepareService(o, old, this.alloc, this.invalidFor(ctx.rt, nameOf(o)));
+    if (key === NS_KEY) {
+      const m = metaOf(o);
+      m.labels = { ...obj(m.labels), 'kubernetes.io/metadata.name': nameOf(o) };
+      if (!old) {
+        o.spec = { finalizers: ['kubernetes'], ...obj(o.spec) };
+        o.status = { phase: 'Active' };
+      }
+    } else if (key === SECRET_KEY) {
+      if (isObj(o.stringData)) {
+        const data = { ...obj(o.data) };
+        for (const [k, v] of Object.entries(o.stringData)) data[k] = Buffer.from(String(v), 'utf8').toString('base64');
+        o.data = data;
+        delete o.stringData;
+      }
+      if (o.type === undefined) o.type = 'Opaque';
+      if (old && o.type !== old.type) throw this.invalidFor(ctx.rt, nameOf(o))([{ type: 'Invalid', field: 'type', value: o.type, detail: 'field is immutable' }]);
+    } else if (key === CRD_KEY) {
+      defaultCRD(o);
+      const errs = validateCRD(o);
+      if (old) {
+        const os = obj(old.spec);
+        const ns = obj(o.spec);
+        if (ns.scope !== os.scope) errs.push({ type: 'Invalid', field: 'spec.scope', value: ns.scope, detail: 'field is immutable' });
+        if (ns.group !== os.group) errs.push({ type: 'Invalid', field: 'spec.group', value: ns.group, detail: 'field is immutable' });
+      }
+      if (errs.length) throw this.invalidFor(ctx.rt, nameOf(o))(errs);
+      o.status = crdStatus(o, old ? obj(old.status) : undefined);
+    } else if (key === '/pods' && !old) {
+      const st = obj(o.status);
+      if (!st.phase) st.phase = 'Pending';
+      st.qosClass ??= 'BestEffort';
+      o.status = st;
+    }
+    return undefined;
+  }
+
+  // ---------- reads ----------
+
+  get(ctx: ReqCtx, name: string): Obj {
+    return this.view(ctx.rt, ctx.version.name, this.mustGet(ctx, name));
+  }
+
+  list(ctx: ReqCtx, labelSel: LabelSelector, fieldSel: FieldSelector): { items: Obj[]; resourceVersion: string } {
+    const all = this.store.list(keyOf(ctx.rt), ctx.rt.namespaced ? ctx.namespace : undefined);
+    const items: Obj[] = [];
+    for (const o of all) {
+      if (labelSel.length && !matchLabels(labelSel, obj(metaOf(o).labels) as Record<string, unknown>)) continue;
+      if (fieldSel.length && !matchFields(fieldSel, o)) continue;
+      items.push(this.view(ctx.rt, ctx.version.name, o));
+    }
+    return { items, resourceVersion: String(this.store.currentRV()) };
+  }
+
+  // ---------- create ----------
+
+  create(ctx: ReqCtx, body: unknown): Obj {
+    if (!isObj(body)) throw badRequest('the body of the request must be a JSON or YAML object');
+    this.checkTypeMeta(ctx, body);
+    const o = clone(body);
+    o.apiVersion = apiVersionOf(ctx.rt.group, ctx.rt.storageVersion);
+    o.kind = ctx.rt.kind;
+    const m = obj(o.metadata);
+    o.metadata = m;
+    if (ctx.rt.namespaced) {
+      if (m.namespace !== undefined && m.namespace !== '' && m.namespace !== ctx.namespace)
+        throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
+      m.namespace = ctx.namespace;
+    } else delete m.namespace;
+    if ((m.name === undefined || m.name === '') && typeof m.generateName === 'string' && m.generateName !== '') {
+      m.name = `${m.generateName}${randomSuffix()}`;
+    }
+    if (typeof m.name !== 'string' || m.name === '')
+      throw this.invalidFor(ctx.rt, '')([{ type: 'Required', field: 'metadata.name', detail: 'name or generateName is required' }]);
+    const name = m.name;
+    m.uid = randomUID();
+    m.creationTimestamp = nowRFC3339();
+    delete m.resourceVersion;
+    delete m.deletionTimestamp;
+    delete m.deletionGracePeriodSeconds;
+    delete m.managedFields;
+    delete m.selfLink;
+    if (ctx.rt.crd || GENERATION_KEYS.has(keyOf(ctx.rt))) m.generation = 1;
+    else delete m.generation;
+    if (ctx.version.statusSubresource && keyOf(ctx.rt) !== CRD_KEY) delete o.status;
+    this.validateCommon(ctx, o);
+    this.checkNamespaceForCreate(ctx, name);
+    if (this.store.get(keyOf(ctx.rt), this.ns(ctx), name)) throw alreadyExists(ctx.rt.group, ctx.rt.resource, name);
+    this.applySchema(ctx, o);
+    const tx = this.prepare(ctx, o, undefined);
+    if (ctx.dryRun) {
+      tx?.rollback();
+      m.resourceVersion = String(this.store.currentRV());
+      return this.view(ctx.rt, ctx.version.name, o);
+    }
+    tx?.commit();
+    this.store.put(keyOf(ctx.rt), o, 'ADDED');
+    if (keyOf(ctx.rt) === CRD_KEY) this.registry.add(resourceTypeOf(o));
+    if (keyOf(ctx.rt) === NS_KEY) this.ensureDefaultServiceAccount(name);
+    return this.view(ctx.rt, ctx.version.name, o);
+  }
+
+  /** The service-account controller's work: every namespace has a `default` ServiceAccount. */
+  private ensureDefaultServiceAccount(ns: string): void {
+    const key = resourceKey('', 'serviceaccounts');
+    if (this.store.get(key, ns, 'default')) return;
+    this.store.put(key, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default', namespace: ns, uid: randomUID(), creationTimestamp: nowRFC3339() } }, 'ADDED');
+  }
+
+  // ---------- update ----------
+
+  /** PUT of the main resource or of `/status`. */
+  update(ctx: ReqCtx, name: string, body: unknown, subresource?: string): Obj {
+    if (!isObj(body)) throw badRequest('the body of the request must be a JSON or YAML object');
+    this.checkTypeMeta(ctx, body);
+    const bodyName = metaOf(body).name;
+    if (bodyName !== undefined && bodyName !== name)
+      throw badRequest(`the name of the object (${String(bodyName)}) does not match the name on the URL (${name})`);
+    const bodyNs = metaOf(body).namespace;
+    if (ctx.rt.namespaced && bodyNs !== undefined && bodyNs !== '' && bodyNs !== ctx.namespace)
+      throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
+    const existing = this.mustGet(ctx, name);
+    return this.applyUpdate(ctx, existing, clone(body), subresource);
+  }
+
+  private applyUpdate(ctx: ReqCtx, existing: Obj, o: Obj, subresource?: string): Obj {
+    const rt = ctx.rt;
+    const key = keyOf(rt);
+    const name = nameOf(existing);
+    const em = metaOf(existing);
+    const m = obj(o.metadata);
+    o.metadata = m;
+    if (m.resourceVersion !== undefined && m.resourceVersion !== '' && m.resourceVersion !== em.resourceVersion)
+      throw conflict(rt.group, rt.resource, name);
+    if (m.uid !== undefined && m.uid !== '' && m.uid !== em.uid)
+      throw conflict(rt.group, rt.resource, name, `Precondition failed: UID in precondition: ${String(m.uid)}, UID in object meta: ${String(em.uid)}`);
+    o.apiVersion = apiVersionOf(rt.group, rt.storageVersion);
+    o.kind = rt.kind;
+    let next: Obj;
+    if (subresource === 'status') {
+      // only status changes
+      next = { ...existing, metadata: { ...em }, status: o.status };
+      if (o.status === undefined) delete next.status;
+    } else {
+      next = o;
+      m.name = name;
+      if (rt.namespaced) m.namespace = em.namespace;
+      else delete m.namespace;
+      m.uid = em.uid;
+      m.creationTimestamp = em.creationTimestamp;
+      if (em.deletionTimestamp !== undefined) {
+        m.deletionTimestamp = em.deletionTimestamp;
+        if (em.deletionGracePeriodSeconds !== undefined) m.deletionGracePeriodSeconds = em.deletionGracePeriodSeconds;
+      } else {
+        delete m.deletionTimestamp;
+        delete m.deletionGracePeriodSeconds;
+      }
+      delete m.managedFields;
+      delete m.selfLink;
+      if (em.generation !== undefined) m.generation = em.generation;
+      else delete m.generation;
+      if (ctx.version.statusSubresource && key !== CRD_KEY) {
+        if (existing.status !== undefined) next.status = existing.status;
+        else delete next.status;
+      }
+      this.validateCommon(ctx, next);
+    }
+    (next.metadata as Obj).resourceVersion = em.resourceVersion;
+    if (subresource !== 'status' || rt.crd) this.applySchema(ctx, next);
+    let tx: AllocTx | undefined;
+    if (subresource === 'status') {
+      if (key === SVC_KEY) {
+        const errs = validateServiceStatus(next);
+        if (errs.length) throw this.invalidFor(rt, name)(errs);
+      }
+      if (key === CRD_KEY) next.status = crdStatus(next, obj(next.status));
+    } else {
+      tx = this.prepare(ctx, next, existing);
+    }
+    const nm = next.metadata as Obj;
+    if (nm.generation !== undefined && !jsonEqual(specPart(next, ctx.version.statusSubresource), specPart(existing, ctx.version.statusSubresource)))
+      nm.generation = Number(em.generation ?? 0) + 1;
+    if (em.deletionTimestamp !== undefined && Array.isArray(nm.finalizers) && Array.isArray(em.finalizers)) {
+      // once deleting, finalizers can only be removed
+      const added = nm.finalizers.filter((f) => !(em.finalizers as unknown[]).includes(f));
+      if (added.length) {
+        tx?.rollback();
+        throw this.invalidFor(rt, name)([{ type: 'Forbidden', field: 'metadata.finalizers', detail: `no new finalizers can be added if the object is being deleted, found new finalizers ${JSON.stringify(added)}` }]);
+      }
+    }
+    if (jsonEqual(next, existing)) {
+      tx?.rollback();
+      return this.view(rt, ctx.version.name, existing);
+    }
+    if (ctx.dryRun) {
+      tx?.rollback();
+      return this.view(rt, ctx.version.name, next);
+    }
+    tx?.commit();
+    if (em.deletionTimestamp !== undefined && (!Array.isArray(nm.finalizers) || nm.finalizers.length === 0)) {
+      this.finalRemove(rt, next);
+      return this.view(rt, ctx.version.name, next);
+    }
+    this.store.put(key, next, 'MODIFIED');
+    if (key === CRD_KEY) this.registry.add(resourceTypeOf(next));
+    return this.view(rt, ctx.version.name, next);
+  }
+
+  // ---------- patch ----------
+
+  patch(ctx: ReqCtx, name: string, type: PatchType, patchBody: unknown, subresource?: string, force = false): Obj {
+    void force;
+    const existing = this.store.get(keyOf(ctx.rt), this.ns(ctx), name);
+    if (!existing) {
+      if (type === 'apply' && subresource === undefined) {
+        if (!isObj(patchBody)) throw badRequest('the body of the request must be an object');
+        const body = clone(patchBody);
+        const bm = obj(body.metadata);
+        if (bm.name !== undefined && bm.name !== name) throw badRequest(`the name of the object (${String(bm.name)}) does not match the name on the URL (${name})`);
+        bm.name = name;
+        body.metadata = bm;
+        return this.create(ctx, body);
+      }
+      throw notFound(ctx.rt.group, ctx.rt.resource, name);
+    }
+    const current = this.view(ctx.rt, ctx.version.name, existing);
+    let patched: unknown;
+    try {
+      switch (type) {
+        case 'merge':
+          if (!isObj(patchBody)) throw new PatchError('merge patch must be a JSON object', 400);
+          patched = mergePatch(current, patchBody);
+          break;
+        case 'json':
+          patched = jsonPatch(current, patchBody);
+          break;
+        case 'strategic':
+          if (!ctx.rt.builtin)
+            throw unsupportedMediaType('application/strategic-merge-patch+json', ['application/json-patch+json', 'application/merge-patch+json', 'application/apply-patch+yaml']);
+          if (!isObj(patchBody)) throw new PatchError('strategic merge patch must be a JSON object', 400);
+          patched = strategicMerge(current, patchBody);
+          break;
+        case 'apply': {
+          if (!isObj(patchBody)) throw new PatchError('apply patch must be an object', 400);
+          const pm = obj(patchBody.metadata);
+          if (pm.name !== undefined && pm.name !== name) throw badRequest(`the name of the object (${String(pm.name)}) does not match the name on the URL (${name})`);
+          // A merge with the built-in list semantics: fields the applier owns are set; others are kept.
+          patched = strategicMerge(current, patchBody, [], ctx.rt.builtin ? undefined : noListStrategy);
+          break;
+        }
+      }
+    } catch (e) {
+      if (e instanceof PatchError) {
+        if (e.code === 400) throw badRequest(e.message);
+        throw new ApiError(422, 'Invalid', `the server rejected our request due to an error in our request: ${e.message}`, {});
+      }
+      throw e;
+    }
+    if (!isObj(patched)) throw badRequest('the patched object is not a JSON object');
+    const pm = obj(patched.metadata);
+    if (pm.name !== undefined && pm.name !== name) throw badRequest(`the name of the object (${String(pm.name)}) does not match the name on the URL (${name})`);
+    // the resourceVersion precondition only applies when the patch sets one
+    if (type === 'apply' && subresource === undefined) delete pm.resourceVersion;
+    return this.applyUpdate(ctx, existing, patched, subresource);
+  }
+
+  // ---------- delete ----------
+
+  delete(ctx: ReqCtx, name: string, opts: DeleteOptions): Obj {
+    const existing = this.mustGet(ctx, name);
+    const rt = ctx.rt;
+    const em = metaOf(existing);
+    const pre = opts.preconditions;
+    if (pre?.uid && pre.uid !== em.uid)
+      throw conflict(rt.group, rt.resource, name, `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${String(em.uid)}`);
+    if (pre?.resourceVersion && pre.resourceVersion !== em.resourceVersion)
+      throw conflict(rt.group, rt.resource, name, `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${String(em.resourceVersion)}`);
+    if (ctx.dryRun) return this.view(rt, ctx.version.name, existing);
+    return this.view(rt, ctx.version.name, this.deleteObject(rt, existing));
+  }
+
+  /** Delete honouring finalizers; returns the object as it is after the call. */
+  deleteObject(rt: ResourceType, existing: Obj): Obj {
+    const key = keyOf(rt);
+    const em = metaOf(existing);
+    if (key === NS_KEY) return this.deleteNamespace(existing);
+    const finalizers = Array.isArray(em.finalizers) ? em.finalizers : [];
+    if (finalizers.length > 0) {
+      if (em.deletionTimestamp !== undefined) return existing;
+      const next: Obj = { ...existing, metadata: { ...em, deletionTimestamp: nowRFC3339(), deletionGracePeriodSeconds: 0 } };
+      if (em.generation !== undefined) (next.metadata as Obj).generation = Number(em.generation) + 1;
+      this.store.put(key, next, 'MODIFIED');
+      return next;
+    }
+    const final: Obj = { ...existing, metadata: { ...em } };
+    this.finalRemove(rt, final);
+    return final;
+  }
+
+  /** Remove an object for good, releasing what it holds. */
+  private finalRemove(rt: ResourceType, o: Obj): void {
+    const key = keyOf(rt);
+    this.store.remove(key, o);
+    if (key === SVC_KEY) releaseService(o, this.alloc);
+    if (key === CRD_KEY) this.removeCRDResources(o);
+    const ns = str(metaOf(o).namespace);
+    if (rt.namespaced && ns) this.maybeFinishNamespace(ns);
+    if (key === NS_KEY) return;
+  }
+
+  private removeCRDResources(crd: Obj): void {
+    try {
+      const rt = resourceTypeOf(crd);
+      const key = keyOf(rt);
+      for (const o of this.store.list(key)) this.store.remove(key, { ...o, metadata: { ...metaOf(o) } });
+      this.store.dropResource(key);
+      this.registry.remove(rt.group, rt.resource);
+    } catch {
+      // an invalid CRD never served anything
+    }
+  }
+
+  private deleteNamespace(ns: Obj): Obj {
+    const name = nameOf(ns);
+    const em = metaOf(ns);
+    let current = ns;
+    if (em.deletionTimestamp === undefined) {
+      current = { ...ns, metadata: { ...em, deletionTimestamp: nowRFC3339(), deletionGracePeriodSeconds: 0 }, status: { ...obj(ns.status), phase: 'Terminating' } };
+      this.store.put(NS_KEY, current, 'MODIFIED');
+    }
+    for (const rt of this.registry.all()) {
+      if (!rt.namespaced) continue;
+      for (const o of this.store.list(keyOf(rt), name)) this.deleteObject(rt, o);
+    }
+    const after = this.maybeFinishNamespace(name);
+    return after ?? current;
+  }
+
+  /** A terminating namespace goes away once it is empty. Returns the final object if removed. */
+  private maybeFinishNamespace(name: string): Obj | undefined {
+    const ns = this.store.get(NS_KEY, '', name);
+    if (!ns || metaOf(ns).deletionTimestamp === undefined) return undefined;
+    for (const rt of this.registry.all()) if (rt.namespaced && this.store.count(keyOf(rt), name) > 0) return undefined;
+    const final: Obj = { ...ns, metadata: { ...metaOf(ns) }, spec: { ...obj(ns.spec), finalizers: [] } };
+    this.store.remove(NS_KEY, final);
+    return final;
+  }
+
+  deleteCollection(ctx: ReqCtx, labelSel: LabelSelector, fieldSel: FieldSelector): Obj[] {
+    const { items } = this.list(ctx, labelSel, fieldSel);
+    const out: Obj[] = [];
+    for (const it of items) {
+      const stored = this.store.get(keyOf(ctx.rt), str(metaOf(it).namespace) ?? '', nameOf(it));
+      if (!stored) continue;
+      out.push(ctx.dryRun ? stored : this.view(ctx.rt, ctx.version.name, this.deleteObject(ctx.rt, stored)));
+    }
+    return out;
+  }
+
+  // ---------- bootstrapping ----------
+
+  /** Namespaces and the `kubernetes` Service of a fresh cluster. */
+  bootstrap(): void {
+    const nsRt = this.registry.byKey(NS_KEY)!;
+    for (const ns of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) {
+      if (this.store.get(NS_KEY, '', ns)) continue;
+      this.create(this.ctxFor(nsRt), { metadata: { name: ns } });
+    }
+    const svcRt = this.registry.byKey(SVC_KEY)!;
+    if (!this.store.get(SVC_KEY, 'default', 'kubernetes')) {
+      this.create(this.ctxFor(svcRt, 'default'), {
+        metadata: { name: 'kubernetes', labels: { component: 'apiserver', provider: 'kubernetes' } },
+        spec: { type: 'ClusterIP', ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: 6443 }] },
+      });
+    }
+  }
+
+  /** After loading a data file: re-register CRDs and re-reserve Service allocations. */
+  restore(): void {
+    for (const crd of this.store.list(CRD_KEY)) {
+      try {
+        this.registry.add(resourceTypeOf(crd));
+      } catch {
+        // skip broken entries
+      }
+    }
+    for (const svc of this.store.list(SVC_KEY)) reserveService(svc, this.alloc);
+  }
+
+  ctxFor(rt: ResourceType, namespace?: string): ReqCtx {
+    return { rt, version: rt.versions[0]!, ...(namespace !== undefined ? { namespace } : {}), dryRun: false, fieldValidation: 'Ignore', warnings: [] };
+  }
+}

@@ -1,0 +1,436 @@
+// The HTTP layer: routing, content negotiation and response writing around Api; watch streaming.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { stringify as toYaml } from 'yaml';
+import type { Logger } from '../../log.js';
+import type { Api, DeleteOptions, FieldValidation, ReqCtx } from './api.js';
+import { aggregatedDiscovery, apiGroup, apiGroupList, apiResourceList, apiVersions, openapiV3Doc, openapiV3Root, SERVER_VERSION } from './discovery.js';
+import { ApiError, badRequest, gone, methodNotAllowed, pathNotFound } from './errors.js';
+import { chooseOutput, decodeBody, PATCH_TYPES, type Output } from './negotiate.js';
+import { apiVersionOf, keyOf, type Registry, type ResourceType, type VersionInfo } from './registry.js';
+import { checkFieldSelector, matchFields, matchLabels, parseFieldSelector, parseLabelSelector, type FieldSelector, type LabelSelector } from './selectors.js';
+import type { Store, StoreEvent } from './store.js';
+import { toTable } from './table.js';
+import { isObj, obj, type Obj } from './util.js';
+
+const MAX_BODY = 16 * 1024 * 1024;
+
+export interface HttpDeps {
+  api: Api;
+  store: Store;
+  registry: Registry;
+  log: Logger;
+  /** host:port clients use, for /api's serverAddressByClientCIDRs */
+  serverAddress(): string;
+  /** interval of BOOKMARK events on watches that allow them */
+  bookmarkIntervalMs?: number;
+}
+
+interface Target {
+  rt: ResourceType;
+  version: VersionInfo;
+  namespace?: string;
+  name?: string;
+  subresource?: string;
+}
+
+function readBody(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY) {
+        reject(new ApiError(413, 'RequestEntityTooLarge', `the request body is too large (limit ${MAX_BODY} bytes)`));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+const truthy = (v: string | null): boolean => v === 'true' || v === '1';
+
+export class HttpHandler {
+  /** Open watch responses, ended on close(). */
+  readonly watches = new Set<ServerResponse>();
+  private readonly bookmarkMs: number;
+
+  constructor(private readonly d: HttpDeps) {
+    this.bookmarkMs = d.bookmarkIntervalMs ?? 10_000;
+  }
+
+  closeWatches(): void {
+    for (const w of this.watches) w.end();
+    this.watches.clear();
+  }
+
+  handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      this.d.log.debug(
+        { method: req.method, url: req.url, status: res.statusCode, ms: Number((process.hrtime.bigint() - started) / 1000n) / 1000 },
+        'request',
+      );
+    });
+    this.route(req, res).catch((e: unknown) => this.fail(res, req, e));
+  };
+
+  private fail(res: ServerResponse, req: IncomingMessage, e: unknown): void {
+    const err = e instanceof ApiError ? e : new ApiError(500, 'InternalError', `Internal error occurred: ${e instanceof Error ? e.message : String(e)}`);
+    if (!(e instanceof ApiError)) this.d.log.error({ err: e instanceof Error ? e.stack : String(e), method: req.method, url: req.url }, 'internal error');
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    this.write(res, err.code, err.toStatus(), { kind: 'json' });
+  }
+
+  private write(res: ServerResponse, code: number, body: Obj, out: Output, warnings: string[] = [], contentType?: string): void {
+    let text: string;
+    let ct: string;
+    if (out.kind === 'yaml') {
+      text = toYaml(body);
+      ct = 'application/yaml';
+    } else {
+      text = JSON.stringify(body);
+      ct = contentType ?? 'application/json';
+    }
+    const headers: Record<string, string | string[]> = {
+      'Content-Type': ct,
+      'Cache-Control': 'no-cache, private',
+      'Content-Length': String(Buffer.byteLength(text)),
+    };
+    if (warnings.length) headers.Warning = warnings.map((w) => `299 - ${JSON.stringify(w)}`);
+    res.writeHead(code, headers);
+    res.end(text);
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const path = url.pathname.replace(/\/+$/, '') || '/';
+    const method = req.method ?? 'GET';
+    const q = url.searchParams;
+    if (['/healthz', '/readyz', '/livez'].some((p) => path === p || path.startsWith(`${p}/`))) {
+      res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' });
+      res.end('ok');
+      return;
+    }
+    if (path === '/version') return this.write(res, 200, SERVER_VERSION as unknown as Obj, { kind: 'json' });
+    if (path === '/api' || path === '/apis') {
+      if (method !== 'GET') throw methodNotAllowed();
+      const out = chooseOutput(req.headers.accept, true);
+      if (out.kind === 'discovery') {
+        const v = `apidiscovery.k8s.io/${out.version}`;
+        return this.write(res, 200, aggregatedDiscovery(this.d.registry, path === '/api', v), { kind: 'json' }, [], `application/json;g=apidiscovery.k8s.io;v=${out.version};as=APIGroupDiscoveryList`);
+      }
+      return this.write(res, 200, path === '/api' ? apiVersions(this.d.serverAddress()) : apiGroupList(this.d.registry), out);
+    }
+    if (path === '/openapi/v3') return this.write(res, 200, openapiV3Root(this.d.registry), { kind: 'json' });
+    if (path.startsWith('/openapi/v3/')) {
+      const rest = path.slice('/openapi/v3/'.length).split('/');
+      const doc =
+        rest[0] === 'api' && rest.length === 2
+          ? openapiV3Doc(this.d.registry, '', rest[1]!)
+          : rest[0] === 'apis' && rest.length === 3
+            ? openapiV3Doc(this.d.registry, rest[1]!, rest[2]!)
+            : undefined;
+      if (!doc) throw pathNotFound();
+      return this.write(res, 200, doc, { kind: 'json' });
+    }
+    const seg = path.split('/').filter(Boolean).map(decodeURIComponent);
+    let group: string;
+    let version: string;
+    let rest: string[];
+    if (seg[0] === 'api' && seg.length >= 2) {
+      group = '';
+      version = seg[1]!;
+      rest = seg.slice(2);
+    } else if (seg[0] === 'apis' && seg.length >= 2) {
+      if (seg.length === 2) {
+        const g = apiGroup(this.d.registry, seg[1]!);
+        if (!g) throw pathNotFound();
+        return this.write(res, 200, g, chooseOutput(req.headers.accept));
+      }
+      group = seg[1]!;
+      version = seg[2]!;
+      rest = seg.slice(3);
+    } else throw pathNotFound();
+    if (rest.length === 0) {
+      const doc = apiResourceList(this.d.registry, group, version);
+      if (!doc) throw pathNotFound();
+      return this.write(res, 200, doc, chooseOutput(req.headers.accept));
+    }
+    let watchPath = false;
+    if (rest[0] === 'watch') {
+      watchPath = true;
+      rest = rest.slice(1);
+    }
+    const target = this.resolve(group, version, rest);
+    if (!target) throw pathNotFound();
+    const isWatch = watchPath || truthy(q.get('watch'));
+    return this.dispatch(req, res, method, target, q, isWatch);
+  }
+
+  /** Map path segments after /api/v1 or /apis/g/v to a resource target. */
+  private resolve(group: string, version: string, rest: string[]): Target | undefined {
+    const reg = this.d.registry;
+    const lookup = (r: string): { rt: ResourceType; version: VersionInfo } | undefined => reg.lookup(group, version, r);
+    if (rest[0] === 'namespaces' && rest.length >= 3) {
+      const l = lookup(rest[2]!);
+      if (l && l.rt.namespaced) {
+        if (rest.length > 5) return undefined;
+        return { ...l, namespace: rest[1]!, ...(rest[3] !== undefined ? { name: rest[3] } : {}), ...(rest[4] !== undefined ? { subresource: rest[4] } : {}) };
+      }
+      if (!(group === '' && rest.length === 3 && (rest[2] === 'status' || rest[2] === 'finalize'))) return undefined;
+    }
+    const l = lookup(rest[0]!);
+    if (!l || rest.length > 3) return undefined;
+    return { ...l, ...(rest[1] !== undefined ? { name: rest[1] } : {}), ...(rest[2] !== undefined ? { subresource: rest[2] } : {}) };
+  }
+
+  private ctx(t: Target, q: URLSearchParams): ReqCtx {
+    const dry = q.getAll('dryRun');
+    for (const d of dry) if (d !== 'All') throw badRequest(`dryRun: Unsupported value: "${d}": supported values: "All"`);
+    const fv = q.get('fieldValidation') ?? 'Warn';
+    if (!['Strict', 'Warn', 'Ignore'].includes(fv)) throw badRequest(`fieldValidation: Unsupported value: "${fv}": supported values: "Ignore", "Strict", "Warn"`);
+    return {
+      rt: t.rt,
+      version: t.version,
+      ...(t.rt.namespaced && t.namespace !== undefined ? { namespace: t.namespace } : {}),
+      dryRun: dry.length > 0,
+      fieldValidation: fv as FieldValidation,
+      warnings: [],
+    };
+  }
+
+  private selectors(t: Target, q: URLSearchParams): { labels: LabelSelector; fields: FieldSelector } {
+    const labels = parseLabelSelector(q.get('labelSelector') ?? '');
+    const fields = parseFieldSelector(q.get('fieldSelector') ?? '');
+    checkFieldSelector(fields, keyOf(t.rt));
+    return { labels, fields };
+  }
+
+  private async dispatch(req: IncomingMessage, res: ServerResponse, method: string, t: Target, q: URLSearchParams, isWatch: boolean): Promise<void> {
+    const api = this.d.api;
+    if (t.subresource !== undefined && !(t.subresource === 'status' && t.version.statusSubresource)) throw pathNotFound();
+    if (t.name === undefined) {
+      // collection
+      if (t.rt.namespaced === false && t.namespace !== undefined) throw pathNotFound();
+      if (method === 'GET') {
+        const out = chooseOutput(req.headers.accept);
+        const ctx = this.ctx(t, q);
+        if (isWatch) return this.watch(req, res, ctx, q, out);
+        const sel = this.selectors(t, q);
+        const { items, resourceVersion } = api.list(ctx, sel.labels, sel.fields);
+        return this.sendList(res, t, items, resourceVersion, q, out);
+      }
+      if (method === 'POST') {
+        const out = chooseOutput(req.headers.accept);
+        const body = decodeBody(await readBody(req), req.headers['content-type'], false);
+        const ctx = this.ctx(t, q);
+        const created = api.create(ctx, body);
+        return this.sendObject(res, 201, t, created, q, out, ctx.warnings);
+      }
+      if (method === 'DELETE') {
+        const out = chooseOutput(req.headers.accept);
+        const ctx = this.ctx(t, q);
+        const sel = this.selectors(t, q);
+        await readBody(req);
+        const items = api.deleteCollection(ctx, sel.labels, sel.fields);
+        return this.sendList(res, t, items, String(this.d.store.currentRV()), new URLSearchParams(), out);
+      }
+      throw methodNotAllowed();
+    }
+    const name = t.name;
+    const out = chooseOutput(req.headers.accept);
+    const ctx = this.ctx(t, q);
+    switch (method) {
+      case 'GET':
+        if (isWatch) throw methodNotAllowed();
+        return this.sendObject(res, 200, t, api.get(ctx, name), q, out);
+      case 'PUT': {
+        const body = decodeBody(await readBody(req), req.headers['content-type'], false);
+        return this.sendObject(res, 200, t, api.update(ctx, name, body, t.subresource), q, out, ctx.warnings);
+      }
+      case 'PATCH': {
+        const ct = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+        const body = decodeBody(await readBody(req), ct, true);
+        const type = PATCH_TYPES[ct]!;
+        if (type === 'apply' && !q.get('fieldManager')) throw badRequest('PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch');
+        const existed = this.d.store.get(keyOf(t.rt), t.rt.namespaced ? (t.namespace ?? '') : '', name) !== undefined;
+        const result = api.patch(ctx, name, type, body, t.subresource, truthy(q.get('force')));
+        return this.sendObject(res, existed ? 200 : 201, t, result, q, out, ctx.warnings);
+      }
+      case 'DELETE': {
+        if (t.subresource !== undefined) throw methodNotAllowed();
+        const raw = await readBody(req);
+        let opts: DeleteOptions = {};
+        if (raw.length > 0 && raw.toString('utf8').trim() !== '') {
+          const b = decodeBody(raw, req.headers['content-type'] ?? 'application/json', false);
+          if (isObj(b)) {
+            opts = b as DeleteOptions;
+            if (Array.isArray(b.dryRun) && b.dryRun.includes('All')) ctx.dryRun = true;
+          }
+        }
+        if (q.get('propagationPolicy')) opts.propagationPolicy = q.get('propagationPolicy')!;
+        return this.sendObject(res, 200, t, api.delete(ctx, name, opts), q, out);
+      }
+      default:
+        throw methodNotAllowed();
+    }
+  }
+
+  private sendObject(res: ServerResponse, code: number, t: Target, o: Obj, q: URLSearchParams, out: Output, warnings: string[] = []): void {
+    if (out.kind === 'table') {
+      const table = toTable(t.rt, t.version.name, [o], { resourceVersion: obj(o.metadata).resourceVersion }, q.get('includeObject') ?? 'Metadata');
+      return this.write(res, code, table, out, warnings);
+    }
+    if (out.kind === 'partial') return this.write(res, code, { kind: 'PartialObjectMetadata', apiVersion: `meta.k8s.io/${out.version}`, metadata: o.metadata }, out, warnings);
+    this.write(res, code, o, out, warnings);
+  }
+
+  private sendList(res: ServerResponse, t: Target, all: Obj[], rv: string, q: URLSearchParams, out: Output): void {
+    const limit = Number(q.get('limit') ?? '0');
+    let start = 0;
+    const cont = q.get('continue');
+    if (cont) {
+      try {
+        const tok = JSON.parse(Buffer.from(cont, 'base64url').toString('utf8')) as { o?: number };
+        start = Number(tok.o ?? 0);
+        if (!Number.isInteger(start) || start < 0) throw new Error('bad offset');
+      } catch {
+        throw badRequest('the provided continue parameter is invalid');
+      }
+    }
+    let items = all.slice(start);
+    const listMeta: Obj = { resourceVersion: rv };
+    if (Number.isInteger(limit) && limit > 0 && items.length > limit) {
+      items = items.slice(0, limit);
+      listMeta.continue = Buffer.from(JSON.stringify({ o: start + limit, rv }), 'utf8').toString('base64url');
+      listMeta.remainingItemCount = all.length - start - limit;
+    }
+    if (out.kind === 'table') return this.write(res, 200, toTable(t.rt, t.version.name, items, listMeta, q.get('includeObject') ?? 'Metadata'), out);
+    if (out.kind === 'partial')
+      return this.write(res, 200, { kind: 'PartialObjectMetadataList', apiVersion: `meta.k8s.io/${out.version}`, metadata: listMeta, items: items.map((o) => ({ kind: 'PartialObjectMetadata', apiVersion: `meta.k8s.io/${out.version}`, metadata: o.metadata })) }, out);
+    this.write(res, 200, { kind: t.rt.listKind, apiVersion: apiVersionOf(t.rt.group, t.version.name), metadata: listMeta, items }, out);
+  }
+
+  // ---------- watch ----------
+
+  private watch(req: IncomingMessage, res: ServerResponse, ctx: ReqCtx, q: URLSearchParams, out: Output): void {
+    const { rt, version } = ctx;
+    const key = keyOf(rt);
+    const labels = parseLabelSelector(q.get('labelSelector') ?? '');
+    const fields = parseFieldSelector(q.get('fieldSelector') ?? '');
+    checkFieldSelector(fields, key);
+    const rvParam = q.get('resourceVersion') ?? '';
+    if (rvParam !== '' && !/^\d+$/.test(rvParam)) throw badRequest(`resourceVersion: Invalid value: "${rvParam}": must be a non-negative integer`);
+    const sendInitial = q.get('sendInitialEvents');
+    const bookmarks = truthy(q.get('allowWatchBookmarks'));
+    const timeoutSeconds = Number(q.get('timeoutSeconds') ?? '0');
+    const includeObject = q.get('includeObject') ?? 'Metadata';
+    const ns = rt.namespaced ? ctx.namespace : undefined;
+    const matches = (o: Obj): boolean =>
+      (labels.length === 0 || matchLabels(labels, obj(obj(o.metadata).labels) as Record<string, unknown>)) && (fields.length === 0 || matchFields(fields, o));
+    const store = this.d.store;
+    const api = this.d.api;
+
+    const encode = (type: string, o: Obj, ev?: StoreEvent): string => {
+      if (out.kind === 'table') return `${JSON.stringify({ type, object: toTable(rt, version.name, [o], { resourceVersion: obj(o.metadata).resourceVersion }, includeObject) })}\n`;
+      if (out.kind === 'partial') return `${JSON.stringify({ type, object: { kind: 'PartialObjectMetadata', apiVersion: `meta.k8s.io/${out.version}`, metadata: o.metadata } })}\n`;
+      if (ev) {
+        const ck = `${type}|${version.name}`;
+        let line = ev.lines?.get(ck);
+        if (line === undefined) {
+          line = `${JSON.stringify({ type, object: api.view(rt, version.name, o) })}\n`;
+          (ev.lines ??= new Map()).set(ck, line);
+        }
+        return line;
+      }
+      return `${JSON.stringify({ type, object: api.view(rt, version.name, o) })}\n`;
+    };
+    const eventLine = (ev: StoreEvent): string | undefined => {
+      if (ns !== undefined && ev.namespace !== ns) return undefined;
+      if (labels.length === 0 && fields.length === 0) return encode(ev.type, ev.object, ev);
+      const now = matches(ev.object);
+      if (ev.type === 'MODIFIED') {
+        const before = ev.prev ? matches(ev.prev) : now;
+        if (now && before) return encode('MODIFIED', ev.object, ev);
+        if (now) return encode('ADDED', ev.object, ev);
+        if (before) return encode('DELETED', ev.object, ev);
+        return undefined;
+      }
+      return now ? encode(ev.type, ev.object, ev) : undefined;
+    };
+    const bookmarkLine = (extra?: Obj): string => {
+      const m: Obj = { resourceVersion: String(store.currentRV()), ...(extra ? { annotations: extra } : {}) };
+      const object = out.kind === 'partial' || out.kind === 'table' ? { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: m } : { kind: rt.kind, apiVersion: apiVersionOf(rt.group, version.name), metadata: m };
+      return `${JSON.stringify({ type: 'BOOKMARK', object })}\n`;
+    };
+
+    // Resolve what to replay before writing headers, so that a bad request still gets a plain error.
+    let replay: string[] = [];
+    let expired: ApiError | undefined;
+    const initial = sendInitial === 'true' || (sendInitial !== 'false' && (rvParam === '' || rvParam === '0'));
+    if (initial) {
+      for (const o of store.list(key, ns)) if (matches(o)) replay.push(encode('ADDED', o));
+      if (sendInitial === 'true' && bookmarks) replay.push(bookmarkLine({ 'k8s.io/initial-events-end': 'true' }));
+    } else {
+      const since = Number(rvParam);
+      const evs = store.eventsSince(since, key);
+      if (evs === 'gone') expired = gone(since, store.oldestResumableRV() + 1);
+      else replay = evs.map(eventLine).filter((l): l is string => l !== undefined);
+    }
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', 'Transfer-Encoding': 'chunked' });
+    res.flushHeaders();
+    if (expired) {
+      res.end(`${JSON.stringify({ type: 'ERROR', object: expired.toStatus() })}\n`);
+      return;
+    }
+    this.watches.add(res);
+    let buf = replay.join('');
+    if (buf) res.write(buf);
+    buf = '';
+    let flushScheduled = false;
+    // batch the events of one tick into one write
+    const send = (line: string): void => {
+      buf += line;
+      if (!flushScheduled) {
+        flushScheduled = true;
+        setImmediate(() => {
+          flushScheduled = false;
+          if (buf && !res.writableEnded) res.write(buf);
+          buf = '';
+        });
+      }
+    };
+    const unwatch = store.watch({
+      key,
+      ...(ns !== undefined ? { namespace: ns } : {}),
+      onEvent: (ev) => {
+        const line = eventLine(ev);
+        if (line !== undefined) send(line);
+      },
+    });
+    const timers: NodeJS.Timeout[] = [];
+    if (bookmarks) timers.push(setInterval(() => send(bookmarkLine()), this.bookmarkMs));
+    if (Number.isFinite(timeoutSeconds) && timeoutSeconds > 0) timers.push(setTimeout(() => finish(), timeoutSeconds * 1000));
+    let done = false;
+    const finish = (): void => {
+      if (done) return;
+      done = true;
+      unwatch();
+      for (const t of timers) clearTimeout(t);
+      this.watches.delete(res);
+      if (!res.writableEnded) {
+        if (buf) res.write(buf);
+        res.end();
+      }
+    };
+    // (IncomingMessage 'close' fires once the request is read; the response's fires on disconnect)
+    res.on('close', finish);
+  }
+}

@@ -1,0 +1,90 @@
+// Content negotiation: Accept header parsing and request body decoding.
+import { parse as parseYaml } from 'yaml';
+import { badRequest, notAcceptable, unsupportedMediaType } from './errors.js';
+import type { PatchType } from './api.js';
+
+export interface MediaType {
+  type: string;
+  params: Record<string, string>;
+}
+
+export function parseMediaTypes(header: string | undefined): MediaType[] {
+  if (!header) return [];
+  return header
+    .split(',')
+    .map((part) => {
+      const [t, ...ps] = part.split(';').map((s) => s.trim());
+      const params: Record<string, string> = {};
+      for (const p of ps) {
+        const i = p.indexOf('=');
+        if (i > 0) params[p.slice(0, i).trim().toLowerCase()] = p.slice(i + 1).trim().replace(/^"|"$/g, '');
+      }
+      return { type: (t ?? '').toLowerCase(), params };
+    })
+    .filter((m) => m.type !== '');
+}
+
+export type Output =
+  | { kind: 'json' }
+  | { kind: 'yaml' }
+  | { kind: 'table'; version: string }
+  | { kind: 'partial'; version: string }
+  | { kind: 'discovery'; version: string };
+
+const isJsonish = (t: string): boolean => t === 'application/json' || t === '*/*' || t === 'application/*';
+
+/**
+ * Pick the response representation. `allowDiscovery`: the endpoint can answer with aggregated discovery.
+ * Throws 406 when nothing acceptable is offered.
+ */
+export function chooseOutput(accept: string | undefined, allowDiscovery = false): Output {
+  const types = parseMediaTypes(accept);
+  if (types.length === 0) return { kind: 'json' };
+  for (const m of types) {
+    const as = m.params.as;
+    if (as !== undefined) {
+      if (m.type !== 'application/json') continue;
+      if (as === 'Table' && m.params.g === 'meta.k8s.io' && (m.params.v === 'v1' || m.params.v === 'v1beta1')) return { kind: 'table', version: m.params.v };
+      if ((as === 'PartialObjectMetadata' || as === 'PartialObjectMetadataList') && m.params.g === 'meta.k8s.io' && (m.params.v === 'v1' || m.params.v === 'v1beta1'))
+        return { kind: 'partial', version: m.params.v };
+      if (as === 'APIGroupDiscoveryList' && allowDiscovery && m.params.g === 'apidiscovery.k8s.io' && (m.params.v === 'v2' || m.params.v === 'v2beta1'))
+        return { kind: 'discovery', version: m.params.v };
+      continue;
+    }
+    if (isJsonish(m.type)) return { kind: 'json' };
+    if (m.type === 'application/yaml') return { kind: 'yaml' };
+  }
+  throw notAcceptable();
+}
+
+export const PATCH_TYPES: Record<string, PatchType> = {
+  'application/json-patch+json': 'json',
+  'application/merge-patch+json': 'merge',
+  'application/strategic-merge-patch+json': 'strategic',
+  'application/apply-patch+yaml': 'apply',
+};
+
+/** Decode a request body of the given content type (JSON, or YAML for apply patches and application/yaml). */
+export function decodeBody(raw: Buffer, contentType: string | undefined, forPatch: boolean): unknown {
+  const ct = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  const text = raw.toString('utf8');
+  if (forPatch) {
+    if (!(ct in PATCH_TYPES))
+      throw unsupportedMediaType(ct, Object.keys(PATCH_TYPES));
+  } else if (ct !== '' && ct !== 'application/json' && ct !== 'application/yaml' && ct !== '*/*') {
+    throw unsupportedMediaType(ct, ['application/json', 'application/yaml']);
+  }
+  if (text.trim() === '') throw badRequest('the request body is empty; an object was expected');
+  if (ct === 'application/yaml' || ct === 'application/apply-patch+yaml') {
+    try {
+      return parseYaml(text, { strict: true, uniqueKeys: false, prettyErrors: false }) as unknown;
+    } catch (e) {
+      throw badRequest(`error decoding YAML request body: ${(e as Error).message.split('\n')[0]}`);
+    }
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (e) {
+    throw badRequest(`error decoding JSON request body: ${(e as Error).message}`);
+  }
+}

@@ -1,0 +1,91 @@
+// --data-file: the whole store as JSON, written atomically (tmp file + rename), debounced; flushed on shutdown.
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { rename, writeFile } from 'node:fs/promises';
+import type { Snapshot, Store } from './store.js';
+import { isObj } from './util.js';
+
+export function loadSnapshot(file: string): Snapshot | undefined {
+  if (!existsSync(file)) return undefined;
+  const text = readFileSync(file, 'utf8');
+  if (text.trim() === '') return undefined;
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`data file ${file} is not valid JSON: ${(e as Error).message}`);
+  }
+  if (!isObj(data) || typeof data.resourceVersion !== 'number' || !isObj(data.objects)) throw new Error(`data file ${file} is not a dev-apiserver data file`);
+  return data as unknown as Snapshot;
+}
+
+export class Persister {
+  private timer: NodeJS.Timeout | undefined;
+  private writing: Promise<void> | undefined;
+  private dirty = false;
+  private seq = 0;
+
+  constructor(
+    private readonly file: string,
+    private readonly store: Store,
+    private readonly debounceMs = 500,
+    private readonly onError: (e: unknown) => void = () => {},
+  ) {}
+
+  /** Note a change; a write happens at most every debounceMs. */
+  changed(): void {
+    this.dirty = true;
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.writeNow();
+    }, this.debounceMs);
+  }
+
+  private async writeNow(): Promise<void> {
+    if (this.writing) {
+      await this.writing;
+      if (this.dirty) this.changed();
+      return;
+    }
+    this.dirty = false;
+    const text = JSON.stringify(this.store.snapshot());
+    const tmp = `${this.file}.tmp-${process.pid}-${++this.seq}`;
+    this.writing = (async () => {
+      try {
+        await writeFile(tmp, text);
+        await rename(tmp, this.file);
+      } catch (e) {
+        this.onError(e);
+      }
+    })();
+    await this.writing;
+    this.writing = undefined;
+  }
+
+  /** Synchronous final write (shutdown). */
+  flushSync(): void {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    const tmp = `${this.file}.tmp-${process.pid}-final`;
+    writeFileSync(tmp, JSON.stringify(this.store.snapshot()));
+    renameSync(tmp, this.file);
+    this.dirty = false;
+  }
+
+  async flush(): Promise<void> {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    if (this.writing) await this.writing;
+    this.dirty = true;
+    await this.writeNow();
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}

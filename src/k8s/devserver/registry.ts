@@ -1,0 +1,182 @@
+// The resource types the server serves: the built-ins, plus those that CustomResourceDefinitions add.
+import type { Obj } from './util.js';
+
+export const ALL_VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
+
+export interface PrinterColumn {
+  name: string;
+  type: string;
+  format?: string;
+  description?: string;
+  priority?: number;
+  jsonPath: string;
+}
+
+export interface VersionInfo {
+  name: string;
+  schema?: Obj;
+  printerColumns?: PrinterColumn[];
+  statusSubresource: boolean;
+  scaleSubresource?: boolean;
+}
+
+export interface ResourceType {
+  group: string;
+  resource: string;
+  singular: string;
+  kind: string;
+  listKind: string;
+  namespaced: boolean;
+  shortNames: string[];
+  categories: string[];
+  /** Served versions, preferred first. */
+  versions: VersionInfo[];
+  storageVersion: string;
+  verbs: string[];
+  /** Built-in types accept strategic merge patches; custom resources do not. */
+  builtin: boolean;
+  /** Set for resources served from a CRD (its name). */
+  crd?: string;
+}
+
+export const resourceKey = (group: string, resource: string): string => `${group}/${resource}`;
+export const keyOf = (rt: ResourceType): string => resourceKey(rt.group, rt.resource);
+export const apiVersionOf = (group: string, version: string): string => (group ? `${group}/${version}` : version);
+
+interface BuiltinSpec {
+  group: string;
+  version: string;
+  resource: string;
+  kind: string;
+  namespaced: boolean;
+  shortNames?: string[];
+  categories?: string[];
+  status?: boolean;
+}
+
+const BUILTINS: BuiltinSpec[] = [
+  { group: '', version: 'v1', resource: 'namespaces', kind: 'Namespace', namespaced: false, shortNames: ['ns'], status: true },
+  { group: '', version: 'v1', resource: 'nodes', kind: 'Node', namespaced: false, shortNames: ['no'], status: true },
+  { group: '', version: 'v1', resource: 'services', kind: 'Service', namespaced: true, shortNames: ['svc'], categories: ['all'], status: true },
+  { group: '', version: 'v1', resource: 'endpoints', kind: 'Endpoints', namespaced: true, shortNames: ['ep'] },
+  { group: '', version: 'v1', resource: 'pods', kind: 'Pod', namespaced: true, shortNames: ['po'], categories: ['all'], status: true },
+  { group: '', version: 'v1', resource: 'secrets', kind: 'Secret', namespaced: true },
+  { group: '', version: 'v1', resource: 'configmaps', kind: 'ConfigMap', namespaced: true, shortNames: ['cm'] },
+  { group: '', version: 'v1', resource: 'events', kind: 'Event', namespaced: true, shortNames: ['ev'] },
+  { group: '', version: 'v1', resource: 'serviceaccounts', kind: 'ServiceAccount', namespaced: true, shortNames: ['sa'] },
+  { group: '', version: 'v1', resource: 'persistentvolumeclaims', kind: 'PersistentVolumeClaim', namespaced: true, shortNames: ['pvc'], status: true },
+  { group: '', version: 'v1', resource: 'resourcequotas', kind: 'ResourceQuota', namespaced: true, shortNames: ['quota'], status: true },
+  { group: '', version: 'v1', resource: 'limitranges', kind: 'LimitRange', namespaced: true, shortNames: ['limits'] },
+  { group: 'discovery.k8s.io', version: 'v1', resource: 'endpointslices', kind: 'EndpointSlice', namespaced: true },
+  { group: 'coordination.k8s.io', version: 'v1', resource: 'leases', kind: 'Lease', namespaced: true },
+  { group: 'events.k8s.io', version: 'v1', resource: 'events', kind: 'Event', namespaced: true, shortNames: ['ev'] },
+  { group: 'apiextensions.k8s.io', version: 'v1', resource: 'customresourcedefinitions', kind: 'CustomResourceDefinition', namespaced: false, shortNames: ['crd', 'crds'], categories: ['api-extensions'], status: true },
+  { group: 'admissionregistration.k8s.io', version: 'v1', resource: 'validatingwebhookconfigurations', kind: 'ValidatingWebhookConfiguration', namespaced: false, categories: ['api-extensions'] },
+  { group: 'admissionregistration.k8s.io', version: 'v1', resource: 'mutatingwebhookconfigurations', kind: 'MutatingWebhookConfiguration', namespaced: false, categories: ['api-extensions'] },
+  { group: 'apps', version: 'v1', resource: 'deployments', kind: 'Deployment', namespaced: true, shortNames: ['deploy'], categories: ['all'], status: true },
+  { group: 'apps', version: 'v1', resource: 'daemonsets', kind: 'DaemonSet', namespaced: true, shortNames: ['ds'], categories: ['all'], status: true },
+  { group: 'apps', version: 'v1', resource: 'replicasets', kind: 'ReplicaSet', namespaced: true, shortNames: ['rs'], categories: ['all'], status: true },
+  { group: 'apps', version: 'v1', resource: 'statefulsets', kind: 'StatefulSet', namespaced: true, shortNames: ['sts'], categories: ['all'], status: true },
+  { group: 'rbac.authorization.k8s.io', version: 'v1', resource: 'roles', kind: 'Role', namespaced: true },
+  { group: 'rbac.authorization.k8s.io', version: 'v1', resource: 'rolebindings', kind: 'RoleBinding', namespaced: true },
+  { group: 'rbac.authorization.k8s.io', version: 'v1', resource: 'clusterroles', kind: 'ClusterRole', namespaced: false },
+  { group: 'rbac.authorization.k8s.io', version: 'v1', resource: 'clusterrolebindings', kind: 'ClusterRoleBinding', namespaced: false },
+  { group: 'policy', version: 'v1', resource: 'poddisruptionbudgets', kind: 'PodDisruptionBudget', namespaced: true, shortNames: ['pdb'], status: true },
+  { group: 'scheduling.k8s.io', version: 'v1', resource: 'priorityclasses', kind: 'PriorityClass', namespaced: false, shortNames: ['pc'] },
+  { group: 'networking.k8s.io', version: 'v1', resource: 'networkpolicies', kind: 'NetworkPolicy', namespaced: true, shortNames: ['netpol'] },
+];
+
+/** Preferred group order in discovery (kubectl resolves short names in this order). */
+const GROUP_ORDER = ['', 'apps', 'events.k8s.io', 'discovery.k8s.io', 'coordination.k8s.io', 'rbac.authorization.k8s.io', 'policy', 'networking.k8s.io', 'scheduling.k8s.io', 'apiextensions.k8s.io', 'admissionregistration.k8s.io'];
+
+export class Registry {
+  private readonly types = new Map<string, ResourceType>();
+
+  constructor() {
+    for (const b of BUILTINS) {
+      this.add({
+        group: b.group,
+        resource: b.resource,
+        singular: b.kind.toLowerCase(),
+        kind: b.kind,
+        listKind: `${b.kind}List`,
+        namespaced: b.namespaced,
+        shortNames: b.shortNames ?? [],
+        categories: b.categories ?? [],
+        versions: [{ name: b.version, statusSubresource: b.status === true }],
+        storageVersion: b.version,
+        verbs: ALL_VERBS,
+        builtin: true,
+      });
+    }
+  }
+
+  add(rt: ResourceType): void {
+    this.types.set(keyOf(rt), rt);
+  }
+
+  remove(group: string, resource: string): void {
+    this.types.delete(resourceKey(group, resource));
+  }
+
+  byKey(key: string): ResourceType | undefined {
+    return this.types.get(key);
+  }
+
+  /** The resource served at /apis/<group>/<version>/<resource>, if that version is served. */
+  lookup(group: string, version: string, resource: string): { rt: ResourceType; version: VersionInfo } | undefined {
+    const rt = this.types.get(resourceKey(group, resource));
+    if (!rt) return undefined;
+    const v = rt.versions.find((x) => x.name === version);
+    return v ? { rt, version: v } : undefined;
+  }
+
+  all(): ResourceType[] {
+    return [...this.types.values()];
+  }
+
+  /** group → versions (preferred first) → resource types, for discovery. */
+  groups(): { group: string; versions: { version: string; resources: { rt: ResourceType; v: VersionInfo }[] }[] }[] {
+    const byGroup = new Map<string, Map<string, { rt: ResourceType; v: VersionInfo }[]>>();
+    const versionOrder = new Map<string, string[]>();
+    for (const rt of this.types.values()) {
+      let g = byGroup.get(rt.group);
+      if (!g) byGroup.set(rt.group, (g = new Map()));
+      const order = versionOrder.get(rt.group) ?? [];
+      for (const v of rt.versions) {
+        let l = g.get(v.name);
+        if (!l) g.set(v.name, (l = []));
+        l.push({ rt, v });
+        if (!order.includes(v.name)) order.push(v.name);
+      }
+      versionOrder.set(rt.group, order);
+    }
+    const names = [...byGroup.keys()].sort((a, b) => {
+      const ia = GROUP_ORDER.indexOf(a);
+      const ib = GROUP_ORDER.indexOf(b);
+      if (ia >= 0 || ib >= 0) return (ia < 0 ? 999 : ia) - (ib < 0 ? 999 : ib);
+      return a.localeCompare(b);
+    });
+    return names.map((group) => {
+      const g = byGroup.get(group)!;
+      const versions = sortVersions(versionOrder.get(group) ?? []);
+      return { group, versions: versions.map((version) => ({ version, resources: g.get(version) ?? [] })) };
+    });
+  }
+}
+
+/** Kubernetes version priority: GA > beta > alpha, higher numbers first (k8s.io/apimachinery/pkg/version). */
+export function sortVersions(vs: string[]): string[] {
+  const parse = (v: string): [number, number, number, string] => {
+    const m = /^v(\d+)(?:(alpha|beta)(\d+))?$/.exec(v);
+    if (!m) return [0, 0, 0, v];
+    const stab = m[2] === undefined ? 3 : m[2] === 'beta' ? 2 : 1;
+    return [stab, Number(m[1]), Number(m[3] ?? 0), v];
+  };
+  return [...vs].sort((a, b) => {
+    const pa = parse(a);
+    const pb = parse(b);
+    if (pa[0] === 0 && pb[0] === 0) return a.localeCompare(b);
+    return pb[0] - pa[0] || pb[1] - pa[1] || pb[2] - pa[2];
+  });
+}

@@ -1,0 +1,330 @@
+// Server-side printing: meta.k8s.io/v1 Table rows for `kubectl get`, like kube-apiserver's printers.
+import type { PrinterColumn, ResourceType } from './registry.js';
+import { arr, getPath, isObj, obj, str, type Obj } from './util.js';
+
+export interface Column {
+  name: string;
+  type: string;
+  format: string;
+  description: string;
+  priority: number;
+}
+
+type Cell = string | number | boolean | null;
+
+interface Printer {
+  columns: Column[];
+  cells(o: Obj, now: number): Cell[];
+}
+
+const col = (name: string, type = 'string', priority = 0, format = '', description = ''): Column => ({ name, type, format, description, priority });
+const NAME = col('Name', 'string', 0, 'name', 'Name must be unique within a namespace.');
+const AGE = col('Age', 'string', 0, '', 'CreationTimestamp is a timestamp representing the server time when this object was created.');
+
+/** k8s.io/apimachinery/pkg/util/duration.HumanDuration */
+export function humanDuration(ms: number): string {
+  const seconds = Math.floor(ms / 1000);
+  if (seconds < -1) return '<invalid>';
+  if (seconds < 0) return '0s';
+  if (seconds < 120) return `${seconds}s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 10) {
+    const s = seconds % 60;
+    return s === 0 ? `${minutes}m` : `${minutes}m${s}s`;
+  }
+  if (minutes < 180) return `${minutes}m`;
+  const hours = Math.floor(seconds / 3600);
+  if (hours < 8) {
+    const m = minutes % 60;
+    return m === 0 ? `${hours}h` : `${hours}h${m}m`;
+  }
+  if (hours < 48) return `${hours}h`;
+  if (hours < 24 * 8) {
+    const h = hours % 24;
+    return h === 0 ? `${Math.floor(hours / 24)}d` : `${Math.floor(hours / 24)}d${h}h`;
+  }
+  if (hours < 24 * 365 * 2) return `${Math.floor(hours / 24)}d`;
+  if (hours < 24 * 365 * 8) {
+    const dy = Math.floor(hours / 24) % 365;
+    return dy === 0 ? `${Math.floor(hours / 24 / 365)}y` : `${Math.floor(hours / 24 / 365)}y${dy}d`;
+  }
+  return `${Math.floor(hours / 24 / 365)}y`;
+}
+
+export function age(ts: unknown, now: number): string {
+  if (typeof ts !== 'string' || ts === '') return '<unknown>';
+  const t = Date.parse(ts);
+  if (Number.isNaN(t)) return '<unknown>';
+  return humanDuration(now - t);
+}
+
+const name = (o: Obj): string => str(obj(o.metadata).name) ?? '';
+const created = (o: Obj, now: number): string => age(obj(o.metadata).creationTimestamp, now);
+
+function servicePorts(spec: Obj): string {
+  const ports = arr(spec.ports).filter(isObj);
+  if (ports.length === 0) return '<none>';
+  return ports
+    .map((p) => {
+      const proto = str(p.protocol) ?? 'TCP';
+      return typeof p.nodePort === 'number' && p.nodePort > 0 ? `${String(p.port)}:${p.nodePort}/${proto}` : `${String(p.port)}/${proto}`;
+    })
+    .join(',');
+}
+
+function lbIngress(o: Obj, wide: boolean): string {
+  const ing = arr(getPath(o, 'status.loadBalancer.ingress')).filter(isObj);
+  const s = ing.map((i) => str(i.ip) ?? str(i.hostname) ?? '').filter((x) => x !== '').join(',');
+  if (!wide && s.length > 16) return `${s.slice(0, 13)}...`;
+  return s;
+}
+
+export function serviceExternalIP(o: Obj, wide = false): string {
+  const spec = obj(o.spec);
+  const ext = arr(spec.externalIPs).map(String);
+  switch (spec.type ?? 'ClusterIP') {
+    case 'ClusterIP':
+    case 'NodePort':
+      return ext.length ? ext.join(',') : '<none>';
+    case 'LoadBalancer': {
+      const lb = lbIngress(o, wide);
+      if (ext.length) return [...(lb ? lb.split(',') : []), ...ext].join(',');
+      return lb || '<pending>';
+    }
+    case 'ExternalName':
+      return str(spec.externalName) ?? '';
+  }
+  return '<unknown>';
+}
+
+const selectorString = (sel: unknown): string => {
+  if (!isObj(sel) || Object.keys(sel).length === 0) return '<none>';
+  return Object.entries(sel)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join(',');
+};
+
+const count = (v: unknown): number => (isObj(v) ? Object.keys(v).length : 0);
+
+const PRINTERS: Record<string, Printer> = {
+  '/services': {
+    columns: [
+      NAME,
+      col('Type', 'string', 0, '', 'The type of the service.'),
+      col('Cluster-IP', 'string', 0, '', 'The IP address of the service.'),
+      col('External-IP', 'string', 0, '', 'The external IP address of the service.'),
+      col('Port(s)', 'string', 0, '', 'The ports of the service.'),
+      AGE,
+      col('Selector', 'string', 1, '', 'The label selector of the service.'),
+    ],
+    cells: (o, now) => {
+      const spec = obj(o.spec);
+      return [name(o), str(spec.type) ?? 'ClusterIP', str(spec.clusterIP) || '<none>', serviceExternalIP(o), servicePorts(spec), created(o, now), selectorString(spec.selector)];
+    },
+  },
+  '/namespaces': {
+    columns: [NAME, col('Status', 'string', 0, '', 'The status of the namespace'), AGE],
+    cells: (o, now) => [name(o), str(getPath(o, 'status.phase')) ?? 'Active', created(o, now)],
+  },
+  '/nodes': {
+    columns: [NAME, col('Status'), col('Roles'), AGE, col('Version'), col('Internal-IP', 'string', 1), col('External-IP', 'string', 1)],
+    cells: (o, now) => {
+      const conds = arr(getPath(o, 'status.conditions')).filter(isObj);
+      const ready = conds.find((c) => c.type === 'Ready');
+      let status = ready ? (ready.status === 'True' ? 'Ready' : 'NotReady') : 'Unknown';
+      if (getPath(o, 'spec.unschedulable') === true) status += ',SchedulingDisabled';
+      const roles = Object.keys(obj(obj(o.metadata).labels))
+        .filter((k) => k.startsWith('node-role.kubernetes.io/'))
+        .map((k) => k.slice('node-role.kubernetes.io/'.length))
+        .filter((x) => x);
+      const addrs = arr(getPath(o, 'status.addresses')).filter(isObj);
+      const addr = (t: string): string => str(addrs.find((a) => a.type === t)?.address) ?? '<none>';
+      return [name(o), status, roles.length ? roles.sort().join(',') : '<none>', created(o, now), str(getPath(o, 'status.nodeInfo.kubeletVersion')) ?? '', addr('InternalIP'), addr('ExternalIP')];
+    },
+  },
+  '/pods': {
+    columns: [NAME, col('Ready'), col('Status'), col('Restarts', 'string'), AGE, col('IP', 'string', 1), col('Node', 'string', 1)],
+    cells: (o, now) => {
+      const containers = arr(getPath(o, 'spec.containers'));
+      const statuses = arr(getPath(o, 'status.containerStatuses')).filter(isObj);
+      const ready = statuses.filter((s) => s.ready === true).length;
+      const restarts = statuses.reduce((n, s) => n + (typeof s.restartCount === 'number' ? s.restartCount : 0), 0);
+      const phase = obj(o.metadata).deletionTimestamp ? 'Terminating' : (str(getPath(o, 'status.phase')) ?? 'Pending');
+      return [name(o), `${ready}/${containers.length}`, phase, String(restarts), created(o, now), str(getPath(o, 'status.podIP')) ?? '<none>', str(getPath(o, 'spec.nodeName')) ?? '<none>'];
+    },
+  },
+  '/configmaps': {
+    columns: [NAME, col('Data', 'integer'), AGE],
+    cells: (o, now) => [name(o), count(o.data) + count(o.binaryData), created(o, now)],
+  },
+  '/secrets': {
+    columns: [NAME, col('Type'), col('Data', 'integer'), AGE],
+    cells: (o, now) => [name(o), str(o.type) ?? 'Opaque', count(o.data), created(o, now)],
+  },
+  '/serviceaccounts': {
+    columns: [NAME, col('Secrets', 'integer'), AGE],
+    cells: (o, now) => [name(o), arr(o.secrets).length, created(o, now)],
+  },
+  '/endpoints': {
+    columns: [NAME, col('Endpoints'), AGE],
+    cells: (o, now) => {
+      const eps: string[] = [];
+      for (const s of arr(o.subsets).filter(isObj)) {
+        const ports = arr(s.ports).filter(isObj);
+        for (const a of arr(s.addresses).filter(isObj)) {
+          if (ports.length === 0) eps.push(String(a.ip));
+          for (const p of ports) eps.push(`${String(a.ip)}:${String(p.port)}`);
+        }
+      }
+      const shown = eps.slice(0, 3).join(',');
+      return [name(o), eps.length === 0 ? '<none>' : eps.length > 3 ? `${shown} + ${eps.length - 3} more...` : shown, created(o, now)];
+    },
+  },
+  'discovery.k8s.io/endpointslices': {
+    columns: [NAME, col('AddressType'), col('Ports'), col('Endpoints'), AGE],
+    cells: (o, now) => {
+      const ports = arr(o.ports).filter(isObj).map((p) => String(p.port ?? ''));
+      const addrs = arr(o.endpoints).filter(isObj).flatMap((e) => arr(e.addresses).map(String));
+      const shown = addrs.slice(0, 3).join(',');
+      return [name(o), str(o.addressType) ?? '', ports.length ? ports.join(',') : '<unset>', addrs.length === 0 ? '<unset>' : addrs.length > 3 ? `${shown} + ${addrs.length - 3} more...` : shown, created(o, now)];
+    },
+  },
+  'coordination.k8s.io/leases': {
+    columns: [NAME, col('Holder'), AGE],
+    cells: (o, now) => [name(o), str(getPath(o, 'spec.holderIdentity')) ?? '', created(o, now)],
+  },
+  '/events': {
+    columns: [col('Last Seen'), col('Type'), col('Reason'), col('Object'), col('Message')],
+    cells: (o, now) => {
+      const io = obj(o.involvedObject);
+      const last = str(o.lastTimestamp) ?? str(o.eventTime) ?? str(obj(o.metadata).creationTimestamp);
+      return [age(last, now), str(o.type) ?? '', str(o.reason) ?? '', `${(str(io.kind) ?? '').toLowerCase()}/${str(io.name) ?? ''}`, str(o.message) ?? ''];
+    },
+  },
+  'apps/deployments': {
+    columns: [NAME, col('Ready'), col('Up-to-date', 'integer'), col('Available', 'integer'), AGE],
+    cells: (o, now) => {
+      const st = obj(o.status);
+      const want = typeof getPath(o, 'spec.replicas') === 'number' ? (getPath(o, 'spec.replicas') as number) : 1;
+      return [name(o), `${Number(st.readyReplicas ?? 0)}/${want}`, Number(st.updatedReplicas ?? 0), Number(st.availableReplicas ?? 0), created(o, now)];
+    },
+  },
+  'apps/daemonsets': {
+    columns: [NAME, col('Desired', 'integer'), col('Current', 'integer'), col('Ready', 'integer'), col('Up-to-date', 'integer'), col('Available', 'integer'), col('Node Selector'), AGE],
+    cells: (o, now) => {
+      const st = obj(o.status);
+      return [
+        name(o),
+        Number(st.desiredNumberScheduled ?? 0),
+        Number(st.currentNumberScheduled ?? 0),
+        Number(st.numberReady ?? 0),
+        Number(st.updatedNumberScheduled ?? 0),
+        Number(st.numberAvailable ?? 0),
+        selectorString(getPath(o, 'spec.template.spec.nodeSelector')),
+        created(o, now),
+      ];
+    },
+  },
+  'apiextensions.k8s.io/customresourcedefinitions': {
+    columns: [NAME, col('Created At', 'date')],
+    cells: (o) => [name(o), str(obj(o.metadata).creationTimestamp) ?? ''],
+  },
+};
+
+// ---- JSONPath subset for additionalPrinterColumns: .a.b, .a[0], .a[*].b, .a[?(@.k=="v")].b ----
+
+export function evalJsonPath(o: unknown, path: string): unknown[] {
+  let p = path.trim();
+  if (p.startsWith('{') && p.endsWith('}')) p = p.slice(1, -1);
+  if (p.startsWith('$')) p = p.slice(1);
+  const toks: string[] = [];
+  const re = /\.([A-Za-z0-9_\-$/]+)|\[(\d+|\*|\?\(@\.[^)]*\)|'[^']*'|"[^"]*")\]/g;
+  let m: RegExpExecArray | null;
+  let consumed = 0;
+  while ((m = re.exec(p)) !== null) {
+    if (m.index !== consumed) return [];
+    consumed = re.lastIndex;
+    toks.push(m[1] !== undefined ? `.${m[1]}` : `[${m[2]!}]`);
+  }
+  if (consumed !== p.length) return [];
+  let cur: unknown[] = [o];
+  for (const t of toks) {
+    const next: unknown[] = [];
+    for (const c of cur) {
+      if (t.startsWith('.')) {
+        if (isObj(c) && c[t.slice(1)] !== undefined) next.push(c[t.slice(1)]);
+      } else {
+        const inner = t.slice(1, -1);
+        if (inner === '*') {
+          if (Array.isArray(c)) next.push(...c);
+          else if (isObj(c)) next.push(...Object.values(c));
+        } else if (/^\d+$/.test(inner)) {
+          if (Array.isArray(c) && c[Number(inner)] !== undefined) next.push(c[Number(inner)]);
+        } else if (inner.startsWith('?(@.')) {
+          const f = /^\?\(@\.([A-Za-z0-9_.-]+)\s*(==|!=)\s*(?:"([^"]*)"|'([^']*)'|([^)\s]+))\)$/.exec(inner);
+          if (f && Array.isArray(c)) {
+            const want = f[3] ?? f[4] ?? f[5] ?? '';
+            for (const e of c) {
+              const v = getPath(e, f[1]!);
+              const eq = v !== undefined && String(v) === want;
+              if ((f[2] === '==') === eq) next.push(e);
+            }
+          }
+        } else {
+          const k = inner.slice(1, -1);
+          if (isObj(c) && c[k] !== undefined) next.push(c[k]);
+        }
+      }
+    }
+    cur = next;
+  }
+  return cur;
+}
+
+function crdPrinter(cols: PrinterColumn[]): Printer {
+  return {
+    columns: [NAME, ...cols.map((c) => col(c.name, c.type === 'date' ? 'string' : c.type, c.priority ?? 0, c.format ?? '', c.description ?? ''))],
+    cells: (o, now) => [
+      name(o),
+      ...cols.map((c): Cell => {
+        const vals = evalJsonPath(o, c.jsonPath);
+        if (vals.length === 0) return null;
+        const v = vals.length === 1 ? vals[0] : vals;
+        if (c.type === 'integer' || c.type === 'number') return typeof v === 'number' ? v : null;
+        if (c.type === 'boolean') return typeof v === 'boolean' ? v : null;
+        if (c.type === 'date') return typeof v === 'string' ? age(v, now) : null;
+        if (typeof v === 'string') return v;
+        return JSON.stringify(v);
+      }),
+    ],
+  };
+}
+
+const DEFAULT_PRINTER: Printer = { columns: [NAME, AGE], cells: (o, now) => [name(o), created(o, now)] };
+
+export function printerFor(rt: ResourceType, version: string): Printer {
+  if (rt.crd) {
+    const cols = rt.versions.find((v) => v.name === version)?.printerColumns;
+    if (cols && cols.length) return crdPrinter(cols);
+    return DEFAULT_PRINTER;
+  }
+  return PRINTERS[`${rt.group}/${rt.resource}`] ?? DEFAULT_PRINTER;
+}
+
+/** A Table of `objects`. `includeObject`: None | Object | Metadata (PartialObjectMetadata, the default). */
+export function toTable(rt: ResourceType, version: string, objects: Obj[], listMeta: Obj, includeObject: string, noHeaders = false): Obj {
+  const pr = printerFor(rt, version);
+  const now = Date.now();
+  const rows = objects.map((o) => {
+    const row: Obj = { cells: pr.cells(o, now) };
+    if (includeObject === 'Object') row.object = o;
+    else if (includeObject !== 'None')
+      row.object = { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: o.metadata };
+    return row;
+  });
+  const t: Obj = { kind: 'Table', apiVersion: 'meta.k8s.io/v1', metadata: listMeta };
+  if (!noHeaders) t.columnDefinitions = pr.columns;
+  t.rows = rows;
+  return t;
+}
