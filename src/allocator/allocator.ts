@@ -187,7 +187,7 @@ export class Allocator {
       const ips = this.select(c, req);
       if (ips && this.assign(req, ips).ok) return { ok: true, ips: sortV4First(ips), pool: c.pool.name };
     }
-    return fail('no available IPs', this.explainNoIPs(req, [...pinned, ...this.poolSet.plain]));
+    return fail('no available IPs', this.explainNoIPs(req, [...pinned, ...this.poolSet.plain], true));
   }
 
   /** MetalLB's AllocateFromPool (the `address-pool` annotation). */
@@ -224,7 +224,7 @@ export class Allocator {
   }
 
   /** A sentence for people: why no pool could give `req` its addresses. */
-  explainNoIPs(req: AllocationRequest, tried: readonly Pool[]): string {
+  explainNoIPs(req: AllocationRequest, tried: readonly Pool[], automatic = false): string {
     const famWords = req.family === 'dual'
       ? (req.policy === 'RequireDualStack' ? 'both an IPv4 and an IPv6 address' : 'an IPv4 or IPv6 address')
       : `an ${req.family} address`;
@@ -252,7 +252,13 @@ export class Allocator {
       return `no IPAddressPool admits this service for automatic allocation: ${excluded.join('; ')}`;
     }
     const sharing = req.sharing !== '' ? ` (no address shareable under key ${JSON.stringify(req.sharing)} without a port clash either)` : '';
-    return `no pool has ${famWords} free for this service${sharing}: ${details.join('; ')}`;
+    let out = `no pool has ${famWords} free for this service${sharing}: ${details.join('; ')}`;
+    if (automatic) {
+      const others = this.poolSet.pools.filter((p) => !seen.has(p.name)).map((p) =>
+        !p.autoAssign ? `pool ${p.name} has autoAssign: false` : (whyNotAdmitted(p, req) ?? `pool ${p.name} is not eligible`));
+      if (others.length > 0) out += `; not eligible: ${others.join('; ')}`;
+    }
+    return out;
   }
 
   /** Pool capacity and distinct addresses in use, in configured order. */

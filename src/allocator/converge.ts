@@ -204,7 +204,7 @@ function allocateIPs(alloc: Allocator, view: ServiceView): AllocOutcome {
       };
     }
     const r = alloc.assign(req, rq.ips);
-    if (!r.ok) return { ok: false, error: r.error, reason: `requested IPs ${rq.texts.join(', ')}: ${r.reason}` };
+    if (!r.ok) return { ok: false, error: r.error, reason: `cannot use the requested ${rq.texts.length === 1 ? 'IP' : 'IPs'} ${rq.texts.join(', ')}: ${r.reason}` };
     if (view.desiredPool !== '' && r.pool !== view.desiredPool) {
       alloc.unassign(req.key);
       return {
