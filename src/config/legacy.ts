@@ -1,7 +1,7 @@
 // The legacy ConfigMap (MetalLB <= 0.12, key `config`) and its conversion to CRDs, following MetalLB's
 // configmaptocrs generator. Each generated object remembers where it came from, so that errors found later
 // while parsing the CRDs point back at the ConfigMap field (`data.config: address-pools[0].addresses[1]`).
-import { parseDocument } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import type { ConfigError } from './types.js';
 import type { KubeObject } from '../k8s/types.js';
 import {
@@ -99,15 +99,22 @@ export function convertLegacy({ raw, defaultNamespace = DEFAULT_NAMESPACE }: Leg
     }
     return out;
   }
-  const doc = parseDocument(text, { prettyErrors: false });
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { prettyErrors: false, lineCounter });
   if (doc.errors.length > 0) {
     for (const e of doc.errors) {
-      const pos = e.linePos?.[0];
-      report('data.config', `YAML error${pos ? ` at line ${pos.line}, column ${pos.col}` : ''}: ${e.message}`);
+      const pos = lineCounter.linePos(e.pos[0]);
+      report('data.config', `YAML error at line ${pos.line}, column ${pos.col} of the config: ${e.message.split('\n')[0] ?? ''}`);
     }
     return out;
   }
-  const cfg: unknown = doc.toJS();
+  let cfg: unknown;
+  try {
+    cfg = doc.toJS({ maxAliasCount: 1000 });
+  } catch (err) {
+    report('data.config', `YAML error: ${err instanceof Error ? err.message : String(err)}`);
+    return out;
+  }
   if (cfg === null || cfg === undefined) return out;
   if (!isRecord(cfg)) {
     report('data.config', wrongType('a YAML mapping with peers, address-pools, bgp-communities, bfd-profiles', cfg));
@@ -142,8 +149,11 @@ export function convertLegacy({ raw, defaultNamespace = DEFAULT_NAMESPACE }: Leg
     }
     checkKnownFields(p, POOL_FIELDS, at, legacyReport);
     const rawName = optString(p, 'name', at, legacyReport);
-    if (!rawName) legacyReport(fieldPath(at, 'name'), 'is required');
-    const poolName = sanitizeName(rawName ?? '');
+    if (!rawName) {
+      if (p.name === undefined || p.name === null || rawName === '') legacyReport(fieldPath(at, 'name'), 'is required');
+      return;
+    }
+    const poolName = sanitizeName(rawName);
     const protocol = optString(p, 'protocol', at, legacyReport);
     const spec: JsonObject = {};
     const addresses = optStringList(p, 'addresses', at, legacyReport);

@@ -114,7 +114,8 @@ export function readEnvelope(
   }
   if (rawNamespace !== undefined && rawNamespace !== null && typeof rawNamespace !== 'string') {
     report('metadata.namespace', wrongType('a string', rawNamespace));
-  } else if (namespace !== opts.namespace) {
+  } else if (namespace !== opts.namespace && !opts.origin) {
+    // (Objects converted from a ConfigMap carry its namespace; the ConfigMap itself gets this error once.)
     // MetalLB reads config objects only from its own namespace (and its webhook refuses others).
     report('metadata.namespace', `config objects must be in the MetalLB namespace ${show(opts.namespace)}, got ${show(namespace)}`);
   }

@@ -47,6 +47,7 @@ interface Item {
 /** Parses and validates every MetalLB config object (CRDs of any supported version and the legacy ConfigMap) as one config. */
 export function parseConfig(objects: readonly KubeObject[], ctx: ClusterContext, opts: ParseOptions = {}): ParseResult {
   const namespace = opts.namespace ?? DEFAULT_NAMESPACE;
+  ctx = sanitizeContext(ctx);
   const collector = new ErrorCollector();
   const warnings: ConfigError[] = [];
   const items = expandObjects(objects, namespace, collector, warnings);
@@ -62,10 +63,10 @@ export function parseConfig(objects: readonly KubeObject[], ctx: ClusterContext,
   const bfdProfiles = byKind('BFDProfile').map(parseBFDProfile);
   checkBFDNames(bfdProfiles);
 
-  const pools = byKind('IPAddressPool').map((env) => parsePool(env, ctx.namespaces ?? []));
+  const pools = byKind('IPAddressPool').map((env) => parsePool(env, ctx.namespaces));
   checkPoolSet(pools);
 
-  const adContext = { pools, nodes: ctx.nodes ?? [], communities };
+  const adContext = { pools, nodes: ctx.nodes, communities };
   const l2Ads = byKind('L2Advertisement').map((env) => parseL2Advertisement(env, adContext));
   checkUniqueNames(l2Ads.map((a) => a.env));
   const bgpAds = byKind('BGPAdvertisement').map((env) => parseBGPAdvertisement(env, adContext));
@@ -73,7 +74,7 @@ export function parseConfig(objects: readonly KubeObject[], ctx: ClusterContext,
   checkBGPAdvertisementsPerPool(bgpAds, pools);
 
   const peerContext = {
-    nodes: ctx.nodes ?? [], secrets: ctx.secrets ?? [], namespace,
+    nodes: ctx.nodes, secrets: ctx.secrets, namespace,
     bfdProfiles: new Set(bfdProfiles.map((b) => b.env.name).filter(Boolean)),
   };
   const peers = byKind('BGPPeer').map((env) => parsePeer(env, peerContext));
@@ -93,13 +94,21 @@ export function parseConfig(objects: readonly KubeObject[], ctx: ClusterContext,
   return { config, errors, warnings };
 }
 
+/** The context comes from the API or from files: keep only objects with metadata, so lookups cannot throw. */
+function sanitizeContext(ctx: ClusterContext | undefined): ClusterContext {
+  const usable = <T extends KubeObject>(list: readonly T[] | undefined): T[] =>
+    (Array.isArray(list) ? list : []).filter((o): o is T => isRecord(o) && isRecord(o.metadata) && typeof o.metadata.name === 'string'
+      && (o.metadata.labels === undefined || isRecord(o.metadata.labels)));
+  return { namespaces: usable(ctx?.namespaces), nodes: usable(ctx?.nodes), secrets: usable(ctx?.secrets) };
+}
+
 /**
  * Classifies the input and replaces each legacy ConfigMap by the CRDs it converts to (in its position, so input
  * order is kept). Objects of other kinds are skipped; metallb.io kinds in versions we do not read are errors.
  */
 function expandObjects(objects: readonly KubeObject[], namespace: string, collector: ErrorCollector, warnings: ConfigError[]): Item[] {
   const items: Item[] = [];
-  objects.forEach((obj, index) => {
+  (Array.isArray(objects) ? objects : []).forEach((obj: unknown, index) => {
     const c = classifyObject(obj);
     if (c.type === 'other' || !isRecord(obj)) return;
     if (c.type === 'unsupported') {

@@ -41,10 +41,13 @@ export function parsePeer(env: Envelope, ctx: PeerContext): ParsedPeer {
   let valid = Boolean(env.name);
   const report: Report = (f, m) => { valid = false; env.report(f, m); };
   const v1beta1 = env.version === 'v1beta1';
-  const spec = readSpec(env, true) ?? {};
-  if (env.raw.spec !== undefined && env.raw.spec !== null) {
-    checkKnownFields(spec, v1beta1 ? V1BETA1_FIELDS : V1BETA2_FIELDS, 'spec', report);
+  const spec = readSpec(env, true);
+  if (!spec) {
+    // Missing or not an object: reported once, without a cascade of "missing field" errors.
+    const empty: BGPPeer = { name: env.name, myASN: 0, peerPort: DEFAULT_BGP_PORT, nodeSelectors: [], enableGracefulRestart: false, ebgpMultiHop: false };
+    return { env, peer: empty, valid: false };
   }
+  checkKnownFields(spec, v1beta1 ? V1BETA1_FIELDS : V1BETA2_FIELDS, 'spec', report);
 
   const asns = readASNs(spec, v1beta1, report);
   const { peerAddress, iface } = readEndpoint(spec, v1beta1, report);
