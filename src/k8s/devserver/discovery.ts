@@ -160,3 +160,22 @@ export function openapiV3Root(reg: Registry): Obj {
   }
   return { paths };
 }
+
+// ---- OpenAPI v2 ----
+// An empty but valid document: kubectl's client-side validation (used for kinds the server does not describe
+// in OpenAPI v3, e.g. a custom resource whose CRD is in the same file) skips kinds it does not find.
+
+export function openapiV2Json(): Obj {
+  return { swagger: '2.0', info: { title: 'Kubernetes', version: SERVER_VERSION.gitVersion }, paths: {}, definitions: {} };
+}
+
+function pbString(field: number, s: string): Buffer {
+  const b = Buffer.from(s, 'utf8');
+  return Buffer.concat([Buffer.from([(field << 3) | 2, b.length]), b]);
+}
+
+/** The same document as gnostic openapi_v2.Document protobuf (swagger = 1, info = 2 {title = 1, version = 2}). */
+export function openapiV2Protobuf(): Buffer {
+  const info = Buffer.concat([pbString(1, 'Kubernetes'), pbString(2, SERVER_VERSION.gitVersion)]);
+  return Buffer.concat([pbString(1, '2.0'), Buffer.from([(2 << 3) | 2, info.length]), info]);
+}

@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { stringify as toYaml } from 'yaml';
 import type { Logger } from '../../log.js';
 import type { Api, DeleteOptions, FieldValidation, ReqCtx } from './api.js';
-import { aggregatedDiscovery, apiGroup, apiGroupList, apiResourceList, apiVersions, openapiV3Doc, openapiV3Root, SERVER_VERSION } from './discovery.js';
+import { aggregatedDiscovery, apiGroup, apiGroupList, apiResourceList, apiVersions, openapiV2Json, openapiV2Protobuf, openapiV3Doc, openapiV3Root, SERVER_VERSION } from './discovery.js';
 import { ApiError, badRequest, gone, methodNotAllowed, pathNotFound } from './errors.js';
 import { chooseOutput, decodeBody, PATCH_TYPES, type Output } from './negotiate.js';
 import { apiVersionOf, keyOf, type Registry, type ResourceType, type VersionInfo } from './registry.js';
@@ -127,6 +127,16 @@ export class HttpHandler {
         return this.write(res, 200, aggregatedDiscovery(this.d.registry, path === '/api', v), { kind: 'json' }, [], `application/json;g=apidiscovery.k8s.io;v=${out.version};as=APIGroupDiscoveryList`);
       }
       return this.write(res, 200, path === '/api' ? apiVersions(this.d.serverAddress()) : apiGroupList(this.d.registry), out);
+    }
+    if (path === '/openapi/v2') {
+      const accept = req.headers.accept ?? '';
+      if (accept.includes('protobuf')) {
+        const body = openapiV2Protobuf();
+        res.writeHead(200, { 'Content-Type': 'application/com.github.proto-openapi.spec.v2.v1.0+protobuf', 'Content-Length': String(body.length) });
+        res.end(body);
+        return;
+      }
+      return this.write(res, 200, openapiV2Json(), { kind: 'json' });
     }
     if (path === '/openapi/v3') return this.write(res, 200, openapiV3Root(this.d.registry), { kind: 'json' });
     if (path.startsWith('/openapi/v3/')) {

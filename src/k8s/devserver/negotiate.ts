@@ -2,6 +2,7 @@
 import { parse as parseYaml } from 'yaml';
 import { badRequest, notAcceptable, unsupportedMediaType } from './errors.js';
 import type { PatchType } from './api.js';
+import { decodeProtobuf, PROTOBUF } from './protobuf.js';
 
 export interface MediaType {
   type: string;
@@ -71,6 +72,8 @@ export function decodeBody(raw: Buffer, contentType: string | undefined, forPatc
   if (forPatch) {
     if (!(ct in PATCH_TYPES))
       throw unsupportedMediaType(ct, Object.keys(PATCH_TYPES));
+  } else if (ct === PROTOBUF) {
+    return decodeProtobuf(raw);
   } else if (ct !== '' && ct !== 'application/json' && ct !== 'application/yaml' && ct !== '*/*') {
     throw unsupportedMediaType(ct, ['application/json', 'application/yaml']);
   }
