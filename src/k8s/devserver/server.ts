@@ -55,6 +55,8 @@ export function kubeconfigYaml(url: string, token: string): string {
     '- name: metallb-dev',
     '  cluster:',
     `    server: ${url}`,
+    // plain http on loopback; @kubernetes/client-node only allows http: with this set (kubectl ignores it)
+    '    insecure-skip-tls-verify: true',
     'users:',
     '- name: metallb-dev',
     '  user:',
