@@ -80,6 +80,7 @@ export function parseConfig(objects: readonly KubeObject[], ctx: ClusterContext,
   const peers = byKind('BGPPeer').map((env) => parsePeer(env, peerContext));
   checkUniqueNames(peers.map((p) => p.env));
   checkBFDEchoOnIPv6(pools, bgpAds, peers, bfdProfiles);
+  warnings.push(...deprecationWarnings(peers));
 
   const errors = collector.errors;
   if (errors.length > 0) return { errors, warnings };
@@ -137,6 +138,18 @@ function expandObjects(objects: readonly KubeObject[], namespace: string, collec
     }
   });
   return items;
+}
+
+/** MetalLB's webhook warns about these; they still work. */
+function deprecationWarnings(peers: readonly ParsedPeer[]): ConfigError[] {
+  const out: ConfigError[] = [];
+  for (const { env, peer } of peers) {
+    if (env.version === 'v1beta1' && !env.label.startsWith('ConfigMap')) {
+      out.push({ object: env.label, field: 'apiVersion', message: 'metallb.io/v1beta1 BGPPeer is deprecated, please use metallb.io/v1beta2' });
+    }
+    if (peer.disableMP) out.push({ object: env.label, field: 'spec.disableMP', message: 'disableMP is deprecated, use dualStackAddressFamily instead' });
+  }
+  return out;
 }
 
 /** Two objects of one kind cannot share a name (the API server would not allow it). */

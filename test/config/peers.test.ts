@@ -1,7 +1,7 @@
 // BGPPeer v1beta1/v1beta2: ASNs, addresses, timers, port, multihop, BFD reference, passwords.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bfd, invalid, node, peer, secret, valid } from './helpers.js';
+import { bfd, invalid, node, parse, peer, secret, valid } from './helpers.js';
 
 const base = { myASN: 64512, peerASN: 64513, peerAddress: '10.0.0.1' };
 const B = 'BGPPeer metallb-system/p';
@@ -130,4 +130,10 @@ test('peers: duplicate names', () => {
 
 test('peers: IPv6 addresses, BFD and large communities are accepted (our speaker supports them, unlike MetalLB native)', () => {
   valid([bfd('b', { echoMode: false }), peer('p', { myASN: 1, peerASN: 2, peerAddress: '2001:db8::1', sourceAddress: 'fe80::1', bfdProfile: 'b', keepaliveTime: '10s' })]);
+});
+
+test('peers: deprecation warnings (v1beta1, disableMP) do not block the config', () => {
+  const r = parse([peer('old', base, 'v1beta1'), peer('mp', { ...base, peerAddress: '10.0.0.9', disableMP: true })]);
+  assert.ok(r.config);
+  assert.deepEqual(r.warnings?.map((w) => `${w.object}|${w.field}`), ['BGPPeer metallb-system/old|apiVersion', 'BGPPeer metallb-system/mp|spec.disableMP']);
 });
