@@ -6,6 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
 import { stringify } from 'yaml';
 import { startDevServer, kubectl, kubectlOk, kubectlBinary, type DevServerHandle } from '../helpers/devserver.js';
 import { DEPLOY, FIXTURES, ROOT, exampleFiles, loadYamlDocs, type Obj } from './lib.js';
@@ -158,4 +159,49 @@ test('the server rejects the invalid fixture objects (types, enums, ranges, requ
     assert.notEqual(r.code, 0, `${d.kind} ${d.metadata.name} accepted: ${expect}\n${r.stdout}`);
     assert.match(r.stderr, /invalid|unknown field|must be|Unsupported|Required/i, `${d.metadata.name}: ${r.stderr}`);
   }
+});
+
+test('the controller Deployment\'s args and env start the real controller against the applied install', { timeout: 90_000 }, async (t) => {
+  const dep = loadYamlDocs(join(DEPLOY, 'manifests', 'controller.yaml')).find((d) => d.kind === 'Deployment')!;
+  const c = dep.spec.template.spec.containers[0] as Obj;
+  // The values the kubelet would give the fieldRef variables; then $(VAR) substitution as in Kubernetes.
+  const env: Record<string, string> = {};
+  for (const e of c.env as Obj[]) {
+    const ref = e.valueFrom?.fieldRef?.fieldPath as string | undefined;
+    env[e.name] = ref === 'metadata.namespace' ? NS : ref === 'metadata.name' ? 'controller-test-pod' : String(e.value);
+  }
+  const args = (c.args as string[]).map((a) => a.replace(/\$\((\w+)\)/g, (_, v: string) => env[v] ?? ''));
+  // Same arguments, plus the kubeconfig and free ports (later options win) so parallel tests cannot collide.
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'metallb.js'), ...args, '--kubeconfig', kc(), '--metrics-port=0', '--health-probe-port=0', '--webhook-port=0'], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const exited = new Promise<void>((res) => child.once('exit', () => res()));
+  t.after(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    }
+  });
+  const deadline = Date.now() + 60_000;
+  let caBundle = '';
+  let memberlist = false;
+  while (Date.now() < deadline && !(caBundle && memberlist)) {
+    assert.ok(child.exitCode === null && child.signalCode === null, `controller exited (${child.exitCode ?? child.signalCode}):\n${out}`);
+    const vwc = JSON.parse(await kubectlOk(['get', 'validatingwebhookconfiguration', 'metallb-webhook-configuration', '-o', 'json'], kc()));
+    caBundle = (vwc.webhooks as Obj[]).every((w) => w.clientConfig.caBundle) ? vwc.webhooks[0].clientConfig.caBundle : '';
+    memberlist = (await kubectl(['get', 'secret', '-n', NS, 'memberlist'], kc())).code === 0;
+    if (!(caBundle && memberlist)) await new Promise((r) => setTimeout(r, 250));
+  }
+  assert.ok(caBundle, `the controller filled in the webhooks' caBundle:\n${out}`);
+  assert.ok(memberlist, `the controller created the memberlist Secret:\n${out}`);
+  const secret = JSON.parse(await kubectlOk(['get', 'secret', '-n', NS, 'memberlist', '-o', 'json'], kc()));
+  assert.ok(secret.data.secretkey, 'memberlist Secret has key secretkey (mounted by the speaker at /etc/ml_secret_key)');
+  await kubectlOk(['get', 'secret', '-n', NS, 'metallb-webhook-cert'], kc());
 });
