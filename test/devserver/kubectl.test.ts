@@ -1,0 +1,228 @@
+// The real kubectl (default v1.32 and an older v1.27) against `metallb dev-apiserver` run as a child process.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { kubectl, kubectlBinary, kubectlOk, startDevServer, type DevServerHandle } from '../helpers/devserver.js';
+
+let srv: DevServerHandle;
+let dir: string;
+const k = (args: string[], input?: string) => kubectlOk(args, srv.kubeconfig, input === undefined ? {} : { input });
+
+before(async () => {
+  srv = await startDevServer();
+  dir = mkdtempSync(join(tmpdir(), 'devserver-kubectl-'));
+});
+after(async () => {
+  await srv?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const MANIFEST = `apiVersion: v1
+kind: Namespace
+metadata:
+  name: demo
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  namespace: demo
+  labels: {app: web}
+spec:
+  type: LoadBalancer
+  selector: {app: web}
+  ports:
+  - {name: http, port: 80, targetPort: 8080}
+  - {name: https, port: 443}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: demo
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: web
+        image: nginx:1
+        env: [{name: A, value: "1"}]
+`;
+
+test('kubectl apply (create, then configure with a strategic merge patch), get, get -o yaml, describe', async () => {
+  const f = join(dir, 'm.yaml');
+  writeFileSync(f, MANIFEST);
+  const out = await k(['apply', '-f', f]);
+  assert.match(out, /namespace\/demo created/);
+  assert.match(out, /service\/web created/);
+  assert.match(out, /deployment.apps\/web created/);
+  writeFileSync(f, MANIFEST.replace('replicas: 2', 'replicas: 3').replace('value: "1"', 'value: "2"').replace('nginx:1', 'nginx:2'));
+  const again = await k(['apply', '-f', f]);
+  assert.match(again, /service\/web unchanged/);
+  assert.match(again, /deployment.apps\/web configured/);
+  const dep = JSON.parse(await k(['get', 'deploy', 'web', '-n', 'demo', '-o', 'json'])) as { spec: { replicas: number; template: { spec: { containers: { image: string; env: unknown[] }[] } } }; metadata: { generation: number } };
+  assert.equal(dep.spec.replicas, 3);
+  assert.equal(dep.spec.template.spec.containers[0]!.image, 'nginx:2');
+  assert.deepEqual(dep.spec.template.spec.containers[0]!.env, [{ name: 'A', value: '2' }]);
+  assert.equal(dep.metadata.generation, 2);
+  const table = await k(['get', 'svc', '-n', 'demo']);
+  const lines = table.trim().split('\n');
+  assert.match(lines[0]!, /^NAME\s+TYPE\s+CLUSTER-IP\s+EXTERNAL-IP\s+PORT\(S\)\s+AGE$/);
+  assert.match(lines[1]!, /^web\s+LoadBalancer\s+10\.\d+\.\d+\.\d+\s+<pending>\s+80:3\d{4}\/TCP,443:3\d{4}\/TCP\s+\d+s$/);
+  const yaml = await k(['get', 'svc', 'web', '-n', 'demo', '-o', 'yaml']);
+  assert.match(yaml, /kubectl.kubernetes.io\/last-applied-configuration/);
+  assert.match(yaml, /externalTrafficPolicy: Cluster/);
+  assert.match(yaml, /ipFamilyPolicy: SingleStack/);
+  const desc = await k(['describe', 'svc', 'web', '-n', 'demo']);
+  assert.match(desc, /Type:\s+LoadBalancer/);
+  assert.match(desc, /NodePort:\s+http\s+3\d{4}\/TCP/);
+  const wide = await k(['get', 'svc', 'web', '-n', 'demo', '-o', 'wide']);
+  assert.match(wide, /SELECTOR/);
+  assert.match(wide, /app=web/);
+});
+
+test('kubectl patch --type merge|json|strategic, status subresource shows EXTERNAL-IP', async () => {
+  await k(['patch', 'svc', 'web', '-n', 'demo', '--type=merge', '-p', '{"metadata":{"labels":{"m":"1"}}}']);
+  await k(['patch', 'svc', 'web', '-n', 'demo', '--type=json', '-p', '[{"op":"add","path":"/metadata/labels/j","value":"2"}]']);
+  await k(['patch', 'svc', 'web', '-n', 'demo', '--type=strategic', '-p', '{"spec":{"ports":[{"port":80,"targetPort":9090}]}}']);
+  const svc = JSON.parse(await k(['get', 'svc', 'web', '-n', 'demo', '-o', 'json'])) as { metadata: { labels: Record<string, string> }; spec: { ports: { port: number; targetPort: number }[] } };
+  assert.deepEqual(svc.metadata.labels, { app: 'web', m: '1', j: '2' });
+  assert.deepEqual(svc.spec.ports.map((p) => `${p.port}->${p.targetPort}`), ['80->9090', '443->443']);
+  await k(['patch', 'svc', 'web', '-n', 'demo', '--subresource=status', '--type=merge', '-p', '{"status":{"loadBalancer":{"ingress":[{"ip":"192.168.10.240"}]}}}']);
+  assert.match(await k(['get', 'svc', 'web', '-n', 'demo']), /web\s+LoadBalancer\s+\S+\s+192\.168\.10\.240\s/);
+  const bad = await kubectl(['patch', 'svc', 'web', '-n', 'demo', '--type=merge', '-p', '{"spec":{"ports":[{"port":0}]}}'], srv.kubeconfig);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /The Service "web" is invalid/);
+  assert.match(bad.stderr, /spec.ports\[0\].port: Invalid value: 0: must be between 1 and 65535, inclusive/);
+});
+
+test('kubectl create (from a file and generators), expose, get -w, delete', async () => {
+  await k(['create', '-f', '-'], 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: fromfile\n  namespace: demo\ndata:\n  a: b\n');
+  await k(['create', 'configmap', 'gen', '-n', 'demo', '--from-literal=x=y']);
+  await k(['create', 'secret', 'generic', 'memberlist', '-n', 'demo', '--from-literal=secretkey=abc']);
+  const sec = JSON.parse(await k(['get', 'secret', 'memberlist', '-n', 'demo', '-o', 'json'])) as { data: Record<string, string>; type: string };
+  assert.equal(Buffer.from(sec.data.secretkey!, 'base64').toString(), 'abc');
+  assert.equal(sec.type, 'Opaque');
+  const dupe = await kubectl(['create', 'configmap', 'gen', '-n', 'demo'], srv.kubeconfig);
+  assert.match(dupe.stderr, /configmaps "gen" already exists/);
+  assert.match(await k(['expose', 'service', 'web', '-n', 'demo', '--port', '8080', '--name', 'web2']), /service\/web2 exposed/);
+  const web2 = JSON.parse(await k(['get', 'svc', 'web2', '-n', 'demo', '-o', 'json'])) as { spec: { selector: Record<string, string>; ports: { port: number }[]; type: string } };
+  assert.deepEqual(web2.spec.selector, { app: 'web' });
+  assert.equal(web2.spec.ports[0]!.port, 8080);
+  // get -w: the initial list, then live changes
+  const watching = kubectl(['get', 'svc', '-n', 'demo', '-w'], srv.kubeconfig, { timeoutMs: 5000 });
+  await new Promise((r) => setTimeout(r, 1500));
+  await k(['create', 'service', 'clusterip', 'watched', '-n', 'demo', '--tcp=81:81']);
+  await k(['delete', 'svc', 'web2', '-n', 'demo']);
+  const w = await watching;
+  assert.match(w.stdout, /^NAME\s+TYPE\s+CLUSTER-IP/);
+  assert.match(w.stdout, /\nweb\s+LoadBalancer/);
+  assert.match(w.stdout, /\nwatched\s+ClusterIP\s+\S+\s+<none>\s+81\/TCP/);
+  assert.equal(w.stdout.split('\n').filter((l) => l.startsWith('web2 ')).length, 2, 'listed, then deleted');
+  assert.match(await k(['get', 'svc', 'web2', '-n', 'demo', '--ignore-not-found']), /^$/);
+  const nf = await kubectl(['get', 'svc', 'nope', '-n', 'demo'], srv.kubeconfig);
+  assert.match(nf.stderr, /Error from server \(NotFound\): services "nope" not found/);
+  assert.match(await k(['delete', 'ns', 'demo']), /namespace "demo" deleted/);
+  assert.match((await kubectl(['get', 'ns', 'demo'], srv.kubeconfig)).stderr, /namespaces "demo" not found/);
+});
+
+test('kubectl apply --server-side', async () => {
+  const cm = 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa\n  namespace: default\ndata:\n  a: "1"\n';
+  assert.match(await k(['apply', '--server-side', '-f', '-'], cm), /configmap\/ssa serverside-applied/);
+  await k(['apply', '--server-side', '-f', '-'], cm.replace('"1"', '"2"'));
+  assert.equal(await k(['get', 'cm', 'ssa', '-o', 'jsonpath={.data.a}']), '2');
+});
+
+const CRD = `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: ipaddresspools.metallb.io
+spec:
+  group: metallb.io
+  names: {kind: IPAddressPool, listKind: IPAddressPoolList, plural: ipaddresspools, singular: ipaddresspool}
+  scope: Namespaced
+  versions:
+  - name: v1beta1
+    served: true
+    storage: true
+    subresources: {status: {}}
+    additionalPrinterColumns:
+    - {name: Auto Assign, type: boolean, jsonPath: .spec.autoAssign}
+    - {name: Addresses, type: string, jsonPath: .spec.addresses}
+    - {name: Age, type: date, jsonPath: .metadata.creationTimestamp}
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          apiVersion: {type: string}
+          kind: {type: string}
+          metadata: {type: object}
+          spec:
+            type: object
+            required: [addresses]
+            properties:
+              addresses: {type: array, minItems: 1, items: {type: string}}
+              autoAssign: {type: boolean, default: true}
+              avoidBuggyIPs: {type: boolean, default: false}
+              mode: {type: string, enum: [layer2, bgp]}
+          status: {type: object, x-kubernetes-preserve-unknown-fields: true}
+`;
+
+test('CRDs: served after creation, defaults applied, invalid objects rejected with 422, printer columns', async () => {
+  assert.match(await k(['apply', '-f', '-'], CRD), /customresourcedefinition.apiextensions.k8s.io\/ipaddresspools.metallb.io created/);
+  const crd = JSON.parse(await k(['get', 'crd', 'ipaddresspools.metallb.io', '-o', 'json'])) as { status: { conditions: { type: string; status: string }[] } };
+  assert.deepEqual(crd.status.conditions.map((c) => `${c.type}=${c.status}`).sort(), ['Established=True', 'NamesAccepted=True']);
+  await k(['create', 'ns', 'metallb-system']);
+  const pool = 'apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n  name: pool1\n  namespace: metallb-system\nspec:\n  addresses: [192.168.10.0/24]\n';
+  assert.match(await k(['create', '-f', '-'], pool), /ipaddresspool.metallb.io\/pool1 created/);
+  const got = JSON.parse(await k(['get', 'ipaddresspools', 'pool1', '-n', 'metallb-system', '-o', 'json'])) as { spec: Record<string, unknown> };
+  assert.deepEqual(got.spec, { addresses: ['192.168.10.0/24'], autoAssign: true, avoidBuggyIPs: false });
+  const table = await k(['get', 'ipaddresspools', '-n', 'metallb-system']);
+  assert.match(table, /^NAME\s+AUTO ASSIGN\s+ADDRESSES\s+AGE\n/);
+  assert.match(table, /pool1\s+true\s+\["192.168.10.0\/24"\]\s+\d+s/);
+  const bad = await kubectl(['apply', '-f', '-'], srv.kubeconfig, { input: 'apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n  name: bad\n  namespace: metallb-system\nspec:\n  addresses: []\n  mode: ospf\n' });
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /The IPAddressPool "bad" is invalid/);
+  assert.match(bad.stderr, /spec.addresses: Invalid value: 0: spec.addresses in body should have at least 1 items/);
+  assert.match(bad.stderr, /spec.mode: Unsupported value: "ospf": supported values: "layer2", "bgp"/);
+  const missing = await kubectl(['create', '-f', '-'], srv.kubeconfig, { input: 'apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n  name: bad2\n  namespace: metallb-system\nspec: {}\n' });
+  assert.match(missing.stderr, /spec.addresses: Required value/);
+  const unknown = await kubectl(['apply', '-f', '-'], srv.kubeconfig, { input: pool.replace('pool1', 'pool3') + '  bogus: 1\n' });
+  assert.match(unknown.stderr, /strict decoding error: unknown field "spec.bogus"/);
+  await k(['patch', 'ipaddresspool', 'pool1', '-n', 'metallb-system', '--subresource=status', '--type=merge', '-p', '{"status":{"used":1}}']);
+  assert.equal(await k(['get', 'ipaddresspool', 'pool1', '-n', 'metallb-system', '-o', 'jsonpath={.status.used}']), '1');
+  // deleting the CRD removes the resource and its objects
+  await k(['delete', 'crd', 'ipaddresspools.metallb.io']);
+  const gone = await kubectl(['get', 'ipaddresspools', '-A'], srv.kubeconfig);
+  assert.notEqual(gone.code, 0);
+});
+
+test('older kubectl (1.27): apply and get', async (t) => {
+  const bin = kubectlBinary('1.27');
+  if (!bin) {
+    t.skip('kubectl.1.27 not installed');
+    return;
+  }
+  const opts = { bin };
+  const m = 'apiVersion: v1\nkind: Service\nmetadata:\n  name: old\n  namespace: default\nspec:\n  type: NodePort\n  ports:\n  - port: 80\n';
+  const r1 = await kubectl(['apply', '-f', '-'], srv.kubeconfig, { ...opts, input: m });
+  assert.equal(r1.code, 0, r1.stderr);
+  assert.match(r1.stdout, /service\/old created/);
+  const r2 = await kubectl(['apply', '-f', '-'], srv.kubeconfig, { ...opts, input: m.replace('port: 80', 'port: 81') });
+  assert.equal(r2.code, 0, r2.stderr);
+  assert.match(r2.stdout, /service\/old configured/);
+  const r3 = await kubectl(['get', 'svc', 'old'], srv.kubeconfig, opts);
+  assert.equal(r3.code, 0, r3.stderr);
+  assert.match(r3.stdout, /old\s+NodePort\s+10\.\S+\s+<none>\s+81:3\d{4}\/TCP/);
+  const r4 = await kubectl(['get', 'svc', 'old', '-o', 'yaml'], srv.kubeconfig, opts);
+  assert.match(r4.stdout, /nodePort: 3\d{4}/);
+  const r5 = await kubectl(['delete', 'svc', 'old'], srv.kubeconfig, opts);
+  assert.equal(r5.code, 0, r5.stderr);
+});
