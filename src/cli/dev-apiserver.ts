@@ -16,6 +16,7 @@ interface CliOptions {
   serviceCidrV6?: string;
   nodePortRange: string;
   logLevel: LogLevel;
+  watchHistory: number;
 }
 
 const parsePort = (v: string): number => {
@@ -40,6 +41,11 @@ export function registerDevApiserver(program: Command): void {
     .option('--service-cidr <cidr>', 'IPv4 service cluster IP range', '10.96.0.0/12')
     .option('--service-cidr-v6 <cidr>', 'IPv6 service cluster IP range (enables dual-stack)')
     .option('--node-port-range <lo-hi>', 'node port range', '30000-32767')
+    .option('--watch-history <n>', 'change events kept for resuming watches (older resourceVersions get 410 Gone)', (v: string) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
+      return n;
+    }, 20000)
     .option('--log-level <level>', 'all, debug, info, warn, error, none', parseLevel, 'info' as LogLevel)
     .action(async (o: CliOptions) => {
       const log = createLogger('dev-apiserver', o.logLevel);
@@ -48,6 +54,7 @@ export function registerDevApiserver(program: Command): void {
         host: o.host,
         serviceCIDR: o.serviceCidr,
         nodePortRange: o.nodePortRange,
+        historySize: o.watchHistory,
         logger: log,
         ...(o.kubeconfigOut ? { kubeconfigOut: o.kubeconfigOut } : {}),
         ...(o.dataFile ? { dataFile: o.dataFile } : {}),

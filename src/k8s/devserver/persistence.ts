@@ -48,7 +48,7 @@ export class Persister {
       return;
     }
     this.dirty = false;
-    const text = JSON.stringify(this.store.snapshot());
+    const text = JSON.stringify(this.store.snapshot(Math.min(2000, this.store.historySize)));
     const tmp = `${this.file}.tmp-${process.pid}-${++this.seq}`;
     this.writing = (async () => {
       try {
@@ -69,7 +69,7 @@ export class Persister {
       this.timer = undefined;
     }
     const tmp = `${this.file}.tmp-${process.pid}-final`;
-    writeFileSync(tmp, JSON.stringify(this.store.snapshot()));
+    writeFileSync(tmp, JSON.stringify(this.store.snapshot(Math.min(2000, this.store.historySize))));
     renameSync(tmp, this.file);
     this.dirty = false;
   }
