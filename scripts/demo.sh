@@ -43,7 +43,7 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 k() { kubectl --kubeconfig "$kubeconfig" "$@"; }
 
 step "Starting the development API server"
-node bin/metallb.js dev-apiserver --port 0 --kubeconfig-out "$kubeconfig" --data-file "$work/state.json" \
+node bin/metallb.js dev-apiserver --port 0 --kubeconfig-out "$kubeconfig" --data-file "$work/state.json" --service-cidr-v6 fd00:10:96::/112 \
   2>"$work/apiserver.log" &
 pids+=($!)
 for _ in $(seq 100); do [ -s "$kubeconfig" ] && break; sleep 0.1; done
@@ -63,7 +63,8 @@ pids+=($!)
 step "Creating LoadBalancer Services"
 k apply -f examples/services.yaml | sed 's/^/  /'
 
-want=$(k get svc -A -o jsonpath='{range .items[?(@.spec.type=="LoadBalancer")]}{.metadata.name}{"\n"}{end}' | grep -c .)
+# Every LoadBalancer Service but wrong-ip (which asks for an address no pool owns) gets one.
+want=$(( $(k get svc -A -o jsonpath='{range .items[?(@.spec.type=="LoadBalancer")]}{.metadata.name}{"\n"}{end}' | grep -c .) - 1 ))
 for _ in $(seq 100); do
   got=$(k get svc -A -o jsonpath='{range .items[*]}{.status.loadBalancer.ingress[0].ip}{"\n"}{end}' | grep -c . || true)
   [ "$got" -ge "$want" ] && break
@@ -74,9 +75,11 @@ k get svc -A -o wide
 echo
 step "Why a Service got its address (kubectl describe)"
 k describe svc -n default web | sed -n '/^Events:/,$p'
+step "Why wrong-ip stays <pending>"
+k describe svc -n default wrong-ip | sed -n '/^Events:/,$p'
 step "The pools as the controller sees them"
 k get ipaddresspools -n metallb-system
-metrics_port=$(grep -o '"metricsPort":[0-9]*' "$work/controller.log" | head -1 | cut -d: -f2 || true)
+metrics_port=$(grep '"endpoint":"metrics"' "$work/controller.log" | grep -o '"port":[0-9]*' | head -1 | cut -d: -f2 || true)
 if [ -n "$metrics_port" ]; then
   step "Controller metrics (http://127.0.0.1:$metrics_port/metrics)"
   curl -s "http://127.0.0.1:$metrics_port/metrics" | grep '^metallb_allocator_addresses_in_use_total' | sed 's/^/  /' || true
