@@ -93,9 +93,9 @@ export function registerController(program: Command): void {
 
 async function runController(f: Flags): Promise<void> {
   // A broken kubeconfig is a usage error: one line on stderr, exit 2 (main prints `metallb: <message>`).
-  let kc;
+  let access;
   try {
-    kc = loadKubeConfig(f.kubeconfig);
+    access = loadKubeConfig(f.kubeconfig);
   } catch (err) {
     if (err instanceof KubeConfigError) throw err;
     throw new KubeConfigError(`kubeconfig ${f.kubeconfig ?? '(in-cluster)'}: ${errorText(err)}`);
@@ -104,7 +104,7 @@ async function runController(f: Flags): Promise<void> {
     throw new Error('--leader-elect-renew-deadline must be shorter than --leader-elect-lease-duration');
   }
   const log = createLogger('controller', f.logLevel);
-  const client = new KubeClient(kc, { userAgent: 'metallb-controller' });
+  const client = new KubeClient(access, { userAgent: 'metallb-controller' });
   const opts: ControllerOptions = {
     namespace: f.namespace,
     lbClass: f.lbClass,

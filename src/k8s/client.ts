@@ -1,75 +1,166 @@
 // A small Kubernetes REST client: kubeconfig loading with clear errors, plain-JSON requests over one keep-alive agent,
-// and watch streams. @kubernetes/client-node provides the kubeconfig parsing and authentication; the requests are ours so
-// that objects stay plain JSON (the shapes in ./types.ts) and thousands of writes share a few connections.
+// and watch streams. Objects stay plain JSON (the shapes in ./types.ts) and thousands of writes share a few connections.
+// The kubeconfig is read here (the `yaml` package) because importing @kubernetes/client-node costs seconds of startup;
+// that library is loaded lazily, only for users authenticating through exec or auth-provider plugins.
 import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import { KubeConfig } from '@kubernetes/client-node';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 
 /** The kubeconfig could not be used; `message` is one line naming the file and what is wrong. */
 export class KubeConfigError extends Error {
   override name = 'KubeConfigError';
 }
 
+/** Everything needed to talk to one API server as one user. */
+export interface ClusterAccess {
+  server: URL;
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+  insecureSkipTLSVerify: boolean;
+  tlsServerName?: string;
+  /** Namespace of the current context, if any. */
+  namespace?: string;
+  /** Authentication headers for a request (re-evaluated periodically; tokens may rotate). */
+  authHeaders(): Promise<Record<string, string>>;
+}
+
 const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
+type Rec = Record<string, unknown>;
+const isRec = (v: unknown): v is Rec => typeof v === 'object' && v !== null && !Array.isArray(v);
+const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+
+function named(list: unknown, name: string, field: string): Rec | undefined {
+  if (!Array.isArray(list)) return undefined;
+  for (const e of list) if (isRec(e) && e.name === name && isRec(e[field])) return e[field] as Rec;
+  return undefined;
+}
+
 /** Loads `path`, or the in-cluster service-account config when `path` is undefined. Throws KubeConfigError. */
-export function loadKubeConfig(path?: string): KubeConfig {
-  const kc = new KubeConfig();
-  if (path === undefined || path === '') {
-    const host = process.env.KUBERNETES_SERVICE_HOST;
-    const port = process.env.KUBERNETES_SERVICE_PORT;
-    if (!host || !port) {
-      throw new KubeConfigError(
-        'no --kubeconfig given and not running in a cluster (KUBERNETES_SERVICE_HOST/KUBERNETES_SERVICE_PORT are not set)',
-      );
-    }
-    if (!existsSync(`${SA_DIR}/token`)) {
-      throw new KubeConfigError(`in-cluster config: service account token ${SA_DIR}/token does not exist`);
-    }
-    kc.loadFromCluster();
-    return kc;
-  }
-  if (!existsSync(path)) throw new KubeConfigError(`kubeconfig ${path}: file does not exist`);
+export function loadKubeConfig(path?: string): ClusterAccess {
+  if (path === undefined || path === '') return inCluster();
+  const where = `kubeconfig ${path}`;
+  if (!existsSync(path)) throw new KubeConfigError(`${where}: file does not exist`);
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new KubeConfigError(`kubeconfig ${path}: cannot read: ${errorText(err)}`);
+    throw new KubeConfigError(`${where}: cannot read: ${errorText(err)}`);
   }
-  if (text.trim() === '') throw new KubeConfigError(`kubeconfig ${path}: file is empty`);
+  if (text.trim() === '') throw new KubeConfigError(`${where}: file is empty`);
+  let doc: unknown;
   try {
-    kc.loadFromString(text);
+    doc = parseYaml(text);
   } catch (err) {
-    throw new KubeConfigError(`kubeconfig ${path}: not a valid kubeconfig: ${firstLine(errorText(err))}`);
+    throw new KubeConfigError(`${where}: not valid YAML: ${firstLine(errorText(err))}`);
   }
-  const ctxName = kc.getCurrentContext();
-  if (!ctxName) throw new KubeConfigError(`kubeconfig ${path}: no current-context set`);
-  const ctx = kc.getContextObject(ctxName);
-  if (!ctx) throw new KubeConfigError(`kubeconfig ${path}: current-context "${ctxName}" is not defined in contexts`);
-  const cluster = kc.getCluster(ctx.cluster);
-  if (!cluster) throw new KubeConfigError(`kubeconfig ${path}: context "${ctxName}" refers to undefined cluster "${ctx.cluster}"`);
-  if (!cluster.server) throw new KubeConfigError(`kubeconfig ${path}: cluster "${cluster.name}" has no server URL`);
+  if (!isRec(doc)) throw new KubeConfigError(`${where}: not a kubeconfig (expected a mapping with clusters, users, contexts)`);
+  const ctxName = str(doc['current-context']);
+  if (!ctxName) throw new KubeConfigError(`${where}: no current-context set`);
+  const ctx = named(doc.contexts, ctxName, 'context');
+  if (!ctx) throw new KubeConfigError(`${where}: current-context "${ctxName}" is not defined in contexts`);
+  const clusterName = str(ctx.cluster);
+  if (!clusterName) throw new KubeConfigError(`${where}: context "${ctxName}" names no cluster`);
+  const cluster = named(doc.clusters, clusterName, 'cluster');
+  if (!cluster) throw new KubeConfigError(`${where}: context "${ctxName}" refers to undefined cluster "${clusterName}"`);
+  const server = str(cluster.server);
+  if (!server) throw new KubeConfigError(`${where}: cluster "${clusterName}" has no server URL`);
   let url: URL;
   try {
-    url = new URL(cluster.server);
+    url = new URL(server);
   } catch {
-    throw new KubeConfigError(`kubeconfig ${path}: cluster "${cluster.name}" has an invalid server URL "${cluster.server}"`);
+    throw new KubeConfigError(`${where}: cluster "${clusterName}" has an invalid server URL "${server}"`);
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new KubeConfigError(`kubeconfig ${path}: cluster "${cluster.name}" server URL "${cluster.server}" is not http(s)`);
+    throw new KubeConfigError(`${where}: cluster "${clusterName}" server URL "${server}" is not http(s)`);
   }
-  if (ctx.user && !kc.getUser(ctx.user)) {
-    throw new KubeConfigError(`kubeconfig ${path}: context "${ctxName}" refers to undefined user "${ctx.user}"`);
+  const userName = str(ctx.user);
+  const user = userName ? named(doc.users, userName, 'user') : {};
+  if (userName && !user) throw new KubeConfigError(`${where}: context "${ctxName}" refers to undefined user "${userName}"`);
+  const u = user ?? {};
+  const base = dirname(resolve(path));
+  const material = (what: string, fileField: string, dataField: string, from: Rec): Buffer | undefined => {
+    const data = str(from[dataField]);
+    if (data) {
+      const b = Buffer.from(data, 'base64');
+      if (b.length === 0) throw new KubeConfigError(`${where}: ${dataField} is not valid base64`);
+      return b;
+    }
+    const file = str(from[fileField]);
+    if (!file) return undefined;
+    const full = isAbsolute(file) ? file : resolve(base, file);
+    if (!existsSync(full)) throw new KubeConfigError(`${where}: ${what} file ${full} does not exist`);
+    return readFileSync(full);
+  };
+  const ca = material('certificate-authority', 'certificate-authority', 'certificate-authority-data', cluster);
+  const cert = material('client-certificate', 'client-certificate', 'client-certificate-data', u);
+  const key = material('client-key', 'client-key', 'client-key-data', u);
+  if ((cert && !key) || (key && !cert)) throw new KubeConfigError(`${where}: user "${userName}" needs both a client certificate and a client key`);
+  const token = str(u.token);
+  const tokenFile = str(u.tokenFile);
+  const tokenPath = tokenFile ? (isAbsolute(tokenFile) ? tokenFile : resolve(base, tokenFile)) : undefined;
+  if (tokenPath && !existsSync(tokenPath)) throw new KubeConfigError(`${where}: tokenFile ${tokenPath} does not exist`);
+  const username = str(u.username);
+  const password = typeof u.password === 'string' ? u.password : '';
+  const plugin = isRec(u.exec) || isRec(u['auth-provider']);
+  let authHeaders: () => Promise<Record<string, string>>;
+  if (token) authHeaders = async () => ({ Authorization: `Bearer ${token}` });
+  else if (tokenPath) authHeaders = async () => ({ Authorization: `Bearer ${readFileSync(tokenPath, 'utf8').trim()}` });
+  else if (username) authHeaders = async () => ({ Authorization: `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}` });
+  else if (plugin) authHeaders = pluginAuth(path);
+  else authHeaders = async () => ({});
+  return {
+    server: url,
+    ca,
+    cert,
+    key,
+    insecureSkipTLSVerify: cluster['insecure-skip-tls-verify'] === true,
+    tlsServerName: str(cluster['tls-server-name']),
+    namespace: str(ctx.namespace),
+    authHeaders,
+  };
+}
+
+function inCluster(): ClusterAccess {
+  const host = process.env.KUBERNETES_SERVICE_HOST;
+  const port = process.env.KUBERNETES_SERVICE_PORT;
+  if (!host || !port) {
+    throw new KubeConfigError('no --kubeconfig given and not running in a cluster (KUBERNETES_SERVICE_HOST/KUBERNETES_SERVICE_PORT are not set)');
   }
-  for (const [what, file] of [
-    ['certificate-authority', cluster.caFile],
-    ['client-certificate', kc.getUser(ctx.user)?.certFile],
-    ['client-key', kc.getUser(ctx.user)?.keyFile],
-  ] as const) {
-    if (file && !existsSync(file)) throw new KubeConfigError(`kubeconfig ${path}: ${what} file ${file} does not exist`);
-  }
-  return kc;
+  const tokenPath = `${SA_DIR}/token`;
+  if (!existsSync(tokenPath)) throw new KubeConfigError(`in-cluster config: service account token ${tokenPath} does not exist`);
+  const caPath = `${SA_DIR}/ca.crt`;
+  const h = host.includes(':') ? `[${host}]` : host;
+  const nsFile = `${SA_DIR}/namespace`;
+  return {
+    server: new URL(`https://${h}:${port}`),
+    ca: existsSync(caPath) ? readFileSync(caPath) : undefined,
+    insecureSkipTLSVerify: false,
+    namespace: existsSync(nsFile) ? readFileSync(nsFile, 'utf8').trim() : undefined,
+    // The kubelet rotates the projected token: read it again each time headers are refreshed.
+    authHeaders: async () => ({ Authorization: `Bearer ${readFileSync(tokenPath, 'utf8').trim()}` }),
+  };
+}
+
+/** exec / auth-provider users: delegate to @kubernetes/client-node's authenticators (loaded on first use). */
+function pluginAuth(path: string): () => Promise<Record<string, string>> {
+  let kc: { applyToHTTPSOptions(o: https.RequestOptions): Promise<void> } | undefined;
+  return async () => {
+    if (!kc) {
+      const { KubeConfig } = await import('@kubernetes/client-node');
+      const k = new KubeConfig();
+      k.loadFromFile(path);
+      kc = k;
+    }
+    const o: https.RequestOptions = {};
+    await kc.applyToHTTPSOptions(o);
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(o.headers ?? {})) if (typeof v === 'string') out[k] = v;
+    return out;
+  };
 }
 
 export const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
@@ -145,13 +236,16 @@ export class KubeClient {
   private closed = false;
 
   constructor(
-    readonly kc: KubeConfig,
+    readonly access: ClusterAccess,
     private readonly opts: KubeClientOptions = {},
   ) {
-    const cluster = kc.getCurrentCluster();
-    if (!cluster) throw new KubeConfigError('kubeconfig has no current cluster');
-    this.server = new URL(cluster.server);
+    this.server = access.server;
     this.isHttps = this.server.protocol === 'https:';
+    this.tls.ca = access.ca;
+    this.tls.cert = access.cert;
+    this.tls.key = access.key;
+    if (access.tlsServerName) this.tls.servername = access.tlsServerName;
+    if (access.insecureSkipTLSVerify) this.tls.rejectUnauthorized = false;
     const maxSockets = opts.maxSockets ?? 32;
     if (this.isHttps) {
       this.agent = new https.Agent({ keepAlive: true, maxSockets });
@@ -160,24 +254,10 @@ export class KubeClient {
     }
   }
 
-  /** Reads TLS material and credentials from the kubeconfig (again every 60 s, so rotated tokens are picked up). */
+  /** Refreshes the authentication headers every 60 s, so rotated tokens are picked up. */
   private async refreshAuth(): Promise<void> {
     if (Date.now() - this.authFetchedAt < 60_000) return;
-    const o: https.RequestOptions = {};
-    await this.kc.applyToHTTPSOptions(o);
-    const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(o.headers ?? {})) {
-      if (typeof v === 'string' || typeof v === 'number') headers[k] = String(v);
-    }
-    if (typeof o.auth === 'string' && o.auth !== 'undefined:undefined') {
-      headers.Authorization = `Basic ${Buffer.from(o.auth).toString('base64')}`;
-    }
-    this.authHeaders = headers;
-    this.tls.ca = o.ca;
-    this.tls.cert = o.cert;
-    this.tls.key = o.key;
-    this.tls.servername = o.servername;
-    if (o.rejectUnauthorized !== undefined) this.tls.rejectUnauthorized = o.rejectUnauthorized;
+    this.authHeaders = await this.access.authHeaders();
     this.authFetchedAt = Date.now();
   }
 

@@ -1,0 +1,275 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { ConvergeResult } from '../../src/allocator/index.js';
+import { ServiceAllocator, restoreOrder } from '../../src/allocator/index.js';
+import { parseConfig } from '../../src/config/index.js';
+import { createLogger } from '../../src/log.js';
+import type { KubeObject, LoadBalancerIngress, Service } from '../../src/k8s/types.js';
+import { ApiError } from '../../src/k8s/client.js';
+import { POOL_ANNOTATION, REPROCESS_ALL, ServiceReconciler, type ServiceAllocatorLike } from '../../src/controller/service-reconciler.js';
+import { WorkQueue } from '../../src/controller/workqueue.js';
+
+const log = createLogger('test', 'none');
+
+function svc(ns: string, name: string, extra: Partial<Service> = {}, rv = '1'): Service {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { namespace: ns, name, uid: `uid-${name}`, resourceVersion: rv, ...(extra.metadata ?? {}) },
+    spec: { type: 'LoadBalancer', clusterIP: '10.96.0.10', clusterIPs: ['10.96.0.10'], ipFamilies: ['IPv4'], ports: [{ port: 80, protocol: 'TCP' }], ...(extra.spec ?? {}) },
+    status: extra.status ?? {},
+  };
+}
+
+/** A fake API: a map of Services; writes bump resourceVersion and check it (409 on mismatch). */
+class FakeApi {
+  readonly store = new Map<string, Service>();
+  rv = 100;
+  writes: string[] = [];
+  failNext: ApiError | undefined;
+  put(s: Service): void {
+    this.store.set(`${s.metadata?.namespace}/${s.metadata?.name}`, structuredClone(s));
+  }
+  private write(s: Service, what: string, mutate: (x: Service) => void): Service {
+    const key = `${s.metadata?.namespace}/${s.metadata?.name}`;
+    if (this.failNext) {
+      const e = this.failNext;
+      this.failNext = undefined;
+      throw e;
+    }
+    const cur = this.store.get(key);
+    if (!cur) throw new ApiError(404, 'not found');
+    if (s.metadata?.resourceVersion !== cur.metadata?.resourceVersion) throw new ApiError(409, 'conflict', 'Conflict');
+    const next = structuredClone(cur);
+    mutate(next);
+    next.metadata = { ...next.metadata, resourceVersion: String(++this.rv) };
+    this.store.set(key, next);
+    this.writes.push(`${what} ${key}`);
+    return structuredClone(next);
+  }
+  writer = {
+    writeStatus: async (s: Service, ingress: LoadBalancerIngress[]) =>
+      this.write(s, 'status', (x) => {
+        x.status = { loadBalancer: ingress.length ? { ingress } : {} };
+      }),
+    writePoolAnnotation: async (s: Service, pool: string | undefined) =>
+      this.write(s, 'annotation', (x) => {
+        const a = { ...(x.metadata?.annotations ?? {}) };
+        if (pool === undefined) delete a[POOL_ANNOTATION];
+        else a[POOL_ANNOTATION] = pool;
+        x.metadata = { ...x.metadata, annotations: a };
+      }),
+  };
+  cache = {
+    get: (k: string) => this.store.get(k),
+    list: () => [...this.store.values()],
+  };
+}
+
+interface Harness {
+  api: FakeApi;
+  rec: ServiceReconciler;
+  queue: WorkQueue<string>;
+  events: { obj: string; type: string; reason: string; message: string }[];
+  counters: { updates: number; errors: number };
+}
+
+function harness(allocator: ServiceAllocatorLike, api = new FakeApi()): Harness {
+  const events: Harness['events'] = [];
+  const counters = { updates: 0, errors: 0 };
+  let queue!: WorkQueue<string>;
+  const rec = new ServiceReconciler({
+    allocator,
+    restoreOrder: (s) => restoreOrder(s),
+    cache: api.cache,
+    writer: api.writer,
+    events: { record: (o: KubeObject, type, reason, message) => events.push({ obj: `${o.metadata?.namespace}/${o.metadata?.name}`, type, reason, message }) },
+    log,
+    counters: { updates: { inc: () => counters.updates++ }, updateErrors: { inc: () => counters.errors++ } },
+    enqueue: (k) => queue.add(k),
+    enqueueAfter: (k, ms) => queue.addAfter(k, ms),
+    conflictRetryMs: 5,
+    minReprocessIntervalMs: 0,
+  });
+  queue = new WorkQueue<string>((k) => rec.reconcile(k), { concurrency: 4, baseDelayMs: 5 });
+  return { api, rec, queue, events, counters };
+}
+
+function poolsFrom(...specs: { name: string; addresses: string[]; autoAssign?: boolean }[]) {
+  const objs = specs.map((s) => ({
+    apiVersion: 'metallb.io/v1beta1',
+    kind: 'IPAddressPool',
+    metadata: { name: s.name, namespace: 'metallb-system' },
+    spec: { addresses: s.addresses, ...(s.autoAssign === false ? { autoAssign: false } : {}) },
+  }));
+  const r = parseConfig(objs, { namespaces: [], nodes: [], secrets: [] }, { namespace: 'metallb-system' });
+  assert.deepEqual(r.errors, []);
+  return r.config!.pools;
+}
+
+const ips = (s: Service | undefined): string[] => (s?.status?.loadBalancer?.ingress ?? []).map((i) => i.ip ?? '');
+
+async function settle(h: Harness): Promise<void> {
+  for (let i = 0; i < 5; i++) {
+    await h.queue.idle();
+    await new Promise((r) => setTimeout(r, 15));
+  }
+  await h.queue.idle();
+}
+
+test('service reconcile: single-service keys are ignored until the first full pass', async () => {
+  const calls: string[] = [];
+  const fake: ServiceAllocatorLike = {
+    handles: () => true,
+    converge: (s) => {
+      calls.push(s.metadata?.name ?? '');
+      return { ingress: [], events: [], reprocessAll: false };
+    },
+    release: () => false,
+  };
+  const h = harness(fake);
+  h.api.put(svc('ns', 'a'));
+  await h.rec.reconcile('ns/a');
+  assert.deepEqual(calls, [], 'no converge before the first pass');
+  assert.equal(h.rec.ready, false);
+  h.queue.start();
+  h.queue.add(REPROCESS_ALL);
+  await settle(h);
+  assert.equal(h.rec.ready, true);
+  assert.deepEqual(calls, ['a'], 'the pass converges, the per-key reconcile reuses the result for the same resourceVersion');
+});
+
+test('service reconcile: writes status and pool annotation only when they differ, emits the events', async () => {
+  const result: ConvergeResult = { ingress: ['192.0.2.1'], pool: 'p1', events: [{ type: 'Normal', reason: 'IPAllocated', message: 'Assigned IP ["192.0.2.1"]' }], reprocessAll: false };
+  const fake: ServiceAllocatorLike = { handles: () => true, converge: () => ({ ...result, events: [...result.events] }), release: () => false };
+  const h = harness(fake);
+  h.api.put(svc('ns', 'a'));
+  h.queue.start();
+  h.queue.add(REPROCESS_ALL);
+  await settle(h);
+  assert.deepEqual(ips(h.api.store.get('ns/a')), ['192.0.2.1']);
+  assert.equal(h.api.store.get('ns/a')?.metadata?.annotations?.[POOL_ANNOTATION], 'p1');
+  assert.deepEqual(h.api.writes, ['status ns/a', 'annotation ns/a']);
+  assert.equal(h.counters.updates, 2);
+  assert.deepEqual(h.events.map((e) => e.reason), ['IPAllocated']);
+  // Level-triggered: reconciling again changes nothing.
+  h.api.writes = [];
+  h.queue.add('ns/a');
+  await settle(h);
+  assert.deepEqual(h.api.writes, []);
+});
+
+test('service reconcile: a 409 conflict is retried, a 404 is ignored, other errors count and retry', async () => {
+  const fake: ServiceAllocatorLike = { handles: () => true, converge: () => ({ ingress: ['192.0.2.7'], pool: 'p', events: [], reprocessAll: false }), release: () => false };
+  const h = harness(fake);
+  h.api.put(svc('ns', 'a'));
+  h.queue.start();
+  h.queue.add(REPROCESS_ALL);
+  h.api.failNext = new ApiError(409, 'conflict', 'Conflict');
+  await settle(h);
+  await new Promise((r) => setTimeout(r, 50));
+  await settle(h);
+  assert.deepEqual(ips(h.api.store.get('ns/a')), ['192.0.2.7']);
+  assert.equal(h.counters.errors, 1);
+  h.api.put(svc('ns', 'b'));
+  h.api.failNext = new ApiError(500, 'boom');
+  h.queue.add('ns/b');
+  await new Promise((r) => setTimeout(r, 100));
+  await settle(h);
+  assert.deepEqual(ips(h.api.store.get('ns/b')), ['192.0.2.7']);
+  assert.equal(h.counters.errors, 2);
+});
+
+test('service reconcile: deletion releases and requests reprocess-all; unhandled classes are released without writes', async () => {
+  const released: string[] = [];
+  let passes = 0;
+  const fake: ServiceAllocatorLike = {
+    handles: (s) => !s.spec?.loadBalancerClass,
+    converge: () => ({ ingress: [], events: [], reprocessAll: false }),
+    release: (k) => {
+      // Like the real allocator: true only when something was held.
+      if (released.includes(k)) return false;
+      released.push(k);
+      return true;
+    },
+  };
+  const h = harness(fake);
+  const orig = h.rec.reconcile.bind(h.rec);
+  h.rec.reconcile = async (k) => {
+    if (k === REPROCESS_ALL) passes++;
+    return orig(k);
+  };
+  h.api.put(svc('ns', 'a'));
+  h.queue.start();
+  h.queue.add(REPROCESS_ALL);
+  await settle(h);
+  assert.equal(passes, 1);
+  h.api.store.delete('ns/a');
+  h.queue.add('ns/a');
+  await settle(h);
+  assert.ok(released.includes('ns/a'));
+  assert.equal(passes, 2, 'a freed address makes every service be reconsidered');
+  h.api.put(svc('ns', 'c', { spec: { loadBalancerClass: 'other' } }));
+  h.api.writes = [];
+  h.queue.add('ns/c');
+  await settle(h);
+  assert.ok(released.includes('ns/c'));
+  assert.deepEqual(h.api.writes, []);
+});
+
+test('service reconcile (real allocator): restart restores every address without churn, new services get free ones', async () => {
+  const pools = poolsFrom({ name: 'p', addresses: ['192.0.2.0/29'] });
+  // First controller life: allocate five services.
+  const a1 = new ServiceAllocator();
+  a1.setPools(pools);
+  const h1 = harness(a1);
+  for (const n of ['s1', 's2', 's3', 's4', 's5']) h1.api.put(svc('ns', n));
+  h1.queue.start();
+  h1.queue.add(REPROCESS_ALL);
+  await settle(h1);
+  const before = new Map([...h1.api.store].map(([k, s]) => [k, ips(s)]));
+  assert.equal(new Set([...before.values()].map((x) => x[0])).size, 5, 'five distinct addresses');
+  await h1.queue.shutdown();
+
+  // Second life: a fresh allocator, the same API content plus new services listed *before* the old ones.
+  const api2 = new FakeApi();
+  for (const n of ['new1', 'new2']) api2.put(svc('aaa', n));
+  for (const s of h1.api.store.values()) api2.put(s);
+  const a2 = new ServiceAllocator();
+  a2.setPools(pools);
+  const h2 = harness(a2, api2);
+  // Events for individual services arrive before the first pass: they must not allocate.
+  h2.queue.add('aaa/new1');
+  h2.queue.start();
+  h2.queue.add(REPROCESS_ALL);
+  await settle(h2);
+  for (const [k, v] of before) assert.deepEqual(ips(api2.store.get(k)), v, `${k} kept its address`);
+  const newIPs = ['aaa/new1', 'aaa/new2'].map((k) => ips(api2.store.get(k))[0]);
+  assert.equal(newIPs.filter(Boolean).length, 2);
+  for (const ip of newIPs) assert.ok(![...before.values()].some((v) => v[0] === ip), `${ip} was not taken from an existing service`);
+  assert.ok(!api2.writes.some((w) => w.startsWith('status ns/')), 'no status write for restored services');
+});
+
+test('service reconcile (real allocator): type change clears, delete frees the address for a pending service', async () => {
+  const a = new ServiceAllocator();
+  a.setPools(poolsFrom({ name: 'p', addresses: ['192.0.2.10/32'] }));
+  const h = harness(a);
+  h.api.put(svc('ns', 'first'));
+  h.queue.start();
+  h.queue.add(REPROCESS_ALL);
+  await settle(h);
+  assert.deepEqual(ips(h.api.store.get('ns/first')), ['192.0.2.10']);
+  h.api.put(svc('ns', 'second'));
+  h.queue.add('ns/second');
+  await settle(h);
+  assert.deepEqual(ips(h.api.store.get('ns/second')), []);
+  assert.ok(h.events.some((e) => e.obj === 'ns/second' && e.reason === 'AllocationFailed' && e.type === 'Warning'));
+  // first becomes ClusterIP: cleared, the address is freed, second gets it through reprocess-all.
+  const first = h.api.store.get('ns/first')!;
+  h.api.put({ ...first, spec: { ...first.spec, type: 'ClusterIP' } });
+  h.queue.add('ns/first');
+  await settle(h);
+  assert.deepEqual(ips(h.api.store.get('ns/first')), []);
+  assert.equal(h.api.store.get('ns/first')?.metadata?.annotations?.[POOL_ANNOTATION], undefined);
+  assert.deepEqual(ips(h.api.store.get('ns/second')), ['192.0.2.10']);
+});
