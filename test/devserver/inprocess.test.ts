@@ -170,7 +170,18 @@ test('selectors on list; limit/continue; Table output', async () => {
   assert.deepEqual((tbl.json.columnDefinitions as Json[]).map((c) => c.name), ['Name', 'Type', 'Cluster-IP', 'External-IP', 'Port(s)', 'Age', 'Selector']);
   const row = (tbl.json.rows as Json[]).find((r) => (r.cells as unknown[])[0] === 'kubernetes')!;
   assert.deepEqual((row.cells as unknown[]).slice(0, 5), ['kubernetes', 'ClusterIP', '10.96.0.1', '<none>', '443/TCP']);
-  await core.deleteNamespace({ name: 'sel' });
+  const terminating = await core.deleteNamespace({ name: 'sel' });
+  assert.equal((terminating as { status?: { phase?: string } }).status?.phase, 'Terminating');
+  const forbidden = await rejects(core.createNamespacedConfigMap({ namespace: 'sel', body: { metadata: { name: 'late' } } }), 403);
+  assert.match(String(forbidden.message), /because it is being terminated/);
+  for (let i = 0; i < 50; i++) {
+    try {
+      await core.readNamespace({ name: 'sel' });
+    } catch {
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
   await rejects(core.readNamespace({ name: 'sel' }), 404);
   assert.equal((await core.listConfigMapForAllNamespaces({ labelSelector: 'parity' })).items.length, 0, 'namespace deletion removed its objects');
 });

@@ -456,20 +456,42 @@ export class Api {
     }
   }
 
+  /**
+   * Namespace deletion is asynchronous like the namespace controller's: the namespace turns Terminating at
+   * once, its objects are deleted shortly after (so `kubectl delete -f` of a namespace and its contents works),
+   * and the namespace goes away when it is empty.
+   */
   private deleteNamespace(ns: Obj): Obj {
     const name = nameOf(ns);
     const em = metaOf(ns);
-    let current = ns;
-    if (em.deletionTimestamp === undefined) {
-      current = { ...ns, metadata: { ...em, deletionTimestamp: nowRFC3339(), deletionGracePeriodSeconds: 0 }, status: { ...obj(ns.status), phase: 'Terminating' } };
-      this.store.put(NS_KEY, current, 'MODIFIED');
-    }
+    if (em.deletionTimestamp !== undefined) return ns;
+    const current: Obj = { ...ns, metadata: { ...em, deletionTimestamp: nowRFC3339(), deletionGracePeriodSeconds: 0 }, status: { ...obj(ns.status), phase: 'Terminating' } };
+    this.store.put(NS_KEY, current, 'MODIFIED');
+    const t = setTimeout(() => this.purgeNamespace(name), this.namespaceDeleteDelayMs);
+    t.unref();
+    return current;
+  }
+
+  /** Delay before a terminating namespace's contents are deleted (the namespace controller's work). */
+  namespaceDeleteDelayMs = 200;
+
+  private purgeNamespace(name: string): void {
+    const ns = this.store.get(NS_KEY, '', name);
+    if (!ns || metaOf(ns).deletionTimestamp === undefined) return;
     for (const rt of this.registry.all()) {
       if (!rt.namespaced) continue;
       for (const o of this.store.list(keyOf(rt), name)) this.deleteObject(rt, o);
     }
-    const after = this.maybeFinishNamespace(name);
-    return after ?? current;
+    this.maybeFinishNamespace(name);
+  }
+
+  /** After a restart: namespaces that were terminating continue. */
+  private resumeNamespaceDeletions(): void {
+    for (const ns of this.store.list(NS_KEY)) {
+      if (metaOf(ns).deletionTimestamp === undefined) continue;
+      const t = setTimeout(() => this.purgeNamespace(nameOf(ns)), this.namespaceDeleteDelayMs);
+      t.unref();
+    }
   }
 
   /** A terminating namespace goes away once it is empty. Returns the final object if removed. */
@@ -521,6 +543,7 @@ export class Api {
       }
     }
     for (const svc of this.store.list(SVC_KEY)) reserveService(svc, this.alloc);
+    this.resumeNamespaceDeletions();
   }
 
   ctxFor(rt: ResourceType, namespace?: string): ReqCtx {
