@@ -28,7 +28,7 @@ const CONVERSION_NOTE =
 
 export function renderCrdYaml(object: { spec?: { conversion?: unknown } }): string {
   const note = object.spec?.conversion ? CONVERSION_NOTE : '';
-  return CRD_HEADER + note + '---\n' + stringify(object, { lineWidth: 0, minContentWidth: 0 });
+  return CRD_HEADER + note + '---\n' + stringify(object, { lineWidth: 0, minContentWidth: 0, aliasDuplicateObjects: false });
 }
 
 /** Expected content of every generated file, keyed by absolute path. */

@@ -185,7 +185,10 @@ test('ranges and enums from the reference', () => {
 test('generated files (CRDs, Helm crds/, all-in-one) are up to date; Helm CRDs equal deploy/crds', () => {
   assert.deepEqual(outdatedFiles(), [], 'run: node --import tsx deploy/build-all-in-one.ts');
   for (const f of readdirSync(CRD_DIR)) {
-    assert.equal(readFileSync(join(HELM_CRD_DIR, f), 'utf8'), readFileSync(join(CRD_DIR, f), 'utf8'), f);
+    const text = readFileSync(join(CRD_DIR, f), 'utf8');
+    assert.equal(readFileSync(join(HELM_CRD_DIR, f), 'utf8'), text, f);
+    // Plain YAML for every consumer: no anchors/aliases (the generator must not share objects between fields).
+    assert.doesNotMatch(text, /(:|-)\s+[&*][A-Za-z0-9_]+\s*$/m, `${f} has a YAML anchor or alias`);
   }
   assert.deepEqual(readdirSync(HELM_CRD_DIR).sort(), readdirSync(CRD_DIR).sort());
   assert.ok(readFileSync(join(DEPLOY, 'metallb-ts.yaml'), 'utf8').includes('name: ipaddresspools.metallb.io'));
