@@ -3,7 +3,8 @@
 // Differences: pools are tried in a deterministic order (see PoolSet), and finding a free address never walks
 // the used addresses (see AddressBook).
 import type { Pool } from '../config/types.js';
-import { formatIP, prefixFirst, prefixLast, type IP, type IPFamily } from '../net/ip.js';
+import { prefixFirst, prefixLast, type IP, type IPFamily } from '../net/ip.js';
+import { formatAddr } from './addr.js';
 import { PoolSet, poolAdmits, poolCapacity, poolHolds, whyNotAdmitted } from './pool-set.js';
 import { AddressBook } from './sharing.js';
 import { goQuoteList } from './service-view.js';
@@ -23,9 +24,18 @@ export interface PoolUsage {
   ipv6InUse: number;
 }
 
-const quoteIPs = (ips: readonly IP[]): string => goQuoteList(ips.map(formatIP));
+const quoteIPs = (ips: readonly IP[]): string => goQuoteList(ips.map(formatAddr));
 const sortV4First = (ips: readonly IP[]): IP[] =>
   ips.length === 2 && ips[0]!.family === 'IPv6' && ips[1]!.family === 'IPv4' ? [ips[1]!, ips[0]!] : [...ips];
+
+/** Re-assigning exactly what is held (the steady state of every converge) changes nothing. */
+function sameHolding(h: Holding, pool: string, ips: readonly IP[], req: AllocationRequest): boolean {
+  if (h.pool !== pool || h.sharing !== req.sharing || h.backend !== req.backend) return false;
+  if (h.ips.length !== ips.length || h.ports.length !== req.ports.length) return false;
+  for (let i = 0; i < ips.length; i++) if (h.ips[i]!.family !== ips[i]!.family || h.ips[i]!.value !== ips[i]!.value) return false;
+  for (let i = 0; i < h.ports.length; i++) if (h.ports[i] !== req.ports[i]) return false;
+  return true;
+}
 
 export class Allocator {
   private poolSet = new PoolSet([]);
@@ -93,13 +103,15 @@ export class Allocator {
     }
     if (ips.length > 2) return fail(`more than two addresses ${quoteIPs(ips)}`);
     if (ips.length === 2 && ips[0]!.family === ips[1]!.family) {
-      return fail(`${JSON.stringify(formatIP(ips[0]!))} ${JSON.stringify(formatIP(ips[1]!))} has the same family`);
+      return fail(`${JSON.stringify(formatAddr(ips[0]!))} ${JSON.stringify(formatAddr(ips[1]!))} has the same family`);
     }
     for (const ip of ips) {
       const refusal = this.book.check(req.key, ip, req.ports, req);
       if (refusal) return fail(refusal.error, refusal.reason);
     }
-    this.record(req.key, { pool: pool.name, ips, ports: [...req.ports], sharing: req.sharing, backend: req.backend });
+    const held = this.holdings.get(req.key);
+    if (held && sameHolding(held, pool.name, ips, req)) return { ok: true, ips: [...held.ips], pool: held.pool };
+    this.record(req.key, { pool: pool.name, ips, texts: ips.map(formatAddr), ports: req.ports, sharing: req.sharing, backend: req.backend });
     return { ok: true, ips, pool: pool.name };
   }
 
@@ -107,7 +119,7 @@ export class Allocator {
     const parts: string[] = [];
     let owner: Pool | undefined;
     for (const ip of ips) {
-      const text = formatIP(ip);
+      const text = formatAddr(ip);
       const p = this.poolSet.poolContaining(ip);
       if (p) {
         if (owner && owner !== p) parts.push(`${text} is in pool ${p.name}, not in pool ${owner.name}: both addresses must come from one pool`);

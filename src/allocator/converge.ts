@@ -1,6 +1,7 @@
 // MetalLB's convergeBalancer (controller/service.go) for one Service: from what the Service asks for and what it
 // currently holds, the addresses it should hold now, with MetalLB's events and a human reason when it is pending.
-import { formatIP, type IP } from '../net/ip.js';
+import type { IP } from '../net/ip.js';
+import { formatAddr } from './addr.js';
 import type { Allocator } from './allocator.js';
 import { familyOfAddresses, goQuoteList, type ServiceView } from './service-view.js';
 import type { AllocOutcome, Holding, ServiceFamily } from './types.js';
@@ -29,7 +30,7 @@ export interface ConvergeOutput extends ConvergeResult {
   quietEvents: ServiceEvent[];
 }
 
-const quoteIPs = (ips: readonly IP[]): string => goQuoteList(ips.map(formatIP));
+const quoteIPs = (ips: readonly IP[]): string => goQuoteList(ips.map(formatAddr));
 
 function sameIPSet(a: readonly IP[], b: readonly IP[]): boolean {
   if (a.length !== b.length) return false;
@@ -53,50 +54,64 @@ function freedSomething(before: Holding | undefined, after: Holding | undefined)
   return before.ports.some((p) => !after.ports.includes(p));
 }
 
+interface Ctx {
+  alloc: Allocator;
+  key: string;
+  before: Holding | undefined;
+  events: ServiceEvent[];
+  quietEvents: ServiceEvent[];
+  deferred: boolean;
+}
+
+function finish(c: Ctx, pendingReason?: string): ConvergeOutput {
+  const after = c.alloc.holding(c.key);
+  const out: ConvergeOutput = {
+    ingress: after ? [...after.texts] : [],
+    events: c.events,
+    quietEvents: c.quietEvents,
+    reprocessAll: c.deferred || freedSomething(c.before, after),
+  };
+  if (after) out.pool = after.pool;
+  else if (pendingReason !== undefined) out.pendingReason = pendingReason;
+  return out;
+}
+
+function clear(c: Ctx, pendingReason: string): ConvergeOutput {
+  c.alloc.unassign(c.key);
+  return finish(c, pendingReason);
+}
+
+function normal(c: Ctx, reason: string, message: string): void {
+  c.events.push({ type: 'Normal', reason, message });
+}
+
+function warning(c: Ctx, reason: string, message: string): void {
+  c.events.push({ type: 'Warning', reason, message });
+}
+
 export function convergeService(alloc: Allocator, view: ServiceView): ConvergeOutput {
   const key = view.key;
   const req = view.request;
   const before = alloc.holding(key);
-  const events: ServiceEvent[] = [];
-  const quietEvents: ServiceEvent[] = [];
-  const normal = (reason: string, message: string): void => void events.push({ type: 'Normal', reason, message });
-  const warning = (reason: string, message: string): void => void events.push({ type: 'Warning', reason, message });
-
+  const c: Ctx = { alloc, key, before, events: [], quietEvents: [], deferred: false };
   // A Service we hold nothing for but whose status carries addresses is being restored (startup, or after
   // setPools dropped it). While restoring, it never takes a NEW address in the same converge: Services later in
   // restoreOrder may still have to re-claim theirs. It asks for a reprocess instead and allocates on that pass.
   const restoring = before === undefined && view.currentTexts.length > 0;
-  let deferred = false;
-  const finish = (pendingReason?: string): ConvergeOutput => {
-    const after = alloc.holding(key);
-    const out: ConvergeOutput = {
-      ingress: after ? after.ips.map(formatIP) : [],
-      events,
-      quietEvents,
-      reprocessAll: deferred || freedSomething(before, after),
-    };
-    if (after) out.pool = after.pool;
-    else if (pendingReason !== undefined) out.pendingReason = pendingReason;
-    return out;
-  };
-  const clear = (pendingReason: string): ConvergeOutput => {
-    alloc.unassign(key);
-    return finish(pendingReason);
-  };
 
   // 1. Not a LoadBalancer: drop any state, never allocate.
-  if (view.type !== 'LoadBalancer') return clear(`not a LoadBalancer Service (type ${view.type})`);
+  if (view.type !== 'LoadBalancer') return clear(c, `not a LoadBalancer Service (type ${view.type})`);
   // 2. Nothing to allocate from, or no way to know the family.
-  if (alloc.pools.size === 0) return clear('no IPAddressPool is configured');
+  if (alloc.pools.size === 0) return clear(c, 'no IPAddressPool is configured');
   if (view.family === undefined) {
     const err = view.familyError ?? 'unknown IP family';
-    warning('AllocationFailed', `Failed to allocate IP for ${JSON.stringify(key)}: ${err}`);
-    return clear(`cannot determine the IP family of the Service: ${err}`);
+    warning(c, 'AllocationFailed', `Failed to allocate IP for ${JSON.stringify(key)}: ${err}`);
+    return clear(c, `cannot determine the IP family of the Service: ${err}`);
   }
   // 3. RequireDualStack needs two cluster IPs.
   if (view.policy === 'RequireDualStack' && view.clusterIPCount < 2) {
-    warning('not enough clusterips', `Service requires dual stack but not enough clusterips [${view.clusterIPTexts.join(' ')}]`);
-    return clear('ipFamilyPolicy is RequireDualStack but the Service has fewer than two cluster IPs');
+    warning(c, 'not enough clusterips', `Service requires dual stack but not enough clusterips [${view.clusterIPTexts.join(' ')}]`);
+    return clear(c, 'ipFamilyPolicy is RequireDualStack but the Service has fewer than two cluster IPs');
   }
 
   // Current addresses: the Service status, else what we already hold for it (converging the same object twice,
@@ -106,7 +121,7 @@ export function convergeService(alloc: Allocator, view: ServiceView): ConvergeOu
     const fam = view.currentInvalid ? undefined : familyOfAddresses(view.currentIPs, view.currentTexts);
     if (!fam || !('family' in fam)) {
       const err = fam && 'error' in fam ? fam.error : `invalid address in ${goQuoteList(view.currentTexts)}`;
-      warning('nolbIPsIPFamily', `Failed to retrieve LBIPs IPFamily for ${goQuoteList(view.currentTexts)}: ${err}`);
+      warning(c, 'nolbIPsIPFamily', `Failed to retrieve LBIPs IPFamily for ${goQuoteList(view.currentTexts)}: ${err}`);
       alloc.unassign(key);
     } else if (familyChanged(fam.family, view.family, view)) {
       alloc.unassign(key);
@@ -125,7 +140,7 @@ export function convergeService(alloc: Allocator, view: ServiceView): ConvergeOu
   if (current.length > 0) {
     const r = alloc.assign(req, current);
     if (!r.ok) {
-      normal('ClearAssignment', `current IP for ${JSON.stringify(key)} not allowed by config, will attempt for new IP assignment: ${r.error}`);
+      normal(c, 'ClearAssignment', `current IP for ${JSON.stringify(key)} not allowed by config, will attempt for new IP assignment: ${r.error}`);
       alloc.unassign(key);
       current = [];
     }
@@ -134,9 +149,9 @@ export function convergeService(alloc: Allocator, view: ServiceView): ConvergeOu
       current = [];
     }
     if (view.requested.kind === 'invalid') {
-      warning('LoadBalancerFailed', `invalid requested loadbalancer IPs: ${view.requested.error}`);
+      warning(c, 'LoadBalancerFailed', `invalid requested loadbalancer IPs: ${view.requested.error}`);
       // MetalLB stops here (ErrConverge): whatever is still held stays.
-      return finish(`invalid requested IPs: ${view.requested.error}`);
+      return finish(c, `invalid requested IPs: ${view.requested.error}`);
     }
     if (view.requested.kind === 'ips' && current.length > 0 && !sameIPSet(current, view.requested.ips)) {
       alloc.unassign(key);
@@ -145,22 +160,22 @@ export function convergeService(alloc: Allocator, view: ServiceView): ConvergeOu
   }
 
   if (restoring && current.length === 0) {
-    deferred = true;
-    return finish(`its address ${view.currentTexts.join(', ')} cannot be kept; a new one is chosen once every Service has re-claimed its addresses (next pass)`);
+    c.deferred = true;
+    return finish(c, `its address ${view.currentTexts.join(', ')} cannot be kept; a new one is chosen once every Service has re-claimed its addresses (next pass)`);
   }
 
   // 5. PreferDualStack holding one family: try to add the other one from the same pool.
   //    (MetalLB also tries this for single-stack cluster IPs, which then flaps; we require a dual-stack Service.)
   if (current.length === 1 && view.policy === 'PreferDualStack' && view.family === 'dual' && restoring) {
-    deferred = true;
+    c.deferred = true;
   } else if (current.length === 1 && view.policy === 'PreferDualStack' && view.family === 'dual') {
     const pool = alloc.holding(key)?.pool ?? '';
     const r = alloc.allocateAdditional(req, current[0]!, pool);
     if (!r.ok) {
-      quietEvents.push({ type: 'Normal', reason: 'AdditionalAssignFailed', message: `cannot assign additional IP in PreferDualStack: ${r.error}` });
+      c.quietEvents.push({ type: 'Normal', reason: 'AdditionalAssignFailed', message: `cannot assign additional IP in PreferDualStack: ${r.error}` });
     } else {
       const added = r.ips.find((ip) => ip.family !== current[0]!.family)!;
-      normal('IPAllocated', `Assigned additional IP ${JSON.stringify(formatIP(added))}`);
+      normal(c, 'IPAllocated', `Assigned additional IP ${JSON.stringify(formatAddr(added))}`);
       current = r.ips;
     }
   }
@@ -169,21 +184,21 @@ export function convergeService(alloc: Allocator, view: ServiceView): ConvergeOu
   if (current.length === 0) {
     const r = allocateIPs(alloc, view);
     if (!r.ok) {
-      warning('AllocationFailed', `Failed to allocate IP for ${JSON.stringify(key)}: ${r.error}`);
+      warning(c, 'AllocationFailed', `Failed to allocate IP for ${JSON.stringify(key)}: ${r.error}`);
       alloc.unassign(key);
-      return finish(r.reason);
+      return finish(c, r.reason);
     }
-    normal('IPAllocated', `Assigned IP ${quoteIPs(r.ips)}`);
+    normal(c, 'IPAllocated', `Assigned IP ${quoteIPs(r.ips)}`);
     if (r.ips.length === 1 && view.policy === 'PreferDualStack' && view.family === 'dual') {
       // The pool chosen has no free address of the other family (else it would have given both): MetalLB reports
       // AdditionalAssignFailed on the next converge; we remember it as already reported.
       const add = alloc.allocateAdditional(req, r.ips[0]!, r.pool);
       if (!add.ok) {
-        quietEvents.push({ type: 'Normal', reason: 'AdditionalAssignFailed', message: `cannot assign additional IP in PreferDualStack: ${add.error}` });
+        c.quietEvents.push({ type: 'Normal', reason: 'AdditionalAssignFailed', message: `cannot assign additional IP in PreferDualStack: ${add.error}` });
       }
     }
   }
-  return finish();
+  return finish(c);
 }
 
 /** MetalLB's allocateIPs: requested IPs, else the requested pool, else automatic. */

@@ -81,18 +81,21 @@ export class ServiceAllocator {
       return out;
     }
     const r = convergeService(this.core, view);
-    const seen = this.reported.get(view.key);
-    const now = new Set<string>();
-    const events: ServiceEvent[] = [];
-    for (const e of r.events) {
-      const sig = eventSig(e);
-      if (e.type === 'Warning') now.add(sig);
-      if (e.type === 'Warning' && seen?.has(sig)) continue;
-      events.push(e);
+    let events = r.events;
+    if (events.length > 0 || r.quietEvents.length > 0 || this.reported.size > 0) {
+      const seen = this.reported.get(view.key);
+      const now = new Set<string>();
+      events = [];
+      for (const e of r.events) {
+        const sig = eventSig(e);
+        if (e.type === 'Warning') now.add(sig);
+        if (e.type === 'Warning' && seen?.has(sig)) continue;
+        events.push(e);
+      }
+      for (const e of r.quietEvents) now.add(eventSig(e));
+      if (now.size > 0) this.reported.set(view.key, now);
+      else if (seen) this.reported.delete(view.key);
     }
-    for (const e of r.quietEvents) now.add(eventSig(e));
-    if (now.size > 0) this.reported.set(view.key, now);
-    else this.reported.delete(view.key);
     const out: ConvergeResult = { ingress: r.ingress, events, reprocessAll: r.reprocessAll };
     if (r.pool !== undefined) out.pool = r.pool;
     if (r.pendingReason !== undefined) out.pendingReason = r.pendingReason;

@@ -101,7 +101,8 @@ export class RunSet {
 
 /** A sorted set of addresses with range iteration (the addresses of one sharing group, per family). */
 export class SortedAddresses {
-  private readonly items: bigint[] = [];
+  /** Ascending; read-only for callers. */
+  readonly items: bigint[] = [];
 
   get size(): number {
     return this.items.length;
@@ -117,6 +118,12 @@ export class SortedAddresses {
   delete(v: bigint): void {
     const i = lastAtOrBelow(this.items, v);
     if (i >= 0 && this.items[i] === v) this.items.splice(i, 1);
+  }
+
+  /** Index of the first address >= v (items.length when none). */
+  firstIndexAtOrAbove(v: bigint): number {
+    const i = lastAtOrBelow(this.items, v);
+    return i >= 0 && this.items[i] === v ? i : i + 1;
   }
 
   /** Addresses in [lo, hi], ascending. */

@@ -1,7 +1,8 @@
 // What the allocator reads from a Service: annotations (both spellings), requested IPs, family and policy,
 // ports and sharing identity. Tolerant of malformed objects (wrong types are ignored here; `serviceProblems`
 // reports them for callers that read user files, like `metallb dry-run`).
-import { parseIP, type IP, type IPFamily } from '../net/ip.js';
+import type { IP, IPFamily } from '../net/ip.js';
+import { parseAddr } from './addr.js';
 import type { IPFamilyPolicy, Service } from '../k8s/types.js';
 import type { AllocationRequest, PortKey, ServiceFamily } from './types.js';
 
@@ -22,11 +23,18 @@ function stringMap(v: unknown): Record<string, string> {
 }
 
 /** MetalLB's valueForAnnotation: `metallb.io/<name>` wins when present (even empty), else the deprecated spelling. */
-export function annotationValue(annotations: Readonly<Record<string, string>>, name: string): string {
-  const stable = ANNOTATION_PREFIX + name;
-  if (Object.prototype.hasOwnProperty.call(annotations, stable)) return annotations[stable] ?? '';
-  return annotations[DEPRECATED_ANNOTATION_PREFIX + name] ?? '';
+export function annotationValue(annotations: Readonly<Record<string, unknown>>, name: string): string {
+  return annotationPair(annotations, ANNOTATION_PREFIX + name, DEPRECATED_ANNOTATION_PREFIX + name);
 }
+
+function annotationPair(annotations: Readonly<Record<string, unknown>>, stable: string, deprecated: string): string {
+  const v = annotations[stable];
+  if (v !== undefined || Object.prototype.hasOwnProperty.call(annotations, stable)) return typeof v === 'string' ? v : '';
+  const d = annotations[deprecated];
+  return typeof d === 'string' ? d : '';
+}
+
+const EMPTY: Readonly<Record<string, string>> = Object.freeze({});
 
 /** The deprecated `metallb.universe.tf/*` annotations a Service carries (MetalLB warns with `deprecatedAnnotation`). */
 export function deprecatedAnnotations(svc: Service): string[] {
@@ -92,7 +100,7 @@ function serviceFamily(spec: Record<string, unknown>, policy: IPFamilyPolicy): {
   if (texts.length > 0) {
     const ips: IP[] = [];
     for (const t of texts) {
-      const ip = parseIP(t);
+      const ip = parseAddr(t);
       if (!ip) return { error: `invalid clusterIP ${JSON.stringify(t)}`, count: texts.length, texts };
       ips.push(ip);
     }
@@ -104,8 +112,8 @@ function serviceFamily(spec: Record<string, unknown>, policy: IPFamilyPolicy): {
   return { family: fams[0] ?? 'IPv4', count: 1, texts };
 }
 
-function requestedIPs(annotations: Readonly<Record<string, string>>, specIP: string): Requested {
-  const annotated = annotationValue(annotations, 'loadBalancerIPs');
+function requestedIPs(annotations: Readonly<Record<string, unknown>>, specIP: string): Requested {
+  const annotated = annotationPair(annotations, ANNOTATION_LOADBALANCER_IPS, 'metallb.universe.tf/loadBalancerIPs');
   if (annotated === '' && specIP === '') return { kind: 'none' };
   if (annotated !== '' && specIP !== '') {
     return { kind: 'invalid', error: `service can not have both ${ANNOTATION_LOADBALANCER_IPS} and svc.Spec.LoadBalancerIP` };
@@ -113,7 +121,7 @@ function requestedIPs(annotations: Readonly<Record<string, string>>, specIP: str
   const texts = annotated !== '' ? annotated.split(',').map((s) => s.trim()) : [specIP];
   const ips: IP[] = [];
   for (const t of texts) {
-    const ip = parseIP(t);
+    const ip = parseAddr(t);
     if (!ip) {
       return annotated !== ''
         ? { kind: 'invalid', error: `invalid ${ANNOTATION_LOADBALANCER_IPS}: ${JSON.stringify(annotated)}` }
@@ -150,8 +158,9 @@ export function viewService(svc: Service): ServiceView {
   const spec: Record<string, unknown> = isRecord(svc.spec) ? (svc.spec as Record<string, unknown>) : {};
   const namespace = typeof meta.namespace === 'string' && meta.namespace !== '' ? meta.namespace : 'default';
   const name = typeof meta.name === 'string' ? meta.name : '';
-  const annotations = stringMap(meta.annotations);
-  const labels = stringMap(meta.labels);
+  // Read in place (no copies: this runs on every converge); values of the wrong type are ignored by the readers.
+  const annotations: Readonly<Record<string, unknown>> = isRecord(meta.annotations) ? meta.annotations : EMPTY;
+  const labels = (isRecord(meta.labels) ? meta.labels : EMPTY) as Readonly<Record<string, string>>;
   const policy: IPFamilyPolicy =
     spec.ipFamilyPolicy === 'PreferDualStack' || spec.ipFamilyPolicy === 'RequireDualStack' ? spec.ipFamilyPolicy : 'SingleStack';
   const fam = serviceFamily(spec, policy);
@@ -166,7 +175,7 @@ export function viewService(svc: Service): ServiceView {
   const currentIPs: IP[] = [];
   let currentInvalid = false;
   for (const t of currentTexts) {
-    const ip = parseIP(t);
+    const ip = parseAddr(t);
     if (ip) currentIPs.push(ip);
     else currentInvalid = true;
   }
@@ -185,7 +194,7 @@ export function viewService(svc: Service): ServiceView {
     currentIPs,
     currentInvalid,
     requested: requestedIPs(annotations, typeof spec.loadBalancerIP === 'string' ? spec.loadBalancerIP : ''),
-    desiredPool: annotationValue(annotations, 'address-pool'),
+    desiredPool: annotationPair(annotations, ANNOTATION_ADDRESS_POOL, 'metallb.universe.tf/address-pool'),
     request: {
       key,
       namespace,
@@ -194,7 +203,7 @@ export function viewService(svc: Service): ServiceView {
       family: fam.family ?? 'IPv4',
       policy,
       primaryFamily: ipFamilies[0] === 'IPv6' ? 'IPv6' : 'IPv4',
-      sharing: annotationValue(annotations, 'allow-shared-ip'),
+      sharing: annotationPair(annotations, ANNOTATION_ALLOW_SHARED_IP, 'metallb.universe.tf/allow-shared-ip'),
       backend: backendKey(spec),
     },
   };
@@ -272,7 +281,7 @@ export function serviceProblems(obj: unknown): string[] {
       if (!Array.isArray(lb.ingress)) out.push('status.loadBalancer.ingress: must be a list');
       else lb.ingress.forEach((ing, i) => {
         if (!isRecord(ing)) out.push(`status.loadBalancer.ingress[${i}]: must be a mapping`);
-        else if (ing.ip !== undefined && (typeof ing.ip !== 'string' || !parseIP(ing.ip))) {
+        else if (ing.ip !== undefined && (typeof ing.ip !== 'string' || !parseAddr(ing.ip))) {
           out.push(`status.loadBalancer.ingress[${i}].ip: not an IP address`);
         }
       });

@@ -3,7 +3,8 @@
 //  - per family, the occupied addresses as runs (first untouched address = one binary search);
 //  - per (family, sharing key, backend key), the sorted addresses of that sharing group and, per port,
 //    how many of them already carry it (so "every address of the group clashes" is answered in O(ports)).
-import { formatIP, isBuggyIP, type IP, type IPFamily } from '../net/ip.js';
+import { isBuggyIP, type IP, type IPFamily } from '../net/ip.js';
+import { formatAddr } from './addr.js';
 import { RunSet, SortedAddresses } from './ip-index.js';
 import type { PortKey, SharingIdentity } from './types.js';
 
@@ -15,7 +16,8 @@ export interface AddressRecord extends SharingIdentity {
   pool: string;
   /** port -> service key using it on this address. */
   readonly ports: Map<PortKey, string>;
-  readonly services: Set<string>;
+  /** Service keys using the address (usually one; a handful when shared). */
+  readonly services: string[];
 }
 
 interface SharingGroup {
@@ -43,16 +45,19 @@ export interface SharingRefusal {
   reason: string;
 }
 
+const recordKey = (family: IPFamily, v: bigint): number | bigint => (family === 'IPv4' ? Number(v) : v);
+
 const groupKey = (family: IPFamily, id: SharingIdentity): string => `${family}\u0000${id.sharing}\u0000${id.backend}`;
 
 export class AddressBook {
-  private readonly records: Record<IPFamily, Map<bigint, AddressRecord>> = { IPv4: new Map(), IPv6: new Map() };
+  // IPv4 keys are numbers (cheaper to hash than bigints), IPv6 keys bigints.
+  private readonly records: Record<IPFamily, Map<number | bigint, AddressRecord>> = { IPv4: new Map(), IPv6: new Map() };
   private readonly occupied: Record<IPFamily, RunSet> = { IPv4: new RunSet(), IPv6: new RunSet() };
   private readonly groups = new Map<string, SharingGroup>();
   private readonly inUse = new Map<string, { IPv4: number; IPv6: number }>();
 
   get(ip: IP): AddressRecord | undefined {
-    return this.records[ip.family].get(ip.value);
+    return this.records[ip.family].get(recordKey(ip.family, ip.value));
   }
 
   /** Distinct addresses in use per pool and family. */
@@ -75,11 +80,11 @@ export class AddressBook {
     if (!rec) return undefined;
     const conflict = sharingConflict(rec, id);
     if (conflict !== undefined) {
-      const others = [...rec.services].filter((s) => s !== svc).sort();
+      const others = rec.services.filter((s) => s !== svc).sort();
       if (others.length > 0) {
         return {
           error: `can't change sharing key for ${JSON.stringify(svc)}, address also in use by ${others.join(',')}`,
-          reason: `${formatIP(ip)} is in use by ${others.join(', ')} and cannot be shared: ${conflict}`,
+          reason: `${formatAddr(ip)} is in use by ${others.join(', ')} and cannot be shared: ${conflict}`,
         };
       }
     }
@@ -87,8 +92,8 @@ export class AddressBook {
       const owner = rec.ports.get(port);
       if (owner !== undefined && owner !== svc) {
         return {
-          error: `port ${port} is already in use on ${JSON.stringify(formatIP(ip))}`,
-          reason: `${formatIP(ip)} is shared, but port ${port} is already used there by ${owner}`,
+          error: `port ${port} is already in use on ${JSON.stringify(formatAddr(ip))}`,
+          reason: `${formatAddr(ip)} is shared, but port ${port} is already used there by ${owner}`,
         };
       }
     }
@@ -98,10 +103,10 @@ export class AddressBook {
   /** Records `svc` as a user of `ip`. The caller has checked sharing. */
   addUser(ip: IP, svc: string, ports: readonly PortKey[], id: SharingIdentity, pool: string): void {
     const map = this.records[ip.family];
-    let rec = map.get(ip.value);
+    let rec = map.get(recordKey(ip.family, ip.value));
     if (!rec) {
-      rec = { family: ip.family, value: ip.value, sharing: id.sharing, backend: id.backend, pool, ports: new Map(), services: new Set() };
-      map.set(ip.value, rec);
+      rec = { family: ip.family, value: ip.value, sharing: id.sharing, backend: id.backend, pool, ports: new Map(), services: [] };
+      map.set(recordKey(ip.family, ip.value), rec);
       this.occupied[ip.family].add(ip.value);
       this.countInUse(pool, ip.family, 1);
       this.joinGroup(rec);
@@ -119,7 +124,7 @@ export class AddressBook {
         this.joinGroup(rec);
       }
     }
-    rec.services.add(svc);
+    if (!rec.services.includes(svc)) rec.services.push(svc);
     const group = this.groupOf(rec);
     for (const port of ports) {
       if (!rec.ports.has(port) && group) group.portUse.set(port, (group.portUse.get(port) ?? 0) + 1);
@@ -130,19 +135,21 @@ export class AddressBook {
   /** Forgets `svc` on `ip`; the address becomes free when nobody uses it any more. */
   removeUser(ip: IP, svc: string): void {
     const map = this.records[ip.family];
-    const rec = map.get(ip.value);
-    if (!rec || !rec.services.delete(svc)) return;
+    const rec = map.get(recordKey(ip.family, ip.value));
+    const at = rec ? rec.services.indexOf(svc) : -1;
+    if (!rec || at < 0) return;
+    rec.services.splice(at, 1);
     const group = this.groupOf(rec);
     for (const [port, owner] of [...rec.ports]) {
       if (owner !== svc) continue;
       rec.ports.delete(port);
       if (group) decrement(group.portUse, port);
     }
-    if (rec.services.size === 0) {
+    if (rec.services.length === 0) {
       // Deviation: MetalLB drops the sharing key as soon as no *port* remains, even if a port-less service still
       // holds the address; we keep the record while any service holds it, so it is never handed out twice.
       this.leaveGroup(rec);
-      map.delete(ip.value);
+      map.delete(recordKey(ip.family, ip.value));
       this.occupied[ip.family].delete(ip.value);
       this.countInUse(rec.pool, ip.family, -1);
     }
@@ -176,9 +183,11 @@ export class AddressBook {
     if (!group || group.addresses.size === 0) return undefined;
     for (const port of ports) if ((group.portUse.get(port) ?? 0) >= group.addresses.size) return undefined;
     const map = this.records[family];
-    outer: for (const v of group.addresses.range(lo, hi)) {
+    const items = group.addresses.items;
+    outer: for (let i = group.addresses.firstIndexAtOrAbove(lo); i < items.length && items[i]! <= hi; i++) {
+      const v = items[i]!;
       if (avoidBuggy && family === 'IPv4' && isBuggyIP({ family, value: v })) continue;
-      const rec = map.get(v);
+      const rec = map.get(recordKey(family, v));
       if (!rec) continue;
       for (const port of ports) {
         const owner = rec.ports.get(port);

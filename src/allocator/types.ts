@@ -37,6 +37,8 @@ export interface Holding extends SharingIdentity {
   readonly pool: string;
   /** v4 first when dual. */
   readonly ips: readonly IP[];
+  /** `ips` as text (formatted once). */
+  readonly texts: readonly string[];
   readonly ports: readonly PortKey[];
 }
 
