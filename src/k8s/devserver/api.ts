@@ -218,7 +218,8 @@ export class Api {
     delete m.selfLink;
     if (ctx.rt.crd || GENERATION_KEYS.has(keyOf(ctx.rt))) m.generation = 1;
     else delete m.generation;
-    if (ctx.version.statusSubresource && keyOf(ctx.rt) !== CRD_KEY) delete o.status;
+    // like kube-apiserver: status is not taken from a create, except for Nodes ("allow all fields on create")
+    if (ctx.version.statusSubresource && keyOf(ctx.rt) !== CRD_KEY && keyOf(ctx.rt) !== '/nodes') delete o.status;
     this.validateCommon(ctx, o);
     this.checkNamespaceForCreate(ctx, name);
     if (this.store.get(keyOf(ctx.rt), this.ns(ctx), name)) throw alreadyExists(ctx.rt.group, ctx.rt.resource, name);
