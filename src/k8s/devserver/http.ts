@@ -259,7 +259,13 @@ export class HttpHandler {
     const ctx = this.ctx(t, q);
     switch (method) {
       case 'GET':
-        if (isWatch) throw methodNotAllowed();
+        if (isWatch) {
+          // legacy single-object watch (/api/v1/watch/namespaces/ns/services/name): a field selector on the name
+          if (t.subresource !== undefined) throw methodNotAllowed();
+          const fs = q.get('fieldSelector');
+          q.set('fieldSelector', fs ? `${fs},metadata.name=${name}` : `metadata.name=${name}`);
+          return this.watch(req, res, ctx, q, out);
+        }
         return this.sendObject(res, 200, t, api.get(ctx, name), q, out);
       case 'PUT': {
         const body = decodeBody(await readBody(req), req.headers['content-type'], false);
