@@ -112,15 +112,19 @@ export async function startController(kubeconfig: string, o: ControllerStartOpti
     kill,
     exited: () => exitP,
   };
+  const scanPorts = (): void => {
+    for (const l of lines()) {
+      if (l.endpoint === 'metrics') h.ports.metrics = l.port as number;
+      if (l.endpoint === 'health') h.ports.health = l.port as number;
+      if (l.endpoint === 'webhook') h.ports.webhook = l.port as number;
+    }
+  };
+  const webhookOn = !(o.args ?? []).some((a, i, all) => a === '--webhook-mode' && all[i + 1] === 'disabled');
   try {
     await waitFor('controller ports', () => {
       if (child.exitCode !== null) throw new Error(`controller exited ${child.exitCode}:\n${out}`);
-      for (const l of lines()) {
-        if (l.endpoint === 'metrics') h.ports.metrics = l.port as number;
-        if (l.endpoint === 'health') h.ports.health = l.port as number;
-        if (l.endpoint === 'webhook') h.ports.webhook = l.port as number;
-      }
-      return h.ports.metrics !== undefined && h.ports.health !== undefined;
+      scanPorts();
+      return h.ports.metrics !== undefined && h.ports.health !== undefined && (!webhookOn || h.ports.webhook !== undefined);
     }, 30_000, 50);
     if (o.waitReady ?? !(o.args ?? []).includes('--leader-elect')) {
       await waitFor('controller processing services', () => {
