@@ -1,0 +1,171 @@
+// Controller benchmark: dev API server and `metallb controller` as child processes; 1,000 then 10,000 LoadBalancer
+// Services created through the API (concurrent requests); time until every one has an address (seen through a
+// watch); the controller's peak RSS (VmHWM). Then a controller restart with everything assigned: time to converge
+// and the number of Service writes it made (expected 0).
+// Run: `npm run bench -- controller` or `node --import tsx bench/controller.ts`. Targets: 10,000 in < 30 s, < 250 MB.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { KubeClient, loadKubeConfig } from '../src/k8s/client.js';
+import type { Service } from '../src/k8s/types.js';
+import { kubectlOk, startDevServer } from '../test/helpers/devserver.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const NS = 'metallb-system';
+
+function vm(pid: number, field: 'VmHWM' | 'VmRSS'): number {
+  try {
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+interface Ctl {
+  child: ChildProcess;
+  metricsPort(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+function startController(kubeconfig: string): Ctl {
+  const child = spawn(
+    process.execPath,
+    [join(ROOT, 'bin', 'metallb.js'), 'controller', '--kubeconfig', kubeconfig, '--metrics-port', '0', '--health-probe-port', '0', '--webhook-mode', 'disabled', '--log-level', 'info'],
+    { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let buf = '';
+  let port: number | undefined;
+  child.stderr!.setEncoding('utf8').on('data', (s: string) => {
+    if (port !== undefined) return;
+    buf += s;
+    const m = /"port":(\d+),"endpoint":"metrics"/.exec(buf);
+    if (m) port = Number(m[1]);
+    if (buf.length > 100_000) buf = buf.slice(-10_000);
+  });
+  return {
+    child,
+    metricsPort: async () => {
+      while (port === undefined) {
+        if (child.exitCode !== null) throw new Error(`controller exited ${child.exitCode}: ${buf}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return port;
+    },
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    },
+  };
+}
+
+async function metric(port: number, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line ? Number(line.split(' ')[1]) : NaN;
+}
+
+/** Counts Services (in namespaces starting with `bench-`) that have an ingress IP, through one watch. */
+function watchAssigned(api: KubeClient): { count(): number; stop(): void } {
+  const assigned = new Set<string>();
+  const h = api.watch('/api/v1/services', { allowWatchBookmarks: true }, (raw) => {
+    const ev = raw as { type: string; object: Service };
+    const s = ev.object;
+    const ns = s.metadata?.namespace ?? '';
+    if (!ns.startsWith('bench-')) return;
+    const key = `${ns}/${s.metadata?.name}`;
+    if (ev.type === 'DELETED') assigned.delete(key);
+    else if ((s.status?.loadBalancer?.ingress ?? []).some((i) => i.ip)) assigned.add(key);
+  });
+  h.done.catch(() => undefined);
+  return { count: () => assigned.size, stop: () => h.abort() };
+}
+
+async function createServices(api: KubeClient, ns: string, n: number, concurrency = 32): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < n) {
+      const i = next++;
+      await api.post(`/api/v1/namespaces/${ns}/services`, {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: `svc-${i}`, namespace: ns },
+        spec: { type: 'LoadBalancer', allocateLoadBalancerNodePorts: false, selector: { app: `a${i}` }, ports: [{ port: 80, protocol: 'TCP' }] },
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+}
+
+async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs: number, sample?: () => void): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    sample?.();
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export async function runControllerBench(): Promise<void> {
+  const out = (s: string): void => void process.stdout.write(`${s}\n`);
+  const srv = await startDevServer({ logLevel: 'warn', nodePortRange: '1024-65535' });
+  let ctl: Ctl | undefined;
+  const api = new KubeClient(loadKubeConfig(srv.kubeconfig), { maxSockets: 64 });
+  try {
+    const crdDir = join(ROOT, 'deploy', 'crds');
+    const crds = readdirSync(crdDir).filter((f) => f.endsWith('.yaml')).sort().map((f) => readFileSync(join(crdDir, f), 'utf8')).join('\n---\n');
+    await kubectlOk(['create', 'namespace', NS], srv.kubeconfig);
+    await kubectlOk(['apply', '-f', '-'], srv.kubeconfig, { input: crds });
+    await kubectlOk(['apply', '-f', '-'], srv.kubeconfig, {
+      input: `apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: bench, namespace: ${NS}}\nspec:\n  addresses: [10.0.0.0/16]\n`,
+    });
+    ctl = startController(srv.kubeconfig);
+    const port = await ctl.metricsPort();
+    await until('config loaded', async () => (await metric(port, 'metallb_k8s_client_config_loaded_bool').catch(() => 0)) === 1, 60_000);
+    const pid = ctl.child.pid!;
+    const watch = watchAssigned(api);
+    out(`controller pid ${pid}, RSS after start ${vm(pid, 'VmRSS').toFixed(0)} MB`);
+    let total = 0;
+    for (const n of [1_000, 10_000]) {
+      const ns = `bench-${n}`;
+      await api.post('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+      const t0 = Date.now();
+      const created = createServices(api, ns, n).then(() => Date.now() - t0);
+      total += n;
+      await until(`${n} services assigned`, () => watch.count() >= total, 180_000);
+      const settled = Date.now() - t0;
+      const createMs = await created;
+      out(
+        `${n.toLocaleString('en-US')} services: created in ${(createMs / 1000).toFixed(1)} s, all assigned ${(settled / 1000).toFixed(1)} s after the first create ` +
+          `(${Math.round((n * 1000) / settled)}/s); controller RSS ${vm(pid, 'VmRSS').toFixed(0)} MB, peak ${vm(pid, 'VmHWM').toFixed(0)} MB`,
+      );
+    }
+    const updates = await metric(port, 'metallb_k8s_client_updates_total');
+    const errors = await metric(port, 'metallb_k8s_client_update_errors_total');
+    out(`writes: ${updates} updates, ${errors} update errors (conflicts included)`);
+    const peak = vm(pid, 'VmHWM');
+    await ctl.stop();
+
+    // Restart with everything assigned.
+    const t1 = Date.now();
+    ctl = startController(srv.kubeconfig);
+    const port2 = await ctl.metricsPort();
+    await until('restarted controller loaded its config', async () => (await metric(port2, 'metallb_k8s_client_config_loaded_bool').catch(() => 0)) === 1, 60_000);
+    // Give it time to (not) write anything.
+    await new Promise((r) => setTimeout(r, 3000));
+    const writes = await metric(port2, 'metallb_k8s_client_updates_total');
+    out(`restart with ${total.toLocaleString('en-US')} assigned services: config loaded ${((Date.now() - t1 - 3000) / 1000).toFixed(1)} s after start, ${writes} service writes (0 = no churn), peak RSS ${vm(ctl.child.pid!, 'VmHWM').toFixed(0)} MB`);
+    watch.stop();
+    out(`controller peak RSS (VmHWM) during the 11,000-service run: ${peak.toFixed(0)} MB (target < 250 MB)`);
+  } finally {
+    await ctl?.stop();
+    api.close();
+    await srv.stop();
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  await runControllerBench();
+}
