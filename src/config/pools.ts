@@ -154,8 +154,10 @@ export function checkPoolSet(pools: readonly ParsedPool[]): void {
           reported = true;
           p.valid = false;
           const where = clash.pool === p.env.name ? 'in the same pool' : `of pool ${show(clash.pool)}`;
+          const cidr = formatPrefix(prefix);
+          const from = cidr === entry.text ? '' : ` (from ${show(entry.text)})`;
           p.env.report(fieldPath('spec.addresses', entry.index),
-            `CIDR ${show(formatPrefix(prefix))} (from ${show(entry.text)}) overlaps with already defined CIDR ${show(formatPrefix(clash.prefix))} ${where}`);
+            `CIDR ${show(cidr)}${from} overlaps with already defined CIDR ${show(formatPrefix(clash.prefix))} ${where}`);
         }
       }
       for (const prefix of entry.prefixes) defined.push({ prefix, pool: p.env.name });

@@ -33,7 +33,7 @@ test('validate: an invalid config exits 1 with one error per line', () => {
   assert.equal(r.stdout, '');
   assert.deepEqual(r.stderr.trimEnd().split('\n'), [
     'IPAddressPool metallb-system/second: spec.addresses[1]: invalid CIDR " 10.2.0.0/24" (surrounding spaces are not allowed in a CIDR)',
-    'IPAddressPool metallb-system/second: spec.addresses[0]: CIDR "10.0.0.128/25" (from "10.0.0.128/25") overlaps with already defined CIDR "10.0.0.0/24" of pool "first"',
+    'IPAddressPool metallb-system/second: spec.addresses[0]: CIDR "10.0.0.128/25" overlaps with already defined CIDR "10.0.0.0/24" of pool "first"',
     'BGPPeer metallb-system/router: spec.ebgpMultiHop: invalid ebgp-multihop parameter set for an ibgp peer (myASN and peerASN are both 64512)',
     'invalid: 3 errors',
   ]);

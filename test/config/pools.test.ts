@@ -67,7 +67,7 @@ const invalidPoolRows: [string, unknown, { field: string; message: string | stri
     ['number entry', { addresses: [42] }, { field: 'spec.addresses[0]', message: ['must be a string', '42'] }],
     ['overlap inside the pool', { addresses: ['10.0.0.0/16', '10.0.3.0/24'] }, { field: 'spec.addresses[1]', message: ['overlaps', '"10.0.0.0/16"', 'same pool'] }],
     ['identical entries', { addresses: ['10.0.0.0/24', '10.0.0.0/24'] }, { field: 'spec.addresses[1]', message: 'overlaps' }],
-    ['range overlapping CIDR', { addresses: ['10.0.0.0/24', '10.0.0.200-10.0.1.5'] }, { field: 'spec.addresses[1]', message: 'overlaps' }],
+    ['range overlapping CIDR', { addresses: ['10.0.0.0/24', '10.0.0.200-10.0.1.5'] }, { field: 'spec.addresses[1]', message: ['CIDR "10.0.0.200/29" (from "10.0.0.200-10.0.1.5") overlaps', '"10.0.0.0/24"'] }],
     ['autoAssign not a bool', { addresses: ['10.0.0.0/24'], autoAssign: 'yes' }, { field: 'spec.autoAssign', message: 'must be true or false, got a string ("yes")' }],
     ['unknown field', { addresses: ['10.0.0.0/24'], adresses: [] }, { field: 'spec.adresses', message: 'unknown field' }],
     ['serviceAllocation not an object', { addresses: ['10.0.0.0/24'], serviceAllocation: [] }, { field: 'spec.serviceAllocation', message: 'must be an object' }],
