@@ -22,6 +22,8 @@ export interface InformerOptions {
   /** Wait before retrying after an error starts here and doubles up to `maxRetryMs`. */
   minRetryMs?: number;
   maxRetryMs?: number;
+  /** While the server does not serve the resource (404), list again this often. Default 3 s. */
+  absentPollMs?: number;
 }
 
 /** `namespace/name` for namespaced objects, `name` for cluster-scoped ones. */
@@ -182,10 +184,12 @@ export class Informer<T extends KubeObject = KubeObject> {
             this.applyList([]);
             this.markSynced();
           }
-          retry = Math.min(Math.max(retry, 2000), maxRetry);
-        } else {
-          this.log.warn({ resource: this.name, err: errorText(err), retryInMs: retry }, 'list/watch failed, retrying');
+          // Poll for the resource to appear every few seconds (a CRD installed later is picked up quickly).
+          needList = true;
+          await this.sleep(this.opts.absentPollMs ?? 3000);
+          continue;
         }
+        this.log.warn({ resource: this.name, err: errorText(err), retryInMs: retry }, 'list/watch failed, retrying');
         needList = true;
         await this.sleep(retry);
         retry = Math.min(retry * 2, maxRetry);
