@@ -372,3 +372,18 @@ test('leases, endpointslices, events with involvedObject field selectors', async
   const evs = await core.listNamespacedEvent({ namespace: 'default', fieldSelector: 'involvedObject.kind=Service,involvedObject.name=y,type=Warning' });
   assert.deepEqual(evs.items.map((e) => e.reason), ['AllocationFailed']);
 });
+
+test('field validation of built-in types: Strict rejects unknown fields, Warn warns, Ignore drops them', async () => {
+  const body = { metadata: { name: 'fv' }, spec: { ports: [{ port: 80, nme: 'x' }], prots: 1 } };
+  const strict = await http('POST', '/api/v1/namespaces/default/services?fieldValidation=Strict', body);
+  assert.equal(strict.status, 400);
+  assert.equal(strict.json.message, 'Service in version "v1" cannot be handled as a Service: strict decoding error: unknown field "spec.ports[0].nme", unknown field "spec.prots"');
+  const warn = await http('POST', '/api/v1/namespaces/default/services?fieldValidation=Warn', body);
+  assert.equal(warn.status, 201);
+  assert.match(warn.headers.get('warning') ?? '', /299 - "unknown field \\"spec.prots\\""/);
+  assert.equal(((warn.json.spec as Json).prots), undefined);
+  const ignore = await http('PUT', '/api/v1/namespaces/default/services/fv?fieldValidation=Ignore', { ...warn.json, spec: { ...(warn.json.spec as Json), bogus: true } });
+  assert.equal(ignore.status, 200);
+  assert.equal(ignore.headers.get('warning'), null);
+  await core.deleteNamespacedService({ name: 'fv', namespace: 'default' });
+});

@@ -3,6 +3,7 @@
 // No HTTP in here: requests come in as plain values, errors go out as ApiError.
 import { randomBytes } from 'node:crypto';
 import { alreadyExists, ApiError, badRequest, conflict, forbidden, invalid, notFound, unsupportedMediaType, type FieldError } from './errors.js';
+import { unknownBuiltinFields } from './builtin-fields.js';
 import { crdStatus, defaultCRD, resourceTypeOf, validateCRD } from './crd.js';
 import { jsonPatch, mergePatch, noListStrategy, PatchError, strategicMerge } from './patch.js';
 import { apiVersionOf, keyOf, resourceKey, type Registry, type ResourceType, type VersionInfo } from './registry.js';
@@ -110,19 +111,28 @@ export class Api {
   /** Custom resources: prune, default and validate against the version's schema. */
   private applySchema(ctx: ReqCtx, o: Obj): void {
     const schema = ctx.version.schema;
-    if (!ctx.rt.crd || !schema) return;
+    if (!ctx.rt.crd) {
+      // built-in types: unknown fields are dropped (as decoding does), reported per fieldValidation
+      this.reportUnknown(ctx, unknownBuiltinFields(ctx.rt.group, ctx.rt.kind, o, true));
+      return;
+    }
+    if (!schema) return;
     const unknown: string[] = [];
     prune(o, schema, '', true, unknown);
-    if (unknown.length) {
-      if (ctx.fieldValidation === 'Strict') {
-        const msgs = unknown.map((u) => `unknown field "${u}"`);
-        throw badRequest(`strict decoding error: ${msgs.join(', ')}`);
-      }
-      if (ctx.fieldValidation === 'Warn') for (const u of unknown) ctx.warnings.push(`unknown field "${u}"`);
-    }
+    this.reportUnknown(ctx, unknown);
     applyDefaults(o, schema);
     const errs = validateSchema(o, schema, '');
     if (errs.length) throw this.invalidFor(ctx.rt, nameOf(o))(errs);
+  }
+
+  private reportUnknown(ctx: ReqCtx, unknown: string[]): void {
+    if (unknown.length) {
+      if (ctx.fieldValidation === 'Strict') {
+        const msgs = unknown.map((u) => `unknown field "${u}"`);
+        throw badRequest(`${ctx.rt.kind} in version "${ctx.version.name}" cannot be handled as a ${ctx.rt.kind}: strict decoding error: ${msgs.join(', ')}`);
+      }
+      if (ctx.fieldValidation === 'Warn') for (const u of unknown) ctx.warnings.push(`unknown field "${u}"`);
+    }
   }
 
   private validateCommon(ctx: ReqCtx, o: Obj): void {

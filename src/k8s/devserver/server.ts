@@ -5,6 +5,7 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createLogger, type Logger, type LogLevel } from '../../log.js';
 import { Api } from './api.js';
+import { loadBuiltinModels } from './builtin-fields.js';
 import { HttpHandler } from './http.js';
 import { CidrAllocator, PortAllocator } from './ipalloc.js';
 import { loadSnapshot, Persister } from './persistence.js';
@@ -82,6 +83,7 @@ export async function startDevApiServer(opts: DevApiServerOptions = {}): Promise
   };
   if (alloc.v4 && alloc.v4.family !== 'IPv4') throw new Error(`--service-cidr must be an IPv4 CIDR, got ${opts.serviceCIDR}`);
   if (alloc.v6 && alloc.v6.family !== 'IPv6') throw new Error(`--service-cidr-v6 must be an IPv6 CIDR, got ${opts.serviceCIDRv6}`);
+  await loadBuiltinModels();
   const store = new Store(opts.historySize ?? 20000);
   const registry = new Registry();
   const api = new Api(store, registry, alloc);
