@@ -28,6 +28,10 @@ const quoteIPs = (ips: readonly IP[]): string => goQuoteList(ips.map(formatAddr)
 const sortV4First = (ips: readonly IP[]): IP[] =>
   ips.length === 2 && ips[0]!.family === 'IPv6' && ips[1]!.family === 'IPv4' ? [ips[1]!, ips[0]!] : [...ips];
 
+const BOTH: readonly IPFamily[] = ['IPv4', 'IPv6'];
+const ONLY_V4: readonly IPFamily[] = ['IPv4'];
+const ONLY_V6: readonly IPFamily[] = ['IPv6'];
+
 /** Re-assigning exactly what is held (the steady state of every converge) changes nothing. */
 function sameHolding(h: Holding, pool: string, ips: readonly IP[], req: AllocationRequest): boolean {
   if (h.pool !== pool || h.sharing !== req.sharing || h.backend !== req.backend) return false;
@@ -151,8 +155,8 @@ export class Allocator {
     return out;
   }
 
-  private wanted(req: AllocationRequest): IPFamily[] {
-    return req.family === 'dual' ? ['IPv4', 'IPv6'] : [req.family];
+  private wanted(req: AllocationRequest): readonly IPFamily[] {
+    return req.family === 'dual' ? BOTH : req.family === 'IPv4' ? ONLY_V4 : ONLY_V6;
   }
 
   /** MetalLB's findBestPoolForService. */

@@ -121,6 +121,7 @@ export class PoolSet {
 
   /** Pinned pools for a service (c.2): autoAssign pools with a serviceAllocation that admits it, by priority. */
   pinnedFor(req: Pick<AllocationRequest, 'namespace' | 'labels'>): Pool[] {
+    if (this.pinnedCandidates.length === 0) return [];
     return this.pinnedCandidates.filter((p) => poolAdmits(p, req));
   }
 }

@@ -112,9 +112,11 @@ function serviceFamily(spec: Record<string, unknown>, policy: IPFamilyPolicy): {
   return { family: fams[0] ?? 'IPv4', count: 1, texts };
 }
 
+const NONE: Requested = Object.freeze({ kind: 'none' });
+
 function requestedIPs(annotations: Readonly<Record<string, unknown>>, specIP: string): Requested {
   const annotated = annotationPair(annotations, ANNOTATION_LOADBALANCER_IPS, 'metallb.universe.tf/loadBalancerIPs');
-  if (annotated === '' && specIP === '') return { kind: 'none' };
+  if (annotated === '' && specIP === '') return NONE;
   if (annotated !== '' && specIP !== '') {
     return { kind: 'invalid', error: `service can not have both ${ANNOTATION_LOADBALANCER_IPS} and svc.Spec.LoadBalancerIP` };
   }

@@ -49,6 +49,9 @@ const rows: Row[] = [
   { name: 'deprecated annotation honoured', pools: [V4, pool('q', ['10.1.0.0/24'])], svc: svc('a', { annotations: { 'metallb.universe.tf/address-pool': 'q' } }), ips: ['10.1.0.0'], pool: 'q' },
   { name: 'metallb.io wins even when empty', pools: [V4, pool('zq', ['10.1.0.0/24'])], svc: svc('a', { annotations: { 'metallb.universe.tf/address-pool': 'zq', 'metallb.io/address-pool': '' } }), ips: ['10.0.0.0'], pool: 'v4' },
   { name: 'deprecated loadBalancerIPs', pools: [V4], svc: svc('a', { annotations: { 'metallb.universe.tf/loadBalancerIPs': '10.0.0.7' } }), ips: ['10.0.0.7'], pool: 'v4' },
+  { name: 'deprecated allow-shared-ip honoured', pools: [V4], existing: [svc('a', { share: 'k' })], svc: svc('b', { annotations: { 'metallb.universe.tf/allow-shared-ip': 'k' }, ports: ['TCP/443'] }), ips: ['10.0.0.0'] },
+  { name: 'empty metallb.io/allow-shared-ip wins over deprecated', pools: [V4], existing: [svc('a', { share: 'k' })], svc: svc('b', { annotations: { 'metallb.universe.tf/allow-shared-ip': 'k', 'metallb.io/allow-shared-ip': '' }, ports: ['TCP/443'] }), ips: ['10.0.0.1'] },
+  { name: 'metallb.io wins over deprecated loadBalancerIPs', pools: [V4], svc: svc('a', { annotations: { 'metallb.universe.tf/loadBalancerIPs': '10.0.0.7', 'metallb.io/loadBalancerIPs': '10.0.0.8' } }), ips: ['10.0.0.8'] },
   // sharing
   { name: 'same key, other port: shares', pools: [V4], existing: [svc('a', { share: 'k', ports: ['TCP/80'] })], svc: svc('b', { share: 'k', ports: ['TCP/443'] }), ips: ['10.0.0.0'], pool: 'v4' },
   { name: 'same key, same port: next address', pools: [V4], existing: [svc('a', { share: 'k', ports: ['TCP/80'] })], svc: svc('b', { share: 'k', ports: ['TCP/80'] }), ips: ['10.0.0.1'] },
