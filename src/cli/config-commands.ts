@@ -146,7 +146,8 @@ export async function runConvert(opts: ConvertOptions, io: CommandIO = processIO
   const errors: ConfigError[] = [];
   const objects: KubeObject[] = [];
   for (const { object } of configMaps) {
-    const converted = convertLegacyConfigMap(object);
+    // A ConfigMap without a namespace is taken to be in --namespace, for the generated objects too.
+    const converted = convertLegacyConfigMap(object.metadata?.namespace ? object : { ...object, metadata: { ...object.metadata, namespace: opts.namespace } });
     errors.push(...converted.errors);
     objects.push(...converted.objects);
     for (const w of converted.warnings ?? []) io.stderr(`warning: ${formatConfigError(w)}\n`);

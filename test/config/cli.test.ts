@@ -98,3 +98,10 @@ test('convert: invalid legacy input exits 1, unreadable 2, no ConfigMap 1', () =
   assert.equal(none.code, 1);
   assert.match(none.stderr, /no legacy MetalLB ConfigMap/);
 });
+
+test('convert: a ConfigMap without namespace gets --namespace', () => {
+  const cm = 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: config}\ndata:\n  config: |\n    address-pools:\n    - {name: p, protocol: layer2, addresses: [10.0.0.0/24]}\n';
+  const r = run(['config', 'convert', '-n', 'lb', '-f', '-'], cm);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal((r.stdout.match(/^ {2}namespace: lb$/gm) ?? []).length, 2);
+});
