@@ -172,7 +172,7 @@ export function convergeService(alloc: Allocator, view: ServiceView): ConvergeOu
     const pool = alloc.holding(key)?.pool ?? '';
     const r = alloc.allocateAdditional(req, current[0]!, pool);
     if (!r.ok) {
-      c.quietEvents.push({ type: 'Normal', reason: 'AdditionalAssignFailed', message: `cannot assign additional IP in PreferDualStack: ${r.error}` });
+      normal(c, 'AdditionalAssignFailed', `cannot assign additional IP in PreferDualStack: ${r.error}`);
     } else {
       const added = r.ips.find((ip) => ip.family !== current[0]!.family)!;
       normal(c, 'IPAllocated', `Assigned additional IP ${JSON.stringify(formatAddr(added))}`);

@@ -34,6 +34,8 @@ export interface AllocatorOptions {
 }
 
 const eventSig = (e: ServiceEvent): string => `${e.type}\u0000${e.reason}\u0000${e.message}`;
+/** Events describing a lasting failure: reported once, not again while the same failure persists. */
+const isFailure = (e: ServiceEvent): boolean => e.type === 'Warning' || e.reason === 'AdditionalAssignFailed';
 
 export class ServiceAllocator {
   private readonly core = new Allocator();
@@ -88,8 +90,10 @@ export class ServiceAllocator {
       events = [];
       for (const e of r.events) {
         const sig = eventSig(e);
-        if (e.type === 'Warning') now.add(sig);
-        if (e.type === 'Warning' && seen?.has(sig)) continue;
+        if (isFailure(e)) {
+          now.add(sig);
+          if (seen?.has(sig)) continue;
+        }
         events.push(e);
       }
       for (const e of r.quietEvents) now.add(eventSig(e));

@@ -197,3 +197,24 @@ test('applyResult round trip writes the pool annotation', () => {
   const s = applyResult(svc('a'), a.converge(svc('a')));
   assert.equal(s.metadata?.annotations?.['metallb.io/ip-allocated-from-pool'], 'p');
 });
+
+test('PreferDualStack: AdditionalAssignFailed once while the other family stays exhausted, then the address is added', () => {
+  const a = new ServiceAllocator();
+  a.setPools([pool('d', ['10.0.0.0/30', 'fd00::/127'])]);
+  const v6a = applyResult(svc('v6a', { families: ['IPv6'] }), a.converge(svc('v6a', { families: ['IPv6'] })));
+  a.converge(svc('v6b', { families: ['IPv6'] }));
+  // Holding only IPv4 from its status (restored), the pool's IPv6 addresses all taken.
+  const s0 = svc('p', { policy: 'PreferDualStack', status: ['10.0.0.2'] });
+  const r0 = a.converge(s0);
+  assert.deepEqual(r0.ingress, ['10.0.0.2']);
+  assert.equal(r0.reprocessAll, true); // restored: the additional family is tried on the next pass
+  const s1 = applyResult(s0, r0);
+  const r1 = a.converge(s1);
+  assert.deepEqual(r1.events.map((e) => [e.reason, e.message]), [['AdditionalAssignFailed', 'cannot assign additional IP in PreferDualStack: no available IPs in pool d for ipv6 IPFamily']]);
+  assert.deepEqual(a.converge(s1).events, []);
+  assert.equal(a.release('default/v6a'), true);
+  void v6a;
+  const r2 = a.converge(s1);
+  assert.deepEqual(r2.ingress, ['10.0.0.2', 'fd00::']);
+  assert.deepEqual(r2.events.map((e) => e.message), ['Assigned additional IP "fd00::"']);
+});
