@@ -55,11 +55,25 @@ export function classifyObject(obj: unknown): Classification {
   return { type: 'unsupported', kind, apiVersion };
 }
 
-/** Collects ConfigErrors; one reporter per object, optionally translating field paths (legacy ConfigMap). */
+/**
+ * Collects ConfigErrors; one reporter per object, optionally translating field paths (legacy ConfigMap).
+ * Each error remembers the input position of its object so that `sorted()` lists errors in input order,
+ * whatever order the rules ran in.
+ */
 export class ErrorCollector {
-  readonly errors: ConfigError[] = [];
-  reporter(object: string, mapField: (field: string) => string = (f) => f): Report {
-    return (field, message) => this.errors.push({ object, field: mapField(field), message });
+  private readonly entries: { error: ConfigError; position: number }[] = [];
+  reporter(object: string, position: number, mapField: (field: string) => string = (f) => f): Report {
+    return (field, message) => this.add({ object, field: mapField(field), message }, position);
+  }
+  add(error: ConfigError, position: number): void {
+    this.entries.push({ error, position });
+  }
+  get count(): number {
+    return this.entries.length;
+  }
+  /** Stable: errors of one object keep the order in which they were found. */
+  sorted(): ConfigError[] {
+    return [...this.entries].sort((a, b) => a.position - b.position).map((e) => e.error);
   }
 }
 
@@ -96,7 +110,7 @@ export function readEnvelope(
   const rawNamespace = meta.namespace;
   const namespace = typeof rawNamespace === 'string' && rawNamespace !== '' ? rawNamespace : opts.namespace;
   const label = opts.origin?.label ?? `${kind} ${namespace}/${name || `(unnamed object #${opts.index + 1})`}`;
-  const report = errors.reporter(label, opts.origin?.mapField);
+  const report = errors.reporter(label, opts.index, opts.origin?.mapField);
 
   const topLevel = kind === 'ConfigMap'
     ? ['apiVersion', 'kind', 'metadata', 'data', 'binaryData', 'immutable']

@@ -82,7 +82,7 @@ export function parseConfig(objects: readonly KubeObject[], ctx: ClusterContext,
   checkBFDEchoOnIPv6(pools, bgpAds, peers, bfdProfiles);
   warnings.push(...deprecationWarnings(peers));
 
-  const errors = collector.errors;
+  const errors = collector.sorted();
   if (errors.length > 0) return { errors, warnings };
   const config: Config = {
     pools: pools.map((p) => p.pool),
@@ -116,11 +116,11 @@ function expandObjects(objects: readonly KubeObject[], namespace: string, collec
       const meta = isRecord(obj.metadata) ? obj.metadata : {};
       const name = typeof meta.name === 'string' ? meta.name : '';
       const ns = typeof meta.namespace === 'string' && meta.namespace ? meta.namespace : namespace;
-      collector.errors.push({
+      collector.add({
         object: `${c.kind || '(no kind)'} ${ns}/${name || `(unnamed object #${index + 1})`}`,
         field: c.kind ? 'apiVersion' : 'kind',
         message: c.kind ? `unsupported apiVersion ${show(c.apiVersion)} for kind ${c.kind}` : `missing kind for a ${show(c.apiVersion)} object`,
-      });
+      }, index);
       return;
     }
     if (c.kind !== 'ConfigMap') {
@@ -130,7 +130,7 @@ function expandObjects(objects: readonly KubeObject[], namespace: string, collec
     // The ConfigMap's own envelope (name, namespace), then its content.
     readEnvelope(obj, 'ConfigMap', 'v1', collector, { namespace, index });
     const converted = convertLegacy({ raw: obj, defaultNamespace: namespace });
-    collector.errors.push(...converted.errors);
+    for (const e of converted.errors) collector.add(e, index);
     warnings.push(...converted.warnings);
     for (const g of converted.objects) {
       const c2 = classifyObject(g.object);

@@ -126,3 +126,12 @@ test('fuzz: mutated legacy config text never throws', () => {
     assert.doesNotThrow(() => readYamlDocuments(chars.join(''), 'f'), `seed ${seed}`);
   }
 });
+
+test('errors are listed in input order, whatever order the rules run in', () => {
+  const r = parseConfig([
+    raw({ apiVersion: 'metallb.io/v1beta2', kind: 'BGPPeer', metadata: { name: 'z' }, spec: { myASN: 0, peerASN: 1, peerAddress: '10.0.0.1' } }),
+    raw({ apiVersion: 'metallb.io/v1beta1', kind: 'IPAddressPool', metadata: { name: 'a' }, spec: { addresses: [] } }),
+    raw({ apiVersion: 'metallb.io/v1beta1', kind: 'Community', metadata: { name: 'c' }, spec: { communities: [{ name: 'x', value: 'bad:value' }] } }),
+  ], emptyCtx);
+  assert.deepEqual(r.errors.map((e) => e.object), ['BGPPeer metallb-system/z', 'IPAddressPool metallb-system/a', 'Community metallb-system/c']);
+});
