@@ -30,6 +30,8 @@ export interface ConfigReconcilerDeps {
   onPoolsChanged(): void;
   /** Whether this instance may write (events); false on a standby. */
   canWrite?(): boolean;
+  /** Every parse outcome (for the ConfigurationState object). */
+  onResult?(valid: boolean, errors: string[]): void;
 }
 
 /** A canonical text of a value: object keys sorted, Sets/Maps as sorted arrays, bigints as text, functions dropped. */
@@ -98,6 +100,7 @@ export class ConfigReconciler {
     if (result.errors.length > 0 || !result.config) {
       const errors = result.errors.length > 0 ? result.errors : [{ object: 'configuration', field: '', message: 'parser returned no config' }];
       this.setStale(true);
+      this.d.onResult?.(false, errors.map(formatConfigError));
       const errorsKey = JSON.stringify(errors.map(formatConfigError));
       if (errorsKey === this.lastErrorsKey) return; // already reported
       this.lastErrorsKey = errorsKey;
@@ -116,6 +119,7 @@ export class ConfigReconciler {
     }
     this.lastErrorsKey = '';
     this.setStale(false);
+    this.d.onResult?.(true, []);
     const config = result.config;
     const key = stableKey(config.pools);
     const first = !this.loadedOnce;

@@ -14,6 +14,7 @@ import { Informer, cacheKey } from '../k8s/informers.js';
 import { KubeLeaseStore, LeaderElector } from '../k8s/leader-election.js';
 import { CONFIG_RESOURCES, objectPath, R } from '../k8s/resources.js';
 import { ConfigReconciler, type ParseFn } from './config-reconciler.js';
+import { ConfigStateWriter } from './config-state.js';
 import { ensureMemberlistSecret } from './memberlist-secret.js';
 import { ControllerMetrics } from './metrics.js';
 import { PoolStatusUpdater } from './pool-status.js';
@@ -102,6 +103,7 @@ export class Controller {
   readonly serviceReconciler: ServiceReconciler;
   readonly configReconciler: ConfigReconciler;
   private readonly poolStatus: PoolStatusUpdater;
+  private readonly configState: ConfigStateWriter;
   private elector: LeaderElector | undefined;
   private servers: RunningServer[] = [];
   private leader = false;
@@ -165,6 +167,8 @@ export class Controller {
       debounceMs: 500,
     });
 
+    this.configState = new ConfigStateWriter({ client: this.client, namespace: ns, log: this.log, canWrite: () => this.leader });
+
     const writer: ServiceWriter = {
       writeStatus: (svc, ingress) =>
         this.client.mergePatch<Service>(objectPath(R.services, svc.metadata?.namespace, svc.metadata?.name ?? '', 'status'), {
@@ -207,6 +211,7 @@ export class Controller {
         this.maybeStartServices();
       },
       canWrite: () => this.leader,
+      onResult: (valid, errors) => this.configState.set(valid, errors),
     });
 
     // Watch handlers: enqueue only.
@@ -356,6 +361,7 @@ export class Controller {
     void this.ensureMlSecret();
     // Config errors found while standing by were not reported as events; report them now.
     this.configReconciler.forgetReported();
+    this.configState.resync();
     this.configQueue.add(CONFIG_KEY);
     this.serviceReconciler.requestReprocessAll();
     this.maybeStartServices();
@@ -391,6 +397,7 @@ export class Controller {
   private async stopWork(): Promise<void> {
     if (this.mlSecretTimer) clearTimeout(this.mlSecretTimer);
     this.poolStatus.stop();
+    this.configState.stop();
     await Promise.all([this.serviceQueue.shutdown(), this.configQueue.shutdown()]);
   }
 

@@ -105,6 +105,12 @@ test('invalid config is rejected: previous kept, Warning event on the object, co
   assert.equal(ev.involvedObject.kind, 'IPAddressPool');
   assert.match(ev.message, /overlap/);
   await waitFor('stale=1', async () => metricValue(await metricsText(ctl), 'metallb_k8s_client_config_stale_bool') === 1);
+  const state = await waitFor('ConfigurationState Invalid', async () => {
+    const cs = await env.api.get<{ status?: { result?: string; errorSummary?: string; conditions?: { type: string; status: string; reason: string }[] } }>(`/apis/metallb.io/v1beta1/namespaces/${NS}/configurationstates/controller`);
+    return cs.status?.result === 'Invalid' ? cs : undefined;
+  });
+  assert.match(state.status?.errorSummary ?? '', /zz-bad.*overlap/);
+  assert.deepEqual(state.status?.conditions?.map((c) => [c.type, c.status, c.reason]), [['poolReconcilerValid', 'False', 'ConfigurationError']]);
   // The previous config is still in force: a new service gets an address from "main", none from "bad".
   await env.apply(serviceYaml('apps', 'during-bad'));
   const [ip] = await env.waitIPs('apps', 'during-bad');
@@ -114,6 +120,10 @@ test('invalid config is rejected: previous kept, Warning event on the object, co
   assert.ok(ctl.lines().some((l) => l.level === 'error' && String(l.msg).includes('invalid configuration rejected') && l.object === `IPAddressPool ${NS}/zz-bad`));
   await env.kc(['delete', 'ipaddresspool', '-n', NS, 'zz-bad']);
   await waitFor('stale=0', async () => metricValue(await metricsText(ctl), 'metallb_k8s_client_config_stale_bool') === 0);
+  await waitFor('ConfigurationState Valid', async () => {
+    const cs = await env.api.get<{ status?: { result?: string } }>(`/apis/metallb.io/v1beta1/namespaces/${NS}/configurationstates/controller`);
+    return cs.status?.result === 'Valid';
+  });
 });
 
 test('a service with garbage annotations gets a Warning event, the controller keeps working', async () => {
