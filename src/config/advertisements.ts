@@ -1,5 +1,7 @@
 // L2Advertisement and BGPAdvertisement: field parsing, pool and node resolution, and BGP's per-pool rules
 // (aggregation length vs pool prefixes, LOCAL_PREF conflicts).
+// MetalLB's native mode also rejects BGP advertisements of pools with IPv6 prefixes and large communities;
+// our speaker announces both, so those rules (from DiscardFRROnly) are deliberately not applied.
 import type { Node } from '../k8s/types.js';
 import type { BGPAdvertisement, CommunityValue, L2Advertisement, PreferredNodeSelector, Selector } from './types.js';
 import {
