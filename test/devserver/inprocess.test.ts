@@ -243,7 +243,7 @@ test('PATCH types through the API', async () => {
   assert.equal(apply.status, 201);
   const apply2 = await http('PATCH', '/api/v1/namespaces/default/configmaps/applied?fieldManager=test', 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: applied\ndata:\n  b: "2"\n', { 'content-type': 'application/apply-patch+yaml' });
   assert.equal(apply2.status, 200);
-  assert.deepEqual(apply2.json.data, { a: '1', b: '2' });
+  assert.deepEqual(apply2.json.data, { b: '2' }, 'the same manager no longer applies a');
   const noManager = await http('PATCH', '/api/v1/namespaces/default/configmaps/applied', 'data: {}', { 'content-type': 'application/apply-patch+yaml' });
   assert.equal(noManager.status, 400);
   const rvPatch = await http('PATCH', '/api/v1/namespaces/default/configmaps/applied', { metadata: { resourceVersion: '1' } }, { 'content-type': 'application/merge-patch+json' });
@@ -386,4 +386,26 @@ test('field validation of built-in types: Strict rejects unknown fields, Warn wa
   assert.equal(ignore.status, 200);
   assert.equal(ignore.headers.get('warning'), null);
   await core.deleteNamespacedService({ name: 'fv', namespace: 'default' });
+});
+
+test('server-side apply: fields an applier drops are removed unless another applier owns them', async () => {
+  const apply = (manager: string, yaml: string) =>
+    http('PATCH', `/api/v1/namespaces/default/services/ssa?fieldManager=${manager}`, yaml, { 'content-type': 'application/apply-patch+yaml' });
+  const v1 = 'apiVersion: v1\nkind: Service\nmetadata:\n  name: ssa\n  labels: {a: "1", b: "2"}\nspec:\n  ports:\n  - {name: http, port: 80}\n  - {name: https, port: 443}\n  selector: {app: x}\n';
+  const r1 = await apply('alice', v1);
+  assert.equal(r1.status, 201);
+  const mf = (r1.json.metadata as Json).managedFields as Json[];
+  assert.equal(mf[0]!.manager, 'alice');
+  assert.equal(mf[0]!.operation, 'Apply');
+  const again = await apply('alice', v1);
+  assert.equal((again.json.metadata as Json).resourceVersion, (r1.json.metadata as Json).resourceVersion, 'a no-op apply changes nothing');
+  await apply('bob', 'apiVersion: v1\nkind: Service\nmetadata:\n  name: ssa\n  labels: {b: "2", c: "3"}\n');
+  const r2 = await apply('alice', 'apiVersion: v1\nkind: Service\nmetadata:\n  name: ssa\n  labels: {a: "1"}\nspec:\n  ports:\n  - {name: http, port: 80}\n');
+  assert.equal(r2.status, 200);
+  assert.deepEqual((r2.json.metadata as Json).labels, { a: '1', b: '2', c: '3' }, 'b is still applied by bob');
+  const spec = r2.json.spec as Json;
+  assert.deepEqual((spec.ports as Json[]).map((p) => p.port), [80], 'the https port was dropped by its applier');
+  assert.equal(spec.selector, undefined);
+  assert.ok(spec.clusterIP, 'allocated fields stay');
+  await core.deleteNamespacedService({ name: 'ssa', namespace: 'default' });
 });

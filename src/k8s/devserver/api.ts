@@ -5,7 +5,8 @@ import { randomBytes } from 'node:crypto';
 import { alreadyExists, ApiError, badRequest, conflict, forbidden, invalid, notFound, unsupportedMediaType, type FieldError } from './errors.js';
 import { unknownBuiltinFields } from './builtin-fields.js';
 import { crdStatus, defaultCRD, resourceTypeOf, validateCRD } from './crd.js';
-import { jsonPatch, mergePatch, noListStrategy, PatchError, strategicMerge } from './patch.js';
+import { builtinListStrategy, jsonPatch, mergePatch, noListStrategy, PatchError, strategicMerge } from './patch.js';
+import { recordApply } from './ssa.js';
 import { apiVersionOf, keyOf, resourceKey, type Registry, type ResourceType, type VersionInfo } from './registry.js';
 import { applyDefaults, prune, validateSchema } from './schema.js';
 import { matchFields, matchLabels, type FieldSelector, type LabelSelector } from './selectors.js';
@@ -200,7 +201,7 @@ export class Api {
 
   // ---------- create ----------
 
-  create(ctx: ReqCtx, body: unknown): Obj {
+  create(ctx: ReqCtx, body: unknown, managedFields?: unknown[]): Obj {
     if (!isObj(body)) throw badRequest('the body of the request must be a JSON or YAML object');
     this.checkTypeMeta(ctx, body);
     const o = clone(body);
@@ -224,7 +225,8 @@ export class Api {
     delete m.resourceVersion;
     delete m.deletionTimestamp;
     delete m.deletionGracePeriodSeconds;
-    delete m.managedFields;
+    if (managedFields) m.managedFields = managedFields;
+    else delete m.managedFields;
     delete m.selfLink;
     if (ctx.rt.crd || GENERATION_KEYS.has(keyOf(ctx.rt))) m.generation = 1;
     else delete m.generation;
@@ -270,7 +272,7 @@ export class Api {
     return this.applyUpdate(ctx, existing, clone(body), subresource);
   }
 
-  private applyUpdate(ctx: ReqCtx, existing: Obj, o: Obj, subresource?: string): Obj {
+  private applyUpdate(ctx: ReqCtx, existing: Obj, o: Obj, subresource?: string, managedFields?: unknown[]): Obj {
     const rt = ctx.rt;
     const key = keyOf(rt);
     const name = nameOf(existing);
@@ -302,7 +304,10 @@ export class Api {
         delete m.deletionTimestamp;
         delete m.deletionGracePeriodSeconds;
       }
-      delete m.managedFields;
+      // managedFields belong to the server (only server-side apply changes them)
+      if (managedFields) m.managedFields = managedFields;
+      else if (em.managedFields !== undefined) m.managedFields = em.managedFields;
+      else delete m.managedFields;
       delete m.selfLink;
       if (em.generation !== undefined) m.generation = em.generation;
       else delete m.generation;
@@ -355,8 +360,10 @@ export class Api {
 
   // ---------- patch ----------
 
-  patch(ctx: ReqCtx, name: string, type: PatchType, patchBody: unknown, subresource?: string, force = false): Obj {
+  patch(ctx: ReqCtx, name: string, type: PatchType, patchBody: unknown, subresource?: string, force = false, fieldManager = ''): Obj {
     void force;
+    const listFn = ctx.rt.builtin ? builtinListStrategy : noListStrategy;
+    const reqApiVersion = apiVersionOf(ctx.rt.group, ctx.version.name);
     const existing = this.store.get(keyOf(ctx.rt), this.ns(ctx), name);
     if (!existing) {
       if (type === 'apply' && subresource === undefined) {
@@ -366,7 +373,9 @@ export class Api {
         if (bm.name !== undefined && bm.name !== name) throw badRequest(`the name of the object (${String(bm.name)}) does not match the name on the URL (${name})`);
         bm.name = name;
         body.metadata = bm;
-        return this.create(ctx, body);
+        const rec: Obj = { metadata: {} };
+        recordApply(rec, undefined, fieldManager, reqApiVersion, patchBody, listFn);
+        return this.create(ctx, body, (rec.metadata as Obj).managedFields as unknown[]);
       }
       throw notFound(ctx.rt.group, ctx.rt.resource, name);
     }
@@ -392,7 +401,8 @@ export class Api {
           const pm = obj(patchBody.metadata);
           if (pm.name !== undefined && pm.name !== name) throw badRequest(`the name of the object (${String(pm.name)}) does not match the name on the URL (${name})`);
           // A merge with the built-in list semantics: fields the applier owns are set; others are kept.
-          patched = strategicMerge(current, patchBody, [], ctx.rt.builtin ? undefined : noListStrategy);
+          patched = strategicMerge(current, patchBody, [], listFn);
+          if (isObj(patched) && subresource === undefined) recordApply(patched, current, fieldManager, reqApiVersion, patchBody, listFn);
           break;
         }
       }
@@ -408,7 +418,8 @@ export class Api {
     if (pm.name !== undefined && pm.name !== name) throw badRequest(`the name of the object (${String(pm.name)}) does not match the name on the URL (${name})`);
     // the resourceVersion precondition only applies when the patch sets one
     if (type === 'apply' && subresource === undefined) delete pm.resourceVersion;
-    return this.applyUpdate(ctx, existing, patched, subresource);
+    const managed = type === 'apply' && subresource === undefined && Array.isArray(pm.managedFields) ? (pm.managedFields as unknown[]) : undefined;
+    return this.applyUpdate(ctx, existing, patched, subresource, managed);
   }
 
   // ---------- delete ----------

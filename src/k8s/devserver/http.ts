@@ -277,7 +277,7 @@ export class HttpHandler {
         const type = PATCH_TYPES[ct]!;
         if (type === 'apply' && !q.get('fieldManager')) throw badRequest('PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch');
         const existed = this.d.store.get(keyOf(t.rt), t.rt.namespaced ? (t.namespace ?? '') : '', name) !== undefined;
-        const result = api.patch(ctx, name, type, body, t.subresource, truthy(q.get('force')));
+        const result = api.patch(ctx, name, type, body, t.subresource, truthy(q.get('force')), q.get('fieldManager') ?? '');
         return this.sendObject(res, existed ? 200 : 201, t, result, q, out, ctx.warnings);
       }
       case 'DELETE': {
