@@ -24,6 +24,11 @@ interface SharingGroup {
   readonly addresses: SortedAddresses;
   /** port -> number of addresses of the group on which that port is taken. */
   readonly portUse: Map<PortKey, number>;
+  /**
+   * port -> h such that every address of the group below h has that port taken. Lets repeated searches for the
+   * same port start where the previous one stopped instead of rescanning the clashing addresses (amortized O(1)).
+   */
+  readonly hints: Map<PortKey, bigint>;
 }
 
 /** MetalLB's sharingOK: why `incoming` may not join an address held under `existing`; undefined = compatible. */
@@ -143,7 +148,11 @@ export class AddressBook {
     for (const [port, owner] of [...rec.ports]) {
       if (owner !== svc) continue;
       rec.ports.delete(port);
-      if (group) decrement(group.portUse, port);
+      if (group) {
+        decrement(group.portUse, port);
+        const h = group.hints.get(port);
+        if (h !== undefined && rec.value < h) group.hints.set(port, rec.value);
+      }
     }
     if (rec.services.length === 0) {
       // Deviation: MetalLB drops the sharing key as soon as no *port* remains, even if a port-less service still
@@ -183,18 +192,42 @@ export class AddressBook {
     if (!group || group.addresses.size === 0) return undefined;
     for (const port of ports) if ((group.portUse.get(port) ?? 0) >= group.addresses.size) return undefined;
     const map = this.records[family];
-    const items = group.addresses.items;
-    outer: for (let i = group.addresses.firstIndexAtOrAbove(lo); i < items.length && items[i]! <= hi; i++) {
+    const addrs = group.addresses;
+    const items = addrs.items;
+    // Start past the addresses known to clash on one of the ports.
+    let start = lo;
+    for (const port of ports) {
+      const h = group.hints.get(port);
+      if (h !== undefined && h > start) start = h;
+    }
+    // With a single port, what this scan learns moves that port's hint forward, provided the scan covers every
+    // group address from the old hint on (no group address between the hint and `lo`).
+    const single = ports.length === 1 ? ports[0]! : undefined;
+    let learn = false;
+    if (single !== undefined) {
+      const h = group.hints.get(single) ?? -1n;
+      learn = h >= lo || addrs.firstIndexAtOrAbove(h < 0n ? 0n : h) === addrs.firstIndexAtOrAbove(lo);
+    }
+    let i = addrs.firstIndexAtOrAbove(start);
+    outer: for (; i < items.length && items[i]! <= hi; i++) {
       const v = items[i]!;
-      if (avoidBuggy && family === 'IPv4' && isBuggyIP({ family, value: v })) continue;
+      if (avoidBuggy && family === 'IPv4' && isBuggyIP({ family, value: v })) {
+        learn = false;
+        continue;
+      }
       const rec = map.get(recordKey(family, v));
-      if (!rec) continue;
+      if (!rec) {
+        learn = false;
+        continue;
+      }
       for (const port of ports) {
         const owner = rec.ports.get(port);
         if (owner !== undefined && owner !== svc) continue outer;
       }
+      if (learn) group.hints.set(single!, v);
       return v;
     }
+    if (learn) group.hints.set(single!, hi + 1n);
     return undefined;
   }
 
@@ -207,10 +240,12 @@ export class AddressBook {
     const k = groupKey(rec.family, rec);
     let g = this.groups.get(k);
     if (!g) {
-      g = { addresses: new SortedAddresses(), portUse: new Map() };
+      g = { addresses: new SortedAddresses(), portUse: new Map(), hints: new Map() };
       this.groups.set(k, g);
     }
     g.addresses.add(rec.value);
+    // A new address below a hint, without that port, invalidates the hint beyond it.
+    for (const [port, h] of g.hints) if (rec.value < h && !rec.ports.has(port)) g.hints.set(port, rec.value);
     for (const port of rec.ports.keys()) g.portUse.set(port, (g.portUse.get(port) ?? 0) + 1);
   }
 

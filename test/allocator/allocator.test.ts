@@ -218,3 +218,19 @@ test('PreferDualStack: AdditionalAssignFailed once while the other family stays 
   assert.deepEqual(r2.ingress, ['10.0.0.2', 'fd00::']);
   assert.deepEqual(r2.events.map((e) => e.message), ['Assigned additional IP "fd00::"']);
 });
+
+test('sharing groups stay cheap: thousands of Services with one key, clashing and complementary ports', () => {
+  const a = new ServiceAllocator();
+  a.setPools([pool('p', ['10.0.0.0/16'])]);
+  const t0 = performance.now();
+  for (let i = 0; i < 4000; i++) a.converge(svc(`a${i}`, { share: 'k', ports: ['TCP/443'] }));
+  // Each TCP/80 Service must find the lowest address still free for port 80: without per-port hints this rescans.
+  let last: string[] = [];
+  for (let i = 0; i < 4000; i++) last = a.converge(svc(`b${i}`, { share: 'k', ports: ['TCP/80'] })).ingress;
+  assert.deepEqual(last, ['10.0.15.159']);
+  assert.equal(a.poolStats()[0]!.ipv4InUse, 4000);
+  assert.ok(performance.now() - t0 < 4000, `took ${performance.now() - t0} ms`);
+  // Freeing port 80 low in the group makes that address the next choice again.
+  a.release('default/b5');
+  assert.deepEqual(a.converge(svc('c', { share: 'k', ports: ['TCP/80'] })).ingress, ['10.0.0.5']);
+});
