@@ -234,3 +234,24 @@ test('sharing groups stay cheap: thousands of Services with one key, clashing an
   a.release('default/b5');
   assert.deepEqual(a.converge(svc('c', { share: 'k', ports: ['TCP/80'] })).ingress, ['10.0.0.5']);
 });
+
+test('malformed Services never throw: converge reads what it can', () => {
+  const a = new ServiceAllocator();
+  a.setPools([pool('p', ['10.0.0.0/24'])]);
+  const garbage: unknown[] = [
+    { metadata: { name: 'a', annotations: [] }, spec: { type: 'LoadBalancer', ports: 5 } },
+    { spec: { type: 'LoadBalancer' } },
+    { metadata: { name: 'c', labels: 'x' }, spec: { type: 'LoadBalancer', clusterIPs: 5, ipFamilies: 'IPv6' }, status: { loadBalancer: { ingress: 'x' } } },
+    { metadata: { name: 'd' }, spec: { type: 'LoadBalancer', ports: [null, { port: 'x' }, { port: 80, protocol: 7 }] }, status: { loadBalancer: { ingress: [{ ip: 'nope' }, null] } } },
+    { metadata: { name: 'e', annotations: { 'metallb.io/loadBalancerIPs': 5, 'metallb.io/address-pool': null } }, spec: { type: 'LoadBalancer', clusterIP: 'bogus' } },
+    { metadata: { name: 'f' }, spec: null, status: 5 },
+    { metadata: { name: 'g' }, spec: { type: 'LoadBalancer', clusterIPs: ['10.96.0.1', '10.96.0.2'], ipFamilyPolicy: 'RequireDualStack' } },
+  ];
+  const out = garbage.map((g) => a.converge(g as never));
+  // d carries an unparsable status address: cleared now, allocated on the next pass (restore rule).
+  assert.deepEqual(out.map((r) => r.ingress.length > 0), [true, true, true, false, false, false, false]);
+  assert.match(out[4]!.pendingReason ?? '', /cannot determine the IP family/);
+  assert.match(out[6]!.pendingReason ?? '', /cannot determine the IP family/);
+  assert.deepEqual(out[3]!.events.map((e) => e.reason), ['nolbIPsIPFamily']);
+  assert.equal(out[3]!.reprocessAll, true);
+});
