@@ -287,32 +287,7 @@ export class Controller {
       this.log.info({ port: s.port, endpoint: 'health' }, `health probe server listening on port ${s.port}`);
     }
     for (const inf of this.allInformers()) inf.start();
-    if (o.webhookMode !== 'disabled') {
-      const cert = await loadServingCert(
-        this.client,
-        {
-          namespace: o.namespace,
-          certDir: o.certDir,
-          secretName: o.webhookSecretName,
-          serviceName: o.certServiceName,
-          webhookConfigurationName: o.webhookConfigurationName,
-          canWrite: true,
-        },
-        this.log,
-      ).catch((err: unknown) => {
-        throw new Error(`webhook certificate: ${errorText(err)}`);
-      });
-      const s = await startWebhookServer(
-        o.webhookPort,
-        o.webhookHost,
-        cert,
-        { namespace: o.namespace, parse: this.parse, configObjects: () => this.configObjects(), cluster: () => this.clusterContext() },
-        this.log,
-      );
-      this.servers.push(s);
-      this.ports.webhook = s.port;
-      this.log.info({ port: s.port, endpoint: 'webhook', cert: cert.source }, `webhook server listening on port ${s.port} (HTTPS)`);
-    }
+    if (o.webhookMode !== 'disabled') void this.runWebhook();
     // The config is parsed once every cache it reads has been listed.
     const configInputs = this.allInformers().filter((i) => i !== (this.services as Informer | undefined));
     void Promise.all(configInputs.map((i) => i.waitForSync())).then(() => {
@@ -351,6 +326,48 @@ export class Controller {
       this.elector.start();
     } else {
       this.becomeLeader();
+    }
+  }
+
+  /** Loads the serving certificate and starts the webhook server; retries (API server down, ...) until stopped. */
+  private async runWebhook(): Promise<void> {
+    const o = this.opts;
+    let delay = 1000;
+    while (!this.stopped) {
+      try {
+        const cert = await loadServingCert(
+          this.client,
+          {
+            namespace: o.namespace,
+            certDir: o.certDir,
+            secretName: o.webhookSecretName,
+            serviceName: o.certServiceName,
+            webhookConfigurationName: o.webhookConfigurationName,
+            canWrite: true,
+          },
+          this.log,
+        );
+        if (this.stopped) return;
+        const s = await startWebhookServer(
+          o.webhookPort,
+          o.webhookHost,
+          cert,
+          { namespace: o.namespace, parse: this.parse, configObjects: () => this.configObjects(), cluster: () => this.clusterContext() },
+          this.log,
+        );
+        if (this.stopped) {
+          await s.close();
+          return;
+        }
+        this.servers.push(s);
+        this.ports.webhook = s.port;
+        this.log.info({ port: s.port, endpoint: 'webhook', cert: cert.source }, `webhook server listening on port ${s.port} (HTTPS)`);
+        return;
+      } catch (err) {
+        this.log.error({ err: errorText(err), retryInMs: delay }, 'webhook: could not start, retrying');
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, 30_000);
+      }
     }
   }
 

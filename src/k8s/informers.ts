@@ -30,6 +30,11 @@ export interface InformerOptions {
 export const cacheKey = (o: KubeObject): string =>
   o.metadata?.namespace ? `${o.metadata.namespace}/${o.metadata.name ?? ''}` : (o.metadata?.name ?? '');
 
+/** resourceVersions are opaque, but the API server's are integers; compare them only when they are. */
+function numericRV(rv: string | undefined): bigint | undefined {
+  return rv && /^\d{1,30}$/.test(rv) ? BigInt(rv) : undefined;
+}
+
 interface WatchEvent {
   type: string;
   object?: KubeObject & { code?: number; message?: string; reason?: string };
@@ -42,6 +47,8 @@ interface ListResponse {
 
 export class Informer<T extends KubeObject = KubeObject> {
   private readonly cache = new Map<string, T>();
+  /** Keys whose cached object came from our own write, with its (numeric) resourceVersion. */
+  private readonly writtenThrough = new Map<string, bigint>();
   private readonly handlers: InformerHandlers<T>[] = [];
   private resourceVersion = '';
   private running = false;
@@ -100,6 +107,8 @@ export class Informer<T extends KubeObject = KubeObject> {
     if (!cur || cur.metadata?.resourceVersion !== basedOnResourceVersion) return;
     this.fill(obj);
     this.cache.set(key, obj);
+    const rv = numericRV(obj.metadata?.resourceVersion);
+    if (rv !== undefined) this.writtenThrough.set(key, rv);
   }
 
   waitForSync(signal?: AbortSignal): Promise<void> {
@@ -222,6 +231,7 @@ export class Informer<T extends KubeObject = KubeObject> {
 
   /** Makes the cache equal to `items`, calling handlers for the differences. */
   private applyList(items: T[]): void {
+    this.writtenThrough.clear();
     const seen = new Set<string>();
     for (const obj of items) {
       this.fill(obj);
@@ -286,11 +296,22 @@ export class Informer<T extends KubeObject = KubeObject> {
         this.fill(typed);
         const key = cacheKey(typed);
         if (ev.type === 'ADDED' || ev.type === 'MODIFIED') {
+          const mark = this.writtenThrough.get(key);
+          if (mark !== undefined) {
+            // The cache already holds a newer version from our own write: an older event must not replace it.
+            const evRV = numericRV(rv);
+            if (evRV !== undefined && evRV < mark) {
+              if (rv) this.resourceVersion = rv;
+              return;
+            }
+            this.writtenThrough.delete(key);
+          }
           const old = this.cache.get(key);
           this.cache.set(key, typed);
           if (old) this.emit('update', typed, old);
           else this.emit('add', typed);
         } else if (ev.type === 'DELETED') {
+          this.writtenThrough.delete(key);
           const old = this.cache.get(key);
           this.cache.delete(key);
           this.emit('delete', old ?? typed);
