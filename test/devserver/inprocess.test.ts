@@ -409,3 +409,41 @@ test('server-side apply: fields an applier drops are removed unless another appl
   assert.ok(spec.clusterIP, 'allocated fields stay');
   await core.deleteNamespacedService({ name: 'ssa', namespace: 'default' });
 });
+
+test('CRDs through the API: versions served with apiVersion rewritten, deprecation warnings, deletion', async () => {
+  const crd = {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: 'widgets.example.com' },
+    spec: {
+      group: 'example.com',
+      scope: 'Cluster',
+      names: { plural: 'widgets', kind: 'Widget', shortNames: ['wd'] },
+      versions: [
+        { name: 'v1alpha1', served: true, storage: false, deprecated: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } },
+        { name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', properties: { spec: { type: 'object', properties: { size: { type: 'integer', default: 3 } } } } } } },
+      ],
+    },
+  };
+  const created = await http('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
+  assert.equal(created.status, 201, created.text);
+  assert.equal(((created.json.spec as Json).names as Json).singular, 'widget');
+  assert.deepEqual((created.json.status as Json).storedVersions, ['v1']);
+  const bad = await http('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', { ...crd, metadata: { name: 'wrong.example.com' } });
+  assert.equal(bad.status, 422);
+  assert.match(String(bad.json.message), /metadata.name: Invalid value: "wrong.example.com": must be spec.names.plural\+"."\+spec.group/);
+  const w = await http('POST', '/apis/example.com/v1/widgets', { metadata: { name: 'w1' }, spec: {} });
+  assert.equal(w.status, 201, w.text);
+  assert.deepEqual(w.json.spec, { size: 3 });
+  assert.equal(w.json.apiVersion, 'example.com/v1');
+  const old = await http('GET', '/apis/example.com/v1alpha1/widgets/w1');
+  assert.equal(old.json.apiVersion, 'example.com/v1alpha1');
+  assert.equal(old.headers.get('warning'), '299 - "example.com/v1alpha1 Widget is deprecated; use example.com/v1 Widget"');
+  const group = await http('GET', '/apis/example.com');
+  assert.deepEqual((group.json.preferredVersion as Json).version, 'v1');
+  assert.equal((await http('GET', '/apis/example.com/v1/namespaces/default/widgets')).status, 404, 'cluster-scoped');
+  const del = await http('DELETE', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com');
+  assert.equal(del.status, 200);
+  assert.equal((await http('GET', '/apis/example.com/v1/widgets')).status, 404);
+  assert.equal((await http('GET', '/apis/example.com')).status, 404);
+});

@@ -107,8 +107,18 @@ export function resourceTypeOf(crd: Obj): ResourceType {
         ...(typeof c.description === 'string' ? { description: c.description } : {}),
         ...(typeof c.priority === 'number' ? { priority: c.priority } : {}),
       }));
+    let deprecationWarning: string | undefined;
+    if (v.deprecated === true) {
+      deprecationWarning = str(v.deprecationWarning);
+      if (deprecationWarning === undefined) {
+        // apiextensions-apiserver's default: name the preferred non-deprecated served version
+        const alt = sortVersions(versions.filter((x) => x.served === true && x.deprecated !== true).map((x) => String(x.name)))[0];
+        deprecationWarning = `${String(spec.group)}/${vn} ${String(names.kind)} is deprecated${alt ? `; use ${String(spec.group)}/${alt} ${String(names.kind)}` : ''}`;
+      }
+    }
     return {
       name: vn,
+      ...(deprecationWarning !== undefined ? { deprecationWarning } : {}),
       ...(isObj(obj(v.schema).openAPIV3Schema) ? { schema: obj(v.schema).openAPIV3Schema as Obj } : {}),
       printerColumns: cols,
       statusSubresource: isObj(subs.status),

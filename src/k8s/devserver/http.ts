@@ -212,7 +212,7 @@ export class HttpHandler {
       ...(t.rt.namespaced && t.namespace !== undefined ? { namespace: t.namespace } : {}),
       dryRun: dry.length > 0,
       fieldValidation: fv as FieldValidation,
-      warnings: [],
+      warnings: t.version.deprecationWarning !== undefined ? [t.version.deprecationWarning] : [],
     };
   }
 
@@ -235,7 +235,7 @@ export class HttpHandler {
         if (isWatch) return this.watch(req, res, ctx, q, out);
         const sel = this.selectors(t, q);
         const { items, resourceVersion } = api.list(ctx, sel.labels, sel.fields);
-        return this.sendList(res, t, items, resourceVersion, q, out);
+        return this.sendList(res, t, items, resourceVersion, q, out, ctx.warnings);
       }
       if (method === 'POST') {
         const out = chooseOutput(req.headers.accept);
@@ -250,7 +250,7 @@ export class HttpHandler {
         const sel = this.selectors(t, q);
         await readBody(req);
         const items = api.deleteCollection(ctx, sel.labels, sel.fields);
-        return this.sendList(res, t, items, String(this.d.store.currentRV()), new URLSearchParams(), out);
+        return this.sendList(res, t, items, String(this.d.store.currentRV()), new URLSearchParams(), out, ctx.warnings);
       }
       throw methodNotAllowed();
     }
@@ -266,7 +266,7 @@ export class HttpHandler {
           q.set('fieldSelector', fs ? `${fs},metadata.name=${name}` : `metadata.name=${name}`);
           return this.watch(req, res, ctx, q, out);
         }
-        return this.sendObject(res, 200, t, api.get(ctx, name), q, out);
+        return this.sendObject(res, 200, t, api.get(ctx, name), q, out, ctx.warnings);
       case 'PUT': {
         const body = decodeBody(await readBody(req), req.headers['content-type'], false);
         return this.sendObject(res, 200, t, api.update(ctx, name, body, t.subresource), q, out, ctx.warnings);
@@ -292,7 +292,7 @@ export class HttpHandler {
           }
         }
         if (q.get('propagationPolicy')) opts.propagationPolicy = q.get('propagationPolicy')!;
-        return this.sendObject(res, 200, t, api.delete(ctx, name, opts), q, out);
+        return this.sendObject(res, 200, t, api.delete(ctx, name, opts), q, out, ctx.warnings);
       }
       default:
         throw methodNotAllowed();
@@ -308,7 +308,7 @@ export class HttpHandler {
     this.write(res, code, o, out, warnings);
   }
 
-  private sendList(res: ServerResponse, t: Target, all: Obj[], rv: string, q: URLSearchParams, out: Output): void {
+  private sendList(res: ServerResponse, t: Target, all: Obj[], rv: string, q: URLSearchParams, out: Output, warnings: string[] = []): void {
     const limit = Number(q.get('limit') ?? '0');
     let start = 0;
     const cont = q.get('continue');
@@ -328,10 +328,10 @@ export class HttpHandler {
       listMeta.continue = Buffer.from(JSON.stringify({ o: start + limit, rv }), 'utf8').toString('base64url');
       listMeta.remainingItemCount = all.length - start - limit;
     }
-    if (out.kind === 'table') return this.write(res, 200, toTable(t.rt, t.version.name, items, listMeta, q.get('includeObject') ?? 'Metadata'), out);
+    if (out.kind === 'table') return this.write(res, 200, toTable(t.rt, t.version.name, items, listMeta, q.get('includeObject') ?? 'Metadata'), out, warnings);
     if (out.kind === 'partial')
-      return this.write(res, 200, { kind: 'PartialObjectMetadataList', apiVersion: `meta.k8s.io/${out.version}`, metadata: listMeta, items: items.map((o) => ({ kind: 'PartialObjectMetadata', apiVersion: `meta.k8s.io/${out.version}`, metadata: o.metadata })) }, out);
-    this.write(res, 200, { kind: t.rt.listKind, apiVersion: apiVersionOf(t.rt.group, t.version.name), metadata: listMeta, items }, out);
+      return this.write(res, 200, { kind: 'PartialObjectMetadataList', apiVersion: `meta.k8s.io/${out.version}`, metadata: listMeta, items: items.map((o) => ({ kind: 'PartialObjectMetadata', apiVersion: `meta.k8s.io/${out.version}`, metadata: o.metadata })) }, out, warnings);
+    this.write(res, 200, { kind: t.rt.listKind, apiVersion: apiVersionOf(t.rt.group, t.version.name), metadata: listMeta, items }, out, warnings);
   }
 
   // ---------- watch ----------
@@ -400,7 +400,9 @@ export class HttpHandler {
       if (evs === 'gone') expired = gone(since, store.oldestResumableRV() + 1);
       else replay = evs.map(eventLine).filter((l): l is string => l !== undefined);
     }
-    res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', 'Transfer-Encoding': 'chunked' });
+    const headers: Record<string, string | string[]> = { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', 'Transfer-Encoding': 'chunked' };
+    if (ctx.warnings.length) headers.Warning = ctx.warnings.map((w) => `299 - ${JSON.stringify(w)}`);
+    res.writeHead(200, headers);
     res.flushHeaders();
     if (expired) {
       res.end(`${JSON.stringify({ type: 'ERROR', object: expired.toStatus() })}\n`);

@@ -18,6 +18,8 @@ export interface VersionInfo {
   printerColumns?: PrinterColumn[];
   statusSubresource: boolean;
   scaleSubresource?: boolean;
+  /** CRD versions marked deprecated: the Warning every request to this version gets. */
+  deprecationWarning?: string;
 }
 
 export interface ResourceType {
