@@ -14,8 +14,8 @@ export interface AddressRecord extends SharingIdentity {
   sharing: string;
   backend: string;
   pool: string;
-  /** port -> service key using it on this address. */
-  readonly ports: Map<PortKey, string>;
+  /** Flat pairs [port, service key using it, port, key, ...]: a handful of entries, cheaper than a Map. */
+  readonly ports: string[];
   /** Service keys using the address (usually one; a handful when shared). */
   readonly services: string[];
 }
@@ -94,7 +94,7 @@ export class AddressBook {
       }
     }
     for (const port of ports) {
-      const owner = rec.ports.get(port);
+      const owner = portOwner(rec, port);
       if (owner !== undefined && owner !== svc) {
         return {
           error: `port ${port} is already in use on ${JSON.stringify(formatAddr(ip))}`,
@@ -110,7 +110,7 @@ export class AddressBook {
     const map = this.records[ip.family];
     let rec = map.get(recordKey(ip.family, ip.value));
     if (!rec) {
-      rec = { family: ip.family, value: ip.value, sharing: id.sharing, backend: id.backend, pool, ports: new Map(), services: [] };
+      rec = { family: ip.family, value: ip.value, sharing: id.sharing, backend: id.backend, pool, ports: [], services: [] };
       map.set(recordKey(ip.family, ip.value), rec);
       this.occupied[ip.family].add(ip.value);
       this.countInUse(pool, ip.family, 1);
@@ -132,8 +132,13 @@ export class AddressBook {
     if (!rec.services.includes(svc)) rec.services.push(svc);
     const group = this.groupOf(rec);
     for (const port of ports) {
-      if (!rec.ports.has(port) && group) group.portUse.set(port, (group.portUse.get(port) ?? 0) + 1);
-      rec.ports.set(port, svc);
+      const i = portIndex(rec, port);
+      if (i < 0) {
+        if (group) group.portUse.set(port, (group.portUse.get(port) ?? 0) + 1);
+        rec.ports.push(port, svc);
+      } else {
+        rec.ports[i + 1] = svc;
+      }
     }
   }
 
@@ -145,9 +150,10 @@ export class AddressBook {
     if (!rec || at < 0) return;
     rec.services.splice(at, 1);
     const group = this.groupOf(rec);
-    for (const [port, owner] of [...rec.ports]) {
-      if (owner !== svc) continue;
-      rec.ports.delete(port);
+    for (let i = rec.ports.length - 2; i >= 0; i -= 2) {
+      if (rec.ports[i + 1] !== svc) continue;
+      const port = rec.ports[i]!;
+      rec.ports.splice(i, 2);
       if (group) {
         decrement(group.portUse, port);
         const h = group.hints.get(port);
@@ -221,7 +227,7 @@ export class AddressBook {
         continue;
       }
       for (const port of ports) {
-        const owner = rec.ports.get(port);
+        const owner = portOwner(rec, port);
         if (owner !== undefined && owner !== svc) continue outer;
       }
       if (learn) group.hints.set(single!, v);
@@ -245,8 +251,8 @@ export class AddressBook {
     }
     g.addresses.add(rec.value);
     // A new address below a hint, without that port, invalidates the hint beyond it.
-    for (const [port, h] of g.hints) if (rec.value < h && !rec.ports.has(port)) g.hints.set(port, rec.value);
-    for (const port of rec.ports.keys()) g.portUse.set(port, (g.portUse.get(port) ?? 0) + 1);
+    for (const [port, h] of g.hints) if (rec.value < h && portIndex(rec, port) < 0) g.hints.set(port, rec.value);
+    for (let i = 0; i < rec.ports.length; i += 2) g.portUse.set(rec.ports[i]!, (g.portUse.get(rec.ports[i]!) ?? 0) + 1);
   }
 
   private leaveGroup(rec: AddressRecord): void {
@@ -255,7 +261,7 @@ export class AddressBook {
     const g = this.groups.get(k);
     if (!g) return;
     g.addresses.delete(rec.value);
-    for (const port of rec.ports.keys()) decrement(g.portUse, port);
+    for (let i = 0; i < rec.ports.length; i += 2) decrement(g.portUse, rec.ports[i]!);
     if (g.addresses.size === 0) this.groups.delete(k);
   }
 
@@ -268,6 +274,17 @@ export class AddressBook {
     c[family] += delta;
     if (c.IPv4 === 0 && c.IPv6 === 0) this.inUse.delete(pool);
   }
+}
+
+function portIndex(rec: AddressRecord, port: PortKey): number {
+  const p = rec.ports;
+  for (let i = 0; i < p.length; i += 2) if (p[i] === port) return i;
+  return -1;
+}
+
+function portOwner(rec: AddressRecord, port: PortKey): string | undefined {
+  const i = portIndex(rec, port);
+  return i < 0 ? undefined : rec.ports[i + 1];
 }
 
 function decrement(m: Map<string, number>, k: string): void {
