@@ -89,6 +89,7 @@ export async function startDevApiServer(opts: DevApiServerOptions = {}): Promise
   const api = new Api(store, registry, alloc);
   let persister: Persister | undefined;
   if (opts.dataFile) {
+    mkdirSync(dirname(opts.dataFile), { recursive: true });
     const snap = loadSnapshot(opts.dataFile);
     if (snap) {
       store.load(snap);
