@@ -1,6 +1,7 @@
 // setPools, poolStats, release, restoreOrder, the class filter, and the address indexes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import type { Service } from '../../src/k8s/types.js';
 import { applyResult, pool, runAll, svc } from './helpers.js';
 import { ServiceAllocator, restoreOrder } from '../../src/allocator/index.js';
 import { RunSet } from '../../src/allocator/ip-index.js';
@@ -247,7 +248,7 @@ test('malformed Services never throw: converge reads what it can', () => {
     { metadata: { name: 'f' }, spec: null, status: 5 },
     { metadata: { name: 'g' }, spec: { type: 'LoadBalancer', clusterIPs: ['10.96.0.1', '10.96.0.2'], ipFamilyPolicy: 'RequireDualStack' } },
   ];
-  const out = garbage.map((g) => a.converge(g as never));
+  const out = garbage.map((g) => a.converge(g as Service));
   // d carries an unparsable status address: cleared now, allocated on the next pass (restore rule).
   assert.deepEqual(out.map((r) => r.ingress.length > 0), [true, true, true, false, false, false, false]);
   assert.match(out[4]!.pendingReason ?? '', /cannot determine the IP family/);

@@ -81,7 +81,8 @@ function checkInvariants(w: World, where: string): void {
     const v = viewService(s);
     const ips = ipsOf(s);
     const held = w.a.allocator.holding(v.key);
-    assert.deepEqual(held?.ips.map((ip) => (ip.family === 'IPv4' ? ip : ip)).length ?? 0, ips.length, `${where}: status vs memory of ${v.key}`);
+    assert.deepEqual([...(held?.texts ?? [])], ips, `${where}: status vs memory of ${v.key}`);
+    if (held) assert.equal(s.metadata?.annotations?.['metallb.io/ip-allocated-from-pool'], held.pool);
     if (ips.length === 0) continue;
     assert.equal(v.type, 'LoadBalancer', `${where}: ${v.key} not LB but holds ${ips}`);
     const parsed = ips.map((t) => parseIP(t)!) as IP[];
