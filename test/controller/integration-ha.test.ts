@@ -18,6 +18,8 @@ before(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'metallb-ctl-ha-'));
   env = await startEnv({ nodePortRange: '1024-65535' });
   await env.apply(poolYaml('main', ['192.0.2.0/24']));
+  // An existing memberlist secret must never be overwritten.
+  await env.kc(['create', 'secret', 'generic', 'memberlist', '-n', NS, '--from-literal=secretkey=keep-me-as-i-am']);
   await env.apply(`apiVersion: admissionregistration.k8s.io/v1
 kind: ValidatingWebhookConfiguration
 metadata: {name: metallb-webhook-configuration}
@@ -86,6 +88,8 @@ test('leader election: one leader writes, the standby takes over when the leader
   assert.notEqual(ip2, ip1);
   assert.deepEqual(await env.ips('default', 'ha1'), [ip1], 'the new leader kept the existing assignment');
 
+  const ml = await env.api.get<Secret>(`/api/v1/namespaces/${NS}/secrets/memberlist`);
+  assert.equal(Buffer.from(ml.data?.secretkey ?? '', 'base64').toString(), 'keep-me-as-i-am', 'existing memberlist secret untouched');
   assert.equal(await b.stop(), 0);
   const lease = await env.api.get<LeaseObject>(`/apis/coordination.k8s.io/v1/namespaces/${NS}/leases/metallb-controller`);
   assert.equal(lease.spec?.holderIdentity ?? '', '', 'released on SIGTERM');
