@@ -447,3 +447,12 @@ test('CRDs through the API: versions served with apiVersion rewritten, deprecati
   assert.equal((await http('GET', '/apis/example.com/v1/widgets')).status, 404);
   assert.equal((await http('GET', '/apis/example.com')).status, 404);
 });
+
+test('watch from a resourceVersion newer than the server has (restart without a data file) gets 410', async () => {
+  const future = String(srv.store.currentRV() + 1000);
+  const evs = await watchEvents(`/api/v1/namespaces/default/services?watch=true&resourceVersion=${future}`, 2);
+  assert.equal(evs.length, 1);
+  assert.equal(evs[0]!.type, 'ERROR');
+  assert.equal((evs[0]!.object as Json).code, 410);
+  assert.match(String((evs[0]!.object as Json).message), /too large resource version/);
+});

@@ -398,6 +398,10 @@ export class HttpHandler {
       const since = Number(rvParam);
       const evs = store.eventsSince(since, key);
       if (evs === 'gone') expired = gone(since, store.oldestResumableRV() + 1);
+      else if (since > store.currentRV())
+        // A resourceVersion from the future (e.g. a client of a restarted server without --data-file): the real
+        // server answers "Too large resource version"; a 410 makes every client relist instead of waiting.
+        expired = new ApiError(410, 'Expired', `too large resource version: ${since}, current: ${store.currentRV()}`);
       else replay = evs.map(eventLine).filter((l): l is string => l !== undefined);
     }
     const headers: Record<string, string | string[]> = { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', 'Transfer-Encoding': 'chunked' };
