@@ -23,6 +23,16 @@ function vm(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   }
 }
 
+/** CPU seconds (user + system) a process has used. */
+function cpuSeconds(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
 interface Ctl {
   child: ChildProcess;
   metricsPort(): Promise<number>;
@@ -145,6 +155,7 @@ export async function runControllerBench(): Promise<void> {
     const updates = await metric(port, 'metallb_k8s_client_updates_total');
     const errors = await metric(port, 'metallb_k8s_client_update_errors_total');
     out(`writes: ${updates} updates, ${errors} update errors (conflicts included)`);
+    out(`CPU used so far: controller ${cpuSeconds(pid).toFixed(1)} s, dev API server ${cpuSeconds(srv.pid).toFixed(1)} s`);
     const peak = vm(pid, 'VmHWM');
     await ctl.stop();
 
