@@ -17,6 +17,7 @@ interface CliOptions {
   nodePortRange: string;
   logLevel: LogLevel;
   watchHistory: number;
+  exitWithStdin?: boolean;
 }
 
 const parsePort = (v: string): number => {
@@ -46,6 +47,7 @@ export function registerDevApiserver(program: Command): void {
       if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
       return n;
     }, 20000)
+    .option('--exit-with-stdin', 'shut down when stdin closes (test harnesses: the server dies with its parent)')
     .option('--log-level <level>', 'all, debug, info, warn, error, none', parseLevel, 'info' as LogLevel)
     .action(async (o: CliOptions) => {
       const log = createLogger('dev-apiserver', o.logLevel);
@@ -77,6 +79,11 @@ export function registerDevApiserver(program: Command): void {
         };
         process.once('SIGTERM', () => stop('SIGTERM'));
         process.once('SIGINT', () => stop('SIGINT'));
+        if (o.exitWithStdin) {
+          process.stdin.on('end', () => stop('stdin closed'));
+          process.stdin.on('error', () => stop('stdin closed'));
+          process.stdin.resume();
+        }
       });
       process.exit(0);
     });

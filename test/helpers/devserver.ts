@@ -70,13 +70,15 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'metallb-devserver-'));
   const kubeconfig = join(dir, 'kubeconfig');
   rmSync(kubeconfig, { force: true });
-  const args = [BIN, 'dev-apiserver', '--port', String(opts.port ?? 0), '--kubeconfig-out', kubeconfig, '--log-level', opts.logLevel ?? 'info'];
+  // --exit-with-stdin: if this process dies without stop() (crash, kill), the server sees EOF and exits too
+  const args = [BIN, 'dev-apiserver', '--port', String(opts.port ?? 0), '--kubeconfig-out', kubeconfig, '--log-level', opts.logLevel ?? 'info', '--exit-with-stdin'];
   if (opts.dataFile) args.push('--data-file', opts.dataFile);
   if (opts.serviceCIDR) args.push('--service-cidr', opts.serviceCIDR);
   if (opts.serviceCIDRv6) args.push('--service-cidr-v6', opts.serviceCIDRv6);
   if (opts.nodePortRange) args.push('--node-port-range', opts.nodePortRange);
   if (opts.extraArgs) args.push(...opts.extraArgs);
-  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['pipe', 'ignore', 'pipe'] });
+  child.stdin!.on('error', () => {});
   live.add(child);
   let stderr = '';
   child.stderr!.setEncoding('utf8');
