@@ -139,6 +139,19 @@ test('webhook over HTTPS: generated certificate stored in the Secret, CA bundle 
   await again.stop();
 });
 
+test('--webhook-mode onlywebhook: serves the webhook, leaves Services alone', async () => {
+  const ctl = await startController(env.kubeconfig, { args: ['--webhook-mode', 'onlywebhook'], waitReady: false });
+  controllers.push(ctl);
+  assert.ok(ctl.ports.webhook);
+  await env.apply(serviceYaml('default', 'untouched'));
+  await waitFor('ready', async () => (await fetch(`http://127.0.0.1:${ctl.ports.health}/readyz`)).status === 200);
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.deepEqual(await env.ips('default', 'untouched'), []);
+  assert.ok(!ctl.lines().some((l) => l.msg === 'processing services'));
+  assert.ok(ctl.lines().some((l) => l.msg === 'webhook-only mode: not reconciling services'));
+  await ctl.stop();
+});
+
 function runCli(args: string[]): Promise<{ code: number | null; stderr: string; stdout: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [join(ROOT, 'bin', 'metallb.js'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
