@@ -1,4 +1,5 @@
 // `metallb controller`: the cluster-wide controller that assigns LoadBalancer addresses (see docs/controller.md).
+import { randomUUID } from 'node:crypto';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { createLogger, isLogLevel, type LogLevel } from '../log.js';
 import { KubeClient, KubeConfigError, loadKubeConfig, errorText } from '../k8s/client.js';
@@ -46,6 +47,7 @@ interface Flags {
   webhookMode: WebhookMode;
   mlSecretName: string;
   deployment?: string;
+  podName?: string;
   leaderElect: boolean;
   leaderElectLeaseName: string;
   leaderElectLeaseDuration: number;
@@ -72,6 +74,7 @@ export function registerController(program: Command): void {
     .addOption(new Option('--webhook-mode <mode>', 'webhook: enabled, disabled, or onlywebhook (serve the webhook only)').choices(['enabled', 'disabled', 'onlywebhook']).default('enabled'))
     .option('--ml-secret-name <name>', 'memberlist Secret to create when missing', process.env.METALLB_ML_SECRET_NAME || 'memberlist')
     .option('--deployment <name>', 'controller Deployment, owner of the memberlist Secret', process.env.METALLB_DEPLOYMENT || undefined)
+    .option('--pod-name <name>', 'this pod, used as the leader-election identity (with a random suffix)', process.env.METALLB_POD_NAME || undefined)
     .option('--leader-elect', 'elect a leader among controller replicas (Lease); only the leader writes', false)
     .option('--leader-elect-lease-name <name>', 'Lease name', 'metallb-controller')
     .option('--leader-elect-lease-duration <d>', 'how long a lease is valid without renewal', parseDuration, 15_000)
@@ -124,6 +127,7 @@ async function runController(f: Flags): Promise<void> {
     renewDeadlineMs: f.leaderElectRenewDeadline,
     retryPeriodMs: f.leaderElectRetryPeriod,
     workers: f.workers,
+    ...(f.podName ? { identity: `${f.podName}_${randomUUID().slice(0, 8)}` } : {}),
   };
   log.info({ namespace: opts.namespace, server: client.server.origin, lbClass: opts.lbClass ?? '', webhookMode: opts.webhookMode, leaderElect: opts.leaderElect }, 'starting controller');
   const ctl = new Controller(opts, {
