@@ -456,3 +456,37 @@ test('watch from a resourceVersion newer than the server has (restart without a 
   assert.equal((evs[0]!.object as Json).code, 410);
   assert.match(String((evs[0]!.object as Json).message), /too large resource version/);
 });
+
+test('events.k8s.io/v1 Events and core/v1 Events are one collection', async () => {
+  const ev = kc.makeApiClient(k8s.EventsV1Api);
+  await ev.createNamespacedEvent({
+    namespace: 'default',
+    body: {
+      metadata: { name: 'nev1' },
+      eventTime: new Date('2026-01-01T00:00:00Z'),
+      regarding: { kind: 'Service', name: 'conv', namespace: 'default' },
+      reason: 'IPAllocated',
+      type: 'Normal',
+      note: 'Assigned IP',
+      action: 'Allocate',
+      reportingController: 'metallb-controller',
+      reportingInstance: 'controller-1',
+    },
+  });
+  const core1 = await core.readNamespacedEvent({ name: 'nev1', namespace: 'default' });
+  assert.equal(core1.message, 'Assigned IP');
+  assert.equal(core1.involvedObject.name, 'conv');
+  assert.equal(core1.reportingComponent, 'metallb-controller');
+  assert.equal(core1.source?.component, 'metallb-controller');
+  await core.createNamespacedEvent({ namespace: 'default', body: { metadata: { name: 'cev1' }, involvedObject: { kind: 'Service', name: 'conv', namespace: 'default' }, reason: 'Old', type: 'Warning', message: 'core event', count: 2 } });
+  const v1 = await ev.readNamespacedEvent({ name: 'cev1', namespace: 'default' });
+  assert.equal(v1.note, 'core event');
+  assert.equal(v1.regarding?.name, 'conv');
+  assert.equal(v1.deprecatedCount, 2);
+  const sel = await ev.listNamespacedEvent({ namespace: 'default', fieldSelector: 'regarding.name=conv,type=Warning' });
+  assert.deepEqual(sel.items.map((e) => e.metadata?.name), ['cev1']);
+  const raw = await http('GET', '/apis/events.k8s.io/v1/namespaces/default/events/nev1');
+  assert.equal(raw.json.apiVersion, 'events.k8s.io/v1');
+  await ev.deleteNamespacedEvent({ name: 'nev1', namespace: 'default' });
+  await rejects(core.readNamespacedEvent({ name: 'nev1', namespace: 'default' }), 404);
+});

@@ -70,6 +70,7 @@ export class Api {
 
   /** The stored object as seen through `version` (custom resources: apiVersion rewritten). */
   view(rt: ResourceType, version: string, o: Obj): Obj {
+    if (rt.storage) return rt.storage.fromStorage(o);
     if (rt.crd && version !== rt.storageVersion) return { ...o, apiVersion: apiVersionOf(rt.group, version) };
     return o;
   }
@@ -114,7 +115,7 @@ export class Api {
     const schema = ctx.version.schema;
     if (!ctx.rt.crd) {
       // built-in types: unknown fields are dropped (as decoding does), reported per fieldValidation
-      this.reportUnknown(ctx, unknownBuiltinFields(ctx.rt.group, ctx.rt.kind, o, true));
+      this.reportUnknown(ctx, unknownBuiltinFields(ctx.rt.storage ? '' : ctx.rt.group, ctx.rt.kind, o, true));
       return;
     }
     if (!schema) return;
@@ -204,8 +205,8 @@ export class Api {
   create(ctx: ReqCtx, body: unknown, managedFields?: unknown[]): Obj {
     if (!isObj(body)) throw badRequest('the body of the request must be a JSON or YAML object');
     this.checkTypeMeta(ctx, body);
-    const o = clone(body);
-    o.apiVersion = apiVersionOf(ctx.rt.group, ctx.rt.storageVersion);
+    const o = ctx.rt.storage ? ctx.rt.storage.toStorage(clone(body)) : clone(body);
+    o.apiVersion = this.storedApiVersion(ctx.rt);
     o.kind = ctx.rt.kind;
     const m = obj(o.metadata);
     o.metadata = m;
@@ -272,8 +273,13 @@ export class Api {
     return this.applyUpdate(ctx, existing, clone(body), subresource);
   }
 
-  private applyUpdate(ctx: ReqCtx, existing: Obj, o: Obj, subresource?: string, managedFields?: unknown[]): Obj {
+  private storedApiVersion(rt: ResourceType): string {
+    return rt.storage?.apiVersion ?? apiVersionOf(rt.group, rt.storageVersion);
+  }
+
+  private applyUpdate(ctx: ReqCtx, existing: Obj, input: Obj, subresource?: string, managedFields?: unknown[]): Obj {
     const rt = ctx.rt;
+    const o = rt.storage ? rt.storage.toStorage(input) : input;
     const key = keyOf(rt);
     const name = nameOf(existing);
     const em = metaOf(existing);
@@ -283,7 +289,7 @@ export class Api {
       throw conflict(rt.group, rt.resource, name);
     if (m.uid !== undefined && m.uid !== '' && m.uid !== em.uid)
       throw conflict(rt.group, rt.resource, name, `Precondition failed: UID in precondition: ${String(m.uid)}, UID in object meta: ${String(em.uid)}`);
-    o.apiVersion = apiVersionOf(rt.group, rt.storageVersion);
+    o.apiVersion = this.storedApiVersion(rt);
     o.kind = rt.kind;
     let next: Obj;
     if (subresource === 'status') {

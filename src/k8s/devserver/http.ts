@@ -218,9 +218,16 @@ export class HttpHandler {
 
   private selectors(t: Target, q: URLSearchParams): { labels: LabelSelector; fields: FieldSelector } {
     const labels = parseLabelSelector(q.get('labelSelector') ?? '');
-    const fields = parseFieldSelector(q.get('fieldSelector') ?? '');
-    checkFieldSelector(fields, keyOf(t.rt));
+    const fields = this.fieldSelector(t.rt, q);
     return { labels, fields };
+  }
+
+  /** Parsed, checked field selector; for views (events.k8s.io) in terms of the stored objects' fields. */
+  private fieldSelector(rt: ResourceType, q: URLSearchParams): FieldSelector {
+    let fields = parseFieldSelector(q.get('fieldSelector') ?? '');
+    if (rt.storage) fields = fields.map((f) => ({ ...f, field: rt.storage!.fieldLabel(f.field) }));
+    checkFieldSelector(fields, keyOf(rt));
+    return fields;
   }
 
   private async dispatch(req: IncomingMessage, res: ServerResponse, method: string, t: Target, q: URLSearchParams, isWatch: boolean): Promise<void> {
@@ -340,8 +347,7 @@ export class HttpHandler {
     const { rt, version } = ctx;
     const key = keyOf(rt);
     const labels = parseLabelSelector(q.get('labelSelector') ?? '');
-    const fields = parseFieldSelector(q.get('fieldSelector') ?? '');
-    checkFieldSelector(fields, key);
+    const fields = this.fieldSelector(rt, q);
     const rvParam = q.get('resourceVersion') ?? '';
     if (rvParam !== '' && !/^\d+$/.test(rvParam)) throw badRequest(`resourceVersion: Invalid value: "${rvParam}": must be a non-negative integer`);
     const sendInitial = q.get('sendInitialEvents');
@@ -355,10 +361,13 @@ export class HttpHandler {
     const api = this.d.api;
 
     const encode = (type: string, o: Obj, ev?: StoreEvent): string => {
-      if (out.kind === 'table') return `${JSON.stringify({ type, object: toTable(rt, version.name, [o], { resourceVersion: obj(o.metadata).resourceVersion }, includeObject) })}\n`;
+      if (out.kind === 'table') {
+        const v = api.view(rt, version.name, o);
+        return `${JSON.stringify({ type, object: toTable(rt, version.name, [v], { resourceVersion: obj(o.metadata).resourceVersion }, includeObject) })}\n`;
+      }
       if (out.kind === 'partial') return `${JSON.stringify({ type, object: { kind: 'PartialObjectMetadata', apiVersion: `meta.k8s.io/${out.version}`, metadata: o.metadata } })}\n`;
       if (ev) {
-        const ck = `${type}|${version.name}`;
+        const ck = `${type}|${rt.group}|${version.name}`;
         let line = ev.lines?.get(ck);
         if (line === undefined) {
           line = `${JSON.stringify({ type, object: api.view(rt, version.name, o) })}\n`;

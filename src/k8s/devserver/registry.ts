@@ -1,4 +1,5 @@
 // The resource types the server serves: the built-ins, plus those that CustomResourceDefinitions add.
+import { coreToEventsV1, eventsV1FieldLabel, eventsV1ToCore } from './events.js';
 import type { Obj } from './util.js';
 
 export const ALL_VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
@@ -39,10 +40,23 @@ export interface ResourceType {
   builtin: boolean;
   /** Set for resources served from a CRD (its name). */
   crd?: string;
+  /** A view of another resource's storage (events.k8s.io/v1 Events are core/v1 Events). */
+  storage?: StorageView;
+}
+
+export interface StorageView {
+  /** storage key of the resource whose objects these are */
+  key: string;
+  /** apiVersion of stored objects */
+  apiVersion: string;
+  toStorage(o: Obj): Obj;
+  fromStorage(o: Obj): Obj;
+  fieldLabel(label: string): string;
 }
 
 export const resourceKey = (group: string, resource: string): string => `${group}/${resource}`;
-export const keyOf = (rt: ResourceType): string => resourceKey(rt.group, rt.resource);
+/** The storage key of a resource (its own `group/resource`, or the one it is a view of). */
+export const keyOf = (rt: ResourceType): string => rt.storage?.key ?? resourceKey(rt.group, rt.resource);
 export const apiVersionOf = (group: string, version: string): string => (group ? `${group}/${version}` : version);
 
 interface BuiltinSpec {
@@ -109,18 +123,30 @@ export class Registry {
         storageVersion: b.version,
         verbs: ALL_VERBS,
         builtin: true,
+        ...(b.group === 'events.k8s.io'
+          ? {
+              storage: {
+                key: resourceKey('', 'events'),
+                apiVersion: 'v1',
+                toStorage: eventsV1ToCore,
+                fromStorage: coreToEventsV1,
+                fieldLabel: eventsV1FieldLabel,
+              },
+            }
+          : {}),
       });
     }
   }
 
   add(rt: ResourceType): void {
-    this.types.set(keyOf(rt), rt);
+    this.types.set(resourceKey(rt.group, rt.resource), rt);
   }
 
   remove(group: string, resource: string): void {
     this.types.delete(resourceKey(group, resource));
   }
 
+  /** By `group/resource` (not the storage key). */
   byKey(key: string): ResourceType | undefined {
     return this.types.get(key);
   }

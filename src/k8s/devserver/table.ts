@@ -202,6 +202,14 @@ const PRINTERS: Record<string, Printer> = {
       return [age(last, now), str(o.type) ?? '', str(o.reason) ?? '', `${(str(io.kind) ?? '').toLowerCase()}/${str(io.name) ?? ''}`, str(o.message) ?? ''];
     },
   },
+  'events.k8s.io/events': {
+    columns: [col('Last Seen'), col('Type'), col('Reason'), col('Object'), col('Message')],
+    cells: (o, now) => {
+      const r = obj(o.regarding);
+      const last = str(getPath(o, 'series.lastObservedTime')) ?? str(o.deprecatedLastTimestamp) ?? str(o.eventTime) ?? str(obj(o.metadata).creationTimestamp);
+      return [age(last, now), str(o.type) ?? '', str(o.reason) ?? '', `${(str(r.kind) ?? '').toLowerCase()}/${str(r.name) ?? ''}`, str(o.note) ?? ''];
+    },
+  },
   'apps/deployments': {
     columns: [NAME, col('Ready'), col('Up-to-date', 'integer'), col('Available', 'integer'), AGE],
     cells: (o, now) => {
