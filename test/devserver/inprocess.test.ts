@@ -220,6 +220,7 @@ test('dryRun=All does not store; malformed and unsupported requests get Status e
     ['PUT', '/api/v1/namespaces/default/configmaps/x', '{"metadata":{"name":"y"}}', {}, 400],
     ['POST', '/api/v1/namespaces/default/configmaps', '{"apiVersion":"v2","kind":"ConfigMap","metadata":{"name":"z"}}', {}, 400],
     ['GET', '/api/v1/namespaces/default/services/kubernetes/scale', undefined, {}, 404],
+    ['GET', '/api/v1/namespaces/%E0%A4%A/services', undefined, {}, 400],
   ];
   for (const [m, p, b, h, code] of cases) {
     const r = await http(m, p, b, h);

@@ -150,7 +150,12 @@ export class HttpHandler {
       if (!doc) throw pathNotFound();
       return this.write(res, 200, doc, { kind: 'json' });
     }
-    const seg = path.split('/').filter(Boolean).map(decodeURIComponent);
+    let seg: string[];
+    try {
+      seg = path.split('/').filter(Boolean).map(decodeURIComponent);
+    } catch {
+      throw badRequest(`malformed URL path: ${path}`);
+    }
     let group: string;
     let version: string;
     let rest: string[];
