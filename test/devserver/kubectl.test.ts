@@ -133,6 +133,15 @@ test('kubectl create (from a file and generators), expose, get -w, delete', asyn
   assert.match((await kubectl(['get', 'ns', 'demo'], srv.kubeconfig)).stderr, /namespaces "demo" not found/);
 });
 
+test('kubectl scale uses the scale subresource', async () => {
+  await k(['create', 'deployment', 'sc', '--image=nginx', '--replicas=1']);
+  assert.match(await k(['scale', 'deployment', 'sc', '--replicas=4']), /deployment.apps\/sc scaled/);
+  assert.equal(await k(['get', 'deploy', 'sc', '-o', 'jsonpath={.spec.replicas}']), '4');
+  const scale = JSON.parse(await k(['get', '--raw', '/apis/apps/v1/namespaces/default/deployments/sc/scale'])) as { kind: string; spec: { replicas: number }; status: { selector: string } };
+  assert.deepEqual([scale.kind, scale.spec.replicas, scale.status.selector], ['Scale', 4, 'app=sc']);
+  await k(['delete', 'deploy', 'sc']);
+});
+
 test('kubectl apply --server-side', async () => {
   const cm = 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa\n  namespace: default\ndata:\n  a: "1"\n';
   assert.match(await k(['apply', '--server-side', '-f', '-'], cm), /configmap\/ssa serverside-applied/);

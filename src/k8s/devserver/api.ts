@@ -9,10 +9,11 @@ import { builtinListStrategy, jsonPatch, mergePatch, noListStrategy, PatchError,
 import { recordApply } from './ssa.js';
 import { apiVersionOf, keyOf, resourceKey, type Registry, type ResourceType, type VersionInfo } from './registry.js';
 import { applyDefaults, prune, validateSchema } from './schema.js';
-import { matchFields, matchLabels, type FieldSelector, type LabelSelector } from './selectors.js';
+import { formatLabelSelector, matchFields, matchLabels, type FieldSelector, type LabelSelector } from './selectors.js';
 import { prepareService, releaseService, reserveService, validateServiceStatus, type AllocTx, type ServiceAllocators } from './service.js';
 import type { Store } from './store.js';
-import { clone, isObj, jsonEqual, nowRFC3339, obj, randomUID, str, type Obj } from './util.js';
+import { clone, getPath, isObj, jsonEqual, nowRFC3339, obj, randomUID, str, type Obj } from './util.js';
+import { evalJsonPath } from './table.js';
 import { namePolicy, validateMeta, validateName } from './validation.js';
 
 export type FieldValidation = 'Strict' | 'Warn' | 'Ignore';
@@ -426,6 +427,65 @@ export class Api {
     if (type === 'apply' && subresource === undefined) delete pm.resourceVersion;
     const managed = type === 'apply' && subresource === undefined && Array.isArray(pm.managedFields) ? (pm.managedFields as unknown[]) : undefined;
     return this.applyUpdate(ctx, existing, patched, subresource, managed);
+  }
+
+  // ---------- scale subresource (autoscaling/v1 Scale) ----------
+
+  private toScale(ctx: ReqCtx, o: Obj): Obj {
+    const sc = ctx.version.scale!;
+    const num = (p: string): number => {
+      const v = evalJsonPath(o, p)[0];
+      return typeof v === 'number' ? v : 0;
+    };
+    let selector: string | undefined;
+    if (sc.labelSelectorPath === 'spec.selector' && ctx.rt.builtin) selector = formatLabelSelector(getPath(o, 'spec.selector'));
+    else if (sc.labelSelectorPath) {
+      const v = evalJsonPath(o, sc.labelSelectorPath)[0];
+      if (typeof v === 'string') selector = v;
+    }
+    const m = metaOf(o);
+    return {
+      kind: 'Scale',
+      apiVersion: 'autoscaling/v1',
+      metadata: { name: m.name, ...(m.namespace ? { namespace: m.namespace } : {}), uid: m.uid, resourceVersion: m.resourceVersion, creationTimestamp: m.creationTimestamp },
+      spec: { replicas: num(sc.specReplicasPath) },
+      status: { replicas: num(sc.statusReplicasPath), ...(selector ? { selector } : {}) },
+    };
+  }
+
+  getScale(ctx: ReqCtx, name: string): Obj {
+    return this.toScale(ctx, this.mustGet(ctx, name));
+  }
+
+  /** PUT of a Scale, or a patch of the current Scale: sets the parent's replicas. */
+  updateScale(ctx: ReqCtx, name: string, body: unknown, patchType?: PatchType): Obj {
+    const existing = this.mustGet(ctx, name);
+    let scale: unknown = body;
+    if (patchType) {
+      const current = this.toScale(ctx, existing);
+      try {
+        scale = patchType === 'json' ? jsonPatch(current, body) : mergePatch(current, body);
+      } catch (e) {
+        if (e instanceof PatchError) throw badRequest(e.message);
+        throw e;
+      }
+    }
+    if (!isObj(scale)) throw badRequest('the body of the request must be a Scale object');
+    const replicas = getPath(scale, 'spec.replicas');
+    if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 0)
+      throw invalid('autoscaling', 'Scale', name, [{ type: 'Invalid', field: 'spec.replicas', value: replicas ?? null, detail: 'must be greater than or equal to 0' }]);
+    const rv = getPath(scale, 'metadata.resourceVersion');
+    if (!patchType && typeof rv === 'string' && rv !== '' && rv !== metaOf(existing).resourceVersion) throw conflict(ctx.rt.group, ctx.rt.resource, name);
+    const next = clone(this.view(ctx.rt, ctx.version.name, existing));
+    const path = ctx.version.scale!.specReplicasPath.replace(/^\./, '').split('.');
+    let cur: Obj = next;
+    for (const p of path.slice(0, -1)) {
+      if (!isObj(cur[p])) cur[p] = {};
+      cur = cur[p] as Obj;
+    }
+    cur[path[path.length - 1]!] = replicas;
+    const updated = this.applyUpdate({ ...ctx, version: ctx.version }, existing, next);
+    return this.toScale(ctx, updated);
   }
 
   // ---------- delete ----------

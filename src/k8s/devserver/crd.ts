@@ -122,7 +122,15 @@ export function resourceTypeOf(crd: Obj): ResourceType {
       ...(isObj(obj(v.schema).openAPIV3Schema) ? { schema: obj(v.schema).openAPIV3Schema as Obj } : {}),
       printerColumns: cols,
       statusSubresource: isObj(subs.status),
-      scaleSubresource: isObj(subs.scale),
+      ...(isObj(subs.scale) && typeof subs.scale.specReplicasPath === 'string' && typeof subs.scale.statusReplicasPath === 'string'
+        ? {
+            scale: {
+              specReplicasPath: subs.scale.specReplicasPath,
+              statusReplicasPath: subs.scale.statusReplicasPath,
+              ...(typeof subs.scale.labelSelectorPath === 'string' ? { labelSelectorPath: subs.scale.labelSelectorPath } : {}),
+            },
+          }
+        : {}),
     };
   });
   const kind = String(names.kind);

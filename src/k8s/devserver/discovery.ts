@@ -29,6 +29,7 @@ function apiResource(rt: ResourceType, v: VersionInfo): Obj[] {
     },
   ];
   if (v.statusSubresource) out.push({ name: `${rt.resource}/status`, singularName: '', namespaced: rt.namespaced, kind: rt.kind, verbs: ['get', 'patch', 'update'] });
+  if (v.scale) out.push({ name: `${rt.resource}/scale`, singularName: '', namespaced: rt.namespaced, group: 'autoscaling', version: 'v1', kind: 'Scale', verbs: ['get', 'patch', 'update'] });
   return out;
 }
 
@@ -87,8 +88,13 @@ export function aggregatedDiscovery(reg: Registry, legacy: boolean, apiVersion: 
           verbs: rt.verbs,
           ...(rt.shortNames.length ? { shortNames: rt.shortNames } : {}),
           ...(rt.categories.length ? { categories: rt.categories } : {}),
-          ...(vi.statusSubresource
-            ? { subresources: [{ subresource: 'status', responseKind: { group: rt.group, version: v.version, kind: rt.kind }, verbs: ['get', 'patch', 'update'] }] }
+          ...(vi.statusSubresource || vi.scale
+            ? {
+                subresources: [
+                  ...(vi.statusSubresource ? [{ subresource: 'status', responseKind: { group: rt.group, version: v.version, kind: rt.kind }, verbs: ['get', 'patch', 'update'] }] : []),
+                  ...(vi.scale ? [{ subresource: 'scale', responseKind: { group: 'autoscaling', version: 'v1', kind: 'Scale' }, verbs: ['get', 'patch', 'update'] }] : []),
+                ],
+              }
             : {}),
         })),
         freshness: 'Current',

@@ -237,7 +237,8 @@ export class HttpHandler {
 
   private async dispatch(req: IncomingMessage, res: ServerResponse, method: string, t: Target, q: URLSearchParams, isWatch: boolean): Promise<void> {
     const api = this.d.api;
-    if (t.subresource !== undefined && !(t.subresource === 'status' && t.version.statusSubresource)) throw pathNotFound();
+    if (t.subresource !== undefined && !(t.subresource === 'status' && t.version.statusSubresource) && !(t.subresource === 'scale' && t.version.scale)) throw pathNotFound();
+    if (t.subresource === 'scale' && t.name !== undefined) return this.scale(req, res, method, t, q);
     if (t.name === undefined) {
       // collection
       if (t.rt.namespaced === false && t.namespace !== undefined) throw pathNotFound();
@@ -305,6 +306,27 @@ export class HttpHandler {
         }
         if (q.get('propagationPolicy')) opts.propagationPolicy = q.get('propagationPolicy')!;
         return this.sendObject(res, 200, t, api.delete(ctx, name, opts), q, out, ctx.warnings);
+      }
+      default:
+        throw methodNotAllowed();
+    }
+  }
+
+  private async scale(req: IncomingMessage, res: ServerResponse, method: string, t: Target, q: URLSearchParams): Promise<void> {
+    const out = chooseOutput(req.headers.accept);
+    const ctx = this.ctx(t, q);
+    const name = t.name!;
+    switch (method) {
+      case 'GET':
+        return this.write(res, 200, this.d.api.getScale(ctx, name), out, ctx.warnings);
+      case 'PUT': {
+        const body = decodeBody(await readBody(req), req.headers['content-type'], false);
+        return this.write(res, 200, this.d.api.updateScale(ctx, name, body), out, ctx.warnings);
+      }
+      case 'PATCH': {
+        const ct = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+        const body = decodeBody(await readBody(req), ct, true);
+        return this.write(res, 200, this.d.api.updateScale(ctx, name, body, PATCH_TYPES[ct]!), out, ctx.warnings);
       }
       default:
         throw methodNotAllowed();

@@ -18,7 +18,9 @@ export interface VersionInfo {
   schema?: Obj;
   printerColumns?: PrinterColumn[];
   statusSubresource: boolean;
-  scaleSubresource?: boolean;
+  /** `scale` subresource (autoscaling/v1 Scale): JSON paths like `.spec.replicas`; `labelSelectorPath`
+   *  `spec.selector` means "format the LabelSelector object at .spec.selector" (built-in workloads). */
+  scale?: { specReplicasPath: string; statusReplicasPath: string; labelSelectorPath?: string };
   /** CRD versions marked deprecated: the Warning every request to this version gets. */
   deprecationWarning?: string;
 }
@@ -68,6 +70,7 @@ interface BuiltinSpec {
   shortNames?: string[];
   categories?: string[];
   status?: boolean;
+  scale?: boolean;
 }
 
 const BUILTINS: BuiltinSpec[] = [
@@ -89,10 +92,10 @@ const BUILTINS: BuiltinSpec[] = [
   { group: 'apiextensions.k8s.io', version: 'v1', resource: 'customresourcedefinitions', kind: 'CustomResourceDefinition', namespaced: false, shortNames: ['crd', 'crds'], categories: ['api-extensions'], status: true },
   { group: 'admissionregistration.k8s.io', version: 'v1', resource: 'validatingwebhookconfigurations', kind: 'ValidatingWebhookConfiguration', namespaced: false, categories: ['api-extensions'] },
   { group: 'admissionregistration.k8s.io', version: 'v1', resource: 'mutatingwebhookconfigurations', kind: 'MutatingWebhookConfiguration', namespaced: false, categories: ['api-extensions'] },
-  { group: 'apps', version: 'v1', resource: 'deployments', kind: 'Deployment', namespaced: true, shortNames: ['deploy'], categories: ['all'], status: true },
+  { group: 'apps', version: 'v1', resource: 'deployments', scale: true, kind: 'Deployment', namespaced: true, shortNames: ['deploy'], categories: ['all'], status: true },
   { group: 'apps', version: 'v1', resource: 'daemonsets', kind: 'DaemonSet', namespaced: true, shortNames: ['ds'], categories: ['all'], status: true },
-  { group: 'apps', version: 'v1', resource: 'replicasets', kind: 'ReplicaSet', namespaced: true, shortNames: ['rs'], categories: ['all'], status: true },
-  { group: 'apps', version: 'v1', resource: 'statefulsets', kind: 'StatefulSet', namespaced: true, shortNames: ['sts'], categories: ['all'], status: true },
+  { group: 'apps', version: 'v1', resource: 'replicasets', scale: true, kind: 'ReplicaSet', namespaced: true, shortNames: ['rs'], categories: ['all'], status: true },
+  { group: 'apps', version: 'v1', resource: 'statefulsets', scale: true, kind: 'StatefulSet', namespaced: true, shortNames: ['sts'], categories: ['all'], status: true },
   { group: 'rbac.authorization.k8s.io', version: 'v1', resource: 'roles', kind: 'Role', namespaced: true },
   { group: 'rbac.authorization.k8s.io', version: 'v1', resource: 'rolebindings', kind: 'RoleBinding', namespaced: true },
   { group: 'rbac.authorization.k8s.io', version: 'v1', resource: 'clusterroles', kind: 'ClusterRole', namespaced: false },
@@ -119,7 +122,13 @@ export class Registry {
         namespaced: b.namespaced,
         shortNames: b.shortNames ?? [],
         categories: b.categories ?? [],
-        versions: [{ name: b.version, statusSubresource: b.status === true }],
+        versions: [
+          {
+            name: b.version,
+            statusSubresource: b.status === true,
+            ...(b.scale ? { scale: { specReplicasPath: '.spec.replicas', statusReplicasPath: '.status.replicas', labelSelectorPath: 'spec.selector' } } : {}),
+          },
+        ],
         storageVersion: b.version,
         verbs: ALL_VERBS,
         builtin: true,

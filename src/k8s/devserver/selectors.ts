@@ -234,3 +234,20 @@ export function matchFields(sel: FieldSelector, o: Obj): boolean {
   }
   return true;
 }
+
+/** A metav1.LabelSelector as the string form (`a=b,c in (d,e)`), as in Scale.status.selector. */
+export function formatLabelSelector(sel: unknown): string {
+  if (!isObj(sel)) return '';
+  const parts: string[] = [];
+  if (isObj(sel.matchLabels)) for (const k of Object.keys(sel.matchLabels).sort()) parts.push(`${k}=${String(sel.matchLabels[k])}`);
+  if (Array.isArray(sel.matchExpressions))
+    for (const e of sel.matchExpressions) {
+      if (!isObj(e) || typeof e.key !== 'string') continue;
+      const vals = Array.isArray(e.values) ? e.values.map(String).sort().join(',') : '';
+      if (e.operator === 'In') parts.push(`${e.key} in (${vals})`);
+      else if (e.operator === 'NotIn') parts.push(`${e.key} notin (${vals})`);
+      else if (e.operator === 'Exists') parts.push(e.key);
+      else if (e.operator === 'DoesNotExist') parts.push(`!${e.key}`);
+    }
+  return parts.join(',');
+}
