@@ -422,7 +422,13 @@ test('CRDs through the API: versions served with apiVersion rewritten, deprecati
       names: { plural: 'widgets', kind: 'Widget', shortNames: ['wd'] },
       versions: [
         { name: 'v1alpha1', served: true, storage: false, deprecated: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } },
-        { name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', properties: { spec: { type: 'object', properties: { size: { type: 'integer', default: 3 } } } } } } },
+        {
+          name: 'v1',
+          served: true,
+          storage: true,
+          subresources: { status: {}, scale: { specReplicasPath: '.spec.size', statusReplicasPath: '.status.size', labelSelectorPath: '.status.selector' } },
+          schema: { openAPIV3Schema: { type: 'object', properties: { spec: { type: 'object', properties: { size: { type: 'integer', default: 3 } } }, status: { type: 'object', properties: { size: { type: 'integer' }, selector: { type: 'string' } } } } } },
+        },
       ],
     },
   };
@@ -440,6 +446,11 @@ test('CRDs through the API: versions served with apiVersion rewritten, deprecati
   const old = await http('GET', '/apis/example.com/v1alpha1/widgets/w1');
   assert.equal(old.json.apiVersion, 'example.com/v1alpha1');
   assert.equal(old.headers.get('warning'), '299 - "example.com/v1alpha1 Widget is deprecated; use example.com/v1 Widget"');
+  const sc = await http('PATCH', '/apis/example.com/v1/widgets/w1/scale', { spec: { replicas: 7 } }, { 'content-type': 'application/merge-patch+json' });
+  assert.equal(sc.status, 200, sc.text);
+  assert.deepEqual([sc.json.kind, (sc.json.spec as Json).replicas], ['Scale', 7]);
+  assert.equal(((await http('GET', '/apis/example.com/v1/widgets/w1')).json.spec as Json).size, 7);
+  assert.equal((await http('GET', '/apis/example.com/v1alpha1/widgets/w1/scale')).status, 404, 'only where declared');
   const group = await http('GET', '/apis/example.com');
   assert.deepEqual((group.json.preferredVersion as Json).version, 'v1');
   assert.equal((await http('GET', '/apis/example.com/v1/namespaces/default/widgets')).status, 404, 'cluster-scoped');
