@@ -66,6 +66,18 @@ test('allow-shared-ip services share an address; loadBalancerIPs requests a give
   await env.kc(['delete', 'service', '-n', 'apps', 'share-c']);
 });
 
+test('an updated service follows its new request (annotation changed, then removed)', async () => {
+  await env.apply(serviceYaml('apps', 'req', { annotations: { 'metallb.io/loadBalancerIPs': '192.0.2.25' } }));
+  assert.deepEqual(await env.waitIPs('apps', 'req'), ['192.0.2.25']);
+  await env.kc(['annotate', 'service', '-n', 'apps', 'req', '--overwrite', 'metallb.io/loadBalancerIPs=192.0.2.26']);
+  await waitFor('req moved to .26', async () => (await env.ips('apps', 'req'))[0] === '192.0.2.26');
+  // Without a request the service keeps what it has.
+  await env.kc(['annotate', 'service', '-n', 'apps', 'req', 'metallb.io/loadBalancerIPs-']);
+  await sleep(1000);
+  assert.deepEqual(await env.ips('apps', 'req'), ['192.0.2.26']);
+  await env.kc(['delete', 'service', '-n', 'apps', 'req']);
+});
+
 test('a deleted service frees its address for a pending one; a type change releases', async () => {
   const pin = { 'metallb.io/address-pool': 'tiny' };
   await env.apply(serviceYaml('apps', 'first', { annotations: pin }));
