@@ -454,10 +454,21 @@ test('CRDs through the API: versions served with apiVersion rewritten, deprecati
   const group = await http('GET', '/apis/example.com');
   assert.deepEqual((group.json.preferredVersion as Json).version, 'v1');
   assert.equal((await http('GET', '/apis/example.com/v1/namespaces/default/widgets')).status, 404, 'cluster-scoped');
+  const hijack = await http('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', {
+    ...crd,
+    metadata: { name: 'endpointslices.discovery.k8s.io' },
+    spec: { ...crd.spec, group: 'discovery.k8s.io', names: { plural: 'endpointslices', kind: 'EndpointSlice' } },
+  });
+  assert.equal(hijack.status, 422);
+  // watches of the resource end when its CRD goes
+  const watching = watchEvents('/apis/example.com/v1/widgets?watch=true', 10, undefined, 5000);
+  await new Promise((r) => setTimeout(r, 200));
   const del = await http('DELETE', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com');
   assert.equal(del.status, 200);
   assert.equal((await http('GET', '/apis/example.com/v1/widgets')).status, 404);
   assert.equal((await http('GET', '/apis/example.com')).status, 404);
+  const seen = await watching;
+  assert.deepEqual(seen.map((e) => e.type), ['ADDED', 'DELETED'], 'initial ADDED, the DELETED, then the stream ended');
 });
 
 test('watch from a resourceVersion newer than the server has (restart without a data file) gets 410', async () => {

@@ -173,6 +173,12 @@ export class Api {
         if (ns.scope !== os.scope) errs.push({ type: 'Invalid', field: 'spec.scope', value: ns.scope, detail: 'field is immutable' });
         if (ns.group !== os.group) errs.push({ type: 'Invalid', field: 'spec.group', value: ns.group, detail: 'field is immutable' });
       }
+      if (!errs.length) {
+        // a CRD cannot take over a built-in resource
+        const served = this.registry.byKey(resourceKey(String(obj(o.spec).group), String(obj(obj(o.spec).names).plural)));
+        if (served && !served.crd)
+          errs.push({ type: 'Invalid', field: 'spec.names.plural', value: obj(obj(o.spec).names).plural, detail: `${String(obj(obj(o.spec).names).plural)}.${String(obj(o.spec).group)} is a built-in resource of this server` });
+      }
       if (errs.length) throw this.invalidFor(ctx.rt, nameOf(o))(errs);
       o.status = crdStatus(o, old ? obj(old.status) : undefined);
     } else if (key === '/pods' && !old) {
@@ -361,7 +367,12 @@ export class Api {
       return this.view(rt, ctx.version.name, next);
     }
     this.store.put(key, next, 'MODIFIED');
-    if (key === CRD_KEY) this.registry.add(resourceTypeOf(next));
+    if (key === CRD_KEY) {
+      const before = resourceTypeOf(existing);
+      const after = resourceTypeOf(next);
+      if (before.resource !== after.resource) this.registry.remove(before.group, before.resource);
+      this.registry.add(after);
+    }
     return this.view(rt, ctx.version.name, next);
   }
 

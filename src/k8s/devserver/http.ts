@@ -472,6 +472,7 @@ export class HttpHandler {
         const line = eventLine(ev);
         if (line !== undefined) send(line);
       },
+      onClose: () => setImmediate(() => finish()),
     });
     const timers: NodeJS.Timeout[] = [];
     if (bookmarks) timers.push(setInterval(() => send(bookmarkLine()), this.bookmarkMs));

@@ -23,6 +23,8 @@ export interface Watcher {
   /** Only events of this namespace (undefined: all). */
   namespace?: string;
   onEvent(ev: StoreEvent): void;
+  /** The resource went away (CRD deleted): the watch should end. */
+  onClose?(): void;
 }
 
 export interface Snapshot {
@@ -126,6 +128,9 @@ export class Store {
   /** Drop a whole resource's storage (CRD removal), without events. */
   dropResource(key: string): void {
     this.data.delete(key);
+    const ws = this.watchers.get(key);
+    this.watchers.delete(key);
+    if (ws) for (const w of ws) w.onClose?.();
   }
 
   private record(ev: StoreEvent): StoreEvent {
