@@ -54,6 +54,7 @@ interface Flags {
   leaderElectRenewDeadline: number;
   leaderElectRetryPeriod: number;
   workers: number;
+  crdAbsentGrace: number;
   logLevel: LogLevel;
 }
 
@@ -80,6 +81,7 @@ export function registerController(program: Command): void {
     .option('--leader-elect-lease-duration <d>', 'how long a lease is valid without renewal', parseDuration, 15_000)
     .option('--leader-elect-renew-deadline <d>', 'the leader gives up when it cannot renew for this long', parseDuration, 10_000)
     .option('--leader-elect-retry-period <d>', 'interval between acquire/renew attempts', parseDuration, 2_000)
+    .addOption(new Option('--crd-absent-grace <d>', 'a config CRD not served at start counts as empty after this long').argParser(parseDuration).default(10_000).hideHelp())
     .option('--workers <n>', 'services reconciled concurrently', parsePositiveInt, 16)
     .addOption(
       new Option('--log-level <level>', 'all, debug, info, warn, error or none')
@@ -127,6 +129,7 @@ async function runController(f: Flags): Promise<void> {
     renewDeadlineMs: f.leaderElectRenewDeadline,
     retryPeriodMs: f.leaderElectRetryPeriod,
     workers: f.workers,
+    crdAbsentGraceMs: f.crdAbsentGrace,
     ...(f.podName ? { identity: `${f.podName}_${randomUUID().slice(0, 8)}` } : {}),
   };
   log.info({ namespace: opts.namespace, server: client.server.origin, lbClass: opts.lbClass ?? '', webhookMode: opts.webhookMode, leaderElect: opts.leaderElect }, 'starting controller');

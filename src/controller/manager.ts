@@ -52,6 +52,8 @@ export interface ControllerOptions {
   identity?: string;
   /** Services reconciled concurrently. */
   workers: number;
+  /** A config CRD not served at start counts as empty after this long (default 10 s). */
+  crdAbsentGraceMs?: number;
 }
 
 export interface ControllerDeps {
@@ -136,7 +138,7 @@ export class Controller {
     this.nodes = new Informer<Node>(this.client, R.nodes, this.log);
     this.secrets = new Informer<Secret>(this.client, R.secrets, this.log, { namespace: ns });
     this.configMaps = new Informer<ConfigMap>(this.client, R.configMaps, this.log, { namespace: ns });
-    this.configInformers = CONFIG_RESOURCES.map((r) => new Informer(this.client, r, this.log, { namespace: ns }));
+    this.configInformers = CONFIG_RESOURCES.map((r) => new Informer(this.client, r, this.log, { namespace: ns, absentGraceMs: opts.crdAbsentGraceMs }));
     this.poolInformer = this.configInformers[0] as Informer;
 
     this.configQueue = new WorkQueue<string>(

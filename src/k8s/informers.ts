@@ -24,6 +24,8 @@ export interface InformerOptions {
   maxRetryMs?: number;
   /** While the server does not serve the resource (404), list again this often. Default 3 s. */
   absentPollMs?: number;
+  /** A resource never listed that stays 404 this long counts as empty (synced). Default 10 s. */
+  absentGraceMs?: number;
 }
 
 /** `namespace/name` for namespaced objects, `name` for cluster-scoped ones. */
@@ -57,6 +59,8 @@ export class Informer<T extends KubeObject = KubeObject> {
   private wake: (() => void) | undefined;
   private syncedFlag = false;
   private absentFlag = false;
+  private everListed = false;
+  private absentSince: number | undefined;
   private readonly syncWaiters: (() => void)[] = [];
   private loop: Promise<void> | undefined;
 
@@ -160,9 +164,10 @@ export class Informer<T extends KubeObject = KubeObject> {
     while (this.running) {
       try {
         if (needList) {
+          const wasAbsent = this.absentFlag || this.absentSince !== undefined;
           await this.relist();
           needList = false;
-          if (this.absentFlag) {
+          if (wasAbsent) {
             this.absentFlag = false;
             this.log.info({ resource: this.name }, 'resource is now served, watching it');
           }
@@ -183,19 +188,10 @@ export class Informer<T extends KubeObject = KubeObject> {
       } catch (err) {
         if (!this.running) break;
         if (err instanceof ApiError && err.status === 404) {
-          if (!this.absentFlag) {
-            this.absentFlag = true;
-            this.log.warn(
-              { resource: this.name, apiVersion: apiVersionOf(this.resource) },
-              `the API server does not serve ${this.resource.plural}.${this.resource.group || 'core'} (CRD not installed?); treating it as empty and retrying`,
-            );
-            // Nothing of this kind exists: an empty cache is the truth until it is served.
-            this.applyList([]);
-            this.markSynced();
-          }
-          // Poll for the resource to appear every few seconds (a CRD installed later is picked up quickly).
+          this.handleAbsent();
+          // Poll for the resource to appear (a CRD installed later is picked up within a few seconds).
           needList = true;
-          await this.sleep(this.opts.absentPollMs ?? 3000);
+          await this.sleep(Math.min(this.opts.absentPollMs ?? 3000, this.syncedFlag ? Infinity : 1000));
           continue;
         }
         this.log.warn({ resource: this.name, err: errorText(err), retryInMs: retry }, 'list/watch failed, retrying');
@@ -203,6 +199,38 @@ export class Informer<T extends KubeObject = KubeObject> {
         await this.sleep(retry);
         retry = Math.min(retry * 2, maxRetry);
       }
+    }
+  }
+
+  /**
+   * The server answers 404 for the resource. Never listed yet: after `absentGraceMs` of 404s (an API server that is
+   * starting may not serve CRDs for a few seconds) the resource counts as empty and synced. Listed before: the cache
+   * is kept as it is (a CRD being deleted removes its objects first, and we see those deletions), so a transient 404
+   * never looks like "every object is gone".
+   */
+  private handleAbsent(): void {
+    const what = `${this.resource.plural}.${this.resource.group || 'core'}`;
+    const now = Date.now();
+    if (this.everListed) {
+      if (!this.absentFlag) {
+        this.absentFlag = true;
+        this.log.warn({ resource: this.name }, `the API server no longer serves ${what}; keeping the last known objects and retrying`);
+      }
+      return;
+    }
+    const grace = this.opts.absentGraceMs ?? 10_000;
+    if (this.absentSince === undefined) {
+      this.absentSince = now;
+      this.log.warn(
+        { resource: this.name, apiVersion: apiVersionOf(this.resource), graceMs: grace },
+        `the API server does not serve ${what} (CRD not installed?); treating it as empty if that lasts ${grace} ms, retrying until it appears`,
+      );
+    }
+    if (!this.absentFlag && now - this.absentSince >= grace) {
+      this.absentFlag = true;
+      this.log.warn({ resource: this.name }, `${what} still not served: treating it as empty until it appears`);
+      this.applyList([]);
+      this.markSynced();
     }
   }
 
@@ -226,6 +254,8 @@ export class Informer<T extends KubeObject = KubeObject> {
     } while (cont && this.running);
     this.resourceVersion = rv;
     this.applyList(items as T[]);
+    this.everListed = true;
+    this.absentSince = undefined;
     this.markSynced();
   }
 

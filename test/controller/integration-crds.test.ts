@@ -29,9 +29,10 @@ data:
 
 test('no CRDs yet: logged, retried, the legacy ConfigMap still works; CRs are combined with it once installed', async () => {
   await env.apply(legacyConfigMap);
-  const ctl = await startController(env.kubeconfig);
+  const ctl = await startController(env.kubeconfig, { args: ['--crd-absent-grace', '2s'] });
   ctls.push(ctl);
   assert.ok(ctl.lines().some((l) => l.level === 'warn' && String(l.msg).includes('CRD not installed')), 'a clear log line');
+  assert.ok(ctl.lines().some((l) => l.level === 'warn' && String(l.msg).includes('still not served: treating it as empty')));
   await env.apply(serviceYaml('default', 'from-legacy'));
   const [ip] = await env.waitIPs('default', 'from-legacy');
   assert.match(ip!, /^192\.0\.2\./);
