@@ -143,11 +143,18 @@ export function openapiV3Doc(reg: Registry, group: string, version: string): Obj
       parameters: pathParams,
     };
   }
+  // custom resources: their CRD schema, so that `kubectl explain` works for them
+  const schemas: Obj = {};
+  for (const { rt, v: vi } of v.resources) {
+    if (!rt.crd || !vi.schema) continue;
+    const id = `${rt.group.split('.').reverse().join('.')}.${version}.${rt.kind}`;
+    schemas[id] = { ...vi.schema, 'x-kubernetes-group-version-kind': [{ group: rt.group, version, kind: rt.kind }] };
+  }
   return {
     openapi: '3.0.0',
     info: { title: 'Kubernetes', version: SERVER_VERSION.gitVersion },
     paths,
-    components: { schemas: {} },
+    components: { schemas },
   };
 }
 
