@@ -207,6 +207,9 @@ test('CRDs: served after creation, defaults applied, invalid objects rejected wi
   assert.match(unknown.stderr, /strict decoding error: unknown field "spec.bogus"/);
   await k(['patch', 'ipaddresspool', 'pool1', '-n', 'metallb-system', '--subresource=status', '--type=merge', '-p', '{"status":{"used":1}}']);
   assert.equal(await k(['get', 'ipaddresspool', 'pool1', '-n', 'metallb-system', '-o', 'jsonpath={.status.used}']), '1');
+  const explain = await k(['explain', 'ipaddresspools.spec']);
+  assert.match(explain, /KIND:\s+IPAddressPool/);
+  assert.match(explain, /addresses\s+<\[\]string> -required-/);
   // deleting the CRD removes the resource and its objects
   await k(['delete', 'crd', 'ipaddresspools.metallb.io']);
   const gone = await kubectl(['get', 'ipaddresspools', '-A'], srv.kubeconfig);
