@@ -149,7 +149,7 @@ test('--webhook-mode onlywebhook: serves the webhook, leaves Services alone', as
   assert.deepEqual(await env.ips('default', 'untouched'), []);
   assert.ok(!ctl.lines().some((l) => l.msg === 'processing services'));
   assert.ok(ctl.lines().some((l) => l.msg === 'webhook-only mode: not reconciling services'));
-  await ctl.stop();
+  assert.equal(await ctl.kill('SIGINT'), 0, 'SIGINT exits 0 too');
 });
 
 function runCli(args: string[]): Promise<{ code: number | null; stderr: string; stdout: string }> {
