@@ -325,6 +325,9 @@ test('watch: resume from a resourceVersion, selectors, bookmarks, timeoutSeconds
   const listWatch = await watchEvents('/api/v1/namespaces/w/configmaps?watch=true&sendInitialEvents=true&allowWatchBookmarks=true&resourceVersionMatch=NotOlderThan', 3);
   assert.equal(listWatch[2]!.type, 'BOOKMARK');
   assert.deepEqual(((listWatch[2]!.object as Json).metadata as Json).annotations, { 'k8s.io/initial-events-end': 'true' });
+  // sendInitialEvents=false without a resourceVersion: only changes from now on
+  const fromNow = await watchEvents('/api/v1/namespaces/w/configmaps?watch=true&sendInitialEvents=false&timeoutSeconds=1', 1);
+  assert.deepEqual(fromNow, []);
   // periodic bookmarks
   const now = String(srv.store.currentRV());
   const bm = await watchEvents(`/api/v1/namespaces/w/configmaps?watch=true&resourceVersion=${now}&allowWatchBookmarks=true`, 1);

@@ -540,7 +540,6 @@ export class Api {
     if (key === CRD_KEY) this.removeCRDResources(o);
     const ns = str(metaOf(o).namespace);
     if (rt.namespaced && ns) this.maybeFinishNamespace(ns);
-    if (key === NS_KEY) return;
   }
 
   private removeCRDResources(crd: Obj): void {

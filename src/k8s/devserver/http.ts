@@ -430,6 +430,8 @@ export class HttpHandler {
     if (initial) {
       for (const o of store.list(key, ns)) if (matches(o)) replay.push(encode('ADDED', o));
       if (sendInitial === 'true' && bookmarks) replay.push(bookmarkLine({ 'k8s.io/initial-events-end': 'true' }));
+    } else if (rvParam === '' || rvParam === '0') {
+      // sendInitialEvents=false without a resourceVersion: changes from now on
     } else {
       const since = Number(rvParam);
       const evs = store.eventsSince(since, key);
