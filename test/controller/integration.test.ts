@@ -107,6 +107,22 @@ test('pool changes: a service still allowed never moves; a removed range realloc
   await waitFor('mover reallocated', async () => (await env.ips('apps', 'mover'))[0] === '198.51.100.8');
 });
 
+test('namespace labels feed namespaceSelectors: a label change reconfigures without moving existing services', async () => {
+  await env.apply(poolYaml('team', ['203.0.113.64/28'], '  serviceAllocation:\n    namespaceSelectors:\n    - matchLabels: {team: blue}\n'));
+  await env.kc(['create', 'namespace', 'blue']);
+  await env.apply(serviceYaml('blue', 'early'));
+  const [early] = await env.waitIPs('blue', 'early');
+  assert.match(early!, /^192\.0\.2\./, 'namespace not selected yet: a plain pool');
+  const changes = (): number => ctl.lines().filter((l) => String(l.msg).includes('configuration changed')).length;
+  const before = changes();
+  await env.kc(['label', 'namespace', 'blue', 'team=blue']);
+  await waitFor('config reparsed after the label change', () => changes() > before);
+  await env.apply(serviceYaml('blue', 'late'));
+  const [late] = await env.waitIPs('blue', 'late');
+  assert.match(late!, /^203\.0\.113\.6[4-9]|^203\.0\.113\.7\d/, 'selected namespace: the team pool');
+  assert.deepEqual(await env.ips('blue', 'early'), [early], 'the existing service did not move');
+});
+
 test('invalid config is rejected: previous kept, Warning event on the object, config_stale_bool 1; fixed -> 0', async () => {
   await env.apply(poolYaml('zz-bad', ['192.0.2.16/28']));
   const ev = await waitFor('InvalidConfiguration event', async () => {
