@@ -344,22 +344,29 @@ export class HttpHandler {
 
   private sendList(res: ServerResponse, t: Target, all: Obj[], rv: string, q: URLSearchParams, out: Output, warnings: string[] = []): void {
     const limit = Number(q.get('limit') ?? '0');
+    const keyOfItem = (o: Obj): [string, string] => [String(obj(o.metadata).namespace ?? ''), String(obj(o.metadata).name ?? '')];
     let start = 0;
     const cont = q.get('continue');
     if (cont) {
+      // continue after the last returned (namespace, name), like etcd keys: stable while objects change
+      let after: [string, string];
       try {
-        const tok = JSON.parse(Buffer.from(cont, 'base64url').toString('utf8')) as { o?: number };
-        start = Number(tok.o ?? 0);
-        if (!Number.isInteger(start) || start < 0) throw new Error('bad offset');
+        const tok = JSON.parse(Buffer.from(cont, 'base64url').toString('utf8')) as { ns?: unknown; n?: unknown };
+        if (typeof tok.ns !== 'string' || typeof tok.n !== 'string') throw new Error('bad token');
+        after = [tok.ns, tok.n];
       } catch {
         throw badRequest('the provided continue parameter is invalid');
       }
+      const cmp = (a: [string, string], b: [string, string]): number => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0);
+      start = all.findIndex((o) => cmp(keyOfItem(o), after) > 0);
+      if (start < 0) start = all.length;
     }
     let items = all.slice(start);
     const listMeta: Obj = { resourceVersion: rv };
     if (Number.isInteger(limit) && limit > 0 && items.length > limit) {
       items = items.slice(0, limit);
-      listMeta.continue = Buffer.from(JSON.stringify({ o: start + limit, rv }), 'utf8').toString('base64url');
+      const [ns, n] = keyOfItem(items[items.length - 1]!);
+      listMeta.continue = Buffer.from(JSON.stringify({ ns, n, rv }), 'utf8').toString('base64url');
       listMeta.remainingItemCount = all.length - start - limit;
     }
     if (out.kind === 'table') return this.write(res, 200, toTable(t.rt, t.version.name, items, listMeta, q.get('includeObject') ?? 'Metadata'), out, warnings);
