@@ -3,8 +3,7 @@
 // Differences: pools are tried in a deterministic order (see PoolSet), and finding a free address never walks
 // the used addresses (see AddressBook).
 import type { Pool } from '../config/types.js';
-import { prefixFirst, prefixLast, type IP, type IPFamily } from '../net/ip.js';
-import { formatAddr } from './addr.js';
+import { formatIP, prefixFirst, prefixLast, type IP, type IPFamily } from '../net/ip.js';
 import { PoolSet, poolAdmits, poolCapacity, poolHolds, whyNotAdmitted } from './pool-set.js';
 import { AddressBook } from './sharing.js';
 import { goQuoteList } from './service-view.js';
@@ -24,7 +23,7 @@ export interface PoolUsage {
   ipv6InUse: number;
 }
 
-const quoteIPs = (ips: readonly IP[]): string => goQuoteList(ips.map(formatAddr));
+const quoteIPs = (ips: readonly IP[]): string => goQuoteList(ips.map(formatIP));
 const sortV4First = (ips: readonly IP[]): IP[] =>
   ips.length === 2 && ips[0]!.family === 'IPv6' && ips[1]!.family === 'IPv4' ? [ips[1]!, ips[0]!] : [...ips];
 
@@ -107,7 +106,7 @@ export class Allocator {
     }
     if (ips.length > 2) return fail(`more than two addresses ${quoteIPs(ips)}`);
     if (ips.length === 2 && ips[0]!.family === ips[1]!.family) {
-      return fail(`${JSON.stringify(formatAddr(ips[0]!))} ${JSON.stringify(formatAddr(ips[1]!))} has the same family`);
+      return fail(`${JSON.stringify(formatIP(ips[0]!))} ${JSON.stringify(formatIP(ips[1]!))} has the same family`);
     }
     for (const ip of ips) {
       const refusal = this.book.check(req.key, ip, req.ports, req);
@@ -115,7 +114,7 @@ export class Allocator {
     }
     const held = this.holdings.get(req.key);
     if (held && sameHolding(held, pool.name, ips, req)) return { ok: true, ips: [...held.ips], pool: held.pool };
-    this.record(req.key, { pool: pool.name, ips, texts: ips.map(formatAddr), ports: req.ports, sharing: req.sharing, backend: req.backend });
+    this.record(req.key, { pool: pool.name, ips, texts: ips.map(formatIP), ports: req.ports, sharing: req.sharing, backend: req.backend });
     return { ok: true, ips, pool: pool.name };
   }
 
@@ -123,7 +122,7 @@ export class Allocator {
     const parts: string[] = [];
     let owner: Pool | undefined;
     for (const ip of ips) {
-      const text = formatAddr(ip);
+      const text = formatIP(ip);
       const p = this.poolSet.poolContaining(ip);
       if (p) {
         if (owner && owner !== p) parts.push(`${text} is in pool ${p.name}, not in pool ${owner.name}: both addresses must come from one pool`);

@@ -1,7 +1,6 @@
 // MetalLB's convergeBalancer (controller/service.go) for one Service: from what the Service asks for and what it
 // currently holds, the addresses it should hold now, with MetalLB's events and a human reason when it is pending.
-import type { IP } from '../net/ip.js';
-import { formatAddr } from './addr.js';
+import { formatIP, type IP } from '../net/ip.js';
 import type { Allocator } from './allocator.js';
 import { familyOfAddresses, goQuoteList, type ServiceView } from './service-view.js';
 import type { AllocOutcome, Holding, ServiceFamily } from './types.js';
@@ -30,7 +29,7 @@ export interface ConvergeOutput extends ConvergeResult {
   quietEvents: ServiceEvent[];
 }
 
-const quoteIPs = (ips: readonly IP[]): string => goQuoteList(ips.map(formatAddr));
+const quoteIPs = (ips: readonly IP[]): string => goQuoteList(ips.map(formatIP));
 
 function sameIPSet(a: readonly IP[], b: readonly IP[]): boolean {
   if (a.length !== b.length) return false;
@@ -175,7 +174,7 @@ export function convergeService(alloc: Allocator, view: ServiceView): ConvergeOu
       normal(c, 'AdditionalAssignFailed', `cannot assign additional IP in PreferDualStack: ${r.error}`);
     } else {
       const added = r.ips.find((ip) => ip.family !== current[0]!.family)!;
-      normal(c, 'IPAllocated', `Assigned additional IP ${JSON.stringify(formatAddr(added))}`);
+      normal(c, 'IPAllocated', `Assigned additional IP ${JSON.stringify(formatIP(added))}`);
       current = r.ips;
     }
   }

@@ -1,8 +1,7 @@
 // What the allocator reads from a Service: annotations (both spellings), requested IPs, family and policy,
 // ports and sharing identity. Tolerant of malformed objects (wrong types are ignored here; `serviceProblems`
 // reports them for callers that read user files, like `metallb dry-run`).
-import type { IP, IPFamily } from '../net/ip.js';
-import { parseAddr } from './addr.js';
+import { parseIP, type IP, type IPFamily } from '../net/ip.js';
 import type { IPFamilyPolicy, Service } from '../k8s/types.js';
 import type { AllocationRequest, PortKey, ServiceFamily } from './types.js';
 
@@ -100,7 +99,7 @@ function serviceFamily(spec: Record<string, unknown>, policy: IPFamilyPolicy): {
   if (texts.length > 0) {
     const ips: IP[] = [];
     for (const t of texts) {
-      const ip = parseAddr(t);
+      const ip = parseIP(t);
       if (!ip) return { error: `invalid clusterIP ${JSON.stringify(t)}`, count: texts.length, texts };
       ips.push(ip);
     }
@@ -123,7 +122,7 @@ function requestedIPs(annotations: Readonly<Record<string, unknown>>, specIP: st
   const texts = annotated !== '' ? annotated.split(',').map((s) => s.trim()) : [specIP];
   const ips: IP[] = [];
   for (const t of texts) {
-    const ip = parseAddr(t);
+    const ip = parseIP(t);
     if (!ip) {
       return annotated !== ''
         ? { kind: 'invalid', error: `invalid ${ANNOTATION_LOADBALANCER_IPS}: ${JSON.stringify(annotated)}` }
@@ -177,7 +176,7 @@ export function viewService(svc: Service): ServiceView {
   const currentIPs: IP[] = [];
   let currentInvalid = false;
   for (const t of currentTexts) {
-    const ip = parseAddr(t);
+    const ip = parseIP(t);
     if (ip) currentIPs.push(ip);
     else currentInvalid = true;
   }
@@ -283,7 +282,7 @@ export function serviceProblems(obj: unknown): string[] {
       if (!Array.isArray(lb.ingress)) out.push('status.loadBalancer.ingress: must be a list');
       else lb.ingress.forEach((ing, i) => {
         if (!isRecord(ing)) out.push(`status.loadBalancer.ingress[${i}]: must be a mapping`);
-        else if (ing.ip !== undefined && (typeof ing.ip !== 'string' || !parseAddr(ing.ip))) {
+        else if (ing.ip !== undefined && (typeof ing.ip !== 'string' || !parseIP(ing.ip))) {
           out.push(`status.loadBalancer.ingress[${i}].ip: not an IP address`);
         }
       });

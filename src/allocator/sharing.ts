@@ -3,8 +3,7 @@
 //  - per family, the occupied addresses as runs (first untouched address = one binary search);
 //  - per (family, sharing key, backend key), the sorted addresses of that sharing group and, per port,
 //    how many of them already carry it (so "every address of the group clashes" is answered in O(ports)).
-import { isBuggyIP, type IP, type IPFamily } from '../net/ip.js';
-import { formatAddr } from './addr.js';
+import { formatIP, isBuggyIP, type IP, type IPFamily } from '../net/ip.js';
 import { RunSet, SortedAddresses } from './ip-index.js';
 import type { PortKey, SharingIdentity } from './types.js';
 
@@ -89,7 +88,7 @@ export class AddressBook {
       if (others.length > 0) {
         return {
           error: `can't change sharing key for ${JSON.stringify(svc)}, address also in use by ${others.join(',')}`,
-          reason: `${formatAddr(ip)} is in use by ${others.join(', ')} and cannot be shared: ${conflict}`,
+          reason: `${formatIP(ip)} is in use by ${others.join(', ')} and cannot be shared: ${conflict}`,
         };
       }
     }
@@ -97,8 +96,8 @@ export class AddressBook {
       const owner = portOwner(rec, port);
       if (owner !== undefined && owner !== svc) {
         return {
-          error: `port ${port} is already in use on ${JSON.stringify(formatAddr(ip))}`,
-          reason: `${formatAddr(ip)} is shared, but port ${port} is already used there by ${owner}`,
+          error: `port ${port} is already in use on ${JSON.stringify(formatIP(ip))}`,
+          reason: `${formatIP(ip)} is shared, but port ${port} is already used there by ${owner}`,
         };
       }
     }

@@ -18,8 +18,25 @@ export interface Prefix {
 
 export const familyBits = (family: IPFamily): number => (family === 'IPv4' ? 32 : 128);
 
-/** Parses one address; undefined for anything Go's net.ParseIP would refuse (whitespace, zones, octal forms). */
+/**
+ * Parses one address; undefined for anything Go's net.ParseIP would refuse (whitespace, zones, octal forms).
+ * The usual forms take a fast path (the allocator parses every cluster and ingress IP it sees); anything else
+ * goes through ipaddr.js.
+ */
 export function parseIP(text: string): IP | undefined {
+  if (text.length === 0) return undefined;
+  if (text.indexOf(':') < 0) {
+    const v = parseV4(text);
+    if (v !== undefined) return { family: 'IPv4', value: v };
+  } else if (text.indexOf('.') < 0 && text.indexOf('%') < 0) {
+    const v = parseV6(text);
+    if (v !== undefined) return { family: 'IPv6', value: v };
+  }
+  return parseIPWithLibrary(text);
+}
+
+/** The reference parser the fast path must agree with. */
+export function parseIPWithLibrary(text: string): IP | undefined {
   if (text.includes('%') || text.trim() !== text || text === '') return undefined;
   if (ipaddr.IPv4.isValidFourPartDecimal(text)) {
     return { family: 'IPv4', value: bytesToBigInt(ipaddr.IPv4.parse(text).toByteArray()) };
@@ -38,8 +55,48 @@ export function formatIP(ip: IP): string {
     const v = Number(ip.value);
     return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
   }
-  const bytes = bigIntToBytes(ip.value, 16);
-  return ipaddr.fromByteArray(bytes).toString();
+  const groups = new Array<number>(8);
+  let v = ip.value;
+  for (let i = 7; i >= 0; i--) {
+    groups[i] = Number(v & 0xffffn);
+    v >>= 16n;
+  }
+  // IPv4-mapped and other special forms: reference formatter.
+  if (groups[0] === 0 && groups[1] === 0 && groups[2] === 0 && groups[3] === 0 && groups[4] === 0 && groups[5] === 0xffff) {
+    return formatIPWithLibrary(ip);
+  }
+  let bestStart = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen) {
+      bestStart = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  let out = '';
+  for (let i = 0; i < 8; i++) {
+    if (i === bestStart) {
+      out += '::';
+      i += bestLen - 1;
+      continue;
+    }
+    if (out !== '' && !out.endsWith(':')) out += ':';
+    out += groups[i]!.toString(16);
+  }
+  return out;
+}
+
+/** The reference formatter (RFC 5952 through ipaddr.js) the fast path must agree with. */
+export function formatIPWithLibrary(ip: IP): string {
+  if (ip.family === 'IPv4') return formatIP(ip);
+  return ipaddr.fromByteArray(bigIntToBytes(ip.value, 16)).toString();
 }
 
 /** Parses `addr/len` like Go's net.ParseCIDR: host bits are allowed and masked off. */
@@ -122,4 +179,75 @@ function bigIntToBytes(value: bigint, length: number): number[] {
     v >>= 8n;
   }
   return out;
+}
+
+// Fast paths for the usual textual forms; undefined means "let the library decide".
+const DOT = 46;
+const COLON = 58;
+
+function parseV4(text: string): bigint | undefined {
+  let value = 0;
+  let part = -1;
+  let digits = 0;
+  let parts = 0;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : DOT;
+    if (c === DOT) {
+      if (digits === 0) return undefined;
+      value = value * 256 + part;
+      parts++;
+      part = -1;
+      digits = 0;
+      continue;
+    }
+    if (c < 48 || c > 57) return undefined;
+    // Leading zeros: let the library decide.
+    if (digits > 0 && part === 0) return undefined;
+    part = part < 0 ? c - 48 : part * 10 + (c - 48);
+    if (part > 255) return undefined;
+    digits++;
+  }
+  return parts === 4 ? BigInt(value) : undefined;
+}
+
+function hexGroup(s: string): number | undefined {
+  if (s.length === 0 || s.length > 4) return undefined;
+  let v = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    let d: number;
+    if (c >= 48 && c <= 57) d = c - 48;
+    else if (c >= 97 && c <= 102) d = c - 87;
+    else if (c >= 65 && c <= 70) d = c - 55;
+    else return undefined;
+    v = v * 16 + d;
+  }
+  return v;
+}
+
+/** Plain hex-group IPv6 (with at most one `::`, no embedded IPv4, no zone); undefined = use the reference parser. */
+function parseV6(text: string): bigint | undefined {
+  const dbl = text.indexOf('::');
+  if (dbl >= 0 && text.indexOf('::', dbl + 1) >= 0) return undefined;
+  const head = dbl >= 0 ? text.slice(0, dbl) : text;
+  const tail = dbl >= 0 ? text.slice(dbl + 2) : '';
+  const headGroups = head === '' ? [] : head.split(':');
+  const tailGroups = tail === '' ? [] : tail.split(':');
+  const total = headGroups.length + tailGroups.length;
+  if (dbl >= 0 ? total > 7 : total !== 8) return undefined;
+  let v = 0n;
+  for (const g of headGroups) {
+    const n = hexGroup(g);
+    if (n === undefined) return undefined;
+    v = (v << 16n) | BigInt(n);
+  }
+  v <<= 16n * BigInt(8 - total);
+  for (const g of tailGroups) {
+    const n = hexGroup(g);
+    if (n === undefined) return undefined;
+    v = (v << 16n) | BigInt(n);
+  }
+  // IPv4-mapped addresses are IPv4 for Go: leave them to the library.
+  if (v >> 32n === 0xffffn) return undefined;
+  return v;
 }
