@@ -1,34 +1,15 @@
 // `metallb dry-run`: which addresses would MetalLB give these Services with this configuration? Offline, no cluster.
 // Exit codes: 0 every LoadBalancer Service got its addresses, 1 some stay pending, 2 unreadable or invalid input.
-import { readFile } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
-import type { KubeObject, Namespace, Node, Secret, Service } from '../k8s/types.js';
+import type { KubeObject, Service } from '../k8s/types.js';
 import {
-  classifyObject, formatConfigError, parseConfig, readYamlDocuments, DEFAULT_NAMESPACE, type Pool,
+  formatConfigError, parseConfig, DEFAULT_NAMESPACE, type Pool,
 } from '../config/index.js';
+import {
+  EXIT_NEGATIVE as EXIT_PENDING, EXIT_OK, EXIT_USAGE as EXIT_INPUT, collectRepeated, describeObject as describe, plural, processIO,
+  readInputs, sortInputs, type CommandIO,
+} from './input.js';
 import { ServiceAllocator, restoreOrder, serviceProblems, type ConvergeResult } from '../allocator/index.js';
-
-const EXIT_OK = 0;
-const EXIT_PENDING = 1;
-const EXIT_INPUT = 2;
-
-export interface DryRunIO {
-  readFile(path: string): Promise<string>;
-  readStdin(): Promise<string>;
-  stdout(text: string): void;
-  stderr(text: string): void;
-}
-
-const processIO: DryRunIO = {
-  readFile: (path) => readFile(path, 'utf8'),
-  readStdin: async () => {
-    const chunks: Buffer[] = [];
-    for await (const chunk of process.stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
-    return Buffer.concat(chunks).toString('utf8');
-  },
-  stdout: (t) => void process.stdout.write(t),
-  stderr: (t) => void process.stderr.write(t),
-};
 
 export interface DryRunOptions {
   filename: string[];
@@ -86,13 +67,6 @@ export function simulate(pools: readonly Pool[], services: readonly Service[], l
   return { services: entries, passes };
 }
 
-const describe = (o: KubeObject): string => {
-  const kind = typeof o.kind === 'string' && o.kind ? o.kind : '(no kind)';
-  const ns = typeof o.metadata?.namespace === 'string' && o.metadata.namespace ? `${o.metadata.namespace}/` : '';
-  const name = typeof o.metadata?.name === 'string' && o.metadata.name ? o.metadata.name : '(unnamed)';
-  return `${kind} ${ns}${name}`;
-};
-
 const isV1Service = (o: KubeObject): boolean => o.kind === 'Service' && (o.apiVersion === undefined || o.apiVersion === 'v1');
 
 function renderTable(entries: readonly DryRunEntry[]): string {
@@ -113,61 +87,41 @@ function renderTable(entries: readonly DryRunEntry[]): string {
   return out;
 }
 
-export async function runDryRun(opts: DryRunOptions, io: DryRunIO = processIO): Promise<number> {
-  const config: KubeObject[] = [];
-  const namespaces: Namespace[] = [];
-  const nodes: Node[] = [];
-  const secrets: Secret[] = [];
+export async function runDryRun(opts: DryRunOptions, io: CommandIO = processIO): Promise<number> {
+  const inputs = await readInputs(opts.filename, io, 'dry-run');
+  const { config, context, rest } = sortInputs(inputs.objects);
   const services: Service[] = [];
-  let bad = false;
   const seen = new Map<string, string>();
-  for (const file of opts.filename) {
-    const source = file === '-' ? '<stdin>' : file;
-    let text: string;
-    try {
-      text = file === '-' ? await io.readStdin() : await io.readFile(file);
-    } catch (err) {
-      io.stderr(`metallb dry-run: cannot read ${source}: ${err instanceof Error ? err.message : String(err)}\n`);
+  let bad = !inputs.ok;
+  for (const { object, source } of rest) {
+    if (!isV1Service(object)) {
+      io.stderr(`warning: ${source}: ignoring ${describe(object)}: neither MetalLB configuration nor a v1 Service\n`);
+      continue;
+    }
+    const problems = serviceProblems(object);
+    if (problems.length > 0) {
+      for (const p of problems) io.stderr(`metallb dry-run: ${source}: ${describe(object)}: ${p}\n`);
       bad = true;
       continue;
     }
-    const read = readYamlDocuments(text, source);
-    for (const e of read.errors) io.stderr(`metallb dry-run: ${e}\n`);
-    if (read.errors.length > 0) bad = true;
-    for (const object of read.objects) {
-      if (classifyObject(object).type !== 'other') config.push(object);
-      else if (object.kind === 'Namespace') namespaces.push(object);
-      else if (object.kind === 'Node') nodes.push(object);
-      else if (object.kind === 'Secret') secrets.push(object);
-      else if (isV1Service(object)) {
-        const problems = serviceProblems(object);
-        if (problems.length > 0) {
-          for (const p of problems) io.stderr(`metallb dry-run: ${source}: ${describe(object)}: ${p}\n`);
-          bad = true;
-          continue;
-        }
-        const svc = object as Service;
-        const key = `${svc.metadata?.namespace || 'default'}/${svc.metadata?.name ?? ''}`;
-        const first = seen.get(key);
-        if (first !== undefined) {
-          io.stderr(`metallb dry-run: ${source}: Service ${key} is defined twice (first in ${first})\n`);
-          bad = true;
-          continue;
-        }
-        seen.set(key, source);
-        services.push(svc);
-      } else {
-        io.stderr(`warning: ${source}: ignoring ${describe(object)}: neither MetalLB configuration nor a v1 Service\n`);
-      }
+    const svc = object as Service;
+    const key = `${svc.metadata?.namespace || 'default'}/${svc.metadata?.name ?? ''}`;
+    const first = seen.get(key);
+    if (first !== undefined) {
+      io.stderr(`metallb dry-run: ${source}: Service ${key} is defined twice (first in ${first})\n`);
+      bad = true;
+      continue;
     }
+    seen.set(key, source);
+    services.push(svc);
   }
   if (bad) return EXIT_INPUT;
 
-  const parsed = parseConfig(config, { namespaces, nodes, secrets }, { namespace: opts.namespace });
+  const parsed = parseConfig(config, context, { namespace: opts.namespace });
   for (const w of parsed.warnings ?? []) io.stderr(`warning: ${formatConfigError(w)}\n`);
   if (!parsed.config) {
     for (const e of parsed.errors) io.stderr(`${formatConfigError(e)}\n`);
-    io.stderr(`metallb dry-run: invalid configuration: ${parsed.errors.length} error${parsed.errors.length === 1 ? '' : 's'}\n`);
+    io.stderr(`metallb dry-run: invalid configuration: ${plural(parsed.errors.length, 'error')}\n`);
     return EXIT_INPUT;
   }
   if (parsed.config.pools.length === 0) io.stderr('warning: no IPAddressPool in the input: every LoadBalancer Service stays pending\n');
@@ -178,12 +132,10 @@ export async function runDryRun(opts: DryRunOptions, io: DryRunIO = processIO): 
   return outcome.services.some((e) => 'error' in e) ? EXIT_PENDING : EXIT_OK;
 }
 
-const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
-
 export function registerDryRun(program: Command): void {
   program.command('dry-run')
     .description('show which addresses the controller would give LoadBalancer Services, offline (no cluster needed)')
-    .requiredOption('-f, --filename <file>', 'YAML file with MetalLB configuration and/or v1 Services; repeatable; "-" reads stdin', collect)
+    .requiredOption('-f, --filename <file>', 'YAML file with MetalLB configuration and/or v1 Services; repeatable; "-" reads stdin', collectRepeated)
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
     .option('-n, --namespace <namespace>', 'MetalLB namespace (config objects without one are taken to be in it)', DEFAULT_NAMESPACE)
     .option('--lb-class <class>', 'the controller\'s --lb-class: only Services with this spec.loadBalancerClass ("" = none) are handled', '')
