@@ -4,8 +4,9 @@
 //
 // Startup and "reprocess all": the synthetic key REPROCESS_ALL converges every cached Service in `restoreOrder`
 // (Services already holding addresses first) in one synchronous sweep, so addresses in use are claimed again before
-// any new allocation can take them; then every Service key is enqueued to write the results. Single-Service keys are
-// ignored until the first sweep has run.
+// any new allocation can take them; the Services whose result differs from what they show are then enqueued to write
+// it (the sweep's result is reused when the Service did not change meanwhile). Single-Service keys are ignored until
+// the first sweep has run.
 import type { ConvergeResult } from '../allocator/index.js';
 import type { Logger } from '../log.js';
 import type { LoadBalancerIngress, Service } from '../k8s/types.js';
@@ -136,7 +137,7 @@ export class ServiceReconciler {
     return await this.apply(key, svc, result);
   }
 
-  /** Converges every Service in restore order, then enqueues each to write its state. */
+  /** Converges every Service in restore order, then enqueues those with something to write. */
   private reprocessAll(): void {
     const { allocator, cache, log } = this.d;
     const all = cache.list();
@@ -148,20 +149,36 @@ export class ServiceReconciler {
     this.pending.clear();
     const started = Date.now();
     let failed = 0;
+    const toWrite: string[] = [];
     for (const svc of this.d.restoreOrder(handled)) {
       const key = keyOf(svc);
+      let result: ConvergeResult;
       try {
-        this.pending.set(key, { rv: svc.metadata?.resourceVersion, result: allocator.converge(svc) });
+        result = allocator.converge(svc);
       } catch (err) {
         failed++;
         log.error({ service: key, err: errorText(err) }, 'internal error converging service');
+        toWrite.push(key); // its own reconcile reports the error and retries
+        continue;
       }
+      // The sweep is this Service's reconcile: only those with something to write or report are queued.
+      const unchanged =
+        result.events.length === 0 &&
+        !result.reprocessAll &&
+        ingressMatches(svc, result.ingress) &&
+        svc.metadata?.annotations?.[POOL_ANNOTATION] === result.pool;
+      if (unchanged) continue;
+      this.pending.set(key, { rv: svc.metadata?.resourceVersion, result });
+      toWrite.push(key);
     }
     const first = !this.firstPassDone;
     this.firstPassDone = true;
     this.lastSweep = Date.now();
-    log.info({ services: all.length, handled: handled.length, failed, ms: Date.now() - started, first }, first ? 'initial sync: all services converged' : 'reprocessed all services');
-    for (const svc of all) this.d.enqueue(keyOf(svc));
+    log.info(
+      { services: all.length, handled: handled.length, toWrite: toWrite.length, failed, ms: Date.now() - started, first },
+      first ? 'initial sync: all services converged' : 'reprocessed all services',
+    );
+    for (const key of toWrite) this.d.enqueue(key);
     this.d.onUsageChanged?.();
   }
 
