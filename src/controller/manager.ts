@@ -145,12 +145,13 @@ export class Controller {
       async () => {
         this.configReconciler.reconcile();
       },
-      { concurrency: 1, baseDelayMs: 500, maxDelayMs: 30_000 },
+      { concurrency: 1, baseDelayMs: 500, maxDelayMs: 30_000, observer: this.metrics.queueObserver('config', () => this.configQueue.length) },
     );
     this.serviceQueue = new WorkQueue<string>((key) => this.serviceReconciler.reconcile(key), {
       concurrency: opts.workers,
       baseDelayMs: 100,
       maxDelayMs: 60_000,
+      observer: this.metrics.queueObserver('service', () => this.serviceQueue.length),
       onError: (key, err, failures, retryInMs) => {
         const level = failures > 3 ? 'warn' : 'debug';
         this.log[level]({ service: key === REPROCESS_ALL ? undefined : key, err: errorText(err), failures, retryInMs }, 'reconcile failed, will retry');

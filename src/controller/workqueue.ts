@@ -19,6 +19,17 @@ export interface WorkQueueOptions<K> {
   maxDelayMs?: number;
   /** Called when the reconciler throws (before the retry is scheduled). */
   onError?(key: K, err: unknown, failures: number, retryInMs: number): void;
+  /** Observes the queue (metrics). */
+  observer?: QueueObserver;
+}
+
+export interface QueueObserver {
+  /** A key was added (also when already queued). */
+  added?(): void;
+  /** A key was scheduled again after a failure. */
+  retried?(): void;
+  /** One reconcile finished. */
+  finished?(result: 'success' | 'error' | 'requeue_after', seconds: number): void;
 }
 
 export class WorkQueue<K = string> {
@@ -59,6 +70,7 @@ export class WorkQueue<K = string> {
 
   add(key: K): void {
     if (this.shuttingDown) return;
+    this.opts.observer?.added?.();
     if (this.dirty.has(key)) return;
     this.dirty.add(key);
     if (this.processing.has(key)) return;
@@ -86,6 +98,7 @@ export class WorkQueue<K = string> {
 
   /** Adds the key after its backoff delay and counts a failure. Returns the delay. */
   addRateLimited(key: K): number {
+    this.opts.observer?.retried?.();
     const n = (this.failures.get(key) ?? 0) + 1;
     this.failures.set(key, n);
     const delay = Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** Math.min(n - 1, 40));
@@ -144,11 +157,19 @@ export class WorkQueue<K = string> {
   }
 
   private async process(key: K): Promise<void> {
+    const started = performance.now();
+    const done = (r: 'success' | 'error' | 'requeue_after'): void => this.opts.observer?.finished?.(r, (performance.now() - started) / 1000);
     try {
       const out = await this.reconcile(key);
       this.forget(key);
-      if (out && out.requeueAfterMs !== undefined) this.addAfter(key, out.requeueAfterMs);
+      if (out && out.requeueAfterMs !== undefined) {
+        done('requeue_after');
+        this.addAfter(key, out.requeueAfterMs);
+      } else {
+        done('success');
+      }
     } catch (err) {
+      done('error');
       const n = (this.failures.get(key) ?? 0) + 1;
       const delay = Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** Math.min(n - 1, 40));
       try {

@@ -42,3 +42,34 @@ test('metrics: huge IPv6 pools are reported as floats, not errors', async () => 
   m.setPoolStats([{ pool: 'v6', ipv4Total: 0n, ipv6Total: 1n << 64n, ipv4InUse: 0, ipv6InUse: 0 }]);
   assert.match(await m.text(), /metallb_allocator_ipv6_addresses_total\{pool="v6"\} 18446744073709552000/);
 });
+
+test('metrics: work-queue and reconcile metrics (controller-runtime names)', async () => {
+  const { WorkQueue } = await import('../../src/controller/workqueue.js');
+  const m = new ControllerMetrics();
+  let fail = true;
+  const q: InstanceType<typeof WorkQueue<string>> = new WorkQueue<string>(
+    async (k) => {
+      if (k === 'bad' && fail) {
+        fail = false;
+        throw new Error('x');
+      }
+    },
+    { baseDelayMs: 1, observer: m.queueObserver('service', () => q.length) },
+  );
+  q.add('a');
+  q.add('a');
+  q.add('bad');
+  assert.match(await m.text(), /workqueue_depth\{name="service"\} 2/);
+  q.start();
+  await new Promise((r) => setTimeout(r, 50));
+  await q.idle();
+  const text = await m.text();
+  assert.match(text, /workqueue_adds_total\{name="service"\} 4/, 'three adds plus the retry');
+  assert.match(text, /workqueue_retries_total\{name="service"\} 1/);
+  assert.match(text, /controller_runtime_reconcile_total\{controller="service",result="success"\} 2/);
+  assert.match(text, /controller_runtime_reconcile_total\{controller="service",result="error"\} 1/);
+  assert.match(text, /controller_runtime_reconcile_errors_total\{controller="service"\} 1/);
+  assert.match(text, /controller_runtime_reconcile_time_seconds_count\{controller="service"\} 3/);
+  assert.match(text, /workqueue_depth\{name="service"\} 0/);
+  await q.shutdown();
+});
