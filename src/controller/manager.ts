@@ -20,7 +20,7 @@ import { ControllerMetrics } from './metrics.js';
 import { PoolStatusUpdater } from './pool-status.js';
 import { startHealthServer, startMetricsServer, startWebhookServer, type RunningServer } from './servers.js';
 import { POOL_ANNOTATION, REPROCESS_ALL, ServiceReconciler, type ServiceAllocatorLike, type ServiceWriter } from './service-reconciler.js';
-import { loadServingCert } from './webhook-cert.js';
+import { loadServingCert, patchCABundle } from './webhook-cert.js';
 import { WorkQueue } from './workqueue.js';
 
 export type WebhookMode = 'enabled' | 'disabled' | 'onlywebhook';
@@ -112,6 +112,7 @@ export class Controller {
   private servicesStarted = false;
   private stopped = false;
   private mlSecretTimer: NodeJS.Timeout | undefined;
+  private caTimer: NodeJS.Timeout | undefined;
   readonly ports: { metrics?: number; health?: number; webhook?: number } = {};
 
   constructor(
@@ -365,6 +366,16 @@ export class Controller {
         this.servers.push(s);
         this.ports.webhook = s.port;
         this.log.info({ port: s.port, endpoint: 'webhook', cert: cert.source }, `webhook server listening on port ${s.port} (HTTPS)`);
+        // The ValidatingWebhookConfiguration may be created (or rewritten by a re-install) after we started:
+        // keep its CA bundle in line. A GET by name every 10 s (the RBAC allows no list/watch on it).
+        const ca = cert.ca;
+        if (ca && cert.source !== 'cert-dir') {
+          this.caTimer = setInterval(() => {
+            if (this.stopped || (!this.leader && o.webhookMode !== 'onlywebhook')) return;
+            void patchCABundle(this.client, o.webhookConfigurationName, ca, this.log);
+          }, 10_000);
+          this.caTimer.unref();
+        }
         return;
       } catch (err) {
         this.log.error({ err: errorText(err), retryInMs: delay }, 'webhook: could not start, retrying');
@@ -416,6 +427,7 @@ export class Controller {
 
   private async stopWork(): Promise<void> {
     if (this.mlSecretTimer) clearTimeout(this.mlSecretTimer);
+    if (this.caTimer) clearInterval(this.caTimer);
     this.poolStatus.stop();
     this.configState.stop();
     await Promise.all([this.serviceQueue.shutdown(), this.configQueue.shutdown()]);
