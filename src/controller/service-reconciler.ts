@@ -168,7 +168,9 @@ export class ServiceReconciler {
         ingressMatches(svc, result.ingress) &&
         svc.metadata?.annotations?.[POOL_ANNOTATION] === result.pool;
       if (unchanged) continue;
-      this.pending.set(key, { rv: svc.metadata?.resourceVersion, result });
+      // Events belong to this converge: report them now (the write may later use a fresher converge).
+      for (const ev of result.events) this.d.events.record(svc, ev.type, ev.reason, ev.message);
+      this.pending.set(key, { rv: svc.metadata?.resourceVersion, result: { ...result, events: [] } });
       toWrite.push(key);
     }
     const first = !this.firstPassDone;
