@@ -92,3 +92,28 @@ test('API server restart with --data-file: watches resume, the controller keeps 
   });
   assert.equal(ctl!.child.exitCode, null);
 });
+
+test('restart with an invalid config: nothing is touched until it is fixed, readyz says why', async () => {
+  assert.ok(ctl);
+  await ctl.stop();
+  const before = await listApps();
+  await env.apply(poolYaml('zz-overlap', ['192.0.2.128/25']));
+  ctl = await startController(env.kubeconfig, { waitReady: false });
+  const ev = await waitFor('InvalidConfiguration event', async () => {
+    const list = await env.api.get<{ items: { reason: string; involvedObject: { name: string } }[] }>('/api/v1/namespaces/metallb-system/events');
+    return list.items.find((e) => e.reason === 'InvalidConfiguration' && e.involvedObject.name === 'zz-overlap');
+  });
+  assert.ok(ev);
+  const ready = await fetch(`http://127.0.0.1:${ctl.ports.health}/readyz`);
+  assert.equal(ready.status, 503);
+  assert.match(await ready.text(), /no valid configuration/);
+  await env.apply(serviceYaml('apps', 'while-invalid'));
+  await new Promise((r) => setTimeout(r, 1500));
+  const during = await listApps();
+  for (const [name, v] of before) assert.deepEqual(during.get(name), v, `${name} untouched (same resourceVersion)`);
+  assert.deepEqual(during.get('while-invalid')?.ips, [], 'no allocation without a valid config');
+  await env.kc(['delete', 'ipaddresspool', '-n', 'metallb-system', 'zz-overlap']);
+  await env.waitIPs('apps', 'while-invalid');
+  const after2 = await listApps();
+  for (const [name, v] of before) assert.deepEqual(after2.get(name)?.ips, v.ips, `${name} kept its address`);
+});
