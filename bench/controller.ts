@@ -170,6 +170,9 @@ export async function runControllerBench(): Promise<void> {
           `(${Math.round((n * 1000) / settled)}/s); controller RSS ${vm(pid, 'VmRSS').toFixed(0)} MB, peak ${vm(pid, 'VmHWM').toFixed(0)} MB`,
       );
     }
+    await new Promise((r) => setTimeout(r, 1000));
+    const evs = await api.get<{ items: { reason: string }[] }>('/api/v1/namespaces/bench-10000/events');
+    out(`IPAllocated events recorded for the 10,000: ${evs.items.filter((e) => e.reason === 'IPAllocated').length}`);
     const updates = await metric(port, 'metallb_k8s_client_updates_total');
     const errors = await metric(port, 'metallb_k8s_client_update_errors_total');
     out(`writes: ${updates} updates, ${errors} update errors (conflicts included)`);
