@@ -127,3 +127,32 @@ test('event recorder: a repeated event bumps count and lastTimestamp of the same
   assert.equal(f.reqs[1]!.url, `/api/v1/namespaces/default/events/${ev.metadata.name}`);
   assert.equal((f.reqs[1]!.body as { count: number }).count, 2);
 });
+
+test('client: HTTPS API server verified with certificate-authority-data; a wrong CA is a clear transport error', async (t) => {
+  const { generateServingCert } = await import('../../src/controller/webhook-cert.js');
+  const https = await import('node:https');
+  const good = await generateServingCert('api', 'default');
+  const other = await generateServingCert('other', 'default');
+  const server = https.createServer({ cert: good.cert, key: good.key }, (req, res) => {
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.end(JSON.stringify({ auth: req.headers.authorization ?? null }));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  const dir = mkdtempSync(join(tmpdir(), 'kc-'));
+  t.after(async () => {
+    await new Promise((r) => server.close(r));
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const write = (ca: string): string => {
+    const p = join(dir, `kc-${Math.random()}`);
+    writeFileSync(p, kubeconfig('token: sekret', `server: "https://127.0.0.1:${port}", certificate-authority-data: "${Buffer.from(ca).toString('base64')}"`));
+    return p;
+  };
+  const ok = new KubeClient(loadKubeConfig(write(good.ca)));
+  assert.deepEqual(await ok.get('/version'), { auth: 'Bearer sekret' });
+  ok.close();
+  const bad = new KubeClient(loadKubeConfig(write(other.ca)));
+  await assert.rejects(bad.get('/version'), (e: unknown) => e instanceof ApiError && e.status === 0 && /certificate/i.test(e.message));
+  bad.close();
+});
