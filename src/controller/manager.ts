@@ -2,6 +2,7 @@
 // work queues; reconcilers do the work. Two queues: `config` (one key, parses the whole config) and services
 // (`namespace/name` keys plus the synthetic reprocess-all key). Only the leader processes Services and writes;
 // a standby keeps its caches and config warm and serves the webhook.
+import { oldestFirst } from './config-order.js';
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { ServiceAllocator, restoreOrder as allocatorRestoreOrder } from '../allocator/index.js';
@@ -77,11 +78,6 @@ function contentChanged(a: KubeObject, b: KubeObject): boolean {
   return pick(a) !== pick(b);
 }
 const labelsChanged = (a: KubeObject, b: KubeObject): boolean => JSON.stringify(a.metadata?.labels ?? {}) !== JSON.stringify(b.metadata?.labels ?? {});
-const byName = (a: KubeObject, b: KubeObject): number => {
-  const x = a.metadata?.name ?? '';
-  const y = b.metadata?.name ?? '';
-  return x < y ? -1 : x > y ? 1 : 0;
-};
 
 export class Controller {
   readonly metrics = new ControllerMetrics({ defaultMetrics: true });
@@ -243,10 +239,10 @@ export class Controller {
     return this.leader;
   }
 
-  /** Every config object, CRs of each kind sorted by name, then the legacy ConfigMap. */
+  /** Every config object, CRs of each kind oldest first, then the legacy ConfigMap. */
   configObjects(): KubeObject[] {
     const out: KubeObject[] = [];
-    for (const inf of this.configInformers) out.push(...inf.list().sort(byName));
+    for (const inf of this.configInformers) out.push(...inf.list().sort(oldestFirst));
     const cm = this.configMaps.get(`${this.opts.namespace}/config`);
     if (cm) out.push(cm);
     return out;

@@ -8,6 +8,7 @@ import { formatConfigError } from '../config/types.js';
 import type { KubeObject } from '../k8s/types.js';
 import { errorText } from '../k8s/client.js';
 import type { ParseFn } from './config-reconciler.js';
+import { oldestFirst } from './config-order.js';
 
 export interface WebhookKind {
   group: string;
@@ -113,13 +114,14 @@ export function handleAdmission(path: string, body: unknown, ctx: WebhookContext
       kind,
       metadata: { ...obj.metadata, name, namespace },
     };
-    // Keep the parser's order: the new object takes the place of its old version, or goes in name order.
+    // Keep the controller's order: the new object takes the place of its old version, or comes after the objects
+    // of its kind that already exist (so a conflict is reported on it).
     const idx = current.findIndex((o) => sameObject(o, kind, name));
     if (idx >= 0) {
       candidate = current.slice();
       candidate[idx] = incoming;
     } else {
-      candidate = [...current, incoming].sort((a, b) => kindOrder(a) - kindOrder(b) || (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''));
+      candidate = [...current, incoming].sort((a, b) => kindOrder(a) - kindOrder(b) || oldestFirst(a, b));
     }
   }
   const prep = op === 'DELETE' ? (x: KubeObject[]): KubeObject[] => x : blankOrderDependent;

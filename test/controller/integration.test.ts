@@ -123,11 +123,14 @@ test('namespace labels feed namespaceSelectors: a label change reconfigures with
   assert.deepEqual(await env.ips('blue', 'early'), [early], 'the existing service did not move');
 });
 
-test('invalid config is rejected: previous kept, Warning event on the object, config_stale_bool 1; fixed -> 0', async () => {
-  await env.apply(poolYaml('zz-bad', ['192.0.2.16/28']));
+test('invalid config is rejected: previous kept, Warning event on the newcomer, config_stale_bool 1; fixed -> 0', async () => {
+  // "aa-bad" sorts before "main" by name, yet the overlap is reported on it: the newer object is the one in the
+  // wrong. creationTimestamp has second precision, so make sure it is later than main's.
+  await sleep(1100);
+  await env.apply(poolYaml('aa-bad', ['192.0.2.16/28']));
   const ev = await waitFor('InvalidConfiguration event', async () => {
     const list = await env.api.get<{ items: { type: string; reason: string; message: string; involvedObject: { name: string; kind: string } }[] }>(`/api/v1/namespaces/${NS}/events`);
-    return list.items.find((e) => e.reason === 'InvalidConfiguration' && e.involvedObject.name === 'zz-bad');
+    return list.items.find((e) => e.reason === 'InvalidConfiguration' && e.involvedObject.name === 'aa-bad');
   });
   assert.equal(ev.type, 'Warning');
   assert.equal(ev.involvedObject.kind, 'IPAddressPool');
@@ -137,16 +140,16 @@ test('invalid config is rejected: previous kept, Warning event on the object, co
     const cs = await env.api.get<{ status?: { result?: string; errorSummary?: string; conditions?: { type: string; status: string; reason: string }[] } }>(`/apis/metallb.io/v1beta1/namespaces/${NS}/configurationstates/controller`);
     return cs.status?.result === 'Invalid' ? cs : undefined;
   });
-  assert.match(state.status?.errorSummary ?? '', /zz-bad.*overlap/);
+  assert.match(state.status?.errorSummary ?? '', /aa-bad.*overlap/);
   assert.deepEqual(state.status?.conditions?.map((c) => [c.type, c.status, c.reason]), [['poolReconcilerValid', 'False', 'ConfigurationError']]);
   // The previous config is still in force: a new service gets an address from "main", none from "bad".
   await env.apply(serviceYaml('apps', 'during-bad'));
   const [ip] = await env.waitIPs('apps', 'during-bad');
   assert.match(ip!, /^192\.0\.2\./);
   const text = await metricsText(ctl);
-  assert.equal(metricValue(text, 'metallb_allocator_addresses_total', 'pool="zz-bad"'), undefined, 'the rejected pool is not in use');
-  assert.ok(ctl.lines().some((l) => l.level === 'error' && String(l.msg).includes('invalid configuration rejected') && l.object === `IPAddressPool ${NS}/zz-bad`));
-  await env.kc(['delete', 'ipaddresspool', '-n', NS, 'zz-bad']);
+  assert.equal(metricValue(text, 'metallb_allocator_addresses_total', 'pool="aa-bad"'), undefined, 'the rejected pool is not in use');
+  assert.ok(ctl.lines().some((l) => l.level === 'error' && String(l.msg).includes('invalid configuration rejected') && l.object === `IPAddressPool ${NS}/aa-bad`));
+  await env.kc(['delete', 'ipaddresspool', '-n', NS, 'aa-bad']);
   await waitFor('stale=0', async () => metricValue(await metricsText(ctl), 'metallb_k8s_client_config_stale_bool') === 0);
   await waitFor('ConfigurationState Valid', async () => {
     const cs = await env.api.get<{ status?: { result?: string } }>(`/apis/metallb.io/v1beta1/namespaces/${NS}/configurationstates/controller`);

@@ -37,6 +37,15 @@ test('webhook: an overlapping pool is denied with the parser error, a disjoint o
   assert.equal(ok.response?.allowed, true);
 });
 
+test('webhook: the denial names the new pool even when it sorts first by name', () => {
+  const existing = pool('zz-existing', ['192.0.2.0/24']);
+  existing.metadata!.creationTimestamp = '2026-01-01T00:00:00Z';
+  const c = ctx([existing]);
+  const denied = handleAdmission(POOL_PATH, review('CREATE', pool('aa-new', ['192.0.2.128/25'])), c);
+  assert.equal(denied.response?.allowed, false);
+  assert.match(denied.response?.status?.message ?? '', /IPAddressPool \S*aa-new: .*overlaps .* of pool "zz-existing"/);
+});
+
 test('webhook: UPDATE replaces the old version (a pool may change its own range)', () => {
   const c = ctx([pool('a', ['192.0.2.0/24']), pool('b', ['198.51.100.0/24'])]);
   assert.equal(handleAdmission(POOL_PATH, review('UPDATE', pool('a', ['192.0.2.0/25']), pool('a', ['192.0.2.0/24'])), c).response?.allowed, true);
