@@ -1,4 +1,4 @@
-// Config reconcile: parse every MetalLB config object (CRs of the namespace, sorted by name, plus the legacy ConfigMap)
+// Config reconcile: parse every MetalLB config object (CRs of the namespace, oldest first, plus the legacy ConfigMap)
 // as one config. A config with errors is rejected as a whole: the last good one stays in force, the config is marked
 // stale, each error is logged and reported as a Warning event `InvalidConfiguration` on the object it concerns.
 // A valid config whose pools differ from the current ones is handed to the allocator and every Service is reprocessed.
