@@ -3,17 +3,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AddressBook } from '../../src/allocator/sharing.js';
 import { isBuggyIP, type IP } from '../../src/net/ip.js';
+import { seededRandom } from '../helpers/random.js';
 
-function lcg(seed: number): () => number {
-  let s = seed;
-  return () => {
-    s = (s * 1103515245 + 12345) & 0x7fffffff;
-    return s / 0x80000000;
-  };
-}
 
 test('firstUntouched / firstShareable agree with a brute-force scan', () => {
-  const rnd = lcg(42);
+  const rnd = seededRandom(42);
   const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
   const KEYS = ['', 'k1', 'k2'];
   const BACKENDS = ['', 'app=x'];

@@ -8,17 +8,8 @@ import { parseIP, type IP } from '../../src/net/ip.js';
 import { ServiceAllocator, restoreOrder, viewService, type ConvergeResult } from '../../src/allocator/index.js';
 import { poolAdmits, poolHolds } from '../../src/allocator/pool-set.js';
 import { applyResult, pool, svc, type SvcOpts } from './helpers.js';
+import { seededRandom } from '../helpers/random.js';
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const CONFIGS: (() => Pool[])[] = [
   () => [pool('a', ['10.0.0.0/30']), pool('b', ['10.0.1.254-10.0.2.1'], { avoidBuggyIPs: true }), pool('d', ['10.0.3.0/31', 'fd00::/127'])],
@@ -159,7 +150,7 @@ test('property: random add/remove/update/setPools sequences keep the invariants'
   let shared = 0;
   let pending = 0;
   for (let seq = 0; seq < SEQUENCES; seq++) {
-    const rnd = mulberry32(1000 + seq);
+    const rnd = seededRandom(1000 + seq);
     const w: World = { a: new ServiceAllocator(), pools: CONFIGS[0]!(), services: new Map() };
     w.a.setPools(w.pools);
     let n = 0;

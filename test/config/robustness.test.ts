@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { KubeObject } from '../../src/k8s/types.js';
 import { convertLegacyConfigMap, parseConfig, readYamlDocuments, type ConfigError } from '../../src/config/index.js';
 import { emptyCtx, invalid, raw } from './helpers.js';
+import { seededRandom } from '../helpers/random.js';
 
 const load = (path: string): KubeObject[] => readYamlDocuments(readFileSync(fileURLToPath(new URL(path, import.meta.url)), 'utf8'), path).objects;
 const seeds: KubeObject[] = [
@@ -56,17 +57,6 @@ test('a broken cluster context does not throw', () => {
   assert.ok(Array.isArray(r.errors));
 });
 
-/** Small deterministic PRNG so failures are reproducible (seed printed on failure). */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const weird: unknown[] = [null, undefined, 0, -1, 1.5, 4294967296, '', ' ', 'x', '10.0.0.0/24', '1:1', 'large:1:2:3', '90s', true, false, [], [null], {}, { a: 1 }, ['x'], NaN, '\n', 'In', 'Exists'];
 
@@ -96,7 +86,7 @@ function mutate(value: unknown, rand: () => number, depth = 0): unknown {
 
 test('fuzz: random mutations of valid objects never throw and give well-formed errors', () => {
   for (let seed = 1; seed <= 400; seed++) {
-    const rand = rng(seed);
+    const rand = seededRandom(seed);
     const objects = seeds.filter(() => rand() < 0.7).map((o) => mutate(o, rand) as KubeObject);
     try {
       const r = parseConfig(objects, emptyCtx);
@@ -115,7 +105,7 @@ test('fuzz: mutated legacy config text never throws', () => {
   const [cm] = load('../fixtures/config/legacy-full.yaml');
   const text = (cm as { data?: { config?: string } }).data?.config ?? '';
   for (let seed = 1; seed <= 300; seed++) {
-    const rand = rng(seed);
+    const rand = seededRandom(seed);
     const chars = [...text];
     for (let i = 0; i < 5; i++) {
       const at = Math.floor(rand() * chars.length);
