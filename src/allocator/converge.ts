@@ -62,6 +62,15 @@ interface Ctx {
   deferred: boolean;
 }
 
+/**
+ * MetalLB's wording first (people search and alert on it), then our plain-words reason when it says more:
+ * "Stuck <pending> without saying why" is the complaint MetalLB users report most.
+ */
+function allocationFailedMessage(key: string, error: string, reason: string | undefined): string {
+  const head = `Failed to allocate IP for ${JSON.stringify(key)}: ${error}`;
+  return reason && reason !== error && !error.includes(reason) ? `${head} (${reason})` : head;
+}
+
 function finish(c: Ctx, pendingReason?: string): ConvergeOutput {
   const after = c.alloc.holding(c.key);
   const out: ConvergeOutput = {
@@ -183,7 +192,7 @@ export function convergeService(alloc: Allocator, view: ServiceView): ConvergeOu
   if (current.length === 0) {
     const r = allocateIPs(alloc, view);
     if (!r.ok) {
-      warning(c, 'AllocationFailed', `Failed to allocate IP for ${JSON.stringify(key)}: ${r.error}`);
+      warning(c, 'AllocationFailed', allocationFailedMessage(key, r.error, r.reason));
       alloc.unassign(key);
       return finish(c, r.reason);
     }

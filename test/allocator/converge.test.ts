@@ -38,6 +38,7 @@ const rows: Row[] = [
   { name: 'autoAssign=false is not used automatically', pools: [pool('manual', ['10.1.0.0/30'], { autoAssign: false })], svc: svc('a'), ips: [], pending: 'autoAssign: false', events: ['AllocationFailed'] },
   { name: 'autoAssign=false usable through address-pool', pools: [V4, pool('manual', ['10.1.0.0/30'], { autoAssign: false })], svc: svc('a', { pool: 'manual' }), ips: ['10.1.0.0'], pool: 'manual' },
   { name: 'autoAssign=false usable through loadBalancerIP', pools: [pool('manual', ['10.1.0.0/30'], { autoAssign: false })], svc: svc('a', { ip: '10.1.0.2' }), ips: ['10.1.0.2'], pool: 'manual' },
+  { name: 'the event says why in plain words after MetalLB\'s wording', pools: [pool('p', ['10.0.0.0/32'])], existing: [svc('a')], svc: svc('c'), ips: [], pending: 'pool p (IPv4 1 of 1 in use)', events: ['AllocationFailed'], message: 'Failed to allocate IP for "default/c": no available IPs (no pool has an IPv4 address free for this service: pool p (IPv4 1 of 1 in use))' },
   { name: 'unknown pool', pools: [V4], svc: svc('a', { pool: 'nope' }), ips: [], pending: 'does not exist', message: 'unknown pool "nope"' },
   { name: 'requested IP outside every pool', pools: [V4], svc: svc('a', { ip: '192.168.1.1' }), ips: [], pending: '192.168.1.1 is not in any IPAddressPool', message: '["192.168.1.1"] is not allowed in config' },
   { name: 'requested buggy IP in avoidBuggyIPs pool', pools: [pool('p', ['10.0.0.0/24'], { avoidBuggyIPs: true })], svc: svc('a', { ip: '10.0.0.255' }), ips: [], pending: 'avoidBuggyIPs' },
