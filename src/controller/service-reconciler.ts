@@ -7,7 +7,7 @@
 // any new allocation can take them; the Services whose result differs from what they show are then enqueued to write
 // it (the sweep's result is reused when the Service did not change meanwhile). Single-Service keys are ignored until
 // the first sweep has run.
-import type { ConvergeResult } from '../allocator/index.js';
+import { deprecatedAnnotations, type ConvergeResult } from '../allocator/index.js';
 import type { Logger } from '../log.js';
 import type { LoadBalancerIngress, Service } from '../k8s/types.js';
 import { ApiError, errorText } from '../k8s/client.js';
@@ -218,6 +218,12 @@ export class ServiceReconciler {
       throw err;
     }
     if (needStatus || needPool) {
+      // Like MetalLB: each update of a Service that still uses the old annotation prefix reminds its owner.
+      const deprecated = deprecatedAnnotations(svc);
+      if (deprecated.length > 0) {
+        const renames = deprecated.map((a) => `"${a}" (use "metallb.io/${a.slice(a.indexOf('/') + 1)}")`).join(', ');
+        this.d.events.record(svc, 'Warning', 'deprecatedAnnotation', `deprecated annotations: ${renames}`);
+      }
       if (result.ingress.length > 0) log.info({ service: key, ingress: result.ingress, pool: result.pool }, 'service updated');
       else log.info({ service: key, reason: result.pendingReason }, 'service addresses cleared');
       this.d.onUsageChanged?.();

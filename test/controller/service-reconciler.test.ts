@@ -159,6 +159,25 @@ test('service reconcile: writes status and pool annotation only when they differ
   assert.deepEqual(h.api.writes, []);
 });
 
+test('service reconcile: updating a Service with metallb.universe.tf annotations warns deprecatedAnnotation, once per update', async () => {
+  const result: ConvergeResult = { ingress: ['192.0.2.1'], pool: 'p1', events: [], reprocessAll: false };
+  const fake: ServiceAllocatorLike = { handles: () => true, converge: () => ({ ...result, events: [] }), release: () => false };
+  const h = harness(fake);
+  h.api.put(svc('ns', 'old', { metadata: { annotations: { 'metallb.universe.tf/address-pool': 'p1', 'metallb.universe.tf/allow-shared-ip': 'k' } } }));
+  h.api.put(svc('ns', 'new', { metadata: { annotations: { 'metallb.io/address-pool': 'p1' } } }));
+  h.queue.start();
+  h.queue.add(REPROCESS_ALL);
+  await settle(h);
+  const warned = h.events.filter((e) => e.reason === 'deprecatedAnnotation');
+  assert.equal(warned.length, 1, 'only the Service with the old prefix');
+  assert.equal(warned[0]!.type, 'Warning');
+  assert.match(warned[0]!.message, /"metallb\.universe\.tf\/address-pool" \(use "metallb\.io\/address-pool"\), "metallb\.universe\.tf\/allow-shared-ip"/);
+  // Nothing to write on the next reconcile: no new warning.
+  h.queue.add('ns/old');
+  await settle(h);
+  assert.equal(h.events.filter((e) => e.reason === 'deprecatedAnnotation').length, 1);
+});
+
 test('service reconcile: a 409 conflict is retried, a 404 is ignored, other errors count and retry', async () => {
   const fake: ServiceAllocatorLike = { handles: () => true, converge: () => ({ ingress: ['192.0.2.7'], pool: 'p', events: [], reprocessAll: false }), release: () => false };
   const h = harness(fake);
