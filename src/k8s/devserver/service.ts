@@ -1,6 +1,7 @@
 // Service semantics of kube-apiserver: defaulting, validation, cluster IP and node port allocation.
 import { ApiError, internal, type FieldError } from './errors.js';
-import { CidrAllocator, parseIP, PortAllocator, type Family } from './ipalloc.js';
+import { parseIP, type IPFamily as Family } from '../../net/ip.js';
+import { canonicalIP, CidrAllocator, PortAllocator } from './ipalloc.js';
 import { arr, clone, isObj, obj, type Obj } from './util.js';
 
 export interface ServiceAllocators {
@@ -292,7 +293,7 @@ function assignClusterIPs(spec: Obj, old: Obj | undefined, a: ServiceAllocators,
     const fam = families[i]!;
     const alloc = allocatorFor(a, fam)!;
     const want = ips[i];
-    if (want !== undefined && oldIPs[i] !== undefined && parseIP(want)?.ip === parseIP(oldIPs[i]!)?.ip) {
+    if (want !== undefined && oldIPs[i] !== undefined && canonicalIP(want) === canonicalIP(oldIPs[i]!)) {
       out.push(oldIPs[i]!);
       continue;
     }
@@ -310,7 +311,7 @@ function assignClusterIPs(spec: Obj, old: Obj | undefined, a: ServiceAllocators,
         errs.push({ type: 'Invalid', field: `spec.clusterIPs[${i}]`, value: want, detail: 'provided IP is already allocated' });
         return;
       }
-      const canon = parseIP(want)!.ip;
+      const canon = canonicalIP(want)!;
       tx.took(() => alloc.release(canon));
       out.push(canon);
     } else {
