@@ -103,14 +103,20 @@ export function startWebhookServer(
       } catch (err) {
         return send(res, 400, `invalid JSON: ${errorText(err)}\n`);
       }
-      const answer = handleAdmission(path, body, ctx);
-      const r = answer.response;
-      const req0 = (body as { request?: { operation?: string; name?: string; namespace?: string } }).request;
-      if (r && !r.allowed) {
-        log.info({ webhook: path, operation: req0?.operation, object: `${req0?.namespace ?? ''}/${req0?.name ?? ''}`, reason: r.status?.message }, 'webhook: denied');
-      } else {
-        log.debug({ webhook: path, operation: req0?.operation, object: `${req0?.namespace ?? ''}/${req0?.name ?? ''}` }, 'webhook: allowed');
+      // Any JSON may arrive here (`null`, a string, fields of the wrong type): nothing below may throw out of this
+      // handler, which would take the whole controller down.
+      let answer;
+      try {
+        answer = handleAdmission(path, body, ctx);
+      } catch (err) {
+        log.error({ webhook: path, err: errorText(err) }, 'webhook: internal error');
+        return send(res, 500, `internal error: ${errorText(err)}\n`);
       }
+      const r = answer.response;
+      const req0 = typeof body === 'object' && body !== null ? (body as { request?: { operation?: unknown; name?: unknown; namespace?: unknown } }).request : undefined;
+      const who = { webhook: path, operation: req0?.operation, object: `${String(req0?.namespace ?? '')}/${String(req0?.name ?? '')}` };
+      if (r && !r.allowed) log.info({ ...who, reason: r.status?.message }, 'webhook: denied');
+      else log.debug(who, 'webhook: allowed');
       send(res, 200, JSON.stringify(answer), 'application/json');
     });
   });

@@ -111,6 +111,12 @@ test('webhook server: AdmissionReview over HTTPS with a generated certificate', 
         req.on('error', reject);
         req.end(JSON.stringify(body));
       });
+    // Any JSON body, even `null` or a bare string, gets an answer (and the server stays up for the next request).
+    for (const garbage of [null, 'x', 7, { request: 'x' }, { request: { operation: 'CREATE', object: { metadata: 'zz' } } }]) {
+      const g = await post(POOL_PATH, garbage);
+      assert.equal(g.status, 200, JSON.stringify(garbage));
+      assert.equal(g.body.response?.allowed, false, JSON.stringify(garbage));
+    }
     const r = await post(POOL_PATH, review('CREATE', pool('b', ['192.0.2.0/25'])));
     assert.equal(r.status, 200);
     assert.equal(r.body.response?.allowed, false);
