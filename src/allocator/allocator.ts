@@ -4,7 +4,7 @@
 // the used addresses (see AddressBook).
 import type { Pool } from '../config/types.js';
 import { formatIP, prefixFirst, prefixLast, type IP, type IPFamily } from '../net/ip.js';
-import { PoolSet, poolAdmits, poolCapacity, poolHolds, whyNotAdmitted } from './pool-set.js';
+import { PoolSet, poolAdmits, poolCapacity, whyNotAdmitted } from './pool-set.js';
 import { AddressBook } from './sharing.js';
 import { goQuoteList } from './service-view.js';
 import { fail, familyText, type AllocOutcome, type AllocationRequest, type Holding } from './types.js';
@@ -51,15 +51,6 @@ export class Allocator {
 
   holding(key: string): Holding | undefined {
     return this.holdings.get(key);
-  }
-
-  allHoldings(): ReadonlyMap<string, Holding> {
-    return this.holdings;
-  }
-
-  /** The address book (read-only use: invariants in tests). */
-  get addresses(): AddressBook {
-    return this.book;
   }
 
   /**
@@ -283,10 +274,5 @@ export class Allocator {
       const used = this.book.inUseFor(p.name);
       return { pool: p.name, ipv4Total: cap.IPv4, ipv6Total: cap.IPv6, ipv4InUse: used.IPv4, ipv6InUse: used.IPv6 };
     });
-  }
-
-  /** Whether `ip` lies in `pool` (tests and diagnostics). */
-  static holds(pool: Pool, ip: IP): boolean {
-    return poolHolds(pool, ip);
   }
 }

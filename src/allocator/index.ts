@@ -14,7 +14,6 @@ export {
   ANNOTATION_ALLOW_SHARED_IP,
   ANNOTATION_IP_ALLOCATED_FROM_POOL,
   ANNOTATION_LOADBALANCER_IPS,
-  annotationValue,
   deprecatedAnnotations,
   serviceProblems,
   viewService,

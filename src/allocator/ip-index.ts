@@ -99,7 +99,7 @@ export class RunSet {
   }
 }
 
-/** A sorted set of addresses with range iteration (the addresses of one sharing group, per family). */
+/** A sorted set of addresses (the addresses of one sharing group, per family). */
 export class SortedAddresses {
   /** Ascending; read-only for callers. */
   readonly items: bigint[] = [];
@@ -124,12 +124,5 @@ export class SortedAddresses {
   firstIndexAtOrAbove(v: bigint): number {
     const i = lastAtOrBelow(this.items, v);
     return i >= 0 && this.items[i] === v ? i : i + 1;
-  }
-
-  /** Addresses in [lo, hi], ascending. */
-  *range(lo: bigint, hi: bigint): Generator<bigint> {
-    let i = lastAtOrBelow(this.items, lo);
-    if (i < 0 || this.items[i]! < lo) i++;
-    for (; i < this.items.length && this.items[i]! <= hi; i++) yield this.items[i]!;
   }
 }

@@ -5,7 +5,6 @@ import { parseIP, type IP, type IPFamily } from '../net/ip.js';
 import type { IPFamilyPolicy, Service } from '../k8s/types.js';
 import type { AllocationRequest, PortKey, ServiceFamily } from './types.js';
 
-export const ANNOTATION_PREFIX = 'metallb.io/';
 export const DEPRECATED_ANNOTATION_PREFIX = 'metallb.universe.tf/';
 export const ANNOTATION_ADDRESS_POOL = 'metallb.io/address-pool';
 export const ANNOTATION_LOADBALANCER_IPS = 'metallb.io/loadBalancerIPs';
@@ -21,11 +20,7 @@ function stringMap(v: unknown): Record<string, string> {
   return out;
 }
 
-/** MetalLB's valueForAnnotation: `metallb.io/<name>` wins when present (even empty), else the deprecated spelling. */
-export function annotationValue(annotations: Readonly<Record<string, unknown>>, name: string): string {
-  return annotationPair(annotations, ANNOTATION_PREFIX + name, DEPRECATED_ANNOTATION_PREFIX + name);
-}
-
+/** MetalLB's valueForAnnotation: the `metallb.io/` spelling wins when present (even empty), else the deprecated one. */
 function annotationPair(annotations: Readonly<Record<string, unknown>>, stable: string, deprecated: string): string {
   const v = annotations[stable];
   if (v !== undefined || Object.prototype.hasOwnProperty.call(annotations, stable)) return typeof v === 'string' ? v : '';

@@ -69,15 +69,6 @@ export class AddressBook {
     return this.inUse.get(pool) ?? { IPv4: 0, IPv6: 0 };
   }
 
-  /** Total distinct addresses in use (tests). */
-  get addressCount(): number {
-    return this.records.IPv4.size + this.records.IPv6.size;
-  }
-
-  allRecords(): AddressRecord[] {
-    return [...this.records.IPv4.values(), ...this.records.IPv6.values()];
-  }
-
   /** MetalLB's checkSharing: may service `svc` with these ports and identity use `ip`? */
   check(svc: string, ip: IP, ports: readonly PortKey[], id: SharingIdentity): SharingRefusal | undefined {
     const rec = this.get(ip);
