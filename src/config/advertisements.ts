@@ -64,14 +64,12 @@ function selectNodes(nodes: readonly Node[], selectors: readonly Selector[]): Se
 export interface ParsedL2Advertisement {
   env: Envelope;
   ad: L2Advertisement;
-  valid: boolean;
 }
 
 const L2_FIELDS = ['ipAddressPools', 'ipAddressPoolSelectors', 'nodeSelectors', 'interfaces', 'serviceSelectors', 'preferredNodeSelectors'];
 
 export function parseL2Advertisement(env: Envelope, ctx: AdContext): ParsedL2Advertisement {
-  let valid = Boolean(env.name);
-  const report: Report = (f, m) => { valid = false; env.report(f, m); };
+  const { report } = env;
   const spec = readSpec(env, false) ?? {};
   checkKnownFields(spec, L2_FIELDS, 'spec', report);
   const common = readCommon(spec, ctx, report);
@@ -89,7 +87,7 @@ export function parseL2Advertisement(env: Envelope, ctx: AdContext): ParsedL2Adv
     preferredNodeSelectors: preferred,
     ...(common.nodes ? { nodes: common.nodes } : {}),
   };
-  return { env, ad, valid };
+  return { env, ad };
 }
 
 function readPreferredNodeSelectors(spec: JsonObject, report: Report): PreferredNodeSelector[] {
@@ -116,7 +114,6 @@ function readPreferredNodeSelectors(spec: JsonObject, report: Report): Preferred
 export interface ParsedBGPAdvertisement {
   env: Envelope;
   ad: BGPAdvertisement;
-  valid: boolean;
 }
 
 const BGP_FIELDS = [
@@ -125,8 +122,7 @@ const BGP_FIELDS = [
 ];
 
 export function parseBGPAdvertisement(env: Envelope, ctx: AdContext): ParsedBGPAdvertisement {
-  let valid = Boolean(env.name);
-  const report: Report = (f, m) => { valid = false; env.report(f, m); };
+  const { report } = env;
   const spec = readSpec(env, false) ?? {};
   checkKnownFields(spec, BGP_FIELDS, 'spec', report);
   const common = readCommon(spec, ctx, report);
@@ -164,7 +160,7 @@ export function parseBGPAdvertisement(env: Envelope, ctx: AdContext): ParsedBGPA
     serviceSelectors: common.serviceSelectors,
     ...(common.nodes ? { nodes: common.nodes } : {}),
   };
-  return { env, ad, valid };
+  return { env, ad };
 }
 
 const sameValue = (a: CommunityValue, b: CommunityValue): boolean => JSON.stringify(a) === JSON.stringify(b);
@@ -236,16 +232,15 @@ export function checkBGPAdvertisementsPerPool(ads: readonly ParsedBGPAdvertiseme
   const attached = new Map<string, ParsedBGPAdvertisement[]>();
   for (const parsed of ads) {
     const { ad, env } = parsed;
-    const fail: Report = (f, m) => { parsed.valid = false; env.report(f, m); };
     for (const pool of pools) {
       if (!pool.env.name || !ad.pools.has(pool.env.name)) continue;
-      checkAggregation(ad, pool, fail);
+      checkAggregation(ad, pool, env.report);
       const previous = attached.get(pool.env.name) ?? [];
       if (ad.serviceSelectors.length === 0) {
         // With service selectors MetalLB defers the check to the speaker, per service.
         const clash = previous.find((o) => o.ad.serviceSelectors.length === 0 && !compatibleLocalPref(ad, o.ad, pool));
         if (clash) {
-          fail('spec.localPref', `invalid local preference ${ad.localPref}: BGPAdvertisement ${show(clash.ad.name)} already sets local preference ${clash.ad.localPref} for the same routes of pool ${show(pool.env.name)} (same aggregation length, common peers and nodes)`);
+          env.report('spec.localPref', `invalid local preference ${ad.localPref}: BGPAdvertisement ${show(clash.ad.name)} already sets local preference ${clash.ad.localPref} for the same routes of pool ${show(pool.env.name)} (same aggregation length, common peers and nodes)`);
         }
       }
       attached.set(pool.env.name, [...previous, parsed]);

@@ -1,7 +1,7 @@
 // BFDProfile. MetalLB's native BGP mode rejects every BFDProfile; our speaker implements BFD, so we accept them
 // with the FRR-mode rules (ranges below, unique names).
 import type { BFDProfile } from './types.js';
-import { checkKnownFields, optBool, optInt, show, type Report } from './fields.js';
+import { checkKnownFields, optBool, optInt, show } from './fields.js';
 import { readSpec, type Envelope } from './object.js';
 
 /** Ranges from the CRD and MetalLB's bfdIntFromConfig; defaults are FRR's (what MetalLB ends up with when unset). */
@@ -19,12 +19,10 @@ const SPEC_FIELDS = [...Object.keys(INTEGER_FIELDS), 'echoMode', 'passiveMode'];
 export interface ParsedBFDProfile {
   env: Envelope;
   profile: BFDProfile;
-  valid: boolean;
 }
 
 export function parseBFDProfile(env: Envelope): ParsedBFDProfile {
-  let valid = Boolean(env.name);
-  const report: Report = (f, m) => { valid = false; env.report(f, m); };
+  const { report } = env;
   const spec = readSpec(env, false) ?? {};
   checkKnownFields(spec, SPEC_FIELDS, 'spec', report);
   const value = (field: IntegerField): number => {
@@ -41,17 +39,14 @@ export function parseBFDProfile(env: Envelope): ParsedBFDProfile {
     passiveMode: optBool(spec, 'passiveMode', 'spec', report) ?? false,
     minimumTtl: value('minimumTtl'),
   };
-  return { env, profile, valid };
+  return { env, profile };
 }
 
 export function checkBFDNames(profiles: readonly ParsedBFDProfile[]): void {
   const seen = new Set<string>();
   for (const p of profiles) {
     if (!p.env.name) continue;
-    if (seen.has(p.env.name)) {
-      p.valid = false;
-      p.env.report('metadata.name', `found duplicate bfd profile name ${show(p.env.name)}`);
-    }
+    if (seen.has(p.env.name)) p.env.report('metadata.name', `found duplicate bfd profile name ${show(p.env.name)}`);
     seen.add(p.env.name);
   }
 }

@@ -34,18 +34,16 @@ export interface PeerContext {
 export interface ParsedPeer {
   env: Envelope;
   peer: BGPPeer;
-  valid: boolean;
 }
 
 export function parsePeer(env: Envelope, ctx: PeerContext): ParsedPeer {
-  let valid = Boolean(env.name);
-  const report: Report = (f, m) => { valid = false; env.report(f, m); };
+  const { report } = env;
   const v1beta1 = env.version === 'v1beta1';
   const spec = readSpec(env, true);
   if (!spec) {
     // Missing or not an object: reported once, without a cascade of "missing field" errors.
     const empty: BGPPeer = { name: env.name, myASN: 0, peerPort: DEFAULT_BGP_PORT, nodeSelectors: [], enableGracefulRestart: false, ebgpMultiHop: false };
-    return { env, peer: empty, valid: false };
+    return { env, peer: empty };
   }
   checkKnownFields(spec, v1beta1 ? V1BETA1_FIELDS : V1BETA2_FIELDS, 'spec', report);
 
@@ -91,7 +89,7 @@ export function parsePeer(env: Envelope, ctx: PeerContext): ParsedPeer {
       nodes, password: passwords.password, passwordSecret: passwords.passwordSecret, bfdProfile, vrf,
     }),
   };
-  return { env, peer, valid };
+  return { env, peer };
 }
 
 /** Drops undefined values so optional fields stay absent (exactOptionalPropertyTypes-friendly, and cleaner to print). */

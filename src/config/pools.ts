@@ -22,7 +22,6 @@ export interface ParsedPool {
   pool: Pool;
   /** Only the entries that parsed; a pool with bad entries is also reported, but its good ones still take part in overlap checks. */
   entries: AddressEntry[];
-  valid: boolean;
 }
 
 export type AddressParse = { ok: true; prefixes: Prefix[] } | { ok: false; message: string };
@@ -61,8 +60,7 @@ const POOL_SPEC_FIELDS = ['addresses', 'autoAssign', 'avoidBuggyIPs', 'serviceAl
 const ALLOCATION_FIELDS = ['priority', 'namespaces', 'namespaceSelectors', 'serviceSelectors'] as const;
 
 export function parsePool(env: Envelope, namespaces: readonly Namespace[]): ParsedPool {
-  let valid = true;
-  const report: Report = (f, m) => { valid = false; env.report(f, m); };
+  const { report } = env;
   const spec = readSpec(env, true);
   const entries: AddressEntry[] = [];
   let autoAssign = true;
@@ -75,10 +73,7 @@ export function parsePool(env: Envelope, namespaces: readonly Namespace[]): Pars
     avoidBuggyIPs = optBool(spec, 'avoidBuggyIPs', 'spec', report) ?? false;
     const alloc = optObject(spec, 'serviceAllocation', 'spec', report);
     if (alloc) serviceAllocation = readServiceAllocation(alloc, 'spec.serviceAllocation', namespaces, report);
-  } else {
-    valid = false;
   }
-  if (!env.name) valid = false;
   const pool: Pool = {
     name: env.name,
     prefixes: entries.flatMap((e) => e.prefixes),
@@ -88,7 +83,7 @@ export function parsePool(env: Envelope, namespaces: readonly Namespace[]): Pars
     labels: env.labels,
     ...(serviceAllocation ? { serviceAllocation } : {}),
   };
-  return { env, pool, entries, valid };
+  return { env, pool, entries };
 }
 
 function readAddresses(spec: JsonObject, report: Report): AddressEntry[] {
@@ -141,7 +136,6 @@ export function checkPoolSet(pools: readonly ParsedPool[]): void {
   for (const p of pools) {
     if (p.env.name) {
       if (seenNames.has(p.env.name)) {
-        p.valid = false;
         p.env.report('metadata.name', `duplicate definition of pool ${show(p.env.name)}`);
       }
       seenNames.add(p.env.name);
@@ -152,7 +146,6 @@ export function checkPoolSet(pools: readonly ParsedPool[]): void {
         const clash = defined.find((d) => prefixesOverlap(d.prefix, prefix));
         if (clash && !reported) {
           reported = true;
-          p.valid = false;
           const where = clash.pool === p.env.name ? 'in the same pool' : `of pool ${show(clash.pool)}`;
           const cidr = formatPrefix(prefix);
           const from = cidr === entry.text ? '' : ` (from ${show(entry.text)})`;
