@@ -3,7 +3,7 @@
 // Differences: pools are tried in a deterministic order (see PoolSet), and finding a free address never walks
 // the used addresses (see AddressBook).
 import type { Pool } from '../config/types.js';
-import { formatIP, prefixFirst, prefixLast, type IP, type IPFamily } from '../net/ip.js';
+import { formatIP, prefixContains, prefixFirst, prefixLast, type IP, type IPFamily } from '../net/ip.js';
 import { PoolSet, poolAdmits, poolCapacity, whyNotAdmitted } from './pool-set.js';
 import { AddressBook } from './sharing.js';
 import { goQuoteList } from './service-view.js';
@@ -26,6 +26,10 @@ export interface PoolUsage {
 const quoteIPs = (ips: readonly IP[]): string => goQuoteList(ips.map(formatIP));
 const sortV4First = (ips: readonly IP[]): IP[] =>
   ips.length === 2 && ips[0]!.family === 'IPv6' && ips[1]!.family === 'IPv4' ? [ips[1]!, ips[0]!] : [...ips];
+
+/** Why automatic allocation does not try `pool` for `req`, for people. */
+const whyNotEligible = (pool: Pool, req: AllocationRequest): string =>
+  !pool.autoAssign ? `pool ${pool.name} has autoAssign: false` : (whyNotAdmitted(pool, req) ?? `pool ${pool.name} is not eligible`);
 
 const BOTH: readonly IPFamily[] = ['IPv4', 'IPv6'];
 const ONLY_V4: readonly IPFamily[] = ['IPv4'];
@@ -120,8 +124,7 @@ export class Allocator {
         owner ??= p;
         continue;
       }
-      const buggy = this.poolSet.pools.find((pl) => pl.avoidBuggyIPs && pl.prefixes.some((pr) =>
-        pr.family === ip.family && ip.value >= prefixFirst(pr) && ip.value <= prefixLast(pr)));
+      const buggy = this.poolSet.pools.find((pl) => pl.avoidBuggyIPs && pl.prefixes.some((pr) => prefixContains(pr, ip)));
       parts.push(buggy ? `${text} is skipped by pool ${buggy.name} (avoidBuggyIPs: addresses ending in .0 or .255)` : `${text} is not in any IPAddressPool`);
     }
     return parts.length > 0 ? parts.join('; ') : `${quoteIPs(ips)} is not allowed in config`;
@@ -191,7 +194,8 @@ export class Allocator {
       const c = this.bestPool(list, req);
       if (!c) continue;
       const ips = this.select(c, req);
-      if (ips && this.assign(req, ips).ok) return { ok: true, ips: sortV4First(ips), pool: c.pool.name };
+      const r = ips && this.assign(req, ips);
+      if (r && r.ok) return r;
     }
     return fail('no available IPs', this.explainNoIPs(req, [...pinned, ...this.poolSet.plain], true));
   }
@@ -251,17 +255,13 @@ export class Allocator {
       details.push(`pool ${pool.name} (${parts.join(', ')})`);
     }
     if (details.length === 0) {
-      const excluded = this.poolSet.pools.map((p) => {
-        if (!p.autoAssign) return `pool ${p.name} has autoAssign: false`;
-        return whyNotAdmitted(p, req) ?? `pool ${p.name} is not eligible`;
-      });
+      const excluded = this.poolSet.pools.map((p) => whyNotEligible(p, req));
       return `no IPAddressPool admits this service for automatic allocation: ${excluded.join('; ')}`;
     }
     const sharing = req.sharing !== '' ? ` (no address shareable under key ${JSON.stringify(req.sharing)} without a port clash either)` : '';
     let out = `no pool has ${famWords} free for this service${sharing}: ${details.join('; ')}`;
     if (automatic) {
-      const others = this.poolSet.pools.filter((p) => !seen.has(p.name)).map((p) =>
-        !p.autoAssign ? `pool ${p.name} has autoAssign: false` : (whyNotAdmitted(p, req) ?? `pool ${p.name} is not eligible`));
+      const others = this.poolSet.pools.filter((p) => !seen.has(p.name)).map((p) => whyNotEligible(p, req));
       if (others.length > 0) out += `; not eligible: ${others.join('; ')}`;
     }
     return out;

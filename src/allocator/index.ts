@@ -2,7 +2,7 @@
 // Behaviour contract: MetalLB's controller/service.go + internal/allocator (see docs/allocation.md for differences).
 import type { Pool } from '../config/types.js';
 import type { Service } from '../k8s/types.js';
-import { Allocator } from './allocator.js';
+import { Allocator, type PoolUsage } from './allocator.js';
 import { convergeService, type ConvergeResult, type ServiceEvent } from './converge.js';
 import { ANNOTATION_IP_ALLOCATED_FROM_POOL, viewService } from './service-view.js';
 
@@ -19,13 +19,7 @@ export {
   viewService,
 } from './service-view.js';
 
-export interface PoolStats {
-  pool: string;
-  ipv4Total: bigint;
-  ipv6Total: bigint;
-  ipv4InUse: number;
-  ipv6InUse: number;
-}
+export type { PoolUsage as PoolStats } from './allocator.js';
 
 export interface AllocatorOptions {
   /** `--lb-class`: "" handles Services without a loadBalancerClass only. */
@@ -111,7 +105,7 @@ export class ServiceAllocator {
     return this.core.unassign(key);
   }
 
-  poolStats(): PoolStats[] {
+  poolStats(): PoolUsage[] {
     return this.core.stats();
   }
 }

@@ -1,7 +1,7 @@
 // The configured pools, indexed for the allocator: by name, by address, and in the order automatic
 // allocation tries them. Pure data built once per setPools.
 import type { Pool } from '../config/types.js';
-import { familyBits, isBuggyIP, prefixFirst, prefixLast, type IP, type IPFamily, type Prefix } from '../net/ip.js';
+import { familyBits, isBuggyIP, prefixContains, prefixFirst, prefixLast, type IP, type IPFamily, type Prefix } from '../net/ip.js';
 import type { AllocationRequest } from './types.js';
 
 interface PrefixEntry {
@@ -128,10 +128,7 @@ export class PoolSet {
 
 export function poolHolds(p: Pool, ip: IP): boolean {
   if (p.avoidBuggyIPs && isBuggyIP(ip)) return false;
-  for (const pr of p.prefixes) {
-    if (pr.family === ip.family && ip.value >= prefixFirst(pr) && ip.value <= prefixLast(pr)) return true;
-  }
-  return false;
+  return p.prefixes.some((pr) => prefixContains(pr, ip));
 }
 
 /** Capacity of one prefix per MetalLB's poolCount, but exact (bigint) instead of saturating at MaxInt64. */
