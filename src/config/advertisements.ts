@@ -9,7 +9,7 @@ import {
   show, wrongType, INT32, UINT32, type JsonObject, type Report,
 } from './fields.js';
 import { parseLabelSelector, parseSelectorList, selectNames } from './selector.js';
-import { parseCommunity } from './community.js';
+import { parseCommunity, sameCommunity } from './community.js';
 import { readSpec, type Envelope } from './object.js';
 import type { AliasTable } from './communities.js';
 import type { ParsedPool } from './pools.js';
@@ -143,7 +143,7 @@ export function parseBGPAdvertisement(env: Envelope, ctx: AdContext): ParsedBGPA
   const communities: CommunityValue[] = [];
   communityTexts.forEach((text, i) => {
     const value = resolveCommunity(text, ctx.communities, fieldPath('spec.communities', i), report);
-    if (value && !communities.some((c) => sameValue(c, value))) communities.push(value);
+    if (value && !communities.some((c) => sameCommunity(c, value))) communities.push(value);
   });
   const peers = optStringList(spec, 'peers', 'spec', report) ?? [];
   checkNoDuplicates(peers, 'spec.peers', 'peers', report);
@@ -162,8 +162,6 @@ export function parseBGPAdvertisement(env: Envelope, ctx: AdContext): ParsedBGPA
   };
   return { env, ad };
 }
-
-const sameValue = (a: CommunityValue, b: CommunityValue): boolean => JSON.stringify(a) === JSON.stringify(b);
 
 function readAggregation(spec: JsonObject, key: string, min: number, max: number, report: Report): number | undefined {
   const v = optInt(spec, key, 'spec', report, INT32);

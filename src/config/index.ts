@@ -7,4 +7,4 @@ export { classifyObject, DEFAULT_NAMESPACE, type Classification, type ConfigKind
 export { parseAddress } from './pools.js';
 export { parseCommunity, formatCommunity, compareCommunities } from './community.js';
 export { parseGoDuration, formatGoDuration } from './duration.js';
-export { parseLabelSelector, everything, selectorFromLabels, labelKeyProblem, labelValueProblem } from './selector.js';
+export { parseLabelSelector, everything, labelKeyProblem, labelValueProblem } from './selector.js';

@@ -54,7 +54,7 @@ const LEGACY_NAMES: Readonly<Record<string, string>> = {
   echoInterval: 'echo-interval', echoMode: 'echo-mode', passiveMode: 'passive-mode', minimumTtl: 'minimum-ttl',
 };
 
-export const legacyField = (path: string): string => (path ? `data.config: ${path}` : 'data.config');
+const legacyField = (path: string): string => (path ? `data.config: ${path}` : 'data.config');
 
 /** Maps `spec.x.y[0]` of a generated object under the legacy element at `base` (e.g. `peers[2]`). */
 function fieldMapper(base: string, whole = false): (field: string) => string {

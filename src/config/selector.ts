@@ -82,10 +82,6 @@ function makeSelector(requirements: Requirement[]): Selector {
 /** Matches everything (an empty selector). */
 export const everything: Selector = makeSelector([]);
 
-/** A selector equivalent to `matchLabels` only, for callers that build selectors in code. */
-export const selectorFromLabels = (labels: Readonly<Record<string, string>>): Selector =>
-  makeSelector(Object.entries(labels).map(([key, value]) => ({ key, operator: 'Equals', values: [value] })));
-
 const OPERATORS: readonly string[] = ['In', 'NotIn', 'Exists', 'DoesNotExist'];
 
 export interface SelectorOptions {

@@ -2,17 +2,6 @@
 // Everything downstream (allocator, controller, speakers) reads only these types, never the raw objects.
 import type { Prefix } from '../net/ip.js';
 
-/** metav1.LabelSelector as written by users. */
-export interface LabelSelectorRequirement {
-  key: string;
-  operator: string;
-  values?: string[];
-}
-export interface LabelSelectorSpec {
-  matchLabels?: Record<string, string>;
-  matchExpressions?: LabelSelectorRequirement[];
-}
-
 /** A validated label selector, ready to match. `text` is its canonical form (Kubernetes' selector string). */
 export interface Selector {
   readonly text: string;
