@@ -5,10 +5,10 @@
 import type { Node } from '../k8s/types.js';
 import type { BGPAdvertisement, CommunityValue, L2Advertisement, PreferredNodeSelector, Selector } from './types.js';
 import {
-  checkInt, checkKnownFields, checkNoDuplicates, fieldPath, isRecord, optInt, optList, optStringList,
+  checkInt, checkKnownFields, checkNoDuplicates, fieldPath, hasEntries, isRecord, optInt, optList, optStringList,
   show, wrongType, INT32, UINT32, type JsonObject, type Report,
 } from './fields.js';
-import { parseLabelSelector, parseSelectorList, selectNames } from './selector.js';
+import { parseLabelSelector, parseSelectorList, selectNames, selectNodes } from './selector.js';
 import { parseCommunity, sameCommunity } from './community.js';
 import { readSpec, type Envelope } from './object.js';
 import type { AliasTable } from './communities.js';
@@ -52,13 +52,6 @@ function readCommon(spec: JsonObject, ctx: AdContext, report: Report): CommonAdF
   }
   const nodes = hasEntries(spec.nodeSelectors) ? selectNodes(ctx.nodes, nodeSelectors) : undefined;
   return { pools, nodeSelectors, serviceSelectors, ...(nodes ? { nodes } : {}) };
-}
-
-const hasEntries = (v: unknown): boolean => Array.isArray(v) && v.length > 0;
-
-function selectNodes(nodes: readonly Node[], selectors: readonly Selector[]): Set<string> {
-  const named = nodes.flatMap((n) => (n.metadata?.name ? [{ name: n.metadata.name, labels: n.metadata.labels ?? {} }] : []));
-  return selectNames(named, selectors);
 }
 
 export interface ParsedL2Advertisement {

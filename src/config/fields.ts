@@ -6,6 +6,9 @@ export type JsonObject = Record<string, unknown>;
 
 export const isRecord = (v: unknown): v is JsonObject => typeof v === 'object' && v !== null && !Array.isArray(v);
 
+/** A non-empty list (MetalLB's `len(x) > 0` on an optional list field). */
+export const hasEntries = (v: unknown): boolean => Array.isArray(v) && v.length > 0;
+
 /** `a.b` / `a[2]` paths, as written in error messages. */
 export const fieldPath = (base: string, key: string | number): string =>
   typeof key === 'number' ? `${base}[${key}]` : base ? `${base}.${key}` : key;

@@ -4,10 +4,10 @@ import { parseIP } from '../net/ip.js';
 import type { Node, Secret } from '../k8s/types.js';
 import type { BGPPeer } from './types.js';
 import {
-  checkKnownFields, fieldPath, optBool, optInt, optObject, optString, show, wrongType, UINT32,
+  checkKnownFields, fieldPath, hasEntries, optBool, optInt, optObject, optString, show, wrongType, UINT32,
   type JsonObject, type Report,
 } from './fields.js';
-import { parseSelectorList, selectNames } from './selector.js';
+import { parseSelectorList, selectNodes } from './selector.js';
 import { parseGoDuration, wholeSeconds } from './duration.js';
 import { readSpec, type Envelope } from './object.js';
 
@@ -55,9 +55,7 @@ export function parsePeer(env: Envelope, ctx: PeerContext): ParsedPeer {
   const timers = readTimers(spec, report);
   const connectTime = readConnectTime(spec, report);
   const nodeSelectors = parseSelectorList(spec, 'nodeSelectors', 'spec', report, { valuesRequired: v1beta1 }) ?? [];
-  const nodes = Array.isArray(spec.nodeSelectors) && spec.nodeSelectors.length > 0
-    ? selectNames(ctx.nodes.flatMap((n) => (n.metadata?.name ? [{ name: n.metadata.name, labels: n.metadata.labels ?? {} }] : [])), nodeSelectors)
-    : undefined;
+  const nodes = hasEntries(spec.nodeSelectors) ? selectNodes(ctx.nodes, nodeSelectors) : undefined;
   const passwords = readPassword(spec, env, ctx, report);
 
   const bfdProfile = optString(spec, 'bfdProfile', 'spec', report) || undefined;

@@ -3,7 +3,7 @@ import { formatPrefix, parseIP, parsePrefix, prefixesOverlap, summarizeRange, ty
 import type { Namespace } from '../k8s/types.js';
 import type { Pool, Selector, ServiceAllocation } from './types.js';
 import {
-  checkKnownFields, checkNoDuplicates, fieldPath, optBool, optInt, optList, optObject, optStringList,
+  checkKnownFields, checkNoDuplicates, fieldPath, hasEntries, optBool, optInt, optList, optObject, optStringList,
   show, wrongType, INT32, type JsonObject, type Report,
 } from './fields.js';
 import { parseSelectorList } from './selector.js';
@@ -126,8 +126,6 @@ function readServiceAllocation(alloc: JsonObject, path: string, namespaces: read
   const restrictsNamespaces = names.length > 0 || hasEntries(alloc.namespaceSelectors);
   return { priority, restrictsNamespaces, namespaces: allowed, serviceSelectors };
 }
-
-const hasEntries = (v: unknown): boolean => Array.isArray(v) && v.length > 0;
 
 /** Duplicate names and overlapping CIDRs across all pools, in input order (later objects get the error). */
 export function checkPoolSet(pools: readonly ParsedPool[]): void {

@@ -1,4 +1,5 @@
 // metav1.LabelSelector: validation with Kubernetes' syntax rules (LabelSelectorAsSelector) and matching.
+import type { Node } from '../k8s/types.js';
 import type { Selector } from './types.js';
 import {
   checkKnownFields, fieldPath, isRecord, optList, optString, optStringMap, show, wrongType,
@@ -217,4 +218,10 @@ export function selectNames(
   const out = new Set<string>();
   for (const o of objects) if (selectors.some((s) => s.matches(o.labels))) out.add(o.name);
   return out;
+}
+
+/** Names of the nodes matching any of `selectors` (nodes without a name are skipped). */
+export function selectNodes(nodes: readonly Node[], selectors: readonly Selector[]): Set<string> {
+  const named = nodes.flatMap((n) => (n.metadata?.name ? [{ name: n.metadata.name, labels: n.metadata.labels ?? {} }] : []));
+  return selectNames(named, selectors);
 }
