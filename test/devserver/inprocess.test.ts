@@ -392,6 +392,22 @@ test('field validation of built-in types: Strict rejects unknown fields, Warn wa
   await core.deleteNamespacedService({ name: 'fv', namespace: 'default' });
 });
 
+test('built-in objects with a list or object of the wrong shape are refused, /status included', async () => {
+  const bad = await http('POST', '/api/v1/namespaces/default/services', { metadata: { name: 'shape' }, spec: { ports: [{ port: 80 }], clusterIPs: 'x' } });
+  assert.equal(bad.status, 400);
+  assert.equal(bad.json.message, 'Service in version "v1" cannot be handled as a Service: spec.clusterIPs: got string, want array');
+  const ok = await http('POST', '/api/v1/namespaces/default/services', { metadata: { name: 'shape' }, spec: { ports: [{ port: 80 }] } });
+  assert.equal(ok.status, 201);
+  for (const status of ['x', { loadBalancer: 'x' }, { loadBalancer: { ingress: 'x' } }, { loadBalancer: { ingress: ['x'] } }]) {
+    const r = await http('PATCH', '/api/v1/namespaces/default/services/shape/status', { status }, { 'content-type': 'application/merge-patch+json' });
+    assert.equal(r.status, 400, JSON.stringify(status));
+    assert.equal(r.json.kind, 'Status');
+  }
+  const stored = await http('GET', '/api/v1/namespaces/default/services/shape');
+  assert.deepEqual(stored.json.status, { loadBalancer: {} });
+  await core.deleteNamespacedService({ name: 'shape', namespace: 'default' });
+});
+
 test('server-side apply: fields an applier drops are removed unless another applier owns them', async () => {
   const apply = (manager: string, yaml: string) =>
     http('PATCH', `/api/v1/namespaces/default/services/ssa?fieldManager=${manager}`, yaml, { 'content-type': 'application/apply-patch+yaml' });

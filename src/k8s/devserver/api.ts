@@ -3,7 +3,7 @@
 // No HTTP in here: requests come in as plain values, errors go out as ApiError.
 import { randomBytes } from 'node:crypto';
 import { alreadyExists, ApiError, badRequest, conflict, forbidden, invalid, notFound, unsupportedMediaType, type FieldError } from './errors.js';
-import { unknownBuiltinFields } from './builtin-fields.js';
+import { builtinFieldProblems } from './builtin-fields.js';
 import { crdStatus, defaultCRD, resourceTypeOf, validateCRD } from './crd.js';
 import { builtinListStrategy, jsonPatch, mergePatch, noListStrategy, PatchError, strategicMerge } from './patch.js';
 import { recordApply } from './ssa.js';
@@ -115,8 +115,12 @@ export class Api {
   private applySchema(ctx: ReqCtx, o: Obj): void {
     const schema = ctx.version.schema;
     if (!ctx.rt.crd) {
-      // built-in types: unknown fields are dropped (as decoding does), reported per fieldValidation
-      this.reportUnknown(ctx, unknownBuiltinFields(ctx.rt.storage ? '' : ctx.rt.group, ctx.rt.kind, o, true));
+      // built-in types: unknown fields are dropped (as decoding does), reported per fieldValidation; a list or
+      // object given as something else cannot be decoded at all
+      const found = builtinFieldProblems(ctx.rt.storage ? '' : ctx.rt.group, ctx.rt.kind, o, true);
+      if (found.wrongType.length)
+        throw badRequest(`${ctx.rt.kind} in version "${ctx.version.name}" cannot be handled as a ${ctx.rt.kind}: ${found.wrongType.join(', ')}`);
+      this.reportUnknown(ctx, found.unknown);
       return;
     }
     if (!schema) return;
@@ -331,7 +335,7 @@ export class Api {
       this.validateCommon(ctx, next);
     }
     (next.metadata as Obj).resourceVersion = em.resourceVersion;
-    if (subresource !== 'status' || rt.crd) this.applySchema(ctx, next);
+    this.applySchema(ctx, next);
     let tx: AllocTx | undefined;
     if (subresource === 'status') {
       if (key === SVC_KEY) {

@@ -42,27 +42,46 @@ function modelForKind(group: string, kind: string): Model | undefined {
 const MAP_RE = /^\{ \[key: string\]: (.+); \}$/;
 const ARRAY_RE = /^Array<(.+)>$/;
 
-function walk(value: unknown, type: string, path: string, out: string[], prune: boolean): void {
+/** What a walk finds: unknown field paths, and values of the wrong JSON shape (which decoding into Go types refuses). */
+export interface BuiltinFieldProblems {
+  unknown: string[];
+  /** e.g. `spec.clusterIPs: got string, want array` */
+  wrongType: string[];
+}
+
+const jsonType = (v: unknown): string => (Array.isArray(v) ? 'array' : v === null ? 'null' : typeof v);
+
+function walk(value: unknown, type: string, path: string, out: BuiltinFieldProblems, prune: boolean): void {
   if (value === null || value === undefined) return;
   const arrM = ARRAY_RE.exec(type);
   if (arrM) {
     if (Array.isArray(value)) value.forEach((v, i) => walk(v, arrM[1]!, `${path}[${i}]`, out, prune));
+    else out.wrongType.push(`${path}: got ${jsonType(value)}, want array`);
     return;
   }
   const mapM = MAP_RE.exec(type);
   if (mapM) {
     if (isObj(value)) for (const [k, v] of Object.entries(value)) walk(v, mapM[1]!, `${path}.${k}`, out, prune);
+    else out.wrongType.push(`${path}: got ${jsonType(value)}, want object`);
     return;
   }
   const m = model(type);
-  if (!m || !isObj(value)) return;
+  if (!m) return;
+  if (!isObj(value)) {
+    out.wrongType.push(`${path}: got ${jsonType(value)}, want object`);
+    return;
+  }
+  walkModel(value, m, path, out, prune);
+}
+
+function walkModel(value: Obj, m: Model, path: string, out: BuiltinFieldProblems, prune: boolean): void {
   const attrs = m.getAttributeTypeMap();
   for (const k of Object.keys(value)) {
     const a = attrs.find((x) => x.baseName === k);
     const p = path ? `${path}.${k}` : k;
     if (!a) {
-      out.push(p);
-      if (prune) delete (value as Obj)[k];
+      out.unknown.push(p);
+      if (prune) delete value[k];
       continue;
     }
     walk(value[k], a.type, p, out, prune);
@@ -70,22 +89,13 @@ function walk(value: unknown, type: string, path: string, out: string[], prune: 
 }
 
 /**
- * Paths of fields a built-in object has that its type does not (`spec.prots`, `spec.ports[0].nme`);
- * with `prune`, they are removed (like decoding into the Go types does). Unknown kinds: [].
+ * Paths of fields a built-in object has that its type does not (`spec.prots`, `spec.ports[0].nme`), and of
+ * lists / objects given as something else (`spec.clusterIPs: "x"`); with `prune`, unknown fields are removed
+ * (like decoding into the Go types does). Unknown kinds: nothing found.
  */
-export function unknownBuiltinFields(group: string, kind: string, o: Obj, prune: boolean): string[] {
+export function builtinFieldProblems(group: string, kind: string, o: Obj, prune: boolean): BuiltinFieldProblems {
+  const out: BuiltinFieldProblems = { unknown: [], wrongType: [] };
   const m = modelForKind(group, kind);
-  if (!m) return [];
-  const out: string[] = [];
-  const attrs = m.getAttributeTypeMap();
-  for (const k of Object.keys(o)) {
-    const a = attrs.find((x) => x.baseName === k);
-    if (!a) {
-      out.push(k);
-      if (prune) delete o[k];
-      continue;
-    }
-    walk(o[k], a.type, k, out, prune);
-  }
+  if (m) walkModel(o, m, '', out, prune);
   return out;
 }
