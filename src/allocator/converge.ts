@@ -1,6 +1,6 @@
 // MetalLB's convergeBalancer (controller/service.go) for one Service: from what the Service asks for and what it
 // currently holds, the addresses it should hold now, with MetalLB's events and a human reason when it is pending.
-import { formatIP, type IP } from '../net/ip.js';
+import { compareIP, formatIP, type IP } from '../net/ip.js';
 import type { Allocator } from './allocator.js';
 import { familyOfAddresses, goQuoteList, type ServiceView } from './service-view.js';
 import type { AllocOutcome, Holding, ServiceFamily } from './types.js';
@@ -31,11 +31,11 @@ export interface ConvergeOutput extends ConvergeResult {
 
 const quoteIPs = (ips: readonly IP[]): string => goQuoteList(ips.map(formatIP));
 
+/** Whether `ip` is in `list` (one or two addresses: a scan beats building a set). */
+const includesIP = (list: readonly IP[], ip: IP): boolean => list.some((x) => compareIP(x, ip) === 0);
+
 function sameIPSet(a: readonly IP[], b: readonly IP[]): boolean {
-  if (a.length !== b.length) return false;
-  const key = (ip: IP): string => `${ip.family}:${ip.value}`;
-  const s = new Set(a.map(key));
-  return b.every((ip) => s.has(key(ip)));
+  return a.length === b.length && b.every((ip) => includesIP(a, ip));
 }
 
 /** serviceFamilyChanged: do the held addresses still fit the Service's family? */
@@ -48,7 +48,7 @@ function familyChanged(held: ServiceFamily, svc: ServiceFamily, view: ServiceVie
 function freedSomething(before: Holding | undefined, after: Holding | undefined): boolean {
   if (!before) return false;
   if (!after) return true;
-  if (!before.ips.every((ip) => after.ips.some((x) => x.family === ip.family && x.value === ip.value))) return true;
+  if (!before.ips.every((ip) => includesIP(after.ips, ip))) return true;
   if (before.sharing !== after.sharing || before.backend !== after.backend) return true;
   return before.ports.some((p) => !after.ports.includes(p));
 }

@@ -77,8 +77,8 @@ export class ServiceAllocator {
     }
     const r = convergeService(this.core, view);
     let events = r.events;
-    if (events.length > 0 || r.quietEvents.length > 0 || this.reported.size > 0) {
-      const seen = this.reported.get(view.key);
+    const seen = this.reported.get(view.key);
+    if (events.length > 0 || r.quietEvents.length > 0 || seen) {
       const now = new Set<string>();
       events = [];
       for (const e of r.events) {
