@@ -25,11 +25,12 @@ export type DryRunEntry =
 /** Per-Service outcome of a simulation, in input order (only LoadBalancer Services of the handled class). */
 export interface DryRunOutcome {
   services: DryRunEntry[];
-  /** Number of reprocess passes it took to settle. */
-  passes: number;
 }
 
 const MAX_PASSES = 10;
+
+/** `namespace/name`, as the allocator keys Services. */
+const keyOf = (s: Service): string => `${s.metadata?.namespace || 'default'}/${s.metadata?.name ?? ''}`;
 
 /**
  * Simulates the controller: restore Services that already carry addresses (restoreOrder), allocate the others in
@@ -39,12 +40,10 @@ const MAX_PASSES = 10;
 export function simulate(pools: readonly Pool[], services: readonly Service[], loadBalancerClass = ''): DryRunOutcome {
   const alloc = new ServiceAllocator({ loadBalancerClass });
   alloc.setPools(pools);
-  const keyOf = (s: Service): string => `${s.metadata?.namespace || 'default'}/${s.metadata?.name ?? ''}`;
   const handled = services.filter((s) => s.spec?.type === 'LoadBalancer' && alloc.handles(s));
   const state = new Map<string, Service>(handled.map((s) => [keyOf(s), s]));
   const results = new Map<string, ConvergeResult>();
-  let passes = 0;
-  for (let again = true; again && passes < MAX_PASSES; passes++) {
+  for (let again = true, passes = 0; again && passes < MAX_PASSES; passes++) {
     again = false;
     for (const s of restoreOrder([...state.values()])) {
       const r = alloc.converge(s);
@@ -64,7 +63,7 @@ export function simulate(pools: readonly Pool[], services: readonly Service[], l
     if (r && r.ingress.length > 0 && r.pool !== undefined) return { namespace, name, ips: r.ingress, pool: r.pool };
     return { namespace, name, ips: [], error: r?.pendingReason ?? 'no address allocated' };
   });
-  return { services: entries, passes };
+  return { services: entries };
 }
 
 const isV1Service = (o: KubeObject): boolean => o.kind === 'Service' && (o.apiVersion === undefined || o.apiVersion === 'v1');
@@ -105,7 +104,7 @@ export async function runDryRun(opts: DryRunOptions, io: CommandIO = processIO):
       continue;
     }
     const svc = object as Service;
-    const key = `${svc.metadata?.namespace || 'default'}/${svc.metadata?.name ?? ''}`;
+    const key = keyOf(svc);
     const first = seen.get(key);
     if (first !== undefined) {
       io.stderr(`metallb dry-run: ${source}: Service ${key} is defined twice (first in ${first})\n`);
