@@ -10,7 +10,7 @@
 import { deprecatedAnnotations, type ConvergeResult } from '../allocator/index.js';
 import type { Logger } from '../log.js';
 import type { LoadBalancerIngress, Service } from '../k8s/types.js';
-import { ApiError, errorText } from '../k8s/client.js';
+import { errorText, isConflict, isNotFound } from '../k8s/client.js';
 import type { EventSink } from '../k8s/events.js';
 import type { ReconcileOutcome } from './workqueue.js';
 
@@ -65,15 +65,12 @@ export interface ServiceReconcilerDeps {
 
 const keyOf = (svc: Service): string => `${svc.metadata?.namespace ?? ''}/${svc.metadata?.name ?? ''}`;
 
-export function currentIngressIPs(svc: Service): string[] {
-  return (svc.status?.loadBalancer?.ingress ?? []).map((i) => i.ip ?? '');
-}
-
 /** Whether the Service's ingress list already is exactly `[{ip}...]` for `ips` (ipMode set by the server is fine). */
 export function ingressMatches(svc: Service, ips: readonly string[]): boolean {
-  const cur = svc.status?.loadBalancer?.ingress ?? [];
-  if (cur.length !== ips.length) return false;
-  return cur.every((c, i) => c.ip === ips[i] && !c.hostname);
+  const cur: unknown = svc.status?.loadBalancer?.ingress ?? [];
+  // A status of the wrong shape (not a list, null entries) simply does not match: it is rewritten.
+  if (!Array.isArray(cur) || cur.length !== ips.length) return false;
+  return cur.every((c: LoadBalancerIngress | null, i) => c?.ip === ips[i] && !c.hostname);
 }
 
 export class ServiceReconciler {
@@ -102,19 +99,11 @@ export class ServiceReconciler {
     if (!this.firstPassDone) return; // covered by the first full pass
     const { allocator, cache, log } = this.d;
     const svc = cache.get(key);
-    if (!svc) {
+    if (!svc || !allocator.handles(svc)) {
       this.pending.delete(key);
       if (allocator.release(key)) {
-        log.info({ service: key }, 'service deleted, addresses released');
-        this.d.onUsageChanged?.();
-        this.requestReprocessAll();
-      }
-      return;
-    }
-    if (!allocator.handles(svc)) {
-      this.pending.delete(key);
-      if (allocator.release(key)) {
-        log.info({ service: key }, 'service no longer handled by this controller (loadBalancerClass), addresses released');
+        const why = svc ? 'service no longer handled by this controller (loadBalancerClass)' : 'service deleted';
+        log.info({ service: key }, `${why}, addresses released`);
         this.d.onUsageChanged?.();
         this.requestReprocessAll();
       }
@@ -208,9 +197,9 @@ export class ServiceReconciler {
         cur = updated;
       }
     } catch (err) {
-      if (err instanceof ApiError && err.status === 404) return; // deleted meanwhile; the delete event follows
+      if (isNotFound(err)) return; // deleted meanwhile; the delete event follows
       counters?.updateErrors.inc();
-      if (err instanceof ApiError && err.status === 409) {
+      if (isConflict(err)) {
         log.debug({ service: key }, 'conflict writing service, retrying with a fresh copy');
         return { requeueAfterMs: this.d.conflictRetryMs ?? 100 };
       }

@@ -198,7 +198,6 @@ export interface RequestOptions {
 }
 
 export const MERGE_PATCH = 'application/merge-patch+json';
-export const JSON_PATCH = 'application/json-patch+json';
 
 /** A watch stream in progress: `done` settles when the server ends it or on error; `abort` ends it. */
 export interface WatchHandle {

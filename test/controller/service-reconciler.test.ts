@@ -6,7 +6,7 @@ import { parseConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/log.js';
 import type { KubeObject, LoadBalancerIngress, Service } from '../../src/k8s/types.js';
 import { ApiError } from '../../src/k8s/client.js';
-import { POOL_ANNOTATION, REPROCESS_ALL, ServiceReconciler, type ServiceAllocatorLike } from '../../src/controller/service-reconciler.js';
+import { POOL_ANNOTATION, REPROCESS_ALL, ServiceReconciler, ingressMatches, type ServiceAllocatorLike } from '../../src/controller/service-reconciler.js';
 import { WorkQueue } from '../../src/controller/workqueue.js';
 
 const log = createLogger('test', 'none');
@@ -291,4 +291,14 @@ test('service reconcile (real allocator): type change clears, delete frees the a
   assert.deepEqual(ips(h.api.store.get('ns/first')), []);
   assert.equal(h.api.store.get('ns/first')?.metadata?.annotations?.[POOL_ANNOTATION], undefined);
   assert.deepEqual(ips(h.api.store.get('ns/second')), ['192.0.2.10']);
+});
+
+test('ingressMatches: a status of the wrong shape from the API does not match (and does not throw)', () => {
+  const withIngress = (ingress: unknown): Service => svc('ns', 'g', { status: { loadBalancer: { ingress } } as Service['status'] });
+  assert.equal(ingressMatches(withIngress([{ ip: '192.0.2.1' }]), ['192.0.2.1']), true);
+  assert.equal(ingressMatches(withIngress([{ ip: '192.0.2.1', hostname: 'x' }]), ['192.0.2.1']), false);
+  assert.equal(ingressMatches(withIngress('abc'), ['a', 'b', 'c']), false);
+  assert.equal(ingressMatches(withIngress({ length: 1 }), ['192.0.2.1']), false);
+  assert.equal(ingressMatches(withIngress([null]), ['192.0.2.1']), false);
+  assert.equal(ingressMatches(withIngress(null), []), true);
 });
