@@ -4,7 +4,8 @@
 // serve (CRD not installed yet) is logged once, counted as synced-and-empty, and retried until it appears.
 import type { Logger } from '../log.js';
 import type { KubeObject } from './types.js';
-import { ApiError, errorText, type KubeClient, type WatchHandle } from './client.js';
+import { ApiError, errorText, isGone, isNotFound, type KubeClient, type WatchHandle } from './client.js';
+import { LoopControl } from './loop.js';
 import { apiVersionOf, collectionPath, type Resource } from './resources.js';
 
 export interface InformerHandlers<T> {
@@ -53,16 +54,13 @@ export class Informer<T extends KubeObject = KubeObject> {
   private readonly writtenThrough = new Map<string, bigint>();
   private readonly handlers: InformerHandlers<T>[] = [];
   private resourceVersion = '';
-  private running = false;
+  private readonly ctl = new LoopControl();
   private watchHandle: WatchHandle | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private wake: (() => void) | undefined;
   private syncedFlag = false;
   private absentFlag = false;
   private everListed = false;
   private absentSince: number | undefined;
   private readonly syncWaiters: (() => void)[] = [];
-  private loop: Promise<void> | undefined;
 
   constructor(
     private readonly client: KubeClient,
@@ -124,17 +122,11 @@ export class Informer<T extends KubeObject = KubeObject> {
   }
 
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.loop = this.run();
+    this.ctl.start(() => this.run());
   }
 
   async stop(): Promise<void> {
-    this.running = false;
-    this.watchHandle?.abort();
-    if (this.timer) clearTimeout(this.timer);
-    this.wake?.();
-    await this.loop;
+    await this.ctl.stop(() => this.watchHandle?.abort());
   }
 
   private fill(obj: KubeObject): void {
@@ -149,19 +141,12 @@ export class Informer<T extends KubeObject = KubeObject> {
     for (const w of this.syncWaiters.splice(0)) w();
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      this.wake = resolve;
-      this.timer = setTimeout(resolve, ms);
-    });
-  }
-
   private async run(): Promise<void> {
     const minRetry = this.opts.minRetryMs ?? 500;
     const maxRetry = this.opts.maxRetryMs ?? 30_000;
     let retry = minRetry;
     let needList = true;
-    while (this.running) {
+    while (this.ctl.running) {
       try {
         if (needList) {
           const wasAbsent = this.absentFlag || this.absentSince !== undefined;
@@ -182,21 +167,21 @@ export class Informer<T extends KubeObject = KubeObject> {
           retry = minRetry;
         } else {
           // A watch the server ends at once: do not spin.
-          await this.sleep(retry);
+          await this.ctl.sleep(retry);
           retry = Math.min(retry * 2, maxRetry);
         }
       } catch (err) {
-        if (!this.running) break;
-        if (err instanceof ApiError && err.status === 404) {
+        if (!this.ctl.running) break;
+        if (isNotFound(err)) {
           this.handleAbsent();
           // Poll for the resource to appear (a CRD installed later is picked up within a few seconds).
           needList = true;
-          await this.sleep(Math.min(this.opts.absentPollMs ?? 3000, this.syncedFlag ? Infinity : 1000));
+          await this.ctl.sleep(Math.min(this.opts.absentPollMs ?? 3000, this.syncedFlag ? Infinity : 1000));
           continue;
         }
         this.log.warn({ resource: this.name, err: errorText(err), retryInMs: retry }, 'list/watch failed, retrying');
         needList = true;
-        await this.sleep(retry);
+        await this.ctl.sleep(retry);
         retry = Math.min(retry * 2, maxRetry);
       }
     }
@@ -251,7 +236,7 @@ export class Informer<T extends KubeObject = KubeObject> {
       for (const it of page.items ?? []) items.push(it);
       cont = page.metadata?.continue || undefined;
       rv = page.metadata?.resourceVersion ?? rv;
-    } while (cont && this.running);
+    } while (cont && this.ctl.running);
     this.resourceVersion = rv;
     this.applyList(items as T[]);
     this.everListed = true;
@@ -353,7 +338,7 @@ export class Informer<T extends KubeObject = KubeObject> {
     try {
       await handle.done;
     } catch (err) {
-      if (err instanceof ApiError && err.status === 410) return 'gone';
+      if (isGone(err)) return 'gone';
       throw err;
     } finally {
       this.watchHandle = undefined;

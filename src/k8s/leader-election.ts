@@ -4,6 +4,7 @@
 // clean stop the leader releases the lease (empty holder, 1 s duration) so a standby takes over at once.
 import type { Logger } from '../log.js';
 import { errorText, isAlreadyExists, isConflict, isNotFound, type KubeClient } from './client.js';
+import { LoopControl } from './loop.js';
 import { collectionPath, objectPath, R } from './resources.js';
 
 export interface LeaseSpec {
@@ -72,14 +73,11 @@ export interface LeaderElectorOptions {
 
 export class LeaderElector {
   private leader = false;
-  private running = false;
+  private readonly ctl = new LoopControl();
   private observedSpec = '';
   private observedTime = 0;
   private observedHolder = '';
   private lastRenew = 0;
-  private timer: NodeJS.Timeout | undefined;
-  private wake: (() => void) | undefined;
-  private loop: Promise<void> | undefined;
   private readonly now: () => number;
 
   constructor(
@@ -94,33 +92,21 @@ export class LeaderElector {
   }
 
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.loop = this.run();
+    this.ctl.start(() => this.run());
   }
 
   /** Stops campaigning; a leader releases the lease. */
   async stop(): Promise<void> {
-    this.running = false;
-    if (this.timer) clearTimeout(this.timer);
-    this.wake?.();
-    await this.loop;
+    await this.ctl.stop();
     if (this.leader) {
       this.leader = false;
       await this.release();
     }
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      this.wake = resolve;
-      this.timer = setTimeout(resolve, ms);
-    });
-  }
-
   private async run(): Promise<void> {
     const { log, retryPeriodMs, renewDeadlineMs } = this.opts;
-    while (this.running && !this.leader) {
+    while (this.ctl.running && !this.leader) {
       if (await this.tryAcquireOrRenew()) {
         this.leader = true;
         this.lastRenew = this.now();
@@ -128,11 +114,11 @@ export class LeaderElector {
         this.opts.onStartedLeading();
         break;
       }
-      await this.sleep(retryPeriodMs * (1 + Math.random() * 0.2));
+      await this.ctl.sleep(retryPeriodMs * (1 + Math.random() * 0.2));
     }
-    while (this.running && this.leader) {
-      await this.sleep(retryPeriodMs);
-      if (!this.running) break;
+    while (this.ctl.running && this.leader) {
+      await this.ctl.sleep(retryPeriodMs);
+      if (!this.ctl.running) break;
       if (await this.tryAcquireOrRenew()) {
         this.lastRenew = this.now();
       } else if (this.now() - this.lastRenew > renewDeadlineMs) {
