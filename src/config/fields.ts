@@ -36,48 +36,25 @@ export function checkKnownFields(obj: JsonObject, allowed: readonly string[], pa
 
 /**
  * The readers below take the parent object and a key. Absent and null both mean "not set" (the API server drops
- * nulls on apply); a value of the wrong type is reported and also reads as not set, with `ok` tracking failures
- * where the caller needs to know.
+ * nulls on apply); a value of the wrong type is reported and also reads as not set.
  */
-export function optObject(obj: JsonObject, key: string, path: string, report: Report): JsonObject | undefined {
-  const v = obj[key];
-  if (v === undefined || v === null) return undefined;
-  if (!isRecord(v)) {
-    report(fieldPath(path, key), wrongType('an object', v));
+type FieldReader<T> = (obj: JsonObject, key: string, path: string, report: Report) => T | undefined;
+
+/** A reader of an optional field whose value must pass `is` (described as `expected` in the error). */
+function optionalField<T>(is: (v: unknown) => v is T, expected: string): FieldReader<T> {
+  return (obj, key, path, report) => {
+    const v = obj[key];
+    if (v === undefined || v === null) return undefined;
+    if (is(v)) return v;
+    report(fieldPath(path, key), wrongType(expected, v));
     return undefined;
-  }
-  return v;
+  };
 }
 
-export function optList(obj: JsonObject, key: string, path: string, report: Report): unknown[] | undefined {
-  const v = obj[key];
-  if (v === undefined || v === null) return undefined;
-  if (!Array.isArray(v)) {
-    report(fieldPath(path, key), wrongType('a list', v));
-    return undefined;
-  }
-  return v;
-}
-
-export function optString(obj: JsonObject, key: string, path: string, report: Report): string | undefined {
-  const v = obj[key];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string') {
-    report(fieldPath(path, key), wrongType('a string', v));
-    return undefined;
-  }
-  return v;
-}
-
-export function optBool(obj: JsonObject, key: string, path: string, report: Report): boolean | undefined {
-  const v = obj[key];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'boolean') {
-    report(fieldPath(path, key), wrongType('true or false', v));
-    return undefined;
-  }
-  return v;
-}
+export const optObject = optionalField(isRecord, 'an object');
+export const optList = optionalField((v): v is unknown[] => Array.isArray(v), 'a list');
+export const optString = optionalField((v): v is string => typeof v === 'string', 'a string');
+export const optBool = optionalField((v): v is boolean => typeof v === 'boolean', 'true or false');
 
 export interface IntRange {
   min: number;
