@@ -53,9 +53,9 @@ test('firstUntouched / firstShareable agree with a brute-force scan', () => {
         if (id.sharing !== '') {
           for (let v = lo; v <= hi && shareable === undefined; v++) {
             if (!used.has(v) || (avoid && isBuggyIP({ family: 'IPv4', value: v }))) continue;
-            const rec = book.get({ family: 'IPv4', value: v })!;
-            if (rec.sharing !== id.sharing || rec.backend !== id.backend) continue;
+            // The oracle's own record of who holds v (all users of one address share one identity).
             const users = [...held.values()].filter((h) => h.v === v);
+            if (users[0]!.sharing !== id.sharing || users[0]!.backend !== id.backend) continue;
             if (users.some((u) => u.ports.some((p) => ports.includes(p)))) continue;
             shareable = v;
           }

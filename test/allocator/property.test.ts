@@ -82,7 +82,7 @@ function checkInvariants(w: World, where: string): void {
     assert.equal(s.metadata?.annotations?.['metallb.io/ip-allocated-from-pool'], p.name, `${where}: pool annotation of ${v.key}`);
     assert.ok(poolAdmits(p, v.request), `${where}: pool ${p.name} does not admit ${v.key}`);
     if (v.desiredPool !== '') assert.equal(p.name, v.desiredPool, `${where}: ${v.key} not in requested pool`);
-    if (v.requested.kind === 'ips') assert.deepEqual([...ips].sort(), v.requested.texts.map((t) => t).sort(), `${where}: ${v.key} requested IPs`);
+    if (v.requested.kind === 'ips') assert.deepEqual([...ips].sort(), [...v.requested.texts].sort(), `${where}: ${v.key} requested IPs`);
     if (ips.length === 2) assert.notEqual(parsed[0]!.family, parsed[1]!.family);
     if (v.family !== 'dual') assert.equal(ips.length, 1);
     if (v.policy === 'RequireDualStack') assert.equal(ips.length, 2);
