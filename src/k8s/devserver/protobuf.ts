@@ -1,7 +1,7 @@
 // Decoding of Kubernetes protobuf request bodies (`application/vnd.kubernetes.protobuf`) for the types that
 // `kubectl create <type>` sends that way (namespace, secret, configmap, serviceaccount, service, deployment).
 // Responses are always JSON (clients accept it). Field numbers from k8s.io/api generated.proto.
-import { ApiError, unsupportedMediaType } from './errors.js';
+import { ApiError, badRequest, unsupportedMediaType } from './errors.js';
 import type { Obj } from './util.js';
 
 type Scalar = 'string' | 'int32' | 'int64' | 'bool' | 'bytes' | 'time' | 'intorstring' | 'quantity' | 'map' | 'mapbytes' | 'mapquantity';
@@ -242,6 +242,11 @@ export function decodeProtobuf(raw: Buffer): Obj {
       'UnsupportedMediaType',
       `the dev-apiserver decodes protobuf request bodies only for ${Object.keys(TYPES).join(', ')} (got ${apiVersion} ${kind}); send JSON or YAML (e.g. kubectl create -f / apply -f)`,
     );
-  const body = decodeMessage(Buffer.from(String(unk.raw ?? ''), 'base64'), spec);
+  let body: Obj;
+  try {
+    body = decodeMessage(Buffer.from(String(unk.raw ?? ''), 'base64'), spec);
+  } catch (e) {
+    throw badRequest(`${kind} in version "${apiVersion}" cannot be handled as a ${kind}: ${e instanceof Error ? e.message : String(e)}`);
+  }
   return { apiVersion, kind, ...body };
 }
