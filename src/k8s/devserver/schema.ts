@@ -213,12 +213,3 @@ export function validateSchema(value: unknown, s: Schema | undefined, path: stri
     errs.push({ type: 'Invalid', field: at, value, detail: `${at} in body must not validate the schema (not)` });
   return errs;
 }
-
-/** The schema of one CRD version (`spec.versions[].schema.openAPIV3Schema`). */
-export function versionSchema(crd: Obj, version: string): Schema | undefined {
-  const spec = isObj(crd.spec) ? crd.spec : {};
-  const versions = Array.isArray(spec.versions) ? spec.versions : [];
-  const v = versions.find((x) => isObj(x) && x.name === version);
-  if (isObj(v) && isObj(v.schema) && isObj(v.schema.openAPIV3Schema)) return v.schema.openAPIV3Schema;
-  return undefined;
-}
