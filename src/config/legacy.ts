@@ -10,6 +10,7 @@ import {
 } from './fields.js';
 import { formatGoDuration, parseGoDuration, wholeSeconds } from './duration.js';
 import { DEFAULT_NAMESPACE } from './object.js';
+import { collectionKeys } from './yaml.js';
 
 export interface Origin {
   /** `ConfigMap namespace/name`. */
@@ -110,6 +111,14 @@ export function convertLegacy({ raw, defaultNamespace = DEFAULT_NAMESPACE }: Leg
   }
   let cfg: unknown;
   try {
+    const keys = collectionKeys(doc);
+    if (keys.length > 0) {
+      for (const k of keys) {
+        const pos = lineCounter.linePos(k.offset);
+        report('data.config', `YAML error at line ${pos.line}, column ${pos.col} of the config: ${k.message}`);
+      }
+      return out;
+    }
     cfg = doc.toJS({ maxAliasCount: 1000 });
   } catch (err) {
     report('data.config', `YAML error: ${err instanceof Error ? err.message : String(err)}`);

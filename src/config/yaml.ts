@@ -1,5 +1,5 @@
 // Multi-document YAML → Kubernetes objects. Generic (the dry-run command reads Service files with it too).
-import { LineCounter, parseAllDocuments } from 'yaml';
+import { isCollection, LineCounter, parseAllDocuments, visit, type Document } from 'yaml';
 import type { KubeObject } from '../k8s/types.js';
 import { isRecord } from './fields.js';
 
@@ -34,6 +34,11 @@ export function readYamlDocuments(text: string, source: string): YamlReadResult 
     const start = contents.range?.[0] ?? 0;
     let value: unknown;
     try {
+      const keys = collectionKeys(doc);
+      if (keys.length > 0) {
+        for (const k of keys) errors.push(`${at(k.offset)}: ${k.message}`);
+        return;
+      }
       value = doc.toJS({ maxAliasCount: 1000 });
     } catch (err) {
       // toJS throws on alias bombs and similar; keep the contract of never throwing.
@@ -63,3 +68,19 @@ export function readYamlDocuments(text: string, source: string): YamlReadResult 
 }
 
 const firstLine = (message: string): string => message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '') ?? message;
+
+/**
+ * Mapping keys that are lists or mappings. JSON (and so Kubernetes) has only string keys; the yaml library would
+ * stringify them with a process warning, so they are reported instead. Scalar keys (`1: x`) read as strings.
+ */
+export function collectionKeys(doc: Document): { offset: number; message: string }[] {
+  const found: { offset: number; message: string }[] = [];
+  visit(doc, {
+    Pair(_key, pair) {
+      if (isCollection(pair.key)) {
+        found.push({ offset: pair.key.range?.[0] ?? 0, message: 'a mapping key must be a string, got a list or mapping' });
+      }
+    },
+  });
+  return found;
+}

@@ -91,6 +91,7 @@ test('convert: errors of the ConfigMap itself', () => {
     [legacyCM('address-pools:\n- protocol: bgp\n'), 'data.config: address-pools[0].name', 'is required'],
     [legacyCM('bgp-communities: [a]\n'), 'data.config: bgp-communities', 'must be an object'],
     [legacyCM('peer: []\n'), 'data.config: peer', 'unknown field'],
+    [legacyCM('bgp-communities: {? [a] : b}\n'), 'data.config', 'YAML error at line 1, column 21 of the config: a mapping key must be a string'],
     [raw({ kind: 'ConfigMap', metadata: { name: 'config' }, data: { config: 5 } }) as ConfigMap, 'data.config', 'must be a string'],
   ];
   for (const [cm, field, message] of rows) {

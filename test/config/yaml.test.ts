@@ -48,3 +48,20 @@ test('alias bombs do not throw', () => {
   const r = readYamlDocuments(bomb, 'bomb.yaml');
   assert.equal(r.objects.length + r.errors.length >= 1, true);
 });
+
+test('list or mapping keys are reported with their position, without a process warning', async () => {
+  const warnings: Error[] = [];
+  const onWarning = (w: Error): void => void warnings.push(w);
+  process.on('warning', onWarning);
+  try {
+    const r = readYamlDocuments('kind: A\n---\nkind: B\nspec:\n  ? [a, b]\n  : 1\n  ok: 2\n  1: 3\n---\nkind: C\n', 'k.yaml');
+    assert.deepEqual(r.objects.map((o) => o.kind), ['A', 'C']);
+    assert.deepEqual(r.errors, ['k.yaml:5:5: a mapping key must be a string, got a list or mapping']);
+    // Scalar keys read as strings, as in Kubernetes.
+    assert.deepEqual(readYamlDocuments('1: x\ntrue: y\n', 'f').objects, [{ 1: 'x', true: 'y' }]);
+    await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
+  } finally {
+    process.off('warning', onWarning);
+  }
+  assert.deepEqual(warnings.map((w) => w.message), []);
+});
