@@ -1,6 +1,7 @@
 // What the allocator reads from a Service: annotations (both spellings), requested IPs, family and policy,
 // ports and sharing identity. Tolerant of malformed objects (wrong types are ignored here; `serviceProblems`
 // reports them for callers that read user files, like `metallb dry-run`).
+import { isRecord } from '../config/fields.js';
 import { parseIP, type IP, type IPFamily } from '../net/ip.js';
 import type { IPFamilyPolicy, Service } from '../k8s/types.js';
 import type { AllocationRequest, PortKey, ServiceFamily } from './types.js';
@@ -10,8 +11,6 @@ export const ANNOTATION_ADDRESS_POOL = 'metallb.io/address-pool';
 export const ANNOTATION_LOADBALANCER_IPS = 'metallb.io/loadBalancerIPs';
 export const ANNOTATION_ALLOW_SHARED_IP = 'metallb.io/allow-shared-ip';
 export const ANNOTATION_IP_ALLOCATED_FROM_POOL = 'metallb.io/ip-allocated-from-pool';
-
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function stringMap(v: unknown): Record<string, string> {
   const out: Record<string, string> = {};
