@@ -2,9 +2,11 @@
 // and watch streams. Objects stay plain JSON (the shapes in ./types.ts) and thousands of writes share a few connections.
 // The kubeconfig is read here (the `yaml` package) because importing @kubernetes/client-node costs seconds of startup;
 // that library is loaded lazily, only for users authenticating through exec or auth-provider plugins.
+import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
+import { createSecureContext } from 'node:tls';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 
@@ -93,12 +95,32 @@ export function loadKubeConfig(path?: string): ClusterAccess {
     if (!file) return undefined;
     const full = isAbsolute(file) ? file : resolve(base, file);
     if (!existsSync(full)) throw new KubeConfigError(`${where}: ${what} file ${full} does not exist`);
-    return readFileSync(full);
+    try {
+      return readFileSync(full);
+    } catch (err) {
+      throw new KubeConfigError(`${where}: ${what} file ${full} cannot be read: ${errorText(err)}`);
+    }
   };
   const ca = material('certificate-authority', 'certificate-authority', 'certificate-authority-data', cluster);
   const cert = material('client-certificate', 'client-certificate', 'client-certificate-data', u);
   const key = material('client-key', 'client-key', 'client-key-data', u);
   if ((cert && !key) || (key && !cert)) throw new KubeConfigError(`${where}: user "${userName}" needs both a client certificate and a client key`);
+  // Unusable TLS material is a configuration error now, not a TLS failure on every request later.
+  const insecureSkipTLSVerify = cluster['insecure-skip-tls-verify'] === true;
+  if (ca && !insecureSkipTLSVerify) {
+    try {
+      new X509Certificate(ca);
+    } catch (err) {
+      throw new KubeConfigError(`${where}: cluster "${clusterName}" certificate-authority is not a PEM or DER certificate (${firstLine(errorText(err))})`);
+    }
+  }
+  if (cert && key) {
+    try {
+      createSecureContext({ cert, key });
+    } catch (err) {
+      throw new KubeConfigError(`${where}: user "${userName}" client certificate and key are not usable (${firstLine(errorText(err))})`);
+    }
+  }
   const token = str(u.token);
   const tokenFile = str(u.tokenFile);
   const tokenPath = tokenFile ? (isAbsolute(tokenFile) ? tokenFile : resolve(base, tokenFile)) : undefined;
@@ -117,7 +139,7 @@ export function loadKubeConfig(path?: string): ClusterAccess {
     ca,
     cert,
     key,
-    insecureSkipTLSVerify: cluster['insecure-skip-tls-verify'] === true,
+    insecureSkipTLSVerify,
     tlsServerName: str(cluster['tls-server-name']),
     namespace: str(ctx.namespace),
     authHeaders,

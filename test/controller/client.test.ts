@@ -43,6 +43,14 @@ test('kubeconfig: tokens, token files (relative to the file), basic auth, cert f
   const b = loadKubeConfig(p);
   assert.equal(b.ca?.toString(), 'PEM');
   assert.equal(b.insecureSkipTLSVerify, true);
+  // TLS material that cannot work is a clear error at load time (naming the field), not a TLS failure per request.
+  const b64 = (t: string): string => Buffer.from(t).toString('base64');
+  writeFileSync(p, kubeconfig('token: x', `server: "https://10.0.0.1:6443", certificate-authority-data: "${b64('not a certificate')}"`));
+  assert.throws(() => loadKubeConfig(p), (e: unknown) => e instanceof KubeConfigError && /cluster "k" certificate-authority is not a PEM or DER certificate/.test(e.message));
+  writeFileSync(p, kubeconfig(`client-certificate-data: "${b64('garbage')}", client-key-data: "${b64('garbage')}"`, 'server: "https://10.0.0.1:6443"'));
+  assert.throws(() => loadKubeConfig(p), (e: unknown) => e instanceof KubeConfigError && /user "u" client certificate and key are not usable/.test(e.message));
+  writeFileSync(p, kubeconfig('token: x', `server: "https://10.0.0.1:6443", certificate-authority: "${dir}"`));
+  assert.throws(() => loadKubeConfig(p), (e: unknown) => e instanceof KubeConfigError && /certificate-authority file .* cannot be read/.test(e.message));
   writeFileSync(p, kubeconfig('token: x', 'server: "ftp://x"'));
   assert.throws(() => loadKubeConfig(p), /is not http\(s\)/);
   writeFileSync(p, kubeconfig('token: x').replace('user: u, namespace', 'user: ghost, namespace'));
