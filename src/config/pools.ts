@@ -130,7 +130,7 @@ function readServiceAllocation(alloc: JsonObject, path: string, namespaces: read
 /** Duplicate names and overlapping CIDRs across all pools, in input order (later objects get the error). */
 export function checkPoolSet(pools: readonly ParsedPool[]): void {
   const seenNames = new Set<string>();
-  const defined: { prefix: Prefix; pool: string }[] = [];
+  const defined: { prefix: Prefix; pool: ParsedPool }[] = [];
   for (const p of pools) {
     if (p.env.name) {
       if (seenNames.has(p.env.name)) {
@@ -144,14 +144,14 @@ export function checkPoolSet(pools: readonly ParsedPool[]): void {
         const clash = defined.find((d) => prefixesOverlap(d.prefix, prefix));
         if (clash && !reported) {
           reported = true;
-          const where = clash.pool === p.env.name ? 'in the same pool' : `of pool ${show(clash.pool)}`;
+          const where = clash.pool === p ? 'in the same pool' : `of pool ${show(clash.pool.env.name)}`;
           const cidr = formatPrefix(prefix);
           const from = cidr === entry.text ? '' : ` (from ${show(entry.text)})`;
           p.env.report(fieldPath('spec.addresses', entry.index),
             `CIDR ${show(cidr)}${from} overlaps with already defined CIDR ${show(formatPrefix(clash.prefix))} ${where}`);
         }
       }
-      for (const prefix of entry.prefixes) defined.push({ prefix, pool: p.env.name });
+      for (const prefix of entry.prefixes) defined.push({ prefix, pool: p });
     }
   }
 }

@@ -110,6 +110,9 @@ test('pool set: overlaps across pools and duplicate names, reported on the later
     { object: 'IPAddressPool metallb-system/b', field: 'spec.addresses[0]', message: 'overlaps' });
   invalid([pool('a', { addresses: ['10.0.0.0/24'] }), pool('a', { addresses: ['10.1.0.0/24'] })],
     { object: 'IPAddressPool metallb-system/a', field: 'metadata.name', message: 'duplicate definition of pool "a"' });
+  // Two pools sharing a name are still two pools: an overlap between them is not "in the same pool".
+  invalid([pool('a', { addresses: ['10.0.0.0/24'] }), pool('a', { addresses: ['10.0.0.0/25'] })],
+    { object: 'IPAddressPool metallb-system/a', field: 'spec.addresses[0]', message: 'overlaps with already defined CIDR "10.0.0.0/24" of pool "a"' });
   // Adjacent and different families never overlap.
   valid([pool('a', { addresses: ['10.0.0.0/25'] }), pool('b', { addresses: ['10.0.0.128/25', '2001:db8::/64'] })]);
 });
