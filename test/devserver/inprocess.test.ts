@@ -346,6 +346,12 @@ test('watch: resume from a resourceVersion, selectors, bookmarks, timeoutSeconds
     await core.deleteNamespacedConfigMap({ name: 'b', namespace: 'w' });
   });
   assert.equal(live[0]!.type, 'DELETED');
+  // a timeoutSeconds beyond what a timer holds (~24.8 days) does not end the stream at once
+  const long = await watchEvents(`/api/v1/namespaces/w/configmaps?watch=true&resourceVersion=${srv.store.currentRV()}&timeoutSeconds=100000000`, 1, async () => {
+    await new Promise((r) => setTimeout(r, 50));
+    await core.createNamespacedConfigMap({ namespace: 'w', body: { metadata: { name: 'long' } } });
+  });
+  assert.equal(long[0]?.type, 'ADDED');
   // push the history (200 events) past `base`: 410 as an ERROR event
   for (let i = 0; i < 210; i++) await core.createNamespacedConfigMap({ namespace: 'w', body: { metadata: { name: `fill-${i}` } } });
   const gone = await watchEvents(`/api/v1/namespaces/w/configmaps?watch=true&resourceVersion=${base}`, 2);

@@ -13,6 +13,7 @@ import { toTable } from './table.js';
 import { isObj, obj, type Obj } from './util.js';
 
 const MAX_BODY = 16 * 1024 * 1024;
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface HttpDeps {
   api: Api;
@@ -485,7 +486,8 @@ export class HttpHandler {
     });
     const timers: NodeJS.Timeout[] = [];
     if (bookmarks) timers.push(setInterval(() => send(bookmarkLine()), this.bookmarkMs));
-    if (Number.isFinite(timeoutSeconds) && timeoutSeconds > 0) timers.push(setTimeout(() => finish(), timeoutSeconds * 1000));
+    // (beyond a timer's range, ~24.8 days, setTimeout would fire at once: no timeout then)
+    if (Number.isFinite(timeoutSeconds) && timeoutSeconds > 0 && timeoutSeconds * 1000 <= MAX_TIMER_MS) timers.push(setTimeout(() => finish(), timeoutSeconds * 1000));
     let done = false;
     const finish = (): void => {
       if (done) return;
