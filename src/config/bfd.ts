@@ -1,7 +1,7 @@
 // BFDProfile. MetalLB's native BGP mode rejects every BFDProfile; our speaker implements BFD, so we accept them
 // with the FRR-mode rules (ranges below, unique names).
 import type { BFDProfile } from './types.js';
-import { checkKnownFields, optBool, optInt, show } from './fields.js';
+import { checkKnownFields, optBool, optInt } from './fields.js';
 import { readSpec, type Envelope } from './object.js';
 
 /** Ranges from the CRD and MetalLB's bfdIntFromConfig; defaults are FRR's (what MetalLB ends up with when unset). */
@@ -40,13 +40,4 @@ export function parseBFDProfile(env: Envelope): ParsedBFDProfile {
     minimumTtl: value('minimumTtl'),
   };
   return { env, profile };
-}
-
-export function checkBFDNames(profiles: readonly ParsedBFDProfile[]): void {
-  const seen = new Set<string>();
-  for (const p of profiles) {
-    if (!p.env.name) continue;
-    if (seen.has(p.env.name)) p.env.report('metadata.name', `found duplicate bfd profile name ${show(p.env.name)}`);
-    seen.add(p.env.name);
-  }
 }

@@ -141,6 +141,21 @@ export function readEnvelope(
   return { kind, version, name, namespace, labels, label, report, raw };
 }
 
+/**
+ * Two objects of one kind cannot share a name (the API server would not allow it); the later ones get the error,
+ * in MetalLB's wording for the kind when given.
+ */
+export function checkUniqueNames(
+  envs: readonly Envelope[], message = (name: string, kind: ConfigKind): string => `duplicate definition of ${kind} ${show(name)}`,
+): void {
+  const seen = new Set<string>();
+  for (const env of envs) {
+    if (!env.name) continue;
+    if (seen.has(env.name)) env.report('metadata.name', message(env.name, env.kind));
+    seen.add(env.name);
+  }
+}
+
 /** The object's `spec` (`required`: report when missing); undefined when missing or not an object. */
 export function readSpec(env: Envelope, required: boolean): JsonObject | undefined {
   const spec = optObject(env.raw, 'spec', '', env.report);

@@ -5,12 +5,12 @@ import type { KubeObject, Namespace, Node, Secret } from '../k8s/types.js';
 import type { BFDProfile, CommunityValue, Config, ConfigError } from './types.js';
 import { isRecord, show, type JsonObject } from './fields.js';
 import {
-  classifyObject, DEFAULT_NAMESPACE, ErrorCollector, readEnvelope, type ConfigKind, type Envelope,
+  checkUniqueNames, classifyObject, DEFAULT_NAMESPACE, ErrorCollector, readEnvelope, type ConfigKind, type Envelope,
 } from './object.js';
 import { convertLegacy, type Origin } from './legacy.js';
 import { checkPoolSet, parsePool, type ParsedPool } from './pools.js';
 import { parseCommunityObjects } from './communities.js';
-import { checkBFDNames, parseBFDProfile, type ParsedBFDProfile } from './bfd.js';
+import { parseBFDProfile, type ParsedBFDProfile } from './bfd.js';
 import {
   checkBGPAdvertisementsPerPool, parseBGPAdvertisement, parseL2Advertisement, type ParsedBGPAdvertisement,
 } from './advertisements.js';
@@ -61,7 +61,7 @@ export function parseConfig(objects: readonly KubeObject[], ctx: ClusterContext,
   checkUniqueNames(communityEnvs);
 
   const bfdProfiles = byKind('BFDProfile').map(parseBFDProfile);
-  checkBFDNames(bfdProfiles);
+  checkUniqueNames(bfdProfiles.map((b) => b.env), (name) => `found duplicate bfd profile name ${show(name)}`);
 
   const pools = byKind('IPAddressPool').map((env) => parsePool(env, ctx.namespaces));
   checkPoolSet(pools);
@@ -150,16 +150,6 @@ function deprecationWarnings(peers: readonly ParsedPeer[]): ConfigError[] {
     if (peer.disableMP) out.push({ object: env.label, field: 'spec.disableMP', message: 'disableMP is deprecated, use dualStackAddressFamily instead' });
   }
   return out;
-}
-
-/** Two objects of one kind cannot share a name (the API server would not allow it). */
-function checkUniqueNames(envs: readonly Envelope[]): void {
-  const seen = new Set<string>();
-  for (const env of envs) {
-    if (!env.name) continue;
-    if (seen.has(env.name)) env.report('metadata.name', `duplicate definition of ${env.kind} ${show(env.name)}`);
-    seen.add(env.name);
-  }
 }
 
 /**

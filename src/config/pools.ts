@@ -7,7 +7,7 @@ import {
   show, wrongType, INT32, type JsonObject, type Report,
 } from './fields.js';
 import { parseSelectorList } from './selector.js';
-import { readSpec, type Envelope } from './object.js';
+import { checkUniqueNames, readSpec, type Envelope } from './object.js';
 
 export interface AddressEntry {
   /** Index in spec.addresses. */
@@ -129,15 +129,9 @@ function readServiceAllocation(alloc: JsonObject, path: string, namespaces: read
 
 /** Duplicate names and overlapping CIDRs across all pools, in input order (later objects get the error). */
 export function checkPoolSet(pools: readonly ParsedPool[]): void {
-  const seenNames = new Set<string>();
+  checkUniqueNames(pools.map((p) => p.env), (name) => `duplicate definition of pool ${show(name)}`);
   const defined: { prefix: Prefix; pool: ParsedPool }[] = [];
   for (const p of pools) {
-    if (p.env.name) {
-      if (seenNames.has(p.env.name)) {
-        p.env.report('metadata.name', `duplicate definition of pool ${show(p.env.name)}`);
-      }
-      seenNames.add(p.env.name);
-    }
     for (const entry of p.entries) {
       let reported = false;
       for (const prefix of entry.prefixes) {
