@@ -25,6 +25,10 @@ test('JSON patch (RFC 6902)', () => {
   assert.throws(() => jsonPatch(doc, [{ op: 'remove', path: '/list/7' }]), PatchError);
   assert.throws(() => jsonPatch(doc, { op: 'add' }), (e: unknown) => e instanceof PatchError && e.code === 400);
   assert.throws(() => jsonPatch(doc, [{ op: 'frob', path: '/a' }]), (e: unknown) => e instanceof PatchError && e.code === 400);
+  // inherited properties of JavaScript objects are not keys of the document
+  assert.throws(() => jsonPatch(doc, [{ op: 'replace', path: '/metadata/labels/valueOf', value: 'x' }]), PatchError);
+  assert.throws(() => jsonPatch(doc, [{ op: 'remove', path: '/metadata/toString' }]), PatchError);
+  assert.throws(() => jsonPatch(doc, [{ op: 'copy', from: '/metadata/constructor', path: '/c' }]), PatchError);
 });
 
 const svc = {

@@ -55,7 +55,7 @@ function parentOf(doc: unknown, toks: string[], path: string): { parent: Obj | u
   for (const t of toks.slice(0, -1)) {
     if (Array.isArray(cur)) cur = cur[arrayIndex(t, cur.length, false)];
     else if (isObj(cur)) {
-      if (!(t in cur)) throw new PatchError(`doc is missing path: "${path}": missing value`);
+      if (!Object.hasOwn(cur, t)) throw new PatchError(`doc is missing path: "${path}": missing value`);
       cur = cur[t];
     } else throw new PatchError(`doc is missing path: "${path}": missing value`);
   }
@@ -67,7 +67,7 @@ function getAt(doc: unknown, path: string): unknown {
   let cur = doc;
   for (const t of parsePointer(path)) {
     if (Array.isArray(cur)) cur = cur[arrayIndex(t, cur.length, false)];
-    else if (isObj(cur) && t in cur) cur = cur[t];
+    else if (isObj(cur) && Object.hasOwn(cur, t)) cur = cur[t];
     else throw new PatchError(`doc is missing path: "${path}": missing value`);
   }
   return cur;
@@ -81,7 +81,7 @@ function removeAt(doc: unknown, path: string): { doc: unknown; removed: unknown 
     const i = arrayIndex(last, parent.length, false);
     return { doc, removed: parent.splice(i, 1)[0] };
   }
-  if (!(last in parent)) throw new PatchError(`unable to remove nonexistent key: ${last}: missing value`);
+  if (!Object.hasOwn(parent, last)) throw new PatchError(`unable to remove nonexistent key: ${last}: missing value`);
   const removed = parent[last];
   delete parent[last];
   return { doc, removed };
@@ -96,7 +96,7 @@ function addAt(doc: unknown, path: string, value: unknown, replace: boolean): un
     if (replace) parent[i] = value;
     else parent.splice(i, 0, value);
   } else {
-    if (replace && !(last in parent)) throw new PatchError(`replace operation does not apply: doc is missing key: ${path}: missing value`);
+    if (replace && !Object.hasOwn(parent, last)) throw new PatchError(`replace operation does not apply: doc is missing key: ${path}: missing value`);
     parent[last] = value;
   }
   return doc;
@@ -284,7 +284,7 @@ export function strategicMerge(original: unknown, patch: unknown, path: string[]
   }
   if (Array.isArray(patch.$retainKeys)) {
     const keep = new Set(patch.$retainKeys.map(String));
-    for (const k of Object.keys(out)) if (!keep.has(k) && !(k in patch)) delete out[k];
+    for (const k of Object.keys(out)) if (!keep.has(k) && !Object.hasOwn(patch, k)) delete out[k];
   }
   return out;
 }
