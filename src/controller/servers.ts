@@ -12,8 +12,6 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void | Promise<void>;
-
 function listen(server: http.Server | https.Server, port: number, host: string | undefined): Promise<RunningServer> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);

@@ -101,9 +101,14 @@ export class WorkQueue<K = string> {
     this.opts.observer?.retried?.();
     const n = (this.failures.get(key) ?? 0) + 1;
     this.failures.set(key, n);
-    const delay = Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** Math.min(n - 1, 40));
+    const delay = this.backoff(n);
     this.addAfter(key, delay);
     return delay;
+  }
+
+  /** The retry delay after `n` consecutive failures. */
+  private backoff(n: number): number {
+    return Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** Math.min(n - 1, 40));
   }
 
   /** Resets the failure count of `key`. */
@@ -171,7 +176,7 @@ export class WorkQueue<K = string> {
     } catch (err) {
       done('error');
       const n = (this.failures.get(key) ?? 0) + 1;
-      const delay = Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** Math.min(n - 1, 40));
+      const delay = this.backoff(n);
       try {
         this.opts.onError?.(key, err, n, delay);
       } catch {
