@@ -5,8 +5,8 @@
 import type { Node } from '../k8s/types.js';
 import type { BGPAdvertisement, CommunityValue, L2Advertisement, PreferredNodeSelector, Selector } from './types.js';
 import {
-  checkInt, checkKnownFields, checkNoDuplicates, fieldPath, hasEntries, isRecord, optInt, optList, optStringList,
-  show, wrongType, INT32, UINT32, type JsonObject, type Report,
+  checkInt, checkKnownFields, checkNoDuplicates, fieldPath, hasEntries, optInt, optList, optStringList, readObject,
+  show, INT32, UINT32, type JsonObject, type Report,
 } from './fields.js';
 import { parseLabelSelector, parseSelectorList, selectNames, selectNodes } from './selector.js';
 import { parseCommunity, sameCommunity } from './community.js';
@@ -86,13 +86,10 @@ export function parseL2Advertisement(env: Envelope, ctx: AdContext): ParsedL2Adv
 function readPreferredNodeSelectors(spec: JsonObject, report: Report): PreferredNodeSelector[] {
   const list = optList(spec, 'preferredNodeSelectors', 'spec', report) ?? [];
   const out: PreferredNodeSelector[] = [];
-  list.forEach((item, i) => {
+  list.forEach((raw, i) => {
     const at = fieldPath('spec.preferredNodeSelectors', i);
-    if (!isRecord(item)) {
-      report(at, wrongType('an object with weight and preference', item));
-      return;
-    }
-    checkKnownFields(item, ['weight', 'preference'], at, report);
+    const item = readObject(raw, at, report, ['weight', 'preference'], 'an object with weight and preference');
+    if (!item) return;
     let weight: number | undefined;
     if (item.weight === undefined || item.weight === null) report(fieldPath(at, 'weight'), 'is required (1 to 100)');
     else weight = checkInt(item.weight, fieldPath(at, 'weight'), report, { min: 1, max: 100 });

@@ -1,6 +1,6 @@
 // Community objects: named aliases for community values, unique across all Community objects.
 import type { CommunityValue } from './types.js';
-import { checkKnownFields, fieldPath, isRecord, optList, optString, show, wrongType, type Report } from './fields.js';
+import { checkKnownFields, fieldPath, optList, optString, readObject, show, type Report } from './fields.js';
 import { parseCommunity } from './community.js';
 import { readSpec, type Envelope } from './object.js';
 
@@ -22,12 +22,9 @@ export function parseCommunityObjects(envs: readonly Envelope[]): AliasTable {
   return table;
 }
 
-function readAlias(item: unknown, path: string, report: Report, table: AliasTable): void {
-  if (!isRecord(item)) {
-    report(path, wrongType('an object with name and value', item));
-    return;
-  }
-  checkKnownFields(item, ['name', 'value'], path, report);
+function readAlias(raw: unknown, path: string, report: Report, table: AliasTable): void {
+  const item = readObject(raw, path, report, ['name', 'value'], 'an object with name and value');
+  if (!item) return;
   const name = optString(item, 'name', path, report);
   const value = optString(item, 'value', path, report);
   if (name === undefined || name === '') {

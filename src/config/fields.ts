@@ -34,6 +34,16 @@ export function checkKnownFields(obj: JsonObject, allowed: readonly string[], pa
   }
 }
 
+/** A list item (or spec) that must be an object with only `known` fields; undefined, reported, when not an object. */
+export function readObject(v: unknown, path: string, report: Report, known: readonly string[], expected = 'an object'): JsonObject | undefined {
+  if (!isRecord(v)) {
+    report(path, wrongType(expected, v));
+    return undefined;
+  }
+  checkKnownFields(v, known, path, report);
+  return v;
+}
+
 /**
  * The readers below take the parent object and a key. Absent and null both mean "not set" (the API server drops
  * nulls on apply); a value of the wrong type is reported and also reads as not set.

@@ -6,7 +6,7 @@ import type { ConfigError } from './types.js';
 import type { KubeObject } from '../k8s/types.js';
 import {
   checkKnownFields, fieldPath, isRecord, optBool, optInt, optList, optObject, optString, optStringList,
-  optStringMap, show, wrongType, INT32, UINT32, type JsonObject, type Report,
+  optStringMap, readObject, show, wrongType, INT32, UINT32, type JsonObject, type Report,
 } from './fields.js';
 import { formatGoDuration, parseGoDuration, wholeSeconds } from './duration.js';
 import { DEFAULT_NAMESPACE } from './object.js';
@@ -150,13 +150,10 @@ export function convertLegacy({ raw, defaultNamespace = DEFAULT_NAMESPACE }: Leg
   const adOut: [GeneratedObject['object'], string, boolean][] = [];
   const l2Out: [GeneratedObject['object'], string][] = [];
   const poolBases: string[] = [];
-  pools.forEach((p, k) => {
+  pools.forEach((item, k) => {
     const at = fieldPath('address-pools', k);
-    if (!isRecord(p)) {
-      legacyReport(at, wrongType('an object', p));
-      return;
-    }
-    checkKnownFields(p, POOL_FIELDS, at, legacyReport);
+    const p = readObject(item, at, legacyReport, POOL_FIELDS);
+    if (!p) return;
     const rawName = optString(p, 'name', at, legacyReport);
     if (!rawName) {
       if (p.name === undefined || p.name === null || rawName === '') legacyReport(fieldPath(at, 'name'), 'is required');
@@ -217,12 +214,9 @@ export function convertLegacy({ raw, defaultNamespace = DEFAULT_NAMESPACE }: Leg
   return out;
 }
 
-function convertPeer(p: unknown, at: string, report: Report): JsonObject | undefined {
-  if (!isRecord(p)) {
-    report(at, wrongType('an object', p));
-    return undefined;
-  }
-  checkKnownFields(p, PEER_FIELDS, at, report);
+function convertPeer(item: unknown, at: string, report: Report): JsonObject | undefined {
+  const p = readObject(item, at, report, PEER_FIELDS);
+  if (!p) return undefined;
   const spec: JsonObject = {};
   const copyInt = (from: string, to: string, range: { min: number; max: number }): void => {
     const v = optInt(p, from, at, report, range);
@@ -270,12 +264,9 @@ function convertPeer(p: unknown, at: string, report: Report): JsonObject | undef
   return spec;
 }
 
-function convertNodeSelector(s: unknown, at: string, report: Report): JsonObject | undefined {
-  if (!isRecord(s)) {
-    report(at, wrongType('an object with match-labels and match-expressions', s));
-    return undefined;
-  }
-  checkKnownFields(s, ['match-labels', 'match-expressions'], at, report);
+function convertNodeSelector(item: unknown, at: string, report: Report): JsonObject | undefined {
+  const s = readObject(item, at, report, ['match-labels', 'match-expressions'], 'an object with match-labels and match-expressions');
+  if (!s) return undefined;
   const out: JsonObject = {};
   const labels = optStringMap(s, 'match-labels', at, report);
   if (labels && Object.keys(labels).length > 0) out.matchLabels = labels;
@@ -305,12 +296,9 @@ function convertNodeSelector(s: unknown, at: string, report: Report): JsonObject
   return out;
 }
 
-function convertBGPAdvertisement(a: unknown, at: string, report: Report): JsonObject | undefined {
-  if (!isRecord(a)) {
-    report(at, wrongType('an object', a));
-    return undefined;
-  }
-  checkKnownFields(a, ADV_FIELDS, at, report);
+function convertBGPAdvertisement(item: unknown, at: string, report: Report): JsonObject | undefined {
+  const a = readObject(item, at, report, ADV_FIELDS);
+  if (!a) return undefined;
   const spec: JsonObject = {};
   const agg = optInt(a, 'aggregation-length', at, report, INT32);
   if (agg !== undefined) spec.aggregationLength = agg;
@@ -323,12 +311,9 @@ function convertBGPAdvertisement(a: unknown, at: string, report: Report): JsonOb
   return spec;
 }
 
-function convertBFD(b: unknown, at: string, report: Report): { name: string; spec: JsonObject } | undefined {
-  if (!isRecord(b)) {
-    report(at, wrongType('an object', b));
-    return undefined;
-  }
-  checkKnownFields(b, BFD_FIELDS, at, report);
+function convertBFD(item: unknown, at: string, report: Report): { name: string; spec: JsonObject } | undefined {
+  const b = readObject(item, at, report, BFD_FIELDS);
+  if (!b) return undefined;
   const name = optString(b, 'name', at, report);
   if (!name) {
     report(fieldPath(at, 'name'), 'is required');

@@ -2,7 +2,7 @@
 import type { Node } from '../k8s/types.js';
 import type { Selector } from './types.js';
 import {
-  checkKnownFields, fieldPath, isRecord, optList, optString, optStringMap, show, wrongType,
+  fieldPath, optList, optString, optStringMap, readObject, show, wrongType,
   type JsonObject, type Report,
 } from './fields.js';
 
@@ -91,14 +91,11 @@ export interface SelectorOptions {
 }
 
 /** Parses one LabelSelector; undefined (with errors reported) when invalid. */
-export function parseLabelSelector(raw: unknown, path: string, report: Report, opts: SelectorOptions = {}): Selector | undefined {
-  if (!isRecord(raw)) {
-    report(path, wrongType('a label selector object', raw));
-    return undefined;
-  }
+export function parseLabelSelector(value: unknown, path: string, report: Report, opts: SelectorOptions = {}): Selector | undefined {
   let ok = true;
   const fail: Report = (f, m) => { ok = false; report(f, m); };
-  checkKnownFields(raw, ['matchLabels', 'matchExpressions'], path, fail);
+  const raw = readObject(value, path, fail, ['matchLabels', 'matchExpressions'], 'a label selector object');
+  if (!raw) return undefined;
   const requirements: Requirement[] = [];
   const matchLabels = optStringMap(raw, 'matchLabels', path, fail) ?? {};
   for (const [key, value] of Object.entries(matchLabels)) {
@@ -121,14 +118,11 @@ export function parseLabelSelector(raw: unknown, path: string, report: Report, o
   return ok ? makeSelector(requirements) : undefined;
 }
 
-function parseRequirement(raw: unknown, path: string, report: Report, opts: SelectorOptions): Requirement | undefined {
-  if (!isRecord(raw)) {
-    report(path, wrongType('an object with key, operator and values', raw));
-    return undefined;
-  }
+function parseRequirement(value: unknown, path: string, report: Report, opts: SelectorOptions): Requirement | undefined {
   let ok = true;
   const fail: Report = (f, m) => { ok = false; report(f, m); };
-  checkKnownFields(raw, ['key', 'operator', 'values'], path, fail);
+  const raw = readObject(value, path, fail, ['key', 'operator', 'values'], 'an object with key, operator and values');
+  if (!raw) return undefined;
   const key = optString(raw, 'key', path, fail);
   const operator = optString(raw, 'operator', path, fail);
   const values = readValues(raw, path, fail);
