@@ -221,6 +221,9 @@ test('dryRun=All does not store; malformed and unsupported requests get Status e
     ['POST', '/api/v1/namespaces/default/configmaps', '{"apiVersion":"v2","kind":"ConfigMap","metadata":{"name":"z"}}', {}, 400],
     ['GET', '/api/v1/namespaces/default/services/kubernetes/scale', undefined, {}, 404],
     ['GET', '/api/v1/namespaces/%E0%A4%A/services', undefined, {}, 400],
+    // a __proto__ key would turn into a prototype once copied (here: a name that is not the object's own)
+    ['POST', '/api/v1/namespaces/default/configmaps', '{"metadata":{"__proto__":{"name":"pp"}}}', {}, 400],
+    ['PATCH', '/api/v1/namespaces/default/services/kubernetes?fieldManager=t', 'metadata:\n  labels:\n    __proto__: {a: b}\n', { 'content-type': 'application/apply-patch+yaml' }, 400],
     // a protobuf envelope around a truncated Service
     ['POST', '/api/v1/namespaces/default/services', 'k8s\0\x0a\x0d\x0a\x02v1\x12\x07Service\x12\x01\x0b', { 'content-type': 'application/vnd.kubernetes.protobuf' }, 400],
   ];

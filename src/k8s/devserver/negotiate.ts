@@ -65,8 +65,25 @@ export const PATCH_TYPES: Record<string, PatchType> = {
   'application/apply-patch+yaml': 'apply',
 };
 
+/**
+ * A `__proto__` key would become an object's prototype as soon as the body is copied or merged (fields read
+ * through it, e.g. an object stored without a name of its own); such bodies are refused.
+ */
+function hasProtoKey(v: unknown): boolean {
+  if (Array.isArray(v)) return v.some(hasProtoKey);
+  if (typeof v !== 'object' || v === null) return false;
+  if (Object.hasOwn(v, '__proto__')) return true;
+  return Object.values(v).some(hasProtoKey);
+}
+
 /** Decode a request body of the given content type (JSON, or YAML for apply patches and application/yaml). */
 export function decodeBody(raw: Buffer, contentType: string | undefined, forPatch: boolean): unknown {
+  const body = decodeText(raw, contentType, forPatch);
+  if (hasProtoKey(body)) throw badRequest('the request body has a "__proto__" key, which this server does not support');
+  return body;
+}
+
+function decodeText(raw: Buffer, contentType: string | undefined, forPatch: boolean): unknown {
   const ct = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
   const text = raw.toString('utf8');
   if (forPatch) {
