@@ -99,9 +99,10 @@ export class ConfigReconciler {
     }
     if (result.errors.length > 0 || !result.config) {
       const errors = result.errors.length > 0 ? result.errors : [{ object: 'configuration', field: '', message: 'parser returned no config' }];
+      const texts = errors.map(formatConfigError);
       this.setStale(true);
-      this.d.onResult?.(false, errors.map(formatConfigError));
-      const errorsKey = JSON.stringify(errors.map(formatConfigError));
+      this.d.onResult?.(false, texts);
+      const errorsKey = JSON.stringify(texts);
       if (errorsKey === this.lastErrorsKey) return; // already reported
       this.lastErrorsKey = errorsKey;
       const byRef = new Map<string, KubeObject>();
@@ -109,8 +110,8 @@ export class ConfigReconciler {
         byRef.set(objectRef(o), o);
         byRef.set(`${o.kind ?? ''} ${o.metadata?.name ?? ''}`, o);
       }
-      for (const e of errors) {
-        const text = formatConfigError(e);
+      for (const [i, e] of errors.entries()) {
+        const text = texts[i] ?? '';
         log.error({ object: e.object, field: e.field || undefined, error: e.message, keptPrevious: this.loadedOnce }, `invalid configuration rejected: ${text}`);
         const target = byRef.get(e.object) ?? findByName(objects, e.object);
         if (target && (this.d.canWrite?.() ?? true)) this.d.events.record(target, 'Warning', 'InvalidConfiguration', text);
