@@ -65,3 +65,12 @@ test('structural validation with Kubernetes-style messages', () => {
   assert.deepEqual(errs({ spec: { addresses: ['1'], nullableStr: null } }), []);
   assert.equal(errs({ spec: { addresses: ['1'], autoAssign: 'yes' } }).length, 1);
 });
+
+test('a backtracking pattern is cut off and reported instead of stalling the server', () => {
+  const s = { type: 'object', properties: { p: { type: 'string', pattern: '(a+)+$' } } };
+  const t0 = Date.now();
+  const found = validateSchema({ p: `${'a'.repeat(40)}!` }, s, '').map(fieldErrorString);
+  assert.ok(Date.now() - t0 < 5000);
+  assert.deepEqual(found, ["p: Invalid value: \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!\": p in body: matching the pattern '(a+)+$' took too long"]);
+  assert.deepEqual(validateSchema({ p: 'aaa' }, s, ''), []);
+});

@@ -1,9 +1,39 @@
 // Structural schemas of CustomResourceDefinitions: pruning, defaulting and validation of custom resources,
 // following apiextensions-apiserver (field paths and messages in its style).
+import { createContext, Script } from 'node:vm';
 import type { FieldError } from './errors.js';
 import { clone, isObj, type Obj } from './util.js';
 
 type Schema = Obj;
+
+// `pattern`s are RE2 in kube-apiserver (linear time); here they are JavaScript regular expressions, which can
+// backtrack for ever (`(a+)+$`). They run in a vm context with a timeout so that one object cannot stall the server.
+const PATTERN_TIMEOUT_MS = 200;
+const patternRegexps = new Map<string, RegExp | null>();
+const patternCtx = createContext({ re: /(?:)/, s: '' }) as { re: RegExp; s: string };
+const patternScript = new Script('re.test(s)');
+
+/** Whether `value` matches `pattern`; undefined for an invalid pattern, 'timeout' when matching took too long. */
+function matchPattern(pattern: string, value: string, timeoutMs = PATTERN_TIMEOUT_MS): boolean | 'timeout' | undefined {
+  let re = patternRegexps.get(pattern);
+  if (re === undefined) {
+    try {
+      re = new RegExp(pattern, 'u');
+    } catch {
+      re = null;
+    }
+    if (patternRegexps.size >= 1000) patternRegexps.clear();
+    patternRegexps.set(pattern, re);
+  }
+  if (re === null) return undefined;
+  patternCtx.re = re;
+  patternCtx.s = value;
+  try {
+    return patternScript.runInContext(patternCtx, { timeout: timeoutMs }) === true;
+  } catch {
+    return 'timeout';
+  }
+}
 
 const METADATA_FIELDS = new Set([
   'name', 'generateName', 'namespace', 'selfLink', 'uid', 'resourceVersion', 'generation', 'creationTimestamp',
@@ -142,13 +172,9 @@ export function validateSchema(value: unknown, s: Schema | undefined, path: stri
     if (typeof s.maxLength === 'number' && len > s.maxLength)
       errs.push({ type: 'TooLong', field: at, value, detail: `may not be more than ${s.maxLength} bytes` });
     if (typeof s.pattern === 'string') {
-      let re: RegExp | undefined;
-      try {
-        re = new RegExp(s.pattern, 'u');
-      } catch {
-        re = undefined;
-      }
-      if (re && !re.test(value)) errs.push({ type: 'Invalid', field: at, value, detail: `${at} in body should match '${s.pattern}'` });
+      const m = matchPattern(s.pattern, value);
+      if (m === false) errs.push({ type: 'Invalid', field: at, value, detail: `${at} in body should match '${s.pattern}'` });
+      else if (m === 'timeout') errs.push({ type: 'Invalid', field: at, value, detail: `${at} in body: matching the pattern '${s.pattern}' took too long` });
     }
     if (typeof s.format === 'string' && FORMATS[s.format] && !FORMATS[s.format]!(value))
       errs.push({ type: 'Invalid', field: at, value, detail: `${at} in body must be of type ${s.format}: ${JSON.stringify(value)}` });
