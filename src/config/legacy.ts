@@ -10,7 +10,7 @@ import {
 } from './fields.js';
 import { formatGoDuration, parseGoDuration, wholeSeconds } from './duration.js';
 import { DEFAULT_NAMESPACE } from './object.js';
-import { collectionKeys } from './yaml.js';
+import { collectionKeys, tooDeep, yamlErrorMessage } from './yaml.js';
 
 export interface Origin {
   /** `ConfigMap namespace/name`. */
@@ -100,12 +100,17 @@ export function convertLegacy({ raw, defaultNamespace = DEFAULT_NAMESPACE }: Leg
     }
     return out;
   }
+  const deep = tooDeep(text);
+  if (deep !== undefined) {
+    report('data.config', `YAML error at line ${deep.line}, column ${deep.col} of the config: ${deep.message}`);
+    return out;
+  }
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { prettyErrors: false, lineCounter });
   if (doc.errors.length > 0) {
     for (const e of doc.errors) {
       const pos = lineCounter.linePos(e.pos[0]);
-      report('data.config', `YAML error at line ${pos.line}, column ${pos.col} of the config: ${e.message.split('\n')[0] ?? ''}`);
+      report('data.config', `YAML error at line ${pos.line}, column ${pos.col} of the config: ${yamlErrorMessage(e)}`);
     }
     return out;
   }

@@ -92,6 +92,7 @@ test('convert: errors of the ConfigMap itself', () => {
     [legacyCM('bgp-communities: [a]\n'), 'data.config: bgp-communities', 'must be an object'],
     [legacyCM('peer: []\n'), 'data.config: peer', 'unknown field'],
     [legacyCM('bgp-communities: {? [a] : b}\n'), 'data.config', 'YAML error at line 1, column 21 of the config: a mapping key must be a string'],
+    [legacyCM(`peers: ${'['.repeat(50_000)}${']'.repeat(50_000)}\n`), 'data.config', 'YAML error at line 1, column 1007 of the config: lists or mappings are nested too deeply'],
     [raw({ kind: 'ConfigMap', metadata: { name: 'config' }, data: { config: 5 } }) as ConfigMap, 'data.config', 'must be a string'],
   ];
   for (const [cm, field, message] of rows) {

@@ -65,3 +65,11 @@ test('list or mapping keys are reported with their position, without a process w
   }
   assert.deepEqual(warnings.map((w) => w.message), []);
 });
+
+test('absurdly deep nesting is a plain-words error for the file, not a stack overflow (which can abort the process)', () => {
+  const depth = 50_000;
+  const r = readYamlDocuments(`kind: A\n---\nspec: ${'['.repeat(depth)}${']'.repeat(depth)}\n`, 'deep.yaml');
+  assert.deepEqual(r.objects, []);
+  assert.equal(r.errors.length, 1);
+  assert.match(r.errors[0] ?? '', /^deep\.yaml:3:1006: lists or mappings are nested too deeply \(more than 1000 levels\)$/);
+});
