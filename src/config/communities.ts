@@ -1,6 +1,6 @@
 // Community objects: named aliases for community values, unique across all Community objects.
 import type { CommunityValue } from './types.js';
-import { checkKnownFields, fieldPath, optList, optString, readObject, show, type Report } from './fields.js';
+import { checkKnownFields, fieldPath, optList, optString, readObject, requiredString, show, type Report } from './fields.js';
 import { parseCommunity } from './community.js';
 import { readSpec, type Envelope } from './object.js';
 
@@ -25,12 +25,9 @@ export function parseCommunityObjects(envs: readonly Envelope[]): AliasTable {
 function readAlias(raw: unknown, path: string, report: Report, table: AliasTable): void {
   const item = readObject(raw, path, report, ['name', 'value'], 'an object with name and value');
   if (!item) return;
-  const name = optString(item, 'name', path, report);
+  const name = requiredString(item, 'name', path, report);
   const value = optString(item, 'value', path, report);
-  if (name === undefined || name === '') {
-    if (item.name === undefined || item.name === null || name === '') report(fieldPath(path, 'name'), 'is required');
-    return;
-  }
+  if (!name) return;
   if (table.names.has(name)) {
     report(fieldPath(path, 'name'), `duplicate definition of community ${show(name)}`);
     return;

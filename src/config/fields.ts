@@ -66,6 +66,13 @@ export const optList = optionalField((v): v is unknown[] => Array.isArray(v), 'a
 export const optString = optionalField((v): v is string => typeof v === 'string', 'a string');
 export const optBool = optionalField((v): v is boolean => typeof v === 'boolean', 'true or false');
 
+/** A required non-empty string: absent, null or "" is reported as required, another type as the wrong type. */
+export function requiredString(obj: JsonObject, key: string, path: string, report: Report): string | undefined {
+  const v = optString(obj, key, path, report);
+  if (v === '' || (v === undefined && (obj[key] === undefined || obj[key] === null))) report(fieldPath(path, key), 'is required');
+  return v || undefined;
+}
+
 export interface IntRange {
   min: number;
   max: number;

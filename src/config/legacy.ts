@@ -6,7 +6,7 @@ import type { ConfigError } from './types.js';
 import type { KubeObject } from '../k8s/types.js';
 import {
   checkKnownFields, fieldPath, isRecord, optBool, optInt, optList, optObject, optString, optStringList,
-  optStringMap, readObject, show, wrongType, INT32, UINT32, type JsonObject, type Report,
+  optStringMap, readObject, requiredString, show, wrongType, INT32, UINT32, type JsonObject, type Report,
 } from './fields.js';
 import { formatGoDuration, parseGoDuration, wholeSeconds } from './duration.js';
 import { DEFAULT_NAMESPACE } from './object.js';
@@ -159,11 +159,8 @@ export function convertLegacy({ raw, defaultNamespace = DEFAULT_NAMESPACE }: Leg
     const at = fieldPath('address-pools', k);
     const p = readObject(item, at, legacyReport, POOL_FIELDS);
     if (!p) return;
-    const rawName = optString(p, 'name', at, legacyReport);
-    if (!rawName) {
-      if (p.name === undefined || p.name === null || rawName === '') legacyReport(fieldPath(at, 'name'), 'is required');
-      return;
-    }
+    const rawName = requiredString(p, 'name', at, legacyReport);
+    if (!rawName) return;
     const poolName = sanitizeName(rawName);
     const protocol = optString(p, 'protocol', at, legacyReport);
     const spec: JsonObject = {};
@@ -319,11 +316,8 @@ function convertBGPAdvertisement(item: unknown, at: string, report: Report): Jso
 function convertBFD(item: unknown, at: string, report: Report): { name: string; spec: JsonObject } | undefined {
   const b = readObject(item, at, report, BFD_FIELDS);
   if (!b) return undefined;
-  const name = optString(b, 'name', at, report);
-  if (!name) {
-    report(fieldPath(at, 'name'), 'is required');
-    return undefined;
-  }
+  const name = requiredString(b, 'name', at, report);
+  if (!name) return undefined;
   const spec: JsonObject = {};
   const ints: [string, string][] = [
     ['receive-interval', 'receiveInterval'], ['transmit-interval', 'transmitInterval'],

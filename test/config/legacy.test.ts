@@ -140,3 +140,12 @@ test('parse: the example legacy ConfigMap is valid and equals its conversion', (
   assert.deepEqual(fromCM.pools.map((p) => p.name), ['production', 'office']);
   assert.equal(fromCM.peers[0]?.holdTime, 120);
 });
+
+test('convert: a name of the wrong type is one error, not also "is required"', () => {
+  const r = convertLegacyConfigMap(legacyCM('address-pools: [{name: [x], protocol: bgp}]\nbfd-profiles: [{name: 1}, {name: ""}]\n'));
+  assert.deepEqual(r.errors.map((e) => `${e.field}: ${e.message}`), [
+    'data.config: address-pools[0].name: must be a string, got a list',
+    'data.config: bfd-profiles[0].name: must be a string, got a number (1)',
+    'data.config: bfd-profiles[1].name: is required',
+  ]);
+});
