@@ -144,7 +144,7 @@ function expandObjects(objects: readonly KubeObject[], namespace: string, collec
 function deprecationWarnings(peers: readonly ParsedPeer[]): ConfigError[] {
   const out: ConfigError[] = [];
   for (const { env, peer } of peers) {
-    if (env.version === 'v1beta1' && !env.label.startsWith('ConfigMap')) {
+    if (env.version === 'v1beta1') {
       out.push({ object: env.label, field: 'apiVersion', message: 'metallb.io/v1beta1 BGPPeer is deprecated, please use metallb.io/v1beta2' });
     }
     if (peer.disableMP) out.push({ object: env.label, field: 'spec.disableMP', message: 'disableMP is deprecated, use dualStackAddressFamily instead' });
