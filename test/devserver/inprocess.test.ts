@@ -224,6 +224,9 @@ test('dryRun=All does not store; malformed and unsupported requests get Status e
     // a __proto__ key would turn into a prototype once copied (here: a name that is not the object's own)
     ['POST', '/api/v1/namespaces/default/configmaps', '{"metadata":{"__proto__":{"name":"pp"}}}', {}, 400],
     ['PATCH', '/api/v1/namespaces/default/services/kubernetes?fieldManager=t', 'metadata:\n  labels:\n    __proto__: {a: b}\n', { 'content-type': 'application/apply-patch+yaml' }, 400],
+    // nesting beyond what the recursive copies handle; a body over the limit (a Status, not a reset connection)
+    ['POST', '/api/v1/namespaces/default/configmaps', `{"metadata":{"name":"deep"},"x":${'['.repeat(5000)}${']'.repeat(5000)}}`, {}, 400],
+    ['POST', '/api/v1/namespaces/default/configmaps', `{"metadata":{"name":"big"},"data":{"a":"${'a'.repeat(17 * 1024 * 1024)}"}}`, {}, 413],
     // a protobuf envelope around a truncated Service
     ['POST', '/api/v1/namespaces/default/services', 'k8s\0\x0a\x0d\x0a\x02v1\x12\x07Service\x12\x01\x0b', { 'content-type': 'application/vnd.kubernetes.protobuf' }, 400],
   ];

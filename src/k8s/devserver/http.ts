@@ -38,11 +38,16 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    let tooLarge = false;
     req.on('data', (c: Buffer) => {
+      if (tooLarge) return;
       size += c.length;
       if (size > MAX_BODY) {
+        // answer with the 413 at once; the rest of the body is read and dropped (destroying the request would
+        // reset the connection before the client sees the Status)
+        tooLarge = true;
+        chunks.length = 0;
         reject(new ApiError(413, 'RequestEntityTooLarge', `the request body is too large (limit ${MAX_BODY} bytes)`));
-        req.destroy();
         return;
       }
       chunks.push(c);

@@ -65,21 +65,29 @@ export const PATCH_TYPES: Record<string, PatchType> = {
   'application/apply-patch+yaml': 'apply',
 };
 
+/** Deeper documents would overflow the stack of the recursive copies, merges and comparisons (Go allows 10000). */
+const MAX_DEPTH = 1000;
+
 /**
- * A `__proto__` key would become an object's prototype as soon as the body is copied or merged (fields read
- * through it, e.g. an object stored without a name of its own); such bodies are refused.
+ * Checks a decoded body (iteratively): not nested deeper than MAX_DEPTH, and no `__proto__` key, which would
+ * become an object's prototype as soon as the body is copied or merged (fields read through it, e.g. an object
+ * stored without a name of its own).
  */
-function hasProtoKey(v: unknown): boolean {
-  if (Array.isArray(v)) return v.some(hasProtoKey);
-  if (typeof v !== 'object' || v === null) return false;
-  if (Object.hasOwn(v, '__proto__')) return true;
-  return Object.values(v).some(hasProtoKey);
+function checkDecoded(body: unknown): void {
+  const stack: [unknown, number][] = [[body, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth >= MAX_DEPTH) throw badRequest(`the request body is nested deeper than ${MAX_DEPTH} levels`);
+    if (!Array.isArray(v) && Object.hasOwn(v, '__proto__')) throw badRequest('the request body has a "__proto__" key, which this server does not support');
+    for (const x of Array.isArray(v) ? v : Object.values(v)) if (typeof x === 'object' && x !== null) stack.push([x, depth + 1]);
+  }
 }
 
 /** Decode a request body of the given content type (JSON, or YAML for apply patches and application/yaml). */
 export function decodeBody(raw: Buffer, contentType: string | undefined, forPatch: boolean): unknown {
   const body = decodeText(raw, contentType, forPatch);
-  if (hasProtoKey(body)) throw badRequest('the request body has a "__proto__" key, which this server does not support');
+  checkDecoded(body);
   return body;
 }
 
