@@ -47,6 +47,10 @@ test('alias bombs do not throw', () => {
   const bomb = 'a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: [*d, *d, *d, *d, *d, *d, *d, *d, *d]\n';
   const r = readYamlDocuments(bomb, 'bomb.yaml');
   assert.equal(r.objects.length + r.errors.length >= 1, true);
+  // Refused, not expanded; ordinary aliases still work.
+  assert.deepEqual(r.objects, []);
+  assert.match(r.errors[0] ?? '', /^bomb\.yaml:1:1: Excessive alias count/);
+  assert.deepEqual(readYamlDocuments('a: &a [x]\nb: [*a, *a]\n', 'ok.yaml').objects, [{ a: ['x'], b: [['x'], ['x']] }]);
 });
 
 test('list or mapping keys are reported with their position, without a process warning', async () => {
