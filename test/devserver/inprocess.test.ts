@@ -174,6 +174,11 @@ test('selectors on list; limit/continue; Table output', async () => {
   assert.equal((terminating as { status?: { phase?: string } }).status?.phase, 'Terminating');
   const forbidden = await rejects(core.createNamespacedConfigMap({ namespace: 'sel', body: { metadata: { name: 'late' } } }), 403);
   assert.match(String(forbidden.message), /because it is being terminated/);
+  // like kube-apiserver: the bootstrap namespaces stay, and namespaces have no deletecollection
+  const immortal = await rejects(core.deleteNamespace({ name: 'kube-system' }), 403);
+  assert.equal(immortal.message, 'namespaces "kube-system" is forbidden: this namespace may not be deleted');
+  assert.equal((await http('DELETE', '/api/v1/namespaces')).status, 405);
+  assert.equal((await core.readNamespace({ name: 'default' })).status?.phase, 'Active');
   for (let i = 0; i < 50; i++) {
     try {
       await core.readNamespace({ name: 'sel' });

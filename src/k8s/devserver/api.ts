@@ -43,6 +43,7 @@ const SVC_KEY = resourceKey('', 'services');
 const SECRET_KEY = resourceKey('', 'secrets');
 const GENERATION_KEYS = new Set(['apps/deployments', 'apps/daemonsets', 'apps/replicasets', 'apps/statefulsets', 'policy/poddisruptionbudgets', CRD_KEY, 'networking.k8s.io/networkpolicies', 'admissionregistration.k8s.io/validatingwebhookconfigurations', 'admissionregistration.k8s.io/mutatingwebhookconfigurations']);
 const NAME_CHARS = 'bcdfghjklmnpqrstvwxz2456789';
+const IMMORTAL_NAMESPACES = new Set(['default', 'kube-system', 'kube-public']);
 
 const metaOf = (o: Obj): Obj => obj(o.metadata);
 const nameOf = (o: Obj): string => str(metaOf(o).name) ?? '';
@@ -508,6 +509,8 @@ export class Api {
   delete(ctx: ReqCtx, name: string, opts: DeleteOptions): Obj {
     const existing = this.mustGet(ctx, name);
     const rt = ctx.rt;
+    // the NamespaceLifecycle admission plugin's immortal namespaces
+    if (keyOf(rt) === NS_KEY && IMMORTAL_NAMESPACES.has(name)) throw forbidden('', 'namespaces', name, 'this namespace may not be deleted');
     const em = metaOf(existing);
     const pre = opts.preconditions;
     if (pre?.uid && pre.uid !== em.uid)

@@ -264,6 +264,7 @@ export class HttpHandler {
         return this.sendObject(res, 201, t, created, q, out, ctx.warnings);
       }
       if (method === 'DELETE') {
+        if (!t.rt.verbs.includes('deletecollection')) throw methodNotAllowed();
         const out = chooseOutput(req.headers.accept);
         const ctx = this.ctx(t, q);
         const sel = this.selectors(t, q);

@@ -71,10 +71,13 @@ interface BuiltinSpec {
   categories?: string[];
   status?: boolean;
   scale?: boolean;
+  /** default: ALL_VERBS */
+  verbs?: string[];
 }
 
 const BUILTINS: BuiltinSpec[] = [
-  { group: '', version: 'v1', resource: 'namespaces', kind: 'Namespace', namespaced: false, shortNames: ['ns'], status: true },
+  // like kube-apiserver: no deletecollection of namespaces
+  { group: '', version: 'v1', resource: 'namespaces', kind: 'Namespace', namespaced: false, shortNames: ['ns'], status: true, verbs: ALL_VERBS.filter((v) => v !== 'deletecollection') },
   { group: '', version: 'v1', resource: 'nodes', kind: 'Node', namespaced: false, shortNames: ['no'], status: true },
   { group: '', version: 'v1', resource: 'services', kind: 'Service', namespaced: true, shortNames: ['svc'], categories: ['all'], status: true },
   { group: '', version: 'v1', resource: 'endpoints', kind: 'Endpoints', namespaced: true, shortNames: ['ep'] },
@@ -130,7 +133,7 @@ export class Registry {
           },
         ],
         storageVersion: b.version,
-        verbs: ALL_VERBS,
+        verbs: b.verbs ?? ALL_VERBS,
         builtin: true,
         ...(b.group === 'events.k8s.io'
           ? {
