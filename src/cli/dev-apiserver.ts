@@ -2,10 +2,10 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { createLogger, isLogLevel, type LogLevel } from '../log.js';
-import { startDevApiServer } from '../k8s/devserver/server.js';
+import { startDevApiServer } from '../cluster/apiserver/server.js';
 
-export { startDevApiServer } from '../k8s/devserver/server.js';
-export type { DevApiServer, DevApiServerOptions } from '../k8s/devserver/server.js';
+export { startDevApiServer } from '../cluster/apiserver/server.js';
+export type { DevApiServer, DevApiServerOptions } from '../cluster/apiserver/server.js';
 
 interface CliOptions {
   port: number;

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { kubectl, kubectlBinary, kubectlOk, startDevServer, type DevServerHandle } from '../helpers/devserver.js';
+import { kubectl, kubectlBinary, kubectlOk, startDevServer, type DevServerHandle } from '../../helpers/devserver.js';
 
 let srv: DevServerHandle;
 let dir: string;

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ApiError } from '../../src/k8s/devserver/errors.js';
-import { checkFieldSelector, labelSelectorFromObject, matchFields, matchLabels, parseFieldSelector, parseLabelSelector } from '../../src/k8s/devserver/selectors.js';
+import { ApiError } from '../../../src/cluster/apiserver/errors.js';
+import { checkFieldSelector, labelSelectorFromObject, matchFields, matchLabels, parseFieldSelector, parseLabelSelector } from '../../../src/cluster/apiserver/selectors.js';
 
 const L = { app: 'web', tier: 'front', 'example.com/zone': 'a', n: '5' };
 

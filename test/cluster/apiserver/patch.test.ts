@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { jsonPatch, mergePatch, PatchError, strategicMerge } from '../../src/k8s/devserver/patch.js';
+import { jsonPatch, mergePatch, PatchError, strategicMerge } from '../../../src/cluster/apiserver/patch.js';
 
 test('JSON merge patch (RFC 7386)', () => {
   assert.deepEqual(mergePatch({ a: 1, b: { c: 2, d: 3 }, l: [1, 2] }, { a: null, b: { c: 5 }, l: [3], n: 'x' }), { b: { c: 5, d: 3 }, l: [3], n: 'x' });

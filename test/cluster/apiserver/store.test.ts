@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Store, type StoreEvent } from '../../src/k8s/devserver/store.js';
+import { Store, type StoreEvent } from '../../../src/cluster/apiserver/store.js';
 
 const o = (name: string, ns = 'default') => ({ metadata: { name, namespace: ns } });
 

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ApiError, fieldErrorString, invalid } from '../../src/k8s/devserver/errors.js';
-import { CidrAllocator, PortAllocator } from '../../src/k8s/devserver/ipalloc.js';
-import { prepareService, releaseService, type ServiceAllocators } from '../../src/k8s/devserver/service.js';
-import type { Obj } from '../../src/k8s/devserver/util.js';
+import { ApiError, fieldErrorString, invalid } from '../../../src/cluster/apiserver/errors.js';
+import { CidrAllocator, PortAllocator } from '../../../src/cluster/apiserver/ipalloc.js';
+import { prepareService, releaseService, type ServiceAllocators } from '../../../src/cluster/apiserver/service.js';
+import type { Obj } from '../../../src/cluster/apiserver/util.js';
 
 const inv = (errs: Parameters<typeof invalid>[3]): ApiError => invalid('', 'Service', 'x', errs);
 

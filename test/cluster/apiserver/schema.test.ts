@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fieldErrorString } from '../../src/k8s/devserver/errors.js';
-import { applyDefaults, prune, validateSchema } from '../../src/k8s/devserver/schema.js';
+import { fieldErrorString } from '../../../src/cluster/apiserver/errors.js';
+import { applyDefaults, prune, validateSchema } from '../../../src/cluster/apiserver/schema.js';
 
 const schema = {
   type: 'object',

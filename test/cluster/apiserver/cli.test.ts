@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startDevServer } from '../helpers/devserver.js';
+import { startDevServer } from '../../helpers/devserver.js';
 
 test('dev-apiserver: kubeconfig, JSON log line with the URL, request logs at debug, SIGINT exits 0', async (t) => {
   const srv = await startDevServer({ logLevel: 'debug' });
@@ -28,7 +28,7 @@ test('dev-apiserver: kubeconfig, JSON log line with the URL, request logs at deb
 });
 
 test('dev-apiserver: invalid flags exit 2 with a message', () => {
-  const bin = join(import.meta.dirname, '..', '..', 'bin', 'metallb.js');
+  const bin = join(import.meta.dirname, '..', '..', '..', 'bin', 'metallb.js');
   const r = spawnSync(process.execPath, [bin, 'dev-apiserver', '--service-cidr', 'not-a-cidr', '--port', '0'], { encoding: 'utf8', timeout: 60_000 });
   assert.equal(r.status, 2);
   assert.match(r.stderr, /invalid CIDR "not-a-cidr"/);

@@ -6,7 +6,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { startDevServer, type DevServerHandle } from '../helpers/devserver.js';
+import { startDevServer, type DevServerHandle } from '../../helpers/devserver.js';
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

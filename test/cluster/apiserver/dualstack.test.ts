@@ -2,7 +2,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as k8s from '@kubernetes/client-node';
-import { startDevApiServer, type DevApiServer } from '../../src/k8s/devserver/server.js';
+import { startDevApiServer, type DevApiServer } from '../../../src/cluster/apiserver/server.js';
 
 let srv: DevApiServer;
 let core: k8s.CoreV1Api;
