@@ -119,6 +119,7 @@ export class Controller {
     this.client = deps.client;
     this.identity = opts.identity ?? `${hostname()}_${randomUUID()}`;
     this.allocator = deps.allocator ?? new ServiceAllocator({ loadBalancerClass: opts.lbClass });
+    this.metrics.readPoolStatsFrom(() => this.allocator.poolStats());
     this.parse = deps.parse ?? parseConfig;
     this.onFatal = deps.onFatal;
     const restore = deps.restoreOrder ?? allocatorRestoreOrder;
@@ -161,7 +162,6 @@ export class Controller {
       writeStatus: async (pool, status) => {
         await this.client.mergePatch(objectPath(R.ipAddressPools, ns, pool.metadata?.name ?? '', 'status'), { status });
       },
-      setMetrics: (s) => this.metrics.setPoolStats(s),
       canWrite: () => this.leader,
       log: this.log,
       debounceMs: 500,

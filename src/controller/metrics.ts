@@ -25,12 +25,17 @@ export class ControllerMetrics {
   private readonly reconcileErrors: Counter<'controller'>;
   private readonly reconcileTime: Histogram<'controller'>;
   private readonly depthSources = new Map<string, () => number>();
+  private poolStatsSource: (() => readonly PoolStats[]) | undefined;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const r = [this.registry];
-    const poolGauge = (name: string, help: string): Gauge<'pool'> =>
-      new Gauge({ name, help, labelNames: ['pool'], registers: r });
-    this.addressesTotal = poolGauge('metallb_allocator_addresses_total', 'Number of usable IP addresses, per pool');
+    const poolGauge = (name: string, help: string, collect?: () => void): Gauge<'pool'> =>
+      new Gauge({ name, help, labelNames: ['pool'], registers: r, ...(collect ? { collect } : {}) });
+    // The pool gauges are read from the allocator at scrape time (the first pool gauge's collect fills them all), so
+    // they can never lag behind the Service status the controller has written.
+    this.addressesTotal = poolGauge('metallb_allocator_addresses_total', 'Number of usable IP addresses, per pool', () => {
+      if (this.poolStatsSource) this.setPoolStats(this.poolStatsSource());
+    });
     this.ipv4AddressesTotal = poolGauge('metallb_allocator_ipv4_addresses_total', 'Number of usable IPv4 addresses, per pool');
     this.ipv6AddressesTotal = poolGauge('metallb_allocator_ipv6_addresses_total', 'Number of usable IPv6 addresses, per pool');
     this.addressesInUse = poolGauge('metallb_allocator_addresses_in_use_total', 'Number of IP addresses in use, per pool');
@@ -81,6 +86,11 @@ export class ControllerMetrics {
         this.reconcileTime.observe({ controller: name }, seconds);
       },
     };
+  }
+
+  /** The pool gauges are computed from `source` at every scrape. */
+  readPoolStatsFrom(source: () => readonly PoolStats[]): void {
+    this.poolStatsSource = source;
   }
 
   /** Sets the per-pool gauges from the allocator; pools that disappeared lose their series. */

@@ -1,6 +1,7 @@
-// Debounced IPAddressPool `.status` counters (assignedIPv4/assignedIPv6/availableIPv4/availableIPv6) and the
-// per-pool allocator gauges. `trigger()` is cheap and may be called after every change; the work happens at most once
-// per debounce interval, and a pool's status is written only when its counters differ from what the cache shows.
+// Debounced IPAddressPool `.status` counters (assignedIPv4/assignedIPv6/availableIPv4/availableIPv6). `trigger()` is
+// cheap and may be called after every change; the work happens at most once per debounce interval, and a pool's
+// status is written only when its counters differ from what the cache shows. (The pool gauges are read from the
+// allocator at scrape time: see ControllerMetrics.readPoolStatsFrom.)
 import type { PoolStats } from '../allocator/index.js';
 import type { Logger } from '../log.js';
 import type { KubeObject } from '../k8s/types.js';
@@ -35,7 +36,6 @@ export interface PoolStatusDeps {
   /** The IPAddressPool objects currently cached (legacy ConfigMap pools have no object and get no status). */
   poolObjects(): (KubeObject & { status?: Record<string, unknown> })[];
   writeStatus(pool: KubeObject, status: PoolStatus): Promise<void>;
-  setMetrics?(stats: PoolStats[]): void;
   canWrite?(): boolean;
   log: Logger;
   debounceMs?: number;
@@ -98,7 +98,6 @@ export class PoolStatusUpdater {
       this.d.log.debug({ err: errorText(err) }, 'pool stats unavailable');
       return;
     }
-    this.d.setMetrics?.(stats);
     if (this.d.canWrite && !this.d.canWrite()) return;
     const byName = new Map(stats.map((s) => [s.pool, s]));
     let failed = false;

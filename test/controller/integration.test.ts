@@ -168,11 +168,12 @@ test('a service with garbage annotations gets a Warning event, the controller ke
 });
 
 test('metrics endpoint: MetalLB metric names and values', async () => {
-  await waitFor('pool gauges', async () => {
-    const text = await metricsText(ctl);
-    return (metricValue(text, 'metallb_allocator_addresses_in_use_total', 'pool="main"') ?? 0) > 0;
-  });
+  // Scraped right after a Service shows its address: the pool gauges must already count it (they used to lag by
+  // the pool-status debounce).
+  await env.apply(serviceYaml('apps', 'metrics-probe'));
+  await env.waitIPs('apps', 'metrics-probe');
   const text = await metricsText(ctl);
+  assert.ok((metricValue(text, 'metallb_allocator_addresses_in_use_total', 'pool="main"') ?? 0) > 0, 'in-use gauge counts the addresses in status');
   assert.equal(metricValue(text, 'metallb_allocator_ipv4_addresses_total', 'pool="main"'), 32);
   assert.equal(metricValue(text, 'metallb_allocator_ipv6_addresses_total', 'pool="main"'), 256);
   assert.equal(metricValue(text, 'metallb_allocator_addresses_total', 'pool="main"'), 288);

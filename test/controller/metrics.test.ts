@@ -37,6 +37,16 @@ test('metrics: MetalLB names, pool labels, removal of vanished pools', async () 
   assert.match(text2, /metallb_allocator_addresses_in_use_total\{pool="b"\} 0/);
 });
 
+test('metrics: pool gauges are read from the source at every scrape, so they never lag behind status', async () => {
+  const m = new ControllerMetrics();
+  let inUse = 0;
+  m.readPoolStatsFrom(() => [{ pool: 'p', ipv4Total: 8n, ipv6Total: 0n, ipv4InUse: inUse, ipv6InUse: 0 }]);
+  assert.match(await m.text(), /metallb_allocator_addresses_in_use_total\{pool="p"\} 0/);
+  inUse = 5;
+  assert.match(await m.text(), /metallb_allocator_addresses_in_use_total\{pool="p"\} 5/);
+  assert.match(await m.text(), /metallb_allocator_ipv4_addresses_in_use_total\{pool="p"\} 5/);
+});
+
 test('metrics: huge IPv6 pools are reported as floats, not errors', async () => {
   const m = new ControllerMetrics();
   m.setPoolStats([{ pool: 'v6', ipv4Total: 0n, ipv6Total: 1n << 64n, ipv4InUse: 0, ipv6InUse: 0 }]);
