@@ -1,7 +1,7 @@
 // `metallb dry-run`: which addresses would MetalLB give these Services with this configuration? Offline, no cluster.
 // Exit codes: 0 every LoadBalancer Service got its addresses, 1 some stay pending, 2 unreadable or invalid input.
 import { Option, type Command } from 'commander';
-import type { KubeObject, Service } from '../k8s/types.js';
+import type { EndpointSlice, Endpoints, KubeObject, Service } from '../k8s/types.js';
 import {
   formatConfigError, parseConfig, DEFAULT_NAMESPACE, type Pool,
 } from '../config/index.js';
@@ -10,16 +10,21 @@ import {
   readInputs, sortInputs, type CommandIO,
 } from './input.js';
 import { ServiceAllocator, restoreOrder, serviceProblems, type ConvergeResult } from '../allocator/index.js';
+import { placeLayer2, type Layer2Placement } from '../speaker/l2/placement.js';
 
 export interface DryRunOptions {
   filename: string[];
   output: 'table' | 'json';
   namespace: string;
   lbClass: string;
+  /** Nodes whose speaker is up (`--speakers a,b`); default every Node given. */
+  speakers?: string[];
+  /** The speaker's --ignore-exclude-lb. */
+  ignoreExcludeLb?: boolean;
 }
 
 export type DryRunEntry =
-  | { namespace: string; name: string; ips: string[]; pool: string }
+  | { namespace: string; name: string; ips: string[]; pool: string; layer2?: Layer2Placement }
   | { namespace: string; name: string; ips: []; error: string };
 
 /** Per-Service outcome of a simulation, in input order (only LoadBalancer Services of the handled class). */
@@ -67,14 +72,27 @@ export function simulate(pools: readonly Pool[], services: readonly Service[], l
 }
 
 const isV1Service = (o: KubeObject): boolean => o.kind === 'Service' && (o.apiVersion === undefined || o.apiVersion === 'v1');
+const isEndpointSlice = (o: KubeObject): boolean =>
+  o.kind === 'EndpointSlice' && (o.apiVersion === 'discovery.k8s.io/v1' || o.apiVersion === 'discovery.k8s.io/v1beta1');
+const isEndpoints = (o: KubeObject): boolean => o.kind === 'Endpoints' && (o.apiVersion === undefined || o.apiVersion === 'v1');
+
+/** `--speakers a,b,c` → names (blank entries dropped). */
+export function parseSpeakers(text: string): string[] {
+  return [...new Set(text.split(',').map((s) => s.trim()).filter((s) => s !== ''))];
+}
 
 function renderTable(entries: readonly DryRunEntry[]): string {
-  const rows = [['NAMESPACE', 'NAME', 'IPS', 'POOL']];
+  const withL2 = entries.some((e) => 'layer2' in e && e.layer2 !== undefined);
+  const rows = [['NAMESPACE', 'NAME', 'IPS', 'POOL', ...(withL2 ? ['LAYER2'] : [])]];
   const pending: string[] = [];
+  const unannounced: string[] = [];
   for (const e of entries) {
-    if ('pool' in e) rows.push([e.namespace, e.name, e.ips.join(','), e.pool]);
-    else {
-      rows.push([e.namespace, e.name, '<pending>', '-']);
+    if ('pool' in e) {
+      const l2 = e.layer2 === undefined ? '-' : (e.layer2.node ?? '<none>');
+      rows.push([e.namespace, e.name, e.ips.join(','), e.pool, ...(withL2 ? [l2] : [])]);
+      if (e.layer2 && e.layer2.node === null) unannounced.push(`  ${e.namespace}/${e.name}: ${e.layer2.reason}`);
+    } else {
+      rows.push([e.namespace, e.name, '<pending>', '-', ...(withL2 ? ['-'] : [])]);
       pending.push(`  ${e.namespace}/${e.name}: ${e.error}`);
     }
   }
@@ -83,6 +101,7 @@ function renderTable(entries: readonly DryRunEntry[]): string {
   const ok = entries.length - pending.length;
   out += `\n${entries.length} LoadBalancer service${entries.length === 1 ? '' : 's'}: ${ok} allocated, ${pending.length} pending\n`;
   if (pending.length > 0) out += `\npending:\n${pending.join('\n')}\n`;
+  if (unannounced.length > 0) out += `\nnot announced in layer 2:\n${unannounced.join('\n')}\n`;
   return out;
 }
 
@@ -90,11 +109,21 @@ export async function runDryRun(opts: DryRunOptions, io: CommandIO = processIO):
   const inputs = await readInputs(opts.filename, io, 'dry-run');
   const { config, context, rest } = sortInputs(inputs.objects);
   const services: Service[] = [];
+  const endpointSlices: EndpointSlice[] = [];
+  const endpoints: Endpoints[] = [];
   const seen = new Map<string, string>();
   let bad = !inputs.ok;
   for (const { object, source } of rest) {
+    if (isEndpointSlice(object)) {
+      endpointSlices.push(object as EndpointSlice);
+      continue;
+    }
+    if (isEndpoints(object)) {
+      endpoints.push(object as Endpoints);
+      continue;
+    }
     if (!isV1Service(object)) {
-      io.stderr(`warning: ${source}: ignoring ${describe(object)}: neither MetalLB configuration nor a v1 Service\n`);
+      io.stderr(`warning: ${source}: ignoring ${describe(object)}: neither MetalLB configuration, a v1 Service, an EndpointSlice nor Endpoints\n`);
       continue;
     }
     const problems = serviceProblems(object);
@@ -126,6 +155,29 @@ export async function runDryRun(opts: DryRunOptions, io: CommandIO = processIO):
   if (parsed.config.pools.length === 0) io.stderr('warning: no IPAddressPool in the input: every LoadBalancer Service stays pending\n');
 
   const outcome = simulate(parsed.config.pools, services, opts.lbClass);
+  if (parsed.config.l2Advertisements.length > 0) {
+    const nodeNames = new Set(context.nodes.map((n) => n.metadata?.name ?? ''));
+    for (const s of opts.speakers ?? []) {
+      if (!nodeNames.has(s)) io.stderr(`warning: --speakers: ${s} is not a Node in the input; it cannot announce\n`);
+    }
+    const byKey = new Map(services.map((s) => [keyOf(s), s]));
+    const allocated: { service: Service; ips: string[] }[] = [];
+    const entryOf = new Map<Service, DryRunEntry>();
+    for (const e of outcome.services) {
+      const svc = byKey.get(`${e.namespace}/${e.name}`);
+      if (!svc || !('pool' in e)) continue;
+      allocated.push({ service: svc, ips: e.ips });
+      entryOf.set(svc, e);
+    }
+    const placements = placeLayer2(
+      { config: parsed.config, nodes: context.nodes, endpointSlices, endpoints, speakers: opts.speakers, ignoreExcludeLB: opts.ignoreExcludeLb ?? false },
+      allocated,
+    );
+    for (const [svc, p] of placements) {
+      const e = entryOf.get(svc);
+      if (e && 'pool' in e) e.layer2 = p;
+    }
+  }
   if (opts.output === 'json') io.stdout(`${JSON.stringify({ services: outcome.services })}\n`);
   else io.stdout(renderTable(outcome.services));
   return outcome.services.some((e) => 'error' in e) ? EXIT_PENDING : EXIT_OK;
@@ -134,10 +186,12 @@ export async function runDryRun(opts: DryRunOptions, io: CommandIO = processIO):
 export function registerDryRun(program: Command): void {
   program.command('dry-run')
     .description('show which addresses the controller would give LoadBalancer Services, offline (no cluster needed)')
-    .requiredOption('-f, --filename <file>', 'YAML file with MetalLB configuration and/or v1 Services; repeatable; "-" reads stdin', collectRepeated)
+    .requiredOption('-f, --filename <file>', 'YAML file with MetalLB configuration, Services, Nodes, EndpointSlices; repeatable; "-" reads stdin', collectRepeated)
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
     .option('-n, --namespace <namespace>', 'MetalLB namespace (config objects without one are taken to be in it)', DEFAULT_NAMESPACE)
     .option('--lb-class <class>', 'the controller\'s --lb-class: only Services with this spec.loadBalancerClass ("" = none) are handled', '')
+    .option('--speakers <nodes>', 'layer 2: the nodes whose speakers are up, comma-separated (default: every Node given)', parseSpeakers)
+    .option('--ignore-exclude-lb', 'layer 2: the speakers\' --ignore-exclude-lb (nodes labelled node.kubernetes.io/exclude-from-external-load-balancers may announce)', false)
     .addHelpText('after', `
 Input: MetalLB configuration (IPAddressPool and the other metallb.io kinds, or the legacy ConfigMap), Namespace
 objects (to resolve namespaceSelectors) and v1 Services, in any files and any order. Services are processed in
@@ -146,16 +200,24 @@ them when still allowed (they are restored first, most addresses first, as the c
 Services without clusterIPs are taken as IPv4, or IPv6 when ipFamilies[0] is IPv6, or dual-stack with
 ipFamilyPolicy PreferDualStack / RequireDualStack. Only LoadBalancer Services of the handled class are listed.
 
+Layer 2: when the configuration has L2Advertisements, each Service whose pool has one also shows the node whose
+speaker would announce it, by the speakers' own election, from the Node objects given (labels, NetworkUnavailable,
+the exclusion label), the Services' EndpointSlices (or Endpoints; a Service with neither is taken to have a
+serving endpoint) and --speakers. To see who takes over when a node dies, run again without it in --speakers.
+
 Output: a table (pending Services with the reason), or with -o json exactly
-  {"services":[{"namespace":"default","name":"web","ips":["192.168.10.0"],"pool":"prod"},
+  {"services":[{"namespace":"default","name":"web","ips":["192.168.10.0"],"pool":"prod","layer2":{"node":"node2"}},
                {"namespace":"default","name":"db","ips":[],"error":"..."}]}
+  ("layer2" only for Services whose pool has an L2Advertisement; {"node":null,"reason":"..."} when no node may
+  announce it.)
 
 Exit status: 0 every LoadBalancer Service got its addresses, 1 some stay pending, 2 unreadable or invalid input.
 
 Examples:
   $ metallb dry-run -f examples/config.yaml -f services.yaml
   $ metallb dry-run -f config.yaml -f services.yaml -o json
-  $ kubectl get svc -A -o yaml | metallb dry-run -f config.yaml -f -`)
+  $ kubectl get svc -A -o yaml | metallb dry-run -f config.yaml -f -
+  $ kubectl get nodes,svc,endpointslices -A -o yaml | metallb dry-run -f config.yaml -f - --speakers node1,node3`)
     .action(async (opts: DryRunOptions) => {
       process.exitCode = await runDryRun(opts);
     });

@@ -33,6 +33,9 @@ export const R = {
   secrets: core('secrets', 'Secret'),
   configMaps: core('configmaps', 'ConfigMap'),
   events: core('events', 'Event'),
+  endpoints: core('endpoints', 'Endpoints'),
+  pods: core('pods', 'Pod'),
+  endpointSlices: { group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices', kind: 'EndpointSlice', namespaced: true } as Resource,
   leases: { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease', namespaced: true } as Resource,
   deployments: { group: 'apps', version: 'v1', plural: 'deployments', kind: 'Deployment', namespaced: true } as Resource,
   validatingWebhookConfigurations: {
@@ -48,6 +51,7 @@ export const R = {
   bfdProfiles: metallb('v1beta1', 'bfdprofiles', 'BFDProfile'),
   communities: metallb('v1beta1', 'communities', 'Community'),
   bgpPeers: metallb('v1beta2', 'bgppeers', 'BGPPeer'),
+  serviceL2Statuses: metallb('v1beta1', 'servicel2statuses', 'ServiceL2Status'),
 } as const;
 
 /** The MetalLB config CR kinds, in the order their objects are handed to the parser. */

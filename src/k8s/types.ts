@@ -76,3 +76,33 @@ export interface ConfigMap extends KubeObject {
 
 /** `namespace/name`, MetalLB's service key. */
 export const objectKey = (o: KubeObject): string => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
+
+/** discovery.k8s.io/v1 EndpointSlice (the fields the speaker reads). */
+export interface EndpointConditions {
+  ready?: boolean | null;
+  serving?: boolean | null;
+  terminating?: boolean | null;
+}
+export interface Endpoint {
+  addresses?: string[];
+  conditions?: EndpointConditions;
+  nodeName?: string;
+}
+export interface EndpointSlice extends KubeObject {
+  addressType?: string;
+  endpoints?: Endpoint[] | null;
+}
+
+/** core/v1 Endpoints (clusters or RBAC without EndpointSlices). */
+export interface EndpointAddress {
+  ip?: string;
+  nodeName?: string;
+}
+export interface Endpoints extends KubeObject {
+  subsets?: { addresses?: EndpointAddress[] | null; notReadyAddresses?: EndpointAddress[] | null }[] | null;
+}
+
+export interface Pod extends KubeObject {
+  spec?: { nodeName?: string; hostNetwork?: boolean };
+  status?: { phase?: string; podIP?: string; podIPs?: { ip: string }[]; conditions?: { type: string; status: string }[] };
+}
