@@ -1,0 +1,753 @@
+// metallb-ts native binding: the two things Node cannot do itself.
+//   1. AF_PACKET sockets bound to one interface, with a classic BPF filter built in TypeScript; frames are read
+//      on the libuv loop (uv_poll, no thread hop) into a Buffer the caller owns, so receiving allocates nothing.
+//   2. TCP-MD5 (RFC 2385): a TCP connection whose key is set before the SYN, handed back as a plain fd that
+//      net.Socket({ fd }) adopts; and the key on an existing (listening) socket.
+// Everything else (codecs, policy, timers) lives in TypeScript. Handles are small integers per Node environment,
+// so nothing here depends on the garbage collector; sockets are closed explicitly or at environment teardown.
+#define _GNU_SOURCE
+#include <node_api.h>
+#include <uv.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/filter.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define MAX_FRAMES_PER_WAKEUP 64
+#define MAX_BATCH 1024
+
+typedef struct packet_sock {
+  uv_poll_t poll;
+  int fd;
+  int ifindex;
+  int id;
+  int closing;
+  napi_env env;
+  struct addon_state *st;
+  napi_ref on_frame;
+  napi_ref rx_ref;
+  uint8_t *rx;
+  size_t rx_len;
+  napi_async_context async_ctx;
+} packet_sock;
+
+typedef struct md5_conn {
+  uv_poll_t poll;
+  int fd;
+  int id;
+  int closing;
+  int result_errno;
+  napi_env env;
+  struct addon_state *st;
+  napi_ref callback;
+  napi_async_context async_ctx;
+} md5_conn;
+
+typedef struct addon_state {
+  packet_sock **socks;
+  size_t socks_cap;
+  md5_conn **conns;
+  size_t conns_cap;
+  int tearing_down;
+  size_t live;  // packet sockets and connections not yet freed, closing ones included
+  napi_async_cleanup_hook_handle cleanup_handle;
+} addon_state;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Errors: thrown as Error with `code` = the errno name (EPERM, ENODEV, ...) and a message naming the operation.
+
+static const char *errno_name(int err) {
+  const char *name = strerrorname_np(err);
+  return name ? name : "EUNKNOWN";
+}
+
+static napi_value throw_errno(napi_env env, const char *op, int err) {
+  char msg[256];
+  snprintf(msg, sizeof msg, "%s: %s", op, strerror(err));
+  napi_throw_error(env, errno_name(err), msg);
+  return NULL;
+}
+
+static napi_value throw_type(napi_env env, const char *msg) {
+  napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
+  return NULL;
+}
+
+#define NAPI_OK(call)                                                                                              \
+  do {                                                                                                             \
+    if ((call) != napi_ok) return NULL;                                                                            \
+  } while (0)
+
+static addon_state *state_of(napi_env env) {
+  addon_state *st = NULL;
+  napi_get_instance_data(env, (void **)&st);
+  return st;
+}
+
+static int get_int(napi_env env, napi_value v, int32_t *out) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number) return 0;
+  return napi_get_value_int32(env, v, out) == napi_ok;
+}
+
+static int get_buffer(napi_env env, napi_value v, uint8_t **data, size_t *len) {
+  bool is_buf = false;
+  if (napi_is_buffer(env, v, &is_buf) != napi_ok || !is_buf) return 0;
+  return napi_get_buffer_info(env, v, (void **)data, len) == napi_ok;
+}
+
+static int is_nullish(napi_env env, napi_value v) {
+  napi_valuetype t;
+  napi_typeof(env, v, &t);
+  return t == napi_null || t == napi_undefined;
+}
+
+static napi_value undefined(napi_env env) {
+  napi_value u;
+  napi_get_undefined(env, &u);
+  return u;
+}
+
+// Calls back into JS from a libuv callback: its own handle scope, and MakeCallback semantics (microtasks and
+// nextTick run afterwards). An exception escaping the callback is reported as uncaught, like any event handler's.
+static void call_js(napi_env env, napi_ref fn_ref, napi_async_context ctx, size_t argc, napi_value *argv) {
+  napi_value fn, recv, result;
+  if (napi_get_reference_value(env, fn_ref, &fn) != napi_ok || fn == NULL) return;
+  napi_get_global(env, &recv);  // MakeCallback wants an object receiver
+  napi_make_callback(env, ctx, recv, fn, argc, argv, &result);
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
+    napi_value exc;
+    napi_get_and_clear_last_exception(env, &exc);
+    napi_fatal_exception(env, exc);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// AF_PACKET
+
+static packet_sock *sock_by_id(napi_env env, napi_value v) {
+  addon_state *st = state_of(env);
+  int32_t id;
+  if (!get_int(env, v, &id) || id < 0 || (size_t)id >= st->socks_cap || st->socks[id] == NULL ||
+      st->socks[id]->closing) {
+    napi_throw_error(env, "ERR_INVALID_HANDLE", "packet socket handle is not open");
+    return NULL;
+  }
+  return st->socks[id];
+}
+
+static void teardown_step(addon_state *st);
+
+static void packet_closed(uv_handle_t *h) {
+  packet_sock *s = (packet_sock *)h->data;
+  addon_state *st = s->st;
+  close(s->fd);
+  if (!st->tearing_down) {
+    napi_delete_reference(s->env, s->on_frame);
+    napi_delete_reference(s->env, s->rx_ref);
+    napi_async_destroy(s->env, s->async_ctx);
+  }
+  free(s);
+  st->live--;
+  if (st->tearing_down) teardown_step(st);
+}
+
+static void packet_start_close(addon_state *st, packet_sock *s) {
+  if (s->closing) return;
+  s->closing = 1;
+  st->socks[s->id] = NULL;
+  uv_poll_stop(&s->poll);
+  uv_close((uv_handle_t *)&s->poll, packet_closed);
+}
+
+static void packet_readable(uv_poll_t *poll, int status, int events) {
+  packet_sock *s = (packet_sock *)poll->data;
+  napi_env env = s->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  if (status < 0) {
+    napi_value argv[3];
+    napi_create_int32(env, status, &argv[0]);
+    napi_create_int32(env, 0, &argv[1]);
+    napi_create_int32(env, 0, &argv[2]);
+    call_js(env, s->on_frame, s->async_ctx, 3, argv);
+    napi_close_handle_scope(env, scope);
+    return;
+  }
+  for (int i = 0; i < MAX_FRAMES_PER_WAKEUP && !s->closing; i++) {
+    struct sockaddr_ll from;
+    socklen_t fromlen = sizeof from;
+    // MSG_TRUNC: the return value is the frame's real length even when the buffer held less of it.
+    ssize_t n = recvfrom(s->fd, s->rx, s->rx_len, MSG_DONTWAIT | MSG_TRUNC, (struct sockaddr *)&from, &fromlen);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
+      napi_value argv[3];
+      napi_create_int32(env, -errno, &argv[0]);
+      napi_create_int32(env, 0, &argv[1]);
+      napi_create_int32(env, 0, &argv[2]);
+      call_js(env, s->on_frame, s->async_ctx, 3, argv);
+      break;
+    }
+    size_t captured = (size_t)n < s->rx_len ? (size_t)n : s->rx_len;
+    napi_value argv[3];
+    napi_create_uint32(env, (uint32_t)captured, &argv[0]);
+    napi_create_uint32(env, from.sll_pkttype, &argv[1]);
+    napi_create_uint32(env, (uint32_t)n, &argv[2]);
+    call_js(env, s->on_frame, s->async_ctx, 3, argv);
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+// packetOpen(ifname: string, protocol: number, filter: Buffer | null, rx: Buffer, onFrame(len, pkttype, wireLen),
+//            receiveBufferBytes: number) -> { id, ifindex }
+// The filter is an array of struct sock_filter (8 bytes each, host byte order), attached before the socket is
+// bound so that no unfiltered frame is ever queued. receiveBufferBytes > 0 sizes the kernel's receive queue (a
+// burst of small frames fills the default one quickly: each costs a whole skb); root may exceed rmem_max.
+static napi_value packet_open(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 6) return throw_type(env, "packetOpen(ifname, protocol, filter, rx, onFrame, receiveBufferBytes)");
+  char ifname[IF_NAMESIZE + 1];
+  size_t ifname_len = 0;
+  if (napi_get_value_string_utf8(env, argv[0], ifname, sizeof ifname, &ifname_len) != napi_ok)
+    return throw_type(env, "ifname must be a string");
+  if (ifname_len == 0 || ifname_len >= IF_NAMESIZE) return throw_type(env, "ifname must be 1 to 15 bytes");
+  int32_t protocol;
+  if (!get_int(env, argv[1], &protocol) || protocol < 0 || protocol > 0xffff)
+    return throw_type(env, "protocol must be an EtherType (0..65535)");
+  uint8_t *filter = NULL;
+  size_t filter_len = 0;
+  if (!is_nullish(env, argv[2])) {
+    if (!get_buffer(env, argv[2], &filter, &filter_len) || filter_len == 0 || filter_len % 8 != 0 ||
+        filter_len / 8 > BPF_MAXINSNS)
+      return throw_type(env, "filter must be a Buffer of 1 to 4096 8-byte sock_filter instructions");
+  }
+  uint8_t *rx;
+  size_t rx_len;
+  if (!get_buffer(env, argv[3], &rx, &rx_len) || rx_len < 64) return throw_type(env, "rx must be a Buffer of >= 64 bytes");
+  napi_valuetype t;
+  napi_typeof(env, argv[4], &t);
+  if (t != napi_function) return throw_type(env, "onFrame must be a function");
+  int32_t rcvbuf;
+  if (!get_int(env, argv[5], &rcvbuf) || rcvbuf < 0) return throw_type(env, "receiveBufferBytes must be >= 0");
+
+  unsigned ifindex = if_nametoindex(ifname);
+  if (ifindex == 0) return throw_errno(env, "if_nametoindex", errno);
+
+  // Protocol 0 receives nothing until bind(), so the filter is in place before the first frame is queued.
+  int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, "socket(AF_PACKET, SOCK_RAW)", errno);
+  if (rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) < 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);  // without CAP_NET_ADMIN: capped at rmem_max
+  if (filter) {
+    struct sock_fprog prog = {.len = (unsigned short)(filter_len / 8), .filter = (struct sock_filter *)filter};
+    if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0) {
+      int err = errno;
+      close(fd);
+      return throw_errno(env, "setsockopt(SO_ATTACH_FILTER)", err);
+    }
+  }
+  struct sockaddr_ll addr = {0};
+  addr.sll_family = AF_PACKET;
+  addr.sll_protocol = htons((uint16_t)protocol);
+  addr.sll_ifindex = (int)ifindex;
+  if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, "bind(AF_PACKET)", err);
+  }
+
+  addon_state *st = state_of(env);
+  size_t id = 0;
+  while (id < st->socks_cap && st->socks[id] != NULL) id++;
+  if (id == st->socks_cap) {
+    size_t cap = st->socks_cap ? st->socks_cap * 2 : 16;
+    packet_sock **grown = realloc(st->socks, cap * sizeof *grown);
+    if (!grown) {
+      close(fd);
+      return throw_errno(env, "realloc", ENOMEM);
+    }
+    memset(grown + st->socks_cap, 0, (cap - st->socks_cap) * sizeof *grown);
+    st->socks = grown;
+    st->socks_cap = cap;
+  }
+  packet_sock *s = calloc(1, sizeof *s);
+  if (!s) {
+    close(fd);
+    return throw_errno(env, "calloc", ENOMEM);
+  }
+  s->fd = fd;
+  s->ifindex = (int)ifindex;
+  s->id = (int)id;
+  s->env = env;
+  s->st = st;
+  s->rx = rx;
+  s->rx_len = rx_len;
+  napi_create_reference(env, argv[4], 1, &s->on_frame);
+  napi_create_reference(env, argv[3], 1, &s->rx_ref);
+  napi_value resource_name;
+  napi_create_string_utf8(env, "metallb:packet", NAPI_AUTO_LENGTH, &resource_name);
+  napi_async_init(env, NULL, resource_name, &s->async_ctx);
+
+  uv_loop_t *loop;
+  napi_get_uv_event_loop(env, &loop);
+  int rc = uv_poll_init(loop, &s->poll, fd);
+  if (rc == 0) {
+    s->poll.data = s;
+    rc = uv_poll_start(&s->poll, UV_READABLE, packet_readable);
+  }
+  if (rc != 0) {
+    napi_delete_reference(env, s->on_frame);
+    napi_delete_reference(env, s->rx_ref);
+    napi_async_destroy(env, s->async_ctx);
+    close(fd);
+    free(s);
+    return throw_errno(env, "uv_poll_start", -rc);
+  }
+  st->socks[id] = s;
+  st->live++;
+
+  napi_value result, v;
+  NAPI_OK(napi_create_object(env, &result));
+  napi_create_int32(env, (int32_t)id, &v);
+  napi_set_named_property(env, result, "id", v);
+  napi_create_int32(env, (int32_t)ifindex, &v);
+  napi_set_named_property(env, result, "ifindex", v);
+  return result;
+}
+
+// packetSend(id, buf, offset, length): one frame, sent on the bound interface as is (Ethernet header included).
+static napi_value packet_send(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  packet_sock *s = sock_by_id(env, argv[0]);
+  if (!s) return NULL;
+  uint8_t *buf;
+  size_t len;
+  int32_t off, n;
+  if (!get_buffer(env, argv[1], &buf, &len) || !get_int(env, argv[2], &off) || !get_int(env, argv[3], &n) || off < 0 ||
+      n <= 0 || (size_t)off + (size_t)n > len)
+    return throw_type(env, "packetSend(id, buf, offset, length) with the range inside buf");
+  ssize_t sent = send(s->fd, buf + off, (size_t)n, MSG_DONTWAIT);
+  if (sent < 0) return throw_errno(env, "send(AF_PACKET)", errno);
+  return undefined(env);
+}
+
+// packetSendBatch(id, buf, stride, count) -> frames sent. Frames are `stride` bytes apart and `stride` long; one
+// sendmmsg() call for up to 1024 of them, so a takeover of many addresses costs few system calls.
+static napi_value packet_send_batch(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  packet_sock *s = sock_by_id(env, argv[0]);
+  if (!s) return NULL;
+  uint8_t *buf;
+  size_t len;
+  int32_t stride, count;
+  if (!get_buffer(env, argv[1], &buf, &len) || !get_int(env, argv[2], &stride) || !get_int(env, argv[3], &count) ||
+      stride <= 0 || count < 0 || (size_t)stride * (size_t)count > len)
+    return throw_type(env, "packetSendBatch(id, buf, stride, count) with stride*count <= buf.length");
+  struct mmsghdr msgs[64];
+  struct iovec iov[64];
+  int done = 0;
+  while (done < count) {
+    int chunk = count - done < 64 ? count - done : 64;
+    for (int i = 0; i < chunk; i++) {
+      iov[i].iov_base = buf + (size_t)(done + i) * (size_t)stride;
+      iov[i].iov_len = (size_t)stride;
+      memset(&msgs[i], 0, sizeof msgs[i]);
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    int r = sendmmsg(s->fd, msgs, (unsigned)chunk, MSG_DONTWAIT);
+    if (r < 0) {
+      if (done > 0 && (errno == EAGAIN || errno == ENOBUFS)) break;
+      return throw_errno(env, "sendmmsg(AF_PACKET)", errno);
+    }
+    done += r;
+    if (r < chunk) break;
+  }
+  napi_value result;
+  napi_create_int32(env, done, &result);
+  return result;
+}
+
+// packetMembership(id, add, mac): PACKET_ADD/DROP_MEMBERSHIP for a link-layer multicast address, so a NIC with a
+// hardware filter passes those frames without the IP stack joining anything.
+static napi_value packet_membership(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  packet_sock *s = sock_by_id(env, argv[0]);
+  if (!s) return NULL;
+  bool add;
+  uint8_t *mac;
+  size_t mac_len;
+  if (napi_get_value_bool(env, argv[1], &add) != napi_ok || !get_buffer(env, argv[2], &mac, &mac_len) || mac_len != 6)
+    return throw_type(env, "packetMembership(id, add: boolean, mac: 6-byte Buffer)");
+  struct packet_mreq mr = {0};
+  mr.mr_ifindex = s->ifindex;
+  mr.mr_type = PACKET_MR_MULTICAST;
+  mr.mr_alen = 6;
+  memcpy(mr.mr_address, mac, 6);
+  if (setsockopt(s->fd, SOL_PACKET, add ? PACKET_ADD_MEMBERSHIP : PACKET_DROP_MEMBERSHIP, &mr, sizeof mr) < 0)
+    return throw_errno(env, add ? "setsockopt(PACKET_ADD_MEMBERSHIP)" : "setsockopt(PACKET_DROP_MEMBERSHIP)", errno);
+  return undefined(env);
+}
+
+// packetStats(id) -> { packets, drops } since the previous call (the kernel resets them on read).
+static napi_value packet_stats(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  packet_sock *s = sock_by_id(env, argv[0]);
+  if (!s) return NULL;
+  struct tpacket_stats ts;
+  socklen_t len = sizeof ts;
+  if (getsockopt(s->fd, SOL_PACKET, PACKET_STATISTICS, &ts, &len) < 0)
+    return throw_errno(env, "getsockopt(PACKET_STATISTICS)", errno);
+  napi_value result, v;
+  NAPI_OK(napi_create_object(env, &result));
+  napi_create_uint32(env, ts.tp_packets, &v);
+  napi_set_named_property(env, result, "packets", v);
+  napi_create_uint32(env, ts.tp_drops, &v);
+  napi_set_named_property(env, result, "drops", v);
+  return result;
+}
+
+// packetRef(id, ref): whether an open socket keeps the event loop (the process) alive.
+static napi_value packet_ref(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  packet_sock *s = sock_by_id(env, argv[0]);
+  if (!s) return NULL;
+  bool ref;
+  if (napi_get_value_bool(env, argv[1], &ref) != napi_ok) return throw_type(env, "packetRef(id, ref: boolean)");
+  if (ref)
+    uv_ref((uv_handle_t *)&s->poll);
+  else
+    uv_unref((uv_handle_t *)&s->poll);
+  return undefined(env);
+}
+
+// packetClose(id): idempotent for a handle that is already closed.
+static napi_value packet_close(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  addon_state *st = state_of(env);
+  int32_t id;
+  if (!get_int(env, argv[0], &id)) return throw_type(env, "packetClose(id)");
+  if (id >= 0 && (size_t)id < st->socks_cap && st->socks[id] != NULL) packet_start_close(st, st->socks[id]);
+  return undefined(env);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// TCP-MD5 (RFC 2385)
+
+static int fill_sockaddr(int family, const uint8_t *addr, size_t addr_len, int port, uint32_t scope_id,
+                         struct sockaddr_storage *ss, socklen_t *len) {
+  memset(ss, 0, sizeof *ss);
+  if (family == 4 && addr_len == 4) {
+    struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons((uint16_t)port);
+    memcpy(&sin->sin_addr, addr, 4);
+    *len = sizeof *sin;
+    return 1;
+  }
+  if (family == 6 && addr_len == 16) {
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+    sin6->sin6_family = AF_INET6;
+    sin6->sin6_port = htons((uint16_t)port);
+    sin6->sin6_scope_id = scope_id;
+    memcpy(&sin6->sin6_addr, addr, 16);
+    *len = sizeof *sin6;
+    return 1;
+  }
+  return 0;
+}
+
+// prefix_len < 0: the key is for that one address (TCP_MD5SIG); else for the prefix (TCP_MD5SIG_EXT). An empty key
+// removes it.
+static int set_md5(int fd, int family, const uint8_t *peer, size_t peer_len, int prefix_len, const uint8_t *key,
+                   size_t key_len) {
+  struct tcp_md5sig sig;
+  memset(&sig, 0, sizeof sig);
+  socklen_t alen;
+  if (!fill_sockaddr(family, peer, peer_len, 0, 0, &sig.tcpm_addr, &alen)) return EINVAL;
+  if (key_len > TCP_MD5SIG_MAXKEYLEN) return EINVAL;
+  sig.tcpm_keylen = (uint16_t)key_len;
+  memcpy(sig.tcpm_key, key, key_len);
+  int opt = TCP_MD5SIG;
+  if (prefix_len >= 0) {
+    sig.tcpm_flags = TCP_MD5SIG_FLAG_PREFIX;
+    sig.tcpm_prefixlen = (uint8_t)prefix_len;
+    opt = TCP_MD5SIG_EXT;
+  }
+  if (setsockopt(fd, IPPROTO_TCP, opt, &sig, sizeof sig) < 0) return errno;
+  return 0;
+}
+
+// tcpMd5SetKey(fd, family: 4|6, peer: Buffer, prefixLength: number (-1: that address only), key: Buffer)
+// On a listening socket it makes connections from that peer (or prefix) need the key; on an unconnected one, it
+// applies to the connection made next.
+static napi_value tcp_md5_set_key(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd, family, prefix;
+  uint8_t *peer, *key;
+  size_t peer_len, key_len;
+  if (argc < 5 || !get_int(env, argv[0], &fd) || !get_int(env, argv[1], &family) ||
+      !get_buffer(env, argv[2], &peer, &peer_len) || !get_int(env, argv[3], &prefix) ||
+      !get_buffer(env, argv[4], &key, &key_len))
+    return throw_type(env, "tcpMd5SetKey(fd, family, peer: Buffer, prefixLength, key: Buffer)");
+  if (prefix > (family == 4 ? 32 : 128)) return throw_type(env, "prefixLength is longer than the address");
+  int err = set_md5(fd, family, peer, peer_len, prefix, key, key_len);
+  if (err) return throw_errno(env, "setsockopt(TCP_MD5SIG)", err);
+  return undefined(env);
+}
+
+static void md5_closed(uv_handle_t *h) {
+  md5_conn *c = (md5_conn *)h->data;
+  napi_env env = c->env;
+  addon_state *st = c->st;
+  if (st->tearing_down) {
+    close(c->fd);
+    free(c);
+    st->live--;
+    teardown_step(st);
+    return;
+  }
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value argv[3];
+  if (c->result_errno) {
+    close(c->fd);
+    char msg[256];
+    snprintf(msg, sizeof msg, "connect: %s", strerror(c->result_errno));
+    napi_create_string_utf8(env, errno_name(c->result_errno), NAPI_AUTO_LENGTH, &argv[0]);
+    napi_create_int32(env, -1, &argv[1]);
+    napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &argv[2]);
+  } else {
+    napi_get_null(env, &argv[0]);
+    napi_create_int32(env, c->fd, &argv[1]);
+    napi_get_null(env, &argv[2]);
+  }
+  call_js(env, c->callback, c->async_ctx, 3, argv);
+  napi_close_handle_scope(env, scope);
+  napi_delete_reference(env, c->callback);
+  napi_async_destroy(env, c->async_ctx);
+  free(c);
+  st->live--;
+}
+
+static void md5_finish(addon_state *st, md5_conn *c, int err) {
+  if (c->closing) return;
+  c->closing = 1;
+  c->result_errno = err;
+  st->conns[c->id] = NULL;
+  uv_poll_stop(&c->poll);
+  // The fd is handed over only once libuv has forgotten it (close callback), so net.Socket can poll it itself.
+  uv_close((uv_handle_t *)&c->poll, md5_closed);
+}
+
+static void md5_writable(uv_poll_t *poll, int status, int events) {
+  md5_conn *c = (md5_conn *)poll->data;
+  int err = 0;
+  if (status < 0) {
+    err = -status;
+  } else {
+    socklen_t len = sizeof err;
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+  }
+  md5_finish(c->st, c, err);
+}
+
+// tcpMd5Connect(family, peer: Buffer, port, key: Buffer, local: Buffer | null, localPort, scopeId, callback)
+//   -> id; callback(errCode: string | null, fd: number, message: string | null) once: connected, failed or cancelled.
+static napi_value tcp_md5_connect(napi_env env, napi_callback_info info) {
+  size_t argc = 8;
+  napi_value argv[8];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t family, port, local_port, scope_id;
+  uint8_t *peer, *key, *local = NULL;
+  size_t peer_len, key_len, local_len = 0;
+  napi_valuetype t = napi_undefined;
+  if (argc >= 8) napi_typeof(env, argv[7], &t);
+  if (argc < 8 || !get_int(env, argv[0], &family) || !get_buffer(env, argv[1], &peer, &peer_len) ||
+      !get_int(env, argv[2], &port) || !get_buffer(env, argv[3], &key, &key_len) ||
+      (!is_nullish(env, argv[4]) && !get_buffer(env, argv[4], &local, &local_len)) ||
+      !get_int(env, argv[5], &local_port) || !get_int(env, argv[6], &scope_id) || t != napi_function)
+    return throw_type(env, "tcpMd5Connect(family, peer, port, key, local, localPort, scopeId, callback)");
+  if (port <= 0 || port > 65535 || local_port < 0 || local_port > 65535)
+    return throw_type(env, "ports must be in 1..65535 (localPort 0..65535)");
+  if (key_len == 0 || key_len > TCP_MD5SIG_MAXKEYLEN) return throw_type(env, "key must be 1 to 80 bytes");
+
+  struct sockaddr_storage dst;
+  socklen_t dst_len;
+  if (!fill_sockaddr(family, peer, peer_len, port, (uint32_t)scope_id, &dst, &dst_len))
+    return throw_type(env, "peer must be 4 bytes (family 4) or 16 bytes (family 6)");
+  int fd = socket(family == 4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, "socket(SOCK_STREAM)", errno);
+  int err = set_md5(fd, family, peer, peer_len, -1, key, key_len);
+  if (err) {
+    close(fd);
+    return throw_errno(env, "setsockopt(TCP_MD5SIG)", err);
+  }
+  if (local || local_port) {
+    struct sockaddr_storage src;
+    socklen_t src_len;
+    uint8_t any[16] = {0};
+    if (!fill_sockaddr(family, local ? local : any, local ? local_len : (family == 4 ? 4 : 16), local_port,
+                       (uint32_t)scope_id, &src, &src_len)) {
+      close(fd);
+      return throw_type(env, "local address must be of the peer's family");
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&src, src_len) < 0) {
+      err = errno;
+      close(fd);
+      return throw_errno(env, "bind", err);
+    }
+  }
+  int connect_errno = 0;
+  if (connect(fd, (struct sockaddr *)&dst, dst_len) < 0 && errno != EINPROGRESS) connect_errno = errno;
+
+  addon_state *st = state_of(env);
+  size_t id = 0;
+  while (id < st->conns_cap && st->conns[id] != NULL) id++;
+  if (id == st->conns_cap) {
+    size_t cap = st->conns_cap ? st->conns_cap * 2 : 8;
+    md5_conn **grown = realloc(st->conns, cap * sizeof *grown);
+    if (!grown) {
+      close(fd);
+      return throw_errno(env, "realloc", ENOMEM);
+    }
+    memset(grown + st->conns_cap, 0, (cap - st->conns_cap) * sizeof *grown);
+    st->conns = grown;
+    st->conns_cap = cap;
+  }
+  md5_conn *c = calloc(1, sizeof *c);
+  if (!c) {
+    close(fd);
+    return throw_errno(env, "calloc", ENOMEM);
+  }
+  c->fd = fd;
+  c->id = (int)id;
+  c->env = env;
+  c->st = st;
+  napi_create_reference(env, argv[7], 1, &c->callback);
+  napi_value resource_name;
+  napi_create_string_utf8(env, "metallb:tcpMd5Connect", NAPI_AUTO_LENGTH, &resource_name);
+  napi_async_init(env, NULL, resource_name, &c->async_ctx);
+  uv_loop_t *loop;
+  napi_get_uv_event_loop(env, &loop);
+  int rc = uv_poll_init(loop, &c->poll, fd);
+  if (rc != 0) {
+    napi_delete_reference(env, c->callback);
+    napi_async_destroy(env, c->async_ctx);
+    close(fd);
+    free(c);
+    return throw_errno(env, "uv_poll_init", -rc);
+  }
+  c->poll.data = c;
+  st->conns[id] = c;
+  st->live++;
+  if (connect_errno) {
+    md5_finish(st, c, connect_errno);  // reported through the callback, like any asynchronous failure
+  } else {
+    rc = uv_poll_start(&c->poll, UV_WRITABLE, md5_writable);
+    if (rc != 0) md5_finish(st, c, -rc);
+  }
+  napi_value result;
+  napi_create_int32(env, (int32_t)id, &result);
+  return result;
+}
+
+// tcpMd5Cancel(id): closes a connection attempt still in progress; its callback gets ECANCELED.
+static napi_value tcp_md5_cancel(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t id;
+  if (!get_int(env, argv[0], &id)) return throw_type(env, "tcpMd5Cancel(id)");
+  addon_state *st = state_of(env);
+  if (id >= 0 && (size_t)id < st->conns_cap && st->conns[id] != NULL) md5_finish(st, st->conns[id], ECANCELED);
+  return undefined(env);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+// Environment teardown (process exit, worker end): every handle is closed through libuv, so that the loop closes
+// cleanly; no JS is called any more. Node waits until the async cleanup hook is removed.
+static void teardown_step(addon_state *st) {
+  if (st->live == 0 && st->cleanup_handle) {
+    napi_async_cleanup_hook_handle h = st->cleanup_handle;
+    st->cleanup_handle = NULL;
+    napi_remove_async_cleanup_hook(h);
+  }
+}
+
+static void cleanup(napi_async_cleanup_hook_handle handle, void *arg) {
+  addon_state *st = (addon_state *)arg;
+  st->tearing_down = 1;
+  st->cleanup_handle = handle;
+  for (size_t i = 0; i < st->socks_cap; i++)
+    if (st->socks[i]) packet_start_close(st, st->socks[i]);
+  for (size_t i = 0; i < st->conns_cap; i++)
+    if (st->conns[i]) md5_finish(st, st->conns[i], ECANCELED);
+  teardown_step(st);
+}
+
+static void free_state(napi_env env, void *data, void *hint) {
+  addon_state *st = (addon_state *)data;
+  free(st->socks);
+  free(st->conns);
+  free(st);
+}
+
+#define EXPORT(name, fn)                                                                                           \
+  do {                                                                                                             \
+    napi_value f;                                                                                                  \
+    NAPI_OK(napi_create_function(env, name, NAPI_AUTO_LENGTH, fn, NULL, &f));                                      \
+    NAPI_OK(napi_set_named_property(env, exports, name, f));                                                       \
+  } while (0)
+
+NAPI_MODULE_INIT() {
+  addon_state *st = calloc(1, sizeof *st);
+  if (!st) return NULL;
+  NAPI_OK(napi_set_instance_data(env, st, free_state, NULL));
+  NAPI_OK(napi_add_async_cleanup_hook(env, cleanup, st, NULL));
+  EXPORT("packetOpen", packet_open);
+  EXPORT("packetSend", packet_send);
+  EXPORT("packetSendBatch", packet_send_batch);
+  EXPORT("packetMembership", packet_membership);
+  EXPORT("packetStats", packet_stats);
+  EXPORT("packetRef", packet_ref);
+  EXPORT("packetClose", packet_close);
+  EXPORT("tcpMd5Connect", tcp_md5_connect);
+  EXPORT("tcpMd5Cancel", tcp_md5_cancel);
+  EXPORT("tcpMd5SetKey", tcp_md5_set_key);
+  napi_value v;
+  napi_create_int32(env, 1, &v);
+  napi_set_named_property(env, exports, "abiVersion", v);
+  return exports;
+}
