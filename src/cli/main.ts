@@ -5,6 +5,7 @@ import { registerConfigCommands } from './config-commands.js';
 import { registerDryRun } from './dry-run.js';
 import { registerDevApiserver } from './dev-apiserver.js';
 import { registerController } from './controller.js';
+import { registerLab } from './lab.js';
 
 export const EXIT_USAGE = 2;
 
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   registerDryRun(program);
   registerDevApiserver(program);
   registerController(program);
+  registerLab(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }
