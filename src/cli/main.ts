@@ -6,6 +6,7 @@ import { registerDryRun } from './dry-run.js';
 import { registerDevApiserver } from './dev-apiserver.js';
 import { registerController } from './controller.js';
 import { registerLab } from './lab.js';
+import { registerMemberlist } from './memberlist.js';
 
 export const EXIT_USAGE = 2;
 
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerDevApiserver(program);
   registerController(program);
   registerLab(program);
+  registerMemberlist(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }

@@ -1,0 +1,1000 @@
+// The gossip member itself: hashicorp/memberlist's state machine (state.go) over Node's dgram and net.
+// Runs in-process or inside a worker thread (see memberlist.ts); either way it owns its sockets and
+// timers and reports membership changes as events.
+import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
+import { lookup } from 'node:dns/promises';
+import { EventEmitter } from 'node:events';
+import { createServer, isIP, type Server, Socket } from 'node:net';
+import { type TimingConfig, FAST_CONFIG, retransmitLimit, suspicionTimeoutMs, validateTiming } from './config.js';
+import {
+  type Alive,
+  type Dead,
+  decodeAck,
+  decodeAlive,
+  decodeDead,
+  decodeIndirectPing,
+  decodeNack,
+  decodePing,
+  decodeSuspect,
+  encodeAck,
+  encodeAlive,
+  encodeDead,
+  encodeErr,
+  encodeIndirectPing,
+  encodeNack,
+  encodePing,
+  encodeSuspect,
+  type IndirectPingReq,
+  MessageType,
+  NodeState,
+  type Ping,
+  type PushNodeState,
+  type Suspect,
+} from './messages.js';
+import { labelHeader, makeCompound, removeLabelHeader, type SecurityOptions, unwrapPacket, wrapPacket } from './packet.js';
+import { encryptOverhead, Keyring } from './security.js';
+import { encodePushPull, MAX_STREAM_BYTES, readStreamMessage, wrapStream } from './stream.js';
+import { Awareness, BroadcastQueue, Suspicion } from './suspicion.js';
+
+export type MemberState = 'alive' | 'suspect' | 'dead' | 'left';
+
+export interface VersionRange {
+  min: number;
+  max: number;
+  cur: number;
+}
+
+export interface Member {
+  name: string;
+  addr: string;
+  port: number;
+  meta: Buffer;
+  state: MemberState;
+  incarnation: number;
+  protocol: VersionRange;
+  delegate: VersionRange;
+}
+
+/** Minimal structured logger (pino's shape). */
+export interface MemberlistLogger {
+  debug(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface MemberlistOptions {
+  /** Unique member name (MetalLB: the node name). */
+  name: string;
+  /** Address to listen on, UDP and TCP. A wildcard needs advertiseAddr. */
+  bindAddr: string;
+  /** Default 7946; 0 picks a free port. */
+  bindPort?: number;
+  /** Address and port other members use for us (memberlist AdvertiseAddr/Port). */
+  advertiseAddr?: string;
+  advertisePort?: number;
+  /** Keyring: the first key encrypts, every key decrypts. Empty = unencrypted. 16, 24 or 32 bytes each. */
+  secretKeys?: readonly Uint8Array[];
+  /** memberlist Label: packets and streams carry it and must match. */
+  label?: string;
+  /** Over our FAST_CONFIG defaults; pass `{...LAN_CONFIG}` for MetalLB's timing. */
+  timing?: Partial<TimingConfig>;
+  /** Node meta (serf puts its tags here; MetalLB nothing). At most 512 bytes. */
+  meta?: Uint8Array;
+  /** memberlist ProtocolVersion (we speak 1..5); default 2, like memberlist. */
+  protocolVersion?: number;
+  /** Delegate protocol versions advertised; MetalLB has none (0,0,0). Serf clusters need serf's (2,5,x). */
+  delegateVersion?: VersionRange;
+  logger?: MemberlistLogger;
+}
+
+const PROTOCOL_MIN = 1;
+const PROTOCOL_MAX = 5;
+const META_MAX = 512;
+const MAX_PUSH_PULL_CONCURRENT = 128;
+
+interface NodeRec {
+  name: string;
+  addr: Buffer;
+  ip: string;
+  port: number;
+  meta: Buffer;
+  incarnation: number;
+  state: MemberState;
+  stateChange: number;
+  vsn: number[];
+  failedProbes: number;
+  probing: boolean;
+}
+
+interface AckWaiter {
+  acked: boolean;
+  nacks: number;
+  onAck?: () => void;
+}
+
+const nullLogger: MemberlistLogger = { debug() {}, info() {}, warn() {}, error() {} };
+const stateNumber: Record<MemberState, number> = { alive: NodeState.alive, suspect: NodeState.suspect, dead: NodeState.dead, left: NodeState.left };
+
+export class MemberlistError extends Error {}
+
+export function ipToBytes(ip: string): Buffer {
+  const v = isIP(ip);
+  if (v === 4) return Buffer.from(ip.split('.').map(Number));
+  if (v === 6) {
+    const [head, tail] = ip.includes('::') ? ip.split('::') : [ip, undefined];
+    const parse = (s: string | undefined): number[] => (s ? s.split(':').flatMap((g) => (g.includes('.') ? [...ipToBytes(g)].reduce<number[]>((a, b, i) => (i % 2 ? (a[a.length - 1]! = a[a.length - 1]! * 256 + b, a) : [...a, b]), []) : [parseInt(g, 16)])) : []);
+    const h = parse(head);
+    const t = parse(tail);
+    const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill(0), ...t];
+    const b = Buffer.alloc(16);
+    groups.forEach((g, i) => b.writeUInt16BE(g, i * 2));
+    return b;
+  }
+  throw new MemberlistError(`not an IP address: ${ip}`);
+}
+
+export function bytesToIp(b: Uint8Array): string {
+  if (b.length === 4) return [...b].join('.');
+  if (b.length === 16) {
+    const isMapped = b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff;
+    if (isMapped) return [...b.subarray(12)].join('.');
+    const groups: string[] = [];
+    for (let i = 0; i < 16; i += 2) groups.push(((b[i]! << 8) | b[i + 1]!).toString(16));
+    return groups.join(':').replace(/(^|:)0(:0)+(:|$)/, '::').replace(/:{3,}/, '::');
+  }
+  return '';
+}
+
+const hostPort = (ip: string, port: number): string => (ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`);
+
+export class MemberlistEngine extends EventEmitter {
+  readonly name: string;
+  private readonly t: TimingConfig;
+  private readonly log: MemberlistLogger;
+  private readonly sec: SecurityOptions;
+  private readonly bindAddr: string;
+  private bindPort: number;
+  private readonly advertiseIp: string;
+  private advertisePort: number;
+  private readonly vsn: number[];
+  private readonly meta: Buffer;
+  private udp?: UdpSocket;
+  private tcp?: Server;
+  private readonly nodes = new Map<string, NodeRec>();
+  private readonly suspicions = new Map<string, Suspicion>();
+  private readonly ackHandlers = new Map<number, AckWaiter>();
+  private readonly broadcasts = new BroadcastQueue();
+  private readonly awareness: Awareness;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly conns = new Set<Socket>();
+  private seqNo = 0;
+  private incarnation = 0;
+  private probeIndex = 0;
+  private pushPullActive = 0;
+  private leaving = false;
+  private stopped = false;
+  private started = false;
+  private probeTimer?: NodeJS.Timeout;
+  private readonly decryptWarned = new Map<string, number>();
+  readonly counters: Record<string, number> = {};
+
+  constructor(opts: MemberlistOptions) {
+    super();
+    if (!opts.name) throw new MemberlistError('memberlist: a member name is required');
+    this.name = opts.name;
+    this.t = { ...FAST_CONFIG, ...(opts.timing ?? {}) };
+    validateTiming(this.t);
+    this.log = opts.logger ?? nullLogger;
+    const keys = opts.secretKeys ?? [];
+    this.sec = {
+      keyring: keys.length > 0 ? new Keyring(keys) : undefined,
+      label: opts.label ?? '',
+      verifyIncoming: this.t.gossipVerifyIncoming,
+      verifyOutgoing: this.t.gossipVerifyOutgoing,
+      encryptionVersion: (opts.protocolVersion ?? 2) === 1 ? 0 : 1,
+    };
+    if (Buffer.byteLength(this.sec.label) > 255) throw new MemberlistError('memberlist: label is longer than 255 bytes');
+    this.bindAddr = opts.bindAddr;
+    if (!isIP(this.bindAddr)) throw new MemberlistError(`memberlist: bindAddr "${opts.bindAddr}" is not an IP address`);
+    this.bindPort = opts.bindPort ?? 7946;
+    const wildcard = this.bindAddr === '0.0.0.0' || this.bindAddr === '::';
+    if (wildcard && !opts.advertiseAddr) throw new MemberlistError('memberlist: binding to a wildcard address needs advertiseAddr');
+    this.advertiseIp = opts.advertiseAddr ?? this.bindAddr;
+    if (!isIP(this.advertiseIp)) throw new MemberlistError(`memberlist: advertiseAddr "${this.advertiseIp}" is not an IP address`);
+    this.advertisePort = opts.advertisePort ?? this.bindPort;
+    const pv = opts.protocolVersion ?? 2;
+    if (pv < PROTOCOL_MIN || pv > PROTOCOL_MAX) throw new MemberlistError(`memberlist: protocol version ${pv} outside ${PROTOCOL_MIN}..${PROTOCOL_MAX}`);
+    const d = opts.delegateVersion ?? { min: 0, max: 0, cur: 0 };
+    this.vsn = [PROTOCOL_MIN, PROTOCOL_MAX, pv, d.min, d.max, d.cur];
+    this.meta = Buffer.from(opts.meta ?? []);
+    if (this.meta.length > META_MAX) throw new MemberlistError(`memberlist: node meta is ${this.meta.length} bytes, more than ${META_MAX}`);
+    this.awareness = new Awareness(this.t.awarenessMaxMultiplier);
+  }
+
+  private count(key: string): void {
+    this.counters[key] = (this.counters[key] ?? 0) + 1;
+  }
+
+  /** Binds UDP and TCP, announces ourselves alive (to nobody yet) and starts probing and gossip. */
+  async start(): Promise<void> {
+    if (this.started) throw new MemberlistError('memberlist: already started');
+    this.started = true;
+    const family = isIP(this.bindAddr) === 6 ? 'udp6' : 'udp4';
+    this.tcp = createServer((c) => this.handleConn(c));
+    this.tcp.on('error', (err) => this.log.error({ err: err.message }, 'memberlist TCP listener error'));
+    await new Promise<void>((resolve, reject) => {
+      this.tcp!.once('error', reject);
+      this.tcp!.listen({ host: this.bindAddr, port: this.bindPort }, () => {
+        this.tcp!.off('error', reject);
+        resolve();
+      });
+    });
+    const tcpAddr = this.tcp.address();
+    if (this.bindPort === 0 && tcpAddr && typeof tcpAddr === 'object') {
+      this.bindPort = tcpAddr.port;
+      if (this.advertisePort === 0) this.advertisePort = tcpAddr.port;
+    }
+    const udp = createSocket({ type: family, reuseAddr: false });
+    this.udp = udp;
+    udp.on('message', (msg, rinfo) => this.ingestPacket(msg, rinfo));
+    udp.on('error', (err) => this.log.error({ err: err.message }, 'memberlist UDP socket error'));
+    await new Promise<void>((resolve, reject) => {
+      udp.once('error', reject);
+      udp.bind({ address: this.bindAddr, port: this.bindPort }, () => {
+        udp.off('error', reject);
+        resolve();
+      });
+    });
+    try {
+      udp.setRecvBufferSize(2 * 1024 * 1024);
+    } catch {
+      // Best effort: a smaller kernel limit only means fewer queued packets under bursts.
+    }
+    this.aliveNode({ Incarnation: this.nextIncarnation(), Node: this.name, Addr: ipToBytes(this.advertiseIp), Port: this.advertisePort, Meta: this.meta, Vsn: Uint8Array.from(this.vsn) }, true);
+    this.scheduleProbe();
+    this.every(this.t.gossipIntervalMs, () => this.gossip());
+    if (this.t.pushPullIntervalMs > 0) this.every(this.t.pushPullIntervalMs, () => void this.periodicPushPull());
+    this.log.info({ name: this.name, bind: hostPort(this.bindAddr, this.bindPort), advertise: hostPort(this.advertiseIp, this.advertisePort), encrypted: !!this.sec.keyring, probeIntervalMs: this.t.probeIntervalMs }, 'memberlist started');
+  }
+
+  get port(): number {
+    return this.bindPort;
+  }
+
+  private every(ms: number, fn: () => void): void {
+    const t = setInterval(fn, ms);
+    t.unref?.();
+    this.timers.push(t);
+  }
+
+  private scheduleProbe(): void {
+    if (this.stopped) return;
+    // Lifeguard: a struggling member probes less often, so it accuses less.
+    this.probeTimer = setTimeout(() => {
+      this.probe();
+      this.scheduleProbe();
+    }, this.awareness.scale(this.t.probeIntervalMs));
+  }
+
+  private nextIncarnation(): number {
+    return ++this.incarnation;
+  }
+  private nextSeq(): number {
+    this.seqNo = (this.seqNo + 1) >>> 0;
+    return this.seqNo;
+  }
+
+  /** Every known member, ourselves included, with its state (memberlist Members() is the alive and suspect ones). */
+  members(): Member[] {
+    return [...this.nodes.values()].map((n) => this.toMember(n));
+  }
+
+  localMember(): Member {
+    return this.toMember(this.nodes.get(this.name)!);
+  }
+
+  private toMember(n: NodeRec): Member {
+    const v = n.vsn;
+    return {
+      name: n.name,
+      addr: n.ip,
+      port: n.port,
+      meta: Buffer.from(n.meta),
+      state: n.state,
+      incarnation: n.incarnation,
+      protocol: { min: v[0] ?? 0, max: v[1] ?? 0, cur: v[2] ?? 0 },
+      delegate: { min: v[3] ?? 0, max: v[4] ?? 0, cur: v[5] ?? 0 },
+    };
+  }
+
+  healthScore(): number {
+    return this.awareness.healthScore;
+  }
+
+  private emitEvent(kind: 'join' | 'leave' | 'update' | 'suspect', n: NodeRec): void {
+    const m = this.toMember(n);
+    try {
+      this.emit(kind, m);
+    } catch (err) {
+      this.log.error({ err: (err as Error).message, event: kind, member: n.name }, 'memberlist event handler threw');
+    }
+  }
+
+  // ---------------------------------------------------------------- sending
+
+  private packetRoom(): number {
+    return this.t.udpBufferSize - 2 - Buffer.byteLength(this.sec.label) - (this.sec.label ? 2 : 0) - (this.sec.keyring && this.sec.verifyOutgoing ? encryptOverhead(this.sec.encryptionVersion) : 0);
+  }
+
+  private rawSend(ip: string, port: number, msg: Buffer, pmax: number): void {
+    if (this.stopped || !this.udp) return;
+    let wire: Buffer;
+    try {
+      wire = wrapPacket(msg, this.sec, { crc: pmax >= 5, compress: this.t.enableCompression && msg.length > 64 });
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'memberlist: cannot build packet');
+      return;
+    }
+    this.udp.send(wire, port, ip, (err) => {
+      if (err) {
+        this.count('udp_send_errors');
+        this.log.debug({ to: hostPort(ip, port), err: err.message }, 'memberlist: UDP send failed');
+      }
+    });
+  }
+
+  /** Sends one message, piggybacking pending broadcasts when there is room (net.go sendMsg). */
+  private sendMsg(ip: string, port: number, msg: Buffer, pmax = 0): void {
+    const room = this.packetRoom() - msg.length - 2 - 5;
+    const extra = this.broadcasts.take(2, room, retransmitLimit(this.t.retransmitMult, this.estNumNodes()));
+    if (extra.length === 0) return this.rawSend(ip, port, msg, pmax);
+    for (const c of makeCompound([msg, ...extra])) this.rawSend(ip, port, c, pmax);
+  }
+
+  private sendTo(n: NodeRec, msg: Buffer): void {
+    this.sendMsg(n.ip, n.port, msg, n.vsn[1] ?? 0);
+  }
+
+  /** Queues for gossip and, for failure-detection news, also tells members straight away. */
+  private broadcast(node: string, msg: Buffer, direct: boolean): void {
+    this.broadcasts.queue(node, msg);
+    if (!direct || this.t.directBroadcastFanout <= 0) return;
+    const targets = this.pickNodes(this.t.directBroadcastFanout, (n) => n.name !== this.name && (n.state === 'alive' || n.state === 'suspect'));
+    for (const n of targets) this.rawSend(n.ip, n.port, msg, n.vsn[1] ?? 0);
+  }
+
+  private estNumNodes(): number {
+    return Math.max(1, this.nodes.size);
+  }
+
+  private pickNodes(k: number, filter: (n: NodeRec) => boolean): NodeRec[] {
+    const all = [...this.nodes.values()].filter(filter);
+    for (let i = all.length - 1; i > 0; i--) {
+      const j = Math.floor(Math.random() * (i + 1));
+      [all[i], all[j]] = [all[j]!, all[i]!];
+    }
+    return all.slice(0, k);
+  }
+
+  // ---------------------------------------------------------------- receiving packets
+
+  private ingestPacket(buf: Buffer, from: RemoteInfo): void {
+    this.count('udp_received');
+    let unwrapped;
+    try {
+      unwrapped = unwrapPacket(buf, this.sec);
+    } catch (err) {
+      const e = err as Error;
+      const reason = e.name === 'DecryptError' ? 'decrypt' : 'malformed';
+      this.drop(reason, from.address, e.message);
+      return;
+    }
+    if (unwrapped.truncated > 0) this.count('udp_truncated_parts');
+    for (const m of unwrapped.messages) {
+      try {
+        this.handleMessage(m.type, m.body, from);
+      } catch (err) {
+        this.drop('malformed', from.address, `message type ${m.type}: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  private drop(reason: string, from: string, detail: string): void {
+    this.count(`dropped_${reason}`);
+    if (reason === 'decrypt') {
+      // The usual cause is a peer with another key: say so once a minute per source, not per packet.
+      const last = this.decryptWarned.get(from) ?? 0;
+      if (Date.now() - last > 60_000) {
+        this.decryptWarned.set(from, Date.now());
+        this.log.warn({ from, reason: detail }, this.sec.keyring ? 'memberlist: gossip that no installed key decrypts (a peer with another memberlist secret?); dropping it' : 'memberlist: dropping gossip');
+        return;
+      }
+    }
+    this.log.debug({ from, reason, detail }, 'memberlist: dropped packet');
+  }
+
+  private handleMessage(type: number, body: Buffer, from: RemoteInfo): void {
+    switch (type) {
+      case MessageType.ping:
+        return this.handlePing(decodePing(body), from);
+      case MessageType.indirectPing:
+        return this.handleIndirectPing(decodeIndirectPing(body), from);
+      case MessageType.ackResp:
+        return this.handleAck(decodeAck(body).SeqNo);
+      case MessageType.nackResp: {
+        const w = this.ackHandlers.get(decodeNack(body).SeqNo);
+        if (w) w.nacks++;
+        return;
+      }
+      case MessageType.suspect:
+        return this.suspectNode(decodeSuspect(body));
+      case MessageType.alive: {
+        const a = decodeAlive(body);
+        if (a.Port === 0) a.Port = this.bindPort;
+        return this.aliveNode(a, false);
+      }
+      case MessageType.dead:
+        return this.deadNode(decodeDead(body));
+      case MessageType.user:
+        this.count('user_messages_ignored');
+        return;
+      default:
+        this.drop('unknown_type', from.address, `message type ${type} not supported over UDP`);
+    }
+  }
+
+  private replyAddr(srcAddr: Uint8Array | undefined, srcPort: number | undefined, from: RemoteInfo): [string, number] {
+    if (srcAddr && srcAddr.length > 0 && srcPort) {
+      const ip = bytesToIp(srcAddr);
+      if (ip) return [ip, srcPort];
+    }
+    return [from.address, from.port];
+  }
+
+  private handlePing(p: Ping, from: RemoteInfo): void {
+    if (p.Node !== '' && p.Node !== this.name) {
+      this.drop('wrong_node', from.address, `ping for ${p.Node}, we are ${this.name}`);
+      return;
+    }
+    const [ip, port] = this.replyAddr(p.SourceAddr, p.SourcePort, from);
+    const src = p.SourceNode ? this.nodes.get(p.SourceNode) : undefined;
+    this.sendMsg(ip, port, encodeAck({ SeqNo: p.SeqNo, Payload: Buffer.alloc(0) }), src?.vsn[1] ?? 0);
+  }
+
+  private handleIndirectPing(ind: IndirectPingReq, from: RemoteInfo): void {
+    const port = ind.Port || this.bindPort;
+    const target = bytesToIp(ind.Target);
+    if (!target) throw new Error('indirect ping with an invalid target address');
+    const [replyIp, replyPort] = this.replyAddr(ind.SourceAddr, ind.SourcePort, from);
+    const requester = ind.SourceNode ? this.nodes.get(ind.SourceNode) : undefined;
+    const seq = this.nextSeq();
+    const waiter: AckWaiter = {
+      acked: false,
+      nacks: 0,
+      onAck: () => this.sendMsg(replyIp, replyPort, encodeAck({ SeqNo: ind.SeqNo, Payload: Buffer.alloc(0) }), requester?.vsn[1] ?? 0),
+    };
+    this.ackHandlers.set(seq, waiter);
+    const t = setTimeout(() => {
+      this.ackHandlers.delete(seq);
+      if (!waiter.acked && ind.Nack) this.sendMsg(replyIp, replyPort, encodeNack({ SeqNo: ind.SeqNo }), requester?.vsn[1] ?? 0);
+    }, this.t.probeIntervalMs);
+    t.unref?.();
+    const [sip, sport] = [this.advertiseIp, this.advertisePort];
+    const targetNode = this.nodes.get(ind.Node);
+    this.sendMsg(target, port, encodePing({ SeqNo: seq, Node: ind.Node, SourceAddr: ipToBytes(sip), SourcePort: sport, SourceNode: this.name }), targetNode?.vsn[1] ?? 0);
+  }
+
+  private handleAck(seq: number): void {
+    const w = this.ackHandlers.get(seq);
+    if (!w || w.acked) return;
+    w.acked = true;
+    w.onAck?.();
+  }
+
+  // ---------------------------------------------------------------- probing
+
+  private probe(): void {
+    if (this.stopped || this.leaving) return;
+    const candidates = [...this.nodes.values()].filter((n) => n.name !== this.name && (n.state === 'alive' || n.state === 'suspect'));
+    if (candidates.length === 0) return;
+    const count = this.t.probeAllMembers ? Math.min(candidates.length, this.t.maxProbesPerInterval) : 1;
+    for (let i = 0; i < count; i++) {
+      const n = candidates[(this.probeIndex + i) % candidates.length]!;
+      if (!n.probing) void this.probeNode(n);
+    }
+    this.probeIndex = (this.probeIndex + count) % Math.max(1, candidates.length);
+  }
+
+  /** Resolves true on an ack, false at `ms`; the check runs after pending I/O, so a late timer never beats a received ack. */
+  private waitAck(w: AckWaiter, ms: number): Promise<boolean> {
+    if (w.acked) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const prev = w.onAck;
+      w.onAck = () => {
+        prev?.();
+        if (timer) clearTimeout(timer);
+        resolve(true);
+      };
+      timer = setTimeout(() => setImmediate(() => resolve(w.acked)), Math.max(0, ms));
+    });
+  }
+
+  private async probeNode(n: NodeRec): Promise<void> {
+    n.probing = true;
+    const seq = this.nextSeq();
+    const w: AckWaiter = { acked: false, nacks: 0 };
+    this.ackHandlers.set(seq, w);
+    try {
+      const interval = this.awareness.scale(this.t.probeIntervalMs);
+      const deadline = performance.now() + interval;
+      const ping: Ping = { SeqNo: seq, Node: n.name, SourceAddr: ipToBytes(this.advertiseIp), SourcePort: this.advertisePort, SourceNode: this.name };
+      if (n.state === 'alive') {
+        this.sendTo(n, encodePing(ping));
+      } else {
+        // Tell a suspect it is suspected, so it can refute at once.
+        const [c] = makeCompound([encodePing(ping), encodeSuspect({ Incarnation: n.incarnation, Node: n.name, From: this.name })]);
+        this.rawSend(n.ip, n.port, c!, n.vsn[1] ?? 0);
+      }
+      if (await this.waitAck(w, this.t.probeTimeoutMs)) {
+        this.awareness.applyDelta(-1);
+        n.failedProbes = 0;
+        return;
+      }
+      if (this.stopped) return;
+      const peers = this.pickNodes(this.t.indirectChecks, (p) => p.name !== this.name && p.name !== n.name && p.state === 'alive');
+      let expectedNacks = 0;
+      for (const p of peers) {
+        const nack = (p.vsn[1] ?? 0) >= 4;
+        if (nack) expectedNacks++;
+        this.sendTo(p, encodeIndirectPing({ SeqNo: seq, Target: n.addr, Port: n.port, Node: n.name, Nack: nack, SourceAddr: ipToBytes(this.advertiseIp), SourcePort: this.advertisePort, SourceNode: this.name }));
+      }
+      const tcp = !this.t.disableTcpPings && (n.vsn[1] ?? 0) >= 3 ? this.tcpPing(n, ping, deadline) : Promise.resolve(false);
+      const acked = await this.waitAck(w, deadline - performance.now());
+      if (acked || (await tcp)) {
+        if (!acked) this.log.warn({ member: n.name }, 'memberlist: reached member over TCP but UDP probes failed; network may be misconfigured');
+        n.failedProbes = 0;
+        return;
+      }
+      if (this.stopped || this.leaving) return;
+      this.awareness.applyDelta(expectedNacks > 0 ? Math.max(0, expectedNacks - w.nacks) : 1);
+      n.failedProbes++;
+      this.count('probes_failed');
+      if (n.failedProbes >= this.t.failedProbesToSuspect && (n.state === 'alive' || n.state === 'suspect')) {
+        this.log.debug({ member: n.name, failedProbes: n.failedProbes }, 'memberlist: no ack, suspecting member');
+        this.suspectNode({ Incarnation: n.incarnation, Node: n.name, From: this.name });
+      }
+    } finally {
+      this.ackHandlers.delete(seq);
+      n.probing = false;
+    }
+  }
+
+  /** net.go sendPingAndWaitForAck: a ping over TCP, for networks that lose UDP. */
+  private async tcpPing(n: NodeRec, ping: Ping, deadline: number): Promise<boolean> {
+    const ms = deadline - performance.now();
+    if (ms <= 0) return false;
+    try {
+      const msg = await this.streamRequest(n.ip, n.port, encodePing(ping), ms);
+      return msg.kind === 'ack' && msg.ack.SeqNo === ping.SeqNo;
+    } catch {
+      return false;
+    }
+  }
+
+  // ---------------------------------------------------------------- state machine (state.go)
+
+  private refute(me: NodeRec, accused: number): void {
+    let inc = this.nextIncarnation();
+    if (accused >= inc) {
+      this.incarnation = accused + 1;
+      inc = this.incarnation;
+    }
+    me.incarnation = inc;
+    this.awareness.applyDelta(1);
+    this.count('refutes');
+    const a: Alive = { Incarnation: inc, Node: me.name, Addr: me.addr, Port: me.port, Meta: me.meta, Vsn: Uint8Array.from(me.vsn) };
+    this.broadcast(me.name, encodeAlive(a), true);
+  }
+
+  private aliveNode(a: Alive, bootstrap: boolean): void {
+    if (this.leaving && a.Node === this.name) return;
+    if (a.Vsn.length >= 3) {
+      const [pmin, pmax] = [a.Vsn[0]!, a.Vsn[1]!];
+      if (pmin === 0 || pmax === 0 || pmin > pmax) {
+        this.log.warn({ member: a.Node, vsn: [...a.Vsn] }, 'memberlist: ignoring alive message with invalid protocol versions');
+        return;
+      }
+    }
+    if (!a.Node) return;
+    const ip = bytesToIp(a.Addr);
+    if (!ip) {
+      this.log.warn({ member: a.Node }, 'memberlist: ignoring alive message with an invalid address');
+      return;
+    }
+    let n = this.nodes.get(a.Node);
+    let updatesNode = false;
+    if (!n) {
+      n = { name: a.Node, addr: Buffer.from(a.Addr), ip, port: a.Port, meta: Buffer.from(a.Meta), incarnation: 0, state: 'dead', stateChange: performance.now(), vsn: [...a.Vsn], failedProbes: 0, probing: false };
+      this.nodes.set(a.Node, n);
+    } else if (!n.addr.equals(a.Addr) || n.port !== a.Port) {
+      const canReclaim = this.t.deadNodeReclaimMs > 0 && performance.now() - n.stateChange > this.t.deadNodeReclaimMs;
+      if (n.state === 'left' || (n.state === 'dead' && canReclaim)) {
+        this.log.info({ member: a.Node, old: hostPort(n.ip, n.port), new: hostPort(ip, a.Port) }, 'memberlist: updating address for left or failed member');
+        updatesNode = true;
+      } else {
+        this.count('conflicts');
+        this.log.error({ member: a.Node, mine: hostPort(n.ip, n.port), theirs: hostPort(ip, a.Port), state: n.state }, 'memberlist: conflicting address for member');
+        return;
+      }
+    }
+    const isLocal = n.name === this.name;
+    if (a.Incarnation <= n.incarnation && !isLocal && !updatesNode) return;
+    if (a.Incarnation < n.incarnation && isLocal) return;
+    this.clearSuspicion(a.Node);
+    const oldState = n.state;
+    const oldMeta = n.meta;
+    if (!bootstrap && isLocal) {
+      const same = a.Incarnation === n.incarnation && Buffer.from(a.Meta).equals(n.meta) && Buffer.from(a.Vsn).equals(Buffer.from(n.vsn));
+      if (same) return;
+      this.refute(n, a.Incarnation);
+      this.log.warn({ incarnation: a.Incarnation }, 'memberlist: refuting an alive message about ourselves');
+    } else {
+      this.broadcast(a.Node, encodeAlive(a), false);
+      if (a.Vsn.length > 0) n.vsn = [...a.Vsn];
+      n.incarnation = a.Incarnation;
+      n.meta = Buffer.from(a.Meta);
+      n.addr = Buffer.from(a.Addr);
+      n.ip = ip;
+      n.port = a.Port;
+      n.failedProbes = 0;
+      if (n.state !== 'alive') {
+        n.state = 'alive';
+        n.stateChange = performance.now();
+      }
+    }
+    if (oldState === 'dead' || oldState === 'left') {
+      if (!isLocal || bootstrap) this.log.info({ member: n.name, addr: hostPort(n.ip, n.port) }, 'memberlist: member joined');
+      this.emitEvent('join', n);
+    } else if (!oldMeta.equals(n.meta)) {
+      this.emitEvent('update', n);
+    }
+  }
+
+  private clearSuspicion(node: string): void {
+    const s = this.suspicions.get(node);
+    if (s) {
+      s.cancel();
+      this.suspicions.delete(node);
+    }
+  }
+
+  private suspectNode(s: Suspect): void {
+    const n = this.nodes.get(s.Node);
+    if (!n) return;
+    if (s.Incarnation < n.incarnation) return;
+    const timer = this.suspicions.get(s.Node);
+    if (timer) {
+      if (timer.confirm(s.From)) this.broadcast(s.Node, encodeSuspect(s), false);
+      return;
+    }
+    if (n.state !== 'alive') return;
+    if (n.name === this.name) {
+      this.refute(n, s.Incarnation);
+      this.log.warn({ from: s.From }, 'memberlist: refuting a suspect message');
+      return;
+    }
+    // Our own suspicions go to everyone at once: they are the others' confirmations.
+    this.broadcast(s.Node, encodeSuspect(s), s.From === this.name);
+    n.incarnation = s.Incarnation;
+    n.state = 'suspect';
+    const changeTime = performance.now();
+    n.stateChange = changeTime;
+    this.count('suspicions');
+    this.emitEvent('suspect', n);
+    const num = this.estNumNodes();
+    let k = this.t.suspicionMult - 2;
+    if (num - 2 < k) k = this.t.confirmationsInSmallClusters ? Math.max(0, num - 2) : 0;
+    const min = suspicionTimeoutMs(this.t.suspicionMult, num, this.t.probeIntervalMs);
+    const max = this.t.suspicionMaxTimeoutMult * min;
+    this.suspicions.set(
+      s.Node,
+      new Suspicion(s.From, k, min, max, (confirmations) => {
+        const cur = this.nodes.get(s.Node);
+        if (!cur || cur.state !== 'suspect' || cur.stateChange !== changeTime) return;
+        this.log.info({ member: cur.name, confirmations, suspectedForMs: Math.round(performance.now() - changeTime) }, 'memberlist: marking member as failed, suspect timeout reached');
+        this.deadNode({ Incarnation: cur.incarnation, Node: cur.name, From: this.name });
+      }),
+    );
+  }
+
+  private deadNode(d: Dead): void {
+    const n = this.nodes.get(d.Node);
+    if (!n) return;
+    if (d.Incarnation < n.incarnation) return;
+    this.clearSuspicion(d.Node);
+    if (n.state === 'dead' || n.state === 'left') return;
+    if (n.name === this.name && !this.leaving) {
+      this.refute(n, d.Incarnation);
+      this.log.warn({ from: d.From }, 'memberlist: refuting a dead message');
+      return;
+    }
+    this.broadcast(d.Node, encodeDead(d), d.From === this.name);
+    n.incarnation = d.Incarnation;
+    n.state = d.Node === d.From ? 'left' : 'dead';
+    n.stateChange = performance.now();
+    if (n.name !== this.name) {
+      this.count(n.state === 'left' ? 'members_left' : 'members_failed');
+      this.log.info({ member: n.name, state: n.state, from: d.From }, n.state === 'left' ? 'memberlist: member left' : 'memberlist: member failed');
+    }
+    this.emitEvent('leave', n);
+  }
+
+  // ---------------------------------------------------------------- gossip
+
+  private gossip(): void {
+    if (this.stopped || this.broadcasts.length === 0) return;
+    const now = performance.now();
+    const targets = this.pickNodes(this.t.gossipNodes, (n) => {
+      if (n.name === this.name) return false;
+      if (n.state === 'alive' || n.state === 'suspect') return true;
+      return n.state === 'dead' && now - n.stateChange <= this.t.gossipToTheDeadMs;
+    });
+    const limit = retransmitLimit(this.t.retransmitMult, this.estNumNodes());
+    for (const n of targets) {
+      const msgs = this.broadcasts.take(2, this.packetRoom() - 5, limit);
+      if (msgs.length === 0) return;
+      if (msgs.length === 1) this.rawSend(n.ip, n.port, msgs[0]!, n.vsn[1] ?? 0);
+      else for (const c of makeCompound(msgs)) this.rawSend(n.ip, n.port, c, n.vsn[1] ?? 0);
+    }
+  }
+
+  // ---------------------------------------------------------------- push/pull (TCP)
+
+  private localState(): PushNodeState[] {
+    return [...this.nodes.values()].map((n) => ({ Name: n.name, Addr: n.addr, Port: n.port, Meta: n.meta, Incarnation: n.incarnation, State: stateNumber[n.state], Vsn: Uint8Array.from(n.vsn) }));
+  }
+
+  private localStateMessage(join: boolean): Buffer {
+    const nodes = this.localState();
+    return encodePushPull({ Nodes: nodes.length, UserStateLen: 0, Join: join }, nodes, Buffer.alloc(0));
+  }
+
+  /** state.go verifyProtocol: every alive member must understand every other's current versions. */
+  private verifyProtocol(remote: readonly PushNodeState[]): void {
+    let maxpmin = 0, minpmax = 255, maxdmin = 0, mindmax = 255;
+    const consider = (v: ArrayLike<number>): void => {
+      if (v.length < 6) return;
+      maxpmin = Math.max(maxpmin, v[0]!);
+      minpmax = Math.min(minpmax, v[1]!);
+      maxdmin = Math.max(maxdmin, v[3]!);
+      mindmax = Math.min(mindmax, v[4]!);
+    };
+    for (const r of remote) if (r.State === NodeState.alive) consider(r.Vsn);
+    for (const n of this.nodes.values()) if (n.state === 'alive') consider(n.vsn);
+    const check = (name: string, v: ArrayLike<number>): void => {
+      const pcur = v.length > 2 ? v[2]! : 0;
+      const dcur = v.length > 5 ? v[5]! : 0;
+      if (pcur < maxpmin || pcur > minpmax) throw new MemberlistError(`member '${name}' protocol version (${pcur}) is incompatible: [${maxpmin}, ${minpmax}]`);
+      if (dcur < maxdmin || dcur > mindmax) throw new MemberlistError(`member '${name}' delegate protocol version (${dcur}) is incompatible: [${maxdmin}, ${mindmax}]`);
+    };
+    for (const r of remote) check(r.Name, r.Vsn);
+    for (const n of this.nodes.values()) check(n.name, n.vsn);
+  }
+
+  private mergeRemoteState(remote: readonly PushNodeState[]): void {
+    this.verifyProtocol(remote);
+    for (const r of remote) {
+      if (r.Vsn.length > 0 && r.Vsn.length < 6) throw new MemberlistError(`member '${r.Name}' has a malformed version vector`);
+      const port = r.Port || this.bindPort;
+      switch (r.State) {
+        case NodeState.alive:
+          this.aliveNode({ Incarnation: r.Incarnation, Node: r.Name, Addr: r.Addr, Port: port, Meta: r.Meta, Vsn: r.Vsn }, false);
+          break;
+        case NodeState.left:
+          this.deadNode({ Incarnation: r.Incarnation, Node: r.Name, From: r.Name });
+          break;
+        case NodeState.dead:
+        case NodeState.suspect:
+          // A remote opinion of death only makes us suspect: we check for ourselves.
+          this.suspectNode({ Incarnation: r.Incarnation, Node: r.Name, From: this.name });
+          break;
+        default:
+          break;
+      }
+    }
+  }
+
+  private handleConn(c: Socket): void {
+    this.count('tcp_accepted');
+    if (this.stopped) {
+      c.destroy();
+      return;
+    }
+    this.conns.add(c);
+    c.setTimeout(this.t.tcpTimeoutMs);
+    c.on('timeout', () => c.destroy());
+    c.on('error', () => c.destroy());
+    c.on('close', () => this.conns.delete(c));
+    const from = c.remoteAddress ?? '?';
+    let buf: Buffer = Buffer.alloc(0);
+    let label: string | undefined;
+    let done = false;
+    const fail = (reason: string, detail: string, reply: boolean): void => {
+      done = true;
+      this.drop(reason, from, `TCP: ${detail}`);
+      if (reply) c.end(wrapStream(encodeErr({ Error: detail }), this.sec, false));
+      else c.destroy();
+    };
+    c.on('data', (chunk: Buffer) => {
+      if (done) return;
+      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      if (buf.length > MAX_STREAM_BYTES + 5 + 257) return fail('malformed', 'stream message too large', false);
+      try {
+        if (label === undefined) {
+          if (buf[0] === MessageType.hasLabel && (buf.length < 2 || buf.length < 2 + buf[1]!)) return;
+          const r = removeLabelHeader(buf);
+          label = r.label;
+          buf = r.rest;
+          if (label !== this.sec.label) return fail('label', `discarding stream with unacceptable label "${label}"`, false);
+        }
+        const read = readStreamMessage(buf, this.sec);
+        if (read === null) return;
+        done = true;
+        const m = read.message;
+        if (m.kind === 'pushPull') {
+          if (this.pushPullActive >= MAX_PUSH_PULL_CONCURRENT) return fail('busy', 'too many pending push/pull requests', false);
+          this.pushPullActive++;
+          try {
+            c.end(wrapStream(this.localStateMessage(m.header.Join), this.sec, this.t.enableCompression));
+            this.mergeRemoteState(m.nodes);
+          } finally {
+            this.pushPullActive--;
+          }
+          this.count('push_pull_received');
+        } else if (m.kind === 'ping') {
+          if (m.ping.Node !== '' && m.ping.Node !== this.name) return fail('wrong_node', `ping for ${m.ping.Node}`, false);
+          c.end(wrapStream(encodeAck({ SeqNo: m.ping.SeqNo, Payload: Buffer.alloc(0) }), this.sec, this.t.enableCompression));
+        } else if (m.kind === 'user') {
+          this.count('user_messages_ignored');
+          c.end();
+        } else {
+          fail('unknown_type', `unexpected stream message ${m.kind === 'unknown' ? m.type : m.kind}`, false);
+        }
+      } catch (err) {
+        const e = err as Error;
+        fail(e.name === 'DecryptError' ? 'decrypt' : 'malformed', e.message, true);
+      }
+    });
+  }
+
+  /** Dials, sends one stream message, reads one back. */
+  private streamRequest(ip: string, port: number, plain: Buffer, timeoutMs: number): Promise<NonNullable<ReturnType<typeof readStreamMessage>>['message']> {
+    return new Promise((resolve, reject) => {
+      const c = new Socket();
+      let buf: Buffer = Buffer.alloc(0);
+      let settled = false;
+      const finish = (err: Error | null, v?: NonNullable<ReturnType<typeof readStreamMessage>>['message']): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        this.conns.delete(c);
+        c.destroy();
+        if (err) reject(err);
+        else resolve(v!);
+      };
+      const timer = setTimeout(() => finish(new MemberlistError(`timed out after ${Math.round(timeoutMs)} ms talking to ${hostPort(ip, port)}`)), timeoutMs);
+      this.conns.add(c);
+      c.on('error', (err) => finish(err));
+      c.on('close', () => finish(new MemberlistError(`connection to ${hostPort(ip, port)} closed before a reply`)));
+      c.on('data', (chunk: Buffer) => {
+        buf = Buffer.concat([buf, chunk]);
+        if (buf.length > MAX_STREAM_BYTES + 5) return finish(new MemberlistError('reply too large'));
+        try {
+          const r = readStreamMessage(buf, this.sec);
+          if (r) finish(null, r.message);
+        } catch (err) {
+          finish(err as Error);
+        }
+      });
+      c.connect({ host: ip, port }, () => {
+        c.write(Buffer.concat([labelHeader(this.sec.label), wrapStream(plain, this.sec, this.t.enableCompression)]));
+      });
+    });
+  }
+
+  private async pushPullWith(ip: string, port: number, join: boolean): Promise<void> {
+    const reply = await this.streamRequest(ip, port, this.localStateMessage(join), this.t.tcpTimeoutMs);
+    if (reply.kind === 'err') throw new MemberlistError(`remote error: ${reply.err.Error}`);
+    if (reply.kind !== 'pushPull') throw new MemberlistError(`unexpected reply to push/pull from ${hostPort(ip, port)}`);
+    this.mergeRemoteState(reply.nodes);
+  }
+
+  private async periodicPushPull(): Promise<void> {
+    if (this.stopped || this.leaving) return;
+    const [n] = this.pickNodes(1, (x) => x.name !== this.name && x.state === 'alive');
+    if (!n) return;
+    try {
+      await this.pushPullWith(n.ip, n.port, false);
+    } catch (err) {
+      this.log.debug({ member: n.name, err: (err as Error).message }, 'memberlist: push/pull failed');
+    }
+  }
+
+  /** Joins through each address ("ip", "ip:port", "[v6]:port", "host"); resolves with how many answered. */
+  async join(addrs: readonly string[]): Promise<number> {
+    if (!this.started || this.stopped) throw new MemberlistError('memberlist: join before start or after shutdown');
+    const results = await Promise.all(
+      addrs.map(async (a) => {
+        try {
+          const [host, port] = parseHostPort(a, this.bindPort);
+          const ips = isIP(host) ? [host] : (await lookup(host, { all: true })).map((r) => r.address);
+          for (const ip of ips) {
+            try {
+              await this.pushPullWith(ip, port, true);
+              return true;
+            } catch (err) {
+              this.log.warn({ addr: hostPort(ip, port), err: (err as Error).message }, 'memberlist: failed to join');
+            }
+          }
+        } catch (err) {
+          this.log.warn({ addr: a, err: (err as Error).message }, 'memberlist: failed to join');
+        }
+        return false;
+      }),
+    );
+    return results.filter(Boolean).length;
+  }
+
+  /** Broadcasts that we leave (a dead message from ourselves) and waits until it is out, or timeoutMs. */
+  async leave(timeoutMs: number): Promise<void> {
+    if (this.stopped) throw new MemberlistError('memberlist: leave after shutdown');
+    if (this.leaving) return;
+    this.leaving = true;
+    const me = this.nodes.get(this.name)!;
+    const d: Dead = { Incarnation: me.incarnation, Node: me.name, From: me.name };
+    // Everyone hears it at once (graceful handover in a few ms), and gossip repeats it for lost packets.
+    const wire = encodeDead(d);
+    this.deadNode(d);
+    for (const n of this.nodes.values()) if (n.name !== this.name && (n.state === 'alive' || n.state === 'suspect')) this.rawSend(n.ip, n.port, wire, n.vsn[1] ?? 0);
+    const alive = [...this.nodes.values()].some((n) => n.name !== this.name && n.state === 'alive');
+    if (!alive) return;
+    const until = Date.now() + timeoutMs;
+    while (this.broadcasts.length > 0 && Date.now() < until && !this.stopped) await new Promise((r) => setTimeout(r, Math.min(this.t.gossipIntervalMs, 50)));
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.probeTimer) clearTimeout(this.probeTimer);
+    for (const t of this.timers) clearInterval(t);
+    for (const s of this.suspicions.values()) s.cancel();
+    this.suspicions.clear();
+    for (const c of this.conns) c.destroy();
+    await Promise.all([
+      new Promise<void>((r) => (this.udp ? this.udp.close(() => r()) : r())),
+      new Promise<void>((r) => (this.tcp ? this.tcp.close(() => r()) : r())),
+    ]);
+    this.log.info({ name: this.name }, 'memberlist stopped');
+  }
+}
+
+export function parseHostPort(a: string, defaultPort: number): [string, number] {
+  const s = a.trim();
+  let host = s;
+  let port = defaultPort;
+  const v6 = /^\[([^\]]+)\](?::(\d+))?$/.exec(s);
+  if (v6) {
+    host = v6[1]!;
+    if (v6[2]) port = Number(v6[2]);
+  } else if (isIP(s) === 6) {
+    host = s;
+  } else if (s.includes(':')) {
+    const i = s.lastIndexOf(':');
+    host = s.slice(0, i);
+    port = Number(s.slice(i + 1));
+  }
+  if (!host || !Number.isInteger(port) || port < 1 || port > 65535) throw new MemberlistError(`invalid member address "${a}"`);
+  return [host, port];
+}

@@ -1,0 +1,151 @@
+// The speaker's handle on gossip membership. By default the protocol runs in a worker thread (see
+// worker.ts), so failure detection keeps its timing however busy the speaker's own event loop is;
+// `inProcess: true` runs it on the caller's loop (unit tests, tools).
+import { EventEmitter } from 'node:events';
+import { Worker } from 'node:worker_threads';
+import { type Member, MemberlistEngine, MemberlistError, type MemberlistLogger, type MemberlistOptions } from './engine.js';
+
+export type { Member, MemberState, MemberlistLogger, MemberlistOptions, VersionRange } from './engine.js';
+
+export interface MemberlistEvents {
+  join: [Member];
+  leave: [Member];
+  update: [Member];
+  suspect: [Member];
+}
+
+export interface CreateOptions extends MemberlistOptions {
+  inProcess?: boolean;
+  /** Which levels the worker forwards to `logger` (default info and up); debug is chatty at 10 ms probing. */
+  logLevels?: Array<keyof MemberlistLogger>;
+}
+
+type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void };
+
+/**
+ * A memberlist member: `await Memberlist.create(opts)` binds and starts; then join(), members(),
+ * leave(), shutdown(), and events 'join' / 'leave' (dead or left) / 'update' (meta) / 'suspect'.
+ */
+export class Memberlist extends EventEmitter<MemberlistEvents> {
+  private engine?: MemberlistEngine;
+  private worker?: Worker;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 0;
+  private snapshot: Member[] = [];
+  private closed = false;
+  /** The bound port (useful with bindPort 0). */
+  port = 0;
+
+  private constructor(readonly name: string) {
+    super();
+  }
+
+  static async create(opts: CreateOptions): Promise<Memberlist> {
+    const m = new Memberlist(opts.name);
+    if (opts.inProcess) {
+      // Validate and start on this loop.
+      const engine = new MemberlistEngine(opts);
+      m.engine = engine;
+      for (const ev of ['join', 'leave', 'update', 'suspect'] as const) engine.on(ev, (member: Member) => m.emit(ev, member));
+      await engine.start();
+      m.port = engine.port;
+      return m;
+    }
+    // Fail fast on bad options in the caller's thread, with the caller's stack.
+    new MemberlistEngine({ ...opts, logger: undefined });
+    const { logger, inProcess: _inProcess, logLevels, ...options } = opts;
+    const workerData = { options, logLevels: logLevels ?? ['info', 'warn', 'error'] };
+    let worker: Worker;
+    if (import.meta.url.endsWith('.ts')) {
+      // Running from TypeScript sources (tests, `npm run metallb`): a worker does not inherit the tsx
+      // loader, so it registers it before loading the worker module.
+      const url = new URL('./worker.ts', import.meta.url).href;
+      worker = new Worker(`import('tsx/esm/api').then((t) => { t.register(); return import(${JSON.stringify(url)}); })`, { eval: true, workerData });
+    } else {
+      worker = new Worker(new URL('./worker.js', import.meta.url), { workerData });
+    }
+    m.worker = worker;
+    worker.on('message', (msg: { id?: number; result?: unknown; error?: string; event?: keyof MemberlistEvents; member?: Member; log?: keyof MemberlistLogger; obj?: object; msg?: string }) => {
+      if (msg.log && logger) logger[msg.log](msg.obj ?? {}, msg.msg ?? '');
+      else if (msg.event && msg.member) m.emit(msg.event, revive(msg.member));
+      else if (msg.id !== undefined) {
+        const p = m.pending.get(msg.id);
+        m.pending.delete(msg.id);
+        if (msg.error !== undefined) p?.reject(new MemberlistError(msg.error));
+        else p?.resolve(msg.result);
+      }
+    });
+    worker.on('error', (err) => {
+      logger?.error({ err: err.message }, 'memberlist worker failed');
+      for (const p of m.pending.values()) p.reject(err);
+      m.pending.clear();
+    });
+    m.port = (await m.call('start')) as number;
+    return m;
+  }
+
+  private call(op: string, ...args: unknown[]): Promise<unknown> {
+    if (!this.worker) return Promise.reject(new MemberlistError('memberlist: no worker'));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker!.postMessage({ id, op, args });
+    });
+  }
+
+  /** Joins through the given addresses ("ip", "ip:port", "[v6]:port", "host"); resolves with how many answered. */
+  async join(addrs: readonly string[]): Promise<number> {
+    if (this.engine) return this.engine.join(addrs);
+    return (await this.call('join', [...addrs])) as number;
+  }
+
+  /** Every known member with its state; MetalLB's candidates are those 'alive' or 'suspect'. */
+  async members(): Promise<Member[]> {
+    if (this.engine) return this.engine.members();
+    if (this.closed) return this.snapshot;
+    this.snapshot = ((await this.call('members')) as Member[]).map(revive);
+    return this.snapshot;
+  }
+
+  /** Names of members alive or suspect (memberlist's Members(), what MetalLB's election uses). */
+  async liveMembers(): Promise<string[]> {
+    return (await this.members()).filter((m) => m.state === 'alive' || m.state === 'suspect').map((m) => m.name);
+  }
+
+  async counters(): Promise<Record<string, number>> {
+    if (this.engine) return { ...this.engine.counters };
+    return (await this.call('counters')) as Record<string, number>;
+  }
+
+  /** Lifeguard local health: 0 is healthy; higher means we slowed our own probing. */
+  async healthScore(): Promise<number> {
+    if (this.engine) return this.engine.healthScore();
+    return (await this.call('healthScore')) as number;
+  }
+
+  /** Tells everyone we leave (they react at once) and waits for gossip to repeat it, at most timeoutMs. */
+  async leave(timeoutMs: number): Promise<void> {
+    if (this.engine) return this.engine.leave(timeoutMs);
+    await this.call('leave', timeoutMs);
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.closed) return;
+    if (this.engine) {
+      this.closed = true;
+      return this.engine.shutdown();
+    }
+    try {
+      this.snapshot = ((await this.call('members')) as Member[]).map(revive);
+      await this.call('shutdown');
+    } finally {
+      this.closed = true;
+      await this.worker?.terminate();
+    }
+  }
+}
+
+// Buffers cross the thread boundary as plain Uint8Arrays.
+function revive(m: Member): Member {
+  return { ...m, meta: Buffer.from(m.meta) };
+}
