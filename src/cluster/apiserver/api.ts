@@ -445,6 +445,33 @@ export class Api {
     return this.applyUpdate(ctx, existing, patched, subresource, managed);
   }
 
+  // ---------- pods/binding (what the scheduler posts) ----------
+
+  /** Binds a pending pod to a node: sets spec.nodeName and the PodScheduled condition, as kube-apiserver's assignPod. */
+  bind(ctx: ReqCtx, name: string, body: unknown): void {
+    if (!isObj(body)) throw badRequest('the body of the request must be a Binding object');
+    const bm = metaOf(body);
+    if (bm.name !== undefined && bm.name !== '' && bm.name !== name) throw badRequest(`the name of the object (${String(bm.name)}) does not match the name on the URL (${name})`);
+    const target = obj(body.target);
+    const node = str(target.name);
+    if (!node) throw invalid('', 'Binding', name, [{ type: 'Required', field: 'target.name', detail: '' }]);
+    if (target.kind !== undefined && target.kind !== '' && target.kind !== 'Node')
+      throw invalid('', 'Binding', name, [{ type: 'NotSupported', field: 'target.kind', value: target.kind, detail: 'supported values: "Node"' }]);
+    const pod = this.mustGet(ctx, name);
+    const pm = metaOf(pod);
+    if (bm.uid !== undefined && bm.uid !== '' && bm.uid !== pm.uid)
+      throw conflict('', 'pods', name, `Precondition failed: UID in precondition: ${String(bm.uid)}, UID in object meta: ${String(pm.uid)}`);
+    if (pm.deletionTimestamp !== undefined) throw conflict('', 'pods', name, `pod ${name} is being deleted, cannot be assigned to a host`);
+    const spec = obj(pod.spec);
+    if (str(spec.nodeName)) throw conflict('', 'pods', name, `pod ${name} is already assigned to node "${String(spec.nodeName)}"`);
+    if (ctx.dryRun) return;
+    const status = obj(pod.status);
+    const conds = (Array.isArray(status.conditions) ? status.conditions : []).filter((c) => !(isObj(c) && c.type === 'PodScheduled'));
+    conds.push({ type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: nowRFC3339() });
+    const next: Obj = { ...pod, metadata: { ...pm }, spec: { ...spec, nodeName: node }, status: { ...status, conditions: conds } };
+    this.store.put(keyOf(ctx.rt), next, 'MODIFIED');
+  }
+
   // ---------- scale subresource (autoscaling/v1 Scale) ----------
 
   private toScale(ctx: ReqCtx, o: Obj): Obj {

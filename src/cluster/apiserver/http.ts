@@ -243,6 +243,7 @@ export class HttpHandler {
 
   private async dispatch(req: IncomingMessage, res: ServerResponse, method: string, t: Target, q: URLSearchParams, isWatch: boolean): Promise<void> {
     const api = this.d.api;
+    if (t.subresource === 'binding' && keyOf(t.rt) === '/pods' && t.name !== undefined) return this.binding(req, res, method, t, q);
     if (t.subresource !== undefined && !(t.subresource === 'status' && t.version.statusSubresource) && !(t.subresource === 'scale' && t.version.scale)) throw pathNotFound();
     if (t.subresource === 'scale' && t.name !== undefined) return this.scale(req, res, method, t, q);
     if (t.name === undefined) {
@@ -317,6 +318,16 @@ export class HttpHandler {
       default:
         throw methodNotAllowed();
     }
+  }
+
+  /** POST pods/{name}/binding: answers a Status like kube-apiserver (201 Success). */
+  private async binding(req: IncomingMessage, res: ServerResponse, method: string, t: Target, q: URLSearchParams): Promise<void> {
+    if (method !== 'POST') throw methodNotAllowed();
+    const out = chooseOutput(req.headers.accept);
+    const ctx = this.ctx(t, q);
+    const body = decodeBody(await readBody(req), req.headers['content-type'], false);
+    this.d.api.bind(ctx, t.name!, body);
+    return this.write(res, 201, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 }, out, ctx.warnings);
   }
 
   private async scale(req: IncomingMessage, res: ServerResponse, method: string, t: Target, q: URLSearchParams): Promise<void> {
