@@ -218,6 +218,14 @@ const PRINTERS: Record<string, Printer> = {
       return [name(o), `${Number(st.readyReplicas ?? 0)}/${want}`, Number(st.updatedReplicas ?? 0), Number(st.availableReplicas ?? 0), created(o, now)];
     },
   },
+  'apps/replicasets': {
+    columns: [NAME, col('Desired', 'integer'), col('Current', 'integer'), col('Ready', 'integer'), AGE],
+    cells: (o, now) => {
+      const st = obj(o.status);
+      const want = typeof getPath(o, 'spec.replicas') === 'number' ? (getPath(o, 'spec.replicas') as number) : 1;
+      return [name(o), want, Number(st.replicas ?? 0), Number(st.readyReplicas ?? 0), created(o, now)];
+    },
+  },
   'apps/daemonsets': {
     columns: [NAME, col('Desired', 'integer'), col('Current', 'integer'), col('Ready', 'integer'), col('Up-to-date', 'integer'), col('Available', 'integer'), col('Node Selector'), AGE],
     cells: (o, now) => {
