@@ -7,6 +7,7 @@ import { registerDevApiserver } from './dev-apiserver.js';
 import { registerController } from './controller.js';
 import { registerLab } from './lab.js';
 import { registerMemberlist } from './memberlist.js';
+import { registerCluster } from './cluster.js';
 
 export const EXIT_USAGE = 2;
 
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerController(program);
   registerLab(program);
   registerMemberlist(program);
+  registerCluster(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }

@@ -1,0 +1,120 @@
+// `metallb cluster …`: the lab's own Kubernetes components (see docs/cluster.md): controller-manager, scheduler, proxy.
+// Each talks to the API server only through its HTTP API, like the upstream binaries.
+import { readFileSync } from 'node:fs';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { createLogger, isLogLevel, type Logger, type LogLevel } from '../log.js';
+import { KubeClient, KubeConfigError, loadKubeConfig, errorText } from '../k8s/client.js';
+import { ControllerManager, selectControllers } from '../cluster/controllers/manager.js';
+import { DEFAULT_SCHEDULER, Scheduler } from '../cluster/scheduler/scheduler.js';
+import { parseDuration } from './controller.js';
+
+function parsePositiveInt(text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`"${text}" is not a positive integer`);
+  return n;
+}
+
+const logLevelOption = (): Option =>
+  new Option('--log-level <level>', 'all, debug, info, warn, error or none').default('info').argParser((v: string) => {
+    if (!isLogLevel(v)) throw new InvalidArgumentError(`"${v}" is not one of all, debug, info, warn, error, none`);
+    return v;
+  });
+
+/** A client for the kubeconfig (in-cluster config without one); a broken kubeconfig is a usage error. */
+export function clientFor(kubeconfig: string | undefined, userAgent: string, maxSockets = 64): KubeClient {
+  let access;
+  try {
+    access = loadKubeConfig(kubeconfig);
+  } catch (err) {
+    if (err instanceof KubeConfigError) throw err;
+    throw new KubeConfigError(`kubeconfig ${kubeconfig ?? '(in-cluster)'}: ${errorText(err)}`);
+  }
+  return new KubeClient(access, { userAgent, maxSockets });
+}
+
+/** Runs until SIGTERM/SIGINT, then `stop` (bounded by 8 s) and exit 0. */
+async function runUntilSignal(log: Logger, stop: () => Promise<void>): Promise<never> {
+  let stopping = false;
+  const onSignal = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    const force = setTimeout(() => process.exit(0), 8000);
+    force.unref();
+    stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err: errorText(err) }, 'error while stopping');
+        process.exit(0);
+      },
+    );
+  };
+  process.once('SIGTERM', () => onSignal('SIGTERM'));
+  process.once('SIGINT', () => onSignal('SIGINT'));
+  return await new Promise<never>(() => undefined);
+}
+
+interface CMFlags {
+  kubeconfig?: string;
+  controllers: string;
+  rootCaFile?: string;
+  nodeMonitorGracePeriod: number;
+  workers: number;
+  logLevel: LogLevel;
+}
+
+interface SchedFlags {
+  kubeconfig?: string;
+  schedulerName: string;
+  retryUnschedulable: number;
+  logLevel: LogLevel;
+}
+
+export function registerCluster(program: Command): void {
+  const cluster = program.command('cluster').description("the lab's Kubernetes components: controller-manager, scheduler, proxy (see docs/cluster.md)");
+
+  cluster
+    .command('controller-manager')
+    .description('run the controllers the lab needs (Deployment, ReplicaSet, EndpointSlice, Endpoints, ServiceAccount, root CA, node lifecycle, …)')
+    .option('--kubeconfig <path>', 'kubeconfig file (default: in-cluster service account)')
+    .option('--controllers <list>', `controllers to run: "*" for all, "-name" to leave one out (known: ${selectControllers(['*']).join(', ')})`, '*')
+    .option('--root-ca-file <path>', 'CA certificate published in every namespace as the kube-root-ca.crt ConfigMap (default: the kubeconfig CA)')
+    .addOption(new Option('--node-monitor-grace-period <d>', 'a node whose kubelet is silent this long becomes Ready=Unknown').argParser(parseDuration).default(40_000, '40s'))
+    .option('--workers <n>', 'reconciles run at once per controller', parsePositiveInt, 2)
+    .addOption(logLevelOption())
+    .action(async (f: CMFlags) => {
+      const client = clientFor(f.kubeconfig, 'metallb-cluster-controller-manager', 256);
+      const controllers = f.controllers.split(',');
+      selectControllers(controllers);
+      let rootCA: string | undefined;
+      if (f.rootCaFile) {
+        try {
+          rootCA = readFileSync(f.rootCaFile, 'utf8');
+        } catch (err) {
+          throw new Error(`--root-ca-file ${f.rootCaFile}: ${errorText(err)}`);
+        }
+        if (!rootCA.includes('-----BEGIN CERTIFICATE-----')) throw new Error(`--root-ca-file ${f.rootCaFile}: not a PEM certificate`);
+      } else if (client.access.ca) rootCA = client.access.ca.toString('utf8');
+      const log = createLogger('controller-manager', f.logLevel);
+      const mgr = new ControllerManager(client, log, { controllers, workers: f.workers, nodeMonitorGracePeriodMs: f.nodeMonitorGracePeriod, ...(rootCA ? { rootCA } : {}) });
+      log.info({ server: client.server.origin }, 'starting controller-manager');
+      await mgr.start();
+      await runUntilSignal(log, () => mgr.stop());
+    });
+
+  cluster
+    .command('scheduler')
+    .description('bind pending pods to nodes (nodeName, nodeSelector, node affinity, taints/tolerations, host ports; spreads pods of one owner)')
+    .option('--kubeconfig <path>', 'kubeconfig file (default: in-cluster service account)')
+    .option('--scheduler-name <name>', 'schedule pods whose spec.schedulerName is this', DEFAULT_SCHEDULER)
+    .addOption(new Option('--retry-unschedulable <d>', 'try a pod that fits nowhere again after this long even without a change').argParser(parseDuration).default(60_000, '60s'))
+    .addOption(logLevelOption())
+    .action(async (f: SchedFlags) => {
+      const client = clientFor(f.kubeconfig, 'metallb-cluster-scheduler');
+      const log = createLogger('scheduler', f.logLevel);
+      const s = new Scheduler(client, log, { schedulerName: f.schedulerName, retryUnschedulableMs: f.retryUnschedulable });
+      log.info({ server: client.server.origin, schedulerName: f.schedulerName }, 'starting scheduler');
+      void s.start();
+      await runUntilSignal(log, () => s.stop());
+    });
+}

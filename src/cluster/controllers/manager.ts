@@ -1,0 +1,90 @@
+// The controller-manager: builds the selected controllers on shared informers, starts the informers, then each
+// controller's workers once its caches are synced. Like kube-controller-manager's `--controllers`.
+import type { Logger } from '../../log.js';
+import type { KubeClient } from '../../k8s/client.js';
+import type { Runnable } from '../common/runtime.js';
+import { createContext, type ControllerContext } from './context.js';
+import { DeploymentController } from './deployment.js';
+import { EndpointsController } from './endpoints.js';
+import { EndpointSliceController } from './endpointslice.js';
+import { NodeLifecycleController } from './nodelifecycle.js';
+import { ReplicaSetController } from './replicaset.js';
+import { RootCAPublisher } from './rootca.js';
+import { ServiceAccountController } from './serviceaccount.js';
+
+export interface ManagerOptions {
+  /** Controller names, `*` for all, `-name` to leave one out (kube-controller-manager's --controllers). */
+  controllers: string[];
+  workers: number;
+  /** PEM of the API server CA for `kube-root-ca.crt`; without it that controller does not run. */
+  rootCA?: string;
+  nodeMonitorGracePeriodMs: number;
+}
+
+type Factory = (ctx: ControllerContext, o: ManagerOptions) => Runnable | undefined;
+
+/** Every controller this manager knows, by kube-controller-manager's names. */
+export const CONTROLLERS: Record<string, Factory> = {
+  deployment: (ctx) => new DeploymentController(ctx),
+  replicaset: (ctx) => new ReplicaSetController(ctx),
+  endpointslice: (ctx) => new EndpointSliceController(ctx),
+  endpoint: (ctx) => new EndpointsController(ctx),
+  serviceaccount: (ctx) => new ServiceAccountController(ctx),
+  'root-ca-cert-publisher': (ctx, o) => (o.rootCA ? new RootCAPublisher(ctx, o.rootCA) : undefined),
+  nodelifecycle: (ctx, o) => new NodeLifecycleController(ctx, { gracePeriodMs: o.nodeMonitorGracePeriodMs }),
+};
+
+/** Resolves `*,-foo,bar` against the known names; throws on an unknown name. */
+export function selectControllers(spec: readonly string[]): string[] {
+  const known = Object.keys(CONTROLLERS);
+  const on = new Set<string>();
+  const off = new Set<string>();
+  for (const raw of spec) {
+    const s = raw.trim();
+    if (s === '') continue;
+    if (s === '*') {
+      for (const k of known) on.add(k);
+      continue;
+    }
+    const neg = s.startsWith('-');
+    const name = neg ? s.slice(1) : s;
+    if (!known.includes(name)) throw new Error(`unknown controller "${name}" (known: ${known.join(', ')})`);
+    (neg ? off : on).add(name);
+  }
+  return known.filter((k) => on.has(k) && !off.has(k));
+}
+
+export class ControllerManager {
+  readonly ctx: ControllerContext;
+  readonly running: Runnable[] = [];
+
+  constructor(
+    client: KubeClient,
+    private readonly log: Logger,
+    private readonly opts: ManagerOptions,
+  ) {
+    this.ctx = createContext(client, log, opts.workers);
+  }
+
+  async start(): Promise<void> {
+    const names = selectControllers(this.opts.controllers);
+    for (const name of names) {
+      const c = CONTROLLERS[name]!(this.ctx, this.opts);
+      if (!c) {
+        this.log.warn({ controller: name }, 'controller not started (missing configuration, e.g. --root-ca-file)');
+        continue;
+      }
+      this.running.push(c);
+    }
+    this.ctx.informers.start();
+    this.log.info({ controllers: this.running.map((c) => c.name) }, 'starting controllers');
+    // each controller starts its workers when its own caches are synced
+    for (const c of this.running) void c.start();
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.running.map((c) => c.stop()));
+    await this.ctx.informers.stop();
+    await this.ctx.flushEvents();
+  }
+}
