@@ -70,8 +70,18 @@ interface SchedFlags {
   logLevel: LogLevel;
 }
 
+/**
+ * The `cluster` command group, created on first use: other modules (the kubelet) add their subcommands to it with
+ * `clusterGroup(program).command('kubelet')` from their own register function.
+ */
+export function clusterGroup(program: Command): Command {
+  const existing = program.commands.find((c) => c.name() === 'cluster');
+  if (existing) return existing;
+  return program.command('cluster').description("the lab's Kubernetes components: controller-manager, scheduler, proxy, kubelet (see docs/cluster.md)");
+}
+
 export function registerCluster(program: Command): void {
-  const cluster = program.command('cluster').description("the lab's Kubernetes components: controller-manager, scheduler, proxy (see docs/cluster.md)");
+  const cluster = clusterGroup(program);
 
   cluster
     .command('controller-manager')
