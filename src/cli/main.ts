@@ -8,6 +8,7 @@ import { registerController } from './controller.js';
 import { registerLab } from './lab.js';
 import { registerMemberlist } from './memberlist.js';
 import { registerCluster } from './cluster.js';
+import { registerKubelet } from './cluster-kubelet.js';
 
 export const EXIT_USAGE = 2;
 
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerLab(program);
   registerMemberlist(program);
   registerCluster(program);
+  registerKubelet(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }

@@ -1,0 +1,919 @@
+// One pod on this node: its sandbox (network namespace and addresses, cgroup, volumes), its init and regular
+// containers as processes with restarts and back-off, probes, graceful termination, and the status it reports.
+// `sync` is level-triggered and idempotent: the kubelet's work queue calls it whenever anything about the pod
+// changes (the API object, a process exit, a probe result, a back-off timer).
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from '../../log.js';
+import { errorText, isNotFound, type KubeClient } from '../../k8s/client.js';
+import type { EventSink, EventType } from '../../k8s/events.js';
+import type { CgroupLimits, CgroupManager } from './cgroups.js';
+import { buildEnv, ContainerConfigError, expand, expandArgs, type EnvSources } from './env.js';
+import type { ImageStore } from './image-store.js';
+import { knownImagesText, matchImage, resolveLaunch, type ImageMatch } from './images.js';
+import type { PodIPAM } from './ipam.js';
+import { hostView, materializePlan, removeHostDirIfUnused } from './mount-fs.js';
+import { MountPlanError, planMounts, setupScript, type MountRequest } from './mounts.js';
+import { createSandboxNet, deleteSandboxNet, netnsMounted, sandboxId, vethExists } from './netns.js';
+import { execInContainer, httpProbe, ProbeWorker, tcpProbe, type ProbeTarget, type ProbeType } from './probes.js';
+import { milliCPU, quantityOr } from './quantity.js';
+import { ContainerProcess, executableProblem, type ExitInfo } from './runtime.js';
+import { computePodStatus, statusFingerprint } from './status.js';
+import { podFullName, podKey, type Container, type ContainerState, type ContainerStateTerminated, type ContainerStatus, type LifecycleHandler, type Pod, type PodStatus } from './types.js';
+import { VolumeError, type PreparedPodVolumes, type VolumeManager } from './volumes.js';
+
+export interface WorkerDeps {
+  log: Logger;
+  events: EventSink;
+  client: KubeClient;
+  nodeName: string;
+  nodeIPs: string[];
+  netnsPrefix: string;
+  rootDir: string;
+  ipam: PodIPAM;
+  cgroups: CgroupManager;
+  volumes: VolumeManager;
+  images: ImageStore;
+  env: EnvSources;
+  restartBackoff: { baseMs: number; maxMs: number };
+  /** Multiplies probe delays and periods (tests); 1 in production. */
+  probeTimeScale: number;
+  /** CPU time the built-in web images spend per request. */
+  imageCpuMsPerRequest: number;
+  logMaxBytes: number;
+  enqueue(uid: string, afterMs?: number): void;
+  /** Whether a sandbox id is in use (by another pod of this kubelet or on the host). */
+  sandboxIdTaken(id: string, uid: string): boolean;
+  /** Host directories other pods of this kubelet still use. */
+  hostDirInUse(dir: string, exceptUid: string): boolean;
+}
+
+type Kind = 'init' | 'sidecar' | 'regular';
+
+interface Instance {
+  proc: ContainerProcess;
+  startedAt: string;
+  env: Record<string, string>;
+  probes: ProbeWorker[];
+  started: boolean;
+  ready: boolean;
+  /** Why the kubelet is stopping it (liveness failure, deletion), if it is. */
+  stopping?: string;
+  logPath: string;
+}
+
+interface CState {
+  name: string;
+  kind: Kind;
+  spec: Container;
+  restartCount: number;
+  instance?: Instance;
+  /** The instance that ended and has not been replaced yet. */
+  terminated?: ContainerStateTerminated;
+  /** The instance before the current one (lastState). */
+  lastTerminated?: ContainerStateTerminated;
+  waiting?: { reason: string; message?: string };
+  backoffMs: number;
+  lastStartAt?: number;
+  pullBackoffMs: number;
+  nextPullAt?: number;
+  image: string;
+  imageID: string;
+  starting?: boolean;
+}
+
+export interface SandboxRecord {
+  uid: string;
+  namespace: string;
+  name: string;
+  hostNetwork: boolean;
+  netns?: string;
+  veth?: string;
+  ips: string[];
+  hostDirs: string[];
+}
+
+const CONTAINER_ID_SCHEME = 'metallb-lab';
+const isoNow = (): string => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+const iso = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export class PodWorker {
+  readonly uid: string;
+  pod: Pod;
+  private readonly containers = new Map<string, CState>();
+  sandbox?: SandboxRecord;
+  private sandboxReady = false;
+  private sandboxRetryAt = 0;
+  private sandboxBackoffMs = 1000;
+  private volumes?: PreparedPodVolumes;
+  private volumeRetryMs = 1000;
+  private startTime: string;
+  private terminating?: Promise<void>;
+  private terminated = false;
+  private networkReleased = false;
+  private lastWritten = '';
+  /** Whether this kubelet started any container of the pod. */
+  private ranHere = false;
+  private readonly log: Logger;
+  /** Set after the pod is gone: its directory and addresses are released. */
+  finished = false;
+
+  constructor(
+    pod: Pod,
+    private readonly d: WorkerDeps,
+    adopted?: SandboxRecord,
+  ) {
+    this.pod = pod;
+    this.uid = pod.metadata.uid ?? '';
+    this.log = d.log.child({ pod: podKey(pod), uid: this.uid });
+    this.startTime = pod.status?.startTime ?? isoNow();
+    if (adopted) this.sandbox = adopted;
+    const restartOf = (name: string, list: ContainerStatus[] | undefined): number => list?.find((s) => s.name === name)?.restartCount ?? 0;
+    for (const c of pod.spec.initContainers ?? []) this.addContainer(c, c.restartPolicy === 'Always' ? 'sidecar' : 'init', restartOf(c.name, pod.status?.initContainerStatuses));
+    for (const c of pod.spec.containers) this.addContainer(c, 'regular', restartOf(c.name, pod.status?.containerStatuses));
+    // After a kubelet restart: init containers the API already saw succeed are not run again.
+    for (const s of pod.status?.initContainerStatuses ?? []) {
+      const c = this.containers.get(s.name);
+      if (c && c.kind === 'init' && s.state.terminated?.exitCode === 0) c.terminated = s.state.terminated;
+    }
+    // The previous kubelet's containers were stopped; their last states carry over.
+    for (const s of [...(pod.status?.containerStatuses ?? []), ...(pod.status?.initContainerStatuses ?? [])]) {
+      const c = this.containers.get(s.name);
+      if (!c || c.terminated) continue;
+      if (s.state.running && adopted) {
+        c.lastTerminated = { exitCode: 137, reason: 'Error', message: 'stopped by a kubelet restart', startedAt: s.state.running.startedAt, finishedAt: isoNow(), ...(s.containerID ? { containerID: s.containerID } : {}) };
+        c.restartCount++;
+      } else if (s.lastState.terminated) {
+        c.lastTerminated = s.lastState.terminated;
+      }
+    }
+  }
+
+  private addContainer(spec: Container, kind: Kind, restartCount: number): void {
+    const m = spec.image ? matchImage(spec.image) : undefined;
+    this.containers.set(spec.name, {
+      name: spec.name,
+      kind,
+      spec,
+      restartCount,
+      backoffMs: 0,
+      pullBackoffMs: 0,
+      image: m?.ref.canonical ?? spec.image ?? '',
+      imageID: '',
+      waiting: { reason: 'ContainerCreating' },
+    });
+  }
+
+  get hostNetwork(): boolean {
+    return this.pod.spec.hostNetwork === true;
+  }
+
+  get podIPs(): string[] {
+    if (this.hostNetwork) return [...this.d.nodeIPs];
+    return this.sandboxReady || (this.networkReleased && this.sandbox) ? [...(this.sandbox?.ips ?? [])] : [];
+  }
+
+  private get podDir(): string {
+    return this.d.volumes.podDir(this.uid);
+  }
+
+  private event(type: EventType, reason: string, message: string): void {
+    this.d.events.record(this.pod, type, reason, message);
+  }
+
+  // ---------- the sync loop ----------
+
+  /** Brings the pod to its desired state; returns when to look again (ms), if a timer is needed. */
+  async sync(pod: Pod | undefined): Promise<number | undefined> {
+    if (pod) this.pod = pod;
+    const deleting = pod !== undefined && !!pod.metadata.deletionTimestamp;
+    if (!pod || deleting) {
+      // Termination runs in the background (it may wait a grace period); its end queues the pod again.
+      if (!this.terminating) {
+        const grace = deleting ? (pod!.metadata.deletionGracePeriodSeconds ?? this.gracePeriodSeconds()) : this.gracePeriodSeconds();
+        this.terminating = this.terminate(grace, deleting ? 'deleted' : 'removed from the API server').finally(() => this.d.enqueue(this.uid));
+      }
+      if (pod) await this.writeStatus();
+      if (!this.terminated) return undefined;
+      await this.teardown();
+      if (deleting) await this.deleteFromApi();
+      return undefined;
+    }
+    // A pod the API already shows finished (before a kubelet restart) is not run again.
+    const apiPhase = pod.status?.phase;
+    if ((apiPhase === 'Succeeded' || apiPhase === 'Failed') && !this.ranHere) {
+      this.terminated = true;
+      await this.releaseNetwork();
+      return undefined;
+    }
+    let next: number | undefined;
+    const want = (ms: number | undefined): void => {
+      if (ms !== undefined && ms >= 0) next = next === undefined ? ms : Math.min(next, ms);
+    };
+    const phase = this.currentPhase();
+    if (phase === 'Succeeded' || phase === 'Failed') {
+      await this.finishTerminalPod();
+      await this.writeStatus();
+      return undefined;
+    }
+    // 1. Sandbox (network namespace and addresses).
+    if (!this.sandboxReady) {
+      if (Date.now() < this.sandboxRetryAt) want(this.sandboxRetryAt - Date.now());
+      else await this.createSandbox().catch((err: unknown) => want(this.sandboxFailed(err)));
+    }
+    if (!this.sandboxReady) {
+      await this.writeStatus();
+      return next;
+    }
+    this.d.cgroups.ensurePod(this.uid, this.podLimits());
+    // 2. Volumes (refreshed on every sync: Secret and ConfigMap updates reach running containers).
+    try {
+      this.volumes = await this.d.volumes.prepare(this.pod);
+      this.volumeRetryMs = 1000;
+      if (this.volumes.refreshAt !== undefined) want(this.volumes.refreshAt - Date.now());
+    } catch (err) {
+      const msg = err instanceof VolumeError ? err.message : `MountVolume.SetUp failed: ${errorText(err)}`;
+      this.event('Warning', 'FailedMount', msg);
+      this.log.warn({ err: msg }, 'volume setup failed');
+      want(this.volumeRetryMs);
+      this.volumeRetryMs = Math.min(this.volumeRetryMs * 2, 30_000);
+    }
+    // 3. Containers: init containers in order, then the regular ones.
+    if (this.volumes) {
+      let initDone = true;
+      for (const c of this.byKind('init', 'sidecar')) {
+        if (c.kind === 'sidecar') {
+          want(await this.ensureRunning(c, true));
+          if (!(c.instance && c.instance.started)) {
+            initDone = false;
+            break;
+          }
+          continue;
+        }
+        if (c.terminated?.exitCode === 0) continue;
+        initDone = false;
+        if (c.instance || c.starting) break;
+        if (c.terminated && (this.pod.spec.restartPolicy ?? 'Always') === 'Never') break;
+        want(await this.ensureRunning(c, true));
+        break;
+      }
+      for (const c of this.byKind('regular')) {
+        if (!initDone) {
+          if (!c.instance && !c.terminated && !c.lastTerminated) c.waiting = { reason: 'PodInitializing' };
+          continue;
+        }
+        const policy = this.pod.spec.restartPolicy ?? 'Always';
+        const restart = !c.terminated || policy === 'Always' || (policy === 'OnFailure' && c.terminated.exitCode !== 0);
+        if (restart) want(await this.ensureRunning(c, c.terminated !== undefined));
+      }
+    }
+    const after = this.currentPhase();
+    if (after === 'Succeeded' || after === 'Failed') await this.finishTerminalPod();
+    await this.writeStatus();
+    return next;
+  }
+
+  private byKind(...kinds: Kind[]): CState[] {
+    return [...this.containers.values()].filter((c) => kinds.includes(c.kind));
+  }
+
+  private gracePeriodSeconds(): number {
+    return this.pod.spec.terminationGracePeriodSeconds ?? 30;
+  }
+
+  private currentPhase(): string {
+    return this.buildStatus().phase ?? 'Pending';
+  }
+
+  // ---------- sandbox ----------
+
+  private async createSandbox(): Promise<void> {
+    if (this.hostNetwork) {
+      this.sandbox = { uid: this.uid, namespace: this.pod.metadata.namespace ?? '', name: this.pod.metadata.name ?? '', hostNetwork: true, ips: [], hostDirs: this.sandbox?.hostDirs ?? [] };
+      this.saveRecord();
+      this.sandboxReady = true;
+      return;
+    }
+    let rec = this.sandbox;
+    if (!rec || !rec.netns || !rec.veth) {
+      const id = sandboxId(this.uid, (x) => this.d.sandboxIdTaken(x, this.uid));
+      rec = { uid: this.uid, namespace: this.pod.metadata.namespace ?? '', name: this.pod.metadata.name ?? '', hostNetwork: false, netns: `${this.d.netnsPrefix}${id}`, veth: `veth${id}`, ips: [], hostDirs: this.sandbox?.hostDirs ?? [] };
+    }
+    const { ips } = this.d.ipam.allocate(this.uid);
+    rec.ips = ips;
+    this.sandbox = rec;
+    this.saveRecord();
+    // An adopted sandbox whose namespace and veth survived the restart is kept as it is.
+    if (!(netnsMounted(rec.netns!) && vethExists(rec.veth!))) await createSandboxNet({ netns: rec.netns!, veth: rec.veth!, ips });
+    this.sandboxReady = true;
+    this.sandboxBackoffMs = 1000;
+    this.log.info({ netns: rec.netns, ips }, 'pod sandbox ready');
+  }
+
+  private sandboxFailed(err: unknown): number {
+    const msg = errorText(err);
+    this.event('Warning', 'FailedCreatePodSandBox', `Failed to create pod sandbox: ${msg}`);
+    this.log.warn({ err: msg }, 'creating the pod sandbox failed');
+    const wait = this.sandboxBackoffMs;
+    this.sandboxRetryAt = Date.now() + wait;
+    this.sandboxBackoffMs = Math.min(wait * 2, 60_000);
+    return wait;
+  }
+
+  private saveRecord(): void {
+    if (!this.sandbox) return;
+    mkdirSync(this.podDir, { recursive: true });
+    writeFileSync(join(this.podDir, 'sandbox.json'), `${JSON.stringify(this.sandbox)}\n`);
+  }
+
+  private podLimits(): CgroupLimits {
+    const sum = (res: 'cpu' | 'memory', kind: 'limits' | 'requests'): number | undefined => {
+      let total = 0;
+      for (const c of this.pod.spec.containers) {
+        const v = quantityOr(c.resources?.[kind]?.[res] ?? (kind === 'requests' ? c.resources?.limits?.[res] : undefined));
+        if (v === undefined) {
+          if (kind === 'limits') return undefined;
+          continue;
+        }
+        total += v;
+      }
+      return total;
+    };
+    const cpuL = sum('cpu', 'limits');
+    const cpuR = sum('cpu', 'requests');
+    const mem = sum('memory', 'limits');
+    return {
+      ...(cpuL ? { cpuLimitMilli: milliCPU(cpuL) } : {}),
+      ...(cpuR ? { cpuRequestMilli: milliCPU(cpuR) } : {}),
+      ...(mem ? { memoryLimitBytes: mem } : {}),
+    };
+  }
+
+  private containerLimits(c: Container): CgroupLimits {
+    const cpuL = quantityOr(c.resources?.limits?.cpu);
+    const cpuR = quantityOr(c.resources?.requests?.cpu ?? c.resources?.limits?.cpu);
+    const mem = quantityOr(c.resources?.limits?.memory);
+    return {
+      ...(cpuL ? { cpuLimitMilli: milliCPU(cpuL) } : {}),
+      ...(cpuR ? { cpuRequestMilli: milliCPU(cpuR) } : {}),
+      ...(mem ? { memoryLimitBytes: mem } : {}),
+    };
+  }
+
+  // ---------- containers ----------
+
+  /** Starts `c` if it is not running, honouring the restart back-off. Returns ms until it should be looked at again. */
+  private async ensureRunning(c: CState, isRestart: boolean): Promise<number | undefined> {
+    if (c.instance || c.starting) return undefined;
+    const now = Date.now();
+    if (c.nextPullAt !== undefined && now < c.nextPullAt) return c.nextPullAt - now;
+    if (isRestart && c.terminated) {
+      if (c.backoffMs > 0 && c.lastStartAt !== undefined) {
+        // A container that ran long enough (twice the longest back-off) starts over from the first delay.
+        const ranFor = Date.parse(c.terminated.finishedAt ?? '') - c.lastStartAt;
+        if (ranFor > 2 * this.d.restartBackoff.maxMs) c.backoffMs = 0;
+      }
+      if (c.backoffMs > 0 && c.lastStartAt !== undefined && now < c.lastStartAt + c.backoffMs) {
+        const reason = 'CrashLoopBackOff';
+        const message = `back-off ${Math.round(c.backoffMs / 1000)}s restarting failed container=${c.name} pod=${podFullName(this.pod)}`;
+        if (c.waiting?.reason !== reason) this.event('Warning', 'BackOff', `Back-off restarting failed container ${c.name} in pod ${podFullName(this.pod)}`);
+        c.waiting = { reason, message };
+        return c.lastStartAt + c.backoffMs - now;
+      }
+      c.backoffMs = c.backoffMs === 0 ? this.d.restartBackoff.baseMs : Math.min(c.backoffMs * 2, this.d.restartBackoff.maxMs);
+    }
+    c.starting = true;
+    try {
+      return await this.start(c, isRestart);
+    } finally {
+      c.starting = false;
+    }
+  }
+
+  private async start(c: CState, isRestart: boolean): Promise<number | undefined> {
+    const m = c.spec.image ? matchImage(c.spec.image) : undefined;
+    if (!m) return this.pullFailed(c);
+    c.pullBackoffMs = 0;
+    c.nextPullAt = undefined;
+    this.event('Normal', 'Pulled', `Container image "${c.spec.image}" already present on machine`);
+    let env: Record<string, string>;
+    let argv: string[];
+    try {
+      env = this.containerEnv(c, m);
+      argv = await this.argvFor(c, m, env);
+    } catch (err) {
+      if (err instanceof ContainerConfigError) {
+        c.waiting = { reason: 'CreateContainerConfigError', message: err.message };
+        this.event('Warning', 'Failed', `Error: ${err.message}`);
+        return 10_000;
+      }
+      throw err;
+    }
+    c.image = m.ref.canonical;
+    const launchProblem = executableProblem(argv[0] ?? '', env);
+    const restartIndex = isRestart && c.terminated ? c.restartCount + 1 : c.restartCount;
+    const logPath = this.logPath(c.name, restartIndex);
+    mkdirSync(join(logPath, '..'), { recursive: true });
+    this.pruneLogs(c.name, restartIndex);
+    let script: string;
+    try {
+      script = this.prepareContainerDir(c, env);
+    } catch (err) {
+      if (err instanceof MountPlanError || err instanceof VolumeError) {
+        c.waiting = { reason: 'CreateContainerError', message: err.message };
+        this.event('Warning', 'Failed', `Error: ${err.message}`);
+        return 10_000;
+      }
+      throw err;
+    }
+    if (isRestart && c.terminated) {
+      c.lastTerminated = c.terminated;
+      c.terminated = undefined;
+      c.restartCount++;
+    }
+    c.lastStartAt = Date.now();
+    if (launchProblem) {
+      // The runtime cannot start the process: StartError, like a runtime's exec failure.
+      const t = iso(new Date());
+      c.terminated = { exitCode: 128, reason: 'StartError', message: `failed to create task for container: failed to start: ${launchProblem}`, startedAt: '1970-01-01T00:00:00Z', finishedAt: t };
+      c.waiting = undefined;
+      this.event('Warning', 'Failed', `Error: ${c.terminated.message}`);
+      if (c.backoffMs === 0) c.backoffMs = this.d.restartBackoff.baseMs;
+      return 0;
+    }
+    this.ranHere = true;
+    const proc = new ContainerProcess({
+      ...(this.hostNetwork ? {} : { netns: this.sandbox!.netns! }),
+      script,
+      argv,
+      env,
+      logPath,
+      logMaxBytes: this.d.logMaxBytes,
+    });
+    const inst: Instance = { proc, startedAt: iso(proc.startedAt), env, probes: [], started: !c.spec.startupProbe, ready: false, logPath };
+    c.instance = inst;
+    c.waiting = undefined;
+    c.imageID = await this.d.images.imageID(m);
+    this.event('Normal', 'Created', `Created container: ${c.name}`);
+    this.event('Normal', 'Started', `Started container ${c.name}`);
+    this.log.info({ container: c.name, pid: proc.pid, restartCount: c.restartCount, argv }, 'container started');
+    void proc.exited.then((info) => this.onExit(c, inst, info));
+    this.startProbes(c, inst);
+    if (c.spec.lifecycle?.postStart) void this.runPostStart(c, inst, c.spec.lifecycle.postStart);
+    return undefined;
+  }
+
+  private pullFailed(c: CState): number {
+    const known = knownImagesText();
+    const image = c.spec.image ?? '';
+    const now = Date.now();
+    if (c.waiting?.reason === 'ErrImagePull' || c.waiting?.reason === 'ImagePullBackOff') {
+      c.pullBackoffMs = c.pullBackoffMs === 0 ? this.d.restartBackoff.baseMs : Math.min(c.pullBackoffMs * 2, this.d.restartBackoff.maxMs);
+    } else {
+      c.pullBackoffMs = this.d.restartBackoff.baseMs;
+    }
+    const why = image === '' ? 'the container names no image' : `image "${image}" is not available in this lab (there is no registry); the lab runs these images: ${known}`;
+    this.event('Warning', 'Failed', `Failed to pull image "${image}": ${why}`);
+    this.event('Warning', 'Failed', 'Error: ErrImagePull');
+    c.waiting = { reason: 'ErrImagePull', message: why };
+    // The next look shows the back-off, as the kubelet does between pull attempts.
+    const backoffStart = now + Math.min(1000, c.pullBackoffMs);
+    c.nextPullAt = now + c.pullBackoffMs;
+    setTimeout(() => {
+      if (c.waiting?.reason === 'ErrImagePull' && !c.instance) {
+        c.waiting = { reason: 'ImagePullBackOff', message: `Back-off pulling image "${image}": ErrImagePull: ${why}` };
+        this.event('Normal', 'BackOff', `Back-off pulling image "${image}"`);
+        this.event('Warning', 'Failed', 'Error: ImagePullBackOff');
+        this.d.enqueue(this.uid);
+      }
+    }, backoffStart - now).unref();
+    return c.pullBackoffMs;
+  }
+
+  /** Image environment, then the manifest's (with the kubelet's sources and $(VAR) expansion). */
+  private containerEnv(c: CState, m: ImageMatch): Record<string, string> {
+    // The downward API reads the addresses the kubelet knows, not the (maybe not yet written) API status.
+    const ips = this.podIPs;
+    const view: Pod = {
+      ...this.pod,
+      status: {
+        ...this.pod.status,
+        hostIP: this.d.nodeIPs[0] ?? '',
+        hostIPs: this.d.nodeIPs.map((ip) => ({ ip })),
+        ...(ips.length > 0 ? { podIP: ips[0], podIPs: ips.map((ip) => ({ ip })) } : {}),
+      },
+    };
+    const built = buildEnv(view, c.spec, this.d.env);
+    if (built.skippedKeys.length > 0) {
+      this.event('Warning', 'InvalidEnvironmentVariableNames', `Keys [${built.skippedKeys.join(', ')}] from the EnvFrom were skipped since they are invalid environment variable names.`);
+    }
+    const base: Record<string, string> = { ...m.spec.env };
+    if (m.id === 'nginx' || m.id === 'echo-hname' || m.id === 'echo-ip') base.METALLB_LAB_CPU_MS_PER_REQUEST = String(this.d.imageCpuMsPerRequest);
+    base.HOSTNAME = this.hostname();
+    base.HOME = '/root';
+    return { ...base, ...built.env };
+  }
+
+  private hostname(): string {
+    if (this.hostNetwork) return this.d.nodeName;
+    return (this.pod.spec.hostname || this.pod.metadata.name || '').slice(0, 63);
+  }
+
+  private async argvFor(c: CState, m: ImageMatch, env: Record<string, string>): Promise<string[]> {
+    const launch = resolveLaunch(m, expandArgs(c.spec.command, env), expandArgs(c.spec.args, env));
+    switch (launch.kind) {
+      case 'builtin': {
+        const img = await this.d.images.get(launch.program);
+        return [process.execPath, img.path, ...launch.args];
+      }
+      case 'metallb':
+        return [process.execPath, this.d.images.metallbBin, ...launch.args];
+      case 'host':
+        return launch.argv;
+    }
+  }
+
+  /** Writes the container's setup script (mount plan, hostname, cgroup) and returns its path. */
+  private prepareContainerDir(c: CState, env: Record<string, string>): string {
+    const dir = join(this.podDir, 'containers', c.name);
+    mkdirSync(dir, { recursive: true });
+    const requests: MountRequest[] = [];
+    const vols = this.volumes!;
+    const mounts = [...(c.spec.volumeMounts ?? []), ...(vols.extraMounts.get(c.name) ?? [])];
+    for (const vm of mounts) {
+      const v = vols.volumes.get(vm.name);
+      if (!v) throw new VolumeError(vm.name, `volume "${vm.name}" is not defined in the pod`);
+      let source = v.path;
+      const sub = vm.subPathExpr ? expand(vm.subPathExpr, (n) => env[n]) : vm.subPath;
+      if (sub) {
+        if (sub.startsWith('/') || sub.split('/').includes('..')) throw new VolumeError(vm.name, `subPath "${sub}" must be a relative path without ".."`);
+        source = join(v.path, sub);
+        if (!existsSync(source)) mkdirSync(source, { recursive: true, mode: 0o755 });
+      }
+      const kind = statSync(source).isDirectory() ? 'dir' : 'file';
+      requests.push({ source, sourceKind: kind, target: vm.mountPath, readOnly: vm.readOnly === true || v.forceReadOnly });
+    }
+    if (!this.hostNetwork && !mounts.some((m) => m.mountPath === '/etc/hosts')) {
+      const hosts = join(this.podDir, 'etc-hosts');
+      writeFileSync(hosts, this.hostsFile());
+      requests.push({ source: hosts, sourceKind: 'file', target: '/etc/hosts', readOnly: false });
+    }
+    const plan = planMounts(requests, hostView, join(dir, 'shadow'), c.spec.workingDir);
+    // Top-level directories the plan needs on the host are recorded before they are made, so a crash cannot leak them.
+    if (plan.hostDirs.some((h) => !this.sandbox!.hostDirs.includes(h))) {
+      for (const h of plan.hostDirs) if (!this.sandbox!.hostDirs.includes(h)) this.sandbox!.hostDirs.push(h);
+      this.saveRecord();
+    }
+    materializePlan(plan);
+    const procs = this.d.cgroups.ensureContainer(this.uid, c.name, this.containerLimits(c.spec));
+    const script = setupScript({ plan, hostname: this.hostname(), cgroupProcs: procs, ...(c.spec.workingDir ? { workingDir: c.spec.workingDir } : {}) });
+    const path = join(dir, 'setup.sh');
+    writeFileSync(path, script, { mode: 0o755 });
+    return path;
+  }
+
+  private hostsFile(): string {
+    const name = this.hostname();
+    const lines = [
+      '# Kubernetes-managed hosts file.',
+      '127.0.0.1\tlocalhost',
+      '::1\tlocalhost ip6-localhost ip6-loopback',
+      'fe00::0\tip6-localnet',
+      'fe00::0\tip6-mcastprefix',
+      'fe00::1\tip6-allnodes',
+      'fe00::2\tip6-allrouters',
+    ];
+    for (const ip of this.sandbox?.ips ?? []) lines.push(`${ip}\t${name}`);
+    return `${lines.join('\n')}\n`;
+  }
+
+  logDir(container: string): string {
+    const md = this.pod.metadata;
+    return join(this.d.rootDir, 'logs', `${md.namespace ?? ''}_${md.name ?? ''}_${this.uid}`, container);
+  }
+
+  private logPath(container: string, restart: number): string {
+    return join(this.logDir(container), `${restart}.log`);
+  }
+
+  /** Keeps the logs of the current and the previous instance only. */
+  private pruneLogs(container: string, current: number): void {
+    const dir = this.logDir(container);
+    try {
+      for (const f of readdirSync(dir)) {
+        const n = Number(f.split('.')[0]);
+        if (Number.isInteger(n) && n < current - 1) rmSync(join(dir, f), { force: true });
+      }
+    } catch {
+      /* none yet */
+    }
+  }
+
+  private onExit(c: CState, inst: Instance, info: ExitInfo): void {
+    for (const p of inst.probes) p.stop();
+    // Whatever escaped the process group (a daemon that called setsid) goes with the container.
+    for (const pid of this.d.cgroups.processes(this.uid, c.name)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    const reason = info.exitCode === 0 ? 'Completed' : 'Error';
+    c.terminated = {
+      exitCode: info.exitCode,
+      ...(info.signal !== undefined ? { signal: info.signal } : {}),
+      reason,
+      startedAt: inst.startedAt,
+      finishedAt: iso(info.finishedAt),
+      containerID: `${CONTAINER_ID_SCHEME}://${inst.proc.id}`,
+    };
+    if (c.instance === inst) c.instance = undefined;
+    this.log.info({ container: c.name, exitCode: info.exitCode, signal: info.signal, stopping: inst.stopping }, 'container exited');
+    this.d.enqueue(this.uid);
+  }
+
+  // ---------- probes and hooks ----------
+
+  private probeTarget(c: CState, inst: Instance): ProbeTarget | undefined {
+    if (!inst.proc.running) return undefined;
+    return { podIP: this.podIPs[0] ?? '127.0.0.1', container: c.spec, pid: inst.proc.pid, env: inst.env };
+  }
+
+  private startProbes(c: CState, inst: Instance): void {
+    const make = (type: ProbeType): ProbeWorker | undefined => {
+      const p = type === 'liveness' ? c.spec.livenessProbe : type === 'readiness' ? c.spec.readinessProbe : c.spec.startupProbe;
+      if (!p) return undefined;
+      return new ProbeWorker(
+        type,
+        p,
+        () => this.probeTarget(c, inst),
+        {
+          changed: (t, ok) => this.probeChanged(c, inst, t, ok),
+          failed: (t, message) => {
+            if (c.instance !== inst || inst.stopping) return;
+            const what = t === 'liveness' ? 'Liveness' : t === 'readiness' ? 'Readiness' : 'Startup';
+            this.event('Warning', 'Unhealthy', `${what} probe failed: ${message}`);
+          },
+        },
+        this.d.probeTimeScale,
+      );
+    };
+    const startup = make('startup');
+    const liveness = make('liveness');
+    const readiness = make('readiness');
+    if (!readiness) inst.ready = true;
+    for (const w of [startup, liveness, readiness]) if (w) inst.probes.push(w);
+    if (startup) {
+      liveness?.setPaused(true);
+      readiness?.setPaused(true);
+    }
+    for (const w of inst.probes) w.start();
+  }
+
+  private probeChanged(c: CState, inst: Instance, type: ProbeType, ok: boolean): void {
+    if (c.instance !== inst || inst.stopping) return;
+    if (type === 'readiness') {
+      inst.ready = ok;
+    } else if (type === 'startup') {
+      if (ok) {
+        inst.started = true;
+        for (const w of inst.probes) if (w.type !== 'startup') w.setPaused(false);
+      } else {
+        void this.stopInstance(c, inst, this.probeGrace(c.spec.startupProbe?.terminationGracePeriodSeconds), `Container ${c.name} failed startup probe, will be restarted`);
+      }
+    } else if (!ok) {
+      void this.stopInstance(c, inst, this.probeGrace(c.spec.livenessProbe?.terminationGracePeriodSeconds), `Container ${c.name} failed liveness probe, will be restarted`);
+    }
+    this.d.enqueue(this.uid);
+  }
+
+  private probeGrace(probeGrace: number | undefined): number {
+    return probeGrace ?? this.gracePeriodSeconds();
+  }
+
+  private async runHandler(h: LifecycleHandler, c: CState, inst: Instance, timeoutMs: number): Promise<string | undefined> {
+    if (h.exec) {
+      const r = await execInContainer(h.exec.command ?? [], { pid: inst.proc.pid, env: inst.env }, timeoutMs);
+      if (r.timedOut) return `command ${JSON.stringify(h.exec.command)} timed out`;
+      return r.code === 0 ? undefined : `command ${JSON.stringify(h.exec.command ?? [])} exited with ${r.code}: ${r.output.trim()}`;
+    }
+    const t = this.probeTarget(c, inst);
+    if (!t) return undefined;
+    if (h.httpGet) {
+      const r = await httpProbe(h.httpGet, t, timeoutMs);
+      return r.ok ? undefined : r.message;
+    }
+    if (h.tcpSocket) {
+      const r = await tcpProbe(h.tcpSocket, t, timeoutMs);
+      return r.ok ? undefined : r.message;
+    }
+    if (h.sleep) {
+      await sleep(Math.min(timeoutMs, h.sleep.seconds * 1000));
+      return undefined;
+    }
+    return undefined;
+  }
+
+  private async runPostStart(c: CState, inst: Instance, h: LifecycleHandler): Promise<void> {
+    const err = await this.runHandler(h, c, inst, 30_000);
+    if (err && c.instance === inst) {
+      this.event('Warning', 'FailedPostStartHook', `PostStartHook failed: ${err}`);
+      await this.stopInstance(c, inst, this.gracePeriodSeconds(), `FailedPostStartHook`);
+    }
+  }
+
+  /** preStop hook, SIGTERM, the grace period, SIGKILL; resolves when the process is gone. */
+  private async stopInstance(c: CState, inst: Instance, graceSeconds: number, why: string): Promise<void> {
+    if (!inst.proc.running) return;
+    if (inst.stopping) {
+      await inst.proc.exited;
+      return;
+    }
+    inst.stopping = why;
+    inst.ready = false;
+    for (const p of inst.probes) p.stop();
+    const deadline = Date.now() + Math.max(0, graceSeconds) * 1000;
+    this.event('Normal', 'Killing', why.startsWith('Container ') ? why : `Stopping container ${c.name}`);
+    const pre = c.spec.lifecycle?.preStop;
+    if (pre && graceSeconds > 0) {
+      const err = await this.runHandler(pre, c, inst, Math.max(1, deadline - Date.now()));
+      if (err) this.event('Warning', 'FailedPreStopHook', `PreStopHook failed: ${err}`);
+    }
+    inst.proc.signal('SIGTERM');
+    const left = deadline - Date.now();
+    const done = await Promise.race([inst.proc.exited.then(() => true), sleep(Math.max(0, left)).then(() => false)]);
+    if (!done) {
+      inst.proc.signal('SIGKILL');
+      for (const pid of this.d.cgroups.processes(this.uid, c.name)) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+    }
+    await inst.proc.exited;
+  }
+
+  /** Stops every container (regular ones first, then sidecars, then init), each with the grace period. */
+  async terminate(graceSeconds: number, why: string): Promise<void> {
+    const stopAll = async (kinds: Kind[]): Promise<void> => {
+      await Promise.all(
+        this.byKind(...kinds)
+          .filter((c) => c.instance)
+          .map((c) => this.stopInstance(c, c.instance!, graceSeconds, why)),
+      );
+    };
+    if (this.byKind('regular', 'sidecar', 'init').some((c) => c.instance)) this.log.info({ graceSeconds, why }, 'stopping pod');
+    await stopAll(['regular']);
+    await stopAll(['sidecar', 'init']);
+    // Anything left in the pod's cgroups.
+    for (const pid of this.d.cgroups.processes(this.uid)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    this.terminated = true;
+  }
+
+  /** A pod that reached Succeeded or Failed: containers stopped, its network and addresses released. */
+  private async finishTerminalPod(): Promise<void> {
+    if (!this.terminated) await this.terminate(this.gracePeriodSeconds(), 'pod completed');
+    await this.releaseNetwork();
+  }
+
+  private async releaseNetwork(): Promise<void> {
+    if (this.networkReleased) return;
+    const rec = this.sandbox;
+    if (rec && rec.netns && rec.veth) await deleteSandboxNet({ netns: rec.netns, veth: rec.veth });
+    this.d.ipam.release(this.uid);
+    this.networkReleased = true;
+    this.sandboxReady = false;
+  }
+
+  /** Everything the pod had on this node: processes, network, addresses, cgroups, volumes, logs. */
+  async teardown(): Promise<void> {
+    if (this.finished) return;
+    await this.releaseNetwork().catch((err: unknown) => this.log.warn({ err: errorText(err) }, 'removing the pod network failed'));
+    this.d.cgroups.removePod(this.uid);
+    for (const dir of this.sandbox?.hostDirs ?? []) if (!this.d.hostDirInUse(dir, this.uid)) removeHostDirIfUnused(dir);
+    await this.d.volumes.teardown(this.uid);
+    const md = this.pod.metadata;
+    rmSync(join(this.d.rootDir, 'logs', `${md.namespace ?? ''}_${md.name ?? ''}_${this.uid}`), { recursive: true, force: true });
+    this.finished = true;
+    this.log.info('pod torn down');
+  }
+
+  /** After graceful termination: the kubelet removes the object (grace period 0, only this uid). */
+  private async deleteFromApi(): Promise<void> {
+    const md = this.pod.metadata;
+    try {
+      await this.d.client.delete(`/api/v1/namespaces/${encodeURIComponent(md.namespace ?? '')}/pods/${encodeURIComponent(md.name ?? '')}`, {
+        body: { apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: 0, preconditions: { uid: this.uid } },
+      });
+    } catch (err) {
+      if (!isNotFound(err) && !(err instanceof Error && /precondition|409/i.test(err.message))) throw err;
+    }
+  }
+
+  // ---------- status ----------
+
+  private containerStatus(c: CState): ContainerStatus {
+    const inst = c.instance;
+    let state: ContainerState;
+    if (inst && inst.proc.running) state = { running: { startedAt: inst.startedAt } };
+    else if (c.waiting && !c.terminated) state = { waiting: { reason: c.waiting.reason, ...(c.waiting.message ? { message: c.waiting.message } : {}) } };
+    else if (c.waiting && c.terminated && c.waiting.reason === 'CrashLoopBackOff') state = { waiting: { reason: c.waiting.reason, ...(c.waiting.message ? { message: c.waiting.message } : {}) } };
+    else if (c.terminated) state = { terminated: c.terminated };
+    else state = { waiting: { reason: 'ContainerCreating' } };
+    // In back-off, the last run is shown as lastState.
+    const last = state.waiting && c.terminated ? c.terminated : c.lastTerminated;
+    const s: ContainerStatus = {
+      name: c.name,
+      state,
+      lastState: last ? { terminated: last } : {},
+      ready: !!(inst && inst.proc.running && inst.started && inst.ready && !inst.stopping),
+      restartCount: c.restartCount,
+      image: c.image,
+      imageID: c.imageID,
+      started: !!(inst && inst.proc.running && inst.started),
+    };
+    const id = inst ? inst.proc.id : c.terminated?.containerID?.replace(/^.*:\/\//, '');
+    if (id) s.containerID = `${CONTAINER_ID_SCHEME}://${id}`;
+    return s;
+  }
+
+  buildStatus(): PodStatus {
+    const initStatuses = this.byKind('init', 'sidecar').map((c) => ({ status: this.containerStatus(c), sidecar: c.kind === 'sidecar' }));
+    const statuses = this.byKind('regular').map((c) => this.containerStatus(c));
+    return computePodStatus({
+      pod: this.pod,
+      initStatuses,
+      statuses,
+      sandboxReady: this.sandboxReady,
+      hostIPs: this.d.nodeIPs,
+      podIPs: this.podIPs,
+      startTime: this.startTime,
+      now: isoNow(),
+    });
+  }
+
+  /** PATCHes pods/status when what the kubelet reports differs from what the API server holds. */
+  async writeStatus(): Promise<void> {
+    if (this.finished) return;
+    const status = this.buildStatus();
+    const fp = statusFingerprint(status);
+    if (fp === statusFingerprint(this.pod.status) || fp === this.lastWritten) return;
+    const patch: Record<string, unknown> = { ...status };
+    for (const k of ['reason', 'message', 'podIP', 'podIPs', 'initContainerStatuses'] as const) {
+      if (patch[k] === undefined && this.pod.status?.[k] !== undefined) patch[k] = null;
+    }
+    const md = this.pod.metadata;
+    try {
+      const updated = await this.d.client.mergePatch<Pod>(`/api/v1/namespaces/${encodeURIComponent(md.namespace ?? '')}/pods/${encodeURIComponent(md.name ?? '')}/status`, { status: patch });
+      if (updated?.metadata?.uid === this.uid) this.pod = { ...this.pod, status: updated.status ?? status };
+      this.lastWritten = fp;
+    } catch (err) {
+      if (isNotFound(err)) return;
+      throw err;
+    }
+  }
+
+  // ---------- views for the HTTP endpoint and stats ----------
+
+  /** The log file `kubectl logs [--previous]` reads for a container; undefined when there is no such container. */
+  logTarget(container: string, previous: boolean): { file?: { path: string; running: boolean }; waitingReason?: string } | undefined {
+    const c = this.containers.get(container);
+    if (!c) return undefined;
+    const ran = c.instance !== undefined || c.terminated !== undefined;
+    const waitingReason = c.waiting?.reason ?? 'ContainerCreating';
+    if (!ran && !previous) return { waitingReason };
+    const n = previous ? (ran ? c.restartCount - 1 : c.restartCount - 1) : c.restartCount;
+    const path = this.logPath(container, n);
+    if (n < 0 || !existsSync(path)) return previous ? {} : { waitingReason };
+    return { file: { path, running: !previous && !!c.instance?.proc.running } };
+  }
+
+  /** Whether the instance writing `path` is still running. */
+  instanceRunning(container: string, path: string): boolean {
+    const inst = this.containers.get(container)?.instance;
+    return !!inst && inst.proc.running && inst.logPath === path;
+  }
+
+  containerNames(): string[] {
+    return [...this.containers.keys()];
+  }
+
+  /** Containers with a process (for stats). */
+  runningContainers(): { name: string; startTime: string }[] {
+    return [...this.containers.values()].filter((c) => c.instance?.proc.running).map((c) => ({ name: c.name, startTime: c.instance!.startedAt }));
+  }
+
+  get podStartTime(): string {
+    return this.startTime;
+  }
+}
