@@ -2,7 +2,8 @@
 // as one config. A config with errors is rejected as a whole: the last good one stays in force, the config is marked
 // stale, each error is logged and reported as a Warning event `InvalidConfiguration` on the object it concerns.
 // A valid config whose pools differ from the current ones is handed to the allocator and every Service is reprocessed.
-import type { Pool } from '../config/types.js';
+// The speaker uses the same reconciler with its own notion of "differs" (`relevant`) and a veto (`accept`).
+import type { Config, Pool } from '../config/types.js';
 import type { ClusterContext, ParseOptions, ParseResult } from '../config/index.js';
 import { formatConfigError } from '../config/types.js';
 import type { Logger } from '../log.js';
@@ -22,12 +23,21 @@ export interface ConfigReconcilerDeps {
   namespace: string;
   parse: ParseFn;
   sources: ConfigSources;
-  allocator: { setPools(pools: readonly Pool[]): void };
+  /** The controller's allocator gets the pools of every accepted config. */
+  allocator?: { setPools(pools: readonly Pool[]): void };
   events: EventSink;
   log: Logger;
   metrics?: { configLoaded: { set(v: number): void }; configStale: { set(v: number): void } };
-  /** Pools changed: converge every Service again. */
-  onPoolsChanged(): void;
+  /** An accepted config changed what matters (the pools, or `relevant`): converge every Service again. */
+  onPoolsChanged(config: Config): void;
+  /** The part of the config this process depends on; a new config equal in it is ignored. Default: the pools. */
+  relevant?(config: Config): unknown;
+  /**
+   * A last say on a valid new config: a reason to refuse it (the speaker refuses a config that would orphan an
+   * address it announces). A refused config leaves the previous one in force, marks it stale, and the reconcile
+   * throws so the work queue retries it with backoff.
+   */
+  accept?(config: Config): string | undefined;
   /** Whether this instance may write (events); false on a standby. */
   canWrite?(): boolean;
   /** Every parse outcome (for the ConfigurationState object). */
@@ -69,6 +79,7 @@ export class ConfigReconciler {
   private poolsKey: string | undefined;
   private lastErrorsKey = '';
   private lastPools: readonly Pool[] = [];
+  private lastConfig: Config | undefined;
 
   constructor(private readonly d: ConfigReconcilerDeps) {}
 
@@ -81,6 +92,10 @@ export class ConfigReconciler {
   }
   get pools(): readonly Pool[] {
     return this.lastPools;
+  }
+  /** The config in force (the last accepted one). */
+  get config(): Config | undefined {
+    return this.lastConfig;
   }
 
   /** Makes the next reconcile report its errors again (e.g. after becoming leader). */
@@ -118,23 +133,35 @@ export class ConfigReconciler {
       }
       return;
     }
+    const config = result.config;
+    const key = stableKey(this.d.relevant ? this.d.relevant(config) : config.pools);
+    if (key === this.poolsKey) {
+      this.lastErrorsKey = '';
+      this.setStale(false);
+      this.d.onResult?.(true, []);
+      log.debug({}, 'configuration unchanged');
+      return;
+    }
+    const refusal = this.d.accept?.(config);
+    if (refusal !== undefined) {
+      this.setStale(true);
+      this.d.onResult?.(false, [refusal]);
+      if (refusal !== this.lastErrorsKey) log.error({ error: refusal, keptPrevious: this.loadedOnce }, `new configuration rejected: ${refusal}`);
+      this.lastErrorsKey = refusal;
+      throw new Error(`new configuration rejected: ${refusal}`);
+    }
     this.lastErrorsKey = '';
     this.setStale(false);
     this.d.onResult?.(true, []);
-    const config = result.config;
-    const key = stableKey(config.pools);
     const first = !this.loadedOnce;
     this.loadedOnce = true;
     this.d.metrics?.configLoaded.set(1);
-    if (key === this.poolsKey) {
-      log.debug({}, 'configuration unchanged for the controller');
-      return;
-    }
     this.poolsKey = key;
     this.lastPools = config.pools;
-    this.d.allocator.setPools(config.pools);
+    this.lastConfig = config;
+    this.d.allocator?.setPools(config.pools);
     log.info({ pools: config.pools.map((p) => p.name), first }, first ? 'configuration loaded' : 'configuration changed, reprocessing all services');
-    this.d.onPoolsChanged();
+    this.d.onPoolsChanged(config);
   }
 
   private setStale(stale: boolean): void {
