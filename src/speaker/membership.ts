@@ -1,0 +1,165 @@
+// Which speakers are alive: MetalLB's speakerlist. With memberlist on (both --ml-bindaddr and --ml-labels set) the
+// candidates for layer 2 are the memberlist members; the speaker finds its peers by listing the pods matching
+// --ml-labels in its namespace (only `list` is needed: MetalLB's oldest RBAC grants nothing else) and joins their
+// IPs, again every few minutes and whenever its own Node changes. Off: every Node is a candidate.
+import type { Logger } from '../log.js';
+import type { Pod } from '../k8s/types.js';
+import { errorText } from '../k8s/client.js';
+
+export type MembershipEvent = 'join' | 'leave' | 'update';
+
+export interface Membership {
+  /** Memberlist is on. */
+  readonly enabled: boolean;
+  /** Names of the live speakers (this node included); undefined when memberlist is off. */
+  usable(): ReadonlySet<string> | undefined;
+  /** Called after the live set changed. */
+  onChange(cb: (event: MembershipEvent, member: string) => void): void;
+  start(): Promise<void>;
+  /** Join the peers again (own Node changed, partition suspected). */
+  rejoin(): void;
+  /** Tell the others we go (they re-elect at once), waiting at most `timeoutMs`. */
+  leave(timeoutMs: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export class DisabledMembership implements Membership {
+  readonly enabled = false;
+  usable(): undefined {
+    return undefined;
+  }
+  onChange(): void {}
+  async start(): Promise<void> {}
+  rejoin(): void {}
+  async leave(): Promise<void> {}
+  async stop(): Promise<void> {}
+}
+
+/** The memberlist implementation (src/speaker/memberlist), as the speaker uses it. */
+export interface MemberlistLike {
+  join(addrs: readonly string[]): Promise<number>;
+  liveMembers(): Promise<string[]>;
+  leave(timeoutMs: number): Promise<void>;
+  shutdown(): Promise<void>;
+  on(event: MembershipEvent, listener: (member: { name: string }) => void): unknown;
+}
+
+export interface SpeakerListDeps {
+  nodeName: string;
+  log: Logger;
+  create(): Promise<MemberlistLike>;
+  /** The pods matching --ml-labels in the speaker namespace. */
+  listPods(): Promise<Pod[]>;
+  /** Port peers listen on (their --ml-bindport; MetalLB assumes all speakers use the same). */
+  peerPort: number;
+  /** Pod list refresh (MetalLB: 5 min) and join retry while alone (MetalLB: 1 min). */
+  refreshMs?: number;
+  retryMs?: number;
+}
+
+/** Pod IPs worth joining: running (or pending with an IP) pods other than terminating ones. */
+export function peerAddresses(pods: readonly Pod[], port: number): string[] {
+  const out = new Set<string>();
+  for (const p of pods) {
+    if (p.metadata?.deletionTimestamp) continue;
+    const phase = p.status?.phase;
+    if (phase === 'Succeeded' || phase === 'Failed') continue;
+    const ips = p.status?.podIPs?.map((x) => x.ip) ?? (p.status?.podIP ? [p.status.podIP] : []);
+    // One address per pod suffices (memberlist advertises a single address); prefer the first (primary) one.
+    const ip = ips.find((x) => typeof x === 'string' && x !== '');
+    if (ip) out.add(ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`);
+  }
+  return [...out].sort();
+}
+
+export class SpeakerList implements Membership {
+  readonly enabled = true;
+  private ml: MemberlistLike | undefined;
+  private live: Set<string>;
+  private readonly listeners: ((event: MembershipEvent, member: string) => void)[] = [];
+  private refreshTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private joining: Promise<void> | undefined;
+  private stopped = false;
+  private refreshSeq = 0;
+
+  constructor(private readonly d: SpeakerListDeps) {
+    this.live = new Set([d.nodeName]);
+  }
+
+  usable(): ReadonlySet<string> {
+    return this.live;
+  }
+
+  onChange(cb: (event: MembershipEvent, member: string) => void): void {
+    this.listeners.push(cb);
+  }
+
+  async start(): Promise<void> {
+    this.ml = await this.d.create();
+    for (const ev of ['join', 'leave', 'update'] as const) {
+      this.ml.on(ev, (m) => void this.refresh(ev, m.name));
+    }
+    this.d.log.info({ node: this.d.nodeName }, 'memberlist started');
+    this.rejoin();
+    this.refreshTimer = setInterval(() => this.rejoin(), this.d.refreshMs ?? 300_000);
+    this.refreshTimer.unref();
+    this.retryTimer = setInterval(() => {
+      if (this.live.size <= 1) this.rejoin();
+    }, this.d.retryMs ?? 60_000);
+    this.retryTimer.unref();
+  }
+
+  /** Re-reads the live set after an event; listeners hear only real changes. */
+  private async refresh(event: MembershipEvent, member: string): Promise<void> {
+    if (!this.ml || this.stopped) return;
+    const seq = ++this.refreshSeq;
+    let names: string[];
+    try {
+      names = await this.ml.liveMembers();
+    } catch (err) {
+      this.d.log.warn({ err: errorText(err) }, 'memberlist: could not read members');
+      return;
+    }
+    if (seq !== this.refreshSeq || this.stopped) return; // a newer refresh is on its way
+    const next = new Set(names);
+    next.add(this.d.nodeName);
+    const changed = next.size !== this.live.size || [...next].some((n) => !this.live.has(n));
+    this.live = next;
+    this.d.log.info({ event, member, members: [...next].sort() }, `memberlist: ${member} ${event === 'join' ? 'joined' : event === 'leave' ? 'left' : 'updated'}`);
+    if (changed || event === 'update') for (const l of this.listeners) l(event, member);
+  }
+
+  rejoin(): void {
+    if (this.joining || this.stopped || !this.ml) return;
+    const ml = this.ml;
+    this.joining = (async () => {
+      try {
+        const addrs = peerAddresses(await this.d.listPods(), this.d.peerPort);
+        if (addrs.length === 0) return;
+        const n = await ml.join(addrs);
+        this.d.log.info({ peers: addrs, answered: n }, 'memberlist: joined');
+      } catch (err) {
+        this.d.log.warn({ err: errorText(err) }, 'memberlist: join failed, retrying later');
+      } finally {
+        this.joining = undefined;
+      }
+    })();
+  }
+
+  async leave(timeoutMs: number): Promise<void> {
+    if (!this.ml) return;
+    try {
+      await this.ml.leave(timeoutMs);
+    } catch (err) {
+      this.d.log.warn({ err: errorText(err) }, 'memberlist: leave failed');
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.refreshTimer) clearInterval(this.refreshTimer);
+    if (this.retryTimer) clearInterval(this.retryTimer);
+    await this.ml?.shutdown().catch(() => undefined);
+  }
+}

@@ -1,0 +1,171 @@
+// The speaker's per-Service pipeline (MetalLB's speaker controller.SetBalancer, reference j): from one Service and
+// what is known about the cluster, withdraw it with a reason or announce it through each protocol. Idempotent and
+// level-triggered: the manager calls `reconcile` for a Service key whenever anything it depends on may have changed.
+//
+// Withdraw reasons, in order: serviceDeleted, notLoadBalancer, (loadBalancerClass: not handled by this speaker),
+// noIPAllocated, invalidIP, ipNotAllowed, loadBalancerIPChanged (withdraw, then announce the new addresses); then
+// per protocol the reason its shouldAnnounce gives.
+import type { Config } from '../config/types.js';
+import type { Node, Service } from '../k8s/types.js';
+import type { EventSink } from '../k8s/events.js';
+import type { Logger } from '../log.js';
+import type { ServiceEndpoint } from './endpoints.js';
+import type { ProtocolHandler, ProtocolName, ServiceAnnouncement } from './protocol.js';
+import { ingressTexts, parseIngress, poolForIPs } from './service-facts.js';
+
+export interface AnnouncedGauge {
+  set(labels: { service: string; protocol: string; node: string; ip: string }, value: number): void;
+  remove(labels: { service: string; protocol: string; node: string; ip: string }): void;
+}
+
+export interface PipelineDeps {
+  myNode: string;
+  /** In MetalLB's order: BGP first, then layer 2. */
+  handlers: readonly ProtocolHandler[];
+  /** --lb-class: "" handles Services without a class only. */
+  loadBalancerClass: string;
+  events: EventSink;
+  announced: AnnouncedGauge;
+  log: Logger;
+}
+
+export interface ServiceInputs {
+  service: Service | undefined;
+  endpoints: readonly ServiceEndpoint[];
+  nodes: ReadonlyMap<string, Node>;
+}
+
+export interface ReconcileResult {
+  /** Reconcile again after this long (a protocol could not announce everything yet). */
+  retryAfterMs?: number;
+}
+
+const sameSet = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((x) => b.includes(x));
+
+export class AnnouncePipeline {
+  private config: Config | undefined;
+  /** Per protocol, the addresses announced per Service key. */
+  private readonly announced = new Map<ProtocolName, Map<string, readonly string[]>>();
+  /** The addresses each announced Service had when announced (MetalLB's svcIPs). */
+  private readonly svcIPs = new Map<string, readonly string[]>();
+
+  constructor(private readonly d: PipelineDeps) {
+    for (const h of d.handlers) this.announced.set(h.protocol, new Map());
+  }
+
+  get hasConfig(): boolean {
+    return this.config !== undefined;
+  }
+
+  /** Service keys announced by at least one protocol. */
+  announcedKeys(): string[] {
+    return [...this.svcIPs.keys()];
+  }
+
+  /** Addresses announced for `key` by `protocol` (empty when not announced). */
+  announcedBy(protocol: ProtocolName, key: string): readonly string[] {
+    return this.announced.get(protocol)?.get(key) ?? [];
+  }
+
+  /**
+   * MetalLB's speaker SetConfig: a config under which an announced address belongs to no pool is refused (the
+   * previous one stays in force); returns the reason, or undefined when the config is now in force.
+   */
+  checkConfig(config: Config): string | undefined {
+    for (const [key, ips] of this.svcIPs) {
+      const parsed = parseIngress(ips);
+      if (!parsed || !poolForIPs(config.pools, parsed)) {
+        return `service ${key} announces ${ips.join(', ')}, which would belong to no IPAddressPool`;
+      }
+    }
+    return undefined;
+  }
+
+  setConfig(config: Config): void {
+    for (const h of this.d.handlers) h.setConfig(config);
+    this.config = config;
+  }
+
+  handles(svc: Service): boolean {
+    const cls = typeof svc.spec?.loadBalancerClass === 'string' ? svc.spec.loadBalancerClass : '';
+    return cls === this.d.loadBalancerClass;
+  }
+
+  async reconcile(key: string, inputs: ServiceInputs): Promise<ReconcileResult> {
+    const svc = inputs.service;
+    if (!svc) return this.withdrawAll(key, 'serviceDeleted');
+    if (svc.spec?.type !== 'LoadBalancer') return this.withdrawAll(key, 'notLoadBalancer');
+    if (!this.handles(svc)) return this.withdrawAll(key, 'loadBalancerClass');
+    const config = this.config;
+    if (!config) return {}; // waiting for a config; every Service is reprocessed once it arrives
+    const ips = ingressTexts(svc);
+    if (ips.length === 0) return this.withdrawAll(key, 'noIPAllocated');
+    const parsed = parseIngress(ips);
+    if (!parsed) {
+      this.d.log.error({ service: key, ips }, 'invalid LoadBalancer IP in the service status');
+      return this.withdrawAll(key, 'invalidIP');
+    }
+    const pool = poolForIPs(config.pools, parsed);
+    if (!pool) {
+      this.d.log.error({ service: key, ips }, 'the service\'s IP is not allowed by the configuration (in no IPAddressPool)');
+      return this.withdrawAll(key, 'ipNotAllowed');
+    }
+    const before = this.svcIPs.get(key);
+    if (before && !sameSet(before, ips)) await this.withdrawAll(key, 'loadBalancerIPChanged');
+
+    const a: ServiceAnnouncement = { key, service: svc, ips, parsed, pool, config, endpoints: inputs.endpoints, nodes: inputs.nodes };
+    let retryAfterMs: number | undefined;
+    for (const h of this.d.handlers) {
+      const decision = h.shouldAnnounce(a);
+      if (!decision.announce) {
+        await this.withdraw(h, key, decision.reason, decision.message);
+        continue;
+      }
+      const result = await h.setBalancer(a);
+      if (result.retryAfterMs !== undefined) retryAfterMs = Math.min(retryAfterMs ?? Infinity, result.retryAfterMs);
+      if (result.announced.length === 0) {
+        await this.withdraw(h, key, 'announceFailed');
+        continue;
+      }
+      this.markAnnounced(h.protocol, key, svc, ips, result.announced, pool.name);
+    }
+    return retryAfterMs === undefined ? {} : { retryAfterMs };
+  }
+
+  private markAnnounced(protocol: ProtocolName, key: string, svc: Service, ips: readonly string[], now: readonly string[], pool: string): void {
+    const byKey = this.announced.get(protocol) as Map<string, readonly string[]>;
+    const prev = byKey.get(key);
+    byKey.set(key, [...now]);
+    this.svcIPs.set(key, [...ips]);
+    const labels = (ip: string): { service: string; protocol: string; node: string; ip: string } => ({ service: key, protocol, node: this.d.myNode, ip });
+    for (const ip of prev ?? []) if (!now.includes(ip)) this.d.announced.remove(labels(ip));
+    for (const ip of now) this.d.announced.set(labels(ip), 1);
+    if (prev && sameSet(prev, now)) return;
+    this.d.log.info({ service: key, ips: now, protocol, pool, node: this.d.myNode }, 'service has IP, announcing');
+    // MetalLB records this on every successful reconcile; we record each change of what is announced, which
+    // keeps the same message and reason without an API write per reconcile.
+    this.d.events.record(svc, 'Normal', 'nodeAssigned', `announcing from node ${JSON.stringify(this.d.myNode)} with protocol ${JSON.stringify(protocol)}`);
+  }
+
+  private async withdrawAll(key: string, reason: string): Promise<ReconcileResult> {
+    for (const h of this.d.handlers) await this.withdraw(h, key, reason);
+    return {};
+  }
+
+  private async withdraw(h: ProtocolHandler, key: string, reason: string, message?: string): Promise<void> {
+    const byKey = this.announced.get(h.protocol) as Map<string, readonly string[]>;
+    const ips = byKey.get(key);
+    if (!ips) return;
+    await h.deleteBalancer(key, reason);
+    for (const ip of ips) this.d.announced.remove({ service: key, protocol: h.protocol, node: this.d.myNode, ip });
+    byKey.delete(key);
+    if ([...this.announced.values()].some((m) => m.has(key))) return;
+    this.d.log.info({ service: key, ips: this.svcIPs.get(key), protocol: h.protocol, reason, ...(message ? { detail: message } : {}) }, 'withdrawing service announcement');
+    this.svcIPs.delete(key);
+  }
+
+  /** Withdraws everything (shutdown). */
+  async withdrawEverything(reason: string): Promise<void> {
+    for (const key of this.announcedKeys()) await this.withdrawAll(key, reason);
+  }
+}
