@@ -6,7 +6,11 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { createLogger, isLogLevel, type LogLevel, type Logger } from '../log.js';
 import { KubeClient, KubeConfigError, loadKubeConfig, errorText } from '../k8s/client.js';
 import { Speaker, type SpeakerOptions } from '../speaker/manager.js';
-import { DisabledMembership, type Membership } from '../speaker/membership.js';
+import { DisabledMembership, SpeakerList, type Membership } from '../speaker/membership.js';
+import { Memberlist } from '../speaker/memberlist/memberlist.js';
+import { memberlistOptionsFromMetallb, ML_CONFIG_PATH } from '../speaker/memberlist/metallb.js';
+import type { Pod } from '../k8s/types.js';
+import { collectionPath, R } from '../k8s/resources.js';
 import type { Announcer } from '../speaker/l2/layer2.js';
 import { parseDuration } from './controller.js';
 
@@ -145,13 +149,36 @@ function noAnnouncer(log: Logger): Announcer {
   };
 }
 
-function createMembership(f: SpeakerFlags, log: Logger): Membership {
+/** MetalLB's rule: memberlist is on only when both the bind address and the pod labels are given. */
+export function createMembership(f: SpeakerFlags, nodeName: string, namespace: string, client: KubeClient, log: Logger): Membership {
   if (!f.mlBindaddr || !f.mlLabels) {
     log.info({}, 'memberlist disabled (--ml-bindaddr and --ml-labels not both set): every Node is a layer 2 candidate; the speaker must run on every node');
     return new DisabledMembership();
   }
-  log.warn({ bindAddr: f.mlBindaddr, labels: f.mlLabels }, 'memberlist is not part of this build yet: every Node is a layer 2 candidate');
-  return new DisabledMembership();
+  const port = f.mlBindport ? Number(f.mlBindport) : 7946;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--ml-bindport / METALLB_ML_BIND_PORT: "${f.mlBindport}" is not a port number`);
+  const resolved = memberlistOptionsFromMetallb({
+    nodeName,
+    bindAddr: f.mlBindaddr,
+    bindPort: port,
+    ...(f.mlSecretKeyPath ? { secretKeyPath: f.mlSecretKeyPath } : {}),
+    // MetalLB ≤ v0.12 passes the key itself in the environment (from the memberlist Secret).
+    ...(env('METALLB_ML_SECRET_KEY') ? { secret: env('METALLB_ML_SECRET_KEY') } : {}),
+    wan: f.mlWanConfig,
+    configJsonPath: ML_CONFIG_PATH,
+    env: process.env,
+  });
+  for (const note of resolved.notes) log.info({ component: 'memberlist' }, note);
+  const podNamespace = f.mlNamespace || namespace;
+  const mlLog = log.child({ component: 'memberlist' });
+  return new SpeakerList({
+    nodeName,
+    log: mlLog,
+    peerPort: port,
+    create: () => Memberlist.create({ ...resolved.options, logger: mlLog }),
+    listPods: async () =>
+      (await client.get<{ items?: Pod[] }>(collectionPath(R.pods, podNamespace), { query: { labelSelector: f.mlLabels } })).items ?? [],
+  });
 }
 
 export async function runSpeaker(f: SpeakerFlags, stray: readonly string[] = []): Promise<void> {
@@ -191,7 +218,17 @@ export async function runSpeaker(f: SpeakerFlags, stray: readonly string[] = [])
     disableEndpointSlices: f.disableEpslices,
   };
   log.info({ node: opts.nodeName, namespace: opts.namespace, server: client.server.origin, lbClass: opts.lbClass }, 'MetalLB speaker starting');
-  const speaker = new Speaker(opts, { client, log, announcer: noAnnouncer(log), membership: createMembership(f, log) });
+  const membership = createMembership(f, f.nodeName, namespace, client, log);
+  const speaker = new Speaker(opts, {
+    client,
+    log,
+    announcer: noAnnouncer(log),
+    membership,
+    onFatal: (reason) => {
+      log.error({ reason }, 'speaker stopping');
+      void speaker.stop(0).finally(() => process.exit(1));
+    },
+  });
 
   let stopping = false;
   const stop = (signal: string): void => {

@@ -64,7 +64,7 @@ export interface SpeakerDeps {
   parse?: ParseFn;
   /** Other protocols (BGP), announced before layer 2 as in MetalLB. */
   handlers?: ProtocolHandler[];
-  /** Called when the speaker must exit (nothing yet). */
+  /** Called when the speaker cannot go on (memberlist could not start): the process should exit. */
   onFatal?(reason: string): void;
 }
 
@@ -114,6 +114,8 @@ export class Speaker {
   private owner: OwnerReference | undefined;
   private servers: RunningServer[] = [];
   private servicesStarted = false;
+  private membershipReady = false;
+  private readonly onFatal: ((reason: string) => void) | undefined;
   private stopped = false;
   private readonly stopCtl = new AbortController();
 
@@ -125,6 +127,7 @@ export class Speaker {
     this.client = deps.client;
     this.metrics = deps.metrics ?? new SpeakerMetrics({ defaultMetrics: true });
     this.membership = deps.membership ?? new DisabledMembership();
+    this.onFatal = deps.onFatal;
     // Every informer's waitForSync listens on the stop signal.
     setMaxListeners(64, this.stopCtl.signal);
     this.recorder = new EventRecorder(this.client, this.log, { component: 'metallb-speaker', host: opts.nodeName || hostname() });
@@ -280,6 +283,7 @@ export class Speaker {
     const unsynced = this.allInformers().filter((i) => !i.synced).map((i) => i.name);
     if (unsynced.length) r.push(`caches not synced: ${unsynced.join(', ')}`);
     if (!this.configReconciler.loaded) r.push('no valid configuration loaded yet');
+    if (!this.membershipReady) r.push('memberlist not joined yet');
     return r;
   }
 
@@ -370,9 +374,17 @@ export class Speaker {
     for (const inf of this.allInformers()) inf.start();
     this.nodeQueue.start();
     this.statusQueue.start();
-    void this.membership.start().catch((err: unknown) => {
-      this.log.error({ err: errorText(err) }, 'memberlist failed to start; this node is alone in layer 2 elections');
-    });
+    // Services wait for the first memberlist join: before it this node would see itself alone and elect itself.
+    void this.membership.start().then(
+      () => {
+        this.membershipReady = true;
+        this.maybeStartServices();
+      },
+      (err: unknown) => {
+        this.log.error({ err: errorText(err) }, 'memberlist failed to start');
+        this.onFatal?.(`memberlist failed to start: ${errorText(err)}`);
+      },
+    );
 
     const configInputs = [this.nodes, this.namespaces, this.secrets, this.configMaps, ...this.configInformers].filter((i): i is Informer => i !== undefined) as Informer[];
     void Promise.all(configInputs.map((i) => i.waitForSync(this.stopCtl.signal))).then(() => {
@@ -499,7 +511,7 @@ export class Speaker {
   private maybeStartServices(): void {
     if (this.servicesStarted || this.stopped) return;
     const inputs = [this.services, this.nodes, this.slices ?? this.endpoints];
-    if (inputs.some((i) => !i?.synced) || !this.configReconciler.loaded) return;
+    if (inputs.some((i) => !i?.synced) || !this.configReconciler.loaded || !this.membershipReady) return;
     this.servicesStarted = true;
     this.serviceQueue.add(REPROCESS_ALL);
     this.serviceQueue.start();

@@ -101,7 +101,9 @@ export class SpeakerList implements Membership {
       this.ml.on(ev, (m) => void this.refresh(ev, m.name));
     }
     this.d.log.info({ node: this.d.nodeName }, 'memberlist started');
+    // Until the first join, this node would see itself alone and elect itself for everything: the caller waits.
     this.rejoin();
+    await this.joining;
     this.refreshTimer = setInterval(() => this.rejoin(), this.d.refreshMs ?? 300_000);
     this.refreshTimer.unref();
     this.retryTimer = setInterval(() => {
@@ -139,6 +141,7 @@ export class SpeakerList implements Membership {
         if (addrs.length === 0) return;
         const n = await ml.join(addrs);
         this.d.log.info({ peers: addrs, answered: n }, 'memberlist: joined');
+        await this.refresh('join', this.d.nodeName);
       } catch (err) {
         this.d.log.warn({ err: errorText(err) }, 'memberlist: join failed, retrying later');
       } finally {
