@@ -7,7 +7,7 @@
 // Notes for users: the default node port range (30000-32767) holds 2768 ports, like a real cluster; for many
 // LoadBalancer Services pass `nodePortRange: '1024-65535'` or create them with allocateLoadBalancerNodePorts: false.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,11 +29,17 @@ export interface DevServerOptions {
   /** How long to wait for the kubeconfig (default 60 s). */
   timeoutMs?: number;
   extraArgs?: string[];
+  /** Serve HTTPS with a CA of its own in `<dir>/pki` on a free port (RBAC on, admin kubeconfig with a client cert). */
+  tls?: boolean;
+  /** `--token-auth-file` contents (`token,user,uid,"group1,group2"` lines), written to `<dir>/tokens.csv`. */
+  tokens?: string;
 }
 
 export interface DevServerHandle {
   /** Path of the kubeconfig file. */
   kubeconfig: string;
+  /** PEM of the cluster CA (tls only) */
+  caCert?: string;
   /** http://127.0.0.1:PORT */
   url: string;
   dir: string;
@@ -76,6 +82,11 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
   if (opts.serviceCIDR) args.push('--service-cidr', opts.serviceCIDR);
   if (opts.serviceCIDRv6) args.push('--service-cidr-v6', opts.serviceCIDRv6);
   if (opts.nodePortRange) args.push('--node-port-range', opts.nodePortRange);
+  if (opts.tls) args.push('--cert-dir', join(dir, 'pki'), '--secure-port', '0');
+  if (opts.tokens !== undefined) {
+    writeFileSync(join(dir, 'tokens.csv'), opts.tokens);
+    args.push('--token-auth-file', join(dir, 'tokens.csv'));
+  }
   if (opts.extraArgs) args.push(...opts.extraArgs);
   const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['pipe', 'ignore', 'pipe'] });
   child.stdin!.on('error', () => {});
@@ -110,7 +121,9 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
     throw e;
   }
   const m = /server:\s*(\S+)/.exec(readFileSync(kubeconfig, 'utf8'));
-  return { kubeconfig, url: m ? m[1]! : '', dir, pid: child.pid!, child, logs: () => stderr, stop, kill };
+  const caFile = join(dir, 'pki', 'ca.crt');
+  const caCert = opts.tls && existsSync(caFile) ? readFileSync(caFile, 'utf8') : undefined;
+  return { kubeconfig, url: m ? m[1]! : '', ...(caCert ? { caCert } : {}), dir, pid: child.pid!, child, logs: () => stderr, stop, kill };
 }
 
 export interface KubectlResult {
@@ -179,3 +192,16 @@ export function kubectlBinary(version: string): string | undefined {
   return undefined;
 }
 
+
+/** Write a kubeconfig next to the server's that authenticates with `token` (or with nothing: anonymous). */
+export function tokenKubeconfig(srv: DevServerHandle, name: string, token?: string): string {
+  const path = join(srv.dir, `${name}.kubeconfig`);
+  const cluster = srv.caCert ? `{server: "${srv.url}", certificate-authority-data: ${Buffer.from(srv.caCert).toString('base64')}}` : `{server: "${srv.url}", insecure-skip-tls-verify: true}`;
+  const user = token === undefined ? '{}' : `{token: "${token}"}`;
+  writeFileSync(
+    path,
+    `apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: ${cluster}}]\nusers: [{name: u, user: ${user}}]\ncontexts: [{name: c, context: {cluster: c, user: u, namespace: default}}]\ncurrent-context: c\n`,
+    { mode: 0o600 },
+  );
+  return path;
+}

@@ -15,6 +15,8 @@ import type { Store } from './store.js';
 import { clone, getPath, isObj, jsonEqual, nowRFC3339, obj, randomUID, str, type Obj } from './util.js';
 import { evalJsonPath } from './table.js';
 import { namePolicy, validateMeta, validateName } from './validation.js';
+import type { UserInfo } from './auth/user.js';
+import type { ServiceAccountTokens } from './auth/sa-tokens.js';
 
 export type FieldValidation = 'Strict' | 'Warn' | 'Ignore';
 
@@ -27,6 +29,8 @@ export interface ReqCtx {
   fieldValidation: FieldValidation;
   /** Warnings to return in `Warning` headers. */
   warnings: string[];
+  /** The (authenticated, possibly impersonated) user making the request. */
+  user?: UserInfo;
 }
 
 export type PatchType = 'json' | 'merge' | 'strategic' | 'apply';
@@ -35,12 +39,15 @@ export interface DeleteOptions {
   preconditions?: { uid?: string; resourceVersion?: string };
   propagationPolicy?: string;
   gracePeriodSeconds?: number;
+  orphanDependents?: boolean;
+  dryRun?: string[];
 }
 
 const CRD_KEY = resourceKey('apiextensions.k8s.io', 'customresourcedefinitions');
 const NS_KEY = resourceKey('', 'namespaces');
 const SVC_KEY = resourceKey('', 'services');
 const SECRET_KEY = resourceKey('', 'secrets');
+const SA_TOKEN_SECRET = 'kubernetes.io/service-account-token';
 const GENERATION_KEYS = new Set(['apps/deployments', 'apps/daemonsets', 'apps/replicasets', 'apps/statefulsets', 'policy/poddisruptionbudgets', CRD_KEY, 'networking.k8s.io/networkpolicies', 'admissionregistration.k8s.io/validatingwebhookconfigurations', 'admissionregistration.k8s.io/mutatingwebhookconfigurations']);
 const NAME_CHARS = 'bcdfghjklmnpqrstvwxz2456789';
 const IMMORTAL_NAMESPACES = new Set(['default', 'kube-system', 'kube-public']);
@@ -62,6 +69,11 @@ function specPart(o: Obj, statusSeparate: boolean): Obj {
 }
 
 export class Api {
+  /** Signs the tokens of legacy service-account token Secrets (set by the server). */
+  serviceAccountTokens?: ServiceAccountTokens;
+  /** The cluster CA, put into those Secrets as `ca.crt`. */
+  caCert?: string;
+
   constructor(
     readonly store: Store,
     readonly registry: Registry,
@@ -169,6 +181,7 @@ export class Api {
       }
       if (o.type === undefined) o.type = 'Opaque';
       if (old && o.type !== old.type) throw this.invalidFor(ctx.rt, nameOf(o))([{ type: 'Invalid', field: 'type', value: o.type, detail: 'field is immutable' }]);
+      if (!old && o.type === SA_TOKEN_SECRET) this.fillServiceAccountTokenSecret(ctx, o);
     } else if (key === CRD_KEY) {
       defaultCRD(o);
       const errs = validateCRD(o);
@@ -193,6 +206,27 @@ export class Api {
       o.status = st;
     }
     return undefined;
+  }
+
+  /**
+   * What the legacy token controller does to a `kubernetes.io/service-account-token` Secret naming an existing
+   * ServiceAccount: the SA's uid annotation, a token that never expires, the CA and the namespace.
+   */
+  private fillServiceAccountTokenSecret(ctx: ReqCtx, o: Obj): void {
+    const m = metaOf(o);
+    const ann = obj(m.annotations);
+    const saName = str(ann['kubernetes.io/service-account.name']);
+    if (!saName) throw this.invalidFor(ctx.rt, nameOf(o))([{ type: 'Required', field: 'metadata.annotations[kubernetes.io/service-account.name]', detail: '' }]);
+    const ns = this.ns(ctx);
+    const sa = this.store.get(resourceKey('', 'serviceaccounts'), ns, saName);
+    if (!sa || !this.serviceAccountTokens) return;
+    const uid = String(metaOf(sa).uid ?? '');
+    m.annotations = { ...ann, 'kubernetes.io/service-account.uid': uid };
+    const data = { ...obj(o.data) };
+    if (!data.token) data.token = Buffer.from(this.serviceAccountTokens.issueLegacy(ns, nameOf(o), { name: saName, uid }), 'utf8').toString('base64');
+    if (this.caCert && !data['ca.crt']) data['ca.crt'] = Buffer.from(this.caCert, 'utf8').toString('base64');
+    if (!data.namespace) data.namespace = Buffer.from(ns, 'utf8').toString('base64');
+    o.data = data;
   }
 
   // ---------- reads ----------
@@ -461,14 +495,17 @@ export class Api {
     const pm = metaOf(pod);
     if (bm.uid !== undefined && bm.uid !== '' && bm.uid !== pm.uid)
       throw conflict('', 'pods', name, `Precondition failed: UID in precondition: ${String(bm.uid)}, UID in object meta: ${String(pm.uid)}`);
-    if (pm.deletionTimestamp !== undefined) throw conflict('', 'pods', name, `pod ${name} is being deleted, cannot be assigned to a host`);
+    // (kube-apiserver reports these on the pods/binding resource)
+    if (pm.deletionTimestamp !== undefined) throw conflict('', 'pods/binding', name, `pod ${name} is being deleted, cannot be assigned to a host`);
     const spec = obj(pod.spec);
-    if (str(spec.nodeName)) throw conflict('', 'pods', name, `pod ${name} is already assigned to node "${String(spec.nodeName)}"`);
+    if (str(spec.nodeName)) throw conflict('', 'pods/binding', name, `pod ${name} is already assigned to node "${String(spec.nodeName)}"`);
     if (ctx.dryRun) return;
     const status = obj(pod.status);
     const conds = (Array.isArray(status.conditions) ? status.conditions : []).filter((c) => !(isObj(c) && c.type === 'PodScheduled'));
     conds.push({ type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: nowRFC3339() });
-    const next: Obj = { ...pod, metadata: { ...pm }, spec: { ...spec, nodeName: node }, status: { ...status, conditions: conds } };
+    // annotations on the Binding are copied to the pod (kube's assignPod)
+    const annotations = isObj(bm.annotations) ? { ...obj(pm.annotations), ...bm.annotations } : pm.annotations;
+    const next: Obj = { ...pod, metadata: { ...pm, ...(annotations !== undefined ? { annotations } : {}) }, spec: { ...spec, nodeName: node }, status: { ...status, conditions: conds } };
     this.store.put(keyOf(ctx.rt), next, 'MODIFIED');
   }
 

@@ -30,7 +30,8 @@ function apiResource(rt: ResourceType, v: VersionInfo): Obj[] {
   ];
   if (v.statusSubresource) out.push({ name: `${rt.resource}/status`, singularName: '', namespaced: rt.namespaced, kind: rt.kind, verbs: ['get', 'patch', 'update'] });
   if (v.scale) out.push({ name: `${rt.resource}/scale`, singularName: '', namespaced: rt.namespaced, group: 'autoscaling', version: 'v1', kind: 'Scale', verbs: ['get', 'patch', 'update'] });
-  if (rt.group === '' && rt.resource === 'pods') out.push({ name: 'pods/binding', singularName: '', namespaced: true, kind: 'Binding', verbs: ['create'] });
+  for (const s of v.subresources ?? [])
+    out.push({ name: `${rt.resource}/${s.name}`, singularName: '', namespaced: rt.namespaced, ...(s.group !== undefined ? { group: s.group, version: s.version } : {}), kind: s.kind, verbs: s.verbs });
   return out;
 }
 
@@ -89,11 +90,16 @@ export function aggregatedDiscovery(reg: Registry, legacy: boolean, apiVersion: 
           verbs: rt.verbs,
           ...(rt.shortNames.length ? { shortNames: rt.shortNames } : {}),
           ...(rt.categories.length ? { categories: rt.categories } : {}),
-          ...(vi.statusSubresource || vi.scale
+          ...(vi.statusSubresource || vi.scale || vi.subresources?.length
             ? {
                 subresources: [
                   ...(vi.statusSubresource ? [{ subresource: 'status', responseKind: { group: rt.group, version: v.version, kind: rt.kind }, verbs: ['get', 'patch', 'update'] }] : []),
                   ...(vi.scale ? [{ subresource: 'scale', responseKind: { group: 'autoscaling', version: 'v1', kind: 'Scale' }, verbs: ['get', 'patch', 'update'] }] : []),
+                  ...(vi.subresources ?? []).map((s) => ({
+                    subresource: s.name,
+                    responseKind: { group: s.group ?? rt.group, version: s.version ?? v.version, kind: s.kind },
+                    verbs: s.verbs,
+                  })),
                 ],
               }
             : {}),

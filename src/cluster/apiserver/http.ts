@@ -4,13 +4,18 @@ import { stringify as toYaml } from 'yaml';
 import type { Logger } from '../../log.js';
 import type { Api, DeleteOptions, FieldValidation, ReqCtx } from './api.js';
 import { aggregatedDiscovery, apiGroup, apiGroupList, apiResourceList, apiVersions, openapiV2Json, openapiV2Protobuf, openapiV3Doc, openapiV3Root, SERVER_VERSION } from './discovery.js';
-import { ApiError, badRequest, gone, methodNotAllowed, pathNotFound } from './errors.js';
+import { ApiError, badRequest, gone, invalid, methodNotAllowed, pathNotFound, type FieldError } from './errors.js';
 import { chooseOutput, decodeBody, PATCH_TYPES, type Output } from './negotiate.js';
 import { apiVersionOf, keyOf, type Registry, type ResourceType, type VersionInfo } from './registry.js';
 import { checkFieldSelector, matchFields, matchLabels, parseFieldSelector, parseLabelSelector, type FieldSelector, type LabelSelector } from './selectors.js';
 import type { Store, StoreEvent } from './store.js';
 import { toTable } from './table.js';
 import { isObj, obj, type Obj } from './util.js';
+import { admitRequest, type AuthStack } from './auth/stack.js';
+import type { UserInfo } from './auth/user.js';
+import { localSubjectAccessReview, selfSubjectAccessReview, selfSubjectReview, selfSubjectRulesReview, subjectAccessReview, tokenReview, type ReviewContext } from './auth/reviews.js';
+import { createToken } from './auth/token-request.js';
+import { queryBool, queryInt, queryOptBool } from './params.js';
 
 const MAX_BODY = 16 * 1024 * 1024;
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -24,6 +29,9 @@ export interface HttpDeps {
   serverAddress(): string;
   /** interval of BOOKMARK events on watches that allow them */
   bookmarkIntervalMs?: number;
+  auth: AuthStack;
+  /** `pods/log`: proxies to the pod's kubelet */
+  podLogs?: (req: IncomingMessage, res: ServerResponse, ctx: ReqCtx, podName: string, q: URLSearchParams) => Promise<void>;
 }
 
 interface Target {
@@ -57,7 +65,45 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
   });
 }
 
-const truthy = (v: string | null): boolean => v === 'true' || v === '1';
+
+const PROPAGATION_POLICIES = ['Foreground', 'Background', 'Orphan'];
+/** What kube-apiserver answers a Binding with. */
+const BINDING_CREATED: Obj = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 };
+
+/**
+ * DeleteOptions of a DELETE: from the body when there is one (JSON, YAML or protobuf), else from the query
+ * parameters, as kube-apiserver's DeleteResource reads them; validated like ValidateDeleteOptions.
+ */
+export function deleteOptions(raw: Buffer, contentType: string | undefined, q: URLSearchParams): DeleteOptions {
+  let opts: DeleteOptions = {};
+  if (raw.length > 0 && raw.toString('utf8').trim() !== '') {
+    const b = decodeBody(raw, contentType ?? 'application/json', false);
+    if (!isObj(b)) throw badRequest('the body of a DELETE must be a DeleteOptions object');
+    if (b.kind !== undefined && b.kind !== 'DeleteOptions') throw badRequest(`decoded object cannot be converted to DeleteOptions (got kind ${String(b.kind)})`);
+    opts = b as DeleteOptions;
+  } else {
+    const grace = queryInt(q, 'gracePeriodSeconds');
+    const orphan = queryOptBool(q, 'orphanDependents');
+    const policy = q.get('propagationPolicy');
+    const dry = q.getAll('dryRun');
+    opts = {
+      ...(grace !== undefined ? { gracePeriodSeconds: grace } : {}),
+      ...(orphan !== undefined ? { orphanDependents: orphan } : {}),
+      ...(policy !== null ? { propagationPolicy: policy } : {}),
+      ...(dry.length ? { dryRun: dry } : {}),
+    };
+  }
+  const errs: FieldError[] = [];
+  if (opts.orphanDependents !== undefined && opts.propagationPolicy !== undefined)
+    errs.push({ type: 'Invalid', field: 'propagationPolicy', value: opts.propagationPolicy, detail: 'orphanDependents and deletionPropagation cannot be both set' });
+  if (opts.propagationPolicy !== undefined && !PROPAGATION_POLICIES.includes(opts.propagationPolicy))
+    errs.push({ type: 'NotSupported', field: 'propagationPolicy', value: opts.propagationPolicy, detail: 'supported values: "Foreground", "Background", "Orphan"' });
+  for (const d of opts.dryRun ?? []) if (d !== 'All') errs.push({ type: 'NotSupported', field: 'dryRun', value: d, detail: 'supported values: "All"' });
+  if (opts.gracePeriodSeconds !== undefined && (typeof opts.gracePeriodSeconds !== 'number' || !Number.isInteger(opts.gracePeriodSeconds)))
+    errs.push({ type: 'Invalid', field: 'gracePeriodSeconds', value: opts.gracePeriodSeconds, detail: 'must be an integer' });
+  if (errs.length) throw invalid('meta.k8s.io', 'DeleteOptions', '', errs);
+  return opts;
+}
 
 export class HttpHandler {
   /** Open watch responses, ended on close(). */
@@ -81,8 +127,15 @@ export class HttpHandler {
         'request',
       );
     });
-    this.route(req, res).catch((e: unknown) => this.fail(res, req, e));
+    this.serve(req, res).catch((e: unknown) => this.fail(res, req, e));
   };
+
+  /** kube-apiserver's filter chain (authentication, impersonation, authorization), then the handlers. */
+  private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const { user } = await admitRequest(req, url.pathname, url.searchParams, this.d.auth);
+    return this.route(req, res, url, user);
+  }
 
   private fail(res: ServerResponse, req: IncomingMessage, e: unknown): void {
     const err = e instanceof ApiError ? e : new ApiError(500, 'InternalError', `Internal error occurred: ${e instanceof Error ? e.message : String(e)}`);
@@ -114,8 +167,7 @@ export class HttpHandler {
     res.end(text);
   }
 
-  private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+  private async route(req: IncomingMessage, res: ServerResponse, url: URL, user: UserInfo): Promise<void> {
     const path = url.pathname.replace(/\/+$/, '') || '/';
     const method = req.method ?? 'GET';
     const q = url.searchParams;
@@ -191,8 +243,8 @@ export class HttpHandler {
     }
     const target = this.resolve(group, version, rest);
     if (!target) throw pathNotFound();
-    const isWatch = watchPath || truthy(q.get('watch'));
-    return this.dispatch(req, res, method, target, q, isWatch);
+    const isWatch = watchPath || queryBool(q, 'watch');
+    return this.dispatch(req, res, method, target, q, isWatch, user);
   }
 
   /** Map path segments after /api/v1 or /apis/g/v to a resource target. */
@@ -212,7 +264,7 @@ export class HttpHandler {
     return { ...l, ...(rest[1] !== undefined ? { name: rest[1] } : {}), ...(rest[2] !== undefined ? { subresource: rest[2] } : {}) };
   }
 
-  private ctx(t: Target, q: URLSearchParams): ReqCtx {
+  private ctx(t: Target, q: URLSearchParams, user: UserInfo): ReqCtx {
     const dry = q.getAll('dryRun');
     for (const d of dry) if (d !== 'All') throw badRequest(`dryRun: Unsupported value: "${d}": supported values: "All"`);
     const fv = q.get('fieldValidation') ?? 'Warn';
@@ -224,6 +276,7 @@ export class HttpHandler {
       dryRun: dry.length > 0,
       fieldValidation: fv as FieldValidation,
       warnings: t.version.deprecationWarning !== undefined ? [t.version.deprecationWarning] : [],
+      user,
     };
   }
 
@@ -241,17 +294,19 @@ export class HttpHandler {
     return fields;
   }
 
-  private async dispatch(req: IncomingMessage, res: ServerResponse, method: string, t: Target, q: URLSearchParams, isWatch: boolean): Promise<void> {
+  private async dispatch(req: IncomingMessage, res: ServerResponse, method: string, t: Target, q: URLSearchParams, isWatch: boolean, user: UserInfo): Promise<void> {
     const api = this.d.api;
-    if (t.subresource === 'binding' && keyOf(t.rt) === '/pods' && t.name !== undefined) return this.binding(req, res, method, t, q);
+    if (t.rt.virtual) return this.virtual(req, res, method, t, q, user);
+    if (t.subresource !== undefined && t.name !== undefined && t.version.subresources?.some((x) => x.name === t.subresource))
+      return this.subresource(req, res, method, t, q, user);
     if (t.subresource !== undefined && !(t.subresource === 'status' && t.version.statusSubresource) && !(t.subresource === 'scale' && t.version.scale)) throw pathNotFound();
-    if (t.subresource === 'scale' && t.name !== undefined) return this.scale(req, res, method, t, q);
+    if (t.subresource === 'scale' && t.name !== undefined) return this.scale(req, res, method, t, q, user);
     if (t.name === undefined) {
       // collection
       if (t.rt.namespaced === false && t.namespace !== undefined) throw pathNotFound();
       if (method === 'GET') {
         const out = chooseOutput(req.headers.accept);
-        const ctx = this.ctx(t, q);
+        const ctx = this.ctx(t, q, user);
         if (isWatch) return this.watch(req, res, ctx, q, out);
         const sel = this.selectors(t, q);
         const { items, resourceVersion } = api.list(ctx, sel.labels, sel.fields);
@@ -260,14 +315,14 @@ export class HttpHandler {
       if (method === 'POST') {
         const out = chooseOutput(req.headers.accept);
         const body = decodeBody(await readBody(req), req.headers['content-type'], false);
-        const ctx = this.ctx(t, q);
+        const ctx = this.ctx(t, q, user);
         const created = api.create(ctx, body);
         return this.sendObject(res, 201, t, created, q, out, ctx.warnings);
       }
       if (method === 'DELETE') {
         if (!t.rt.verbs.includes('deletecollection')) throw methodNotAllowed();
         const out = chooseOutput(req.headers.accept);
-        const ctx = this.ctx(t, q);
+        const ctx = this.ctx(t, q, user);
         const sel = this.selectors(t, q);
         await readBody(req);
         const items = api.deleteCollection(ctx, sel.labels, sel.fields);
@@ -277,7 +332,7 @@ export class HttpHandler {
     }
     const name = t.name;
     const out = chooseOutput(req.headers.accept);
-    const ctx = this.ctx(t, q);
+    const ctx = this.ctx(t, q, user);
     switch (method) {
       case 'GET':
         if (isWatch) {
@@ -298,21 +353,13 @@ export class HttpHandler {
         const type = PATCH_TYPES[ct]!;
         if (type === 'apply' && !q.get('fieldManager')) throw badRequest('PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch');
         const existed = this.d.store.get(keyOf(t.rt), t.rt.namespaced ? (t.namespace ?? '') : '', name) !== undefined;
-        const result = api.patch(ctx, name, type, body, t.subresource, truthy(q.get('force')), q.get('fieldManager') ?? '');
+        const result = api.patch(ctx, name, type, body, t.subresource, queryOptBool(q, 'force') ?? false, q.get('fieldManager') ?? '');
         return this.sendObject(res, existed ? 200 : 201, t, result, q, out, ctx.warnings);
       }
       case 'DELETE': {
         if (t.subresource !== undefined) throw methodNotAllowed();
-        const raw = await readBody(req);
-        let opts: DeleteOptions = {};
-        if (raw.length > 0 && raw.toString('utf8').trim() !== '') {
-          const b = decodeBody(raw, req.headers['content-type'] ?? 'application/json', false);
-          if (isObj(b)) {
-            opts = b as DeleteOptions;
-            if (Array.isArray(b.dryRun) && b.dryRun.includes('All')) ctx.dryRun = true;
-          }
-        }
-        if (q.get('propagationPolicy')) opts.propagationPolicy = q.get('propagationPolicy')!;
+        const opts = deleteOptions(await readBody(req), req.headers['content-type'], q);
+        if (opts.dryRun?.includes('All')) ctx.dryRun = true;
         return this.sendObject(res, 200, t, api.delete(ctx, name, opts), q, out, ctx.warnings);
       }
       default:
@@ -320,19 +367,83 @@ export class HttpHandler {
     }
   }
 
-  /** POST pods/{name}/binding: answers a Status like kube-apiserver (201 Success). */
-  private async binding(req: IncomingMessage, res: ServerResponse, method: string, t: Target, q: URLSearchParams): Promise<void> {
-    if (method !== 'POST') throw methodNotAllowed();
+  /** Create-only resources that are never stored: access and token reviews, bindings. */
+  private async virtual(req: IncomingMessage, res: ServerResponse, method: string, t: Target, q: URLSearchParams, user: UserInfo): Promise<void> {
+    if (method !== 'POST' || t.name !== undefined) throw methodNotAllowed();
+    if (t.rt.namespaced && t.namespace === undefined) throw pathNotFound();
     const out = chooseOutput(req.headers.accept);
-    const ctx = this.ctx(t, q);
     const body = decodeBody(await readBody(req), req.headers['content-type'], false);
-    this.d.api.bind(ctx, t.name!, body);
-    return this.write(res, 201, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 }, out, ctx.warnings);
+    if (!isObj(body)) throw badRequest(`the body of the request must be a ${t.rt.kind} object`);
+    const ctx = this.ctx(t, q, user);
+    if (t.rt.resource === 'bindings') {
+      const podRt = this.d.registry.byKey('/pods')!;
+      const podCtx = { ...ctx, rt: podRt, version: podRt.versions[0]! };
+      this.d.api.bind(podCtx, String(obj(body.metadata).name ?? ''), body);
+      return this.write(res, 201, BINDING_CREATED, out);
+    }
+    const a = this.d.auth;
+    const rc: ReviewContext = { user, authorizer: a.authorizer, authenticator: a.authenticator, apiAudiences: a.apiAudiences, ...(t.namespace !== undefined ? { namespace: t.namespace } : {}) };
+    let result: Obj;
+    switch (t.rt.resource) {
+      case 'selfsubjectaccessreviews':
+        result = selfSubjectAccessReview(body, rc);
+        break;
+      case 'subjectaccessreviews':
+        result = subjectAccessReview(body, rc);
+        break;
+      case 'localsubjectaccessreviews':
+        result = localSubjectAccessReview(body, rc);
+        break;
+      case 'selfsubjectrulesreviews':
+        result = selfSubjectRulesReview(body, rc);
+        break;
+      case 'selfsubjectreviews':
+        result = selfSubjectReview(body, rc);
+        break;
+      case 'tokenreviews':
+        result = await tokenReview(body, rc);
+        break;
+      default:
+        throw methodNotAllowed();
+    }
+    return this.write(res, 201, result, out, ctx.warnings);
   }
 
-  private async scale(req: IncomingMessage, res: ServerResponse, method: string, t: Target, q: URLSearchParams): Promise<void> {
+  /** Subresources served by handlers of their own: serviceaccounts/token, pods/binding, pods/log. */
+  private async subresource(req: IncomingMessage, res: ServerResponse, method: string, t: Target, q: URLSearchParams, user: UserInfo): Promise<void> {
     const out = chooseOutput(req.headers.accept);
-    const ctx = this.ctx(t, q);
+    const ctx = this.ctx(t, q, user);
+    const name = t.name!;
+    const key = `${keyOf(t.rt)}/${t.subresource!}`;
+    if (key === '/serviceaccounts/token') {
+      if (method !== 'POST') throw methodNotAllowed();
+      const body = decodeBody(await readBody(req), req.headers['content-type'], false);
+      const a = this.d.auth;
+      const tr = await createToken(t.namespace ?? '', name, body, {
+        tokens: a.tokens,
+        lookup: a.lookup,
+        apiAudiences: a.apiAudiences,
+        ...(a.maxTokenExpirationSeconds !== undefined ? { maxExpirationSeconds: a.maxTokenExpirationSeconds } : {}),
+      });
+      return this.write(res, 201, tr, out, ctx.warnings);
+    }
+    if (key === '/pods/binding') {
+      if (method !== 'POST') throw methodNotAllowed();
+      const body = decodeBody(await readBody(req), req.headers['content-type'], false);
+      this.d.api.bind(ctx, name, body);
+      return this.write(res, 201, BINDING_CREATED, out);
+    }
+    if (key === '/pods/log') {
+      if (method !== 'GET') throw methodNotAllowed();
+      if (!this.d.podLogs) throw new ApiError(503, 'ServiceUnavailable', 'pods/log is not available on this server');
+      return this.d.podLogs(req, res, ctx, name, q);
+    }
+    throw pathNotFound();
+  }
+
+  private async scale(req: IncomingMessage, res: ServerResponse, method: string, t: Target, q: URLSearchParams, user: UserInfo): Promise<void> {
+    const out = chooseOutput(req.headers.accept);
+    const ctx = this.ctx(t, q, user);
     const name = t.name!;
     switch (method) {
       case 'GET':
@@ -361,7 +472,7 @@ export class HttpHandler {
   }
 
   private sendList(res: ServerResponse, t: Target, all: Obj[], rv: string, q: URLSearchParams, out: Output, warnings: string[] = []): void {
-    const limit = Number(q.get('limit') ?? '0');
+    const limit = queryInt(q, 'limit') ?? 0;
     const keyOfItem = (o: Obj): [string, string] => [String(obj(o.metadata).namespace ?? ''), String(obj(o.metadata).name ?? '')];
     let start = 0;
     const cont = q.get('continue');
@@ -402,9 +513,10 @@ export class HttpHandler {
     const fields = this.fieldSelector(rt, q);
     const rvParam = q.get('resourceVersion') ?? '';
     if (rvParam !== '' && !/^\d+$/.test(rvParam)) throw badRequest(`resourceVersion: Invalid value: "${rvParam}": must be a non-negative integer`);
-    const sendInitial = q.get('sendInitialEvents');
-    const bookmarks = truthy(q.get('allowWatchBookmarks'));
-    const timeoutSeconds = Number(q.get('timeoutSeconds') ?? '0');
+    const sendInitialOpt = queryOptBool(q, 'sendInitialEvents');
+    const sendInitial = sendInitialOpt === undefined ? null : String(sendInitialOpt);
+    const bookmarks = queryBool(q, 'allowWatchBookmarks');
+    const timeoutSeconds = queryInt(q, 'timeoutSeconds') ?? 0;
     const includeObject = q.get('includeObject') ?? 'Metadata';
     const ns = rt.namespaced ? ctx.namespace : undefined;
     const matches = (o: Obj): boolean =>

@@ -37,6 +37,11 @@ export class CidrAllocator {
     return off < this.size;
   }
 
+  /** The first usable address (the `kubernetes` Service's cluster IP). */
+  firstIP(): string {
+    return formatIP({ family: this.family, value: this.prefix.network + 1n });
+  }
+
   isAllocated(ip: string): boolean {
     const c = canonicalIP(ip);
     return c !== undefined && this.used.has(c);

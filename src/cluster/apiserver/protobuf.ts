@@ -1,5 +1,6 @@
-// Decoding of Kubernetes protobuf request bodies (`application/vnd.kubernetes.protobuf`) for the types that
-// `kubectl create <type>` sends that way (namespace, secret, configmap, serviceaccount, service, deployment).
+// Decoding of Kubernetes protobuf request bodies (`application/vnd.kubernetes.protobuf`) for the types client-go's
+// typed clients send that way: `kubectl create <type>` (namespace, secret, configmap, serviceaccount, service,
+// deployment), `kubectl create token`, `kubectl auth can-i|whoami`, DeleteOptions (helm uninstall), Binding, Eviction.
 // Responses are always JSON (clients accept it). Field numbers from k8s.io/api generated.proto.
 import { ApiError, badRequest, unsupportedMediaType } from './errors.js';
 import type { Obj } from './util.js';
@@ -80,7 +81,50 @@ const DeploymentSpec: Msg = {
   9: ['progressDeadlineSeconds', 'int32'],
 };
 
+// authentication.k8s.io/v1 and authorization.k8s.io/v1 (what kubectl create token / auth can-i / auth whoami send)
+const BoundObjectReference: Msg = { 1: ['kind', 'string'], 2: ['apiVersion', 'string'], 3: ['name', 'string'], 4: ['uid', 'string'] };
+const ResourceAttributes: Msg = { 1: ['namespace', 'string'], 2: ['verb', 'string'], 3: ['group', 'string'], 4: ['version', 'string'], 5: ['resource', 'string'], 6: ['subresource', 'string'], 7: ['name', 'string'] };
+const NonResourceAttributes: Msg = { 1: ['path', 'string'], 2: ['verb', 'string'] };
+const SubjectAccessReviewSpec: Msg = {
+  1: ['resourceAttributes', ResourceAttributes],
+  2: ['nonResourceAttributes', NonResourceAttributes],
+  3: ['user', 'string'],
+  4: ['groups', 'string', true],
+  6: ['uid', 'string'],
+};
+const Preconditions: Msg = { 1: ['uid', 'string'], 2: ['resourceVersion', 'string'] };
+/** meta/v1 DeleteOptions (client-go's typed clients send it as protobuf on DELETE: helm uninstall) */
+const DeleteOptions: Msg = {
+  1: ['gracePeriodSeconds', 'int64'],
+  2: ['preconditions', Preconditions],
+  3: ['orphanDependents', 'bool'],
+  4: ['propagationPolicy', 'string'],
+  5: ['dryRun', 'string', true],
+};
+
+// rbac.authorization.k8s.io/v1 (kubectl create role|clusterrole|rolebinding|clusterrolebinding)
+const PolicyRule: Msg = { 1: ['verbs', 'string', true], 2: ['apiGroups', 'string', true], 3: ['resources', 'string', true], 4: ['resourceNames', 'string', true], 5: ['nonResourceURLs', 'string', true] };
+const RbacSubject: Msg = { 1: ['kind', 'string'], 2: ['apiGroup', 'string'], 3: ['name', 'string'], 4: ['namespace', 'string'] };
+const RoleRef: Msg = { 1: ['apiGroup', 'string'], 2: ['kind', 'string'], 3: ['name', 'string'] };
+const Binding: Msg = { 1: ['metadata', ObjectMeta], 2: ['subjects', RbacSubject, true], 3: ['roleRef', RoleRef] };
+
 const TYPES: Record<string, Msg> = {
+  'rbac.authorization.k8s.io/v1/Role': { 1: ['metadata', ObjectMeta], 2: ['rules', PolicyRule, true] },
+  'rbac.authorization.k8s.io/v1/ClusterRole': { 1: ['metadata', ObjectMeta], 2: ['rules', PolicyRule, true], 3: ['aggregationRule', { 1: ['clusterRoleSelectors', LabelSelector, true] }] },
+  'rbac.authorization.k8s.io/v1/RoleBinding': Binding,
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': Binding,
+  'authentication.k8s.io/v1/TokenRequest': {
+    1: ['metadata', ObjectMeta],
+    2: ['spec', { 1: ['audiences', 'string', true], 3: ['boundObjectRef', BoundObjectReference], 4: ['expirationSeconds', 'int64'] }],
+  },
+  'authentication.k8s.io/v1/TokenReview': { 1: ['metadata', ObjectMeta], 2: ['spec', { 1: ['token', 'string'], 2: ['audiences', 'string', true] }] },
+  'authentication.k8s.io/v1/SelfSubjectReview': { 1: ['metadata', ObjectMeta] },
+  'authorization.k8s.io/v1/SelfSubjectAccessReview': { 1: ['metadata', ObjectMeta], 2: ['spec', { 1: ['resourceAttributes', ResourceAttributes], 2: ['nonResourceAttributes', NonResourceAttributes] }] },
+  'authorization.k8s.io/v1/SelfSubjectRulesReview': { 1: ['metadata', ObjectMeta], 2: ['spec', { 1: ['namespace', 'string'] }] },
+  'authorization.k8s.io/v1/SubjectAccessReview': { 1: ['metadata', ObjectMeta], 2: ['spec', SubjectAccessReviewSpec] },
+  'authorization.k8s.io/v1/LocalSubjectAccessReview': { 1: ['metadata', ObjectMeta], 2: ['spec', SubjectAccessReviewSpec] },
+  'v1/Binding': { 1: ['metadata', ObjectMeta], 2: ['target', ObjectReference] },
+  'policy/v1/Eviction': { 1: ['metadata', ObjectMeta], 2: ['deleteOptions', DeleteOptions] },
   'v1/Namespace': { 1: ['metadata', ObjectMeta], 2: ['spec', { 1: ['finalizers', 'string', true] }], 3: ['status', { 1: ['phase', 'string'] }] },
   'v1/ConfigMap': { 1: ['metadata', ObjectMeta], 2: ['data', 'map'], 3: ['binaryData', 'mapbytes'], 4: ['immutable', 'bool'] },
   'v1/Secret': { 1: ['metadata', ObjectMeta], 2: ['data', 'mapbytes'], 3: ['type', 'string'], 4: ['stringData', 'map'], 5: ['immutable', 'bool'] },
@@ -155,7 +199,7 @@ function decodeMapEntry(data: Uint8Array, valueKind: 'string' | 'bytes' | 'quant
 
 const ZERO_TIME = '1970-01-01T00:00:00Z';
 /** Pointer fields whose zero value means something. */
-const KEEP_ZERO = new Set(['allocateLoadBalancerNodePorts', 'replicas', 'automountServiceAccountToken', 'intVal']);
+const KEEP_ZERO = new Set(['allocateLoadBalancerNodePorts', 'replicas', 'automountServiceAccountToken', 'intVal', 'gracePeriodSeconds', 'orphanDependents']);
 
 function decodeMessage(data: Uint8Array, spec: Msg): Obj {
   const r = new Reader(data);
@@ -235,12 +279,13 @@ export function decodeProtobuf(raw: Buffer): Obj {
   const tm = (unk.typeMeta ?? {}) as Obj;
   const apiVersion = String(tm.apiVersion ?? '');
   const kind = String(tm.kind ?? '');
-  const spec = TYPES[`${apiVersion}/${kind}`];
+  // DeleteOptions are registered in every group version; client-go labels them with the client's
+  const spec = kind === 'DeleteOptions' ? DeleteOptions : TYPES[`${apiVersion}/${kind}`];
   if (!spec)
     throw new ApiError(
       415,
       'UnsupportedMediaType',
-      `the dev-apiserver decodes protobuf request bodies only for ${Object.keys(TYPES).join(', ')} (got ${apiVersion} ${kind}); send JSON or YAML (e.g. kubectl create -f / apply -f)`,
+      `the dev-apiserver cannot decode a protobuf ${apiVersion} ${kind} (it decodes the kinds client-go sends that way: ${Object.keys(TYPES).map((t) => t.split('/').pop()).join(', ')}, DeleteOptions); send JSON or YAML (e.g. kubectl create -f / apply -f)`,
     );
   let body: Obj;
   try {

@@ -23,6 +23,17 @@ export interface VersionInfo {
   scale?: { specReplicasPath: string; statusReplicasPath: string; labelSelectorPath?: string };
   /** CRD versions marked deprecated: the Warning every request to this version gets. */
   deprecationWarning?: string;
+  /** Other subresources (pods/log, serviceaccounts/token, …), for discovery and routing. */
+  subresources?: SubresourceInfo[];
+}
+
+export interface SubresourceInfo {
+  name: string;
+  /** kind of the subresource's request/response object, and its group/version when not the parent's */
+  kind: string;
+  group?: string;
+  version?: string;
+  verbs: string[];
 }
 
 export interface ResourceType {
@@ -44,6 +55,8 @@ export interface ResourceType {
   crd?: string;
   /** A view of another resource's storage (events.k8s.io/v1 Events are core/v1 Events). */
   storage?: StorageView;
+  /** Never stored: a request/response resource served by a handler (access reviews, token reviews). */
+  virtual?: boolean;
 }
 
 export interface StorageView {
@@ -73,7 +86,11 @@ interface BuiltinSpec {
   scale?: boolean;
   /** default: ALL_VERBS */
   verbs?: string[];
+  subresources?: SubresourceInfo[];
+  virtual?: boolean;
 }
+
+const CREATE_ONLY = ['create'];
 
 const BUILTINS: BuiltinSpec[] = [
   // like kube-apiserver: no deletecollection of namespaces
@@ -81,11 +98,33 @@ const BUILTINS: BuiltinSpec[] = [
   { group: '', version: 'v1', resource: 'nodes', kind: 'Node', namespaced: false, shortNames: ['no'], status: true },
   { group: '', version: 'v1', resource: 'services', kind: 'Service', namespaced: true, shortNames: ['svc'], categories: ['all'], status: true },
   { group: '', version: 'v1', resource: 'endpoints', kind: 'Endpoints', namespaced: true, shortNames: ['ep'] },
-  { group: '', version: 'v1', resource: 'pods', kind: 'Pod', namespaced: true, shortNames: ['po'], categories: ['all'], status: true },
+  {
+    group: '',
+    version: 'v1',
+    resource: 'pods',
+    kind: 'Pod',
+    namespaced: true,
+    shortNames: ['po'],
+    categories: ['all'],
+    status: true,
+    subresources: [
+      { name: 'binding', kind: 'Binding', verbs: CREATE_ONLY },
+      { name: 'log', kind: 'Pod', verbs: ['get'] },
+    ],
+  },
+  { group: '', version: 'v1', resource: 'bindings', kind: 'Binding', namespaced: true, verbs: CREATE_ONLY, virtual: true },
   { group: '', version: 'v1', resource: 'secrets', kind: 'Secret', namespaced: true },
   { group: '', version: 'v1', resource: 'configmaps', kind: 'ConfigMap', namespaced: true, shortNames: ['cm'] },
   { group: '', version: 'v1', resource: 'events', kind: 'Event', namespaced: true, shortNames: ['ev'] },
-  { group: '', version: 'v1', resource: 'serviceaccounts', kind: 'ServiceAccount', namespaced: true, shortNames: ['sa'] },
+  {
+    group: '',
+    version: 'v1',
+    resource: 'serviceaccounts',
+    kind: 'ServiceAccount',
+    namespaced: true,
+    shortNames: ['sa'],
+    subresources: [{ name: 'token', kind: 'TokenRequest', group: 'authentication.k8s.io', version: 'v1', verbs: CREATE_ONLY }],
+  },
   { group: '', version: 'v1', resource: 'persistentvolumeclaims', kind: 'PersistentVolumeClaim', namespaced: true, shortNames: ['pvc'], status: true },
   { group: '', version: 'v1', resource: 'resourcequotas', kind: 'ResourceQuota', namespaced: true, shortNames: ['quota'], status: true },
   { group: '', version: 'v1', resource: 'limitranges', kind: 'LimitRange', namespaced: true, shortNames: ['limits'] },
@@ -103,13 +142,33 @@ const BUILTINS: BuiltinSpec[] = [
   { group: 'rbac.authorization.k8s.io', version: 'v1', resource: 'rolebindings', kind: 'RoleBinding', namespaced: true },
   { group: 'rbac.authorization.k8s.io', version: 'v1', resource: 'clusterroles', kind: 'ClusterRole', namespaced: false },
   { group: 'rbac.authorization.k8s.io', version: 'v1', resource: 'clusterrolebindings', kind: 'ClusterRoleBinding', namespaced: false },
+  { group: 'authentication.k8s.io', version: 'v1', resource: 'selfsubjectreviews', kind: 'SelfSubjectReview', namespaced: false, verbs: CREATE_ONLY, virtual: true },
+  { group: 'authentication.k8s.io', version: 'v1', resource: 'tokenreviews', kind: 'TokenReview', namespaced: false, verbs: CREATE_ONLY, virtual: true },
+  { group: 'authorization.k8s.io', version: 'v1', resource: 'localsubjectaccessreviews', kind: 'LocalSubjectAccessReview', namespaced: true, verbs: CREATE_ONLY, virtual: true },
+  { group: 'authorization.k8s.io', version: 'v1', resource: 'selfsubjectaccessreviews', kind: 'SelfSubjectAccessReview', namespaced: false, verbs: CREATE_ONLY, virtual: true },
+  { group: 'authorization.k8s.io', version: 'v1', resource: 'selfsubjectrulesreviews', kind: 'SelfSubjectRulesReview', namespaced: false, verbs: CREATE_ONLY, virtual: true },
+  { group: 'authorization.k8s.io', version: 'v1', resource: 'subjectaccessreviews', kind: 'SubjectAccessReview', namespaced: false, verbs: CREATE_ONLY, virtual: true },
   { group: 'policy', version: 'v1', resource: 'poddisruptionbudgets', kind: 'PodDisruptionBudget', namespaced: true, shortNames: ['pdb'], status: true },
   { group: 'scheduling.k8s.io', version: 'v1', resource: 'priorityclasses', kind: 'PriorityClass', namespaced: false, shortNames: ['pc'] },
   { group: 'networking.k8s.io', version: 'v1', resource: 'networkpolicies', kind: 'NetworkPolicy', namespaced: true, shortNames: ['netpol'] },
 ];
 
 /** Preferred group order in discovery (kubectl resolves short names in this order). */
-const GROUP_ORDER = ['', 'apps', 'events.k8s.io', 'discovery.k8s.io', 'coordination.k8s.io', 'rbac.authorization.k8s.io', 'policy', 'networking.k8s.io', 'scheduling.k8s.io', 'apiextensions.k8s.io', 'admissionregistration.k8s.io'];
+const GROUP_ORDER = [
+  '',
+  'apps',
+  'events.k8s.io',
+  'authentication.k8s.io',
+  'authorization.k8s.io',
+  'discovery.k8s.io',
+  'coordination.k8s.io',
+  'rbac.authorization.k8s.io',
+  'policy',
+  'networking.k8s.io',
+  'scheduling.k8s.io',
+  'apiextensions.k8s.io',
+  'admissionregistration.k8s.io',
+];
 
 export class Registry {
   private readonly types = new Map<string, ResourceType>();
@@ -130,11 +189,13 @@ export class Registry {
             name: b.version,
             statusSubresource: b.status === true,
             ...(b.scale ? { scale: { specReplicasPath: '.spec.replicas', statusReplicasPath: '.status.replicas', labelSelectorPath: 'spec.selector' } } : {}),
+            ...(b.subresources ? { subresources: b.subresources } : {}),
           },
         ],
         storageVersion: b.version,
         verbs: b.verbs ?? ALL_VERBS,
         builtin: true,
+        ...(b.virtual ? { virtual: true } : {}),
         ...(b.group === 'events.k8s.io'
           ? {
               storage: {
