@@ -1,0 +1,87 @@
+// What the lab and the tests ask of a router daemon (BIRD 2, FRR, GoBGP), independent of which one runs: the
+// peering it should have, and the routes it holds, normalized to one shape.
+
+export type RouterDaemon = 'bird' | 'frr' | 'gobgp';
+export const ROUTER_DAEMONS: readonly RouterDaemon[] = ['bird', 'frr', 'gobgp'];
+
+export interface RouterNeighborSpec {
+  /** Identifies the neighbor in the daemon's config (a protocol name for BIRD); letters, digits, `_`. */
+  name: string;
+  address: string;
+  /** The neighbor's AS. */
+  asn: number;
+  /** TCP-MD5 key. */
+  password?: string;
+  /** Run BFD towards this neighbor (BIRD, FRR). */
+  bfd?: boolean;
+  /** eBGP multihop TTL; undefined = directly connected. */
+  multihop?: number;
+  /** Wait for the neighbor to connect (default true: MetalLB's speakers dial, routers listen). */
+  passive?: boolean;
+  /** Seconds; the daemon's default when unset. */
+  holdTime?: number;
+  /** Address families to exchange; default both. */
+  families?: readonly ('ipv4' | 'ipv6')[];
+  /** Routes from `RouterSpec.originate` are sent to this neighbor (default: nothing is sent to neighbors). */
+  exportOriginated?: boolean;
+}
+
+export interface BfdTiming {
+  transmitIntervalMs: number;
+  receiveIntervalMs: number;
+  detectMultiplier: number;
+}
+
+export interface RouterSpec {
+  asn: number;
+  routerId: string;
+  neighbors: readonly RouterNeighborSpec[];
+  /** Install received routes in the kernel, with every equal path as an ECMP next hop (default false). */
+  kernel?: boolean;
+  /** BFD timers towards neighbors with `bfd` (default 300 ms × 3, MetalLB's BFDProfile defaults). */
+  bfd?: BfdTiming;
+  /** Prefixes this router originates (the benchmark's sending side). */
+  originate?: readonly string[];
+  /** Local address to listen on / dial from; default any. */
+  localAddress?: string;
+}
+
+/** One path to one prefix, as the daemon holds it. */
+export interface RouteEntry {
+  prefix: string;
+  /** Next hops as the daemon reports them (BGP next hop attribute: global, then link-local for IPv6). */
+  nextHops: string[];
+  asPath: number[];
+  localPref?: number;
+  /** `A:B` */
+  communities: string[];
+  /** `A:B:C` */
+  largeCommunities: string[];
+  /** Address of the neighbor it came from. */
+  from?: string;
+}
+
+export type NeighborState = 'Idle' | 'Connect' | 'Active' | 'OpenSent' | 'OpenConfirm' | 'Established' | 'Unknown';
+
+export interface BfdPeerState {
+  address: string;
+  state: 'Up' | 'Down' | 'Init' | 'AdminDown' | 'Unknown';
+}
+
+/** A process of the daemon, in start order. */
+export interface DaemonProcess {
+  name: string;
+  argv: string[];
+  /** The daemon drops privileges itself; the process must be able to read `files` under `dir` as this user. */
+  owner?: string;
+  /** A file the daemon creates once it accepts commands. */
+  readyFile?: string;
+}
+
+/** Everything needed to run one daemon: files to write under `dir`, processes to start. Pure data. */
+export interface RouterLayout {
+  daemon: RouterDaemon;
+  dir: string;
+  files: Record<string, string>;
+  processes: DaemonProcess[];
+}

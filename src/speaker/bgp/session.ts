@@ -1,0 +1,661 @@
+// One BGP session towards one peer: the RFC 4271 §8 state machine as MetalLB's speaker runs it (we always dial,
+// never listen, so Active collapses into Connect and connection collisions cannot happen), its timers, and the
+// Adj-RIB-Out that turns setAdvertisements() into UPDATEs.
+import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import pino from 'pino';
+import type { IPFamily } from '../../net/ip.js';
+import type { Logger } from '../../log.js';
+import { NotificationError } from './errors.js';
+import { deriveNextHops, deriveRouterId, type NextHops } from './local-addresses.js';
+import {
+  AS_TRANS, BGP_VERSION, CeaseSubcode, DEFAULT_PORT, ErrorCode, FsmSubcode, OpenSubcode, RouteRefreshSubtype, SAFI,
+  describeNotification,
+  type Capability, type Message, type NotificationMessage, type OpenMessage, type RouteRefreshMessage, type UpdateMessage,
+} from './messages.js';
+import { afiOf, familyOfAfi } from './nlri.js';
+import { UpdatePacker, type EncodingContext } from './packer.js';
+import { Parser, peerAsOf } from './parser.js';
+import { AdjRibOut, type Advertisement } from './rib.js';
+import {
+  serializeEndOfRib, serializeKeepalive, serializeNotification, serializeOpen, serializeRouteRefresh,
+} from './serializer.js';
+import { plainConnector, type Connector } from './transport.js';
+
+export type SessionState = 'Idle' | 'Connect' | 'OpenSent' | 'OpenConfirm' | 'Established';
+
+/** A peer as the session needs it: the BGPPeer fields that matter on the wire. */
+export interface PeerConfig {
+  /** The BGPPeer name; identifies the session. */
+  name: string;
+  peerAddress: string;
+  peerPort?: number;
+  sourceAddress?: string;
+  myASN: number;
+  /** Exactly one of peerASN / dynamicASN. */
+  peerASN?: number;
+  dynamicASN?: 'internal' | 'external';
+  /** Speak as this AS instead of myASN (FRR's `local-as N no-prepend replace-as`). */
+  localASN?: number;
+  /** Seconds; default 90 (MetalLB's). 0 = no keepalives and no hold timer. */
+  holdTime?: number;
+  /** Seconds; default holdTime / 3. */
+  keepaliveTime?: number;
+  /** Seconds between connection attempts; default MetalLB's back-off (0, 1, 2, 4 … 120 s). */
+  connectTime?: number;
+  routerID?: string;
+  password?: string;
+  ebgpMultiHop?: boolean;
+  vrf?: string;
+  /** Offer graceful restart (RFC 4724) with forwarding state preserved. */
+  gracefulRestart?: boolean;
+  /** Address families offered; default both. */
+  families?: readonly IPFamily[];
+}
+
+export interface SessionOptions {
+  /** The node's name: the last resort for the router ID. */
+  nodeName: string;
+  logger?: Logger;
+  connector?: Connector;
+  /** Dial + OPEN exchange must finish within this; default 10 s (MetalLB's). */
+  connectTimeoutMs?: number;
+  /** Routes per flush step, between which the event loop turns; default 20,000. */
+  batchSize?: number;
+}
+
+/** What was agreed in the OPEN exchange. */
+export interface Negotiated {
+  localAddress: string;
+  localRouterId: string;
+  peerRouterId: string;
+  peerASN: number;
+  ibgp: boolean;
+  holdTime: number;
+  keepaliveTime: number;
+  fourOctetAs: boolean;
+  families: IPFamily[];
+  routeRefresh: boolean;
+  enhancedRouteRefresh: boolean;
+  /** The peer's graceful restart capability, when it sent one. */
+  peerGracefulRestart?: { restartTime: number; notification: boolean };
+  nextHops: NextHops;
+}
+
+export interface SessionStats {
+  state: SessionState;
+  /** performance.now() of the last state change. */
+  since: number;
+  opensSent: number;
+  opensReceived: number;
+  updatesSent: number;
+  updatesReceived: number;
+  keepalivesSent: number;
+  keepalivesReceived: number;
+  notificationsSent: number;
+  notificationsReceived: number;
+  routeRefreshReceived: number;
+  /** Prefixes the peer holds from us. */
+  announced: number;
+  /** Prefixes whose change is not on the wire yet (MetalLB's pending prefixes). */
+  pending: number;
+  /** Prefixes this session cannot carry (address family not negotiated, or no next hop of that family). */
+  unsendable: number;
+  /** Times the session reached Established. */
+  establishedCount: number;
+  lastError?: string;
+  negotiated?: Negotiated;
+}
+
+export interface SessionEvents {
+  state: [state: SessionState, previous: SessionState, reason: string | undefined];
+}
+
+const BACKOFF_MAX_MS = 120_000;
+const CLOSE_GRACE_MS = 1000;
+const HIGH_WATER = 4 * 1024 * 1024;
+
+/** MetalLB's retry schedule: 0 s, then 1, 2, 4 … seconds, at most 120 (internal/bgp/native/backoff.go). */
+export function backoffDelay(failures: number, connectTime?: number): number {
+  if (failures <= 0) return 0;
+  if (connectTime !== undefined && connectTime > 0) return connectTime * 1000;
+  return Math.min(1000 * 2 ** (failures - 1), BACKOFF_MAX_MS);
+}
+
+const silent = pino({ level: 'silent' });
+
+export class Session extends EventEmitter<SessionEvents> {
+  private _state: SessionState = 'Idle';
+  private since = performance.now();
+  private generation = 0;
+  private socket: Socket | undefined;
+  private parser: Parser | undefined;
+  private abort: AbortController | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private connectTimer: NodeJS.Timeout | undefined;
+  private holdTimer: NodeJS.Timeout | undefined;
+  private keepaliveTimer: NodeJS.Timeout | undefined;
+  private lastReceived = 0;
+  private failures = 0;
+  private stopped = true;
+  private bfdSeenUp = false;
+  private bfdBlocked = false;
+  private negotiated: Negotiated | undefined;
+  private packer: UpdatePacker | undefined;
+  private readonly rib = new AdjRibOut();
+  private pumping = false;
+  private pumpScheduled = false;
+  private endOfRibSent = false;
+  private readonly refreshing = new Set<IPFamily>();
+  private unsendable = 0;
+  private readonly counters = {
+    opensSent: 0, opensReceived: 0, updatesSent: 0, updatesReceived: 0, keepalivesSent: 0, keepalivesReceived: 0,
+    notificationsSent: 0, notificationsReceived: 0, routeRefreshReceived: 0, establishedCount: 0,
+  };
+  private lastError: string | undefined;
+  private readonly log: Logger;
+  private readonly connector: Connector;
+  private readonly connectTimeoutMs: number;
+  private readonly batchSize: number;
+
+  constructor(
+    readonly config: PeerConfig,
+    private readonly opts: SessionOptions,
+  ) {
+    super();
+    this.log = (opts.logger ?? silent).child({ peer: config.name, peerAddress: `${config.peerAddress}:${this.port}` });
+    this.connector = opts.connector ?? plainConnector;
+    this.connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
+    this.batchSize = opts.batchSize ?? 20_000;
+  }
+
+  get state(): SessionState {
+    return this._state;
+  }
+
+  get port(): number {
+    return this.config.peerPort ?? DEFAULT_PORT;
+  }
+
+  /** The AS we speak as. */
+  get localAsn(): number {
+    return this.config.localASN ?? this.config.myASN;
+  }
+
+  get holdTime(): number {
+    return this.config.holdTime ?? 90;
+  }
+
+  stats(): SessionStats {
+    return {
+      state: this._state,
+      since: this.since,
+      ...this.counters,
+      announced: this.rib.announced,
+      pending: this.rib.pending,
+      unsendable: this.unsendable,
+      ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
+      ...(this.negotiated ? { negotiated: this.negotiated } : {}),
+    };
+  }
+
+  /** What the peer holds from us (prefix texts), for tests and status. */
+  announcedPrefixes(): string[] {
+    return [...this.rib.sentRoutes()].map((r) => r.text);
+  }
+
+  /** Starts dialling (at once; later attempts follow the back-off). */
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.scheduleConnect(0);
+  }
+
+  /**
+   * Ends the session for good: a Cease NOTIFICATION with `subcode` (RFC 4486) and, for shutdowns and resets, a
+   * message (RFC 9003); no reconnection. Resolves once the connection is closed.
+   */
+  async stop(subcode: number = CeaseSubcode.ADMINISTRATIVE_SHUTDOWN, message = ''): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    const socket = this.socket;
+    if (this._state === 'Idle' || this._state === 'Connect') {
+      this.down('stopped', undefined);
+      return;
+    }
+    const closed = socket ? new Promise<void>((resolve) => socket.once('close', () => resolve())) : Promise.resolve();
+    let data: Uint8Array = new Uint8Array(0);
+    if (message && (subcode === CeaseSubcode.ADMINISTRATIVE_SHUTDOWN || subcode === CeaseSubcode.ADMINISTRATIVE_RESET)) {
+      const text = Buffer.from(message, 'utf8').subarray(0, 255);
+      data = Buffer.concat([Buffer.from([text.length]), text]);
+    }
+    this.down('stopped', new NotificationError(ErrorCode.CEASE, subcode, data, message || undefined));
+    await closed;
+  }
+
+  /** Replaces what this session advertises; only the difference is sent. Returns the refused advertisements' errors. */
+  setAdvertisements(ads: readonly Advertisement[]): string[] {
+    const errors = this.rib.set(ads);
+    this.packer?.retain(this.rib.attributeSets());
+    this.schedulePump();
+    return errors;
+  }
+
+  /**
+   * BFD state of this peer's BFD session. Down after having been up tears the session down at once (Cease, BFD Down,
+   * RFC 9384) and keeps it down until BFD is up again; then it dials at once.
+   */
+  setBfdState(up: boolean): void {
+    if (up) {
+      this.bfdSeenUp = true;
+      if (!this.bfdBlocked) return;
+      this.bfdBlocked = false;
+      this.failures = 0;
+      if (this._state === 'Idle' && !this.stopped) this.scheduleConnect(0);
+      return;
+    }
+    if (!this.bfdSeenUp || this.bfdBlocked) return;
+    this.bfdBlocked = true;
+    clearTimeout(this.retryTimer);
+    if (this._state !== 'Idle') this.down('BFD session down', new NotificationError(ErrorCode.CEASE, CeaseSubcode.BFD_DOWN, undefined, 'BFD session down'));
+  }
+
+  private setState(state: SessionState, reason?: string): void {
+    const previous = this._state;
+    if (previous === state) return;
+    this._state = state;
+    this.since = performance.now();
+    if (state === 'Established') this.log.info({ event: 'sessionUp', negotiated: summary(this.negotiated) }, 'BGP session established');
+    else if (previous === 'Established') this.log.warn({ event: 'sessionDown', reason }, 'BGP session down');
+    else this.log.debug({ event: 'stateChange', from: previous, to: state, reason }, 'BGP state change');
+    this.emit('state', state, previous, reason);
+  }
+
+  private scheduleConnect(delayMs: number): void {
+    clearTimeout(this.retryTimer);
+    if (this.stopped || this.bfdBlocked) return;
+    this.retryTimer = setTimeout(() => void this.connect(), delayMs);
+  }
+
+  private async connect(): Promise<void> {
+    const gen = ++this.generation;
+    this.setState('Connect');
+    const abort = (this.abort = new AbortController());
+    this.connectTimer = setTimeout(() => {
+      if (gen !== this.generation) return;
+      abort.abort();
+      // RFC 4271 §8.2.2: the OPEN exchange timing out is a Hold Timer expiry.
+      const err = this.socket ? new NotificationError(ErrorCode.HOLD_TIMER_EXPIRED, 0, undefined, 'no OPEN exchange within the connect timeout') : undefined;
+      this.down(`connect timeout (${this.connectTimeoutMs} ms)`, err);
+    }, this.connectTimeoutMs);
+    let socket: Socket;
+    try {
+      socket = await this.connector({
+        peerAddress: this.config.peerAddress,
+        peerPort: this.port,
+        ...(this.config.sourceAddress ? { sourceAddress: this.config.sourceAddress } : {}),
+        ...(this.config.password ? { password: this.config.password } : {}),
+        ...(this.config.vrf ? { vrf: this.config.vrf } : {}),
+      }, abort.signal);
+    } catch (err) {
+      if (gen === this.generation) this.down((err as Error).message, undefined);
+      return;
+    }
+    if (gen !== this.generation) {
+      socket.destroy();
+      return;
+    }
+    this.socket = socket;
+    socket.setNoDelay(true);
+    const parser = (this.parser = new Parser());
+    socket.on('data', (chunk: Buffer) => this.onData(gen, parser, chunk));
+    socket.on('error', (err) => {
+      if (gen === this.generation) this.down(`connection error: ${err.message}`, undefined);
+    });
+    socket.on('close', () => {
+      if (gen === this.generation) this.down('connection closed by the peer', undefined);
+    });
+    const localAddress = socket.localAddress ?? '';
+    const localRouterId = deriveRouterId({ ...(this.config.routerID ? { configured: this.config.routerID } : {}), localAddress, nodeName: this.opts.nodeName });
+    this.pendingLocal = { localAddress, localRouterId };
+    this.write(serializeOpen(this.openMessage(localRouterId)));
+    this.counters.opensSent++;
+    this.setState('OpenSent');
+  }
+
+  private pendingLocal: { localAddress: string; localRouterId: string } | undefined;
+
+  private openMessage(bgpIdentifier: string): Omit<OpenMessage, 'type'> {
+    const families = this.config.families ?? ['IPv4', 'IPv6'];
+    const capabilities: Capability[] = families.map((f) => ({ kind: 'multiprotocol', afi: afiOf(f), safi: SAFI.UNICAST }));
+    capabilities.push({ kind: 'route-refresh' }, { kind: 'enhanced-route-refresh' }, { kind: 'four-octet-as', asn: this.localAsn });
+    if (this.config.gracefulRestart) {
+      capabilities.push({
+        kind: 'graceful-restart',
+        restartState: false,
+        notification: true,
+        restartTime: 120,
+        // Forwarding does not depend on this process: a restarting speaker leaves the node's traffic alone.
+        families: families.map((f) => ({ afi: afiOf(f), safi: SAFI.UNICAST, forwardingState: true })),
+      });
+    }
+    return {
+      version: BGP_VERSION,
+      myAutonomousSystem: this.localAsn > 0xffff ? AS_TRANS : this.localAsn,
+      holdTime: this.holdTime,
+      bgpIdentifier,
+      capabilities,
+    };
+  }
+
+  private onData(gen: number, parser: Parser, chunk: Buffer): void {
+    if (gen !== this.generation) return;
+    this.lastReceived = performance.now();
+    try {
+      parser.parse(chunk, (msg) => {
+        if (gen === this.generation) this.onMessage(msg);
+      });
+    } catch (err) {
+      if (gen !== this.generation) return;
+      if (err instanceof NotificationError) {
+        this.log.warn({ event: 'malformedMessage', code: err.code, subcode: err.subcode }, `received a malformed message: ${err.message}`);
+        this.down(`malformed message: ${err.message}`, err);
+        return;
+      }
+      this.log.error({ event: 'internalError', err }, 'BGP session failed on a received message');
+      this.down(`internal error: ${(err as Error).message}`, new NotificationError(ErrorCode.CEASE, 0));
+    }
+  }
+
+  private onMessage(msg: Message): void {
+    if (msg.type === 'notification') return this.onNotification(msg);
+    switch (this._state) {
+      case 'OpenSent':
+        if (msg.type === 'open') return this.onOpen(msg);
+        throw new NotificationError(ErrorCode.FSM, FsmSubcode.UNEXPECTED_IN_OPENSENT, undefined, `${msg.type} before OPEN`);
+      case 'OpenConfirm':
+        if (msg.type === 'keepalive') {
+          this.counters.keepalivesReceived++;
+          return this.onEstablished();
+        }
+        throw new NotificationError(ErrorCode.FSM, FsmSubcode.UNEXPECTED_IN_OPENCONFIRM, undefined, `${msg.type} in OpenConfirm`);
+      case 'Established':
+        switch (msg.type) {
+          case 'keepalive':
+            this.counters.keepalivesReceived++;
+            return;
+          case 'update':
+            return this.onUpdate(msg);
+          case 'route-refresh':
+            return this.onRouteRefresh(msg);
+          case 'open':
+            throw new NotificationError(ErrorCode.FSM, FsmSubcode.UNEXPECTED_IN_ESTABLISHED, undefined, 'OPEN in Established');
+        }
+        return;
+      default:
+        return;
+    }
+  }
+
+  private onNotification(n: NotificationMessage): void {
+    this.counters.notificationsReceived++;
+    let text = describeNotification(n.errorCode, n.errorSubcode);
+    // RFC 9003: a shutdown communication (length octet + UTF-8) after Cease / Administrative Shutdown or Reset.
+    if (n.errorCode === ErrorCode.CEASE && (n.errorSubcode === 2 || n.errorSubcode === 4) && n.data.length > 0 && n.data[0]! + 1 <= n.data.length) {
+      const message = Buffer.from(n.data.subarray(1, 1 + n.data[0]!)).toString('utf8');
+      if (message) text += `: "${message}"`;
+    }
+    this.log.warn({ event: 'notificationReceived', code: n.errorCode, subcode: n.errorSubcode, data: Buffer.from(n.data).toString('hex') }, `peer sent NOTIFICATION: ${text}`);
+    this.down(`peer sent NOTIFICATION: ${text}`, undefined);
+  }
+
+  private onOpen(open: OpenMessage): void {
+    this.counters.opensReceived++;
+    const peerASN = peerAsOf(open);
+    const local = this.pendingLocal!;
+    const cfg = this.config;
+    if (cfg.peerASN !== undefined && peerASN !== cfg.peerASN) {
+      throw new NotificationError(ErrorCode.OPEN_MESSAGE, OpenSubcode.BAD_PEER_AS, undefined, `peer is AS ${peerASN}, configured peerASN is ${cfg.peerASN}`);
+    }
+    if (cfg.peerASN === undefined && cfg.dynamicASN === 'internal' && peerASN !== this.localAsn) {
+      throw new NotificationError(ErrorCode.OPEN_MESSAGE, OpenSubcode.BAD_PEER_AS, undefined, `peer is AS ${peerASN}, dynamicASN internal wants ${this.localAsn}`);
+    }
+    if (cfg.peerASN === undefined && cfg.dynamicASN === 'external' && peerASN === this.localAsn) {
+      throw new NotificationError(ErrorCode.OPEN_MESSAGE, OpenSubcode.BAD_PEER_AS, undefined, `peer is AS ${peerASN}, our own, but dynamicASN is external`);
+    }
+    const ibgp = peerASN === this.localAsn;
+    // RFC 6286 §2.2: within an AS the two identifiers must differ.
+    if (ibgp && open.bgpIdentifier === local.localRouterId) {
+      throw new NotificationError(ErrorCode.OPEN_MESSAGE, OpenSubcode.BAD_BGP_IDENTIFIER, undefined, `peer uses our BGP identifier ${open.bgpIdentifier}`);
+    }
+    const ours = this.config.families ?? ['IPv4', 'IPv6'];
+    const peerMp = open.capabilities.filter((c): c is Extract<Capability, { kind: 'multiprotocol' }> => c.kind === 'multiprotocol');
+    // RFC 4760 §8: without the capability, only IPv4 unicast is spoken.
+    const theirs = peerMp.length === 0
+      ? new Set<IPFamily>(['IPv4'])
+      : new Set(peerMp.filter((c) => c.safi === SAFI.UNICAST).map((c) => familyOfAfi(c.afi)).filter((f): f is IPFamily => f !== undefined));
+    const families = ours.filter((f) => theirs.has(f));
+    if (families.length === 0) {
+      const data = Buffer.concat(ours.map((f) => Buffer.from([1, 4, 0, afiOf(f), 0, SAFI.UNICAST])));
+      throw new NotificationError(ErrorCode.OPEN_MESSAGE, OpenSubcode.UNSUPPORTED_CAPABILITY, data, `no address family in common (we offer ${ours.join(', ')})`);
+    }
+    const holdTime = Math.min(this.holdTime, open.holdTime);
+    let keepaliveTime = this.config.keepaliveTime ?? this.holdTime / 3;
+    if (holdTime < this.holdTime) keepaliveTime = Math.min(keepaliveTime, holdTime / 3);
+    if (holdTime === 0) keepaliveTime = 0;
+    const fourOctetAs = open.capabilities.some((c) => c.kind === 'four-octet-as');
+    const gr = open.capabilities.find((c): c is Extract<Capability, { kind: 'graceful-restart' }> => c.kind === 'graceful-restart');
+    this.negotiated = {
+      localAddress: local.localAddress,
+      localRouterId: local.localRouterId,
+      peerRouterId: open.bgpIdentifier,
+      peerASN,
+      ibgp,
+      holdTime,
+      keepaliveTime,
+      fourOctetAs,
+      families,
+      routeRefresh: open.capabilities.some((c) => c.kind === 'route-refresh'),
+      enhancedRouteRefresh: open.capabilities.some((c) => c.kind === 'enhanced-route-refresh'),
+      ...(gr ? { peerGracefulRestart: { restartTime: gr.restartTime, notification: gr.notification } } : {}),
+      nextHops: deriveNextHops(local.localAddress, cfg.peerAddress),
+    };
+    this.parser!.options.fourOctetAs = fourOctetAs;
+    this.write(serializeKeepalive());
+    this.counters.keepalivesSent++;
+    this.setState('OpenConfirm');
+    this.armHoldTimer();
+  }
+
+  private onEstablished(): void {
+    const n = this.negotiated!;
+    clearTimeout(this.connectTimer);
+    this.failures = 0;
+    this.counters.establishedCount++;
+    const ctx: EncodingContext = {
+      ibgp: n.ibgp,
+      localAsn: this.localAsn,
+      fourOctetAs: n.fourOctetAs,
+      ...(n.nextHops.v4 ? { nextHopV4: n.nextHops.v4 } : {}),
+      ...(n.nextHops.v6 ? { nextHopV6: n.nextHops.v6 } : {}),
+    };
+    this.packer = new UpdatePacker(ctx);
+    this.rib.reset();
+    this.endOfRibSent = false;
+    this.unsendable = 0;
+    if (n.keepaliveTime > 0) {
+      const gen = this.generation;
+      this.keepaliveTimer = setInterval(() => {
+        if (gen !== this.generation) return;
+        this.write(serializeKeepalive());
+        this.counters.keepalivesSent++;
+      }, n.keepaliveTime * 1000);
+    }
+    this.setState('Established');
+    this.schedulePump();
+  }
+
+  private armHoldTimer(): void {
+    clearTimeout(this.holdTimer);
+    const hold = this.negotiated?.holdTime ?? 0;
+    if (hold === 0) return;
+    const gen = this.generation;
+    const holdMs = hold * 1000;
+    const check = (): void => {
+      if (gen !== this.generation) return;
+      const idle = performance.now() - this.lastReceived;
+      if (idle >= holdMs) {
+        this.down(`hold timer expired (${hold} s)`, new NotificationError(ErrorCode.HOLD_TIMER_EXPIRED, 0));
+        return;
+      }
+      this.holdTimer = setTimeout(check, holdMs - idle);
+    };
+    this.holdTimer = setTimeout(check, holdMs);
+  }
+
+  private onUpdate(u: UpdateMessage): void {
+    this.counters.updatesReceived++;
+    // We learn no routes (as MetalLB); RFC 7606 problems are worth a line, they do not end the session.
+    if (u.errors) {
+      this.log.warn({ event: 'updateError', errors: u.errors }, `peer sent an UPDATE with errors handled by ${u.errors.map((e) => e.action).join(', ')}`);
+    }
+  }
+
+  // RFC 2918 §4, RFC 7313 §4
+  private onRouteRefresh(m: RouteRefreshMessage): void {
+    this.counters.routeRefreshReceived++;
+    const family = familyOfAfi(m.afi);
+    const n = this.negotiated!;
+    if (!family || m.safi !== SAFI.UNICAST || !n.families.includes(family)) {
+      this.log.info({ event: 'routeRefreshIgnored', afi: m.afi, safi: m.safi }, 'ROUTE-REFRESH for an address family not negotiated: ignored');
+      return;
+    }
+    if (m.subtype !== RouteRefreshSubtype.NORMAL) return; // BoRR/EoRR demarcate the peer's own re-advertisement
+    this.log.info({ event: 'routeRefresh', family }, 'peer asked for our routes again');
+    if (n.enhancedRouteRefresh) {
+      this.write(serializeRouteRefresh({ afi: m.afi, subtype: RouteRefreshSubtype.BEGIN, safi: m.safi }));
+      this.refreshing.add(family);
+    }
+    this.rib.resend(family);
+    this.schedulePump();
+  }
+
+  private schedulePump(): void {
+    if (this.pumpScheduled || this._state !== 'Established') return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      void this.pump();
+    });
+  }
+
+  /** Sends pending changes in batches, yielding between them and waiting when the socket is backed up. */
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    const gen = this.generation;
+    try {
+      while (gen === this.generation && this._state === 'Established') {
+        const packer = this.packer!;
+        const socket = this.socket!;
+        if (this.rib.pending > 0) {
+          const before = packer.messages;
+          const r = this.rib.flush(packer, new Set(this.negotiated!.families), this.batchSize);
+          if (r.unsendable.length > 0) {
+            this.unsendable += r.unsendable.length;
+            this.log.warn({ event: 'unsendablePrefixes', count: r.unsendable.length, examples: r.unsendable.slice(0, 5).map((x) => x.text), families: this.negotiated!.families },
+              'prefixes this session cannot carry (address family not negotiated, or no next hop of that family)');
+          }
+          this.counters.updatesSent += packer.messages - before;
+        }
+        if (this.rib.pending === 0) this.finishRound(packer);
+        for (const b of packer.take()) socket.write(b);
+        if (this.rib.pending === 0) break;
+        if (socket.writableLength > HIGH_WATER) await drained(socket);
+        else await nextTurn();
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  /** After the initial advertisement: End-of-RIB per family (RFC 4724 §2); after a refresh: EoRR (RFC 7313 §4). */
+  private finishRound(packer: UpdatePacker): void {
+    const n = this.negotiated!;
+    if (!this.endOfRibSent) {
+      this.endOfRibSent = true;
+      for (const f of n.families) packer.raw(serializeEndOfRib(afiOf(f), SAFI.UNICAST));
+    }
+    for (const f of this.refreshing) packer.raw(serializeRouteRefresh({ afi: afiOf(f), subtype: RouteRefreshSubtype.END, safi: SAFI.UNICAST }));
+    this.refreshing.clear();
+  }
+
+  private write(buf: Buffer): void {
+    this.socket?.write(buf);
+  }
+
+  /**
+   * Leaves the connection: sends `notification` first when there is one (then half-closes; the socket is destroyed
+   * after a grace period), forgets everything negotiated, and schedules the next attempt unless stopped.
+   */
+  private down(reason: string, notification: NotificationError | undefined): void {
+    const wasEstablished = this._state === 'Established';
+    this.generation++;
+    clearTimeout(this.connectTimer);
+    clearTimeout(this.holdTimer);
+    clearInterval(this.keepaliveTimer);
+    this.abort?.abort();
+    this.abort = undefined;
+    this.parser?.stop();
+    this.parser = undefined;
+    const socket = this.socket;
+    this.socket = undefined;
+    if (socket) {
+      if (notification && !socket.destroyed) {
+        this.counters.notificationsSent++;
+        this.log.info({ event: 'notificationSent', code: notification.code, subcode: notification.subcode }, `sending NOTIFICATION: ${notification.message}`);
+        socket.end(serializeNotification({ errorCode: notification.code, errorSubcode: notification.subcode, data: notification.data }));
+        setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
+      } else {
+        socket.destroy();
+      }
+    }
+    this.negotiated = undefined;
+    this.packer = undefined;
+    this.pendingLocal = undefined;
+    this.refreshing.clear();
+    this.rib.reset();
+    if (reason !== 'stopped') this.lastError = reason;
+    this.setState('Idle', reason);
+    if (this.stopped) return;
+    // A session that was up comes back at once; failed attempts back off.
+    if (wasEstablished) this.failures = 0;
+    else this.failures++;
+    const delay = backoffDelay(this.failures, this.config.connectTime);
+    if (!wasEstablished) this.log.debug({ event: 'retry', inMs: delay, reason }, 'BGP connection failed; retrying');
+    this.scheduleConnect(delay);
+  }
+}
+
+function drained(socket: Socket): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      socket.off('drain', done);
+      socket.off('close', done);
+      resolve();
+    };
+    socket.on('drain', done);
+    socket.on('close', done);
+  });
+}
+
+function summary(n: Negotiated | undefined): Record<string, unknown> | undefined {
+  if (!n) return undefined;
+  return {
+    peerASN: n.peerASN, peerRouterId: n.peerRouterId, localRouterId: n.localRouterId, localAddress: n.localAddress, holdTime: n.holdTime,
+    keepaliveTime: n.keepaliveTime, families: n.families, fourOctetAs: n.fourOctetAs, ibgp: n.ibgp,
+  };
+}
+

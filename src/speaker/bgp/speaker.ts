@@ -1,0 +1,96 @@
+// The BGP side of one node's speaker: one Session per configured peer, keyed by the BGPPeer name, and what each
+// should advertise. The speaker manager feeds it peers (from config) and advertisements (from the policy) and
+// reads back session state for status objects and metrics.
+import { EventEmitter } from 'node:events';
+import { isDeepStrictEqual } from 'node:util';
+import type { Logger } from '../../log.js';
+import { CeaseSubcode } from './messages.js';
+import type { Advertisement } from './rib.js';
+import { Session, type PeerConfig, type SessionOptions, type SessionState, type SessionStats } from './session.js';
+
+export interface PeerStatus {
+  /** BGPPeer name. */
+  name: string;
+  /** `addr:port` (`[v6]:port`), MetalLB's `peer` metric label. */
+  peer: string;
+  config: PeerConfig;
+  stats: SessionStats;
+}
+
+export interface BgpSpeakerEvents {
+  /** A session changed state. */
+  session: [name: string, state: SessionState, previous: SessionState, reason: string | undefined];
+}
+
+export type BgpSpeakerOptions = Omit<SessionOptions, 'logger'> & { logger?: Logger };
+
+/** MetalLB's peer label: Go's net.JoinHostPort. */
+export const peerLabel = (c: Pick<PeerConfig, 'peerAddress' | 'peerPort'>): string =>
+  c.peerAddress.includes(':') ? `[${c.peerAddress}]:${c.peerPort ?? 179}` : `${c.peerAddress}:${c.peerPort ?? 179}`;
+
+export class BgpSpeaker extends EventEmitter<BgpSpeakerEvents> {
+  private readonly sessions = new Map<string, Session>();
+  private readonly advertisements = new Map<string, readonly Advertisement[]>();
+  private closed = false;
+
+  constructor(private readonly opts: BgpSpeakerOptions) {
+    super();
+  }
+
+  /**
+   * The peers this node should have. New ones start dialling; removed ones get a Cease (Peer De-configured);
+   * changed ones (any field) are closed (Other Configuration Change) and started anew, as MetalLB does.
+   */
+  setPeers(peers: readonly PeerConfig[]): void {
+    if (this.closed) return;
+    const wanted = new Map<string, PeerConfig>();
+    for (const p of peers) wanted.set(p.name, p);
+    for (const [name, session] of this.sessions) {
+      const next = wanted.get(name);
+      if (next && isDeepStrictEqual(next, session.config)) continue;
+      this.sessions.delete(name);
+      void session.stop(next ? CeaseSubcode.OTHER_CONFIGURATION_CHANGE : CeaseSubcode.PEER_DECONFIGURED);
+      session.removeAllListeners('state');
+    }
+    for (const [name, config] of wanted) {
+      if (this.sessions.has(name)) continue;
+      const session = new Session(structuredClone(config), this.opts);
+      session.on('state', (state, previous, reason) => this.emit('session', name, state, previous, reason));
+      this.sessions.set(name, session);
+      const ads = this.advertisements.get(name);
+      if (ads) session.setAdvertisements(ads);
+      session.start();
+    }
+  }
+
+  /**
+   * Everything `peer` (a BGPPeer name) should carry from this node; the session sends only the difference from
+   * the previous set. Kept for peers not configured yet. Returns the refused advertisements' errors.
+   */
+  setAdvertisements(peer: string, ads: readonly Advertisement[]): string[] {
+    if (ads.length === 0) this.advertisements.delete(peer);
+    else this.advertisements.set(peer, ads);
+    return this.sessions.get(peer)?.setAdvertisements(ads) ?? [];
+  }
+
+  /** Tells the peer's session about its BFD session (see Session.setBfdState). */
+  setBfdState(peer: string, up: boolean): void {
+    this.sessions.get(peer)?.setBfdState(up);
+  }
+
+  session(peer: string): Session | undefined {
+    return this.sessions.get(peer);
+  }
+
+  status(): PeerStatus[] {
+    return [...this.sessions.entries()].map(([name, s]) => ({ name, peer: peerLabel(s.config), config: s.config, stats: s.stats() }));
+  }
+
+  /** Closes every session with Cease / Administrative Shutdown and `message` (RFC 9003). */
+  async close(message = 'speaker shutting down'): Promise<void> {
+    this.closed = true;
+    const all = [...this.sessions.values()];
+    this.sessions.clear();
+    await Promise.all(all.map((s) => s.stop(CeaseSubcode.ADMINISTRATIVE_SHUTDOWN, message)));
+  }
+}
