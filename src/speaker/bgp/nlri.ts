@@ -1,5 +1,6 @@
 // NLRI prefixes on the wire (RFC 4271 §4.3, RFC 4760 §5): a length octet, then the fewest octets that hold that
 // many bits. Host bits are masked off, as the RFC says trailing bits are irrelevant.
+import ipaddr from 'ipaddr.js';
 import { formatIP, formatPrefix, parsePrefix, type IPFamily } from '../../net/ip.js';
 import { AFI } from './messages.js';
 import type { Reader } from './reader.js';
@@ -60,15 +61,17 @@ export function ipv4Text(b: Uint8Array, at = 0): string {
   return `${b[at]}.${b[at + 1]}.${b[at + 2]}.${b[at + 3]}`;
 }
 
+/** RFC 5952 text of 16 octets; IPv4-mapped addresses (GoBGP's next hop for IPv6 routes over IPv4) stay IPv6. */
 export function ipv6Text(b: Uint8Array, at = 0): string {
-  let value = 0n;
-  for (let i = 0; i < 16; i++) value = (value << 8n) | BigInt(b[at + i]!);
-  return formatIP({ family: 'IPv6', value });
+  return new ipaddr.IPv6(Array.from(b.subarray(at, at + 16))).toRFC5952String();
 }
 
-/** 4 or 16 bytes of an address in text form; throws on anything else (callers pass parsed, valid addresses). */
+/** 4 or 16 bytes of an address in text form (an IPv6 text is always 16 bytes); throws on anything else. */
 export function addressBytes(text: string): Buffer {
-  const e = encodePrefix(text.includes(':') ? `${text}/128` : `${text}/32`);
-  if (!e) throw new Error(`not an IP address: ${JSON.stringify(text)}`);
-  return Buffer.from(e.wire, 'latin1').subarray(1);
+  if (text.includes(':')) {
+    if (!ipaddr.IPv6.isValid(text)) throw new Error(`not an IPv6 address: ${JSON.stringify(text)}`);
+    return Buffer.from(ipaddr.IPv6.parse(text).toByteArray());
+  }
+  if (!ipaddr.IPv4.isValidFourPartDecimal(text)) throw new Error(`not an IPv4 address: ${JSON.stringify(text)}`);
+  return Buffer.from(ipaddr.IPv4.parse(text).toByteArray());
 }
