@@ -1,0 +1,61 @@
+// Runs our BGP speaker (and BFD) inside a node's network namespace for the namespace tests: JSON commands on
+// stdin, replies and session events on stdout, the speaker's JSON logs on stderr.
+//   ip netns exec NS node --import tsx test/helpers/bgp-node-driver.ts NODE_NAME
+import { createInterface } from 'node:readline';
+import { createLogger } from '../../src/log.js';
+import type { Advertisement } from '../../src/speaker/bgp/rib.js';
+import type { PeerConfig } from '../../src/speaker/bgp/session.js';
+import { BgpSpeaker } from '../../src/speaker/bgp/speaker.js';
+
+const nodeName = process.argv[2] ?? 'node';
+const logger = createLogger('bgp', (process.env['BGP_DRIVER_LOG'] as 'debug' | undefined) ?? 'info');
+const speaker = new BgpSpeaker({ nodeName, logger });
+
+const emit = (obj: Record<string, unknown>): void => void process.stdout.write(`${JSON.stringify(obj)}\n`);
+
+speaker.on('session', (peer, state, previous, reason) => emit({ event: 'session', peer, state, previous, reason, at: performance.now() }));
+
+type Handler = (args: Record<string, unknown>) => unknown;
+const handlers: Record<string, Handler> = {
+  ping: () => ({ pid: process.pid }),
+  peers: (a) => speaker.setPeers(a['peers'] as PeerConfig[]),
+  ads: (a) => speaker.setAdvertisements(a['peer'] as string, a['ads'] as Advertisement[]),
+  /** Many /32s in one go, generated here so the command stays small: `count` from `base` (an IPv4 address). */
+  bulk: (a) => {
+    const [b0, b1, b2, b3] = (a['base'] as string).split('.').map(Number) as [number, number, number, number];
+    const start = ((b0 << 24) | (b1 << 16) | (b2 << 8) | b3) >>> 0;
+    const ads: Advertisement[] = [];
+    for (let i = 0; i < (a['count'] as number); i++) {
+      const v = (start + i) >>> 0;
+      ads.push({ prefix: `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}/32` });
+    }
+    return speaker.setAdvertisements(a['peer'] as string, ads).length;
+  },
+  status: () => speaker.status(),
+  bfd: (a) => speaker.setBfdState(a['peer'] as string, a['up'] as boolean),
+  memory: () => process.memoryUsage(),
+  close: async () => {
+    await speaker.close();
+    setImmediate(() => process.exit(0));
+  },
+};
+
+createInterface({ input: process.stdin }).on('line', (line) => {
+  let msg: { id: number; op: string } & Record<string, unknown>;
+  try {
+    msg = JSON.parse(line) as typeof msg;
+  } catch {
+    return;
+  }
+  const h = handlers[msg.op];
+  if (!h) {
+    emit({ id: msg.id, ok: false, error: `unknown op ${msg.op}` });
+    return;
+  }
+  Promise.resolve()
+    .then(() => h(msg))
+    .then((result) => emit({ id: msg.id, ok: true, result: result ?? null }))
+    .catch((err: Error) => emit({ id: msg.id, ok: false, error: err.stack ?? err.message }));
+});
+
+process.stdin.on('end', () => void speaker.close().then(() => process.exit(0)));

@@ -1,0 +1,141 @@
+// Our speaker against the real daemons (BIRD 2, FRR bgpd, GoBGP) in network namespaces: sessions over IPv4 and
+// IPv6, 2- and 4-octet ASNs, eBGP and iBGP; routes arrive in the daemon's RIB with the exact next hop,
+// communities, large communities and local preference; withdrawals; ECMP in the router's kernel table; recovery
+// after the router restarts.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { startRouter, type Router } from '../../../src/lab/routers/runner.js';
+import type { RouteEntry, RouterDaemon, RouterSpec } from '../../../src/lab/routers/types.js';
+import type { PeerStatus } from '../../../src/speaker/bgp/speaker.js';
+import { createBgpNet, eventually, NodeDriver, waitLinkLocal, type BgpNet } from '../../helpers/bgp-netns.js';
+
+const DAEMONS: RouterDaemon[] = ['bird', 'frr', 'gobgp'];
+
+for (const daemon of DAEMONS) {
+  describe(`${daemon}`, { concurrency: false }, () => {
+    let net: BgpNet;
+    const routers: Router[] = [];
+    const drivers: NodeDriver[] = [];
+
+    before(async () => {
+      net = createBgpNet({ nodes: 2, subnet: 1 + DAEMONS.indexOf(daemon) });
+      await Promise.all([net.router, ...net.nodes].map((m) => waitLinkLocal(m.netns)));
+    });
+    after(async () => {
+      await Promise.all(drivers.map((d) => d.stop()));
+      await Promise.all(routers.map((r) => r.stop()));
+      net?.destroy();
+    });
+
+    async function router(name: string, spec: RouterSpec): Promise<Router> {
+      const r = await startRouter(daemon, spec, { netns: net.router.netns, dir: join(net.dir, name) });
+      routers.push(r);
+      return r;
+    }
+
+    async function node(i: number): Promise<NodeDriver> {
+      const d = await NodeDriver.start(net.nodes[i]!.netns, `node${i + 1}`);
+      drivers.push(d);
+      return d;
+    }
+
+    const routesFrom = async (r: Router, family: 'ipv4' | 'ipv6', from?: string): Promise<RouteEntry[]> =>
+      (await r.routes(family, { detail: true })).filter((e) => from === undefined || e.from === from);
+
+    it('IPv4 eBGP, 2-octet ASNs: IPv4 and IPv6 routes with the exact next hop, communities and large communities; withdrawals', async () => {
+      const [n1] = net.nodes as [typeof net.nodes[0]];
+      const r = await router('ebgp4', { asn: 64500, routerId: net.router.ipv4, neighbors: [{ name: 'node1', address: n1.ipv4, asn: 64512 }] });
+      const d = await node(0);
+      await d.request('peers', { peers: [{ name: 'router', peerAddress: net.router.ipv4, myASN: 64512, peerASN: 64500, holdTime: 30 }] });
+      await d.request('ads', { peer: 'router', ads: [
+        { prefix: '10.96.0.1/32', communities: ['65000:100', '65000:7'], largeCommunities: ['64512:1:2'] },
+        { prefix: '10.96.0.2/32' },
+        { prefix: 'fd00:96::1/128', communities: ['65000:6'], largeCommunities: ['64512:6:6'] },
+      ] });
+      await d.waitSession('router', 'Established');
+      assert.equal(await r.neighborState(n1.ipv4), 'Established');
+      const v4 = await eventually(() => routesFrom(r, 'ipv4', n1.ipv4), (x) => x.length === 2, 20_000, 'IPv4 routes at the router');
+      const one = v4.find((e) => e.prefix === '10.96.0.1/32')!;
+      assert.deepEqual(one.nextHops, [n1.ipv4]);
+      assert.deepEqual(one.asPath, [64512]);
+      assert.deepEqual(one.communities.slice().sort(), ['65000:100', '65000:7']);
+      assert.deepEqual(one.largeCommunities, ['64512:1:2']);
+      const v6 = await eventually(() => routesFrom(r, 'ipv6', n1.ipv4), (x) => x.length === 1, 20_000, 'IPv6 routes at the router');
+      assert.equal(v6[0]!.prefix, 'fd00:96::1/128');
+      assert.equal(v6[0]!.nextHops[0], n1.ipv6, 'IPv6 next hop: the global address of the interface');
+      if (daemon !== 'gobgp') assert.match(v6[0]!.nextHops[1] ?? '', /^fe80::/, 'and its link-local address (the peer is on-link)');
+      assert.deepEqual(v6[0]!.communities, ['65000:6']);
+      assert.deepEqual(v6[0]!.largeCommunities, ['64512:6:6']);
+
+      await d.request('ads', { peer: 'router', ads: [{ prefix: '10.96.0.2/32' }] });
+      await eventually(() => routesFrom(r, 'ipv4', n1.ipv4), (x) => x.length === 1 && x[0]!.prefix === '10.96.0.2/32', 20_000, 'withdrawal of 10.96.0.1/32');
+      await eventually(() => routesFrom(r, 'ipv6', n1.ipv4), (x) => x.length === 0, 20_000, 'withdrawal of the IPv6 route');
+      const status = (await d.request<PeerStatus[]>('status'))[0]!;
+      assert.equal(status.peer, `${net.router.ipv4}:179`);
+      assert.equal(status.stats.announced, 1);
+      assert.equal(status.stats.pending, 0);
+
+      // The router restarts: the session comes back by itself and the routes are advertised again.
+      const mark = d.events.length;
+      await r.restart();
+      await d.waitSession('router', 'Idle', 30_000, mark);
+      await d.waitSession('router', 'Established', 60_000, mark);
+      await eventually(() => routesFrom(r, 'ipv4', n1.ipv4), (x) => x.length === 1, 20_000, 'routes after the router restarted');
+      await d.stop();
+      await r.stop();
+    });
+
+    it('IPv6 iBGP, 4-octet ASNs: LOCAL_PREF, IPv6 and IPv4 routes over the IPv6 session', async () => {
+      const n2 = net.nodes[1]!;
+      const asn = 4200000001;
+      const r = await router('ibgp6', { asn, routerId: net.router.ipv4, neighbors: [{ name: 'node2', address: n2.ipv6, asn }] });
+      const d = await node(1);
+      await d.request('peers', { peers: [{ name: 'router6', peerAddress: net.router.ipv6, myASN: asn, peerASN: asn }] });
+      await d.request('ads', { peer: 'router6', ads: [
+        { prefix: 'fd00:96::2/128', localPref: 250, largeCommunities: ['4200000001:1:2'] },
+        { prefix: '10.96.1.2/32', localPref: 150, communities: ['65000:1'] },
+      ] });
+      await d.waitSession('router6', 'Established');
+      const status = (await d.request<PeerStatus[]>('status'))[0]!;
+      assert.equal(status.stats.negotiated?.ibgp, true);
+      assert.equal(status.stats.negotiated?.localRouterId, n2.ipv4, 'router ID: an IPv4 address of the interface holding the IPv6 session');
+      const v6 = await eventually(() => routesFrom(r, 'ipv6', n2.ipv6), (x) => x.length === 1, 20_000, 'IPv6 route');
+      assert.equal(v6[0]!.localPref, 250);
+      assert.deepEqual(v6[0]!.asPath, []);
+      assert.equal(v6[0]!.nextHops[0], n2.ipv6);
+      assert.deepEqual(v6[0]!.largeCommunities, ['4200000001:1:2']);
+      const v4 = await eventually(() => routesFrom(r, 'ipv4', n2.ipv6), (x) => x.length === 1, 20_000, 'IPv4 route over the IPv6 session');
+      assert.equal(v4[0]!.localPref, 150);
+      assert.deepEqual(v4[0]!.nextHops, [n2.ipv4]);
+      assert.deepEqual(v4[0]!.communities, ['65000:1']);
+      await d.stop();
+      await r.stop();
+    });
+
+    it('two nodes advertising one address: both paths at the router (ECMP in its kernel table where the daemon installs routes)', async () => {
+      const [n1, n2] = net.nodes as [typeof net.nodes[0], typeof net.nodes[0]];
+      const kernel = daemon !== 'gobgp';
+      const r = await router('ecmp', {
+        asn: 64500, routerId: net.router.ipv4, kernel,
+        neighbors: [{ name: 'node1', address: n1.ipv4, asn: 64512 }, { name: 'node2', address: n2.ipv4, asn: 64512 }],
+      });
+      const ds = await Promise.all([node(0), node(1)]);
+      for (const d of ds) {
+        await d.request('peers', { peers: [{ name: 'router', peerAddress: net.router.ipv4, myASN: 64512, peerASN: 64500 }] });
+        await d.request('ads', { peer: 'router', ads: [{ prefix: '10.96.2.1/32' }] });
+      }
+      const paths = await eventually(() => routesFrom(r, 'ipv4'), (x) => x.filter((e) => e.prefix === '10.96.2.1/32').length === 2, 20_000, 'two paths');
+      assert.deepEqual(paths.map((p) => p.nextHops[0]).sort(), [n1.ipv4, n2.ipv4]);
+      if (kernel) {
+        const route = await eventually(async () => net.exec(net.router.netns, ['ip', 'route', 'show', '10.96.2.1']), (t) => t.includes(n1.ipv4) && t.includes(n2.ipv4), 20_000, 'ECMP kernel route');
+        assert.match(route, /nexthop via/);
+      }
+      // One node goes away (killed, no goodbye, session torn down by the kernel closing its socket): one path left.
+      await ds[0]!.kill();
+      await eventually(() => routesFrom(r, 'ipv4'), (x) => x.filter((e) => e.prefix === '10.96.2.1/32').length === 1, 30_000, 'one path left');
+      await ds[1]!.stop();
+      await r.stop();
+    });
+  });
+}
