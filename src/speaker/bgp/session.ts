@@ -22,7 +22,7 @@ import { AdjRibOut, type Advertisement } from './rib.js';
 import {
   serializeEndOfRib, serializeKeepalive, serializeNotification, serializeOpen, serializeRouteRefresh,
 } from './serializer.js';
-import { plainConnector, type Connector } from './transport.js';
+import { defaultConnector, type Connector } from './transport.js';
 
 export type SessionState = 'Idle' | 'Connect' | 'OpenSent' | 'OpenConfirm' | 'Established';
 
@@ -166,7 +166,7 @@ export class Session extends EventEmitter<SessionEvents> {
   ) {
     super();
     this.log = (opts.logger ?? silent).child({ peer: config.name, peerAddress: `${config.peerAddress}:${this.port}` });
-    this.connector = opts.connector ?? plainConnector;
+    this.connector = opts.connector ?? defaultConnector;
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
     this.batchSize = opts.batchSize ?? 20_000;
   }

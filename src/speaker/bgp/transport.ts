@@ -1,6 +1,7 @@
 // Opening the TCP connection to a peer: plain `net` sockets, or through the native addon when the kernel must know
 // something before the SYN leaves (a TCP-MD5 key, RFC 2385).
 import { connect, type Socket } from 'node:net';
+import { connectWithMd5 } from '../../net/tcp-md5.js';
 
 export interface ConnectRequest {
   peerAddress: string;
@@ -22,6 +23,28 @@ export class TransportError extends Error {
     this.name = 'TransportError';
   }
 }
+
+/** A plain `net` connection, or a TCP-MD5 one through the native addon when the peer has a password. */
+export const defaultConnector: Connector = async (req, signal) => {
+  if (!req.password) return plainConnector(req, signal);
+  if (req.vrf) throw new TransportError(`binding to VRF ${JSON.stringify(req.vrf)} is not supported on this node`, 'ENOTSUP');
+  try {
+    const socket = await connectWithMd5({
+      host: req.peerAddress,
+      port: req.peerPort,
+      password: req.password,
+      ...(req.sourceAddress ? { localAddress: req.sourceAddress } : {}),
+      // The session's own connect timer bounds the attempt.
+      timeoutMs: 60_000,
+      signal,
+    });
+    socket.setNoDelay(true);
+    return socket;
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    throw new TransportError(`connect to ${req.peerAddress}:${req.peerPort} with TCP-MD5: ${e.message}`, e.code);
+  }
+};
 
 export const plainConnector: Connector = (req, signal) =>
   new Promise<Socket>((resolve, reject) => {
