@@ -176,7 +176,8 @@ export class Kubelet {
     if (this.cgroups.version === 'none') this.log.warn('no usable cgroups: pods run without resource limits and /stats/summary has no CPU or memory figures');
     this.port = await this.server.listen(o.address ?? o.nodeIPs, o.port);
     this.log.info({ addresses: o.address ?? o.nodeIPs, port: this.port }, 'kubelet endpoint listening');
-    await this.node.register();
+    await this.registerNode();
+    if (this.stopping) return;
     this.node.start();
     const enqueuePod = (p: Pod): void => {
       const uid = p.metadata.uid;
@@ -208,6 +209,21 @@ export class Kubelet {
     this.stats.start(o.statsIntervalMs);
     this.queue.start();
     this.log.info({ node: o.nodeName, pods: this.byUid.size, cgroups: this.cgroups.version }, 'kubelet running');
+  }
+
+  /** Registers the Node, retrying (as the kubelet does) while the API server is not reachable or refuses. */
+  private async registerNode(): Promise<void> {
+    let wait = 500;
+    for (let attempt = 1; !this.stopping; attempt++) {
+      try {
+        await this.node.register();
+        return;
+      } catch (err) {
+        this.log.warn({ node: this.o.nodeName, attempt, retryInMs: wait, err: errorText(err) }, 'registering the node failed; retrying');
+        await new Promise((r) => setTimeout(r, wait));
+        wait = Math.min(wait * 2, 10_000);
+      }
+    }
   }
 
   private findWorker(ns: string, name: string): PodWorker | undefined {
@@ -362,9 +378,10 @@ export class Kubelet {
     );
     if (this.o.teardownOnExit) {
       for (const [uid, rec] of this.adopted) await this.removeLeftover(uid, rec);
-      this.cgroups.removeNode();
       await removeNodeNetwork();
     }
+    // The pods' processes are gone: their cgroups are empty and a restart makes new ones.
+    this.cgroups.removeNode();
     await this.events.flush();
     this.client.close();
   }
