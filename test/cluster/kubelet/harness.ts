@@ -132,13 +132,19 @@ export async function startTestNode(opts: NodeOptions = {}): Promise<TestNode> {
     node.cleanupSteps.push(() => {
       sh(`ip route del ${t.podCIDRs[0]} 2>/dev/null; ip route del ${t.podCIDRs[1]} 2>/dev/null`);
     });
-    t.api = await startDevServer({ extraArgs: ['--host', t.hostIPs[0]] });
+    // As in the lab: HTTPS with a CA of its own, RBAC, and the kubelet authenticating as system:node:<name>.
+    const kubeletKubeconfig = join(dir, 'kubelet.kubeconfig');
+    t.api = await startDevServer({
+      tls: true,
+      extraArgs: ['--bind-address', t.hostIPs[0], '--kubeconfig-for', `system:node:${t.nodeName},system:nodes=${kubeletKubeconfig}`],
+    });
     node.cleanupSteps.push(() => t.api.stop());
     t.client = new KubeClient(loadKubeConfig(t.api.kubeconfig));
     node.cleanupSteps.push(() => t.client.close());
+    await waitFor('kubelet kubeconfig', () => existsSync(kubeletKubeconfig), 30_000, 50);
     const baseArgs = [
       '--kubeconfig',
-      t.api.kubeconfig,
+      kubeletKubeconfig,
       '--node-name',
       t.nodeName,
       '--node-ip',

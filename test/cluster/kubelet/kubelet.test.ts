@@ -15,7 +15,7 @@ before(async () => {
   t = await startTestNode();
   await t.client.post('/api/v1/namespaces', { metadata: { name: NS } });
   // What the controller-manager publishes in every namespace.
-  await t.client.post(`/api/v1/namespaces/${NS}/configmaps`, { metadata: { name: 'kube-root-ca.crt' }, data: { 'ca.crt': '-----BEGIN CERTIFICATE-----\ntest-ca\n-----END CERTIFICATE-----\n' } });
+  await t.client.post(`/api/v1/namespaces/${NS}/configmaps`, { metadata: { name: 'kube-root-ca.crt' }, data: { 'ca.crt': t.api.caCert! } });
 });
 after(async () => {
   await t?.cleanup();
@@ -75,7 +75,7 @@ test('a pod runs with its hostname, environment, volumes and a routed address re
     'echo "KSH=$KUBERNETES_SERVICE_HOST KSP=$KUBERNETES_SERVICE_PORT MYSVC=$MY_SVC_SERVICE_PORT_HTTP"',
     'echo "NS_FILE=$(cat /var/run/secrets/kubernetes.io/serviceaccount/namespace)"',
     'echo "CA=$(head -1 /var/run/secrets/kubernetes.io/serviceaccount/ca.crt)"',
-    'echo "TOKEN_LEN=$(wc -c < /var/run/secrets/kubernetes.io/serviceaccount/token)"',
+    'echo "TOKEN_HEAD=$(head -c 3 /var/run/secrets/kubernetes.io/serviceaccount/token)"',
     'echo "SECRET=$(cat /etc/creds/password)"',
     'echo "CONF=$(cat /config/mode.conf)"',
     'echo "LABEL=$(cat /podinfo/labels)"',
@@ -147,7 +147,7 @@ test('a pod runs with its hostname, environment, volumes and a routed address re
   assert.match(logs, /^KSH=10\.96\.0\.1 KSP=443 MYSVC=8080$/m);
   assert.match(logs, new RegExp(`^NS_FILE=${NS}$`, 'm'));
   assert.match(logs, /^CA=-----BEGIN CERTIFICATE-----$/m);
-  assert.match(logs, /^TOKEN_LEN=[1-9]\d*$/m);
+  assert.match(logs, /^TOKEN_HEAD=eyJ$/m, 'a JWT from the TokenRequest API');
   assert.match(logs, /^SECRET=s3cret$/m);
   assert.match(logs, /^CONF=mode=fast$/m);
   assert.match(logs, /^LABEL=app="web"$/m);
@@ -158,6 +158,44 @@ test('a pod runs with its hostname, environment, volumes and a routed address re
   assert.equal(existsSync('/etc/creds'), false);
   assert.equal(existsSync('/podinfo'), true);
   assert.equal(existsSync('/tkl-scratch'), true);
+});
+
+test('a process in a pod reaches the API server with the in-cluster configuration (token, ca.crt, namespace)', async () => {
+  const url = new URL(t.api.url);
+  await createPod(t, {
+    metadata: { name: 'incluster', namespace: NS },
+    spec: {
+      restartPolicy: 'Never',
+      containers: [
+        {
+          name: 'kubectl',
+          image: 'metallb-ts',
+          // The lab's kube-proxy would carry 10.96.0.1:443 to the API server; this test node has none, so the pod is
+          // pointed at the API server's own address (the manifest's env wins over the Service variables).
+          command: ['kubectl', 'auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}'],
+          env: [
+            { name: 'KUBERNETES_SERVICE_HOST', value: url.hostname },
+            { name: 'KUBERNETES_SERVICE_PORT', value: url.port },
+          ],
+        },
+      ],
+    },
+  });
+  const done = await waitFor('incluster Succeeded', async () => {
+    const p = await getPod(t, NS, 'incluster');
+    return p?.status?.phase === 'Succeeded' || p?.status?.phase === 'Failed' ? p : undefined;
+  }, 60_000, 200);
+  const logs = await kubeletGet(t, `/containerLogs/${NS}/incluster/kubectl`);
+  assert.equal(done.status?.phase, 'Succeeded', logs.body);
+  assert.equal(logs.body, `system:serviceaccount:${NS}:default\n`);
+  const cs = done.status!.containerStatuses![0]!;
+  assert.equal(cs.state.terminated?.reason, 'Completed');
+  assert.equal(cs.state.terminated?.exitCode, 0);
+  assert.equal(cond(done, 'Ready'), 'False');
+  assert.equal(done.status!.conditions!.find((c) => c.type === 'Ready')?.reason, 'PodCompleted');
+  // A finished pod no longer holds its address; its logs stay until it is deleted.
+  await waitFor('address released', () => !readFileSync(join(t.rootDir, 'ipam.json'), 'utf8').includes(done.metadata.uid!), 30_000, 200);
+  await t.client.delete(`/api/v1/namespaces/${NS}/pods/incluster`);
 });
 
 test('a changed Secret reaches the running container through its volume', async () => {
