@@ -6,7 +6,7 @@ import type { Informer } from '../../k8s/informers.js';
 import type { EventSink } from '../../k8s/events.js';
 import { isAlreadyExists } from '../../k8s/client.js';
 import { computeHash } from '../common/hash.js';
-import { controllerRef, deepEqual, isPodActive, isTerminating, keyOf, ownerRefTo, splitKey } from '../common/pods.js';
+import { controllerRef, deepEqual, isTerminating, keyOf, ownerRefTo, splitKey } from '../common/pods.js';
 import { CR } from '../common/resources.js';
 import { Index, ReconcileLoop, type ReconcileOutcome, type Runnable } from '../common/runtime.js';
 import { matchesLabelSelector, selectsEverything } from '../common/selectors.js';
@@ -349,8 +349,8 @@ class Rollout {
       scaledDown = true;
     }
     if (scaledDown) return await this.syncRolloutStatus();
-    // the new pods start only once every old one is gone
-    const oldRunning = oldRSs.some((rs) => (rs.status?.replicas ?? 0) > 0 || this.c.podsOf(rs).some(isPodActive));
+    // the new pods start only once every old one is gone, terminating ones included
+    const oldRunning = oldRSs.some((rs) => (rs.status?.replicas ?? 0) > 0 || this.c.podsOf(rs).some((p) => p.status?.phase !== 'Failed' && p.status?.phase !== 'Succeeded'));
     if (oldRunning) return await this.syncRolloutStatus();
     if (!newRS) ({ newRS, oldRSs } = await this.newAndOld(true));
     if (newRS && U.rsReplicas(newRS) !== U.replicasOf(this.d)) await this.scaleRS(newRS, U.replicasOf(this.d));

@@ -4,9 +4,12 @@ import type { Logger } from '../../log.js';
 import type { KubeClient } from '../../k8s/client.js';
 import type { Runnable } from '../common/runtime.js';
 import { createContext, type ControllerContext } from './context.js';
+import { DaemonSetController } from './daemonset.js';
 import { DeploymentController } from './deployment.js';
 import { EndpointsController } from './endpoints.js';
 import { EndpointSliceController } from './endpointslice.js';
+import { GarbageCollector } from './garbagecollector.js';
+import { NamespaceController } from './namespace.js';
 import { NodeLifecycleController } from './nodelifecycle.js';
 import { ReplicaSetController } from './replicaset.js';
 import { RootCAPublisher } from './rootca.js';
@@ -19,6 +22,8 @@ export interface ManagerOptions {
   /** PEM of the API server CA for `kube-root-ca.crt`; without it that controller does not run. */
   rootCA?: string;
   nodeMonitorGracePeriodMs: number;
+  /** How often the garbage collector looks for new resource types (default 30 s). */
+  gcRediscoverMs?: number;
 }
 
 type Factory = (ctx: ControllerContext, o: ManagerOptions) => Runnable | undefined;
@@ -27,6 +32,9 @@ type Factory = (ctx: ControllerContext, o: ManagerOptions) => Runnable | undefin
 export const CONTROLLERS: Record<string, Factory> = {
   deployment: (ctx) => new DeploymentController(ctx),
   replicaset: (ctx) => new ReplicaSetController(ctx),
+  daemonset: (ctx) => new DaemonSetController(ctx),
+  garbagecollector: (ctx, o) => new GarbageCollector(ctx, o.gcRediscoverMs ? { rediscoverMs: o.gcRediscoverMs } : {}),
+  namespace: (ctx) => new NamespaceController(ctx),
   endpointslice: (ctx) => new EndpointSliceController(ctx),
   endpoint: (ctx) => new EndpointsController(ctx),
   serviceaccount: (ctx) => new ServiceAccountController(ctx),

@@ -102,7 +102,7 @@ export async function startCluster(o: ClusterOptions = {}): Promise<TestCluster>
 
 /**
  * Marks pods bound to a node Running and Ready (unless listed in `notReady`), with an IPv4 and an IPv6 address
- * derived from the node's number.
+ * derived from the node's number; finishes graceful deletions of pods bound to a node.
  */
 export class FakeKubelet {
   private readonly pods: Informer<Pod>;
@@ -142,6 +142,11 @@ export class FakeKubelet {
       for (const p of this.pods.list()) {
         const node = p.spec?.nodeName;
         if (!node) continue;
+        if (p.metadata?.deletionTimestamp) {
+          // a graceful deletion: the processes are gone at once, the kubelet confirms with grace 0
+          if (!(p.metadata.finalizers ?? []).length) await this.writer.delete(CR.pods, p.metadata.namespace, p.metadata.name ?? '', { gracePeriodSeconds: 0 }).catch(() => undefined);
+          continue;
+        }
         const name = p.metadata?.name ?? '';
         const wantReady = !this.notReady.has(name);
         const ready = p.status?.conditions?.find((c) => c.type === 'Ready');

@@ -156,3 +156,22 @@ test('node taints follow the Ready condition and keep other taints', () => {
   assert.deepEqual(desiredTaints(node('Unknown', []), 0).map((t) => `${t.key}:${t.effect}`), ['node.kubernetes.io/unreachable:NoSchedule', 'node.kubernetes.io/unreachable:NoExecute']);
   assert.deepEqual(desiredTaints(node(undefined, []), 0), []);
 });
+
+test('namespace deletion conditions are worded as upstream', async () => {
+  const { deletionConditions } = await import('../../../src/cluster/controllers/namespace.js');
+  const busy = deletionConditions({ remaining: new Map([['pods.', 2], ['widgets.example.com', 1]]), finalizers: new Map([['example.com/f', 1]]), errors: [] });
+  const m = Object.fromEntries(busy.map((c) => [c.type, `${c.status}|${c.reason}|${c.message}`]));
+  assert.equal(m.NamespaceContentRemaining, 'True|SomeResourcesRemain|Some resources are remaining: pods. has 2 resource instances, widgets.example.com has 1 resource instances');
+  assert.equal(m.NamespaceFinalizersRemaining, 'True|SomeFinalizersRemain|Some content in the namespace has finalizers remaining: example.com/f in 1 resource instances');
+  const done = deletionConditions({ remaining: new Map(), finalizers: new Map(), errors: [] });
+  assert.deepEqual(
+    done.map((c) => `${c.type}=${c.status}/${c.reason}`),
+    [
+      'NamespaceDeletionDiscoveryFailure=False/ResourcesDiscovered',
+      'NamespaceDeletionGroupVersionParsingFailure=False/ParsedGroupVersions',
+      'NamespaceDeletionContentFailure=False/ContentDeleted',
+      'NamespaceContentRemaining=False/ContentRemoved',
+      'NamespaceFinalizersRemaining=False/ContentHasNoFinalizers',
+    ],
+  );
+});
