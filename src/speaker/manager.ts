@@ -99,6 +99,7 @@ export class Speaker {
   private readonly statusQueue: WorkQueue<string>;
   private readonly statusWriter: L2StatusWriter;
   private readonly handlers: ProtocolHandler[];
+  private readonly announcer: Announcer;
   private services: Informer<Service> | undefined;
   private slices: Informer<EndpointSlice> | undefined;
   private endpoints: Informer<Endpoints> | undefined;
@@ -205,6 +206,9 @@ export class Speaker {
       onPoolsChanged: (config) => this.onConfig(config),
     });
     this.metrics.readMembersFrom(() => this.membership.usable()?.size);
+    const announcer = deps.announcer;
+    if (announcer.counters) this.metrics.readL2CountersFrom(() => announcer.counters?.() ?? new Map());
+    this.announcer = announcer;
     this.membership.onChange((event, member) => {
       this.metrics.memberlistEvents.inc({ event });
       this.log.debug({ event, member }, 'speakers changed, reprocessing all services');
@@ -539,6 +543,11 @@ export class Speaker {
     await Promise.all([this.serviceQueue.shutdown(), this.configQueue.shutdown(), this.nodeQueue.shutdown()]);
     await this.membership.leave(leaveTimeoutMs);
     await this.membership.stop();
+    try {
+      this.announcer.close?.();
+    } catch (err) {
+      this.log.warn({ err: errorText(err) }, 'could not close the announcer');
+    }
     await this.statusQueue.shutdown();
     await Promise.all(this.allInformers().map((i) => i.stop()));
     await Promise.race([this.recorder.flush(), new Promise((r) => setTimeout(r, 300))]);

@@ -2,6 +2,13 @@
 import { Counter, Gauge } from 'prom-client';
 import { RuntimeMetrics } from '../controller/runtime-metrics.js';
 
+/** What the ARP/NDP announcer counts per announced address. */
+export interface L2PacketCounts {
+  requestsReceived: number;
+  responsesSent: number;
+  gratuitousSent: number;
+}
+
 export class SpeakerMetrics extends RuntimeMetrics {
   readonly announced: Gauge<'service' | 'protocol' | 'node' | 'ip'>;
   readonly l2RequestsReceived: Counter<'ip'>;
@@ -9,6 +16,7 @@ export class SpeakerMetrics extends RuntimeMetrics {
   readonly l2GratuitousSent: Counter<'ip'>;
   readonly memberlistEvents: Counter<'event'>;
   private membersSource: (() => number | undefined) | undefined;
+  private l2Source: (() => Iterable<[string, L2PacketCounts]>) | undefined;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     super(opts);
@@ -19,18 +27,30 @@ export class SpeakerMetrics extends RuntimeMetrics {
       labelNames: ['service', 'protocol', 'node', 'ip'],
       registers: r,
     });
-    this.l2RequestsReceived = new Counter({ name: 'metallb_layer2_requests_received', help: 'Number of layer2 requests received for owned IPs', labelNames: ['ip'], registers: r });
-    this.l2ResponsesSent = new Counter({ name: 'metallb_layer2_responses_sent', help: 'Number of layer2 responses sent for owned IPs', labelNames: ['ip'], registers: r });
-    this.l2GratuitousSent = new Counter({ name: 'metallb_layer2_gratuitous_sent', help: 'Number of gratuitous layer2 packets sent for owned IPs', labelNames: ['ip'], registers: r });
+    // The announcer counts packets per address; the counters are read from it at scrape time.
+    const l2 = (): Iterable<[string, L2PacketCounts]> => this.l2Source?.() ?? [];
+    const l2Counter = (name: string, help: string, field: keyof L2PacketCounts): Counter<'ip'> =>
+      new Counter({
+        name,
+        help,
+        labelNames: ['ip'],
+        registers: r,
+        collect() {
+          this.reset();
+          for (const [ip, c] of l2()) if (c[field] > 0) this.inc({ ip }, c[field]);
+        },
+      });
+    this.l2RequestsReceived = l2Counter('metallb_layer2_requests_received', 'Number of layer2 requests received for owned IPs', 'requestsReceived');
+    this.l2ResponsesSent = l2Counter('metallb_layer2_responses_sent', 'Number of layer2 responses sent for owned IPs', 'responsesSent');
+    this.l2GratuitousSent = l2Counter('metallb_layer2_gratuitous_sent', 'Number of gratuitous layer2 packets sent for owned IPs', 'gratuitousSent');
     const members = (): number | undefined => this.membersSource?.();
     new Gauge({
       name: 'metallb_speaker_memberlist_members',
-      help: 'Speakers this node sees alive through memberlist (itself included); absent while memberlist is disabled.',
+      help: 'Speakers this node sees alive through memberlist (itself included); 0 while memberlist is disabled.',
       registers: r,
       collect() {
         const n = members();
-        if (n === undefined) this.reset();
-        else this.set(n);
+        this.set(n ?? 0);
       },
     });
     this.memberlistEvents = new Counter({
@@ -39,6 +59,11 @@ export class SpeakerMetrics extends RuntimeMetrics {
       labelNames: ['event'],
       registers: r,
     });
+  }
+
+  /** The layer 2 packet counters are read from `source` (the announcer's, per address) at every scrape. */
+  readL2CountersFrom(source: () => Iterable<[string, L2PacketCounts]>): void {
+    this.l2Source = source;
   }
 
   /** The member count is read from `source` at every scrape. */

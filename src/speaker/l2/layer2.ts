@@ -15,6 +15,10 @@ export interface Announcer {
   deleteBalancer(name: string): void;
   /** The interfaces this node would announce `ip` on, given the advertisements' list. */
   interfacesFor(ip: string, interfaces: readonly string[] | 'all'): string[];
+  /** Packet counters per address (metallb_layer2_*). */
+  counters?(): ReadonlyMap<string, Readonly<{ requestsReceived: number; responsesSent: number; gratuitousSent: number }>>;
+  /** Closes the packet sockets (shutdown). */
+  close?(): void;
 }
 
 export interface L2Status {
