@@ -230,3 +230,67 @@ export function parseNdpFrame(frame: Buffer, length = frame.length): ParseResult
   if (!message.ok) return message;
   return { ok: true, value: { ethernet: eth.value, ipv6: ip.value, message: message.value } };
 }
+
+// --- allocation-free checks for responders' hot paths. They accept exactly what the parsers above accept (a test
+// compares them on captured and mutated frames); on a rejection, call the parser to learn why.
+
+/** Offset of the payload after the Ethernet header and up to two VLAN tags, or -1 (too short / 802.3 / 3 tags). */
+function ethernetPayloadOffset(frame: Buffer, length: number): number {
+  if (length < ETHERNET_HEADER_LENGTH || length > frame.length) return -1;
+  let offset = 12;
+  let tags = 0;
+  let etherType = (frame[offset]! << 8) | frame[offset + 1]!;
+  while (etherType === EtherType.VLAN || etherType === EtherType.QinQ) {
+    if (tags === MAX_VLAN_TAGS || offset + 6 > length) return -1;
+    tags++;
+    offset += 4;
+    etherType = (frame[offset]! << 8) | frame[offset + 1]!;
+  }
+  return etherType < 0x0600 ? -1 : offset;
+}
+
+/** Offset of the ARP packet when parseArpFrame would accept the frame, else -1. */
+export function arpPacketOffset(frame: Buffer, length: number): number {
+  const typeOffset = ethernetPayloadOffset(frame, length);
+  if (typeOffset < 0 || ((frame[typeOffset]! << 8) | frame[typeOffset + 1]!) !== EtherType.ARP) return -1;
+  const off = typeOffset + 2;
+  if (length - off < ARP_ETHERNET_IPV4_LENGTH) return -1;
+  if (((frame[off]! << 8) | frame[off + 1]!) !== ArpHardwareType.Ethernet) return -1;
+  if (((frame[off + 2]! << 8) | frame[off + 3]!) !== EtherType.IPv4) return -1;
+  return frame[off + 4] === 6 && frame[off + 5] === 4 ? off : -1;
+}
+
+/**
+ * When parseNdpFrame would accept the frame as a neighbor solicitation: fills `at` with [IPv6 header offset,
+ * ICMPv6 offset, source link-layer address offset (the 6 bytes) or -1] and returns true.
+ */
+export function scanNeighborSolicitation(frame: Buffer, length: number, at: Int32Array): boolean {
+  const typeOffset = ethernetPayloadOffset(frame, length);
+  if (typeOffset < 0 || ((frame[typeOffset]! << 8) | frame[typeOffset + 1]!) !== EtherType.IPv6) return false;
+  const ip = typeOffset + 2;
+  if (length - ip < IPV6_HEADER_LENGTH || frame[ip]! >> 4 !== 6) return false;
+  const payloadLength = (frame[ip + 4]! << 8) | frame[ip + 5]!;
+  if (payloadLength === 0 || payloadLength > length - ip - IPV6_HEADER_LENGTH) return false;
+  if (frame[ip + 6] !== IpProtocol.ICMPv6 || frame[ip + 7] !== 255) return false;
+  const icmp = ip + IPV6_HEADER_LENGTH;
+  if (payloadLength < NDP_MESSAGE_HEADER_LENGTH || frame[icmp] !== Icmpv6Type.NeighborSolicitation) return false;
+  if (!icmpv6ChecksumValid(frame, icmp, payloadLength, frame, frame, ip + 8, ip + 24)) return false;
+  if (frame[icmp + 1] !== 0 || frame[icmp + 8] === 0xff) return false;
+  const end = icmp + payloadLength;
+  let slla = -1;
+  for (let o = icmp + NDP_MESSAGE_HEADER_LENGTH; o < end; ) {
+    if (end - o < 2) return false;
+    const optionLength = frame[o + 1]! * 8;
+    if (optionLength === 0 || o + optionLength > end) return false;
+    if (frame[o] === NdpOptionType.SourceLinkLayerAddress && slla < 0) {
+      if (optionLength !== LINK_LAYER_OPTION_LENGTH) return false;
+      slla = o + 2;
+    }
+    o += optionLength;
+  }
+  if (isUnspecifiedIpv6(frame, ip + 8) && (slla >= 0 || !isSolicitedNodeMulticast(frame, ip + 24))) return false;
+  at[0] = ip;
+  at[1] = icmp;
+  at[2] = slla;
+  return true;
+}

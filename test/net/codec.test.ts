@@ -16,7 +16,7 @@ import {
 } from '../../src/net/addresses.js';
 import { icmpv6Checksum, icmpv6ChecksumValid } from '../../src/net/checksum.js';
 import { ArpOperation, EtherType, Icmpv6Type, type NdpFrame } from '../../src/net/messages.js';
-import { parseArpFrame, parseEthernet, parseNdpFrame } from '../../src/net/parser.js';
+import { arpPacketOffset, parseArpFrame, parseEthernet, parseNdpFrame, scanNeighborSolicitation } from '../../src/net/parser.js';
 import { ARP_FRAME_LENGTH, writeArpFrame, writeNdpFrame } from '../../src/net/serializer.js';
 import { seededRandom } from '../helpers/random.js';
 
@@ -305,4 +305,43 @@ test('MAC and address helpers', () => {
   assert.equal(ipToBytes('fd00:93::1')!.length, 16);
   assert.equal(ipToBytes('10.93.0.256'), undefined);
   assert.equal(ipToBytes('fe80::1%eth0'), undefined);
+});
+
+test("the responders' allocation-free checks accept exactly what the parsers accept", () => {
+  const rnd = seededRandom(11);
+  const all = [...ARP_FIXTURES, ...NDP_FIXTURES, 'routerSolicitation', 'mldReportWithHopByHop'].map(frame);
+  const at = new Int32Array(3);
+  let arpAccepted = 0;
+  let nsAccepted = 0;
+  const check = (b: Buffer, len: number) => {
+    const arp = parseArpFrame(b, len);
+    const off = arpPacketOffset(b, len);
+    assert.equal(off >= 0, arp.ok, `ARP ${b.subarray(0, len).toString('hex')}`);
+    if (arp.ok) {
+      arpAccepted++;
+      assert.equal(off, arp.value.ethernet.payloadOffset);
+    }
+    const ndp = parseNdpFrame(b, len);
+    const isNs = ndp.ok && ndp.value.message.type === Icmpv6Type.NeighborSolicitation;
+    assert.equal(scanNeighborSolicitation(b, len, at), isNs, `NS ${b.subarray(0, len).toString('hex')}`);
+    if (isNs && ndp.ok && ndp.value.message.type === Icmpv6Type.NeighborSolicitation) {
+      nsAccepted++;
+      assert.equal(at[0], ndp.value.ethernet.payloadOffset);
+      const slla = ndp.value.message.sourceLinkLayerAddress;
+      assert.equal(at[2], slla ? slla.byteOffset - b.byteOffset : -1);
+    }
+  };
+  for (const f of all) for (let len = 0; len <= f.length; len++) check(f, len);
+  for (let i = 0; i < 30_000; i++) {
+    const b = Buffer.from(all[Math.floor(rnd() * all.length)]!);
+    const flips = Math.floor(rnd() * 3);
+    for (let k = 0; k < flips; k++) b[Math.floor(rnd() * b.length)] = Math.floor(rnd() * 256);
+    // Keep some NDP mutations checksum-correct so that the later rules are reached.
+    if (b.length > 58 && b.readUInt16BE(12) === 0x86dd && rnd() < 0.5) {
+      const len = Math.min(b.readUInt16BE(18), b.length - 54);
+      if (len >= 4) b.writeUInt16BE(icmpv6Checksum(b, 54, len, b.subarray(22, 38), b.subarray(38, 54)), 56);
+    }
+    check(b, b.length);
+  }
+  assert.ok(arpAccepted > 100 && nsAccepted > 100, `${arpAccepted} ARP and ${nsAccepted} NS accepted`);
 });

@@ -1,0 +1,76 @@
+// The announcer's table of addresses, shared with the responders: what each address is announced on and its
+// counters. Responders look addresses up straight from received frames (IPv4 as a 32-bit number, IPv6 as a
+// 16-character latin1 key), so a request costs no string formatting.
+
+/** Per address, MetalLB's metallb_layer2_{requests_received,responses_sent,gratuitous_sent}. */
+export interface L2Counters {
+  requestsReceived: number;
+  responsesSent: number;
+  gratuitousSent: number;
+}
+
+/** The interfaces an address may be announced on: the union of its L2Advertisements' `interfaces`, or all. */
+export type InterfaceSelection = readonly string[] | 'all';
+
+export class AnnouncedIp {
+  /** The services announcing it, with the interfaces each selects. */
+  readonly holders = new Map<string, InterfaceSelection>();
+  /** The union of the holders' selections (kept by recompute()). */
+  allInterfaces = false;
+  interfaces: ReadonlySet<string> = new Set();
+
+  constructor(
+    /** Go's text form (MetalLB's metric label and log field). */
+    readonly text: string,
+    readonly family: 4 | 6,
+    readonly bytes: Buffer,
+    readonly counters: L2Counters,
+  ) {}
+
+  get refs(): number {
+    return this.holders.size;
+  }
+
+  recompute(): void {
+    let all = false;
+    const names = new Set<string>();
+    for (const sel of this.holders.values()) {
+      if (sel === 'all') all = true;
+      else for (const n of sel) names.add(n);
+    }
+    this.allInterfaces = all;
+    this.interfaces = names;
+  }
+
+  /** MetalLB's IPAdvertisement.matchInterface over every announcement of the address. */
+  matches(ifname: string): boolean {
+    return this.allInterfaces || this.interfaces.has(ifname);
+  }
+
+  get v4Key(): number {
+    return this.bytes.readUInt32BE(0);
+  }
+
+  get v6Key(): string {
+    return this.bytes.toString('latin1', 0, 16);
+  }
+}
+
+/** Why a responder did not answer a frame (MetalLB's dropReason, plus malformed). */
+export type DropReason = 'malformed' | 'notRequest' | 'ethernetDestination' | 'noSourceLinkLayer' | 'notAnnounced' | 'notMatchInterface' | 'sendFailed';
+
+/** What responders need from the announcer. */
+export interface ResponderContext {
+  lookupV4(key: number): AnnouncedIp | undefined;
+  lookupV6(key: string): AnnouncedIp | undefined;
+  dropped(reason: DropReason, ifname: string, detail: string | undefined): void;
+  /** A request answered (for debug logs); only called when debug logging is on. */
+  readonly traceAnswer: ((ifname: string, ip: AnnouncedIp, requesterMac: Buffer) => void) | undefined;
+}
+
+/** The frame I/O a responder uses: a PacketSocket in production, a fake in unit tests. */
+export interface FrameTransport {
+  send(frame: Buffer, offset: number, length: number): void;
+  sendBatch(buf: Buffer, stride: number, count: number): number;
+  close(): void;
+}

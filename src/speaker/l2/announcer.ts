@@ -1,0 +1,463 @@
+// The layer 2 announcer (MetalLB internal/layer2/announcer.go): the set of addresses this node announces, ARP and
+// NDP responders on the interfaces MetalLB's rules allow (rescanned every 10 s and on demand), and gratuitous
+// ARP / unsolicited NA on MetalLB's schedule: at once, then every 1.1 s until 5 s after the last setBalancer of
+// the address. Withdrawal sends nothing: the new owner's announcements move the traffic.
+import { formatIP, parseIP, type IP } from '../../net/ip.js';
+import { formatIpBytes, formatMac, solicitedNodeMulticast } from '../../net/addresses.js';
+import { EtherType } from '../../net/messages.js';
+import { PacketSocket } from '../../net/packet-socket.js';
+import { createLogger, type Logger } from '../../log.js';
+import { AnnouncedIp, type DropReason, type FrameTransport, type InterfaceSelection, type L2Counters, type ResponderContext } from './announced.js';
+import { ArpResponder } from './arp-responder.js';
+import { loadExcludeRule, type ExcludeRule } from './exclude.js';
+import { arpRequestFilter, neighborSolicitationFilter } from './filters.js';
+import { classifyInterfaces, readLinks, type LinkInfo, type UsableInterface } from './interfaces.js';
+import { MulticastMemberships } from './multicast.js';
+import { NdpResponder } from './ndp-responder.js';
+
+export type { InterfaceSelection } from './announced.js';
+
+export type OpenFrameSocket = (
+  ifname: string,
+  protocol: number,
+  filter: Buffer,
+  onFrame: (frame: Buffer, length: number) => void,
+  onError: (err: Error) => void,
+) => FrameTransport;
+
+export interface AnnouncerOptions {
+  readonly log?: Logger;
+  /** Interfaces never used; default: read from excludeConfigPath (see exclude.ts). */
+  readonly exclude?: ExcludeRule;
+  readonly excludeConfigPath?: string;
+  /** MetalLB: 10 s. */
+  readonly scanIntervalMs?: number;
+  /** MetalLB: 1100 ms. */
+  readonly gratuitousIntervalMs?: number;
+  /** MetalLB: 5 s after the last setBalancer of the address. */
+  readonly gratuitousWindowMs?: number;
+  /** Test seams: the interface list, the packet sockets, the multicast memberships, the clock. */
+  readonly links?: () => readonly LinkInfo[];
+  readonly openSocket?: OpenFrameSocket;
+  readonly memberships?: MulticastMemberships;
+  readonly now?: () => number;
+  readonly timers?: IntervalTimers;
+}
+
+/** setInterval/clearInterval, replaceable by a test's own clock. */
+export interface IntervalTimers {
+  setInterval(fn: () => void, ms: number): unknown;
+  clearInterval(handle: unknown): void;
+}
+
+const realTimers: IntervalTimers = {
+  // Unreferenced: the announcer's timers alone do not keep a process alive.
+  setInterval: (fn, ms) => setInterval(fn, ms).unref(),
+  clearInterval: (h) => clearInterval(h as NodeJS.Timeout | undefined),
+};
+
+export type DropCounts = Record<DropReason, number>;
+
+const openPacketSocket: OpenFrameSocket = (ifname, protocol, filter, onFrame, onError) =>
+  PacketSocket.open({ ifname, protocol, filter, onFrame, onError });
+
+export class Announcer {
+  private readonly log: Logger;
+  private readonly exclude: ExcludeRule;
+  private readonly scanIntervalMs: number;
+  private readonly gratuitousIntervalMs: number;
+  private readonly gratuitousWindowMs: number;
+  private readonly links: () => readonly LinkInfo[];
+  private readonly openSocket: OpenFrameSocket;
+  private readonly memberships: MulticastMemberships;
+  private readonly now: () => number;
+  private readonly timers: IntervalTimers;
+
+  /** Service -> its addresses (each address knows its holders and their selections). */
+  private readonly byName = new Map<string, AnnouncedIp[]>();
+  private readonly byText = new Map<string, AnnouncedIp>();
+  private readonly byV4 = new Map<number, AnnouncedIp>();
+  private readonly byV6 = new Map<string, AnnouncedIp>();
+  private readonly counterTable = new Map<string, L2Counters>();
+  private readonly arps = new Map<number, ArpResponder>();
+  private readonly ndps = new Map<number, NdpResponder>();
+  private nodeInterfaces: readonly string[] = [];
+
+  /** Address -> time after which it is no longer announced gratuitously. */
+  private readonly spamUntil = new Map<AnnouncedIp, number>();
+  private spamTimer: unknown;
+  private readonly immediate = new Set<AnnouncedIp>();
+  /** Announce/withdraw log records, written after the turn's gratuitous frames have left. */
+  private readonly pendingLogs: { event: 'announce' | 'withdraw'; name: string; ip: AnnouncedIp; selection: InterfaceSelection | undefined }[] = [];
+  private flushQueued = false;
+  private batch = Buffer.alloc(64 * 1024);
+
+  private scanTimer: unknown;
+  private closed = false;
+  readonly drops: DropCounts = {
+    malformed: 0,
+    notRequest: 0,
+    ethernetDestination: 0,
+    noSourceLinkLayer: 0,
+    notAnnounced: 0,
+    notMatchInterface: 0,
+    sendFailed: 0,
+  };
+  private readonly ctx: ResponderContext;
+
+  constructor(options: AnnouncerOptions = {}) {
+    this.log = options.log ?? createLogger('layer2');
+    this.exclude = options.exclude ?? loadExcludeRule(options.excludeConfigPath);
+    this.scanIntervalMs = options.scanIntervalMs ?? 10_000;
+    this.gratuitousIntervalMs = options.gratuitousIntervalMs ?? 1100;
+    this.gratuitousWindowMs = options.gratuitousWindowMs ?? 5000;
+    this.links = options.links ?? (() => readLinks());
+    this.openSocket = options.openSocket ?? openPacketSocket;
+    this.memberships = options.memberships ?? new MulticastMemberships();
+    this.now = options.now ?? Date.now;
+    this.timers = options.timers ?? realTimers;
+    const debug = this.log.isLevelEnabled('debug');
+    this.ctx = {
+      lookupV4: (key) => this.byV4.get(key),
+      lookupV6: (key) => this.byV6.get(key),
+      dropped: (reason, ifname, detail) => {
+        this.drops[reason]++;
+        if (reason === 'sendFailed') this.log.warn({ interface: ifname, error: detail }, 'failed to send a layer 2 response');
+        else if (debug && (reason === 'malformed' || reason === 'notMatchInterface')) {
+          this.log.debug({ op: 'l2RequestIgnore', interface: ifname, reason, detail }, 'ignored a frame');
+        }
+      },
+      traceAnswer: debug
+        ? (ifname, ip, mac) =>
+            this.log.debug({ interface: ifname, ip: ip.text, senderMAC: formatMac(mac) }, 'got a request for a service IP, sending a response')
+        : undefined,
+    };
+    this.log.debug({ exclude: this.exclude.patterns, source: this.exclude.source }, 'layer 2 interface exclusions');
+  }
+
+  /** First interface scan, then one every scanIntervalMs. */
+  start(): this {
+    if (this.closed) throw new Error('announcer: start() after close()');
+    this.rescan();
+    this.scanTimer ??= this.timers.setInterval(() => this.rescan(), this.scanIntervalMs);
+    return this;
+  }
+
+  /**
+   * Announces `ip` for `name` (a service key) on the selected interfaces. Calling it again for the same name and
+   * address updates the interfaces; any call restarts the gratuitous window of the address (MetalLB).
+   * A name may hold several addresses (dual stack); several names may share one address (ref-counted).
+   */
+  setBalancer(name: string, ip: string, interfaces: InterfaceSelection): void {
+    const parsed = parseIP(ip);
+    if (!parsed) throw new Error(`setBalancer(${JSON.stringify(name)}): ${JSON.stringify(ip)} is not an IP address`);
+    const text = formatIP(parsed);
+    const selection: InterfaceSelection = interfaces === 'all' ? 'all' : [...new Set(interfaces)].sort();
+    let announced = this.byText.get(text);
+    const previous = announced?.holders.get(name);
+    if (previous === undefined) {
+      announced = this.acquire(text, parsed, name, selection);
+      const list = this.byName.get(name);
+      if (list) list.push(announced);
+      else this.byName.set(name, [announced]);
+      this.pendingLogs.push({ event: 'announce', name, ip: announced, selection });
+    } else if (!sameSelection(previous, selection)) {
+      announced!.holders.set(name, selection);
+      announced!.recompute();
+      this.pendingLogs.push({ event: 'announce', name, ip: announced!, selection });
+    }
+    this.triggerGratuitous(announced!);
+  }
+
+  /** Stops announcing every address of `name`; addresses other names still hold stay announced. Sends nothing. */
+  deleteBalancer(name: string): void {
+    const list = this.byName.get(name);
+    if (!list) return;
+    this.byName.delete(name);
+    for (const ip of list) {
+      this.release(ip, name);
+      this.pendingLogs.push({ event: 'withdraw', name, ip, selection: undefined });
+    }
+    this.queueFlush();
+  }
+
+  /** Whether `name` has announcements (MetalLB's AnnounceName). */
+  announceName(name: string): boolean {
+    return this.byName.has(name);
+  }
+
+  /** What `name` announces (for the ServiceL2Status objects). */
+  announcements(name: string): { ip: string; interfaces: InterfaceSelection }[] {
+    return (this.byName.get(name) ?? []).map((ip) => ({ ip: ip.text, interfaces: ip.holders.get(name)! }));
+  }
+
+  /**
+   * The interfaces of this node, from the last scan, that `interfaces` selects: every interface not excluded by
+   * name, up or not (MetalLB's GetInterfaces). The speaker reports `announceFailed` when a selection of names
+   * matches none of them; 'all' matches even a node with no interface, as in MetalLB. The address does not
+   * change the answer (MetalLB does not pick interfaces by subnet); it is there for the logs of callers.
+   */
+  interfacesFor(_ip: string, interfaces: InterfaceSelection): string[] {
+    if (interfaces === 'all') return [...this.nodeInterfaces];
+    const wanted = new Set(interfaces);
+    return this.nodeInterfaces.filter((n) => wanted.has(n));
+  }
+
+  /** Per address text, the counters behind metallb_layer2_*; kept after withdrawal (Prometheus counters). */
+  counters(): ReadonlyMap<string, Readonly<L2Counters>> {
+    return this.counterTable;
+  }
+
+  /** The interfaces with an ARP / NDP responder now. */
+  responders(): { arp: string[]; ndp: string[] } {
+    return { arp: [...this.arps.values()].map((r) => r.name).sort(), ndp: [...this.ndps.values()].map((r) => r.name).sort() };
+  }
+
+  /** Re-reads the interfaces now: new ones get responders, gone/down/excluded ones lose theirs. */
+  rescan(): void {
+    if (this.closed) return;
+    let links: readonly LinkInfo[];
+    try {
+      links = this.links();
+    } catch (err) {
+      this.log.error({ op: 'getInterfaces', error: (err as Error).message }, "couldn't list interfaces");
+      return;
+    }
+    const scan = classifyInterfaces(links, this.exclude.regexp);
+    this.nodeInterfaces = scan.names;
+    const keepArp = new Set<number>();
+    const keepNdp = new Set<number>();
+    for (const iface of scan.usable) {
+      if (iface.arp) {
+        keepArp.add(iface.index);
+        this.ensureArp(iface);
+      }
+      if (iface.ndp) {
+        keepNdp.add(iface.index);
+        this.ensureNdp(iface);
+      }
+    }
+    for (const [index, r] of this.arps) if (!keepArp.has(index)) this.dropArp(index, r);
+    for (const [index, r] of this.ndps) if (!keepNdp.has(index)) this.dropNdp(index, r);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.timers.clearInterval(this.scanTimer);
+    this.timers.clearInterval(this.spamTimer);
+    for (const [index, r] of this.arps) this.dropArp(index, r);
+    for (const [index, r] of this.ndps) this.dropNdp(index, r);
+    this.memberships.close();
+    this.writeLogs();
+  }
+
+  // --- the address table ---
+
+  private acquire(text: string, parsed: IP, name: string, selection: InterfaceSelection): AnnouncedIp {
+    const family = parsed.family === 'IPv4' ? 4 : 6;
+    let ip = this.byText.get(text);
+    if (!ip) {
+      let counters = this.counterTable.get(text);
+      if (!counters) {
+        counters = { requestsReceived: 0, responsesSent: 0, gratuitousSent: 0 };
+        this.counterTable.set(text, counters);
+      }
+      ip = new AnnouncedIp(text, family, ipBytes(parsed), counters);
+      this.byText.set(text, ip);
+    }
+    ip.holders.set(name, selection);
+    ip.recompute();
+    if (ip.refs === 1) {
+      if (family === 4) this.byV4.set(ip.v4Key, ip);
+      else {
+        this.byV6.set(ip.v6Key, ip);
+        for (const r of this.ndps.values()) this.joinGroup(r.name, ip);
+      }
+    }
+    return ip;
+  }
+
+  private release(ip: AnnouncedIp, name: string): void {
+    ip.holders.delete(name);
+    ip.recompute();
+    if (ip.refs > 0) return;
+    this.byText.delete(ip.text);
+    this.spamUntil.delete(ip);
+    this.immediate.delete(ip);
+    if (ip.family === 4) this.byV4.delete(ip.v4Key);
+    else {
+      this.byV6.delete(ip.v6Key);
+      const group = formatIpBytes(solicitedNodeMulticast(ip.bytes), 0, 16);
+      for (const r of this.ndps.values()) this.memberships.leave(group, r.name);
+    }
+  }
+
+  private writeLogs(): void {
+    if (!this.log.isLevelEnabled('info')) {
+      this.pendingLogs.length = 0;
+      return;
+    }
+    for (const { event, name, ip, selection } of this.pendingLogs.splice(0)) {
+      const responders = ip.family === 4 ? this.arps.values() : this.ndps.values();
+      const interfaces = event === 'announce' ? [...responders].map((r) => r.name).filter((n) => ip.matches(n)).sort() : undefined;
+      this.log.info(
+        event === 'announce'
+          ? { event: 'layer2Announce', service: name, ip: ip.text, interfaces, selection }
+          : { event: 'layer2Withdraw', service: name, ip: ip.text },
+        event === 'announce' ? 'announcing service IP' : 'withdrawing service IP',
+      );
+    }
+  }
+
+  // --- gratuitous ARP / unsolicited NA ---
+
+  private triggerGratuitous(ip: AnnouncedIp): void {
+    const known = this.spamUntil.has(ip);
+    this.spamUntil.set(ip, this.now() + this.gratuitousWindowMs);
+    if (!this.spamTimer) this.spamTimer = this.timers.setInterval(() => this.gratuitousTick(), this.gratuitousIntervalMs);
+    // At once only for an address not already in its window (MetalLB): a reconcile storm does not multiply bursts.
+    if (!known) this.immediate.add(ip);
+    this.queueFlush();
+  }
+
+  /**
+   * Every setBalancer/deleteBalancer of the current turn (a takeover of many addresses) is settled in one
+   * microtask: the gratuitous frames first, one batch per interface, then the log lines.
+   */
+  private queueFlush(): void {
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    queueMicrotask(() => {
+      this.flushQueued = false;
+      if (this.immediate.size) {
+        const due = [...this.immediate];
+        this.immediate.clear();
+        this.sendGratuitous(due);
+      }
+      this.writeLogs();
+    });
+  }
+
+  private gratuitousTick(): void {
+    const now = this.now();
+    const due: AnnouncedIp[] = [];
+    for (const [ip, until] of this.spamUntil) {
+      if (now > until) this.spamUntil.delete(ip);
+      else due.push(ip);
+    }
+    if (due.length) this.sendGratuitous(due);
+    if (this.spamUntil.size === 0) {
+      this.timers.clearInterval(this.spamTimer);
+      this.spamTimer = undefined;
+    }
+  }
+
+  private sendGratuitous(ips: readonly AnnouncedIp[]): void {
+    if (this.closed) return;
+    const v4 = ips.filter((ip) => ip.refs > 0 && ip.family === 4);
+    const v6 = ips.filter((ip) => ip.refs > 0 && ip.family === 6);
+    if (v4.length) for (const r of this.arps.values()) this.sendBurst(r, v4, ArpResponder.framesPerAddress, ArpResponder.frameLength);
+    if (v6.length) for (const r of this.ndps.values()) this.sendBurst(r, v6, NdpResponder.framesPerAddress, NdpResponder.frameLength);
+  }
+
+  private sendBurst(r: ArpResponder | NdpResponder, ips: readonly AnnouncedIp[], perIp: number, frameLength: number): void {
+    const mine = ips.filter((ip) => ip.matches(r.name));
+    if (!mine.length) return;
+    const bytes = mine.length * perIp * frameLength;
+    if (this.batch.length < bytes) this.batch = Buffer.alloc(bytes);
+    mine.forEach((ip, i) => r.writeGratuitous(this.batch, i * perIp * frameLength, ip));
+    let sent = 0;
+    try {
+      sent = r.sendBatch(this.batch, mine.length * perIp);
+    } catch (err) {
+      this.log.error({ op: 'gratuitousAnnounce', interface: r.name, error: (err as Error).message }, 'failed to send gratuitous announcements');
+    }
+    // Counted per frame that left, attributed address by address in order.
+    for (let i = 0; i < mine.length && sent > 0; i++) {
+      const n = Math.min(perIp, sent);
+      mine[i]!.counters.gratuitousSent += n;
+      sent -= n;
+    }
+  }
+
+  // --- responders ---
+
+  private ensureArp(iface: UsableInterface): void {
+    const existing = this.arps.get(iface.index);
+    if (existing && existing.name === iface.name && existing.mac.equals(iface.mac)) return;
+    if (existing) this.dropArp(iface.index, existing);
+    try {
+      const r = new ArpResponder(iface.name, iface.index, iface.mac, this.ctx).attach((onFrame) =>
+        this.openSocket(iface.name, EtherType.ARP, arpRequestFilter(), onFrame, (err) =>
+          this.log.warn({ interface: iface.name, error: err.message }, 'ARP responder receive error'),
+        ),
+      );
+      this.arps.set(iface.index, r);
+      this.log.info({ event: 'createARPResponder', interface: iface.name }, 'created ARP responder for interface');
+    } catch (err) {
+      this.log.error({ op: 'createARPResponder', interface: iface.name, error: (err as Error).message }, 'failed to create ARP responder');
+    }
+  }
+
+  private ensureNdp(iface: UsableInterface): void {
+    const existing = this.ndps.get(iface.index);
+    if (existing && existing.name === iface.name && existing.mac.equals(iface.mac)) return;
+    if (existing) this.dropNdp(iface.index, existing);
+    let r: NdpResponder;
+    try {
+      r = new NdpResponder(iface.name, iface.index, iface.mac, this.ctx).attach((onFrame) =>
+        this.openSocket(iface.name, EtherType.IPv6, neighborSolicitationFilter(), onFrame, (err) =>
+          this.log.warn({ interface: iface.name, error: err.message }, 'NDP responder receive error'),
+        ),
+      );
+    } catch (err) {
+      this.log.error({ op: 'createNDPResponder', interface: iface.name, error: (err as Error).message }, 'failed to create NDP responder');
+      return;
+    }
+    this.ndps.set(iface.index, r);
+    this.log.info({ event: 'createNDPResponder', interface: iface.name }, 'created NDP responder for interface');
+    // Addresses announced before this interface appeared need their groups here too (MetalLB only joins at
+    // setBalancer, so a late interface stays deaf to multicast solicitations behind a filtering NIC).
+    for (const ip of this.byV6.values()) this.joinGroup(iface.name, ip);
+  }
+
+  private joinGroup(ifname: string, ip: AnnouncedIp): void {
+    const group = formatIpBytes(solicitedNodeMulticast(ip.bytes), 0, 16);
+    try {
+      this.memberships.join(group, ifname);
+    } catch (err) {
+      this.log.error(
+        { op: 'watchMulticastGroup', interface: ifname, ip: ip.text, error: (err as Error).message },
+        'failed to watch NDP multicast group for IP, NDP responder will not respond to requests for this address',
+      );
+    }
+  }
+
+  private dropArp(index: number, r: ArpResponder): void {
+    r.close();
+    this.arps.delete(index);
+    this.log.info({ event: 'deleteARPResponder', interface: r.name }, 'deleted ARP responder for interface');
+  }
+
+  private dropNdp(index: number, r: NdpResponder): void {
+    r.close();
+    this.ndps.delete(index);
+    this.memberships.leaveAll(r.name);
+    this.log.info({ event: 'deleteNDPResponder', interface: r.name }, 'deleted NDP responder for interface');
+  }
+}
+
+function ipBytes(ip: IP): Buffer {
+  if (ip.family === 'IPv4') {
+    const out = Buffer.alloc(4);
+    out.writeUInt32BE(Number(ip.value));
+    return out;
+  }
+  return Buffer.from(ip.value.toString(16).padStart(32, '0'), 'hex');
+}
+
+function sameSelection(a: InterfaceSelection, b: InterfaceSelection): boolean {
+  if (a === 'all' || b === 'all') return a === b;
+  return a.length === b.length && a.every((n, i) => n === b[i]);
+}

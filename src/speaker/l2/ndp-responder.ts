@@ -1,0 +1,114 @@
+// Answers IPv6 neighbor solicitations for announced addresses on one interface, and sends unsolicited neighbor
+// advertisements for them (MetalLB internal/layer2/ndp.go). A solicitation must carry a source link-layer address
+// option (so duplicate address detection probes are left alone); the answer is a solicited advertisement
+// (S=1, O=0, target link-layer address = this interface's MAC) to the solicitation's source, sent to the MAC that
+// option names (RFC 4861 §7.2.4). Its source address is the announced address itself, as the Linux kernel does
+// for its own addresses; MetalLB uses the interface's link-local address, which some clients (ndisc6) ignore
+// when they asked about a global address.
+import { ALL_NODES_MULTICAST, copyBytes, ipv6MulticastMac } from '../../net/addresses.js';
+import { icmpv6Checksum } from '../../net/checksum.js';
+import { Icmpv6Type } from '../../net/messages.js';
+import { parseNdpFrame, scanNeighborSolicitation } from '../../net/parser.js';
+import { NDP_FRAME_LENGTH, writeNdpFrame } from '../../net/serializer.js';
+import type { AnnouncedIp, FrameTransport, ResponderContext } from './announced.js';
+
+const ALL_NODES_MAC = ipv6MulticastMac(ALL_NODES_MULTICAST);
+
+export class NdpResponder {
+  private transport: FrameTransport | undefined;
+  /** A solicited advertisement with everything but the addresses and checksum filled in. */
+  private readonly tx = Buffer.alloc(NDP_FRAME_LENGTH);
+  private readonly at = new Int32Array(3);
+  /** The unsolicited advertisement with the address and checksum left zero. */
+  private readonly gratuitous = Buffer.alloc(NDP_FRAME_LENGTH);
+
+  constructor(
+    readonly name: string,
+    readonly index: number,
+    readonly mac: Buffer,
+    private readonly ctx: ResponderContext,
+  ) {
+    const zero16 = Buffer.alloc(16);
+    writeNdpFrame(this.tx, 0, {
+      destination: zero16,
+      source: mac,
+      sourceAddress: zero16,
+      destinationAddress: zero16,
+      message: { type: Icmpv6Type.NeighborAdvertisement, router: false, solicited: true, override: false, targetAddress: zero16, targetLinkLayerAddress: mac },
+    });
+    // RFC 4861 §7.2.6: to all nodes, S=0, O=1, with the target link-layer address; from the address itself.
+    writeNdpFrame(this.gratuitous, 0, {
+      destination: ALL_NODES_MAC,
+      source: mac,
+      sourceAddress: zero16,
+      destinationAddress: ALL_NODES_MULTICAST,
+      message: { type: Icmpv6Type.NeighborAdvertisement, router: false, solicited: false, override: true, targetAddress: zero16, targetLinkLayerAddress: mac },
+    });
+  }
+
+  attach(open: (onFrame: (frame: Buffer, length: number) => void) => FrameTransport): this {
+    this.transport = open((frame, length) => this.handleFrame(frame, length));
+    return this;
+  }
+
+  handleFrame(frame: Buffer, length: number): void {
+    const at = this.at;
+    if (!scanNeighborSolicitation(frame, length, at)) {
+      const parsed = parseNdpFrame(frame, length);
+      if (parsed.ok) this.ctx.dropped('notRequest', this.name, undefined);
+      else this.ctx.dropped('malformed', this.name, parsed.reason);
+      return;
+    }
+    const ipOffset = at[0]!;
+    const icmp = at[1]!;
+    const slla = at[2]!;
+    if (slla < 0) {
+      this.ctx.dropped('noSourceLinkLayer', this.name, undefined);
+      return;
+    }
+    const ip = this.ctx.lookupV6(frame.toString('latin1', icmp + 8, icmp + 24));
+    if (!ip) {
+      this.ctx.dropped('notAnnounced', this.name, undefined);
+      return;
+    }
+    if (!ip.matches(this.name)) {
+      this.ctx.dropped('notMatchInterface', this.name, ip.text);
+      return;
+    }
+    ip.counters.requestsReceived++;
+    if (this.ctx.traceAnswer) this.ctx.traceAnswer(this.name, ip, frame.subarray(slla, slla + 6));
+    // Ethernet to the source LLA; IPv6 from the address to the solicitation's source; target = the address.
+    const tx = this.tx;
+    copyBytes(frame, slla, tx, 0, 6);
+    copyBytes(ip.bytes, 0, tx, 22, 16);
+    copyBytes(frame, ipOffset + 8, tx, 38, 16);
+    copyBytes(ip.bytes, 0, tx, 62, 16);
+    tx.writeUInt16BE(icmpv6Checksum(tx, 54, NDP_FRAME_LENGTH - 54, tx, tx, 22, 38), 56);
+    try {
+      this.transport?.send(tx, 0, NDP_FRAME_LENGTH);
+      ip.counters.responsesSent++;
+    } catch (err) {
+      this.ctx.dropped('sendFailed', this.name, (err as Error).message);
+    }
+  }
+
+  static readonly framesPerAddress = 1;
+  static readonly frameLength = NDP_FRAME_LENGTH;
+
+  /** Writes the unsolicited advertisement of `ip` at `offset` (frameLength bytes). */
+  writeGratuitous(buf: Buffer, offset: number, ip: AnnouncedIp): void {
+    buf.set(this.gratuitous, offset);
+    copyBytes(ip.bytes, 0, buf, offset + 22, 16);
+    copyBytes(ip.bytes, 0, buf, offset + 62, 16);
+    buf.writeUInt16BE(icmpv6Checksum(buf, offset + 54, NDP_FRAME_LENGTH - 54, buf, buf, offset + 22, offset + 38), offset + 56);
+  }
+
+  sendBatch(buf: Buffer, count: number): number {
+    return this.transport ? this.transport.sendBatch(buf, NDP_FRAME_LENGTH, count) : 0;
+  }
+
+  close(): void {
+    this.transport?.close();
+    this.transport = undefined;
+  }
+}
