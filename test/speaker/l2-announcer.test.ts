@@ -110,6 +110,18 @@ test('ARP and NDP: answers for announced addresses only, with the MAC of the int
     assert.equal(ndisc6(ifs.cb, 'fd00:93:10::201'), undefined);
     assert.equal(ndisc6(ifs.ca, 'fd00:93:10::202'), undefined);
 
+    // The client's own kernel (what real traffic uses) resolves both addresses to the node's MAC.
+    lab.exec(client, 'python3', ['-c', [
+      'import socket',
+      "for fam, a in ((socket.AF_INET, '10.93.10.200'), (socket.AF_INET6, 'fd00:93:10::200')):",
+      '    s = socket.socket(fam); s.settimeout(1)',
+      '    try: s.connect((a, 9))',
+      '    except OSError: pass',
+    ].join('\n')]);
+    const neigh = lab.ip(client, 'neigh', 'show', 'dev', ifs.ca);
+    assert.match(neigh, new RegExp(`10\\.93\\.10\\.200 lladdr ${MAC.na} (REACHABLE|STALE|DELAY)`), neigh);
+    assert.match(neigh, new RegExp(`fd00:93:10::200 lladdr ${MAC.na} (REACHABLE|STALE|DELAY)`), neigh);
+
     const counters = await host.call<Record<string, { requestsReceived: number; responsesSent: number; gratuitousSent: number }>>('counters');
     assert.ok(counters['10.93.10.200']!.requestsReceived >= 2 && counters['10.93.10.200']!.responsesSent >= 2);
     assert.ok(counters['fd00:93:10::200']!.responsesSent >= 2);
