@@ -451,7 +451,7 @@ export class PodWorker {
       logPath,
       logMaxBytes: this.d.logMaxBytes,
     });
-    const inst: Instance = { proc, startedAt: iso(proc.startedAt), env, probes: [], started: !c.spec.startupProbe, ready: false, logPath };
+    const inst: Instance = { proc, startedAt: iso(proc.startedAt), env, probes: [], started: !c.spec.startupProbe, ready: !c.spec.readinessProbe, logPath };
     c.instance = inst;
     c.waiting = undefined;
     c.imageID = await this.d.images.imageID(m);
@@ -459,8 +459,12 @@ export class PodWorker {
     this.event('Normal', 'Started', `Started container ${c.name}`);
     this.log.info({ container: c.name, pid: proc.pid, restartCount: c.restartCount, argv }, 'container started');
     void proc.exited.then((info) => this.onExit(c, inst, info));
-    this.startProbes(c, inst);
-    if (c.spec.lifecycle?.postStart) void this.runPostStart(c, inst, c.spec.lifecycle.postStart);
+    // Hooks and probes enter the container's namespaces: only once the workload runs with its mounts in place.
+    void proc.whenExeced(script).then((ok) => {
+      if (!ok || c.instance !== inst) return;
+      this.startProbes(c, inst);
+      if (c.spec.lifecycle?.postStart) void this.runPostStart(c, inst, c.spec.lifecycle.postStart);
+    });
     return undefined;
   }
 
@@ -663,7 +667,6 @@ export class PodWorker {
     const startup = make('startup');
     const liveness = make('liveness');
     const readiness = make('readiness');
-    if (!readiness) inst.ready = true;
     for (const w of [startup, liveness, readiness]) if (w) inst.probes.push(w);
     if (startup) {
       liveness?.setPaused(true);

@@ -114,6 +114,29 @@ export class ContainerProcess {
     });
   }
 
+  /**
+   * Resolves once the setup script has exec'd the workload (its mounts are in place): hooks and exec probes must
+   * enter the container's final mount namespace. Resolves false if the process ended first.
+   */
+  whenExeced(script: string, timeoutMs = 30_000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (!this.running) return resolve(false);
+        let argv: string[] = [];
+        try {
+          argv = readFileSync(`/proc/${this.pid}/cmdline`, 'utf8').split('\0');
+        } catch {
+          return resolve(false);
+        }
+        const launcher = ['nsenter', 'unshare'].includes(argv[0]?.split('/').pop() ?? '') || argv[1] === script;
+        if (!launcher || Date.now() > deadline) return resolve(!launcher);
+        setTimeout(check, 10);
+      };
+      check();
+    });
+  }
+
   get running(): boolean {
     return this.exitInfo === undefined && this.pid > 0;
   }

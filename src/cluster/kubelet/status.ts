@@ -111,7 +111,7 @@ export function computePodStatus(i: StatusInput): PodStatus {
     hostIPs: i.hostIPs.map((ip) => ({ ip })),
     startTime: i.startTime,
     containerStatuses: i.statuses,
-    qosClass: pod.status?.qosClass ?? qosClass(pod),
+    qosClass: qosClass(pod),
   };
   if (i.podIPs.length > 0) {
     status.podIP = i.podIPs[0];

@@ -1,0 +1,262 @@
+// Pod lifecycle details: init containers (and a sidecar), restart policies, hooks, startup probes, resource limits
+// in cgroups, subPath mounts, projected volumes, and MetalLB's images running our binary.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createPod, events, getPod, kubeletGet, startTestNode, waitFor, type PodLike, type TestNode } from './harness.js';
+
+let t: TestNode;
+const NS = 'default';
+
+before(async () => {
+  t = await startTestNode();
+  await t.client.post(`/api/v1/namespaces/${NS}/configmaps`, { metadata: { name: 'kube-root-ca.crt' }, data: { 'ca.crt': t.api.caCert! } });
+});
+after(async () => {
+  await t?.cleanup();
+});
+
+const pod = (name: string): Promise<PodLike | undefined> => getPod(t, NS, name);
+const logsOf = async (name: string, c: string): Promise<string> => (await kubeletGet(t, `/containerLogs/${NS}/${name}/${c}`)).body;
+
+interface FullStatus {
+  phase?: string;
+  conditions?: { type: string; status: string; reason?: string; message?: string }[];
+  initContainerStatuses?: { name: string; state: Record<string, { exitCode?: number; reason?: string }>; restartCount: number; ready: boolean; started?: boolean }[];
+  containerStatuses?: { name: string; state: Record<string, { exitCode?: number; reason?: string }>; restartCount: number; ready: boolean }[];
+}
+const full = async (name: string): Promise<FullStatus | undefined> => (await t.client.get<{ status?: FullStatus }>(`/api/v1/namespaces/${NS}/pods/${name}`).catch(() => undefined))?.status;
+
+test('init containers run in order before the app; a sidecar starts first and keeps running', async () => {
+  await createPod(t, {
+    metadata: { name: 'inits', namespace: NS },
+    spec: {
+      initContainers: [
+        { name: 'first', image: 'nginx', command: ['sh', '-c', 'echo one > /shared/order'], volumeMounts: [{ name: 'shared', mountPath: '/shared' }] },
+        { name: 'side', image: 'nginx', restartPolicy: 'Always', command: ['sh', '-c', 'echo side >> /shared/order; exec sleep 3600'], volumeMounts: [{ name: 'shared', mountPath: '/shared' }] },
+        { name: 'second', image: 'nginx', command: ['sh', '-c', 'echo two >> /shared/order'], volumeMounts: [{ name: 'shared', mountPath: '/shared' }] },
+      ],
+      containers: [{ name: 'app', image: 'nginx', command: ['sh', '-c', 'cat /shared/order; exec sleep 3600'], volumeMounts: [{ name: 'shared', mountPath: '/shared' }] }],
+      volumes: [{ name: 'shared', emptyDir: {} }],
+    },
+  });
+  const st = await waitFor('inits running', async () => {
+    const s = await full('inits');
+    return s?.phase === 'Running' && s.containerStatuses?.[0]?.state.running ? s : undefined;
+  }, 60_000, 200);
+  const init = Object.fromEntries((st.initContainerStatuses ?? []).map((s) => [s.name, s]));
+  assert.equal(init.first?.state.terminated?.reason, 'Completed');
+  assert.equal(init.second?.state.terminated?.exitCode, 0);
+  assert.ok(init.side?.state.running, 'the sidecar runs');
+  assert.equal(st.conditions?.find((c) => c.type === 'Initialized')?.status, 'True');
+  await waitFor('app saw the order', async () => (await logsOf('inits', 'app')) === 'one\nside\ntwo\n', 30_000, 200);
+});
+
+test('a failing init container with restartPolicy Never fails the pod; with OnFailure it is retried', async () => {
+  await createPod(t, {
+    metadata: { name: 'initfail', namespace: NS },
+    spec: { restartPolicy: 'Never', initContainers: [{ name: 'bad', image: 'nginx', command: ['sh', '-c', 'exit 7'] }], containers: [{ name: 'app', image: 'nginx' }] },
+  });
+  const failed = await waitFor('initfail Failed', async () => ((await full('initfail'))?.phase === 'Failed' ? await full('initfail') : undefined), 60_000, 200);
+  assert.equal(failed.initContainerStatuses?.[0]?.state.terminated?.exitCode, 7);
+  assert.equal(failed.containerStatuses?.[0]?.state.waiting?.reason, 'PodInitializing');
+  await createPod(t, {
+    metadata: { name: 'initretry', namespace: NS },
+    spec: { restartPolicy: 'OnFailure', initContainers: [{ name: 'bad', image: 'nginx', command: ['sh', '-c', 'exit 7'] }], containers: [{ name: 'app', image: 'nginx' }] },
+  });
+  const retried = await waitFor('init retried', async () => {
+    const s = await full('initretry');
+    return (s?.initContainerStatuses?.[0]?.restartCount ?? 0) >= 1 ? s : undefined;
+  }, 60_000, 200);
+  assert.equal(retried.phase, 'Pending');
+  assert.equal(retried.conditions?.find((c) => c.type === 'Initialized')?.message, 'containers with incomplete status: [bad]');
+  await t.client.delete(`/api/v1/namespaces/${NS}/pods/initfail`);
+  await t.client.delete(`/api/v1/namespaces/${NS}/pods/initretry`);
+});
+
+test('restartPolicy OnFailure restarts a failed container but not a finished one; Never restarts neither', async () => {
+  await createPod(t, {
+    metadata: { name: 'onfail', namespace: NS },
+    spec: {
+      restartPolicy: 'OnFailure',
+      containers: [
+        { name: 'ok', image: 'nginx', command: ['true'] },
+        { name: 'bad', image: 'nginx', command: ['sh', '-c', 'exit 2'] },
+      ],
+    },
+  });
+  const s = await waitFor('bad restarted', async () => {
+    const x = await full('onfail');
+    const bad = x?.containerStatuses?.find((c) => c.name === 'bad');
+    return (bad?.restartCount ?? 0) >= 1 ? x : undefined;
+  }, 60_000, 200);
+  const ok = s.containerStatuses!.find((c) => c.name === 'ok')!;
+  assert.equal(ok.restartCount, 0);
+  assert.equal(ok.state.terminated?.reason, 'Completed');
+  assert.equal(s.phase, 'Running');
+  await createPod(t, { metadata: { name: 'never', namespace: NS }, spec: { restartPolicy: 'Never', containers: [{ name: 'bad', image: 'nginx', command: ['sh', '-c', 'exit 2'] }] } });
+  const n = await waitFor('never Failed', async () => ((await full('never'))?.phase === 'Failed' ? await full('never') : undefined), 60_000, 200);
+  assert.equal(n.containerStatuses?.[0]?.restartCount, 0);
+  assert.equal(n.containerStatuses?.[0]?.state.terminated?.exitCode, 2);
+  await t.client.delete(`/api/v1/namespaces/${NS}/pods/onfail`);
+  await t.client.delete(`/api/v1/namespaces/${NS}/pods/never`);
+});
+
+test('a command that does not exist is a StartError', async () => {
+  await createPod(t, { metadata: { name: 'noexec', namespace: NS }, spec: { restartPolicy: 'Never', containers: [{ name: 'c', image: 'nginx', command: ['no-such-program-tkl'] }] } });
+  const s = await waitFor('noexec Failed', async () => ((await full('noexec'))?.phase === 'Failed' ? await full('noexec') : undefined), 60_000, 200);
+  assert.equal(s.containerStatuses?.[0]?.state.terminated?.reason, 'StartError');
+  assert.equal(s.containerStatuses?.[0]?.state.terminated?.exitCode, 128);
+  const ev = await events(t, NS, 'noexec');
+  assert.ok(ev.some((e) => e.reason === 'Failed' && e.message.includes('exec: "no-such-program-tkl": executable file not found in $PATH')), JSON.stringify(ev));
+  await t.client.delete(`/api/v1/namespaces/${NS}/pods/noexec`);
+});
+
+test('postStart and preStop hooks run; deletion waits for the grace period of a process that ignores SIGTERM', async () => {
+  await createPod(t, {
+    metadata: { name: 'hooks', namespace: NS },
+    spec: {
+      terminationGracePeriodSeconds: 3,
+      containers: [
+        {
+          name: 'c',
+          image: 'nginx',
+          command: ['sh', '-c', 'trap "" TERM; while :; do sleep 0.2; done'],
+          lifecycle: {
+            postStart: { exec: { command: ['sh', '-c', 'echo started > /state/post'] } },
+            preStop: { exec: { command: ['sh', '-c', 'echo stopping > /state/pre'] } },
+          },
+          volumeMounts: [{ name: 'state', mountPath: '/state' }],
+        },
+      ],
+      volumes: [{ name: 'state', hostPath: { path: `${t.dir}/hooks`, type: 'DirectoryOrCreate' } }],
+    },
+  });
+  await waitFor('postStart ran', () => {
+    try {
+      return readFileSync(`${t.dir}/hooks/post`, 'utf8') === 'started\n';
+    } catch {
+      return false;
+    }
+  }, 60_000, 200);
+  const started = Date.now();
+  await t.client.delete(`/api/v1/namespaces/${NS}/pods/hooks`);
+  await waitFor('no hooks processes left', () => t.inNode(`ps -eo args | grep -c '[t]rap "" TERM'`).out.trim() === '0', 30_000, 100);
+  const took = Date.now() - started;
+  assert.ok(took >= 2500, `the process was given its grace period (${took} ms)`);
+  assert.equal(readFileSync(`${t.dir}/hooks/pre`, 'utf8'), 'stopping\n');
+});
+
+test('a startup probe holds liveness and readiness until it succeeds', async () => {
+  await createPod(t, {
+    metadata: { name: 'slowstart', namespace: NS },
+    spec: {
+      containers: [
+        {
+          name: 'c',
+          image: 'nginx',
+          startupProbe: { exec: { command: ['cat', '/state/up'] }, periodSeconds: 1, failureThreshold: 60 },
+          livenessProbe: { exec: { command: ['cat', '/state/up'] }, periodSeconds: 1, failureThreshold: 1 },
+          volumeMounts: [{ name: 'state', mountPath: '/state' }],
+        },
+      ],
+      volumes: [{ name: 'state', hostPath: { path: `${t.dir}/slow`, type: 'DirectoryOrCreate' } }],
+    },
+  });
+  await waitFor('running', async () => (await pod('slowstart'))?.status?.containerStatuses?.[0]?.state.running !== undefined, 60_000, 200);
+  await new Promise((r) => setTimeout(r, 3000));
+  let s = await full('slowstart');
+  const c0 = s?.containerStatuses?.[0] as { started?: boolean; restartCount: number; ready: boolean } | undefined;
+  assert.equal(c0?.started, false);
+  assert.equal(c0?.ready, false);
+  assert.equal(c0?.restartCount, 0, 'liveness does not run before startup succeeded');
+  (await import('node:fs')).writeFileSync(`${t.dir}/slow/up`, 'yes');
+  s = await waitFor('started and ready', async () => {
+    const x = await full('slowstart');
+    const c = x?.containerStatuses?.[0] as { started?: boolean; ready: boolean } | undefined;
+    return c?.started && c.ready ? x : undefined;
+  }, 30_000, 200);
+  assert.equal(s.containerStatuses?.[0]?.restartCount, 0);
+  await t.client.delete(`/api/v1/namespaces/${NS}/pods/slowstart`);
+});
+
+test('CPU and memory limits become the container cgroup limits', async () => {
+  await createPod(t, {
+    metadata: { name: 'limited', namespace: NS },
+    spec: { containers: [{ name: 'c', image: 'nginx', resources: { requests: { cpu: '100m', memory: '32Mi' }, limits: { cpu: '250m', memory: '64Mi' } } }] },
+  });
+  const p = await waitFor('limited running', async () => ((await pod('limited'))?.status?.containerStatuses?.[0]?.state.running ? await pod('limited') : undefined), 60_000, 200);
+  const uid = p.metadata.uid!;
+  const base = (ctl: string): string => `/sys/fs/cgroup/${ctl}/${t.cgroupRoot}/${t.nodeName}/pod${uid}`;
+  assert.equal(readFileSync(`${base('cpu')}/c/cpu.cfs_quota_us`, 'utf8').trim(), '25000');
+  assert.equal(readFileSync(`${base('cpu')}/c/cpu.shares`, 'utf8').trim(), '102');
+  assert.equal(readFileSync(`${base('memory')}/c/memory.limit_in_bytes`, 'utf8').trim(), String(64 * 1024 * 1024));
+  assert.equal(readFileSync(`${base('cpu')}/cpu.cfs_quota_us`, 'utf8').trim(), '25000', 'pod-level limit: the sum of its containers');
+  const procs = readFileSync(`${base('cpuacct')}/c/cgroup.procs`, 'utf8').trim().split('\n');
+  assert.equal(procs.length, 1, 'the container process is in its cgroup');
+  const qos = (await t.client.get<{ status: { qosClass: string } }>(`/api/v1/namespaces/${NS}/pods/limited`)).status.qosClass;
+  assert.equal(qos, 'Burstable');
+  await t.client.delete(`/api/v1/namespaces/${NS}/pods/limited`);
+});
+
+test('subPath and projected volumes', async () => {
+  await t.client.post(`/api/v1/namespaces/${NS}/configmaps`, { metadata: { name: 'files' }, data: { 'a.conf': 'A\n', 'b.conf': 'B\n' } });
+  await t.client.post(`/api/v1/namespaces/${NS}/secrets`, { metadata: { name: 'keys' }, stringData: { key: 'K' } });
+  await createPod(t, {
+    metadata: { name: 'vols', namespace: NS, annotations: { note: 'hi' } },
+    spec: {
+      containers: [
+        {
+          name: 'c',
+          image: 'nginx',
+          command: ['sh', '-c', 'cat /etc/tkl-a.conf /all/a /all/key /all/note; ls /all | sort | tr "\\n" " "; echo; stat -c %a /all/..data/key; exec sleep 3600'],
+          volumeMounts: [
+            { name: 'files', mountPath: '/etc/tkl-a.conf', subPath: 'a.conf' },
+            { name: 'all', mountPath: '/all' },
+          ],
+        },
+      ],
+      volumes: [
+        { name: 'files', configMap: { name: 'files' } },
+        {
+          name: 'all',
+          projected: {
+            defaultMode: 0o440,
+            sources: [
+              { configMap: { name: 'files', items: [{ key: 'a.conf', path: 'a' }] } },
+              { secret: { name: 'keys', items: [{ key: 'key', path: 'key', mode: 0o400 }] } },
+              { downwardAPI: { items: [{ path: 'note', fieldRef: { fieldPath: "metadata.annotations['note']" } }] } },
+            ],
+          },
+        },
+      ],
+    },
+  });
+  const out = await waitFor('vols output', async () => {
+    const l = await logsOf('vols', 'c');
+    return l.split('\n').length >= 5 ? l : undefined;
+  }, 60_000, 200);
+  assert.equal(out, 'A\nA\nKhia key note \n400\n');
+  await t.client.delete(`/api/v1/namespaces/${NS}/pods/vols`);
+});
+
+test("MetalLB's images run this project's binary with the manifest's args", async () => {
+  await createPod(t, {
+    metadata: { name: 'mlb', namespace: NS },
+    spec: {
+      restartPolicy: 'Never',
+      containers: [
+        { name: 'speaker', image: 'quay.io/metallb/speaker:v0.14.9', args: ['--help'] },
+        { name: 'ours', image: 'ghcr.io/example/metallb-ts:dev', args: ['--version'] },
+      ],
+    },
+  });
+  const s = await waitFor('mlb done', async () => {
+    const x = await full('mlb');
+    return x?.phase === 'Succeeded' || x?.phase === 'Failed' ? x : undefined;
+  }, 120_000, 500);
+  assert.equal(s.phase, 'Succeeded', JSON.stringify(s));
+  assert.match(await logsOf('mlb', 'speaker'), /Usage: metallb speaker/);
+  assert.match(await logsOf('mlb', 'ours'), /^\d+\.\d+\.\d+\n$/);
+  await t.client.delete(`/api/v1/namespaces/${NS}/pods/mlb`);
+});
