@@ -80,6 +80,8 @@ interface CState {
   image: string;
   imageID: string;
   starting?: boolean;
+  /** Restart whatever the restart policy says (its definition changed). */
+  forceRestart?: boolean;
 }
 
 export interface SandboxRecord {
@@ -115,6 +117,8 @@ export class PodWorker {
   private lastWritten = '';
   /** Whether this kubelet started any container of the pod. */
   private ranHere = false;
+  /** A phase the kubelet decided on (activeDeadlineSeconds). */
+  private forced?: { phase: 'Failed'; reason: string; message?: string };
   private readonly log: Logger;
   /** Set after the pod is gone: its directory and addresses are released. */
   finished = false;
@@ -211,8 +215,19 @@ export class PodWorker {
     const want = (ms: number | undefined): void => {
       if (ms !== undefined && ms >= 0) next = next === undefined ? ms : Math.min(next, ms);
     };
+    // activeDeadlineSeconds: the pod fails once it was active longer.
+    const deadline = pod.spec.activeDeadlineSeconds;
+    if (deadline !== undefined && !this.forced) {
+      const left = Date.parse(this.startTime) + deadline * 1000 - Date.now();
+      if (left <= 0) {
+        this.forced = { phase: 'Failed', reason: 'DeadlineExceeded', message: 'Pod was active on the node longer than the specified deadline' };
+        this.event('Normal', 'DeadlineExceeded', this.forced.message!);
+      } else want(left);
+    }
+    this.applySpecChanges(pod);
     const phase = this.currentPhase();
-    if (phase === 'Succeeded' || phase === 'Failed') {
+    const restarting = [...this.containers.values()].some((c) => c.forceRestart);
+    if ((phase === 'Succeeded' || phase === 'Failed') && (!restarting || this.forced)) {
       await this.finishTerminalPod();
       await this.writeStatus();
       return undefined;
@@ -264,14 +279,35 @@ export class PodWorker {
           continue;
         }
         const policy = this.pod.spec.restartPolicy ?? 'Always';
-        const restart = !c.terminated || policy === 'Always' || (policy === 'OnFailure' && c.terminated.exitCode !== 0);
+        const restart = !c.terminated || c.forceRestart === true || policy === 'Always' || (policy === 'OnFailure' && c.terminated.exitCode !== 0);
         if (restart) want(await this.ensureRunning(c, c.terminated !== undefined));
       }
     }
     const after = this.currentPhase();
-    if (after === 'Succeeded' || after === 'Failed') await this.finishTerminalPod();
+    if ((after === 'Succeeded' || after === 'Failed') && ![...this.containers.values()].some((c) => c.forceRestart)) await this.finishTerminalPod();
     await this.writeStatus();
     return next;
+  }
+
+  /**
+   * The API allows changing a container's image on a live pod: the kubelet restarts that container with the new
+   * definition (a "definition changed" Killing event), without back-off.
+   */
+  private applySpecChanges(pod: Pod): void {
+    for (const spec of [...(pod.spec.initContainers ?? []), ...pod.spec.containers]) {
+      const c = this.containers.get(spec.name);
+      if (!c || JSON.stringify(c.spec) === JSON.stringify(spec)) continue;
+      c.spec = spec;
+      const m = spec.image ? matchImage(spec.image) : undefined;
+      c.image = m?.ref.canonical ?? spec.image ?? '';
+      c.pullBackoffMs = 0;
+      c.nextPullAt = undefined;
+      if (c.kind === 'init' && c.terminated?.exitCode === 0) continue;
+      c.backoffMs = 0;
+      c.forceRestart = true;
+      if (c.instance) void this.stopInstance(c, c.instance, this.gracePeriodSeconds(), `Container ${c.name} definition changed, will be restarted`);
+      else if (c.waiting?.reason === 'CrashLoopBackOff' || c.waiting?.reason === 'ImagePullBackOff' || c.waiting?.reason === 'ErrImagePull') c.waiting = { reason: 'ContainerCreating' };
+    }
   }
 
   private byKind(...kinds: Kind[]): CState[] {
@@ -392,6 +428,7 @@ export class PodWorker {
   }
 
   private async start(c: CState, isRestart: boolean): Promise<number | undefined> {
+    c.forceRestart = false;
     const m = c.spec.image ? matchImage(c.spec.image) : undefined;
     if (!m) return this.pullFailed(c);
     c.pullBackoffMs = 0;
@@ -829,8 +866,7 @@ export class PodWorker {
     const inst = c.instance;
     let state: ContainerState;
     if (inst && inst.proc.running) state = { running: { startedAt: inst.startedAt } };
-    else if (c.waiting && !c.terminated) state = { waiting: { reason: c.waiting.reason, ...(c.waiting.message ? { message: c.waiting.message } : {}) } };
-    else if (c.waiting && c.terminated && c.waiting.reason === 'CrashLoopBackOff') state = { waiting: { reason: c.waiting.reason, ...(c.waiting.message ? { message: c.waiting.message } : {}) } };
+    else if (c.waiting) state = { waiting: { reason: c.waiting.reason, ...(c.waiting.message ? { message: c.waiting.message } : {}) } };
     else if (c.terminated) state = { terminated: c.terminated };
     else state = { waiting: { reason: 'ContainerCreating' } };
     // In back-off, the last run is shown as lastState.
@@ -862,12 +898,15 @@ export class PodWorker {
       podIPs: this.podIPs,
       startTime: this.startTime,
       now: isoNow(),
+      ...(this.forced ? { forcedPhase: this.forced } : {}),
     });
   }
 
   /** PATCHes pods/status when what the kubelet reports differs from what the API server holds. */
   async writeStatus(): Promise<void> {
     if (this.finished) return;
+    // A container being replaced for a changed definition is between two runs: no phase to report from that.
+    if ([...this.containers.values()].some((c) => c.forceRestart && !c.instance)) return;
     const status = this.buildStatus();
     const fp = statusFingerprint(status);
     if (fp === statusFingerprint(this.pod.status) || fp === this.lastWritten) return;

@@ -260,3 +260,68 @@ test("MetalLB's images run this project's binary with the manifest's args", asyn
   assert.match(await logsOf('mlb', 'ours'), /^\d+\.\d+\.\d+\n$/);
   await t.client.delete(`/api/v1/namespaces/${NS}/pods/mlb`);
 });
+
+test('changing a container image restarts that container with the new image', async () => {
+  await createPod(t, { metadata: { name: 'setimage', namespace: NS }, spec: { containers: [{ name: 'web', image: 'nginx' }] } });
+  const ip = await waitFor('nginx answers', async () => {
+    const p = await pod('setimage');
+    const ip4 = p?.status?.podIP;
+    return ip4 && t.inNode(`curl -s -m 2 http://${ip4}/`).out.includes('Welcome to nginx!') ? ip4 : undefined;
+  }, 60_000, 200);
+  await t.client.request('PATCH', `/api/v1/namespaces/${NS}/pods/setimage`, { body: { spec: { containers: [{ name: 'web', image: 'sysnet4admin/echo-hname' }] } }, contentType: 'application/strategic-merge-patch+json' });
+  await waitFor('echo-hname answers', () => t.inNode(`curl -s -m 2 http://${ip}/`).out === 'setimage\n', 60_000, 200);
+  const p = await pod('setimage');
+  assert.equal(p?.status?.containerStatuses?.[0]?.restartCount, 1);
+  const ev = await events(t, NS, 'setimage');
+  assert.ok(ev.some((e) => e.reason === 'Killing' && e.message === 'Container web definition changed, will be restarted'), JSON.stringify(ev));
+  await t.client.delete(`/api/v1/namespaces/${NS}/pods/setimage`);
+});
+
+test('activeDeadlineSeconds fails the pod with DeadlineExceeded', async () => {
+  await createPod(t, { metadata: { name: 'deadline', namespace: NS }, spec: { activeDeadlineSeconds: 2, containers: [{ name: 'c', image: 'nginx' }] } });
+  const s = await waitFor('deadline Failed', async () => {
+    const x = await t.client.get<{ status?: { phase?: string; reason?: string; message?: string } }>(`/api/v1/namespaces/${NS}/pods/deadline`);
+    return x.status?.phase === 'Failed' ? x.status : undefined;
+  }, 60_000, 200);
+  assert.equal(s.reason, 'DeadlineExceeded');
+  assert.equal(s.message, 'Pod was active on the node longer than the specified deadline');
+  await t.client.delete(`/api/v1/namespaces/${NS}/pods/deadline`);
+});
+
+test('the kubelet log endpoint: tailLines, limitBytes, timestamps, sinceTime, follow, errors', async () => {
+  await createPod(t, {
+    metadata: { name: 'logger', namespace: NS },
+    spec: { containers: [{ name: 'c', image: 'nginx', command: ['sh', '-c', 'for i in 1 2 3 4 5; do echo line$i; done; echo err >&2; sleep 2; echo late; exec sleep 3600'] }] },
+  });
+  const all = await waitFor('all lines', async () => {
+    const b = await logsOf('logger', 'c');
+    return b.includes('late') ? b : undefined;
+  }, 60_000, 200);
+  assert.equal(all, 'line1\nline2\nline3\nline4\nline5\nerr\nlate\n');
+  const g = async (q: string): Promise<{ status: number; body: string }> => kubeletGet(t, `/containerLogs/${NS}/logger/c?${q}`);
+  assert.equal((await g('tailLines=2')).body, 'err\nlate\n');
+  assert.equal((await g('limitBytes=8')).body, 'line1\nli');
+  const stamped = (await g('timestamps=true')).body.trim().split('\n');
+  const lateStamp = stamped.at(-1)!.split(' ')[0]!;
+  assert.match(lateStamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
+  assert.equal((await g(`sinceTime=${encodeURIComponent(lateStamp)}`)).body, 'late\n');
+  assert.equal((await g('sinceSeconds=3600')).body, all);
+  // follow: the stream stays open and brings new lines.
+  const ac = new AbortController();
+  const res = await fetch(`http://${t.nodeIPs[0]}:10250/containerLogs/${NS}/logger/c?follow=true&tailLines=1`, { signal: ac.signal });
+  const reader = res.body!.getReader();
+  let got = '';
+  const first = await reader.read();
+  got += new TextDecoder().decode(first.value);
+  assert.equal(got, 'late\n');
+  ac.abort();
+  await reader.cancel().catch(() => undefined);
+  const bad = await kubeletGet(t, `/containerLogs/${NS}/logger/nope`);
+  assert.equal(bad.status, 400);
+  assert.equal(bad.body, 'container nope is not valid for pod logger');
+  assert.equal((await kubeletGet(t, `/containerLogs/${NS}/absent/c`)).status, 404);
+  const prev = await kubeletGet(t, `/containerLogs/${NS}/logger/c?previous=true`);
+  assert.equal(prev.status, 400);
+  assert.equal(prev.body, 'previous terminated container "c" in pod "logger" not found');
+  await t.client.delete(`/api/v1/namespaces/${NS}/pods/logger`);
+});
