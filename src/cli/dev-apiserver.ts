@@ -29,6 +29,7 @@ interface CliOptions {
   kubeconfigFor?: ExtraKubeconfig[];
   kubeconfigOut?: string;
   dataFile?: string;
+  auditLogPath?: string;
   serviceCidr: string;
   serviceCidrV6?: string;
   nodePortRange: string;
@@ -123,6 +124,7 @@ export function registerDevApiserver(program: Command): void {
     .option('--kubeconfig-for <spec>', 'also write a kubeconfig with a client certificate: USER[,GROUP...]=PATH (repeatable; needs --cert-dir)', parseKubeconfigFor)
     .option('--kubeconfig-out <path>', 'write the admin kubeconfig here once the server listens')
     .option('--data-file <path>', 'persist objects in this JSON file and load it at start')
+    .option('--audit-log-path <path>', 'append one audit.k8s.io/v1 Event (level Metadata) per request to this file (- = stdout)')
     .option('--service-cidr <cidr>', 'IPv4 service cluster IP range', '10.96.0.0/12')
     .option('--service-cidr-v6 <cidr>', 'IPv6 service cluster IP range (enables dual-stack)')
     .option('--node-port-range <lo-hi>', 'node port range', '30000-32767')
@@ -159,6 +161,7 @@ export function registerDevApiserver(program: Command): void {
         ...(o.kubeconfigFor?.length ? { extraKubeconfigs: o.kubeconfigFor } : {}),
         ...(o.kubeconfigOut ? { kubeconfigOut: o.kubeconfigOut } : {}),
         ...(o.dataFile ? { dataFile: o.dataFile } : {}),
+        ...(o.auditLogPath ? { auditLogPath: o.auditLogPath } : {}),
         ...(o.serviceCidrV6 ? { serviceCIDRv6: o.serviceCidrV6 } : {}),
       });
       log.info(

@@ -12,6 +12,8 @@ import type { Store, StoreEvent } from './store.js';
 import { toTable } from './table.js';
 import { isObj, obj, type Obj } from './util.js';
 import { admitRequest, type AuthStack } from './auth/stack.js';
+import type { AuditRecord } from './audit.js';
+import { requestInfo } from './auth/request-info.js';
 import type { UserInfo } from './auth/user.js';
 import { localSubjectAccessReview, selfSubjectAccessReview, selfSubjectReview, selfSubjectRulesReview, subjectAccessReview, tokenReview, type ReviewContext } from './auth/reviews.js';
 import { createToken } from './auth/token-request.js';
@@ -29,6 +31,8 @@ export interface HttpDeps {
   serverAddress(): string;
   /** interval of BOOKMARK events on watches that allow them */
   bookmarkIntervalMs?: number;
+  /** the audit log: called once per request when its response is over */
+  audit?: (r: AuditRecord) => void;
   auth: AuthStack;
   /** `pods/log`: proxies to the pod's kubelet */
   podLogs?: (req: IncomingMessage, res: ServerResponse, ctx: ReqCtx, podName: string, q: URLSearchParams) => Promise<void>;
@@ -127,14 +131,47 @@ export class HttpHandler {
         'request',
       );
     });
-    this.serve(req, res).catch((e: unknown) => this.fail(res, req, e));
+    const audit = this.d.audit;
+    let users: Pick<AuditRecord, 'requestor' | 'impersonated' | 'forbidden'> | undefined;
+    if (audit) {
+      users = {};
+      const received = new Date();
+      // 'close' also fires for a watch the client dropped, which never 'finish'es
+      res.once('close', () => {
+        const url = new URL(req.url ?? '/', 'http://localhost');
+        const ua = req.headers['user-agent'];
+        audit({
+          info: requestInfo(req.method ?? 'GET', url.pathname, url.searchParams),
+          method: req.method ?? 'GET',
+          requestURI: req.url ?? '/',
+          ...users,
+          ...(req.socket.remoteAddress ? { sourceIP: req.socket.remoteAddress } : {}),
+          ...(ua ? { userAgent: ua } : {}),
+          code: res.statusCode,
+          received,
+        });
+      });
+    }
+    this.serve(req, res, users).catch((e: unknown) => this.fail(res, req, e));
   };
 
   /** kube-apiserver's filter chain (authentication, impersonation, authorization), then the handlers. */
-  private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async serve(req: IncomingMessage, res: ServerResponse, audit?: Pick<AuditRecord, 'requestor' | 'impersonated' | 'forbidden'>): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
-    const { user } = await admitRequest(req, url.pathname, url.searchParams, this.d.auth);
-    return this.route(req, res, url, user);
+    const onUsers = audit
+      ? (requestor: UserInfo, impersonated: UserInfo | undefined): void => {
+          audit.requestor = requestor;
+          if (impersonated) audit.impersonated = impersonated;
+        }
+      : undefined;
+    let admitted;
+    try {
+      admitted = await admitRequest(req, url.pathname, url.searchParams, this.d.auth, onUsers);
+    } catch (e) {
+      if (audit?.requestor && e instanceof ApiError && e.code === 403) audit.forbidden = true;
+      throw e;
+    }
+    return this.route(req, res, url, admitted.user);
   }
 
   private fail(res: ServerResponse, req: IncomingMessage, e: unknown): void {

@@ -19,6 +19,7 @@ import type { AuthStack } from './auth/stack.js';
 import { loadBuiltinModels } from './builtin-fields.js';
 import { ensureKubeProxyConfigMap, reconcileKubernetesEndpoints } from './control-plane-objects.js';
 import { HttpHandler } from './http.js';
+import { AuditLog } from './audit.js';
 import { CidrAllocator, PortAllocator } from './ipalloc.js';
 import { kubeconfigFor, writeKubeconfigFile } from './kubeconfig.js';
 import { loadSnapshot, Persister } from './persistence.js';
@@ -77,6 +78,8 @@ export interface DevApiServerOptions {
   bookmarkIntervalMs?: number;
   /** deprecated alias of adminToken */
   token?: string;
+  /** kube-apiserver's `--audit-log-path`: one audit.k8s.io/v1 Event (level Metadata) per request; `-` = stdout */
+  auditLogPath?: string;
 }
 
 export interface DevApiServer {
@@ -210,7 +213,17 @@ export async function startDevApiServer(opts: DevApiServerOptions = {}): Promise
   }
 
   let address = '';
-  const handler = new HttpHandler({ api, store, registry, log, auth, serverAddress: () => address, ...(opts.bookmarkIntervalMs ? { bookmarkIntervalMs: opts.bookmarkIntervalMs } : {}) });
+  const auditLog = opts.auditLogPath ? new AuditLog(opts.auditLogPath) : undefined;
+  const handler = new HttpHandler({
+    api,
+    store,
+    registry,
+    log,
+    auth,
+    serverAddress: () => address,
+    ...(opts.bookmarkIntervalMs ? { bookmarkIntervalMs: opts.bookmarkIntervalMs } : {}),
+    ...(auditLog ? { audit: (r) => auditLog.write(r) } : {}),
+  });
   const listener: RequestListener = handler.handle;
   const servers: Server[] = [];
   const closeAll = async (): Promise<void> => {
@@ -251,6 +264,7 @@ export async function startDevApiServer(opts: DevApiServerOptions = {}): Promise
   } catch (e) {
     await closeAll();
     stopAggregation();
+    auditLog?.close();
     throw e;
   }
   if (pki) reconcileKubernetesEndpoints(api, advertise, securePort);
@@ -293,6 +307,7 @@ export async function startDevApiServer(opts: DevApiServerOptions = {}): Promise
       closed = true;
       stopAggregation();
       await closeAll();
+      auditLog?.close();
       if (persister) {
         persister.stop();
         persister.flushSync();

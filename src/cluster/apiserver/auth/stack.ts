@@ -18,10 +18,22 @@ export interface AuthStack {
   maxTokenExpirationSeconds?: number;
 }
 
-/** The user the request runs as; throws the 401 / 403 ApiError kube-apiserver would answer with. */
-export async function admitRequest(req: IncomingMessage, pathname: string, query: URLSearchParams, stack: AuthStack): Promise<{ user: UserInfo; attributes: Attributes }> {
+/**
+ * The user the request runs as; throws the 401 / 403 ApiError kube-apiserver would answer with. `onUsers` learns the
+ * authenticated user and the impersonated one (if any) before authorization (for the audit log).
+ */
+export async function admitRequest(
+  req: IncomingMessage,
+  pathname: string,
+  query: URLSearchParams,
+  stack: AuthStack,
+  onUsers?: (requestor: UserInfo, impersonated: UserInfo | undefined) => void,
+): Promise<{ user: UserInfo; attributes: Attributes }> {
   const requestor = await stack.authenticator.authenticate(req);
-  const user = impersonate(req, requestor, stack.authorizer) ?? requestor;
+  onUsers?.(requestor, undefined);
+  const impersonated = impersonate(req, requestor, stack.authorizer);
+  if (impersonated) onUsers?.(requestor, impersonated);
+  const user = impersonated ?? requestor;
   const attributes: Attributes = { ...requestInfo(req.method ?? 'GET', pathname, query), user };
   const d = stack.authorizer.authorize(attributes);
   if (!d.allowed) throw forbiddenError(attributes, d.reason);
