@@ -1,16 +1,23 @@
 // `metallb lab up|status|exec|down|node`: a whole cluster on this host in network namespaces (see docs/lab.md).
+// The lab's modules are imported when a command runs: every lab process starts through this CLI, so what each
+// command does not need is not loaded.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { createLogger } from '../log.js';
-import { cleanupLab, labIdentity, type CleanupReport } from '../lab/cleanup.js';
+import type { CleanupReport } from '../lab/cleanup.js';
 import { checkLabName, DEFAULT_LAB, defaultStateDir, findMachine, MAX_NODES } from '../lab/plan.js';
-import { addNode, removeNode } from '../lab/node.js';
-import { requireRoot } from '../lab/preflight.js';
-import { runInteractive } from '../lab/run.js';
 import { readState, resolveStateDir, type LabState } from '../lab/state.js';
-import { statusJson, statusText } from '../lab/status.js';
-import { runSupervisor } from '../lab/supervisor.js';
-import { labUp, usageText } from '../lab/up.js';
-import { parseDuration } from './controller.js';
+import { parseGoDuration } from '../config/duration.js';
+
+function parseDuration(v: string): number {
+  const d = parseGoDuration(v);
+  if (!d.ok || d.nanoseconds <= 0) throw new InvalidArgumentError(`"${v}" is not a positive duration (e.g. 120s, 5m)`);
+  return Math.round(d.nanoseconds / 1e6);
+}
+
+function requireRoot(what: string): void {
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+    throw new Error(`${what} needs root (it creates network namespaces, links and cgroups); run it with sudo`);
+  }
+}
 
 const EXIT_FAIL = 1;
 
@@ -81,6 +88,7 @@ export function registerLab(program: Command): void {
     .addOption(nameOption())
     .action(async (o: { nodes: number; loadbalancer: boolean; stateDir?: string; timeout: number; name: string }) =>
       guarded(async () => {
+        const { labUp, usageText } = await import('../lab/up.js');
         const r = await labUp({
           name: o.name,
           nodes: o.nodes,
@@ -101,6 +109,7 @@ export function registerLab(program: Command): void {
     .action(async (o: { output: string; name: string }) =>
       guarded(async () => {
         const st = loadRunning(o.name);
+        const { statusJson, statusText } = await import('../lab/status.js');
         if (o.output === 'json') process.stdout.write(JSON.stringify(statusJson(st.plan), null, 2) + '\n');
         else process.stdout.write(await statusText(st));
       }),
@@ -121,6 +130,7 @@ export function registerLab(program: Command): void {
         if (!m) {
           throw new Error(`no machine "${machine}" in lab "${st.plan.name}" (have: ${[...st.plan.nodes.map((n) => n.name), st.plan.client.name].join(', ')})`);
         }
+        const { runInteractive } = await import('../lab/run.js');
         process.exitCode = await runInteractive('ip', ['netns', 'exec', m.netns, ...command]);
       }),
     );
@@ -133,6 +143,7 @@ export function registerLab(program: Command): void {
     .action(async (o: { name: string; stateDir?: string }) =>
       guarded(async () => {
         requireRoot('metallb lab down');
+        const { cleanupLab, labIdentity } = await import('../lab/cleanup.js');
         const report = await cleanupLab(labIdentity(o.name, o.stateDir));
         process.stderr.write(`lab: ${reportText(report)}\n`);
         if (report.problems.length) throw new Error(`some of the lab could not be removed:\n  ${report.problems.join('\n  ')}`);
@@ -148,6 +159,7 @@ export function registerLab(program: Command): void {
     .action(async (o: { name: string; timeout: number }) =>
       guarded(async () => {
         requireRoot('metallb lab node add');
+        const { addNode } = await import('../lab/node.js');
         const n = await addNode(resolveStateDir(defaultStateDir(o.name)), { timeoutMs: o.timeout, progress });
         process.stdout.write(`${n.name}\n`);
       }),
@@ -161,6 +173,7 @@ export function registerLab(program: Command): void {
     .action(async (name: string, o: { name: string; timeout: number }) =>
       guarded(async () => {
         requireRoot('metallb lab node remove');
+        const { removeNode } = await import('../lab/node.js');
         await removeNode(resolveStateDir(defaultStateDir(o.name)), name, { timeoutMs: o.timeout, progress });
       }),
     );
@@ -171,6 +184,8 @@ export function registerLab(program: Command): void {
     .requiredOption('--state-dir <dir>', 'state directory')
     .addOption(nameOption())
     .action(async (o: { stateDir: string }) => {
+      const { runSupervisor } = await import('../lab/supervisor.js');
+      const { createLogger } = await import('../log.js');
       await runSupervisor(o.stateDir, createLogger('lab-supervisor'));
       process.exit(0);
     });

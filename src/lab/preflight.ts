@@ -10,7 +10,7 @@ export class PreflightError extends Error {
   override name = 'PreflightError';
 }
 
-export function requireRoot(what: string): void {
+function requireRoot(what: string): void {
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
     throw new PreflightError(`${what} needs root (it creates network namespaces, links and cgroups); run it with sudo`);
   }
