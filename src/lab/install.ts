@@ -6,7 +6,7 @@ import { stringify } from 'yaml';
 import { ApiError, type KubeClient } from '../k8s/client.js';
 import { Applier, parseManifests, type ManifestObject } from './apply.js';
 import { apiserverURL, type LabPlan } from './plan.js';
-import { waitDeploymentAvailable, waitFor, type Progress } from './wait.js';
+import { isReady, listPods, podState, waitDeploymentAvailable, waitFor, type Progress } from './wait.js';
 
 export const METALLB_NAMESPACE = 'metallb-system';
 export const LAB_POOL = 'lab-pool';
@@ -97,4 +97,28 @@ export async function installMetallb(client: KubeClient, plan: LabPlan, root: st
     },
     { ...opts, isFatal: (err) => err instanceof ApiError && err.status >= 400 && err.status < 500 && !/webhook/i.test(err.message) },
   );
+  await waitSpeakers(client, plan, opts);
+}
+
+/**
+ * One Ready speaker pod per node. Speakers that keep crashing are reported, not waited for: the lab is still usable
+ * (addresses are assigned) and `kubectl logs -n metallb-system ds/speaker` tells why.
+ */
+async function waitSpeakers(client: KubeClient, plan: LabPlan, opts: { timeoutMs: number; progress?: Progress }): Promise<void> {
+  let crashing = '';
+  await waitFor(
+    'speaker pods',
+    async () => {
+      const pods = await listPods(client, METALLB_NAMESPACE, 'component=speaker');
+      const ready = pods.filter(isReady).length;
+      const restarts = pods.map((p) => Math.max(0, ...(p.status?.containerStatuses ?? []).map((c) => c.restartCount)));
+      if (pods.length >= plan.nodes.length && ready === 0 && restarts.every((r) => r >= 2)) {
+        crashing = [...new Set(pods.map(podState))].join(', ');
+        return { done: true, state: `${pods.length} crash-looping (${crashing})` };
+      }
+      return { done: ready >= plan.nodes.length, state: `${ready}/${plan.nodes.length} ready` };
+    },
+    opts,
+  );
+  if (crashing) opts.progress?.('speaker pods do not run; see `kubectl logs -n metallb-system ds/speaker`: addresses are assigned but not announced');
 }
