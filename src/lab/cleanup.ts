@@ -1,6 +1,7 @@
 // `lab down`: removes everything a lab made, found from what is on the host (name prefixes, the lab's cgroup, an
 // environment marker), so it works after a crash or a `kill -9` of every lab process, not only from the state file.
-import { existsSync, lstatSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { labCgroupDirs, pidsIn, removeCgroupTree } from './cgroup.js';
 import { isAlive, readState, readSupervisorPid, resolveStateDir } from './state.js';
 import { run, tryRun } from './run.js';
@@ -220,6 +221,8 @@ export async function cleanupLab(id: LabIdentity): Promise<CleanupReport> {
     else report.cgroups.push(dir);
   }
 
+  report.files.push(...removeKubeletHostDirs(id.stateDirs));
+
   for (const dir of id.stateDirs) {
     if (!pathPresent(dir)) continue;
     try {
@@ -230,6 +233,48 @@ export async function cleanupLab(id: LabIdentity): Promise<CleanupReport> {
     }
   }
   return report;
+}
+
+/**
+ * Top-level directories the kubelets created on the host as mount points (`mountPath: /data` with no /data), recorded
+ * in each pod's sandbox.json. They are empty once the pods are gone; a non-empty one is not ours to remove.
+ */
+function removeKubeletHostDirs(stateDirs: readonly string[]): string[] {
+  const removed: string[] = [];
+  for (const dir of stateDirs) {
+    let nodes: string[] = [];
+    try {
+      nodes = readdirSync(join(dir, 'nodes'));
+    } catch {
+      continue;
+    }
+    for (const node of nodes) {
+      let pods: string[] = [];
+      try {
+        pods = readdirSync(join(dir, 'nodes', node, 'pods'));
+      } catch {
+        continue;
+      }
+      for (const uid of pods) {
+        let rec: { hostDirs?: unknown };
+        try {
+          rec = JSON.parse(readFileSync(join(dir, 'nodes', node, 'pods', uid, 'sandbox.json'), 'utf8')) as { hostDirs?: unknown };
+        } catch {
+          continue;
+        }
+        for (const d of Array.isArray(rec.hostDirs) ? rec.hostDirs : []) {
+          if (typeof d !== 'string' || !d.startsWith('/') || d === '/') continue;
+          try {
+            rmdirSync(d);
+            removed.push(d);
+          } catch {
+            /* gone, or not empty */
+          }
+        }
+      }
+    }
+  }
+  return removed;
 }
 
 function pathPresent(path: string): boolean {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { credentialFiles } from './credentials.js';
 import { paths } from './state.js';
 import type { LabState } from './state.js';
-import type { LabPlan, NodePlan } from './plan.js';
+import { DEFAULT_LAB, type LabPlan, type NodePlan } from './plan.js';
 
 export interface ComponentSpec {
   /** Unique, file-name safe: `apiserver`, `kubelet-node1`. */
@@ -22,32 +22,51 @@ export const componentServerURL = (plan: LabPlan): string => `https://${plan.hos
 
 export const metallbBin = (root: string): string => join(root, 'bin', 'metallb.js');
 
+/**
+ * The API server as kube-apiserver runs in kubeadm's clusters: HTTPS only (its CA generated into pki/ on first start),
+ * RBAC, the components' static tokens, the `kubernetes` Service pointing at the LAN address, kubeadm's kube-proxy
+ * ConfigMap. The default lab also listens on loopback; a named lab does not (two labs would want 127.0.0.1:6443).
+ */
+export function apiserverArgs(plan: LabPlan): string[] {
+  const p = paths(plan.stateDir);
+  const cred = credentialFiles(p.pki);
+  const binds = [plan.host.ipv4, plan.host.ipv6, ...(plan.name === DEFAULT_LAB ? ['127.0.0.1'] : [])];
+  return [
+    'dev-apiserver',
+    '--cert-dir',
+    p.pki,
+    ...binds.flatMap((b) => ['--bind-address', b]),
+    '--secure-port',
+    String(plan.apiserverPort),
+    '--advertise-address',
+    plan.host.ipv4,
+    '--token-auth-file',
+    cred.tokens,
+    '--authorization-mode',
+    'RBAC',
+    '--kube-proxy-configmap',
+    'nftables',
+    '--cluster-cidr',
+    plan.clusterCIDRs.join(','),
+    '--service-cidr',
+    plan.serviceCIDRs[0],
+    '--service-cidr-v6',
+    plan.serviceCIDRs[1],
+    '--node-port-range',
+    plan.nodePortRange,
+    '--data-file',
+    p.apiserverData,
+    '--kubeconfig-out',
+    p.kubeconfig,
+  ];
+}
+
 export function controlPlaneSpecs(state: LabState): ComponentSpec[] {
   const { plan } = state;
   const p = paths(plan.stateDir);
   const cred = credentialFiles(p.pki);
   return [
-    {
-      name: 'apiserver',
-      tier: 0,
-      args: [
-        'dev-apiserver',
-        '--host',
-        plan.host.ipv4,
-        '--port',
-        String(plan.apiserverPort),
-        '--data-file',
-        p.apiserverData,
-        '--service-cidr',
-        plan.serviceCIDRs[0],
-        '--service-cidr-v6',
-        plan.serviceCIDRs[1],
-        '--node-port-range',
-        plan.nodePortRange,
-        '--kubeconfig-out',
-        p.kubeconfig,
-      ],
-    },
+    { name: 'apiserver', tier: 0, args: apiserverArgs(plan) },
     { name: 'controller-manager', tier: 1, args: ['cluster', 'controller-manager', '--kubeconfig', cred.kubeconfig('controller-manager')] },
     { name: 'scheduler', tier: 1, args: ['cluster', 'scheduler', '--kubeconfig', cred.kubeconfig('scheduler')] },
   ];
@@ -77,6 +96,8 @@ export function nodeSpecs(state: LabState, node: NodePlan): ComponentSpec[] {
         p.nodeRoot(node.name),
         '--netns-prefix',
         plan.podNetnsPrefix,
+        '--cgroup-root',
+        plan.cgroup,
       ],
     },
     {

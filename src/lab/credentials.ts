@@ -42,7 +42,10 @@ export const nodeIdentity = (node: string): Omit<Identity, 'token'> => ({ key: `
  */
 export function componentIdentities(): Omit<Identity, 'token'>[] {
   return [
-    { key: 'controller-manager', user: 'system:kube-controller-manager', groups: [] },
+    // Upstream's controller-manager runs each controller as its own service account (--use-service-account-credentials,
+    // with the system:controller:* roles); ours runs them all under one identity, which the narrow
+    // system:kube-controller-manager role does not cover. Until it does, that identity is also in system:masters.
+    { key: 'controller-manager', user: 'system:kube-controller-manager', groups: ['system:masters'] },
     { key: 'scheduler', user: 'system:kube-scheduler', groups: [] },
     { key: 'proxy', user: 'system:kube-proxy', groups: ['system:node-proxier'] },
     ...Array.from({ length: MAX_NODES }, (_, i) => nodeIdentity(`node${i + 1}`)),

@@ -1,63 +1,14 @@
-// What `lab up` puts into the new cluster: the objects kubeadm creates (the kube-proxy ConfigMap), and unless
-// --no-loadbalancer, metallb-ts from deploy/ with an IPAddressPool over the lab's Service range and an L2Advertisement.
+// What `lab up` installs unless --no-loadbalancer: metallb-ts from deploy/ with an IPAddressPool over the lab's
+// Service range and an L2Advertisement. (kubeadm's kube-proxy ConfigMap is the API server's --kube-proxy-configmap.)
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
 import { ApiError, type KubeClient } from '../k8s/client.js';
 import { Applier, parseManifests, type ManifestObject } from './apply.js';
-import { apiserverURL, type LabPlan } from './plan.js';
+import type { LabPlan } from './plan.js';
 import { isReady, listPods, podState, waitDeploymentAvailable, waitFor, type Progress } from './wait.js';
 
 export const METALLB_NAMESPACE = 'metallb-system';
 export const LAB_POOL = 'lab-pool';
-
-/** kube-proxy's ConfigMap as kubeadm writes it (the tutorials edit `strictARP` and `mode` in `config.conf`). */
-export function kubeProxyConfigMap(plan: LabPlan): ManifestObject {
-  const config = {
-    apiVersion: 'kubeproxy.config.k8s.io/v1alpha1',
-    kind: 'KubeProxyConfiguration',
-    bindAddress: '0.0.0.0',
-    bindAddressHardFail: false,
-    clientConnection: { acceptContentTypes: '', burst: 0, contentType: '', kubeconfig: '/var/lib/kube-proxy/kubeconfig.conf', qps: 0 },
-    clusterCIDR: plan.clusterCIDRs.join(','),
-    configSyncPeriod: '0s',
-    conntrack: { maxPerCore: null, min: null, tcpBeLiberal: false, tcpCloseWaitTimeout: null, tcpEstablishedTimeout: null, udpStreamTimeout: '0s', udpTimeout: '0s' },
-    detectLocal: { bridgeInterface: '', interfaceNamePrefix: '' },
-    detectLocalMode: '',
-    enableProfiling: false,
-    healthzBindAddress: '',
-    hostnameOverride: '',
-    iptables: { localhostNodePorts: null, masqueradeAll: false, masqueradeBit: null, minSyncPeriod: '0s', syncPeriod: '0s' },
-    ipvs: { excludeCIDRs: null, minSyncPeriod: '0s', scheduler: '', strictARP: false, syncPeriod: '0s', tcpFinTimeout: '0s', tcpTimeout: '0s', udpTimeout: '0s' },
-    logging: { flushFrequency: 0, options: { json: { infoBufferSize: '0' }, text: { infoBufferSize: '0' } }, verbosity: 0 },
-    metricsBindAddress: '',
-    mode: 'nftables',
-    nftables: { masqueradeAll: false, masqueradeBit: null, minSyncPeriod: '0s', syncPeriod: '0s' },
-    nodePortAddresses: null,
-    oomScoreAdj: null,
-    portRange: '',
-    showHiddenMetricsForAlpha: '',
-    winkernel: { enableDSR: false, forwardHealthCheckVip: false, networkName: '', rootHnsEndpointName: '', sourceVip: '' },
-  };
-  const kubeconfig = {
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [{ cluster: { 'certificate-authority': '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt', server: apiserverURL(plan) }, name: 'default' }],
-    contexts: [{ context: { cluster: 'default', namespace: 'default', user: 'default' }, name: 'default' }],
-    'current-context': 'default',
-    users: [{ name: 'default', user: { tokenFile: '/var/run/secrets/kubernetes.io/serviceaccount/token' } }],
-  };
-  return {
-    apiVersion: 'v1',
-    kind: 'ConfigMap',
-    metadata: { name: 'kube-proxy', namespace: 'kube-system', labels: { app: 'kube-proxy' } } as ManifestObject['metadata'],
-    data: { 'config.conf': stringify(config, { nullStr: 'null' }), 'kubeconfig.conf': stringify(kubeconfig) },
-  };
-}
-
-export async function bootstrapCluster(client: KubeClient, plan: LabPlan): Promise<void> {
-  await new Applier(client).apply(kubeProxyConfigMap(plan));
-}
 
 /** The pool over the lab's Service range (both families) and an L2Advertisement for it. */
 export function labPoolManifests(plan: LabPlan): ManifestObject[] {

@@ -143,7 +143,7 @@ export function makePlan(opts: PlanOptions = {}): LabPlan {
     host: { ipv4: `${b.v4}.1`, ipv6: `${b.v6}:1` },
     serviceRange: { ipv4: `${b.v4}.200-${b.v4}.250`, ipv6: `${b.v6}:200-${b.v6}:250` },
     serviceCIDRs: ['10.96.0.0/16', 'fd00:10:96::/112'],
-    clusterCIDRs: [`${b.pod4}.0.0/16`, `${b.pod6}::/48`],
+    clusterCIDRs: [`${b.pod4}.0.0/16`, `${b.pod6}::/56`],
     nodePortRange: '30000-32767',
     apiserverPort: 6443,
     client: machine(b, prefix, 'client', 100),

@@ -8,7 +8,7 @@ import { KubeClient, loadKubeConfig } from '../k8s/client.js';
 import { cleanupLab, labIdentity, LAB_ENV } from './cleanup.js';
 import { metallbBin } from './components.js';
 import { createIdentities } from './credentials.js';
-import { bootstrapCluster, installMetallb } from './install.js';
+import { installMetallb } from './install.js';
 import { apiserverURL, makePlan, type LabPlan } from './plan.js';
 import { preflight } from './preflight.js';
 import { paths, writeJson, type LabState } from './state.js';
@@ -119,7 +119,6 @@ export async function labUp(opts: UpOptions = {}): Promise<UpResult> {
 
   const client = await waitApiserver(plan, { timeoutMs, progress });
   try {
-    await bootstrapCluster(client, plan);
     await waitNodesReady(client, plan.nodes.map((n) => n.name), { timeoutMs, progress });
     if (state.loadBalancer) await installMetallb(client, plan, root, { timeoutMs, progress });
   } finally {

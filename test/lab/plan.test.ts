@@ -8,8 +8,7 @@ import { restartDelayMs } from '../../src/lab/supervisor.js';
 import { firstIP, tokenFile } from '../../src/lab/credentials.js';
 import { statusJson } from '../../src/lab/status.js';
 import { parseManifests } from '../../src/lab/apply.js';
-import { kubeProxyConfigMap, labPoolManifests } from '../../src/lab/install.js';
-import { parse } from 'yaml';
+import { labPoolManifests } from '../../src/lab/install.js';
 
 test('the default lab uses the names and addresses of INTERFACES.md', () => {
   const p = makePlan();
@@ -144,18 +143,6 @@ test('manifests: multi-document YAML, Lists flattened, non-objects refused', () 
     'x.yaml',
   );
   assert.deepEqual(objs.map((o) => `${o.kind}/${o.metadata.name}`), ['ConfigMap/a', 'Secret/b']);
-});
-
-test('kube-proxy ConfigMap as kubeadm writes it, with strictARP: false in config.conf', () => {
-  const cm = kubeProxyConfigMap(makePlan());
-  assert.equal(cm.metadata.namespace, 'kube-system');
-  const data = cm.data as Record<string, string>;
-  assert.match(data['config.conf']!, /^ {2}strictARP: false$/m);
-  const conf = parse(data['config.conf']!) as { kind: string; mode: string; clusterCIDR: string };
-  assert.equal(conf.kind, 'KubeProxyConfiguration');
-  assert.equal(conf.mode, 'nftables');
-  assert.equal(conf.clusterCIDR, '10.244.0.0/16,fd00:10:244::/48');
-  assert.match(data['kubeconfig.conf']!, /server: https:\/\/10\.89\.0\.1:6443/);
 });
 
 test('the lab pool covers the Service range in both families', () => {
