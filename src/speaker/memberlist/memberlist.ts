@@ -59,8 +59,10 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
     if (import.meta.url.endsWith('.ts')) {
       // Running from TypeScript sources (tests, `npm run metallb`): a worker does not inherit the tsx
       // loader, so it registers it before loading the worker module.
+      // tsx is resolved here: an eval'd worker resolves bare names from the working directory, which in a lab pod is /.
       const url = new URL('./worker.ts', import.meta.url).href;
-      worker = new Worker(`import('tsx/esm/api').then((t) => { t.register(); return import(${JSON.stringify(url)}); })`, { eval: true, workerData });
+      const tsx = import.meta.resolve('tsx/esm/api');
+      worker = new Worker(`import(${JSON.stringify(tsx)}).then((t) => { t.register(); return import(${JSON.stringify(url)}); })`, { eval: true, workerData });
     } else {
       worker = new Worker(new URL('./worker.js', import.meta.url), { workerData });
     }
