@@ -6,6 +6,12 @@ import { createLogger, isLogLevel, type Logger, type LogLevel } from '../log.js'
 import { KubeClient, KubeConfigError, loadKubeConfig, errorText } from '../k8s/client.js';
 import { ControllerManager, selectControllers } from '../cluster/controllers/manager.js';
 import { DEFAULT_SCHEDULER, Scheduler } from '../cluster/scheduler/scheduler.js';
+import { Proxier } from '../cluster/proxy/proxier.js';
+import { systemNft } from '../cluster/proxy/nft.js';
+import { readKubeProxyConfig } from '../cluster/proxy/config.js';
+import { deleteScript } from '../cluster/proxy/ruleset.js';
+import { hostname } from 'node:os';
+import { parseIP, parsePrefix } from '../net/ip.js';
 import { parseDuration } from './controller.js';
 
 function parsePositiveInt(text: string): number {
@@ -32,8 +38,8 @@ export function clientFor(kubeconfig: string | undefined, userAgent: string, max
   return new KubeClient(access, { userAgent, maxSockets });
 }
 
-/** Runs until SIGTERM/SIGINT, then `stop` (bounded by 8 s) and exit 0. */
-async function runUntilSignal(log: Logger, stop: () => Promise<void>): Promise<never> {
+/** Runs until SIGTERM/SIGINT (or, with `withStdin`, the end of stdin), then `stop` (bounded by 8 s) and exit 0. */
+async function runUntilSignal(log: Logger, stop: () => Promise<void>, withStdin = false): Promise<never> {
   let stopping = false;
   const onSignal = (signal: string): void => {
     if (stopping) return;
@@ -51,6 +57,11 @@ async function runUntilSignal(log: Logger, stop: () => Promise<void>): Promise<n
   };
   process.once('SIGTERM', () => onSignal('SIGTERM'));
   process.once('SIGINT', () => onSignal('SIGINT'));
+  if (withStdin) {
+    process.stdin.on('end', () => onSignal('stdin closed'));
+    process.stdin.on('error', () => onSignal('stdin closed'));
+    process.stdin.resume();
+  }
   return await new Promise<never>(() => undefined);
 }
 
@@ -62,6 +73,31 @@ interface CMFlags {
   workers: number;
   logLevel: LogLevel;
 }
+
+interface ProxyFlags {
+  kubeconfig?: string;
+  nodeName: string;
+  clusterCidr?: string[];
+  nodeportAddresses?: string[];
+  masqueradeAll: boolean;
+  minSyncPeriod: number;
+  syncPeriod: number;
+  cleanup: boolean;
+  exitWithStdin?: boolean;
+  logLevel: LogLevel;
+}
+
+const cidrList = (v: string): string[] => {
+  const out = v.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const c of out) if (!parsePrefix(c)) throw new InvalidArgumentError(`"${c}" is not a CIDR (e.g. 10.244.0.0/16)`);
+  return out;
+};
+
+const ipList = (v: string): string[] => {
+  const out = v.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const a of out) if (!parseIP(a)) throw new InvalidArgumentError(`"${a}" is not an IP address`);
+  return out;
+};
 
 interface SchedFlags {
   kubeconfig?: string;
@@ -126,5 +162,41 @@ export function registerCluster(program: Command): void {
       log.info({ server: client.server.origin, schedulerName: f.schedulerName }, 'starting scheduler');
       void s.start();
       await runUntilSignal(log, () => s.stop());
+    });
+
+  cluster
+    .command('proxy')
+    .description("kube-proxy in nftables mode for this node's network namespace: ClusterIP, NodePort and LoadBalancer IPs to ready endpoints (table inet kube-proxy)")
+    .option('--kubeconfig <path>', 'kubeconfig file (default: in-cluster service account)')
+    .option('--node-name <name>', 'the Node this proxy runs on (its endpoints are local, its addresses take NodePorts)', hostname())
+    .option('--cluster-cidr <cidrs>', 'pod network CIDRs, comma-separated (default: the kube-proxy ConfigMap clusterCIDR and every node podCIDR)', cidrList)
+    .option('--nodeport-addresses <ips>', "addresses NodePorts answer on (default: the Node's InternalIP/ExternalIP)", ipList)
+    .option('--masquerade-all', 'SNAT all traffic to cluster IPs, not only traffic from outside the pod network', false)
+    .addOption(new Option('--min-sync-period <d>', 'changes within this window are loaded together').argParser(parseDuration).default(200, '200ms'))
+    .addOption(new Option('--sync-period <d>', 'reload the ruleset at least this often').argParser(parseDuration).default(30_000, '30s'))
+    .option('--cleanup', 'remove the table inet kube-proxy and exit', false)
+    .addOption(new Option('--exit-with-stdin', 'shut down (cleanly) when stdin closes (test harnesses)').hideHelp())
+    .addOption(logLevelOption())
+    .action(async (f: ProxyFlags) => {
+      const log = createLogger('proxy', f.logLevel);
+      if (f.cleanup) {
+        await systemNft.apply(deleteScript());
+        log.info({}, 'removed table inet kube-proxy');
+        return;
+      }
+      const client = clientFor(f.kubeconfig, 'metallb-cluster-proxy');
+      const cfg = await readKubeProxyConfig(client, log);
+      const clusterCIDRs = f.clusterCidr ?? cfg?.clusterCIDRs ?? [];
+      const p = new Proxier(client, log, systemNft, {
+        nodeName: f.nodeName,
+        clusterCIDRs,
+        ...(f.nodeportAddresses ? { nodePortAddresses: f.nodeportAddresses } : {}),
+        masqueradeAll: f.masqueradeAll,
+        minSyncPeriodMs: f.minSyncPeriod,
+        syncPeriodMs: f.syncPeriod,
+      });
+      log.info({ server: client.server.origin, node: f.nodeName, clusterCIDRs }, 'starting proxy (nftables)');
+      void p.start();
+      await runUntilSignal(log, () => p.stop(true), f.exitWithStdin === true);
     });
 }

@@ -1,0 +1,28 @@
+// Loading an nftables script with `nft -f -` in the current network namespace (the proxy runs inside the node's).
+import { spawn } from 'node:child_process';
+
+export class NftError extends Error {
+  override name = 'NftError';
+}
+
+export interface NftRunner {
+  apply(script: string): Promise<void>;
+}
+
+/** `nft -f -` with the script on stdin; rejects with nft's own message when the kernel or parser refuses it. */
+export function applyNft(script: string, bin = 'nft', extraArgs: readonly string[] = []): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, [...extraArgs, '-f', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', (err) => reject(new NftError(`cannot run ${bin}: ${err.message}`)));
+    child.on('close', (code) => {
+      if (code === 0) resolve();
+      else reject(new NftError(`nft -f failed (exit ${code}): ${stderr.trim().split('\n').slice(0, 6).join(' | ')}`));
+    });
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(script);
+  });
+}
+
+export const systemNft: NftRunner = { apply: (s) => applyNft(s) };
