@@ -42,7 +42,7 @@ const show = (m: Member): object => ({ name: m.name, addr: m.addr, port: m.port,
 export function registerMemberlist(program: Command): void {
   const ml = program.command('memberlist').description('hashicorp/memberlist gossip, as MetalLB speakers speak it');
   ml.command('agent')
-    .description('run one gossip member: print membership events as JSON lines; stdin commands: members, counters, join ADDR..., leave [MS], quit')
+    .description('run one gossip member: print membership events as JSON lines; stdin commands: members, counters, join ADDR..., leave [MS], busy MS (block the main thread), quit')
     .requiredOption('--name <name>', 'member name (MetalLB: the node name)')
     .requiredOption('--bind <ip[:port]>', 'address to listen on (UDP and TCP; default port 7946)')
     .option('--advertise <ip[:port]>', 'address other members reach us at (default: --bind)')
@@ -108,6 +108,13 @@ export function registerMemberlist(program: Command): void {
             const t0 = Date.now();
             await m.leave(Number(args[0] ?? o.leaveTimeout));
             line({ left: true, ms: Date.now() - t0 });
+          } else if (cmd === 'busy') {
+            // Diagnostic: hold this process's main thread, as a busy speaker would.
+            const until = performance.now() + Number(args[0] ?? 100);
+            while (performance.now() < until) {
+              // spin
+            }
+            line({ busy: Number(args[0] ?? 100) });
           } else if (cmd === 'quit') await stop();
           else if (cmd) line({ error: `unknown command "${cmd}"` });
         } catch (err) {

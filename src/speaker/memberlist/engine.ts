@@ -4,6 +4,7 @@
 import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { EventEmitter } from 'node:events';
+import { createHistogram, monitorEventLoopDelay, type IntervalHistogram, type RecordableHistogram } from 'node:perf_hooks';
 import { createServer, isIP, type Server, Socket } from 'node:net';
 import { type TimingConfig, FAST_CONFIG, retransmitLimit, suspicionTimeoutMs, validateTiming } from './config.js';
 import {
@@ -104,19 +105,29 @@ interface NodeRec {
   stateChange: number;
   vsn: number[];
   failedProbes: number;
-  probing: boolean;
+  /** Probes in flight; a new one starts each interval even while the last waits for indirect acks. */
+  probing: number;
+  /** Adaptive mode: when we last heard anything from it, its recent worst delay (decaying), last indirect probe. */
+  lastHeard: number;
+  jitter: number;
+  jitterAt: number;
+  indirectAt: number;
 }
 
 interface AckWaiter {
   acked: boolean;
   nacks: number;
   onAck?: () => void;
+  /** ms our timers fired late while waiting (this member was starved of CPU). */
+  late?: number;
 }
 
 const nullLogger: MemberlistLogger = { debug() {}, info() {}, warn() {}, error() {} };
 const stateNumber: Record<MemberState, number> = { alive: NodeState.alive, suspect: NodeState.suspect, dead: NodeState.dead, left: NodeState.left };
 
-export class MemberlistError extends Error {}
+export class MemberlistError extends Error {
+  override name = 'MemberlistError';
+}
 
 export function ipToBytes(ip: string): Buffer {
   const v = isIP(ip);
@@ -176,8 +187,19 @@ export class MemberlistEngine extends EventEmitter {
   private stopped = false;
   private started = false;
   private probeTimer?: NodeJS.Timeout;
+  /** "ip:port" → member name, to credit any packet to its sender (adaptive mode). */
+  private readonly byAddr = new Map<string, string>();
+  /** Adaptive mode: pings sent recently (late acks still measure a member's delay). */
+  private readonly sentPings = new Map<number, { node: string; sent: number }>();
+  private ownJitter = 0;
+  private ownJitterAt = 0;
+  private lastTick = 0;
   private readonly decryptWarned = new Map<string, number>();
   readonly counters: Record<string, number> = {};
+  /** How late this member's own event loop runs: the first thing to look at when probes fail. */
+  private loopDelay?: IntervalHistogram;
+  /** Round trip of direct pings that were answered. */
+  private readonly rtt: RecordableHistogram = createHistogram();
 
   constructor(opts: MemberlistOptions) {
     super();
@@ -252,6 +274,8 @@ export class MemberlistEngine extends EventEmitter {
       // Best effort: a smaller kernel limit only means fewer queued packets under bursts.
     }
     this.aliveNode({ Incarnation: this.nextIncarnation(), Node: this.name, Addr: ipToBytes(this.advertiseIp), Port: this.advertisePort, Meta: this.meta, Vsn: Uint8Array.from(this.vsn) }, true);
+    this.loopDelay = monitorEventLoopDelay({ resolution: 5 });
+    this.loopDelay.enable();
     this.scheduleProbe();
     this.every(this.t.gossipIntervalMs, () => this.gossip());
     if (this.t.pushPullIntervalMs > 0) this.every(this.t.pushPullIntervalMs, () => void this.periodicPushPull());
@@ -270,11 +294,102 @@ export class MemberlistEngine extends EventEmitter {
 
   private scheduleProbe(): void {
     if (this.stopped) return;
+    if (this.t.adaptive) {
+      const expected = performance.now() + this.t.probeIntervalMs;
+      this.probeTimer = setTimeout(() => {
+        const lateness = Math.max(0, performance.now() - expected);
+        // Judge silences only after the packets that arrived while we were not running are read.
+        setImmediate(() => this.adaptiveTick(lateness));
+        this.scheduleProbe();
+      }, this.t.probeIntervalMs);
+      return;
+    }
     // Lifeguard: a struggling member probes less often, so it accuses less.
     this.probeTimer = setTimeout(() => {
       this.probe();
       this.scheduleProbe();
     }, this.awareness.scale(this.t.probeIntervalMs));
+  }
+
+  private decayed(value: number, at: number, now: number): number {
+    return value * Math.pow(0.5, (now - at) / this.t.jitterHalfLifeMs);
+  }
+
+  private noteDelay(n: NodeRec, ms: number, now: number): void {
+    n.jitter = Math.max(this.decayed(n.jitter, n.jitterAt, now), ms);
+    n.jitterAt = now;
+  }
+
+  /** Silence tolerated from n before suspecting it. */
+  tolerance(n: NodeRec, now = performance.now()): number {
+    const worst = Math.max(this.decayed(n.jitter, n.jitterAt, now), this.decayed(this.ownJitter, this.ownJitterAt, now));
+    return Math.max(this.t.suspectAfterSilenceMs, this.t.jitterFactor * worst);
+  }
+
+  private heard(name: string, now: number): void {
+    const n = this.nodes.get(name);
+    if (n) n.lastHeard = now;
+  }
+
+  /** Adaptive mode, every interval: ping each member, and suspect those silent past their tolerance. */
+  private adaptiveTick(lateness: number): void {
+    if (this.stopped || this.leaving) return;
+    const now = performance.now();
+    this.ownJitter = Math.max(this.decayed(this.ownJitter, this.ownJitterAt, now), lateness);
+    this.ownJitterAt = now;
+    for (const [seq, p] of this.sentPings) {
+      if (now - p.sent > 5000) {
+        this.sentPings.delete(seq);
+        this.ackHandlers.delete(seq);
+      }
+    }
+    const candidates = [...this.nodes.values()].filter((n) => n.name !== this.name && (n.state === 'alive' || n.state === 'suspect'));
+    if (candidates.length === 0) return;
+    const count = Math.min(candidates.length, this.t.maxProbesPerInterval);
+    const self = ipToBytes(this.advertiseIp);
+    for (let i = 0; i < count; i++) {
+      const n = candidates[(this.probeIndex + i) % candidates.length]!;
+      const seq = this.nextSeq();
+      const sent = performance.now();
+      this.sentPings.set(seq, { node: n.name, sent });
+      const w: AckWaiter = { acked: false, nacks: 0 };
+      w.onAck = () => {
+        const at = performance.now();
+        this.heard(n.name, at);
+        const rtt = at - sent;
+        this.rtt.record(Math.max(1, Math.round(rtt * 1e6)));
+        this.noteDelay(n, rtt, at);
+        this.sentPings.delete(seq);
+        this.ackHandlers.delete(seq);
+      };
+      this.ackHandlers.set(seq, w);
+      const ping: Ping = { SeqNo: seq, Node: n.name, SourceAddr: self, SourcePort: this.advertisePort, SourceNode: this.name };
+      if (n.state === 'alive') this.sendTo(n, encodePing(ping));
+      else {
+        const [c] = makeCompound([encodePing(ping), encodeSuspect({ Incarnation: n.incarnation, Node: n.name, From: this.name })]);
+        this.rawSend(n.ip, n.port, c!, n.vsn[1] ?? 0);
+      }
+      const silence = now - n.lastHeard;
+      const tol = this.tolerance(n, now);
+      if (silence > this.t.probeTimeoutMs && now - n.indirectAt > Math.max(this.t.probeIntervalMs, tol / 2)) {
+        // Other routes, so a lossy path between the two of us alone never condemns it.
+        n.indirectAt = now;
+        this.count('indirect_probes');
+        const peers = this.pickNodes(this.t.indirectChecks, (p) => p.name !== this.name && p.name !== n.name && p.state === 'alive');
+        for (const p of peers) this.sendTo(p, encodeIndirectPing({ SeqNo: seq, Target: n.addr, Port: n.port, Node: n.name, Nack: false, SourceAddr: self, SourcePort: this.advertisePort, SourceNode: this.name }));
+        if (!this.t.disableTcpPings && (n.vsn[1] ?? 0) >= 3) {
+          void this.tcpPing(n, ping, now + Math.max(tol, this.t.probeIntervalMs)).then((ok) => {
+            if (ok) this.heard(n.name, performance.now());
+          });
+        }
+      }
+      if (n.state === 'alive' && silence > tol) {
+        this.count('probes_failed');
+        this.log.debug({ member: n.name, silenceMs: Math.round(silence), toleranceMs: Math.round(tol) }, 'memberlist: member silent, suspecting it');
+        this.suspectNode({ Incarnation: n.incarnation, Node: n.name, From: this.name });
+      }
+    }
+    this.probeIndex = (this.probeIndex + count) % candidates.length;
   }
 
   private nextIncarnation(): number {
@@ -305,6 +420,20 @@ export class MemberlistEngine extends EventEmitter {
       incarnation: n.incarnation,
       protocol: { min: v[0] ?? 0, max: v[1] ?? 0, cur: v[2] ?? 0 },
       delegate: { min: v[3] ?? 0, max: v[4] ?? 0, cur: v[5] ?? 0 },
+    };
+  }
+
+  /** Latency figures (ms): event-loop delay and direct-ping round trip percentiles. */
+  latency(): Record<string, number> {
+    const ms = (ns: number): number => Math.round(ns / 1e4) / 100;
+    const d = this.loopDelay;
+    return {
+      loop_delay_p50_ms: d ? ms(d.percentile(50)) : 0,
+      loop_delay_p99_ms: d ? ms(d.percentile(99)) : 0,
+      loop_delay_max_ms: d ? ms(d.max) : 0,
+      ping_rtt_p50_ms: this.rtt.count ? ms(this.rtt.percentile(50)) : 0,
+      ping_rtt_p99_ms: this.rtt.count ? ms(this.rtt.percentile(99)) : 0,
+      ping_rtt_max_ms: this.rtt.count ? ms(this.rtt.max) : 0,
     };
   }
 
@@ -391,6 +520,10 @@ export class MemberlistEngine extends EventEmitter {
       return;
     }
     if (unwrapped.truncated > 0) this.count('udp_truncated_parts');
+    if (this.t.adaptive) {
+      const sender = this.byAddr.get(`${from.address}:${from.port}`);
+      if (sender) this.heard(sender, performance.now());
+    }
     for (const m of unwrapped.messages) {
       try {
         this.handleMessage(m.type, m.body, from);
@@ -498,10 +631,10 @@ export class MemberlistEngine extends EventEmitter {
     if (this.stopped || this.leaving) return;
     const candidates = [...this.nodes.values()].filter((n) => n.name !== this.name && (n.state === 'alive' || n.state === 'suspect'));
     if (candidates.length === 0) return;
-    const count = this.t.probeAllMembers ? Math.min(candidates.length, this.t.maxProbesPerInterval) : 1;
+    const count = 1;
     for (let i = 0; i < count; i++) {
       const n = candidates[(this.probeIndex + i) % candidates.length]!;
-      if (!n.probing) void this.probeNode(n);
+      if (n.probing < 2) void this.probeNode(n);
     }
     this.probeIndex = (this.probeIndex + count) % Math.max(1, candidates.length);
   }
@@ -509,6 +642,8 @@ export class MemberlistEngine extends EventEmitter {
   /** Resolves true on an ack, false at `ms`; the check runs after pending I/O, so a late timer never beats a received ack. */
   private waitAck(w: AckWaiter, ms: number): Promise<boolean> {
     if (w.acked) return Promise.resolve(true);
+    const wait = Math.max(0, ms);
+    const from = performance.now();
     return new Promise((resolve) => {
       let timer: NodeJS.Timeout | undefined;
       const prev = w.onAck;
@@ -517,12 +652,16 @@ export class MemberlistEngine extends EventEmitter {
         if (timer) clearTimeout(timer);
         resolve(true);
       };
-      timer = setTimeout(() => setImmediate(() => resolve(w.acked)), Math.max(0, ms));
+      timer = setTimeout(() => {
+        // How late our own loop ran: a probe we could not time is no evidence against the target.
+        w.late = (w.late ?? 0) + Math.max(0, performance.now() - from - wait);
+        setImmediate(() => resolve(w.acked));
+      }, wait);
     });
   }
 
   private async probeNode(n: NodeRec): Promise<void> {
-    n.probing = true;
+    n.probing++;
     const seq = this.nextSeq();
     const w: AckWaiter = { acked: false, nacks: 0 };
     this.ackHandlers.set(seq, w);
@@ -537,7 +676,9 @@ export class MemberlistEngine extends EventEmitter {
         const [c] = makeCompound([encodePing(ping), encodeSuspect({ Incarnation: n.incarnation, Node: n.name, From: this.name })]);
         this.rawSend(n.ip, n.port, c!, n.vsn[1] ?? 0);
       }
+      const sent = process.hrtime.bigint();
       if (await this.waitAck(w, this.t.probeTimeoutMs)) {
+        this.rtt.record(Number(process.hrtime.bigint() - sent) || 1);
         this.awareness.applyDelta(-1);
         n.failedProbes = 0;
         return;
@@ -558,6 +699,12 @@ export class MemberlistEngine extends EventEmitter {
         return;
       }
       if (this.stopped || this.leaving) return;
+      if ((w.late ?? 0) > this.t.probeTimeoutMs) {
+        // We were not running when the answer was due: inconclusive, and a sign of our own ill health.
+        this.count('probes_inconclusive');
+        this.awareness.applyDelta(1);
+        return;
+      }
       this.awareness.applyDelta(expectedNacks > 0 ? Math.max(0, expectedNacks - w.nacks) : 1);
       n.failedProbes++;
       this.count('probes_failed');
@@ -567,7 +714,7 @@ export class MemberlistEngine extends EventEmitter {
       }
     } finally {
       this.ackHandlers.delete(seq);
-      n.probing = false;
+      n.probing--;
     }
   }
 
@@ -616,7 +763,7 @@ export class MemberlistEngine extends EventEmitter {
     let n = this.nodes.get(a.Node);
     let updatesNode = false;
     if (!n) {
-      n = { name: a.Node, addr: Buffer.from(a.Addr), ip, port: a.Port, meta: Buffer.from(a.Meta), incarnation: 0, state: 'dead', stateChange: performance.now(), vsn: [...a.Vsn], failedProbes: 0, probing: false };
+      n = { name: a.Node, addr: Buffer.from(a.Addr), ip, port: a.Port, meta: Buffer.from(a.Meta), incarnation: 0, state: 'dead', stateChange: performance.now(), vsn: [...a.Vsn], failedProbes: 0, probing: 0, lastHeard: performance.now(), jitter: this.t.initialJitterMs, jitterAt: performance.now(), indirectAt: 0 };
       this.nodes.set(a.Node, n);
     } else if (!n.addr.equals(a.Addr) || n.port !== a.Port) {
       const canReclaim = this.t.deadNodeReclaimMs > 0 && performance.now() - n.stateChange > this.t.deadNodeReclaimMs;
@@ -645,10 +792,13 @@ export class MemberlistEngine extends EventEmitter {
       if (a.Vsn.length > 0) n.vsn = [...a.Vsn];
       n.incarnation = a.Incarnation;
       n.meta = Buffer.from(a.Meta);
+      this.byAddr.delete(`${n.ip}:${n.port}`);
       n.addr = Buffer.from(a.Addr);
       n.ip = ip;
       n.port = a.Port;
+      this.byAddr.set(`${ip}:${a.Port}`, n.name);
       n.failedProbes = 0;
+      if (n.state !== 'alive') n.lastHeard = performance.now();
       if (n.state !== 'alive') {
         n.state = 'alive';
         n.stateChange = performance.now();
@@ -695,14 +845,28 @@ export class MemberlistEngine extends EventEmitter {
     this.emitEvent('suspect', n);
     const num = this.estNumNodes();
     let k = this.t.suspicionMult - 2;
-    if (num - 2 < k) k = this.t.confirmationsInSmallClusters ? Math.max(0, num - 2) : 0;
-    const min = suspicionTimeoutMs(this.t.suspicionMult, num, this.t.probeIntervalMs);
+    let min = suspicionTimeoutMs(this.t.suspicionMult, num, this.t.probeIntervalMs);
+    if (this.t.adaptive) {
+      // Wait for the confirmations the cluster can give, and at least as long as we tolerate silence.
+      k = Math.max(0, Math.min(this.t.suspicionConfirmations, num - 2));
+      min = Math.max(min, this.tolerance(n));
+    } else if (num - 2 < k) {
+      k = 0;
+    }
     const max = this.t.suspicionMaxTimeoutMult * min;
     this.suspicions.set(
       s.Node,
       new Suspicion(s.From, k, min, max, (confirmations) => {
         const cur = this.nodes.get(s.Node);
         if (!cur || cur.state !== 'suspect' || cur.stateChange !== changeTime) return;
+        if (this.t.adaptive && performance.now() - cur.lastHeard < this.t.suspectAfterSilenceMs) {
+          // It is talking to us right now: hold the verdict, it will refute (it hears the accusation
+          // with every ping), and the next silence starts a new suspicion.
+          this.count('suspicions_held');
+          this.suspicions.delete(cur.name);
+          cur.state = 'alive';
+          return;
+        }
         this.log.info({ member: cur.name, confirmations, suspectedForMs: Math.round(performance.now() - changeTime) }, 'memberlist: marking member as failed, suspect timeout reached');
         this.deadNode({ Incarnation: cur.incarnation, Node: cur.name, From: this.name });
       }),
@@ -734,8 +898,16 @@ export class MemberlistEngine extends EventEmitter {
   // ---------------------------------------------------------------- gossip
 
   private gossip(): void {
-    if (this.stopped || this.broadcasts.length === 0) return;
+    if (this.stopped) return;
     const now = performance.now();
+    // memberlist forgets dead and left members once gossip to the dead is over.
+    for (const [name, n] of this.nodes) {
+      if (name !== this.name && (n.state === 'dead' || n.state === 'left') && now - n.stateChange > this.t.gossipToTheDeadMs) {
+        this.nodes.delete(name);
+        this.clearSuspicion(name);
+      }
+    }
+    if (this.broadcasts.length === 0) return;
     const targets = this.pickNodes(this.t.gossipNodes, (n) => {
       if (n.name === this.name) return false;
       if (n.state === 'alive' || n.state === 'suspect') return true;
@@ -968,6 +1140,7 @@ export class MemberlistEngine extends EventEmitter {
     if (this.stopped) return;
     this.stopped = true;
     if (this.probeTimer) clearTimeout(this.probeTimer);
+    this.loopDelay?.disable();
     for (const t of this.timers) clearInterval(t);
     for (const s of this.suspicions.values()) s.cancel();
     this.suspicions.clear();

@@ -10,7 +10,9 @@ const MAX_WIDTH = 12;
 const MAX_CODE = (1 << MAX_WIDTH) - 1;
 const INVALID = 0xffff;
 
-export class LzwError extends Error {}
+export class LzwError extends Error {
+  override name = 'LzwError';
+}
 
 /** Decompresses a whole buffer; throws LzwError on an invalid code or past `maxOutput` bytes. */
 export function lzwDecompress(input: Uint8Array, maxOutput = 64 << 20): Buffer {

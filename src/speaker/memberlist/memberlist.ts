@@ -115,7 +115,7 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
   }
 
   async counters(): Promise<Record<string, number>> {
-    if (this.engine) return { ...this.engine.counters };
+    if (this.engine) return { ...this.engine.counters, ...this.engine.latency() };
     return (await this.call('counters')) as Record<string, number>;
   }
 

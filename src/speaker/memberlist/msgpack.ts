@@ -108,7 +108,9 @@ export function encodeMessage(type: number, s: WireStruct): Buffer {
   return encodeStruct(s, w);
 }
 
-export class MsgpackError extends Error {}
+export class MsgpackError extends Error {
+  override name = 'MsgpackError';
+}
 
 const decoder = new Decoder({
   rawStrings: true,

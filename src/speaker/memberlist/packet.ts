@@ -5,7 +5,9 @@ import { lzwCompress, lzwDecompress } from './lzw.js';
 import { decodeCompress, encodeCompress, MessageType } from './messages.js';
 import { type EncryptionVersion, type Keyring, open, seal } from './security.js';
 
-export class PacketError extends Error {}
+export class PacketError extends Error {
+  override name = 'PacketError';
+}
 
 /** A decompressed packet may not exceed this (a packet is at most one UDP datagram when sent). */
 const MAX_PACKET_DECOMPRESSED = 1 << 20;

@@ -18,7 +18,9 @@ export function encryptedLength(vsn: EncryptionVersion, plainLen: number): numbe
   return VERSION_SIZE + NONCE_SIZE + padded + TAG_SIZE;
 }
 
-export class KeyError extends Error {}
+export class KeyError extends Error {
+  override name = 'KeyError';
+}
 
 /**
  * MetalLB's speaker: `sha256.New().Sum([]byte(secret))[:32]`. Go's `Sum(b)` APPENDS the digest of what
@@ -82,7 +84,9 @@ export function seal(vsn: EncryptionVersion, key: Uint8Array, msg: Uint8Array, a
   return Buffer.concat([Buffer.of(vsn), nonce, body, c.getAuthTag()]);
 }
 
-export class DecryptError extends Error {}
+export class DecryptError extends Error {
+  override name = 'DecryptError';
+}
 
 /** security.go decryptPayload: tries every key; throws DecryptError when none authenticates. */
 export function open(keys: readonly Uint8Array[], msg: Uint8Array, aad: Uint8Array): Buffer {

@@ -40,7 +40,7 @@ export class Suspicion {
     const remaining = remainingSuspicionMs(this.n, this.k, performance.now() - this.start, this.minMs, this.maxMs);
     clearTimeout(this.timer);
     if (remaining > 0) this.timer = setTimeout(() => this.fire(), remaining);
-    else setImmediate(() => this.fire());
+    else this.fire();
     return true;
   }
 
@@ -51,8 +51,12 @@ export class Suspicion {
 
   private fire(): void {
     if (this.done) return;
-    this.done = true;
-    this.onTimeout(this.n);
+    // Decide after pending I/O: a refutation already waiting in the socket must win over the timer.
+    setImmediate(() => {
+      if (this.done) return;
+      this.done = true;
+      this.onTimeout(this.n);
+    });
   }
 }
 

@@ -1,0 +1,172 @@
+// `npm run bench -- memberlist [--trials N] [--serf-trials N] [--soak SECONDS] [--skip-serf]` (as root):
+// failure detection after a member's link is cut (no goodbye) — our default timing beside serf
+// (hashicorp/memberlist) with MetalLB's LAN timing, in the same run and the same namespace LAN —
+// graceful leave hand-over, and false suspicions/failures while the CPUs are saturated.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { type Agent, GossipLab } from '../test/speaker/memberlist/gossip-lab.js';
+import { metallbKey } from '../src/speaker/memberlist/security.js';
+
+const SECRET = 'bench-memberlist-secret';
+const argv = process.argv.slice(2);
+const opt = (name: string, dflt: number): number => {
+  const i = argv.indexOf(name);
+  return i >= 0 && argv[i + 1] !== undefined ? Number(argv[i + 1]) : dflt;
+};
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const out = (s: string): void => void process.stdout.write(`${s}\n`);
+
+function stats(xs: number[]): string {
+  if (xs.length === 0) return 'no samples';
+  const s = [...xs].sort((a, b) => a - b);
+  const q = (p: number): number => s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)]!;
+  return `median ${q(0.5).toFixed(0)} ms, p95 ${q(0.95).toFixed(0)} ms, min ${s[0]!.toFixed(0)}, max ${s[s.length - 1]!.toFixed(0)} (n=${s.length})`;
+}
+
+async function until(fn: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (await fn()) return;
+    await sleep(20);
+  }
+  throw new Error(`timed out: ${what}`);
+}
+
+async function allAlive(agents: Agent[], names: string[]): Promise<boolean> {
+  for (const a of agents) {
+    const m = await a.members();
+    if (!names.every((n) => m[n] === 'alive')) return false;
+  }
+  return true;
+}
+
+function leaveEventAfter(a: Agent, name: string, t0: number): number | undefined {
+  const l = a.lines.find((x) => x.event === 'leave' && x.member?.name === name && (x.t ?? 0) >= t0);
+  return l?.t;
+}
+
+async function benchOurs(lab: GossipLab, trials: number): Promise<void> {
+  const common = ['--secret', SECRET, '--log-level', 'warn'];
+  const obs: Agent[] = [];
+  for (let i = 1; i <= 3; i++) {
+    const a = lab.agent(i, `node${i}`, [...common, ...(i > 1 ? ['--join', lab.ip(1)] : [])]);
+    obs.push(a);
+    await a.waitFor((l) => l.ready === true, 30_000, 'ready');
+  }
+  const victim = lab.agent(4, 'victim', [...common, '--join', lab.ip(1)]);
+  await victim.waitFor((l) => l.ready === true, 30_000, 'ready');
+  const names = ['node1', 'node2', 'node3', 'victim'];
+  const first: number[] = [];
+  const all: number[] = [];
+  for (let trial = 0; trial < trials; trial++) {
+    await until(() => allAlive([...obs, victim], names), 30_000, 'all alive before a trial');
+    await sleep(300 + Math.random() * 300);
+    const t0 = Date.now();
+    lab.cutLink(4);
+    await until(() => obs.every((a) => leaveEventAfter(a, 'victim', t0) !== undefined), 15_000, 'observers mark the victim dead');
+    const ts = obs.map((a) => leaveEventAfter(a, 'victim', t0)! - t0);
+    first.push(Math.min(...ts));
+    all.push(Math.max(...ts));
+    lab.restoreLink(4);
+    await victim.ask(`join ${lab.ip(1)}`, (l) => l.joined !== undefined);
+  }
+  out(`ours (fast timing, 4 members, link cut):  first member to declare it dead: ${stats(first)}`);
+  out(`                                          every member has declared it:   ${stats(all)}`);
+
+  // Graceful stop: a member leaves; how long until the others act on it.
+  const leaves: number[] = [];
+  victim.kill();
+  for (let trial = 0; trial < Math.min(10, trials); trial++) {
+    const name = `leaver${trial}`;
+    const l = lab.agent(4, name, [...common, '--join', lab.ip(1)]);
+    await l.waitFor((x) => x.ready === true, 30_000, 'ready');
+    await until(() => allAlive(obs, [name]), 20_000, 'leaver seen alive');
+    await sleep(200);
+    const t0 = Date.now();
+    l.proc.stdin!.write('leave 1000\n');
+    await until(() => obs.every((a) => leaveEventAfter(a, name, t0) !== undefined), 10_000, 'observers see the leave');
+    leaves.push(Math.max(...obs.map((a) => leaveEventAfter(a, name, t0)! - t0)));
+    l.kill();
+  }
+  out(`ours, graceful leave → every member knows:  ${stats(leaves)}`);
+  for (const a of obs) a.kill();
+}
+
+async function benchSerf(lab: GossipLab, trials: number): Promise<void> {
+  const key = metallbKey(SECRET).toString('base64');
+  const procs: ChildProcess[] = [];
+  for (let i = 1; i <= 4; i++) procs.push(lab.serf(i, i === 4 ? 'victim' : `serf${i}`, ['-encrypt', key, '-profile', 'lan', '-log-level', 'warn']));
+  await until(() => lab.serfCmd(4, ['members']).includes('victim'), 20_000, 'serf up');
+  for (let i = 2; i <= 4; i++) await until(() => /Successfully joined/.test(lab.serfCmd(i, ['join', `${lab.ip(1)}:7946`])), 20_000, 'serf join');
+  const serfAlive = (i: number): boolean => {
+    const m = lab.serfMembers(i);
+    return ['serf1', 'serf2', 'serf3', 'victim'].every((n) => m[n] === 'alive');
+  };
+  const times: number[] = [];
+  for (let trial = 0; trial < trials; trial++) {
+    await until(() => serfAlive(1) && serfAlive(4), 60_000, 'serf all alive');
+    await sleep(300 + Math.random() * 700);
+    const t0 = Date.now();
+    lab.cutLink(4);
+    await until(() => lab.serfMembers(1)['victim'] === 'failed', 30_000, 'serf marks the victim failed');
+    times.push(Date.now() - t0);
+    lab.restoreLink(4);
+    await until(() => /Successfully joined/.test(lab.serfCmd(4, ['join', `${lab.ip(1)}:7946`])), 20_000, 'serf rejoin');
+  }
+  out(`serf (memberlist LAN timing, MetalLB's default), first member to mark it failed: ${stats(times)}`);
+  for (const p of procs) p.kill('SIGKILL');
+}
+
+async function benchSoak(lab: GossipLab, seconds: number): Promise<void> {
+  const common = ['--secret', SECRET, '--log-level', 'warn'];
+  const agents: Agent[] = [];
+  for (let i = 1; i <= 4; i++) {
+    const a = lab.agent(i, `soak${i}`, [...common, ...(i > 1 ? ['--join', lab.ip(1)] : [])]);
+    agents.push(a);
+    await a.waitFor((l) => l.ready === true, 30_000, 'ready');
+  }
+  const names = agents.map((a) => a.name);
+  await until(() => allAlive(agents, names), 30_000, 'soak cluster converged');
+  await sleep(1000);
+  // Saturate both cores with busy loops, and block one member's main thread half of the time.
+  const burners = [0, 1].map(() => spawn(process.execPath, ['-e', 'for(;;){}'], { stdio: 'ignore' }));
+  const from = agents.map((a) => a.lines.length);
+  const t0 = Date.now();
+  let blocks = 0;
+  try {
+    while (Date.now() - t0 < seconds * 1000) {
+      agents[0]!.proc.stdin!.write('busy 500\n');
+      blocks++;
+      await sleep(1000);
+    }
+  } finally {
+    for (const b of burners) b.kill('SIGKILL');
+  }
+  let suspicions = 0;
+  let failures = 0;
+  agents.forEach((a, i) => {
+    for (const l of a.lines.slice(from[i])) {
+      if (l.event === 'suspect') suspicions++;
+      if (l.event === 'leave') failures++;
+    }
+  });
+  const counters = await Promise.all(agents.map((a) => a.ask('counters', (l) => l.counters !== undefined)));
+  const refutes = counters.reduce((s, c) => s + (c.counters?.['refutes'] ?? 0), 0);
+  out(`ours under load (${seconds} s, 2 busy loops on 2 cores, ${blocks} × 500 ms main-thread blocks in soak1): ${suspicions} suspicions, ${failures} false failures, ${refutes} refutations`);
+  for (const a of agents) a.kill();
+}
+
+export async function runMemberlistBench(): Promise<void> {
+  if (process.getuid?.() !== 0) {
+    out('memberlist: skipped (needs root for network namespaces)');
+    return;
+  }
+  const lab = new GossipLab('bm', 93);
+  try {
+    lab.setup(4);
+    await benchOurs(lab, opt('--trials', 20));
+    if (!argv.includes('--skip-serf')) await benchSerf(lab, opt('--serf-trials', 20));
+    await benchSoak(lab, opt('--soak', 60));
+  } finally {
+    await lab.cleanup();
+  }
+}
