@@ -3,6 +3,7 @@
 // (hashicorp/memberlist) with MetalLB's LAN timing, in the same run and the same namespace LAN —
 // graceful leave hand-over, and false suspicions/failures while the CPUs are saturated.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { cpus, loadavg } from 'node:os';
 import { type Agent, GossipLab } from '../test/speaker/memberlist/gossip-lab.js';
 import { metallbKey } from '../src/speaker/memberlist/security.js';
 
@@ -71,10 +72,14 @@ async function benchOurs(lab: GossipLab, trials: number): Promise<void> {
   }
   out(`ours (fast timing, 4 members, link cut):  first member to declare it dead: ${stats(first)}`);
   out(`                                          every member has declared it:   ${stats(all)}`);
+  // The machine's share in these figures: how late the observers' gossip threads ran, how slow pings were.
+  const c = await Promise.all(obs.map((a) => a.ask('counters', (l) => l.counters !== undefined)));
+  const worst = (k: string): number => Math.max(...c.map((x) => x.counters?.[k] ?? 0));
+  out(`  (observers' gossip threads: loop delay p99 ${worst('loop_delay_p99_ms')} ms, max ${worst('loop_delay_max_ms')} ms; ping RTT p99 ${worst('ping_rtt_p99_ms')} ms, max ${worst('ping_rtt_max_ms')} ms; load average ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores)`);
 
   // Graceful stop: a member leaves; how long until the others act on it.
   const leaves: number[] = [];
-  victim.kill();
+  await victim.stop();
   for (let trial = 0; trial < Math.min(10, trials); trial++) {
     const name = `leaver${trial}`;
     const l = lab.agent(4, name, [...common, '--join', lab.ip(1)]);
@@ -85,17 +90,17 @@ async function benchOurs(lab: GossipLab, trials: number): Promise<void> {
     l.proc.stdin!.write('leave 1000\n');
     await until(() => obs.every((a) => leaveEventAfter(a, name, t0) !== undefined), 10_000, 'observers see the leave');
     leaves.push(Math.max(...obs.map((a) => leaveEventAfter(a, name, t0)! - t0)));
-    l.kill();
+    await l.stop();
   }
   out(`ours, graceful leave → every member knows:  ${stats(leaves)}`);
-  for (const a of obs) a.kill();
+  for (const a of obs) await a.stop();
 }
 
 async function benchSerf(lab: GossipLab, trials: number): Promise<void> {
   const key = metallbKey(SECRET).toString('base64');
   const procs: ChildProcess[] = [];
   for (let i = 1; i <= 4; i++) procs.push(lab.serf(i, i === 4 ? 'victim' : `serf${i}`, ['-encrypt', key, '-profile', 'lan', '-log-level', 'warn']));
-  await until(() => lab.serfCmd(4, ['members']).includes('victim'), 20_000, 'serf up');
+  for (let i = 1; i <= 4; i++) await until(() => lab.serfCmd(i, ['members']).includes(i === 4 ? 'victim' : `serf${i}`), 20_000, `serf ${i} up`);
   for (let i = 2; i <= 4; i++) await until(() => /Successfully joined/.test(lab.serfCmd(i, ['join', `${lab.ip(1)}:7946`])), 20_000, 'serf join');
   const serfAlive = (i: number): boolean => {
     const m = lab.serfMembers(i);
@@ -113,7 +118,11 @@ async function benchSerf(lab: GossipLab, trials: number): Promise<void> {
     await until(() => /Successfully joined/.test(lab.serfCmd(4, ['join', `${lab.ip(1)}:7946`])), 20_000, 'serf rejoin');
   }
   out(`serf (memberlist LAN timing, MetalLB's default), first member to mark it failed: ${stats(times)}`);
-  for (const p of procs) p.kill('SIGKILL');
+  for (const p of procs) {
+    const gone = new Promise((r) => p.once('exit', r));
+    p.kill('SIGKILL');
+    await gone;
+  }
 }
 
 async function benchSoak(lab: GossipLab, seconds: number): Promise<void> {
@@ -151,8 +160,9 @@ async function benchSoak(lab: GossipLab, seconds: number): Promise<void> {
   });
   const counters = await Promise.all(agents.map((a) => a.ask('counters', (l) => l.counters !== undefined)));
   const refutes = counters.reduce((s, c) => s + (c.counters?.['refutes'] ?? 0), 0);
-  out(`ours under load (${seconds} s, 2 busy loops on 2 cores, ${blocks} × 500 ms main-thread blocks in soak1): ${suspicions} suspicions, ${failures} false failures, ${refutes} refutations`);
-  for (const a of agents) a.kill();
+  const worst = Math.max(...counters.map((c) => c.counters?.['loop_delay_max_ms'] ?? 0));
+  out(`ours under load (${seconds} s, 2 busy loops on 2 cores, ${blocks} × 500 ms main-thread blocks in soak1): ${suspicions} suspicions, ${failures} false failures, ${refutes} refutations; worst gossip-thread stall seen ${worst} ms`);
+  for (const a of agents) await a.stop();
 }
 
 export async function runMemberlistBench(): Promise<void> {

@@ -6,6 +6,7 @@ import { lookup } from 'node:dns/promises';
 import { EventEmitter } from 'node:events';
 import { createHistogram, monitorEventLoopDelay, type IntervalHistogram, type RecordableHistogram } from 'node:perf_hooks';
 import { createServer, isIP, type Server, Socket } from 'node:net';
+import ipaddr from 'ipaddr.js';
 import { type TimingConfig, FAST_CONFIG, retransmitLimit, suspicionTimeoutMs, validateTiming } from './config.js';
 import {
   type Alive,
@@ -130,31 +131,16 @@ export class MemberlistError extends Error {
 }
 
 export function ipToBytes(ip: string): Buffer {
-  const v = isIP(ip);
-  if (v === 4) return Buffer.from(ip.split('.').map(Number));
-  if (v === 6) {
-    const [head, tail] = ip.includes('::') ? ip.split('::') : [ip, undefined];
-    const parse = (s: string | undefined): number[] => (s ? s.split(':').flatMap((g) => (g.includes('.') ? [...ipToBytes(g)].reduce<number[]>((a, b, i) => (i % 2 ? (a[a.length - 1]! = a[a.length - 1]! * 256 + b, a) : [...a, b]), []) : [parseInt(g, 16)])) : []);
-    const h = parse(head);
-    const t = parse(tail);
-    const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill(0), ...t];
-    const b = Buffer.alloc(16);
-    groups.forEach((g, i) => b.writeUInt16BE(g, i * 2));
-    return b;
-  }
-  throw new MemberlistError(`not an IP address: ${ip}`);
+  if (!isIP(ip)) throw new MemberlistError(`not an IP address: ${ip}`);
+  return Buffer.from(ipaddr.parse(ip).toByteArray());
 }
 
+/** memberlist sends 4-byte IPv4 and 16-byte IPv6 addresses (IPv4-mapped ones shown as IPv4); '' if neither. */
 export function bytesToIp(b: Uint8Array): string {
-  if (b.length === 4) return [...b].join('.');
-  if (b.length === 16) {
-    const isMapped = b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff;
-    if (isMapped) return [...b.subarray(12)].join('.');
-    const groups: string[] = [];
-    for (let i = 0; i < 16; i += 2) groups.push(((b[i]! << 8) | b[i + 1]!).toString(16));
-    return groups.join(':').replace(/(^|:)0(:0)+(:|$)/, '::').replace(/:{3,}/, '::');
-  }
-  return '';
+  if (b.length !== 4 && b.length !== 16) return '';
+  const addr = ipaddr.fromByteArray([...b]);
+  if (addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress()) return (addr as ipaddr.IPv6).toIPv4Address().toString();
+  return addr.toString();
 }
 
 const hostPort = (ip: string, port: number): string => (ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`);
@@ -608,11 +594,14 @@ export class MemberlistEngine extends EventEmitter {
       onAck: () => this.sendMsg(replyIp, replyPort, encodeAck({ SeqNo: ind.SeqNo, Payload: Buffer.alloc(0) }), requester?.vsn[1] ?? 0),
     };
     this.ackHandlers.set(seq, waiter);
-    const t = setTimeout(() => {
-      this.ackHandlers.delete(seq);
+    // A nack after our probe timeout (the requester only counts nacks for its own health), but a late
+    // ack is still relayed for a while: under load a late answer is still proof of life.
+    const nack = setTimeout(() => {
       if (!waiter.acked && ind.Nack) this.sendMsg(replyIp, replyPort, encodeNack({ SeqNo: ind.SeqNo }), requester?.vsn[1] ?? 0);
-    }, this.t.probeIntervalMs);
-    t.unref?.();
+    }, Math.max(this.t.probeTimeoutMs, this.t.probeIntervalMs));
+    nack.unref?.();
+    const expire = setTimeout(() => this.ackHandlers.delete(seq), Math.max(1000, this.t.probeIntervalMs));
+    expire.unref?.();
     const [sip, sport] = [this.advertiseIp, this.advertisePort];
     const targetNode = this.nodes.get(ind.Node);
     this.sendMsg(target, port, encodePing({ SeqNo: seq, Node: ind.Node, SourceAddr: ipToBytes(sip), SourcePort: sport, SourceNode: this.name }), targetNode?.vsn[1] ?? 0);
@@ -847,9 +836,9 @@ export class MemberlistEngine extends EventEmitter {
     let k = this.t.suspicionMult - 2;
     let min = suspicionTimeoutMs(this.t.suspicionMult, num, this.t.probeIntervalMs);
     if (this.t.adaptive) {
-      // Wait for the confirmations the cluster can give, and at least as long as we tolerate silence.
+      // Wait for the confirmations the cluster can give, and half as long again as we tolerated silence.
       k = Math.max(0, Math.min(this.t.suspicionConfirmations, num - 2));
-      min = Math.max(min, this.tolerance(n));
+      min = Math.max(min, this.tolerance(n) / 2);
     } else if (num - 2 < k) {
       k = 0;
     }

@@ -104,6 +104,20 @@ describe('in-process members on loopback', () => {
     sock.close();
   });
 
+  test('IPv6: members on ::1 converge and see a leave', async () => {
+    const a = new MemberlistEngine({ name: 'v6a', bindAddr: '::1', bindPort: 0, secretKeys: [key] });
+    const b = new MemberlistEngine({ name: 'v6b', bindAddr: '::1', bindPort: 0, secretKeys: [key] });
+    all.push(a, b);
+    await a.start();
+    await b.start();
+    assert.equal(await b.join([`[::1]:${a.port}`]), 1);
+    await eventually(() => states(a), (s) => s['v6b'] === 'alive', 5000, 'a sees b');
+    assert.equal(a.members().find((m) => m.name === 'v6b')?.addr, '::1');
+    const left = new Promise<Member>((r) => a.once('leave', r));
+    await b.leave(300);
+    assert.equal((await left).state, 'left');
+  });
+
   test("memberlist's own timing (LAN preset) also converges and leaves", async () => {
     const ms = await cluster(2, { timing: { ...LAN_CONFIG } });
     all.push(...ms);

@@ -82,6 +82,13 @@ export class Agent {
   kill(signal: NodeJS.Signals = 'SIGKILL'): void {
     if (!this.exited) this.proc.kill(signal);
   }
+  /** Kills it and waits until it is gone (its port free). */
+  async stop(): Promise<void> {
+    if (this.exited) return;
+    const gone = new Promise((r) => this.proc.once('exit', r));
+    this.proc.kill('SIGKILL');
+    await gone;
+  }
 }
 
 export class GossipLab {
