@@ -10,6 +10,7 @@ import { Kubelet } from '../cluster/kubelet/kubelet.js';
 import { parsePodCIDRs } from '../cluster/kubelet/ipam.js';
 import { parseTaints } from '../cluster/kubelet/node.js';
 import { parseQuantity } from '../cluster/kubelet/quantity.js';
+import { labCgroupOfSelf } from '../cluster/kubelet/cgroups.js';
 import { parseDuration } from './controller.js';
 import { clusterGroup } from './cluster.js';
 
@@ -22,7 +23,7 @@ interface Flags {
   netnsPrefix: string;
   port: number;
   address?: string[];
-  cgroupRoot: string;
+  cgroupRoot?: string;
   maxPods: number;
   nodeLabels: Record<string, string>;
   registerWithTaints: string[];
@@ -116,7 +117,7 @@ export function registerKubelet(program: Command): void {
     .option('--netns-prefix <prefix>', 'prefix of pod network namespace names (the rest is 8 hex digits of the pod uid)', 'mlb-pod-')
     .option('--port <n>', 'port of the kubelet HTTP endpoint (0 = any free port)', port, 10250)
     .option('--address <ips>', 'addresses the endpoint listens on, comma-separated (default: the node IPs)', ipList)
-    .option('--cgroup-root <name>', 'cgroup directory shared by the lab kubelets; this node uses <cgroup-root>/<node-name>', 'metallb-lab')
+    .option('--cgroup-root <name>', "cgroup directory shared by the lab's kubelets; this node's pods go to <cgroup-root>/<node-name> (default: the lab cgroup the kubelet runs in, else metallb-lab)")
     .option('--max-pods <n>', 'pods capacity reported on the Node', positiveInt, 110)
     .option('--node-labels <k=v,...>', 'extra labels of the Node', labels, {})
     .option('--register-with-taints <taints>', 'taints of a newly registered Node: key[=value]:Effect, comma-separated', list, [])
@@ -152,7 +153,7 @@ export function registerKubelet(program: Command): void {
         netnsPrefix: f.netnsPrefix,
         port: f.port,
         ...(f.address ? { address: f.address } : {}),
-        cgroupParent: f.cgroupRoot,
+        cgroupParent: f.cgroupRoot ?? labCgroupOfSelf() ?? 'metallb-lab',
         maxPods: f.maxPods,
         labels: f.nodeLabels,
         taints: parseTaints(f.registerWithTaints),

@@ -313,3 +313,28 @@ function rmdirQuiet(d: string): void {
     /* missing, or still in use by another kubelet */
   }
 }
+
+/**
+ * The cgroup directory the lab placed this kubelet's parent directory in: the lab supervisor runs each component in
+ * `<lab cgroup>/<component>` (`metallb-lab/kubelet-node1`, `metallb-lab-kl/kubelet-node1`), and the kubelet's pods
+ * belong beside it so that `lab down` finds them. Undefined when the kubelet is not in such a cgroup.
+ */
+export function labCgroupOfSelf(procSelfCgroup?: string): string | undefined {
+  let text = procSelfCgroup;
+  if (text === undefined) {
+    try {
+      text = readFileSync('/proc/self/cgroup', 'utf8');
+    } catch {
+      return undefined;
+    }
+  }
+  for (const line of text.split('\n')) {
+    const [, controllers, path] = line.split(':', 3) as [string, string | undefined, string | undefined];
+    if (path === undefined || controllers === undefined) continue;
+    const list = controllers.split(',');
+    if (!(controllers === '' || list.includes('pids') || list.includes('cpuacct') || list.includes('memory'))) continue;
+    const parts = path.split('/').filter(Boolean);
+    if (parts.length >= 2 && /^metallb-lab(-[a-z0-9]+)?$/.test(parts[parts.length - 2]!)) return parts.slice(0, -1).join('/');
+  }
+  return undefined;
+}

@@ -14,6 +14,7 @@ import { parseCriLog, rfc3339Nano, parseTimestampNs } from '../../../src/cluster
 import { parseQuantity } from '../../../src/cluster/kubelet/quantity.js';
 import { sandboxId } from '../../../src/cluster/kubelet/netns.js';
 import { parseTaints } from '../../../src/cluster/kubelet/node.js';
+import { detectCgroups, labCgroupOfSelf } from '../../../src/cluster/kubelet/cgroups.js';
 import type { ContainerStatus, Pod } from '../../../src/cluster/kubelet/types.js';
 
 test('image references match whatever the registry and tag', () => {
@@ -290,4 +291,23 @@ test('quantities and taints', () => {
     { key: 'node-role.kubernetes.io/control-plane', effect: 'NoSchedule' },
   ]);
   assert.throws(() => parseTaints(['x=y:Sometimes']), /not key\[=value\]:NoSchedule/);
+});
+
+test('cgroups: the lab cgroup the kubelet runs in, and the hierarchies from mountinfo', () => {
+  assert.equal(labCgroupOfSelf('8:pids:/metallb-lab/kubelet-node1\n4:memory:/metallb-lab/kubelet-node1\n1:cpu:/\n'), 'metallb-lab');
+  assert.equal(labCgroupOfSelf('0::/metallb-lab-kl/kubelet-node2\n'), 'metallb-lab-kl');
+  assert.equal(labCgroupOfSelf('8:pids:/\n4:memory:/process_api/abc\n0::/\n'), undefined);
+  assert.equal(labCgroupOfSelf('0::/system.slice/kubelet.service\n'), undefined);
+  const v1 = detectCgroups(
+    [
+      '31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755',
+      '32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct',
+      '35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory',
+      '39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids',
+    ].join('\n'),
+  );
+  assert.equal(v1.version, 'v1');
+  assert.equal(v1.mounts.cpu, '/sys/fs/cgroup/cpu,cpuacct');
+  assert.equal(v1.mounts.cpuacct, '/sys/fs/cgroup/cpu,cpuacct');
+  assert.equal(detectCgroups('').version, 'none');
 });
