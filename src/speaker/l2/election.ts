@@ -61,9 +61,21 @@ export function goIPString(text: string): string {
   return ip ? formatIP(ip) : text;
 }
 
+// Every reprocess (a speaker joins or dies) elects every address again over the same (node, address) pairs: the
+// hashes are kept, so a failover of thousands of addresses costs map lookups, not thousands of sha256 runs.
+const HASH_CACHE_MAX = 200_000;
+const hashCache = new Map<string, Buffer>();
+
 /** sha256(node + "#" + ip), the per-address order of nodes. */
 export function electionHash(node: string, ip: string): Buffer {
-  return createHash('sha256').update(`${node}#${ip}`, 'utf8').digest();
+  const input = `${node}#${ip}`;
+  let h = hashCache.get(input);
+  if (h === undefined) {
+    h = createHash('sha256').update(input, 'utf8').digest();
+    if (hashCache.size >= HASH_CACHE_MAX) hashCache.clear();
+    hashCache.set(input, h);
+  }
+  return h;
 }
 
 function adsForService(ads: readonly L2Advertisement[], labels: Readonly<Record<string, string>>): L2Advertisement[] {
