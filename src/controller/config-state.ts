@@ -1,8 +1,10 @@
-// ConfigurationState `controller` (MetalLB's status-only CRD): `status.result` Valid/Invalid, `errorSummary`, and the
-// condition `poolReconcilerValid` (reason Reconciled / ConfigurationError). Written by the leader only when it
-// changes, through the status subresource; skipped quietly while the CRD is not installed.
+// ConfigurationState (MetalLB's status-only CRD): `status.result` Valid/Invalid, `errorSummary`, and one condition
+// (reason Reconciled / ConfigurationError). The controller's object is `controller` with `poolReconcilerValid`; each
+// speaker's is `speaker-<node>` with `configReconcilerValid`. Written only when it changes, through the status
+// subresource; skipped quietly while the CRD is not installed, and for good when RBAC forbids it (older MetalLB
+// roles do not grant it).
 import type { Logger } from '../log.js';
-import { errorText, isAlreadyExists, isNotFound, type KubeClient } from '../k8s/client.js';
+import { ApiError, errorText, isAlreadyExists, isNotFound, type KubeClient } from '../k8s/client.js';
 import { collectionPath, objectPath, type Resource } from '../k8s/resources.js';
 
 export const CONFIGURATION_STATES: Resource = { group: 'metallb.io', version: 'v1beta1', plural: 'configurationstates', kind: 'ConfigurationState', namespaced: true };
@@ -12,8 +14,12 @@ export interface ConfigStateDeps {
   namespace: string;
   log: Logger;
   canWrite(): boolean;
-  /** Object name; MetalLB's controller uses `controller`. */
+  /** Object name; MetalLB's controller uses `controller`, its speakers `speaker-<node>`. */
   name?: string;
+  /** Labels of a created object; default the controller's (`metallb.io/component-type: controller`). */
+  labels?: Record<string, string>;
+  /** Condition type; default `poolReconcilerValid` (the controller's). */
+  conditionType?: string;
 }
 
 export class ConfigStateWriter {
@@ -25,6 +31,7 @@ export class ConfigStateWriter {
   private again = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private forbidden = false;
 
   constructor(private readonly d: ConfigStateDeps) {}
 
@@ -53,14 +60,14 @@ export class ConfigStateWriter {
       this.again = true;
       return;
     }
-    if (this.stopped || !this.desired || !this.d.canWrite()) return;
+    if (this.stopped || this.forbidden || !this.desired || !this.d.canWrite()) return;
     const { valid, errors } = this.desired;
     const status = {
       result: valid ? 'Valid' : 'Invalid',
       errorSummary: errors.join('\n'),
       conditions: [
         {
-          type: 'poolReconcilerValid',
+          type: this.d.conditionType ?? 'poolReconcilerValid',
           status: valid ? 'True' : 'False',
           reason: valid ? 'Reconciled' : 'ConfigurationError',
           message: valid ? '' : errors.join('\n').slice(0, 32_000),
@@ -83,7 +90,7 @@ export class ConfigStateWriter {
           await this.d.client.post(collectionPath(CONFIGURATION_STATES, ns), {
             apiVersion: 'metallb.io/v1beta1',
             kind: 'ConfigurationState',
-            metadata: { name, namespace: ns, labels: { 'metallb.io/component-type': 'controller' } },
+            metadata: { name, namespace: ns, labels: this.d.labels ?? { 'metallb.io/component-type': 'controller' } },
             spec: {},
           });
         } catch (e) {
@@ -97,6 +104,11 @@ export class ConfigStateWriter {
       }
       this.written = text;
     } catch (err) {
+      if (err instanceof ApiError && err.status === 403) {
+        this.forbidden = true;
+        this.d.log.warn({ object: `ConfigurationState ${ns}/${name}`, err: errorText(err) }, 'not allowed to write the ConfigurationState; not reporting the config state there');
+        return;
+      }
       this.d.log.warn({ object: `ConfigurationState ${ns}/${name}`, err: errorText(err) }, 'could not write the configuration state, retrying in 5s');
       if (!this.retryTimer && !this.stopped) {
         this.retryTimer = setTimeout(() => {

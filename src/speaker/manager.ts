@@ -18,6 +18,7 @@ import { Informer, cacheKey } from '../k8s/informers.js';
 import { CONFIG_RESOURCES, collectionPath, R, type Resource } from '../k8s/resources.js';
 import { ConfigReconciler, type ParseFn } from '../controller/config-reconciler.js';
 import { oldestFirst } from '../controller/config-order.js';
+import { ConfigStateWriter } from '../controller/config-state.js';
 import { startHealthServer, startMetricsServer, type RunningServer } from '../controller/servers.js';
 import { WorkQueue } from '../controller/workqueue.js';
 import { fromEndpointSlices, fromEndpoints, type ServiceEndpoint } from './endpoints.js';
@@ -98,6 +99,7 @@ export class Speaker {
   private readonly nodeQueue: WorkQueue<string>;
   private readonly statusQueue: WorkQueue<string>;
   private readonly statusWriter: L2StatusWriter;
+  private readonly configState: ConfigStateWriter;
   private readonly handlers: ProtocolHandler[];
   private readonly announcer: Announcer;
   private services: Informer<Service> | undefined;
@@ -189,6 +191,15 @@ export class Speaker {
       owner: () => this.owner,
       counters: { updates: this.metrics.updates, updateErrors: this.metrics.updateErrors },
     });
+    this.configState = new ConfigStateWriter({
+      client: this.client,
+      namespace: opts.namespace,
+      log: this.log,
+      canWrite: () => !this.stopped,
+      name: `speaker-${opts.nodeName}`,
+      labels: { 'metallb.io/component-type': 'speaker', 'metallb.io/node-name': opts.nodeName },
+      conditionType: 'configReconcilerValid',
+    });
     this.configReconciler = new ConfigReconciler({
       namespace: opts.namespace,
       parse: deps.parse ?? parseConfig,
@@ -204,6 +215,7 @@ export class Speaker {
       relevant: (config) => config,
       accept: (config) => this.pipeline.checkConfig(config),
       onPoolsChanged: (config) => this.onConfig(config),
+      onResult: (valid, errors) => this.configState.set(valid, errors),
     });
     this.metrics.readMembersFrom(() => this.membership.usable()?.size);
     const announcer = deps.announcer;
@@ -549,6 +561,7 @@ export class Speaker {
       this.log.warn({ err: errorText(err) }, 'could not close the announcer');
     }
     await this.statusQueue.shutdown();
+    this.configState.stop();
     await Promise.all(this.allInformers().map((i) => i.stop()));
     await Promise.race([this.recorder.flush(), new Promise((r) => setTimeout(r, 300))]);
     await Promise.all(this.servers.map((s) => s.close()));

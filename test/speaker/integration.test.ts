@@ -210,9 +210,20 @@ spec: {type: LoadBalancer, selector: {app: extra}, ports: [{port: 80}]}
   await waitFor('config stale on the owner', async () => metric(await h.metrics(), 'metallb_k8s_client_config_stale_bool') === 1);
   assert.ok(h.lines().some((l) => typeof l.msg === 'string' && /new configuration rejected: service tsp-apps\/extra announces 10\.97\.9\.1/.test(l.msg)));
   assert.equal(metric(await h.metrics(), 'metallb_speaker_announced', { service: `${APPS}/extra` }), 1);
+  type CS = { metadata: { labels?: Record<string, string> }; status?: { result?: string; errorSummary?: string; conditions?: { type: string; status: string; reason: string }[] } };
+  const cs = await waitFor('ConfigurationState Invalid', async () => {
+    const o = await env.api.get<CS>(`/apis/metallb.io/v1beta1/namespaces/${NS}/configurationstates/speaker-${owner}`).catch(() => undefined);
+    return o?.status?.result === 'Invalid' ? o : undefined;
+  });
+  assert.deepEqual(cs.metadata.labels, { 'metallb.io/component-type': 'speaker', 'metallb.io/node-name': owner });
+  assert.equal(cs.status?.conditions?.[0]?.type, 'configReconcilerValid');
+  assert.equal(cs.status?.conditions?.[0]?.reason, 'ConfigurationError');
+  assert.match(cs.status?.errorSummary ?? '', /tsp-apps\/extra announces 10\.97\.9\.1/);
   // The controller would move the Service; here we drop its address: the config is then accepted.
   await setIngress('extra', []);
   await waitFor('config accepted', async () => metric(await h.metrics(), 'metallb_k8s_client_config_stale_bool') === 0, 40_000);
+  await waitFor('ConfigurationState Valid', async () =>
+    (await env.api.get<CS>(`/apis/metallb.io/v1beta1/namespaces/${NS}/configurationstates/speaker-${owner}`)).status?.result === 'Valid');
   await waitOwner('extra', undefined);
   await env.kc(['delete', 'service', '-n', APPS, 'extra']);
 });
