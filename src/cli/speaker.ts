@@ -12,6 +12,8 @@ import { memberlistOptionsFromMetallb, ML_CONFIG_PATH } from '../speaker/memberl
 import type { Pod } from '../k8s/types.js';
 import { collectionPath, R } from '../k8s/resources.js';
 import type { Announcer } from '../speaker/l2/layer2.js';
+import { Announcer as L2Announcer } from '../speaker/l2/announcer.js';
+import { loadNative } from '../net/native.js';
 import { parseDuration } from './controller.js';
 
 const SA_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
@@ -140,13 +142,14 @@ export function strayArguments(args: readonly string[]): string[] {
   return args.filter((a) => a !== '');
 }
 
-function noAnnouncer(log: Logger): Announcer {
-  log.warn({}, 'the ARP/NDP announcer is not part of this build yet: layer 2 elections run and are reported, but no packets are sent');
-  return {
-    setBalancer: (name, ip, interfaces) => log.debug({ service: name, ip, interfaces }, 'layer2: would announce'),
-    deleteBalancer: (name) => log.debug({ service: name }, 'layer2: would stop announcing'),
-    interfacesFor: (_ip, interfaces) => (interfaces === 'all' ? [] : [...interfaces]),
-  };
+/** The ARP/NDP announcer; a machine where packet sockets cannot be opened is a clear error at start. */
+function createAnnouncer(log: Logger): Announcer & { close(): void } {
+  try {
+    loadNative();
+  } catch (err) {
+    throw new Error(`layer 2 needs raw packet sockets (the native addon, CAP_NET_RAW): ${errorText(err)}`);
+  }
+  return new L2Announcer({ log: log.child({ component: 'layer2' }) }).start();
 }
 
 /** MetalLB's rule: memberlist is on only when both the bind address and the pod labels are given. */
@@ -222,7 +225,7 @@ export async function runSpeaker(f: SpeakerFlags, stray: readonly string[] = [])
   const speaker = new Speaker(opts, {
     client,
     log,
-    announcer: noAnnouncer(log),
+    announcer: createAnnouncer(log),
     membership,
     onFatal: (reason) => {
       log.error({ reason }, 'speaker stopping');

@@ -1,13 +1,20 @@
-// Integration: three `metallb speaker` processes (node1..3, memberlist off: every Node is a candidate) against the
-// dev API server. Exactly the elected node announces, writes the ServiceL2Status, records nodeAssigned and exports
+// Integration (root): three `metallb speaker` processes in node namespaces on a LAN (tsp-, memberlist off: every
+// Node is a candidate) against the dev API server, and a client namespace with arping and ndisc6. Exactly the
+// elected node answers ARP/NDP with its MAC, writes the ServiceL2Status, records nodeAssigned and exports
 // metallb_speaker_announced; ownership follows endpoints, the exclusion label and Service changes; a config that
 // would orphan an announced address is refused; SIGTERM exits within the pod's grace period.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NS, poolYaml, sleep, startEnv, waitFor, type Env } from '../controller/helpers.js';
+import { isRoot } from '../helpers/netns.js';
 import { metric, startSpeaker, type SpeakerHandle } from './process.js';
+import { TestLan, type LanMachine } from './lan.js';
 
 const APPS = 'tsp-apps';
+const skip = isRoot() ? false : 'needs root (network namespaces, raw sockets)';
+const lan = new TestLan(101);
+const machines = new Map<string, LanMachine>();
+let client: LanMachine;
 let env: Env;
 const speakers = new Map<string, SpeakerHandle>();
 
@@ -67,8 +74,21 @@ async function events(name: string): Promise<{ reason: string; message: string; 
   return list.items.filter((e) => e.involvedObject.name === name);
 }
 
+/** The MACs answering ARP for `ip` from the client, once the answer is what we expect (the owner may move). */
+async function arpOwner(ip: string, node: string | undefined): Promise<string[]> {
+  const want = node ? [machines.get(node)!.mac] : [];
+  return waitFor(`ARP for ${ip} answered by ${node ?? 'nobody'}`, () => {
+    const got = lan.arpingAll(client, ip, 2);
+    return JSON.stringify(got) === JSON.stringify(want) ? got : undefined;
+  }, 30_000, 200);
+}
+
 before(async () => {
-  env = await startEnv({});
+  if (skip) return;
+  lan.up();
+  for (let i = 1; i <= 3; i++) machines.set(`node${i}`, lan.node(i));
+  client = lan.client();
+  env = await startEnv({ extraArgs: ['--host', lan.hostIP] });
   await env.apply([nodeYaml('node1'), nodeYaml('node2'), nodeYaml('node3')].join('---\n'));
   await env.kc(['create', 'namespace', APPS]);
   await env.apply([
@@ -88,16 +108,17 @@ spec: {nodeName: node3, containers: [{name: speaker, image: quay.io/metallb/spea
 `,
   ].join('---\n'));
   const started = await Promise.all(['node1', 'node2', 'node3'].map((n) =>
-    startSpeaker(env.kubeconfig, n, n === 'node3' ? { args: ['--pod-name', 'speaker-n3'] } : {})));
+    startSpeaker(env.kubeconfig, n, { netns: machines.get(n)!, ...(n === 'node3' ? { args: ['--pod-name', 'speaker-n3'] } : {}) })));
   for (const h of started) speakers.set(h.node, h);
 });
 
 after(async () => {
   await Promise.all([...speakers.values()].map((h) => h.stop()));
   await env?.close();
+  await lan.down();
 });
 
-test('the elected node announces: status object, metric, nodeAssigned event; the others do not', async () => {
+test('the elected node announces: status object, metric, nodeAssigned event; the others do not', { skip }, async () => {
   await env.apply(`apiVersion: v1
 kind: Service
 metadata: {name: web, namespace: ${APPS}, labels: {app: web}}
@@ -127,14 +148,21 @@ spec: {type: LoadBalancer, selector: {app: web}, ports: [{port: 80}]}
   assert.equal(ev.source?.component, 'metallb-speaker');
   const log = speakers.get('node3')!.lines().find((l) => l.msg === 'service has IP, announcing');
   assert.deepEqual({ service: log?.service, ips: log?.ips, protocol: log?.protocol }, { service: `${APPS}/web`, ips: ['10.97.0.1'], protocol: 'layer2' });
+  // Only node3 answers ARP, with its MAC; the counters count it.
+  assert.deepEqual(await arpOwner('10.97.0.1', 'node3'), [machines.get('node3')!.mac]);
+  const m3b = await speakers.get('node3')!.metrics();
+  assert.ok((metric(m3b, 'metallb_layer2_requests_received', { ip: '10.97.0.1' }) ?? 0) >= 1);
+  assert.ok((metric(m3b, 'metallb_layer2_responses_sent', { ip: '10.97.0.1' }) ?? 0) >= 1);
+  assert.ok((metric(m3b, 'metallb_layer2_gratuitous_sent', { ip: '10.97.0.1' }) ?? 0) >= 2);
   // `kubectl get servicel2statuses` shows the columns of MetalLB's CRD.
   const table = await env.kc(['get', 'servicel2statuses', '-n', NS]);
   assert.match(table, /node3\s+web\s+tsp-apps/);
 });
 
-test('externalTrafficPolicy Local: only a node with a serving endpoint announces; ownership moves with endpoints', async () => {
+test('externalTrafficPolicy Local: only a node with a serving endpoint announces; ownership moves with endpoints', { skip }, async () => {
   await env.kc(['patch', 'service', '-n', APPS, 'web', '-p', '{"spec":{"externalTrafficPolicy":"Local"}}']);
   await waitOwner('web', 'node1');
+  await arpOwner('10.97.0.1', 'node1');
   // A terminating-but-serving endpoint on node2 and none ready elsewhere: node2.
   await setEndpoints('web', [{ node: 'node2', ready: false, serving: true }, { node: 'node1', ready: false }]);
   await waitOwner('web', 'node2');
@@ -145,6 +173,7 @@ test('externalTrafficPolicy Local: only a node with a serving endpoint announces
   // No endpoint can serve: nobody announces (also for Cluster policy).
   await setEndpoints('web', [{ node: 'node2', ready: false, serving: false }]);
   await waitOwner('web', undefined);
+  await arpOwner('10.97.0.1', undefined);
   await env.kc(['patch', 'service', '-n', APPS, 'web', '-p', '{"spec":{"externalTrafficPolicy":"Cluster"}}']);
   await sleep(500);
   assert.equal((await statuses('web')).length, 0);
@@ -152,7 +181,7 @@ test('externalTrafficPolicy Local: only a node with a serving endpoint announces
   await waitOwner('web', 'node3');
 });
 
-test('exclusion label and NetworkUnavailable move the address to the next node in hash order', async () => {
+test('exclusion label and NetworkUnavailable move the address to the next node in hash order', { skip }, async () => {
   await env.kc(['label', 'node', 'node3', 'node.kubernetes.io/exclude-from-external-load-balancers=true']);
   await waitOwner('web', 'node1');
   await env.kc(['label', 'node', 'node3', 'node.kubernetes.io/exclude-from-external-load-balancers-']);
@@ -163,7 +192,7 @@ test('exclusion label and NetworkUnavailable move the address to the next node i
   await waitOwner('web', 'node3');
 });
 
-test('interfaces of the advertisement are listed in the status; dual-stack elects on the first address', async () => {
+test('interfaces of the advertisement are listed in the status; dual-stack elects on the first address', { skip }, async () => {
   await env.apply(`apiVersion: metallb.io/v1beta1
 kind: L2Advertisement
 metadata: {name: lan, namespace: ${NS}}
@@ -189,6 +218,8 @@ spec:
   // [fd00:97::a, 10.97.0.10]: sha256(node#fd00:97::a) orders node2 first among node1..3.
   await setIngress('web', ['fd00:97::a', '10.97.0.10']);
   await waitOwner('web', 'node2');
+  assert.equal(await waitFor('NDP answer from node2', () => lan.ndisc6(client, 'fd00:97::a') === machines.get('node2')!.mac || undefined, 30_000, 200), true);
+  await arpOwner('10.97.0.10', 'node2');
   const m2 = await speakers.get('node2')!.metrics();
   assert.equal(metric(m2, 'metallb_speaker_announced', { service: `${APPS}/web`, ip: 'fd00:97::a' }), 1);
   assert.equal(metric(m2, 'metallb_speaker_announced', { service: `${APPS}/web`, ip: '10.97.0.10' }), 1);
@@ -196,7 +227,7 @@ spec:
   await waitOwner('web', 'node3');
 });
 
-test('a config that would orphan an announced address is refused; the announcement stays', async () => {
+test('a config that would orphan an announced address is refused; the announcement stays', { skip }, async () => {
   await env.apply(`apiVersion: v1
 kind: Service
 metadata: {name: extra, namespace: ${APPS}}
@@ -228,18 +259,19 @@ spec: {type: LoadBalancer, selector: {app: extra}, ports: [{port: 80}]}
   await env.kc(['delete', 'service', '-n', APPS, 'extra']);
 });
 
-test('deleting the Service withdraws it everywhere', async () => {
+test('deleting the Service withdraws it everywhere', { skip }, async () => {
   await env.kc(['delete', 'service', '-n', APPS, 'web']);
   await waitOwner('web', undefined);
   await waitFor('metrics gone', async () => (await announcers('web')).length === 0);
+  await arpOwner('10.97.0.1', undefined);
   const withdrawn = speakers.get('node3')!.lines().find((l) => l.msg === 'withdrawing service announcement' && l.reason === 'serviceDeleted');
   assert.ok(withdrawn);
 });
 
-test('health and readiness; SIGTERM exits within the 2 s grace period', async () => {
+test('health and readiness; SIGTERM exits within the 2 s grace period', { skip }, async () => {
   const h = speakers.get('node2')!;
-  assert.equal((await fetch(`http://127.0.0.1:${h.ports.health}/healthz`)).status, 200);
-  assert.equal((await fetch(`http://127.0.0.1:${h.ports.health}/readyz`)).status, 200);
+  assert.equal(await h.health('/healthz'), 200);
+  assert.equal(await h.health('/readyz'), 200);
   const t0 = Date.now();
   const code = await h.stop();
   assert.equal(code, 0);

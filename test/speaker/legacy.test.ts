@@ -1,16 +1,28 @@
-// Integration: the speaker as MetalLB v0.9–v0.12 manifests run it: no metallb.io CRDs, the legacy ConfigMap `config`
-// (--config=config), Endpoints instead of EndpointSlices, METALLB_* environment, flags of other releases.
+// Integration (root): the speaker as MetalLB v0.9–v0.12 manifests run it: no metallb.io CRDs, the legacy ConfigMap
+// `config` (--config=config), Endpoints instead of EndpointSlices, METALLB_* environment, flags of other releases.
+// Speakers in node namespaces on a LAN; the client's arping gets the elected node's MAC.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NS, startEnv, waitFor, type Env } from '../controller/helpers.js';
+import { isRoot } from '../helpers/netns.js';
 import { metric, startSpeaker, type SpeakerHandle } from './process.js';
+import { TestLan, type LanMachine } from './lan.js';
 
 const APPS = 'tsp-legacy';
+const skip = isRoot() ? false : 'needs root (network namespaces, raw sockets)';
+const lan = new TestLan(102);
+const machines = new Map<string, LanMachine>();
+let client: LanMachine;
 let env: Env;
 const speakers: SpeakerHandle[] = [];
 
 before(async () => {
-  env = await startEnv({ crds: false });
+  if (skip) return;
+  lan.up();
+  machines.set('node1', lan.node(1));
+  machines.set('node2', lan.node(2));
+  client = lan.client();
+  env = await startEnv({ crds: false, extraArgs: ['--host', lan.hostIP] });
   await env.apply(['node1', 'node2'].map((n) => `apiVersion: v1\nkind: Node\nmetadata: {name: ${n}}\n`).join('---\n'));
   await env.kc(['create', 'namespace', APPS]);
   await env.apply(`apiVersion: v1
@@ -25,6 +37,7 @@ data:
 `);
   for (const node of ['node1', 'node2']) {
     speakers.push(await startSpeaker(env.kubeconfig, node, {
+      netns: machines.get(node)!,
       // v0.12.1's DaemonSet: --port, --config, --log-level; everything else from the environment.
       args: ['--config=config', '--disable-epslices', '--some-flag-from-v0.17=1', '--ignore-exclude-lb=false'],
       env: {
@@ -40,9 +53,10 @@ data:
 after(async () => {
   await Promise.all(speakers.map((h) => h.stop()));
   await env?.close();
+  await lan.down();
 });
 
-test('legacy ConfigMap + Endpoints: the elected node announces, without ServiceL2Status', async () => {
+test('legacy ConfigMap + Endpoints: the elected node announces, without ServiceL2Status', { skip }, async () => {
   await env.apply(`apiVersion: v1
 kind: Service
 metadata: {name: old, namespace: ${APPS}}
@@ -63,6 +77,7 @@ subsets:
     return on.length === 1 ? on : undefined;
   });
   assert.deepEqual(owners, ['node2']);
+  assert.equal(await waitFor('ARP answered by node2', () => lan.arping(client, '10.97.2.7') === machines.get('node2')!.mac || undefined, 20_000, 200), true);
   for (const h of speakers) {
     const lines = h.lines();
     assert.ok(lines.some((l) => l.msg === 'ignoring unknown arguments (flags of a newer MetalLB?): --some-flag-from-v0.17=1'), h.logs());

@@ -7,18 +7,18 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NS, poolYaml, startEnv, waitFor, type Env } from '../controller/helpers.js';
-import { isRoot, Netns, run } from '../helpers/netns.js';
+import { isRoot } from '../helpers/netns.js';
+import { TestLan, type LanMachine } from './lan.js';
 import { metric, startSpeaker, type SpeakerHandle } from './process.js';
 
 const APPS = 'tsp-ml';
 const skip = isRoot() ? false : 'needs root (network namespaces)';
-const net = new Netns('tsp-');
+const lan = new TestLan(100);
+const machines = new Map<string, LanMachine>();
+let client: LanMachine;
 let env: Env | undefined;
 let keyDir = '';
-let bridge = '';
 const speakers = new Map<string, SpeakerHandle>();
-const HOST = '10.97.100.1';
-const nodeIP = (i: number): string => `10.97.100.${10 + i}`;
 
 interface L2StatusObj {
   metadata: { labels?: Record<string, string> };
@@ -34,30 +34,17 @@ async function announcing(svc: string): Promise<string[]> {
   const out: string[] = [];
   for (const [node, h] of speakers) {
     if (h.child.exitCode !== null || h.child.signalCode !== null) continue;
-    const text = await fetch(`http://${h.ports.metrics === undefined ? '' : nodeIP(Number(node.slice(4)))}:${h.ports.metrics}/metrics`).then((r) => r.text());
-    if (metric(text, 'metallb_speaker_announced', { service: `${APPS}/${svc}`, protocol: 'layer2' }) === 1) out.push(node);
+    if (metric(await h.metrics(), 'metallb_speaker_announced', { service: `${APPS}/${svc}`, protocol: 'layer2' }) === 1) out.push(node);
   }
   return out.sort();
 }
 
 before(async () => {
   if (skip) return;
-  // A bridge in the root namespace (the LAN, the API server on it), one namespace per node.
-  const br = net.name('br');
-  run('ip', ['link', 'del', br], { allowFail: true });
-  bridge = br;
-  net.ip(undefined, 'link', 'add', br, 'type', 'bridge');
-  net.ip(undefined, 'addr', 'add', `${HOST}/24`, 'dev', br);
-  net.ip(undefined, 'link', 'set', br, 'up');
-  for (let i = 1; i <= 3; i++) {
-    const ns = net.addNamespace(`n${i}`);
-    const hostEnd = net.name(`v${i}`);
-    net.veth({ name: hostEnd }, { ns, name: 'eth0' });
-    net.ip(undefined, 'link', 'set', hostEnd, 'master', br, 'up');
-    net.ip(ns, 'addr', 'add', `${nodeIP(i)}/24`, 'dev', 'eth0');
-    net.ip(ns, 'link', 'set', 'eth0', 'up');
-  }
-  env = await startEnv({ extraArgs: ['--host', HOST] });
+  lan.up();
+  for (let i = 1; i <= 3; i++) machines.set(`node${i}`, lan.node(i));
+  client = lan.client();
+  env = await startEnv({ extraArgs: ['--host', lan.hostIP] });
   keyDir = mkdtempSync(join(tmpdir(), 'tsp-mlkey-'));
   writeFileSync(join(keyDir, 'secretkey'), 'c2VjcmV0a2V5Zm9ydHNwdGVzdHM');
   await env.kc(['create', 'namespace', APPS]);
@@ -69,7 +56,8 @@ spec: {nodeName: node${i}, hostNetwork: true, containers: [{name: speaker, image
 `);
   await env.apply([...nodes, ...pods, poolYaml('lan', ['10.97.0.0/24']), `apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata: {name: lan, namespace: ${NS}}\n`].join('---\n'));
   for (let i = 1; i <= 3; i++) {
-    await env.api.mergePatch(`/api/v1/namespaces/${NS}/pods/speaker-${i}/status`, { status: { phase: 'Running', podIP: nodeIP(i), podIPs: [{ ip: nodeIP(i) }] } });
+    const ip = machines.get(`node${i}`)!.ip;
+    await env.api.mergePatch(`/api/v1/namespaces/${NS}/pods/speaker-${i}/status`, { status: { phase: 'Running', podIP: ip, podIPs: [{ ip }] } });
   }
   await env.apply(`apiVersion: v1
 kind: Service
@@ -85,10 +73,10 @@ endpoints: [{addresses: [10.244.1.2], nodeName: node1, conditions: {ready: true}
   await env.api.mergePatch(`/api/v1/namespaces/${APPS}/services/web/status`, { status: { loadBalancer: { ingress: [{ ip: '10.97.0.1' }] } } });
   const started = await Promise.all([1, 2, 3].map((i) =>
     startSpeaker(env!.kubeconfig, `node${i}`, {
-      prefix: ['ip', 'netns', 'exec', net.name(`n${i}`)],
-      args: ['--metrics-host', nodeIP(i), '--pod-name', `speaker-${i}`],
+      netns: machines.get(`node${i}`)!,
+      args: ['--pod-name', `speaker-${i}`],
       env: {
-        METALLB_ML_BIND_ADDR: nodeIP(i),
+        METALLB_ML_BIND_ADDR: machines.get(`node${i}`)!.ip,
         METALLB_ML_LABELS: 'app=tsp-speaker',
         METALLB_ML_SECRET_KEY_PATH: keyDir,
       },
@@ -99,20 +87,19 @@ endpoints: [{addresses: [10.244.1.2], nodeName: node1, conditions: {ready: true}
 after(async () => {
   await Promise.all([...speakers.values()].map((h) => h.kill('SIGKILL')));
   await env?.close();
-  await net.cleanup();
-  if (bridge) run('ip', ['link', 'del', bridge], { allowFail: true });
+  await lan.down();
   if (keyDir) rmSync(keyDir, { recursive: true, force: true });
 });
 
 test('memberlist: all speakers see each other; the first in hash order announces', { skip }, async () => {
   for (const h of speakers.values()) {
     await waitFor(`${h.node} sees 3 members`, async () => {
-      const text = await fetch(`http://${nodeIP(Number(h.node.slice(4)))}:${h.ports.metrics}/metrics`).then((r) => r.text());
-      return metric(text, 'metallb_speaker_memberlist_members') === 3;
+      return metric(await h.metrics(), 'metallb_speaker_memberlist_members') === 3;
     }, 30_000);
   }
   // sha256(node#10.97.0.1): node3, node1, node2.
   await waitFor('node3 announces', async () => JSON.stringify(await owners('web')) === '["node3"]' && JSON.stringify(await announcing('web')) === '["node3"]', 30_000);
+  assert.deepEqual(lan.arpingAll(client, '10.97.0.1'), [machines.get('node3')!.mac]);
 });
 
 test('memberlist: the owner dies without a goodbye: the next node in hash order takes over', { skip }, async () => {
@@ -120,6 +107,7 @@ test('memberlist: the owner dies without a goodbye: the next node in hash order 
   await speakers.get('node3')!.kill('SIGKILL');
   await waitFor('node1 announces', async () => JSON.stringify(await announcing('web')) === '["node1"]', 30_000, 20);
   const took = Date.now() - t0;
+  await waitFor('ARP answered by node1', () => lan.arping(client, '10.97.0.1') === machines.get('node1')!.mac || undefined, 20_000, 100);
   await waitFor('status moved to node1', async () => JSON.stringify(await owners('web')) === '["node1"]', 30_000);
   assert.ok(took < 30_000);
   const h1 = speakers.get('node1')!;
@@ -136,5 +124,6 @@ test('memberlist: a graceful stop (SIGTERM, leave) hands over to the next node',
   assert.ok(took < 4000, `exit took ${took} ms`);
   speakers.delete('node1');
   await waitFor('node2 announces', async () => JSON.stringify(await announcing('web')) === '["node2"]', 20_000, 20);
+  await waitFor('ARP answered by node2 only', () => JSON.stringify(lan.arpingAll(client, '10.97.0.1', 2)) === JSON.stringify([machines.get('node2')!.mac]) || undefined, 20_000, 100);
   await waitFor('status on node2 only', async () => JSON.stringify(await owners('web')) === '["node2"]', 20_000);
 });

@@ -13,6 +13,8 @@ export interface SpeakerHandle {
   logs(): string;
   lines(): Record<string, unknown>[];
   metrics(): Promise<string>;
+  /** HTTP status of a health path (`/healthz`, `/readyz`). */
+  health(path: string): Promise<number>;
   /** SIGTERM (SIGKILL after 8 s); resolves with the exit code. Idempotent. */
   stop(): Promise<number | null>;
   kill(signal: NodeJS.Signals): Promise<number | null>;
@@ -29,17 +31,18 @@ export interface SpeakerStartOptions {
   env?: NodeJS.ProcessEnv;
   /** Wait for "processing services" (default true). */
   waitReady?: boolean;
-  /** Run the command through this prefix (e.g. `ip netns exec NS`). */
-  prefix?: string[];
+  /** Run inside this network namespace; metrics are served on `ip` there (the host reaches it over the LAN). */
+  netns?: { ns: string; ip: string };
 }
 
 export async function startSpeaker(kubeconfig: string, node: string, o: SpeakerStartOptions = {}): Promise<SpeakerHandle> {
   const args = [
     BIN, 'speaker', '--kubeconfig', kubeconfig, '--node-name', node, '--namespace', 'metallb-system',
     '--port', '0', '--health-probe-port', '0', '--log-level', 'debug', '--crd-absent-grace', '2s',
+    ...(o.netns ? ['--metrics-host', o.netns.ip, '--health-probe-host', o.netns.ip] : []),
     ...(o.args ?? []),
   ];
-  const [cmd, ...rest] = o.prefix ? [...o.prefix, process.execPath, ...args] : [process.execPath, ...args];
+  const [cmd, ...rest] = o.netns ? ['ip', 'netns', 'exec', o.netns.ns, process.execPath, ...args] : [process.execPath, ...args];
   const child = spawn(cmd as string, rest, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...o.env } });
   live.add(child);
   let out = '';
@@ -75,7 +78,8 @@ export async function startSpeaker(kubeconfig: string, node: string, o: SpeakerS
     ports: {},
     logs: () => out,
     lines,
-    metrics: async () => (await fetch(`http://127.0.0.1:${h.ports.metrics}/metrics`)).text(),
+    metrics: async () => (await fetch(`http://${o.netns ? o.netns.ip : '127.0.0.1'}:${h.ports.metrics}/metrics`)).text(),
+    health: async (path) => (await fetch(`http://${o.netns ? o.netns.ip : '127.0.0.1'}:${h.ports.health}${path}`)).status,
     stop: () => kill('SIGTERM'),
     kill,
     exited: () => exitP,

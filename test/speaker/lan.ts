@@ -1,0 +1,86 @@
+// A LAN for speaker process tests (root): a bridge in the host namespace (the API server listens on it), node
+// namespaces with `eth0` on it, and optionally a client namespace. Everything carries the `tsp-` prefix and the
+// test process's tag; addresses come from 10.97.<subnet>.0/24 and fd00:97:<subnet>::/64, one subnet per test file.
+import { writeFileSync } from 'node:fs';
+import { Netns, run } from '../helpers/netns.js';
+
+export interface LanMachine {
+  ns: string;
+  ip: string;
+  ip6: string;
+  mac: string;
+}
+
+export class TestLan {
+  readonly net = new Netns('tsp-');
+  readonly bridge: string;
+  readonly hostIP: string;
+  readonly hostIP6: string;
+  private bridgeMade = false;
+
+  constructor(readonly subnet: number) {
+    if (!Number.isInteger(subnet) || subnet < 100 || subnet > 199) throw new Error('TestLan subnet must be 100..199');
+    this.bridge = this.net.name('br');
+    this.hostIP = `10.97.${subnet}.1`;
+    this.hostIP6 = `fd00:97:${subnet}::1`;
+  }
+
+  /** Creates the bridge with the host's addresses. */
+  up(): this {
+    run('ip', ['link', 'del', this.bridge], { allowFail: true });
+    run('ip', ['link', 'add', this.bridge, 'type', 'bridge']);
+    this.bridgeMade = true;
+    // Solicited-node multicast (NDP) must reach every port, as on the lab's bridge.
+    writeFileSync(`/sys/class/net/${this.bridge}/bridge/multicast_snooping`, '0');
+    run('ip', ['addr', 'add', `${this.hostIP}/24`, 'dev', this.bridge]);
+    run('ip', ['addr', 'add', `${this.hostIP6}/64`, 'dev', this.bridge, 'nodad']);
+    run('ip', ['link', 'set', this.bridge, 'up']);
+    return this;
+  }
+
+  private machine(suffix: string, host: number): LanMachine {
+    const ns = this.net.addNamespace(suffix);
+    const hostEnd = this.net.name(`v${suffix}`);
+    const mac = `02:97:${this.subnet.toString(16).padStart(2, '0')}:00:00:${host.toString(16).padStart(2, '0')}`;
+    this.net.veth({ name: hostEnd }, { ns, name: 'eth0', mac });
+    run('ip', ['link', 'set', hostEnd, 'master', this.bridge, 'up']);
+    const ip = `10.97.${this.subnet}.${host}`;
+    const ip6 = `fd00:97:${this.subnet}::${host.toString(16)}`;
+    this.net.ip(ns, 'addr', 'add', `${ip}/24`, 'dev', 'eth0');
+    this.net.ip(ns, 'addr', 'add', `${ip6}/64`, 'dev', 'eth0', 'nodad');
+    this.net.ip(ns, 'link', 'set', 'eth0', 'up');
+    return { ns, ip, ip6, mac };
+  }
+
+  /** Node i: 10.97.<subnet>.(10+i), MAC 02:97:<subnet>:00:00:<10+i>. */
+  node(i: number): LanMachine {
+    return this.machine(`n${i}`, 10 + i);
+  }
+
+  client(): LanMachine {
+    return this.machine('c', 100);
+  }
+
+  /** The MAC answering an ARP request for `ip` from `from` (arping), or undefined. */
+  arping(from: LanMachine, ip: string, tries = 2): string | undefined {
+    const out = run('ip', ['netns', 'exec', from.ns, 'arping', '-c', String(tries), '-W', '0.3', '-C', '1', '-I', 'eth0', ip], { allowFail: true });
+    return /bytes from ([0-9a-f:]{17}) \(/i.exec(out)?.[1]?.toLowerCase();
+  }
+
+  /** Every MAC answering ARP requests for `ip` from `from` within a few requests (to catch a second answerer). */
+  arpingAll(from: LanMachine, ip: string, count = 3): string[] {
+    const out = run('ip', ['netns', 'exec', from.ns, 'arping', '-c', String(count), '-w', '2', '-I', 'eth0', ip], { allowFail: true });
+    return [...new Set([...out.matchAll(/bytes from ([0-9a-f:]{17}) \(/gi)].map((m) => m[1]!.toLowerCase()))].sort();
+  }
+
+  /** The target link-layer address in the answer to a neighbor solicitation for `ip` from `from` (ndisc6). */
+  ndisc6(from: LanMachine, ip: string): string | undefined {
+    const out = run('ip', ['netns', 'exec', from.ns, 'ndisc6', '-1', '-r', '2', '-w', '700', ip, 'eth0'], { allowFail: true });
+    return /Target link-layer address: ([0-9A-F:]{17})/i.exec(out)?.[1]?.toLowerCase();
+  }
+
+  async down(): Promise<void> {
+    await this.net.cleanup();
+    if (this.bridgeMade) run('ip', ['link', 'del', this.bridge], { allowFail: true });
+  }
+}
