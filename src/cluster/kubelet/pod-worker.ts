@@ -455,7 +455,10 @@ export class PodWorker {
     this.pruneLogs(c.name, restartIndex);
     let script: string;
     try {
-      script = this.prepareContainerDir(c, env);
+      // The image's WORKDIR when the manifest sets none: this project's image (and MetalLB's, which run it) work in
+      // the installation directory, like the container image's /app.
+      const workingDir = c.spec.workingDir || (m.id.startsWith('metallb') ? this.d.images.root : undefined);
+      script = this.prepareContainerDir(c, env, workingDir);
     } catch (err) {
       if (err instanceof MountPlanError || err instanceof VolumeError) {
         c.waiting = { reason: 'CreateContainerError', message: err.message };
@@ -576,7 +579,7 @@ export class PodWorker {
   }
 
   /** Writes the container's setup script (mount plan, hostname, cgroup) and returns its path. */
-  private prepareContainerDir(c: CState, env: Record<string, string>): string {
+  private prepareContainerDir(c: CState, env: Record<string, string>, workingDir: string | undefined): string {
     const dir = join(this.podDir, 'containers', c.name);
     mkdirSync(dir, { recursive: true });
     const requests: MountRequest[] = [];
@@ -600,7 +603,7 @@ export class PodWorker {
       writeFileSync(hosts, this.hostsFile());
       requests.push({ source: hosts, sourceKind: 'file', target: '/etc/hosts', readOnly: false });
     }
-    const plan = planMounts(requests, hostView, join(dir, 'shadow'), c.spec.workingDir);
+    const plan = planMounts(requests, hostView, join(dir, 'shadow'), workingDir);
     // Top-level directories the plan needs on the host are recorded before they are made, so a crash cannot leak them.
     if (plan.hostDirs.some((h) => !this.sandbox!.hostDirs.includes(h))) {
       for (const h of plan.hostDirs) if (!this.sandbox!.hostDirs.includes(h)) this.sandbox!.hostDirs.push(h);
@@ -608,7 +611,7 @@ export class PodWorker {
     }
     materializePlan(plan);
     const procs = this.d.cgroups.ensureContainer(this.uid, c.name, this.containerLimits(c.spec));
-    const script = setupScript({ plan, hostname: this.hostname(), cgroupProcs: procs, ...(c.spec.workingDir ? { workingDir: c.spec.workingDir } : {}) });
+    const script = setupScript({ plan, hostname: this.hostname(), cgroupProcs: procs, ...(workingDir ? { workingDir } : {}) });
     const path = join(dir, 'setup.sh');
     writeFileSync(path, script, { mode: 0o755 });
     return path;

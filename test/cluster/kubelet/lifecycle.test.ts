@@ -4,6 +4,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createPod, events, getPod, kubeletGet, startTestNode, waitFor, type PodLike, type TestNode } from './harness.js';
+import { ROOT } from '../../controller/helpers.js';
 
 let t: TestNode;
 const NS = 'default';
@@ -248,6 +249,7 @@ test("MetalLB's images run this project's binary with the manifest's args", asyn
       containers: [
         { name: 'speaker', image: 'quay.io/metallb/speaker:v0.14.9', args: ['--help'] },
         { name: 'ours', image: 'ghcr.io/example/metallb-ts:dev', args: ['--version'] },
+        { name: 'where', image: 'metallb-ts', command: ['sh', '-c', 'pwd'] },
       ],
     },
   });
@@ -258,6 +260,7 @@ test("MetalLB's images run this project's binary with the manifest's args", asyn
   assert.equal(s.phase, 'Succeeded', JSON.stringify(s));
   assert.match(await logsOf('mlb', 'speaker'), /Usage: metallb speaker/);
   assert.match(await logsOf('mlb', 'ours'), /^\d+\.\d+\.\d+\n$/);
+  assert.equal(await logsOf('mlb', 'where'), `${ROOT}\n`, "the image's WORKDIR is the installation directory");
   await t.client.delete(`/api/v1/namespaces/${NS}/pods/mlb`);
 });
 
