@@ -15,10 +15,14 @@ const key = metallbKey('engine-test');
 const sec: SecurityOptions = { keyring: new Keyring([key]), label: '', verifyIncoming: true, verifyOutgoing: true, encryptionVersion: 1 };
 const states = (e: MemberlistEngine): Record<string, string> => Object.fromEntries(e.members().map((m) => [m.name, m.state]));
 
+// A loaded CI machine can stall a member longer than the fast default tolerates; these tests are about
+// behaviour, so they tolerate 200 ms of silence (the bench measures speed).
+const calm = { suspectAfterSilenceMs: 200 };
+
 async function cluster(n: number, extra: Partial<ConstructorParameters<typeof MemberlistEngine>[0]> = {}): Promise<MemberlistEngine[]> {
   const ms: MemberlistEngine[] = [];
   for (let i = 1; i <= n; i++) {
-    const m = new MemberlistEngine({ name: `m${i}`, bindAddr: '127.0.0.1', bindPort: 0, secretKeys: [key], ...extra });
+    const m = new MemberlistEngine({ name: `m${i}`, bindAddr: '127.0.0.1', bindPort: 0, secretKeys: [key], timing: calm, ...extra });
     await m.start();
     ms.push(m);
   }
@@ -42,7 +46,7 @@ describe('in-process members on loopback', () => {
     const l = await left;
     assert.equal(l.name, 'm2');
     assert.equal(l.state, 'left');
-    assert.ok(performance.now() - t0 < 1000);
+    assert.ok(performance.now() - t0 < 5000);
     const dead = new Promise<Member>((r) => ms[0]!.on('leave', (m) => m.name === 'm3' && r(m)));
     await ms[2]!.shutdown();
     assert.equal((await dead).state, 'dead');
@@ -105,8 +109,8 @@ describe('in-process members on loopback', () => {
   });
 
   test('IPv6: members on ::1 converge and see a leave', async () => {
-    const a = new MemberlistEngine({ name: 'v6a', bindAddr: '::1', bindPort: 0, secretKeys: [key] });
-    const b = new MemberlistEngine({ name: 'v6b', bindAddr: '::1', bindPort: 0, secretKeys: [key] });
+    const a = new MemberlistEngine({ name: 'v6a', bindAddr: '::1', bindPort: 0, secretKeys: [key], timing: calm });
+    const b = new MemberlistEngine({ name: 'v6b', bindAddr: '::1', bindPort: 0, secretKeys: [key], timing: calm });
     all.push(a, b);
     await a.start();
     await b.start();
@@ -137,8 +141,9 @@ describe('in-process members on loopback', () => {
 
 describe('Memberlist in a worker thread', () => {
   test('two members see each other, events cross the thread boundary, a busy main loop changes nothing', async () => {
-    const a = await Memberlist.create({ name: 'w1', bindAddr: '127.0.0.1', bindPort: 0, secretKeys: [key] });
-    const b = await Memberlist.create({ name: 'w2', bindAddr: '127.0.0.1', bindPort: 0, secretKeys: [key] });
+    // 200 ms of silence is tolerated; the main thread is blocked for 1.5 s: on the main loop this would fail.
+    const a = await Memberlist.create({ name: 'w1', bindAddr: '127.0.0.1', bindPort: 0, secretKeys: [key], timing: calm });
+    const b = await Memberlist.create({ name: 'w2', bindAddr: '127.0.0.1', bindPort: 0, secretKeys: [key], timing: calm });
     try {
       const joined = new Promise<Member>((r) => a.on('join', (m) => m.name === 'w2' && r(m)));
       assert.equal(await b.join([`127.0.0.1:${a.port}`]), 1);
