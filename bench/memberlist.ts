@@ -46,7 +46,10 @@ function leaveEventAfter(a: Agent, name: string, t0: number): number | undefined
 }
 
 async function benchOurs(lab: GossipLab, trials: number): Promise<void> {
-  const common = ['--secret', SECRET, '--log-level', 'warn'];
+  // serf's delegate versions, so that a serf agent can sit in the cluster as an observer (a MetalLB speaker
+  // in a half-migrated cluster): it learns of a death from our dead message, not from its own detector.
+  const common = ['--secret', SECRET, '--log-level', 'warn', '--delegate-version', '2,5,5'];
+  const observer = lab.serf(5, 'serf-observer', ['-encrypt', metallbKey(SECRET).toString('base64'), '-profile', 'lan', '-log-level', 'warn']);
   const obs: Agent[] = [];
   for (let i = 1; i <= 3; i++) {
     const a = lab.agent(i, `node${i}`, [...common, ...(i > 1 ? ['--join', lab.ip(1)] : [])]);
@@ -55,15 +58,20 @@ async function benchOurs(lab: GossipLab, trials: number): Promise<void> {
   }
   const victim = lab.agent(4, 'victim', [...common, '--join', lab.ip(1)]);
   await victim.waitFor((l) => l.ready === true, 30_000, 'ready');
+  await until(() => /Successfully joined/.test(lab.serfCmd(5, ['join', `${lab.ip(1)}:7946`])), 30_000, 'serf observer joins');
   const names = ['node1', 'node2', 'node3', 'victim'];
   const first: number[] = [];
   const all: number[] = [];
+  const serfSaw: number[] = [];
   for (let trial = 0; trial < trials; trial++) {
     await until(() => allAlive([...obs, victim], names), 30_000, 'all alive before a trial');
+    await until(() => lab.serfMembers(5)['victim'] === 'alive', 30_000, 'serf observer sees the victim alive');
     await sleep(300 + Math.random() * 300);
     const t0 = Date.now();
     lab.cutLink(4);
     await until(() => obs.every((a) => leaveEventAfter(a, 'victim', t0) !== undefined), 15_000, 'observers mark the victim dead');
+    await until(() => lab.serfMembers(5)['victim'] === 'failed', 30_000, 'serf observer marks the victim failed');
+    serfSaw.push(Date.now() - t0);
     const ts = obs.map((a) => leaveEventAfter(a, 'victim', t0)! - t0);
     first.push(Math.min(...ts));
     all.push(Math.max(...ts));
@@ -72,6 +80,7 @@ async function benchOurs(lab: GossipLab, trials: number): Promise<void> {
   }
   out(`ours (fast timing, 4 members, link cut):  first member to declare it dead: ${stats(first)}`);
   out(`                                          every member has declared it:   ${stats(all)}`);
+  out(`  a serf agent (memberlist LAN timing, as a MetalLB speaker) in the same cluster marks it failed: ${stats(serfSaw)} (50 ms polling; its own detector needs 5 s or more)`);
   // The machine's share in these figures: how late the observers' gossip threads ran, how slow pings were.
   const c = await Promise.all(obs.map((a) => a.ask('counters', (l) => l.counters !== undefined)));
   const worst = (k: string): number => Math.max(...c.map((x) => x.counters?.[k] ?? 0));
@@ -94,6 +103,9 @@ async function benchOurs(lab: GossipLab, trials: number): Promise<void> {
   }
   out(`ours, graceful leave → every member knows:  ${stats(leaves)}`);
   for (const a of obs) await a.stop();
+  const gone = new Promise((r) => observer.once('exit', r));
+  observer.kill('SIGKILL');
+  await gone;
 }
 
 async function benchSerf(lab: GossipLab, trials: number): Promise<void> {
@@ -172,7 +184,7 @@ export async function runMemberlistBench(): Promise<void> {
   }
   const lab = new GossipLab('bm', 93);
   try {
-    lab.setup(4);
+    lab.setup(5);
     await benchOurs(lab, opt('--trials', 20));
     if (!argv.includes('--skip-serf')) await benchSerf(lab, opt('--serf-trials', 20));
     await benchSoak(lab, opt('--soak', 60));

@@ -357,7 +357,7 @@ export class MemberlistEngine extends EventEmitter {
       }
       const silence = now - n.lastHeard;
       const tol = this.tolerance(n, now);
-      if (silence > this.t.probeTimeoutMs && now - n.indirectAt > Math.max(this.t.probeIntervalMs, tol / 2)) {
+      if (silence > Math.max(this.t.probeTimeoutMs, tol / 2) && now - n.indirectAt > Math.max(this.t.probeIntervalMs, tol / 2)) {
         // Other routes, so a lossy path between the two of us alone never condemns it.
         n.indirectAt = now;
         this.count('indirect_probes');
