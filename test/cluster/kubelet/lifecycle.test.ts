@@ -10,7 +10,7 @@ let t: TestNode;
 const NS = 'default';
 
 before(async () => {
-  t = await startTestNode();
+  t = await startTestNode({ kubeletArgs: ['--node-labels', 'tkl.example/role=edge,zone=a', '--register-with-taints', 'tkl.example/dedicated=lab:NoSchedule', '--max-pods', '50'] });
   await t.client.post(`/api/v1/namespaces/${NS}/configmaps`, { metadata: { name: 'kube-root-ca.crt' }, data: { 'ca.crt': t.api.caCert! } });
 });
 after(async () => {
@@ -27,6 +27,14 @@ interface FullStatus {
   containerStatuses?: { name: string; state: Record<string, { exitCode?: number; reason?: string }>; restartCount: number; ready: boolean }[];
 }
 const full = async (name: string): Promise<FullStatus | undefined> => (await t.client.get<{ status?: FullStatus }>(`/api/v1/namespaces/${NS}/pods/${name}`).catch(() => undefined))?.status;
+
+test('--node-labels, --register-with-taints and --max-pods shape the registered Node', async () => {
+  const node = await t.client.get<{ metadata: { labels: Record<string, string> }; spec: { taints?: { key: string; value?: string; effect: string }[] }; status: { capacity: Record<string, string> } }>(`/api/v1/nodes/${t.nodeName}`);
+  assert.equal(node.metadata.labels['tkl.example/role'], 'edge');
+  assert.equal(node.metadata.labels.zone, 'a');
+  assert.deepEqual(node.spec.taints, [{ key: 'tkl.example/dedicated', value: 'lab', effect: 'NoSchedule' }]);
+  assert.equal(node.status.capacity.pods, '50');
+});
 
 test('init containers run in order before the app; a sidecar starts first and keeps running', async () => {
   await createPod(t, {
