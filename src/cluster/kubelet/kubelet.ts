@@ -152,6 +152,7 @@ export class Kubelet {
         logTarget: (ns, name, container, previous) => this.logTarget(ns, name, container, previous),
         stillRunning: (ns, name, container, path) => this.findWorker(ns, name)?.instanceRunning(container, path) ?? false,
         summary: () => this.stats.summary(),
+        resourceMetrics: () => this.stats.resourceMetrics(),
       },
       this.log,
     );

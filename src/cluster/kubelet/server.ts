@@ -21,6 +21,8 @@ export interface EndpointSource {
   /** Is the container instance behind `path` still running? */
   stillRunning(namespace: string, pod: string, container: string, path: string): boolean;
   summary(): unknown;
+  /** Prometheus text of /metrics/resource. */
+  resourceMetrics(): string;
 }
 
 const text = (res: ServerResponse, code: number, body: string): void => {
@@ -97,6 +99,12 @@ export class KubeletServer {
       if (path === '/healthz' || path === '/healthz/ping' || path === '/healthz/syncloop') return text(res, 200, 'ok');
       if (path === '/pods' || path === '/pods/') return json(res, { kind: 'PodList', apiVersion: 'v1', metadata: {}, items: this.src.pods() });
       if (path === '/stats/summary' || path === '/stats/summary/') return json(res, this.src.summary());
+      if (path === '/metrics/resource') {
+        const body = this.src.resourceMetrics();
+        res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
+        res.end(body);
+        return;
+      }
       const m = /^\/containerLogs\/([^/]+)\/([^/]+)(?:\/([^/]+))?\/?$/.exec(path);
       if (m) return this.containerLogs(decodeURIComponent(m[1]!), decodeURIComponent(m[2]!), m[3] ? decodeURIComponent(m[3]) : undefined, url.searchParams, req, res);
       return text(res, 404, `404 page not found`);

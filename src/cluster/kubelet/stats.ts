@@ -128,6 +128,53 @@ export class StatsProvider {
     };
   }
 
+  /**
+   * `/metrics/resource` (what metrics-server 0.6+ scrapes): cumulative CPU seconds and working sets of the node, pods
+   * and containers in the Prometheus text format, with the kubelet's metric names and sample timestamps.
+   */
+  resourceMetrics(): string {
+    const ms = Date.now();
+    const L: string[] = [];
+    const esc = (v: string): string => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+    const labels = (o: Record<string, string>): string => `{${Object.entries(o).map(([k, v]) => `${k}="${esc(v)}"`).join(',')}}`;
+    const family = (name: string, type: string, help: string, samples: [Record<string, string>, number][]): void => {
+      L.push(`# HELP ${name} [STABLE] ${help}`, `# TYPE ${name} ${type}`);
+      for (const [l, v] of samples) L.push(`${name}${Object.keys(l).length ? labels(l) : ''} ${v} ${ms}`);
+    };
+    const pods = this.pods();
+    const cpuC: [Record<string, string>, number][] = [];
+    const memC: [Record<string, string>, number][] = [];
+    const startC: [Record<string, string>, number][] = [];
+    const cpuP: [Record<string, string>, number][] = [];
+    const memP: [Record<string, string>, number][] = [];
+    for (const p of pods) {
+      const pu = this.cgroups.usage(p.uid);
+      if (pu) {
+        cpuP.push([{ namespace: p.namespace, pod: p.name }, Number(pu.cpuNs) / 1e9]);
+        memP.push([{ namespace: p.namespace, pod: p.name }, pu.workingSetBytes]);
+      }
+      for (const c of p.containers) {
+        const cu = this.cgroups.usage(p.uid, c.name);
+        const l = { container: c.name, namespace: p.namespace, pod: p.name };
+        if (cu) {
+          cpuC.push([l, Number(cu.cpuNs) / 1e9]);
+          memC.push([l, cu.workingSetBytes]);
+        }
+        startC.push([l, Date.parse(c.startTime) / 1000]);
+      }
+    }
+    family('container_cpu_usage_seconds_total', 'counter', 'Cumulative cpu time consumed by the container in core-seconds', cpuC);
+    family('container_memory_working_set_bytes', 'gauge', 'Current working set of the container in bytes', memC);
+    family('container_start_time_seconds', 'gauge', 'Start time of the container since unix epoch in seconds', startC);
+    const nu = this.cgroups.usage();
+    family('node_cpu_usage_seconds_total', 'counter', 'Cumulative cpu time consumed by the node in core-seconds', nu ? [[{}, Number(nu.cpuNs) / 1e9]] : []);
+    family('node_memory_working_set_bytes', 'gauge', 'Current working set of the node in bytes', nu ? [[{}, nu.workingSetBytes]] : []);
+    family('pod_cpu_usage_seconds_total', 'counter', 'Cumulative cpu time consumed by the pod in core-seconds', cpuP);
+    family('pod_memory_working_set_bytes', 'gauge', 'Current working set of the pod in bytes', memP);
+    L.push('# HELP resource_scrape_error [STABLE] 1 if there was an error while getting container metrics, 0 otherwise', '# TYPE resource_scrape_error gauge', `resource_scrape_error ${nu ? 0 : 1}`);
+    return `${L.join('\n')}\n`;
+  }
+
   summary(): Record<string, unknown> {
     const net = readNetDev();
     const nodeUsage = this.cgroups.usage();

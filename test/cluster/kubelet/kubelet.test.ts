@@ -335,6 +335,14 @@ test('/stats/summary reports CPU and memory of pods and containers', async () =>
   assert.deepEqual(web.containers.map((c) => c.name).sort(), ['show', 'web']);
   assert.ok((web.containers.find((c) => c.name === 'web')?.cpu?.usageCoreNanoSeconds ?? 0) > 0);
   assert.ok((web.network?.rxBytes ?? 0) > 0);
+  // The same figures in /metrics/resource, what metrics-server scrapes.
+  const m = await kubeletGet(t, '/metrics/resource');
+  assert.equal(m.status, 200);
+  const cpu = new RegExp(`^container_cpu_usage_seconds_total\\{container="web",namespace="${NS}",pod="web"\\} ([0-9.e-]+) \\d+$`, 'm').exec(m.body);
+  assert.ok(cpu && Number(cpu[1]) > 0, m.body);
+  assert.match(m.body, new RegExp(`^container_memory_working_set_bytes\\{container="show",namespace="${NS}",pod="web"\\} [1-9]\\d* \\d+$`, 'm'));
+  assert.match(m.body, /^node_cpu_usage_seconds_total [0-9.e-]+ \d+$/m);
+  assert.match(m.body, /^resource_scrape_error 0$/m);
 });
 
 test('deleting a pod stops its processes and frees its namespace and address', async () => {
