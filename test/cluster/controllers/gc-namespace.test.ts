@@ -85,6 +85,39 @@ test('foregroundDeletion finalizer: blocking dependents are deleted first, then 
   await waitFor('owner gone', async () => !(await exists(cmPath('fg-owner'))));
 });
 
+/** Whether the API server turns propagationPolicy into the garbage collector's finalizers (kube-apiserver does). */
+async function serverSetsGCFinalizers(): Promise<boolean> {
+  await mkCM('probe-gc', { finalizers: ['tkp.example.com/hold'] });
+  await c.client.delete(cmPath('probe-gc'), { body: { apiVersion: 'v1', kind: 'DeleteOptions', propagationPolicy: 'Orphan' } });
+  const o = await c.client.get<ConfigMap>(cmPath('probe-gc')).catch(() => undefined);
+  await c.writer.mergePatch(CR.configMaps, 'default', 'probe-gc', { metadata: { finalizers: null } }).catch(() => undefined);
+  return !!o?.metadata?.finalizers?.includes('orphan');
+}
+
+test('kubectl delete --cascade=orphan keeps the ReplicaSet and pods, without owner; --cascade=foreground removes them first', async (t) => {
+  if (!(await serverSetsGCFinalizers())) {
+    t.skip('the API server does not set the orphan/foregroundDeletion finalizers from propagationPolicy yet');
+    return;
+  }
+  await kubectlOk(['create', 'deployment', 'orph', '--image=nginx', '--replicas=2'], c.kubeconfig);
+  await kubectlOk(['rollout', 'status', 'deployment/orph', '--timeout=60s'], c.kubeconfig, { timeoutMs: 70_000 });
+  await kubectlOk(['delete', 'deployment', 'orph', '--cascade=orphan'], c.kubeconfig, { timeoutMs: 70_000 });
+  const rs = await waitFor('rs orphaned', async () => {
+    const l = (await c.client.get<{ items: Obj[] }>(collectionPath(CR.replicaSets, 'default'), { query: { labelSelector: 'app=orph' } })).items;
+    return l.length === 1 && !l[0]!.metadata?.ownerReferences?.length ? l[0] : undefined;
+  });
+  assert.ok(rs);
+  assert.equal((await c.client.get<{ items: Obj[] }>(collectionPath(CR.pods, 'default'), { query: { labelSelector: 'app=orph' } })).items.length, 2);
+  await kubectlOk(['delete', 'rs', '-l', 'app=orph'], c.kubeconfig);
+
+  await kubectlOk(['create', 'deployment', 'fg', '--image=nginx', '--replicas=2'], c.kubeconfig);
+  await kubectlOk(['rollout', 'status', 'deployment/fg', '--timeout=60s'], c.kubeconfig, { timeoutMs: 70_000 });
+  // kubectl waits until the Deployment is gone, which foreground deletion allows only after its dependents
+  await kubectlOk(['delete', 'deployment', 'fg', '--cascade=foreground', '--timeout=60s'], c.kubeconfig, { timeoutMs: 70_000 });
+  const left = await kubectlOk(['get', 'rs,pods', '-l', 'app=fg', '-o', 'name'], c.kubeconfig);
+  assert.equal(left.trim(), '');
+});
+
 test('custom resources are collected too (found by discovery after the CRD is installed)', async () => {
   await kubectlOk(['apply', '-f', '-'], c.kubeconfig, {
     input: JSON.stringify({
