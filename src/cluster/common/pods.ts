@@ -1,4 +1,5 @@
 // Pod and owner helpers shared by the controllers and the scheduler (k8s.io/kubernetes/pkg/api/v1/pod semantics).
+import { compareIP, parseIP } from '../../net/ip.js';
 import type { Obj, OwnerReference, Pod, PodCondition } from './types.js';
 
 export const podCondition = (pod: Pod, type: string): PodCondition | undefined => pod.status?.conditions?.find((c) => c.type === type);
@@ -51,4 +52,13 @@ export function stableStringify(v: unknown): string {
     .filter((k) => rec[k] !== undefined)
     .sort();
   return `{${keys.map((k) => `${JSON.stringify(k)}:${stableStringify(rec[k])}`).join(',')}}`;
+}
+
+/** Orders address strings numerically (10.0.0.9 before 10.0.0.10), IPv4 before IPv6; unparsable ones last, as text. */
+export function compareIPText(a: string, b: string): number {
+  const pa = parseIP(a);
+  const pb = parseIP(b);
+  if (pa && pb) return compareIP(pa, pb);
+  if (pa || pb) return pa ? -1 : 1;
+  return a < b ? -1 : a > b ? 1 : 0;
 }

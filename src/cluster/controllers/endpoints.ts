@@ -3,7 +3,7 @@
 // `notReadyAddresses`. MetalLB v0.9/v0.12 speakers read these rather than EndpointSlices.
 import type { Informer } from '../../k8s/informers.js';
 import { isAlreadyExists } from '../../k8s/client.js';
-import { deepEqual, isPodReady, keyOf, splitKey, stableStringify } from '../common/pods.js';
+import { compareIPText, deepEqual, isPodReady, keyOf, splitKey, stableStringify } from '../common/pods.js';
 import { CR } from '../common/resources.js';
 import { Index, ReconcileLoop, type ReconcileOutcome, type Runnable } from '../common/runtime.js';
 import { matchesMap } from '../common/selectors.js';
@@ -52,7 +52,7 @@ export function desiredSubsets(svc: Service, pods: readonly Pod[]): EndpointSubs
     }
     if (ports.length) add(ports, addr, ready);
   }
-  const byIP = (a: EndpointAddress, b: EndpointAddress): number => a.ip.localeCompare(b.ip, 'en', { numeric: true }) || (a.targetRef?.uid ?? '').localeCompare(b.targetRef?.uid ?? '');
+  const byIP = (a: EndpointAddress, b: EndpointAddress): number => compareIPText(a.ip, b.ip) || (a.targetRef?.uid ?? '').localeCompare(b.targetRef?.uid ?? '');
   return [...bySet.entries()]
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([, e]) => ({

@@ -3,7 +3,7 @@
 // upstream computes them), nodeName, zone (from the node's label, when it has one), targetRef; labels
 // `kubernetes.io/service-name` and `endpointslice.kubernetes.io/managed-by`; owned by the Service.
 import type { Informer } from '../../k8s/informers.js';
-import { controllerRef, deepEqual, isPodReady, keyOf, ownerRefTo, stableStringify } from '../common/pods.js';
+import { compareIPText, controllerRef, deepEqual, isPodReady, keyOf, ownerRefTo, stableStringify } from '../common/pods.js';
 import { CR } from '../common/resources.js';
 import { Index, ReconcileLoop, type ReconcileOutcome, type Runnable } from '../common/runtime.js';
 import { matchesMap } from '../common/selectors.js';
@@ -65,7 +65,7 @@ export function desiredSlices(svc: Service, pods: readonly Pod[], nodeOf: (name:
   }
   const out: DesiredSlice[] = [];
   for (const g of [...groups.values()].sort((a, b) => groupKey(a).localeCompare(groupKey(b)))) {
-    g.endpoints.sort((a, b) => (a.addresses[0] ?? '').localeCompare(b.addresses[0] ?? '', 'en', { numeric: true }));
+    g.endpoints.sort((a, b) => compareIPText(a.addresses[0] ?? '', b.addresses[0] ?? ''));
     for (let i = 0; i < g.endpoints.length; i += MAX_ENDPOINTS) out.push({ addressType: g.addressType, ports: g.ports, endpoints: g.endpoints.slice(i, i + MAX_ENDPOINTS) });
   }
   // a Service without endpoints still gets one empty slice per family (upstream's placeholder)

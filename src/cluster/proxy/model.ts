@@ -2,6 +2,7 @@
 // family) with its cluster IPs, node port, load-balancer and external IPs, traffic policy, session affinity and the
 // endpoints usable for cluster-wide and for node-local traffic (pkg/proxy CategorizeEndpoints). Pure.
 import { formatIP, formatPrefix, parseIP, parsePrefix, prefixesOverlap, type Prefix } from '../../net/ip.js';
+import { compareIPText } from '../common/pods.js';
 import type { EndpointSlice, Node, Service } from '../common/types.js';
 
 export type Family = 4 | 6;
@@ -117,7 +118,7 @@ export function buildEntries(services: readonly Service[], slices: readonly Endp
             eps.push({ ip, port: p.port, local: e.nodeName === nodeName, ready, serving: c.serving ?? ready, terminating: c.terminating === true });
           }
         }
-        eps.sort((a, b) => a.ip.localeCompare(b.ip, 'en', { numeric: true }) || a.port - b.port);
+        eps.sort((a, b) => compareIPText(a.ip, b.ip) || a.port - b.port);
         const strip = (l: typeof eps): ProxyEndpoint[] => l.map(({ ip, port, local }) => ({ ip, port, local }));
         out.push({
           id: `${ns}/${name}/${protocol}/${portName || sp.port}`,
