@@ -11,6 +11,8 @@ import { systemNft } from '../cluster/proxy/nft.js';
 import { readKubeProxyConfig } from '../cluster/proxy/config.js';
 import { deleteScript } from '../cluster/proxy/ruleset.js';
 import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import { KubeLeaseStore, LeaderElector } from '../k8s/leader-election.js';
 import { parseIP, parsePrefix } from '../net/ip.js';
 import { parseDuration } from './controller.js';
 
@@ -65,7 +67,54 @@ async function runUntilSignal(log: Logger, stop: () => Promise<void>, withStdin 
   return await new Promise<never>(() => undefined);
 }
 
-interface CMFlags {
+interface LeaderFlags {
+  leaderElect: boolean;
+  leaderElectLeaseDuration: number;
+  leaderElectRenewDeadline: number;
+  leaderElectRetryPeriod: number;
+}
+
+/** kube-controller-manager's / kube-scheduler's leader-election flags (off by default here: the lab runs one of each). */
+function leaderOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--leader-elect', 'run only while holding the kube-system Lease of this component (several replicas: one active)').default(false))
+    .addOption(new Option('--leader-elect-lease-duration <d>', 'how long a lease is valid without renewal').argParser(parseDuration).default(15_000, '15s'))
+    .addOption(new Option('--leader-elect-renew-deadline <d>', 'the leader gives up when it cannot renew for this long').argParser(parseDuration).default(10_000, '10s'))
+    .addOption(new Option('--leader-elect-retry-period <d>', 'interval between acquire/renew attempts').argParser(parseDuration).default(2_000, '2s'));
+}
+
+/**
+ * Runs `start` at once, or once this process holds the Lease `kube-system/<lease>`. Losing the lease exits the
+ * process (as upstream: a component that may have been replaced must not keep writing). Returns the stop function.
+ */
+function runElected(client: KubeClient, log: Logger, lease: string, f: LeaderFlags, start: () => Promise<void>, stop: () => Promise<void>): () => Promise<void> {
+  if (!f.leaderElect) {
+    void start();
+    return stop;
+  }
+  if (f.leaderElectRenewDeadline >= f.leaderElectLeaseDuration) throw new Error('--leader-elect-renew-deadline must be shorter than --leader-elect-lease-duration');
+  const identity = `${hostname()}_${randomUUID()}`;
+  const elector = new LeaderElector(new KubeLeaseStore(client, 'kube-system', lease), {
+    identity,
+    leaseDurationMs: f.leaderElectLeaseDuration,
+    renewDeadlineMs: f.leaderElectRenewDeadline,
+    retryPeriodMs: f.leaderElectRetryPeriod,
+    log,
+    onStartedLeading: () => void start(),
+    onStoppedLeading: () => {
+      log.error({ lease: `kube-system/${lease}`, identity }, 'leaderelection lost');
+      void stop().finally(() => process.exit(1));
+    },
+  });
+  log.info({ lease: `kube-system/${lease}`, identity }, 'waiting to become leader');
+  elector.start();
+  return async () => {
+    await stop();
+    await elector.stop();
+  };
+}
+
+interface CMFlags extends LeaderFlags {
   kubeconfig?: string;
   controllers: string;
   rootCaFile?: string;
@@ -99,7 +148,7 @@ const ipList = (v: string): string[] => {
   return out;
 };
 
-interface SchedFlags {
+interface SchedFlags extends LeaderFlags {
   kubeconfig?: string;
   schedulerName: string;
   retryUnschedulable: number;
@@ -119,14 +168,15 @@ export function clusterGroup(program: Command): Command {
 export function registerCluster(program: Command): void {
   const cluster = clusterGroup(program);
 
-  cluster
+  const cm = cluster
     .command('controller-manager')
     .description('run the controllers the lab needs (Deployment, ReplicaSet, EndpointSlice, Endpoints, ServiceAccount, root CA, node lifecycle, …)')
     .option('--kubeconfig <path>', 'kubeconfig file (default: in-cluster service account)')
     .option('--controllers <list>', `controllers to run: "*" for all, "-name" to leave one out (known: ${selectControllers(['*']).join(', ')})`, '*')
     .option('--root-ca-file <path>', 'CA certificate published in every namespace as the kube-root-ca.crt ConfigMap (default: the kubeconfig CA)')
     .addOption(new Option('--node-monitor-grace-period <d>', 'a node whose kubelet is silent this long becomes Ready=Unknown').argParser(parseDuration).default(40_000, '40s'))
-    .option('--workers <n>', 'reconciles run at once per controller', parsePositiveInt, 2)
+    .option('--workers <n>', 'reconciles run at once per controller', parsePositiveInt, 2);
+  leaderOptions(cm)
     .addOption(logLevelOption())
     .action(async (f: CMFlags) => {
       const client = clientFor(f.kubeconfig, 'metallb-cluster-controller-manager', 256);
@@ -144,24 +194,25 @@ export function registerCluster(program: Command): void {
       const log = createLogger('controller-manager', f.logLevel);
       const mgr = new ControllerManager(client, log, { controllers, workers: f.workers, nodeMonitorGracePeriodMs: f.nodeMonitorGracePeriod, ...(rootCA ? { rootCA } : {}) });
       log.info({ server: client.server.origin }, 'starting controller-manager');
-      await mgr.start();
-      await runUntilSignal(log, () => mgr.stop());
+      const stop = runElected(client, log, 'kube-controller-manager', f, () => mgr.start(), () => mgr.stop());
+      await runUntilSignal(log, stop);
     });
 
-  cluster
+  const sched = cluster
     .command('scheduler')
     .description('bind pending pods to nodes (nodeName, nodeSelector, node affinity, taints/tolerations, host ports; spreads pods of one owner)')
     .option('--kubeconfig <path>', 'kubeconfig file (default: in-cluster service account)')
     .option('--scheduler-name <name>', 'schedule pods whose spec.schedulerName is this', DEFAULT_SCHEDULER)
-    .addOption(new Option('--retry-unschedulable <d>', 'try a pod that fits nowhere again after this long even without a change').argParser(parseDuration).default(60_000, '60s'))
+    .addOption(new Option('--retry-unschedulable <d>', 'try a pod that fits nowhere again after this long even without a change').argParser(parseDuration).default(60_000, '60s'));
+  leaderOptions(sched)
     .addOption(logLevelOption())
     .action(async (f: SchedFlags) => {
       const client = clientFor(f.kubeconfig, 'metallb-cluster-scheduler');
       const log = createLogger('scheduler', f.logLevel);
       const s = new Scheduler(client, log, { schedulerName: f.schedulerName, retryUnschedulableMs: f.retryUnschedulable });
       log.info({ server: client.server.origin, schedulerName: f.schedulerName }, 'starting scheduler');
-      void s.start();
-      await runUntilSignal(log, () => s.stop());
+      const stop = runElected(client, log, 'kube-scheduler', f, () => s.start(), () => s.stop());
+      await runUntilSignal(log, stop);
     });
 
   cluster

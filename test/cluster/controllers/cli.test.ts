@@ -60,3 +60,27 @@ test('usage errors: unknown controller, unreadable kubeconfig, bad duration', as
   assert.equal(await r.exited, 2);
   assert.match(r.out(), /is not a duration/);
 });
+
+test('--leader-elect: two schedulers, one Lease holder binds; SIGTERM hands over to the other at once', async () => {
+  const args = (): string[] => ['cluster', 'scheduler', '--kubeconfig', srv.kubeconfig, '--leader-elect', '--leader-elect-retry-period', '200ms', '--scheduler-name', 'le-sched', '--log-level', 'info'];
+  const a = run(args());
+  const b = run(args());
+  const holder = await waitFor('a leader', async () => {
+    const out = await kubectlOk(['-n', 'kube-system', 'get', 'lease', 'kube-scheduler', '-o', 'jsonpath={.spec.holderIdentity}'], srv.kubeconfig).catch(() => '');
+    return out || undefined;
+  });
+  const leader = a.out().includes('"became leader"') ? a : b;
+  const standby = leader === a ? b : a;
+  assert.match(leader.out(), new RegExp(holder.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+  const pod = (name: string): string => JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name }, spec: { schedulerName: 'le-sched', containers: [{ name: 'c', image: 'nginx' }] } });
+  await kubectlOk(['apply', '-f', '-'], srv.kubeconfig, { input: pod('le1') });
+  await waitFor('le1 bound', async () => (await kubectlOk(['get', 'pod', 'le1', '-o', 'jsonpath={.spec.nodeName}'], srv.kubeconfig)) === 'node1', 30_000);
+  assert.doesNotMatch(standby.out(), /pod scheduled/);
+  leader.child.kill('SIGTERM');
+  assert.equal(await leader.exited, 0);
+  await waitFor('standby leads', () => standby.out().includes('"became leader"'), 20_000);
+  await kubectlOk(['apply', '-f', '-'], srv.kubeconfig, { input: pod('le2') });
+  await waitFor('le2 bound', async () => (await kubectlOk(['get', 'pod', 'le2', '-o', 'jsonpath={.spec.nodeName}'], srv.kubeconfig)) === 'node1', 30_000);
+  standby.child.kill('SIGTERM');
+  assert.equal(await standby.exited, 0);
+});
