@@ -147,9 +147,11 @@ export class NodeDriver {
     });
   }
 
-  static async start(netns: string, nodeName: string, env: Record<string, string> = {}): Promise<NodeDriver> {
-    const child = spawn('ip', ['netns', 'exec', netns, process.execPath, '--import', 'tsx', join(ROOT, 'test', 'helpers', 'bgp-node-driver.ts'), nodeName], {
-      cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env },
+  /** `script`: a bundled driver (.mjs, run by plain node, as production code runs) instead of the TypeScript one. */
+  static async start(netns: string, nodeName: string, opts: { env?: Record<string, string>; script?: string; nodeFlags?: string[] } = {}): Promise<NodeDriver> {
+    const program = [...(opts.nodeFlags ?? []), ...(opts.script ? [opts.script] : ['--import', 'tsx', join(ROOT, 'test', 'helpers', 'bgp-node-driver.ts')])];
+    const child = spawn('ip', ['netns', 'exec', netns, process.execPath, ...program, nodeName], {
+      cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...opts.env },
     });
     const d = new NodeDriver(child);
     await d.request('ping', {}, 30_000);

@@ -1,6 +1,7 @@
 // Runs our BGP speaker (and BFD) inside a node's network namespace for the namespace tests: JSON commands on
 // stdin, replies and session events on stdout, the speaker's JSON logs on stderr.
 //   ip netns exec NS node --import tsx test/helpers/bgp-node-driver.ts NODE_NAME
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { createLogger } from '../../src/log.js';
 import type { Advertisement } from '../../src/speaker/bgp/rib.js';
@@ -14,6 +15,7 @@ const speaker = new BgpSpeaker({ nodeName, logger });
 const emit = (obj: Record<string, unknown>): void => void process.stdout.write(`${JSON.stringify(obj)}\n`);
 
 speaker.on('session', (peer, state, previous, reason) => emit({ event: 'session', peer, state, previous, reason, at: performance.now() }));
+speaker.on('advertised', (peer, announced) => emit({ event: 'advertised', peer, announced, at: performance.now() }));
 
 type Handler = (args: Record<string, unknown>) => unknown;
 const handlers: Record<string, Handler> = {
@@ -24,16 +26,19 @@ const handlers: Record<string, Handler> = {
   bulk: (a) => {
     const [b0, b1, b2, b3] = (a['base'] as string).split('.').map(Number) as [number, number, number, number];
     const start = ((b0 << 24) | (b1 << 16) | (b2 << 8) | b3) >>> 0;
-    const ads: Advertisement[] = [];
-    for (let i = 0; i < (a['count'] as number); i++) {
-      const v = (start + i) >>> 0;
-      ads.push({ prefix: `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}/32` });
+    const count = a['count'] as number;
+    // Generated as they are consumed: the speaker takes any iterable, so no array of 100,000 objects is needed.
+    function* ads(): Generator<Advertisement> {
+      for (let i = 0; i < count; i++) {
+        const v = (start + i) >>> 0;
+        yield { prefix: `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}/32` };
+      }
     }
-    return speaker.setAdvertisements(a['peer'] as string, ads).length;
+    return speaker.setAdvertisements(a['peer'] as string, ads()).length;
   },
   status: () => speaker.status(),
   bfd: (a) => speaker.setBfdState(a['peer'] as string, a['up'] as boolean),
-  memory: () => process.memoryUsage(),
+  memory: () => ({ ...process.memoryUsage(), hwm: Number(/VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0) * 1024 }),
   close: async () => {
     await speaker.close();
     setImmediate(() => process.exit(0));

@@ -44,6 +44,7 @@ export function birdConfig(spec: RouterSpec): string {
     const exportRule = n.exportOriginated ? 'export where source = RTS_STATIC;' : 'export none;';
     const ibgp = n.asn === spec.asn;
     lines.push(`protocol bgp ${birdProtocolName(n.name)} {`);
+    if (n.disabled) lines.push('  disabled;');
     lines.push(spec.localAddress ? `  local ${spec.localAddress} as ${spec.asn};` : `  local as ${spec.asn};`);
     lines.push(`  neighbor ${n.address} as ${n.asn};`);
     if (n.passive ?? true) lines.push('  passive on;');
@@ -136,6 +137,13 @@ export function parseBirdBfdSessions(text: string): BfdPeerState[] {
     if (m) out.push({ address: m[1]!, state: m[2] as BfdPeerState['state'] });
   }
   return out;
+}
+
+/** `show protocols all NAME`: BGP state and routes imported over all channels. */
+export function parseBirdProtocolStats(text: string): { state: NeighborState; imported: number } {
+  let imported = 0;
+  for (const m of text.matchAll(/Routes:\s+(\d+) imported/g)) imported += Number(m[1]);
+  return { state: parseBirdBgpState(text), imported };
 }
 
 /** `show route count`: total routes per table. */

@@ -33,6 +33,10 @@ export interface Router {
   /** Number of paths held (both families). */
   routeCount(): Promise<number>;
   neighborState(address: string): Promise<NeighborState>;
+  /** Starts a neighbor configured `disabled` (BIRD). */
+  enableNeighbor(name: string): Promise<void>;
+  /** Routes in the daemon's BGP table, its own originated ones included (to know a sender is loaded). */
+  localRouteCount(): Promise<number>;
   bfdPeers(): Promise<BfdPeerState[]>;
   /** The daemon's own log lines (stdout and stderr). */
   log(): string;
@@ -129,11 +133,17 @@ class RunningRouter implements Router {
 
   private async injectGobgp(): Promise<void> {
     const file = join(this.dir, 'originate.mrt');
-    writeFileSync(file, mrtTableDump(this.spec.originate ?? [], {
+    const routes = this.spec.originate ?? [];
+    // `gobgp mrt inject` (3.10) returns before the server has taken the last paths of the stream, which are then
+    // lost; so the file carries every route twice (injecting a path again is harmless) and we check the count.
+    writeFileSync(file, mrtTableDump([...routes, ...routes], {
       peerAddress: this.spec.routerId, peerAsn: this.spec.asn, routerId: this.spec.routerId,
       nextHopV4: this.spec.localAddress ?? this.spec.routerId,
     }));
-    await this.gobgp(['mrt', 'inject', 'global', file]);
+    const want = new Set(routes).size;
+    for (let attempt = 0; attempt < 10 && (await this.routeCount()) < want; attempt++) {
+      await this.gobgp(['mrt', 'inject', 'global', file]);
+    }
   }
 
   pids(): number[] {
@@ -226,6 +236,28 @@ class RunningRouter implements Router {
         return parseFrrNeighborState(await this.vtysh(`show bgp neighbors ${address} json`), address);
       case 'gobgp':
         return parseGobgpNeighborState(JSON.parse(await this.gobgp(['neighbor', address, '-j'])));
+    }
+  }
+
+  async enableNeighbor(name: string): Promise<void> {
+    if (this.daemon !== 'bird') throw new Error(`enableNeighbor is implemented for BIRD only, not ${this.daemon}`);
+    await this.birdCommand(`enable ${birdProtocolName(name)}`);
+  }
+
+  async localRouteCount(): Promise<number> {
+    switch (this.daemon) {
+      case 'bird':
+        return parseBirdRouteCount(await this.birdCommand('show route count'));
+      case 'frr': {
+        let n = 0;
+        for (const f of ['ipv4', 'ipv6']) {
+          const j = (await this.vtysh(`show bgp ${f} unicast summary json`)) as { ribCount?: number } | null;
+          n += j?.ribCount ?? 0;
+        }
+        return n;
+      }
+      case 'gobgp':
+        return this.routeCount();
     }
   }
 

@@ -24,6 +24,8 @@ export interface RouterNeighborSpec {
   families?: readonly ('ipv4' | 'ipv6')[];
   /** Routes from `RouterSpec.originate` are sent to this neighbor (default: nothing is sent to neighbors). */
   exportOriginated?: boolean;
+  /** Configured but shut down until `Router.enableNeighbor` (BIRD only; the benchmark starts the clock that way). */
+  disabled?: boolean;
 }
 
 export interface BfdTiming {

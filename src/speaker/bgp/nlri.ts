@@ -19,6 +19,13 @@ export interface EncodedPrefix {
 
 /** Undefined when the text is not a prefix. */
 export function encodePrefix(text: string): EncodedPrefix | undefined {
+  const fast = encodeIPv4(text);
+  if (fast !== null) return fast;
+  return encodePrefixSlow(text);
+}
+
+/** The general path (src/net/ip's Go-compatible parser); the fast path must agree with it. */
+export function encodePrefixSlow(text: string): EncodedPrefix | undefined {
   const p = parsePrefix(text);
   if (!p) return undefined;
   const bits = p.family === 'IPv4' ? 32 : 128;
@@ -26,6 +33,76 @@ export function encodePrefix(text: string): EncodedPrefix | undefined {
   let wire = String.fromCharCode(p.length);
   for (let i = 0; i < octets; i++) wire += String.fromCharCode(Number((p.network >> BigInt(bits - 8 * (i + 1))) & 0xffn));
   return { family: p.family, text: formatPrefix(p), wire };
+}
+
+/**
+ * The common case without allocating anything but the result: `a.b.c.d/len` in plain decimal. Null when the text
+ * is anything else, for the general parser to decide.
+ */
+function encodeIPv4(text: string): EncodedPrefix | null {
+  const wire = ipv4Wire(text);
+  if (wire === null) return null;
+  // Canonical when the host bits were already zero, which is when the text is what the wire says.
+  const length = wire.charCodeAt(0);
+  const b = [1, 2, 3, 4].map((k) => (k < wire.length ? wire.charCodeAt(k) : 0));
+  const canonical = `${b[0]}.${b[1]}.${b[2]}.${b[3]}/${length}`;
+  return { family: 'IPv4', text: canonical === text ? text : canonical, wire };
+}
+
+/** The NLRI bytes (latin1) of `a.b.c.d/len` in plain decimal; null for anything else. */
+export function ipv4Wire(text: string): string | null {
+  const n = text.length;
+  let value = 0;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  let i = 0;
+  for (; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      if (digits > 0 && octet === 0) return null; // a leading zero: let the general parser judge it
+      octet = octet * 10 + (c - 48);
+      if (++digits > 3 || octet > 255) return null;
+    } else if (c === 46) {
+      if (digits === 0 || ++dots > 3) return null;
+      value = value * 256 + octet;
+      octet = 0;
+      digits = 0;
+    } else if (c === 47) {
+      break;
+    } else {
+      return null;
+    }
+  }
+  if (dots !== 3 || digits === 0 || i >= n - 1 || n - i > 3) return null;
+  value = value * 256 + octet;
+  let length = 0;
+  for (let j = i + 1; j < n; j++) {
+    const c = text.charCodeAt(j);
+    if (c < 48 || c > 57) return null;
+    length = length * 10 + (c - 48);
+  }
+  if (length > 32 || (n - i === 3 && text.charCodeAt(i + 1) === 48)) return null;
+  const mask = length === 0 ? 0 : (0xffffffff << (32 - length)) >>> 0;
+  const network = (value & mask) >>> 0;
+  const b0 = network >>> 24;
+  const b1 = (network >>> 16) & 255;
+  const b2 = (network >>> 8) & 255;
+  const b3 = network & 255;
+  const octets = (length + 7) >> 3;
+  return octets === 4 ? String.fromCharCode(length, b0, b1, b2, b3)
+    : octets === 3 ? String.fromCharCode(length, b0, b1, b2)
+      : octets === 2 ? String.fromCharCode(length, b0, b1)
+        : octets === 1 ? String.fromCharCode(length, b0) : String.fromCharCode(length);
+}
+
+/** The prefix text of NLRI bytes (latin1). */
+export function wireText(family: IPFamily, wire: string): string {
+  const bits = family === 'IPv4' ? 32 : 128;
+  let value = 0n;
+  for (let i = 1; i < wire.length; i++) value = (value << 8n) | BigInt(wire.charCodeAt(i));
+  value <<= BigInt(bits - 8 * (wire.length - 1));
+  return `${formatIP({ family, value })}/${wire.charCodeAt(0)}`;
 }
 
 /** The wire bytes of one prefix. */

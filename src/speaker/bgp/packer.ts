@@ -73,6 +73,12 @@ interface EncodedAttributes {
 }
 
 const CHUNK = 256 * 1024;
+
+/** Copies a latin1 NLRI string into the buffer; for a few octets a JS loop beats a call into Buffer.write. */
+function put(b: Buffer, p: number, wire: string): number {
+  for (let k = 0; k < wire.length; k++) b[p++] = wire.charCodeAt(k);
+  return p;
+}
 const MP_ATTR_HEADER = 4; // flags, type, 2-octet length: MP attributes always use Extended Length here
 
 /** Writes UPDATEs for one session into big buffers; `take()` hands them to the socket. */
@@ -163,7 +169,7 @@ export class UpdatePacker {
         enc.attrs.copy(b, p);
         p += enc.attrs.length;
         b.writeUInt16BE(enc.attrs.length, attrLengthAt);
-        while (i < wires.length && p + wires[i]!.length <= limit) p += b.write(wires[i++]!, p, 'latin1');
+        while (i < wires.length && p + wires[i]!.length <= limit) p = put(b, p, wires[i++]!);
       } else {
         // RFC 7606 §5.1: MP_REACH_NLRI first; its NLRI fill the room the other attributes leave.
         const head = enc.mpReachHead!;
@@ -174,7 +180,7 @@ export class UpdatePacker {
         head.copy(b, p);
         p += head.length;
         const nlriLimit = limit - enc.attrs.length;
-        while (i < wires.length && p + wires[i]!.length <= nlriLimit) p += b.write(wires[i++]!, p, 'latin1');
+        while (i < wires.length && p + wires[i]!.length <= nlriLimit) p = put(b, p, wires[i++]!);
         b.writeUInt16BE(p - mpAt - MP_ATTR_HEADER, mpAt + 2);
         enc.attrs.copy(b, p);
         p += enc.attrs.length;
@@ -199,7 +205,7 @@ export class UpdatePacker {
         const lengthAt = p;
         p += 2;
         const roomEnd = limit - 2; // the Total Path Attribute Length follows
-        while (i < wires.length && p + wires[i]!.length <= roomEnd) p += b.write(wires[i++]!, p, 'latin1');
+        while (i < wires.length && p + wires[i]!.length <= roomEnd) p = put(b, p, wires[i++]!);
         b.writeUInt16BE(p - lengthAt - 2, lengthAt);
         b.writeUInt16BE(0, p);
         p += 2;
@@ -215,7 +221,7 @@ export class UpdatePacker {
         b.writeUInt16BE(AFI.IPV6, p);
         b[p + 2] = SAFI.UNICAST;
         p += 3;
-        while (i < wires.length && p + wires[i]!.length <= limit) p += b.write(wires[i++]!, p, 'latin1');
+        while (i < wires.length && p + wires[i]!.length <= limit) p = put(b, p, wires[i++]!);
         b.writeUInt16BE(p - mpAt - MP_ATTR_HEADER, mpAt + 2);
         b.writeUInt16BE(p - attrLengthAt - 2, attrLengthAt);
       }

@@ -1,9 +1,10 @@
-// Adj-RIB-Out of one session (RFC 4271 §3.2): what we want the peer to have, what it has, and the prefixes whose
-// difference is still to be sent. setAdvertisements diffs a whole new set against the current one, so callers can
-// always hand over the full list and only the changes reach the wire.
+// Adj-RIB-Out of one session (RFC 4271 §3.2): per prefix, what we want the peer to have and what it has, and a
+// queue of the prefixes where the two differ. setAdvertisements diffs a whole new set against the current one, so
+// callers can always hand over the full list and only the changes reach the wire. Built for 100,000 prefixes:
+// one small record per prefix, attribute sets shared, no per-prefix work beyond a map lookup when nothing changed.
 import type { IPFamily } from '../../net/ip.js';
 import { parseIP } from '../../net/ip.js';
-import { encodePrefix } from './nlri.js';
+import { encodePrefix, ipv4Wire, wireText } from './nlri.js';
 import type { RouteAttributes, UpdatePacker } from './packer.js';
 
 /** One route this node wants a peer to have. */
@@ -21,7 +22,7 @@ export interface Advertisement {
 }
 
 export interface Route {
-  /** Canonical prefix text: the key. */
+  /** Canonical prefix text. */
   readonly text: string;
   readonly family: IPFamily;
   /** NLRI bytes as latin1. */
@@ -37,8 +38,29 @@ export interface FlushResult {
   unsendable: Route[];
 }
 
+// One per prefix. Keyed by its NLRI bytes (a short flat string, for IPv6 after a marker octet no IPv4 NLRI starts
+// with), not by its text: 100,000 of them must stay small.
+interface Entry {
+  readonly key: string;
+  readonly family: IPFamily;
+  /** NLRI bytes as latin1 (for IPv4 the key itself). */
+  readonly wire: string;
+  /** What we want the peer to have; undefined = withdrawn. */
+  want: RouteAttributes | undefined;
+  /** What the peer has (as far as what we wrote goes). */
+  have: RouteAttributes | undefined;
+  queued: boolean;
+  /** During set(): the attributes this call gave the prefix. */
+  staged: RouteAttributes | undefined;
+}
+
+const IPV6_KEY = '\xff';
+
 const UINT16_MAX = 0xffff;
 const UINT32_MAX = 0xffffffff;
+const NO_COMMUNITIES: readonly number[] = Object.freeze([]);
+const NO_LARGE: readonly (readonly [number, number, number])[] = Object.freeze([]);
+const PLAIN_KEY = '|||';
 
 function parseUint(text: string, max: number): number | undefined {
   if (!/^[0-9]{1,10}$/.test(text)) return undefined;
@@ -47,6 +69,7 @@ function parseUint(text: string, max: number): number | undefined {
 }
 
 export function parseStandardCommunity(text: string): number | undefined {
+  if (typeof text !== 'string') return undefined;
   const parts = text.split(':');
   if (parts.length !== 2) return undefined;
   const high = parseUint(parts[0]!, UINT16_MAX);
@@ -55,6 +78,7 @@ export function parseStandardCommunity(text: string): number | undefined {
 }
 
 export function parseLargeCommunity(text: string): [number, number, number] | undefined {
+  if (typeof text !== 'string') return undefined;
   const parts = text.split(':');
   if (parts.length === 4 && parts[0] === 'large') parts.shift();
   if (parts.length !== 3) return undefined;
@@ -64,50 +88,13 @@ export function parseLargeCommunity(text: string): [number, number, number] | un
 
 export const formatStandardCommunity = (c: number): string => `${c >>> 16}:${c & 0xffff}`;
 
-interface ParsedAdvertisement {
-  text: string;
-  family: IPFamily;
-  wire: string;
-  std: number[];
-  large: [number, number, number][];
-  localPref?: number;
-  nextHop?: string;
-}
-
-/** `known`: the route already held under this exact text, whose encoding can be reused (the usual case). */
-function parseAdvertisement(ad: Advertisement, known: Route | undefined): ParsedAdvertisement | string {
-  const prefix = known ?? (typeof ad.prefix === 'string' ? encodePrefix(ad.prefix) : undefined);
-  if (!prefix) return `advertisement ${JSON.stringify(ad.prefix)}: not an IP prefix`;
-  const std: number[] = [];
-  for (const c of ad.communities ?? []) {
-    const v = parseStandardCommunity(c);
-    if (v === undefined) return `advertisement ${prefix.text}: community ${JSON.stringify(c)} is not A:B with 16-bit numbers`;
-    std.push(v);
-  }
-  const large: [number, number, number][] = [];
-  for (const c of ad.largeCommunities ?? []) {
-    const v = parseLargeCommunity(c);
-    if (!v) return `advertisement ${prefix.text}: large community ${JSON.stringify(c)} is not A:B:C with 32-bit numbers`;
-    large.push(v);
-  }
-  if (ad.localPref !== undefined && !(Number.isInteger(ad.localPref) && ad.localPref >= 0 && ad.localPref <= UINT32_MAX)) {
-    return `advertisement ${prefix.text}: local preference ${String(ad.localPref)} is not a 32-bit unsigned number`;
-  }
-  if (ad.nextHop !== undefined) {
-    const nh = typeof ad.nextHop === 'string' ? parseIP(ad.nextHop) : undefined;
-    if (!nh || nh.family !== prefix.family) return `advertisement ${prefix.text}: next hop ${JSON.stringify(ad.nextHop)} is not an ${prefix.family} address`;
-  }
-  return {
-    text: prefix.text, family: prefix.family, wire: prefix.wire, std, large,
-    ...(ad.localPref !== undefined ? { localPref: ad.localPref } : {}),
-    ...(ad.nextHop !== undefined ? { nextHop: ad.nextHop } : {}),
-  };
-}
+const route = (e: Entry, attrs: RouteAttributes): Route => ({ text: wireText(e.family, e.wire), family: e.family, wire: e.wire, attrs });
 
 export class AdjRibOut {
-  private desired = new Map<string, Route>();
-  private readonly sent = new Map<string, Route>();
-  private readonly dirty = new Set<string>();
+  private readonly entries = new Map<string, Entry>();
+  private queue: Entry[] = [];
+  private head = 0;
+  private announcedCount = 0;
   private interned = new Map<string, RouteAttributes>();
 
   /**
@@ -115,96 +102,161 @@ export class AdjRibOut {
    * hop); the others are applied. Duplicate prefixes merge as MetalLB's native speaker does: communities are
    * united, the first local preference and next hop stay.
    */
-  set(ads: readonly Advertisement[]): string[] {
+  set(ads: Iterable<Advertisement>): string[] {
     const errors: string[] = [];
-    const parsed = new Map<string, ParsedAdvertisement>();
-    for (const ad of ads) {
-      const p = parseAdvertisement(ad, typeof ad.prefix === 'string' ? this.desired.get(ad.prefix) : undefined);
-      if (typeof p === 'string') {
-        errors.push(p);
-        continue;
-      }
-      const first = parsed.get(p.text);
-      if (!first) {
-        parsed.set(p.text, p);
-        continue;
-      }
-      first.std.push(...p.std);
-      first.large.push(...p.large);
-    }
-    const next = new Map<string, Route>();
     const interned = new Map<string, RouteAttributes>();
-    for (const [text, p] of parsed) {
-      const attrs = this.intern(interned, p.localPref, p.std, p.large, p.nextHop);
-      const old = this.desired.get(text);
-      if (old && old.attrs === attrs) {
-        next.set(text, old);
+    for (const ad of ads) {
+      const e = this.entryFor(ad);
+      if (typeof e === 'string') {
+        errors.push(e);
         continue;
       }
-      next.set(text, { text, family: p.family, wire: p.wire, attrs });
-      this.dirty.add(text);
+      const attrs = this.attributesOf(ad, interned);
+      if (typeof attrs === 'string') {
+        errors.push(`advertisement ${ad.prefix}: ${attrs}`);
+        continue;
+      }
+      e.staged = e.staged ? this.merge(e.staged, attrs, interned) : attrs;
     }
-    for (const key of this.desired.keys()) if (!next.has(key)) this.dirty.add(key);
-    this.desired = next;
+    for (const e of this.entries.values()) {
+      const want = e.staged;
+      e.staged = undefined;
+      if (want !== e.want) {
+        e.want = want;
+        this.enqueue(e);
+      }
+      if (!e.want && !e.have && !e.queued) this.entries.delete(e.key);
+    }
     this.interned = interned;
     return errors;
   }
 
-  /** One object per distinct attribute set, reusing the previous set's objects so unchanged routes compare equal. */
-  private intern(into: Map<string, RouteAttributes>, localPref: number | undefined, std: number[], large: [number, number, number][], nextHop: string | undefined): RouteAttributes {
-    const communities = [...new Set(std)].sort((a, b) => a - b);
-    const largeCommunities = large.slice().sort((a, b) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2]);
-    const key = `${localPref ?? ''}|${communities.join(',')}|${largeCommunities.map((l) => l.join(':')).join(',')}|${nextHop ?? ''}`;
-    const have = into.get(key) ?? this.interned.get(key);
-    if (have) {
-      into.set(key, have);
-      return have;
+  private entryFor(ad: Advertisement): Entry | string {
+    const text = ad?.prefix;
+    if (typeof text !== 'string') return `advertisement ${JSON.stringify(text)}: not an IP prefix`;
+    let family: IPFamily = 'IPv4';
+    let wire = ipv4Wire(text);
+    if (wire === null) {
+      const p = encodePrefix(text);
+      if (!p) return `advertisement ${JSON.stringify(text)}: not an IP prefix`;
+      family = p.family;
+      wire = p.wire;
     }
-    const attrs: RouteAttributes = {
-      communities,
-      largeCommunities,
+    const key = family === 'IPv4' ? wire : IPV6_KEY + wire;
+    let e = this.entries.get(key);
+    if (!e) {
+      e = { key, family, wire, want: undefined, have: undefined, queued: false, staged: undefined };
+      this.entries.set(key, e);
+    }
+    return e;
+  }
+
+  /** The interned attribute set of one advertisement, or what is wrong with it. */
+  private attributesOf(ad: Advertisement, into: Map<string, RouteAttributes>): RouteAttributes | string {
+    const plain = (ad.communities === undefined || ad.communities.length === 0) && (ad.largeCommunities === undefined || ad.largeCommunities.length === 0)
+      && ad.localPref === undefined && ad.nextHop === undefined;
+    if (plain) return this.intern(into, PLAIN_KEY, () => ({ communities: NO_COMMUNITIES, largeCommunities: NO_LARGE }));
+    const std: number[] = [];
+    for (const c of ad.communities ?? []) {
+      const v = parseStandardCommunity(c);
+      if (v === undefined) return `community ${JSON.stringify(c)} is not A:B with 16-bit numbers`;
+      std.push(v);
+    }
+    const large: [number, number, number][] = [];
+    for (const c of ad.largeCommunities ?? []) {
+      const v = parseLargeCommunity(c);
+      if (!v) return `large community ${JSON.stringify(c)} is not A:B:C with 32-bit numbers`;
+      large.push(v);
+    }
+    if (ad.localPref !== undefined && !(Number.isInteger(ad.localPref) && ad.localPref >= 0 && ad.localPref <= UINT32_MAX)) {
+      return `local preference ${String(ad.localPref)} is not a 32-bit unsigned number`;
+    }
+    if (ad.nextHop !== undefined) {
+      const nh = typeof ad.nextHop === 'string' ? parseIP(ad.nextHop) : undefined;
+      const family = ad.prefix.includes(':') ? 'IPv6' : 'IPv4';
+      if (!nh || nh.family !== family) return `next hop ${JSON.stringify(ad.nextHop)} is not an ${family} address`;
+    }
+    return this.build(into, ad.localPref, std, large, ad.nextHop);
+  }
+
+  private build(into: Map<string, RouteAttributes>, localPref: number | undefined, std: readonly number[], large: readonly (readonly [number, number, number])[], nextHop: string | undefined): RouteAttributes {
+    const communities = [...new Set(std)].sort((a, b) => a - b);
+    const byKey = new Map(large.map((l) => [l.join(':'), l] as const));
+    const largeCommunities = [...byKey.values()].sort((a, b) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2]);
+    const key = `${localPref ?? ''}|${communities.join(',')}|${largeCommunities.map((l) => l.join(':')).join(',')}|${nextHop ?? ''}`;
+    return this.intern(into, key, () => ({
+      communities: communities.length ? communities : NO_COMMUNITIES,
+      largeCommunities: largeCommunities.length ? largeCommunities : NO_LARGE,
       ...(localPref !== undefined ? { localPref } : {}),
       ...(nextHop !== undefined ? { nextHop } : {}),
-    };
-    into.set(key, attrs);
-    return attrs;
+    }));
+  }
+
+  /** Equal attribute sets are one object, also across set() calls, so unchanged routes compare equal by identity. */
+  private intern(into: Map<string, RouteAttributes>, key: string, make: () => RouteAttributes): RouteAttributes {
+    let a = into.get(key);
+    if (a) return a;
+    a = this.interned.get(key) ?? make();
+    into.set(key, a);
+    return a;
+  }
+
+  private merge(first: RouteAttributes, next: RouteAttributes, into: Map<string, RouteAttributes>): RouteAttributes {
+    return this.build(into, first.localPref, [...first.communities, ...next.communities],
+      [...first.largeCommunities, ...next.largeCommunities], first.nextHop);
+  }
+
+  private enqueue(e: Entry): void {
+    if (e.queued) return;
+    e.queued = true;
+    this.queue.push(e);
   }
 
   /** The session went down: the peer holds nothing; everything wanted is pending again. */
   reset(): void {
-    this.sent.clear();
-    this.dirty.clear();
-    for (const key of this.desired.keys()) this.dirty.add(key);
+    for (const e of this.queue) e.queued = false;
+    this.queue = [];
+    this.head = 0;
+    this.announcedCount = 0;
+    for (const e of this.entries.values()) {
+      e.have = undefined;
+      if (e.want) this.enqueue(e);
+      else this.entries.delete(e.key);
+    }
   }
 
   /** ROUTE-REFRESH (RFC 2918 §4): everything of `family` the peer holds is sent again. */
   resend(family: IPFamily): void {
-    for (const [key, route] of this.sent) {
-      if (route.family !== family) continue;
-      this.sent.delete(key);
-      this.dirty.add(key);
+    for (const e of this.entries.values()) {
+      if (e.family !== family || !e.have) continue;
+      e.have = undefined;
+      this.announcedCount--;
+      this.enqueue(e);
     }
   }
 
   get pending(): number {
-    return this.dirty.size;
+    return this.queue.length - this.head;
   }
 
   get announced(): number {
-    return this.sent.size;
+    return this.announcedCount;
   }
 
+  /** Prefixes we want advertised. */
   get size(): number {
-    return this.desired.size;
+    let n = 0;
+    for (const e of this.entries.values()) if (e.want) n++;
+    return n;
   }
 
   /** What the peer holds (or is being sent), for status and tests. */
-  sentRoutes(): IterableIterator<Route> {
-    return this.sent.values();
+  *sentRoutes(): IterableIterator<Route> {
+    for (const e of this.entries.values()) if (e.have) yield route(e, e.have);
   }
 
-  desiredRoutes(): IterableIterator<Route> {
-    return this.desired.values();
+  *desiredRoutes(): IterableIterator<Route> {
+    for (const e of this.entries.values()) if (e.want) yield route(e, e.want);
   }
 
   /** The attribute sets in use, so the packer can drop encodings of the others. */
@@ -221,26 +273,35 @@ export class AdjRibOut {
     const withdrawV4: string[] = [];
     const withdrawV6: string[] = [];
     const unsendable: Route[] = [];
-    let n = 0;
-    for (const key of this.dirty) {
-      if (n++ >= max) break;
-      this.dirty.delete(key);
-      const want = this.desired.get(key);
-      const have = this.sent.get(key);
-      const sendable = want !== undefined && families.has(want.family) && packer.canAnnounce(want.attrs, want.family);
-      if (want && sendable) {
-        if (have && have.attrs === want.attrs) continue;
-        let g = groups.get(want.attrs);
-        if (!g) groups.set(want.attrs, (g = { v4: [], v6: [] }));
-        (want.family === 'IPv4' ? g.v4 : g.v6).push(want.wire);
-        this.sent.set(key, want);
+    const end = Math.min(this.queue.length, this.head + max);
+    for (; this.head < end; this.head++) {
+      const e = this.queue[this.head]!;
+      e.queued = false;
+      const want = e.want;
+      const have = e.have;
+      if (want && families.has(e.family) && packer.canAnnounce(want, e.family)) {
+        if (have === want) continue;
+        let g = groups.get(want);
+        if (!g) groups.set(want, (g = { v4: [], v6: [] }));
+        (e.family === 'IPv4' ? g.v4 : g.v6).push(e.wire);
+        if (!have) this.announcedCount++;
+        e.have = want;
         continue;
       }
-      if (want) unsendable.push(want);
+      if (want) unsendable.push(route(e, want));
       if (have) {
-        (have.family === 'IPv4' ? withdrawV4 : withdrawV6).push(have.wire);
-        this.sent.delete(key);
+        (e.family === 'IPv4' ? withdrawV4 : withdrawV6).push(e.wire);
+        e.have = undefined;
+        this.announcedCount--;
       }
+      if (!want) this.entries.delete(e.key);
+    }
+    if (this.head === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+    } else if (this.head > 4096 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
     }
     if (withdrawV4.length > 0) packer.withdraw('IPv4', withdrawV4);
     if (withdrawV6.length > 0) packer.withdraw('IPv6', withdrawV6);

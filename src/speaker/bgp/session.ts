@@ -111,6 +111,8 @@ export interface SessionStats {
 
 export interface SessionEvents {
   state: [state: SessionState, previous: SessionState, reason: string | undefined];
+  /** Every pending change has been handed to the socket (after the initial set, End-of-RIB included). */
+  advertised: [announced: number];
 }
 
 const BACKOFF_MAX_MS = 120_000;
@@ -144,7 +146,7 @@ export class Session extends EventEmitter<SessionEvents> {
   private bfdBlocked = false;
   private negotiated: Negotiated | undefined;
   private packer: UpdatePacker | undefined;
-  private readonly rib = new AdjRibOut();
+  private rib: AdjRibOut;
   private pumping = false;
   private pumpScheduled = false;
   private endOfRibSent = false;
@@ -160,11 +162,14 @@ export class Session extends EventEmitter<SessionEvents> {
   private readonly connectTimeoutMs: number;
   private readonly batchSize: number;
 
+  /** `rib`: the advertisements gathered before this session existed (see BgpSpeaker). */
   constructor(
     readonly config: PeerConfig,
     private readonly opts: SessionOptions,
+    rib?: AdjRibOut,
   ) {
     super();
+    this.rib = rib ?? new AdjRibOut();
     this.log = (opts.logger ?? silent).child({ peer: config.name, peerAddress: `${config.peerAddress}:${this.port}` });
     this.connector = opts.connector ?? defaultConnector;
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
@@ -199,6 +204,14 @@ export class Session extends EventEmitter<SessionEvents> {
       ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
       ...(this.negotiated ? { negotiated: this.negotiated } : {}),
     };
+  }
+
+  /** Takes this session's advertisements away (to a session replacing it); it is left with none. */
+  detachAdvertisements(): AdjRibOut {
+    const rib = this.rib;
+    this.rib = new AdjRibOut();
+    rib.reset();
+    return rib;
   }
 
   /** What the peer holds from us (prefix texts), for tests and status. */
@@ -236,7 +249,7 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   /** Replaces what this session advertises; only the difference is sent. Returns the refused advertisements' errors. */
-  setAdvertisements(ads: readonly Advertisement[]): string[] {
+  setAdvertisements(ads: Iterable<Advertisement>): string[] {
     const errors = this.rib.set(ads);
     this.packer?.retain(this.rib.attributeSets());
     this.schedulePump();
@@ -572,7 +585,10 @@ export class Session extends EventEmitter<SessionEvents> {
         }
         if (this.rib.pending === 0) this.finishRound(packer);
         for (const b of packer.take()) socket.write(b);
-        if (this.rib.pending === 0) break;
+        if (this.rib.pending === 0) {
+          this.emit('advertised', this.rib.announced);
+          break;
+        }
         if (socket.writableLength > HIGH_WATER) await drained(socket);
         else await nextTurn();
       }

@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events';
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from '../../log.js';
 import { CeaseSubcode } from './messages.js';
-import type { Advertisement } from './rib.js';
+import { AdjRibOut, type Advertisement } from './rib.js';
 import { Session, type PeerConfig, type SessionOptions, type SessionState, type SessionStats } from './session.js';
 
 export interface PeerStatus {
@@ -20,6 +20,8 @@ export interface PeerStatus {
 export interface BgpSpeakerEvents {
   /** A session changed state. */
   session: [name: string, state: SessionState, previous: SessionState, reason: string | undefined];
+  /** A session has written every pending change (`announced` prefixes held by the peer). */
+  advertised: [name: string, announced: number];
 }
 
 export type BgpSpeakerOptions = Omit<SessionOptions, 'logger'> & { logger?: Logger };
@@ -30,7 +32,8 @@ export const peerLabel = (c: Pick<PeerConfig, 'peerAddress' | 'peerPort'>): stri
 
 export class BgpSpeaker extends EventEmitter<BgpSpeakerEvents> {
   private readonly sessions = new Map<string, Session>();
-  private readonly advertisements = new Map<string, readonly Advertisement[]>();
+  /** Advertisements for peers that have no session (yet), kept as a session would (compact, already parsed). */
+  private readonly waiting = new Map<string, AdjRibOut>();
   private closed = false;
 
   constructor(private readonly opts: BgpSpeakerOptions) {
@@ -49,16 +52,18 @@ export class BgpSpeaker extends EventEmitter<BgpSpeakerEvents> {
       const next = wanted.get(name);
       if (next && isDeepStrictEqual(next, session.config)) continue;
       this.sessions.delete(name);
+      this.waiting.set(name, session.detachAdvertisements());
       void session.stop(next ? CeaseSubcode.OTHER_CONFIGURATION_CHANGE : CeaseSubcode.PEER_DECONFIGURED);
       session.removeAllListeners('state');
+      session.removeAllListeners('advertised');
     }
     for (const [name, config] of wanted) {
       if (this.sessions.has(name)) continue;
-      const session = new Session(structuredClone(config), this.opts);
+      const session = new Session(structuredClone(config), this.opts, this.waiting.get(name));
+      this.waiting.delete(name);
       session.on('state', (state, previous, reason) => this.emit('session', name, state, previous, reason));
+      session.on('advertised', (announced) => this.emit('advertised', name, announced));
       this.sessions.set(name, session);
-      const ads = this.advertisements.get(name);
-      if (ads) session.setAdvertisements(ads);
       session.start();
     }
   }
@@ -67,10 +72,14 @@ export class BgpSpeaker extends EventEmitter<BgpSpeakerEvents> {
    * Everything `peer` (a BGPPeer name) should carry from this node; the session sends only the difference from
    * the previous set. Kept for peers not configured yet. Returns the refused advertisements' errors.
    */
-  setAdvertisements(peer: string, ads: readonly Advertisement[]): string[] {
-    if (ads.length === 0) this.advertisements.delete(peer);
-    else this.advertisements.set(peer, ads);
-    return this.sessions.get(peer)?.setAdvertisements(ads) ?? [];
+  setAdvertisements(peer: string, ads: Iterable<Advertisement>): string[] {
+    const session = this.sessions.get(peer);
+    if (session) return session.setAdvertisements(ads);
+    let rib = this.waiting.get(peer);
+    if (!rib) this.waiting.set(peer, (rib = new AdjRibOut()));
+    const errors = rib.set(ads);
+    if (rib.size === 0) this.waiting.delete(peer);
+    return errors;
   }
 
   /** Tells the peer's session about its BFD session (see Session.setBfdState). */

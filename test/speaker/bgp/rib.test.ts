@@ -7,7 +7,9 @@ import { crc32, deriveNextHops, deriveRouterId, type InterfaceTable } from '../.
 import { AS_TRANS, MAX_MESSAGE_LENGTH, type PathAttribute, type UpdateMessage } from '../../../src/speaker/bgp/messages.js';
 import { UpdatePacker, type EncodingContext } from '../../../src/speaker/bgp/packer.js';
 import { Parser } from '../../../src/speaker/bgp/parser.js';
+import { encodePrefix, encodePrefixSlow, ipv4Wire, wireText } from '../../../src/speaker/bgp/nlri.js';
 import { AdjRibOut, type Advertisement } from '../../../src/speaker/bgp/rib.js';
+import { seededRandom } from '../../helpers/random.js';
 import { serializeUpdate } from '../../../src/speaker/bgp/serializer.js';
 import { backoffDelay } from '../../../src/speaker/bgp/session.js';
 
@@ -146,6 +148,21 @@ describe('UpdatePacker', () => {
     assert.deepEqual(got.get('10.0.0.1/32')!.nextHops, ['10.0.0.99']);
     assert.deepEqual(got.get('10.0.0.2/32')!.nextHops, ['10.0.0.11']);
     assert.equal(rib.announced, 2);
+  });
+});
+
+describe('prefix encoding', () => {
+  it('the allocation-free IPv4 path agrees with the general parser (seeded random texts)', () => {
+    const random = seededRandom(95);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
+    const octet = (): string => pick([String(Math.floor(random() * 256)), String(Math.floor(random() * 300)), `0${Math.floor(random() * 10)}`, '0', '255', '']);
+    for (let i = 0; i < 20_000; i++) {
+      const len = pick([String(Math.floor(random() * 34)), '32', '0', '08', '', '100', 'x']);
+      const text = `${octet()}.${octet()}.${octet()}.${octet()}${pick(['/', '/', '/', ''])}${len}${pick(['', '', '', ' ', '.0'])}`;
+      assert.deepEqual(encodePrefix(text), encodePrefixSlow(text), text);
+      const wire = ipv4Wire(text);
+      if (wire !== null) assert.equal(wireText('IPv4', wire), encodePrefixSlow(text)!.text, text);
+    }
   });
 });
 
