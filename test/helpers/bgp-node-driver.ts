@@ -10,12 +10,21 @@ import { BgpSpeaker } from '../../src/speaker/bgp/speaker.js';
 
 const nodeName = process.argv[2] ?? 'node';
 const logger = createLogger('bgp', (process.env['BGP_DRIVER_LOG'] as 'debug' | undefined) ?? 'info');
-const speaker = new BgpSpeaker({ nodeName, logger });
+const workerUrl = process.env['BFD_WORKER_URL'];
+const speaker = new BgpSpeaker({
+  nodeName, logger,
+  bfd: {
+    logLevel: (process.env['BGP_DRIVER_LOG'] as 'debug' | undefined) ?? 'info',
+    mode: process.env['BFD_MODE'] === 'inline' ? 'inline' : 'worker',
+    ...(workerUrl ? { workerUrl: new URL(workerUrl) } : {}),
+  },
+});
 
 const emit = (obj: Record<string, unknown>): void => void process.stdout.write(`${JSON.stringify(obj)}\n`);
 
 speaker.on('session', (peer, state, previous, reason) => emit({ event: 'session', peer, state, previous, reason, at: performance.now() }));
 speaker.on('advertised', (peer, announced) => emit({ event: 'advertised', peer, announced, at: performance.now() }));
+speaker.on('bfd', (peer, state) => emit({ event: 'bfd', peer, state, at: performance.now() }));
 
 type Handler = (args: Record<string, unknown>) => unknown;
 const handlers: Record<string, Handler> = {
@@ -37,6 +46,15 @@ const handlers: Record<string, Handler> = {
     return speaker.setAdvertisements(a['peer'] as string, ads()).length;
   },
   status: () => speaker.status(),
+  bfdStatus: () => speaker.bfdStatus(),
+  /** Keeps the main thread busy (a synchronous loop) for `ms`: what a huge config or a GC pause does. */
+  block: (a) => {
+    const end = performance.now() + (a['ms'] as number);
+    while (performance.now() < end) {
+      // busy
+    }
+    return null;
+  },
   bfd: (a) => speaker.setBfdState(a['peer'] as string, a['up'] as boolean),
   memory: () => ({ ...process.memoryUsage(), hwm: Number(/VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0) * 1024 }),
   close: async () => {

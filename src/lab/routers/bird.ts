@@ -47,6 +47,8 @@ export function birdConfig(spec: RouterSpec): string {
     if (n.disabled) lines.push('  disabled;');
     lines.push(spec.localAddress ? `  local ${spec.localAddress} as ${spec.asn};` : `  local as ${spec.asn};`);
     lines.push(`  neighbor ${n.address} as ${n.asn};`);
+    // After an error (a BFD Down among them) BIRD refuses the neighbor for 60 s by default; nodes come back faster.
+    lines.push('  error wait time 1, 10;');
     if (n.passive ?? true) lines.push('  passive on;');
     else lines.push('  connect retry time 1;', '  connect delay time 0;');
     if (n.password) lines.push(`  password ${quote(n.password)};`);

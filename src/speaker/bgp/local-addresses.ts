@@ -85,3 +85,17 @@ export function deriveNextHops(localAddress: string, peerAddress: string, table:
   }
   return out;
 }
+
+/** The peer is inside the subnet of one of our addresses (directly connected: single-hop BFD, link-local next hop). */
+export function peerOnLink(peerAddress: string, table: InterfaceTable = networkInterfaces()): boolean {
+  const peer = parseIP(peerAddress);
+  if (!peer) return false;
+  for (const addresses of Object.values(table)) {
+    for (const a of addresses ?? []) {
+      if (a.internal) continue;
+      const p = a.cidr ? parsePrefix(a.cidr) : undefined;
+      if (p && prefixContains(p, peer)) return true;
+    }
+  }
+  return false;
+}

@@ -53,6 +53,18 @@ export interface PeerConfig {
   gracefulRestart?: boolean;
   /** Address families offered; default both. */
   families?: readonly IPFamily[];
+  /** The BGPPeer's BFDProfile: a BFD session runs beside this one and its Down takes this one down. */
+  bfd?: BfdProfileTimers;
+}
+
+/** A BFDProfile's values (milliseconds), as src/config parses them. */
+export interface BfdProfileTimers {
+  receiveInterval: number;
+  transmitInterval: number;
+  detectMultiplier: number;
+  echoMode: boolean;
+  passiveMode: boolean;
+  minimumTtl: number;
 }
 
 export interface SessionOptions {

@@ -4,6 +4,10 @@
 import { EventEmitter } from 'node:events';
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from '../../log.js';
+import { BfdManager, type BfdManagerOptions } from '../bfd/manager.js';
+import type { BfdSessionConfig, BfdStatus } from '../bfd/engine.js';
+import type { StateName } from '../bfd/packet.js';
+import { peerOnLink } from './local-addresses.js';
 import { CeaseSubcode } from './messages.js';
 import { AdjRibOut, type Advertisement } from './rib.js';
 import { Session, type PeerConfig, type SessionOptions, type SessionState, type SessionStats } from './session.js';
@@ -22,9 +26,15 @@ export interface BgpSpeakerEvents {
   session: [name: string, state: SessionState, previous: SessionState, reason: string | undefined];
   /** A session has written every pending change (`announced` prefixes held by the peer). */
   advertised: [name: string, announced: number];
+  /** The peer's BFD session changed state. */
+  bfd: [name: string, state: StateName];
 }
 
-export type BgpSpeakerOptions = Omit<SessionOptions, 'logger'> & { logger?: Logger };
+export type BgpSpeakerOptions = Omit<SessionOptions, 'logger'> & {
+  logger?: Logger;
+  /** How BFD runs (default: in a worker thread). */
+  bfd?: BfdManagerOptions;
+};
 
 /** MetalLB's peer label: Go's net.JoinHostPort. */
 export const peerLabel = (c: Pick<PeerConfig, 'peerAddress' | 'peerPort'>): string =>
@@ -32,6 +42,9 @@ export const peerLabel = (c: Pick<PeerConfig, 'peerAddress' | 'peerPort'>): stri
 
 export class BgpSpeaker extends EventEmitter<BgpSpeakerEvents> {
   private readonly sessions = new Map<string, Session>();
+  private bfd: BfdManager | undefined;
+  private readonly bfdStates = new Map<string, StateName>();
+  private bfdChain: Promise<void> = Promise.resolve();
   /** Advertisements for peers that have no session (yet), kept as a session would (compact, already parsed). */
   private readonly waiting = new Map<string, AdjRibOut>();
   private closed = false;
@@ -61,11 +74,48 @@ export class BgpSpeaker extends EventEmitter<BgpSpeakerEvents> {
       if (this.sessions.has(name)) continue;
       const session = new Session(structuredClone(config), this.opts, this.waiting.get(name));
       this.waiting.delete(name);
+      // A replacement session learns that BFD is already Up, so that a later Down still counts.
+      if (config.bfd && this.bfdStates.get(name) === 'Up') session.setBfdState(true);
       session.on('state', (state, previous, reason) => this.emit('session', name, state, previous, reason));
       session.on('advertised', (announced) => this.emit('advertised', name, announced));
       this.sessions.set(name, session);
       session.start();
     }
+    this.configureBfd([...wanted.values()]);
+  }
+
+  /** One BFD session per peer with a profile; its Up/Down reaches the BGP session. */
+  private configureBfd(peers: readonly PeerConfig[]): void {
+    const withBfd = peers.filter((p) => p.bfd);
+    for (const key of this.bfdStates.keys()) if (!withBfd.some((p) => p.name === key)) this.bfdStates.delete(key);
+    if (withBfd.length === 0 && !this.bfd) return;
+    if (!this.bfd) {
+      this.bfd = new BfdManager({ ...(this.opts.logger ? { logger: this.opts.logger } : {}), ...this.opts.bfd });
+      this.bfd.on('state', (key, state) => {
+        this.bfdStates.set(key, state);
+        if (state === 'Up') this.sessions.get(key)?.setBfdState(true);
+        else if (state === 'Down' || state === 'AdminDown') this.sessions.get(key)?.setBfdState(false);
+        this.emit('bfd', key, state);
+      });
+    }
+    const bfd = this.bfd;
+    const sessions: BfdSessionConfig[] = withBfd.map((p) => ({
+      key: p.name,
+      peerAddress: p.peerAddress,
+      ...(p.sourceAddress ? { localAddress: p.sourceAddress } : {}),
+      // RFC 5883 when the peer is not on one of our links (or eBGP multihop says so), RFC 5881 otherwise.
+      multihop: p.ebgpMultiHop === true || !peerOnLink(p.peerAddress),
+      ...p.bfd!,
+    }));
+    this.bfdChain = this.bfdChain.then(() => bfd.configure(sessions)).catch((err: Error) => {
+      this.opts.logger?.error({ event: 'bfdConfigFailed', err: err.message }, 'BFD sessions could not be set up');
+    });
+  }
+
+  /** BFD sessions' state and counters. */
+  async bfdStatus(): Promise<BfdStatus[]> {
+    await this.bfdChain;
+    return this.bfd ? this.bfd.status() : [];
   }
 
   /**
@@ -101,5 +151,7 @@ export class BgpSpeaker extends EventEmitter<BgpSpeakerEvents> {
     const all = [...this.sessions.values()];
     this.sessions.clear();
     await Promise.all(all.map((s) => s.stop(CeaseSubcode.ADMINISTRATIVE_SHUTDOWN, message)));
+    await this.bfdChain;
+    await this.bfd?.close();
   }
 }

@@ -1,0 +1,203 @@
+// Runs BFD sessions over UDP (RFC 5881 single hop on port 3784, RFC 5883 multihop on 4784): packets leave from a
+// port of their own per session (49152–65535) with TTL 255, and arrive on the shared well-known port, where they are
+// matched to a session by Your Discriminator or, before the peer knows ours, by source address. Thread-agnostic:
+// the BfdManager runs it in a worker thread so that a busy main event loop cannot delay packets.
+import { createSocket, type Socket } from 'node:dgram';
+import { isIPv6 } from 'node:net';
+import { formatIP, parseIP } from '../../net/ip.js';
+import { randomInt } from 'node:crypto';
+import pino from 'pino';
+import type { Logger } from '../../log.js';
+import { MULTI_HOP_PORT, SINGLE_HOP_PORT, SOURCE_PORT_MAX, SOURCE_PORT_MIN, decodeControl, type StateName } from './packet.js';
+import { BfdSession, realTimers, type BfdSessionStatus, type BfdTimers, type TimerHost } from './session.js';
+
+export interface BfdSessionConfig extends BfdTimers {
+  /** Identifies the session (the BGPPeer name). */
+  key: string;
+  peerAddress: string;
+  /** Source address; default: whatever the kernel picks. */
+  localAddress?: string;
+  /** RFC 5883 (port 4784) instead of RFC 5881 (port 3784). */
+  multihop: boolean;
+  /** Accepted for MetalLB compatibility; echo is not implemented (we advertise Required Min Echo RX 0). */
+  echoMode?: boolean;
+  /** Multihop only: the least TTL accepted. Not enforced (Node cannot read a datagram's TTL); kept for status. */
+  minimumTtl?: number;
+}
+
+export interface BfdStatus extends BfdSessionStatus {
+  key: string;
+  peerAddress: string;
+  multihop: boolean;
+}
+
+export type BfdStateListener = (key: string, state: StateName, diag: number, previous: StateName) => void;
+
+interface Running {
+  config: BfdSessionConfig;
+  session: BfdSession;
+  tx: Socket;
+}
+
+const silent = pino({ level: 'silent' });
+
+/** One spelling per address, so a datagram's source compares equal to the configured peer. */
+function canonical(address: string): string {
+  const ip = parseIP(address.split('%')[0] ?? '');
+  return ip ? formatIP(ip) : address;
+}
+const TTL = 255;
+
+export class BfdEngine {
+  private readonly sessions = new Map<string, Running>();
+  private readonly byDiscriminator = new Map<number, Running>();
+  private readonly rx = new Map<string, Socket>();
+  private closed = false;
+
+  constructor(
+    private readonly onState: BfdStateListener,
+    private readonly log: Logger = silent,
+    private readonly host: TimerHost = realTimers,
+    /** Ports to listen on (tests move them off the well-known ones). */
+    private readonly ports: { singleHop: number; multiHop: number } = { singleHop: SINGLE_HOP_PORT, multiHop: MULTI_HOP_PORT },
+  ) {}
+
+  /** The sessions wanted: new ones start, removed ones say AdminDown and stop, changed timers go through a Poll. */
+  async configure(configs: readonly BfdSessionConfig[]): Promise<void> {
+    if (this.closed) return;
+    const wanted = new Map(configs.map((c) => [c.key, c]));
+    for (const [key, r] of this.sessions) {
+      const next = wanted.get(key);
+      if (next && canonical(next.peerAddress) === r.config.peerAddress && next.multihop === r.config.multihop && next.localAddress === r.config.localAddress) continue;
+      this.remove(key);
+    }
+    for (const c of configs) {
+      const have = this.sessions.get(c.key);
+      if (have) {
+        have.session.setTimers(c);
+        have.config = c;
+        continue;
+      }
+      await this.add(c);
+    }
+    this.closeUnusedListeners();
+  }
+
+  status(): BfdStatus[] {
+    return [...this.sessions.values()].map((r) => ({ key: r.config.key, peerAddress: r.config.peerAddress, multihop: r.config.multihop, ...r.session.status() }));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const key of [...this.sessions.keys()]) this.remove(key);
+    for (const s of this.rx.values()) s.close();
+    this.rx.clear();
+  }
+
+  private async add(config: BfdSessionConfig): Promise<void> {
+    const c = { ...config, peerAddress: canonical(config.peerAddress) };
+    const family = isIPv6(c.peerAddress) ? 'udp6' : 'udp4';
+    await this.listen(family, c.multihop ? this.ports.multiHop : this.ports.singleHop);
+    const tx = await this.bindSource(family, c.localAddress);
+    const port = c.multihop ? this.ports.multiHop : this.ports.singleHop;
+    let discr: number;
+    do discr = randomInt(1, 0xffffffff); while (this.byDiscriminator.has(discr));
+    const session = new BfdSession(discr, c, (packet) => {
+      tx.send(packet, port, c.peerAddress, (err) => {
+        // A cut link shows up here as EHOSTUNREACH/ENETUNREACH; the detection timer is what decides.
+        if (err) this.log.debug({ event: 'bfdSendFailed', peer: c.key, err: err.message }, 'BFD packet not sent');
+      });
+    }, (state, diag, previous) => {
+      this.log.info({ event: 'bfdState', peer: c.key, peerAddress: c.peerAddress, state, previous, diag }, `BFD session ${previous} -> ${state}`);
+      this.onState(c.key, state, diag, previous);
+    }, this.host);
+    const r: Running = { config: c, session, tx };
+    this.sessions.set(c.key, r);
+    this.byDiscriminator.set(discr, r);
+    if (c.echoMode) this.log.info({ peer: c.key }, 'BFD echo mode is not implemented; asynchronous mode only');
+    session.start();
+  }
+
+  private remove(key: string): void {
+    const r = this.sessions.get(key);
+    if (!r) return;
+    r.session.stop();
+    this.sessions.delete(key);
+    this.byDiscriminator.delete(r.session.localDiscr);
+    // Let the AdminDown packet leave before the socket goes.
+    setTimeout(() => r.tx.close(), 100).unref();
+  }
+
+  /** A socket of its own per session, from 49152–65535 (RFC 5881 §4), TTL 255 (§5). */
+  private async bindSource(family: 'udp4' | 'udp6', address: string | undefined): Promise<Socket> {
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const s = createSocket({ type: family });
+      const port = randomInt(SOURCE_PORT_MIN, SOURCE_PORT_MAX + 1);
+      try {
+        await new Promise<void>((resolve, reject) => {
+          s.once('error', reject);
+          s.bind({ port, ...(address ? { address } : {}), exclusive: true }, () => {
+            s.off('error', reject);
+            resolve();
+          });
+        });
+        s.setTTL(TTL);
+        s.on('error', (err) => this.log.warn({ event: 'bfdSocketError', err: err.message }, 'BFD socket error'));
+        // Replies come to the well-known port, never here; anything arriving is dropped.
+        s.on('message', () => undefined);
+        return s;
+      } catch (err) {
+        s.close();
+        if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+      }
+    }
+    throw new Error('no free BFD source port in 49152-65535');
+  }
+
+  private async listen(family: 'udp4' | 'udp6', port: number): Promise<void> {
+    const key = `${family}/${port}`;
+    if (this.rx.has(key)) return;
+    const s = createSocket({ type: family, reuseAddr: true, ...(family === 'udp6' ? { ipv6Only: true } : {}) });
+    await new Promise<void>((resolve, reject) => {
+      s.once('error', reject);
+      s.bind(port, () => {
+        s.off('error', reject);
+        resolve();
+      });
+    });
+    s.on('error', (err) => this.log.warn({ event: 'bfdSocketError', port, err: err.message }, 'BFD socket error'));
+    s.on('message', (msg, rinfo) => this.onPacket(msg, canonical(rinfo.address), port === this.ports.multiHop));
+    this.rx.set(key, s);
+  }
+
+  private closeUnusedListeners(): void {
+    for (const [key, s] of this.rx) {
+      const [family, port] = key.split('/');
+      const used = [...this.sessions.values()].some((r) =>
+        (isIPv6(r.config.peerAddress) ? 'udp6' : 'udp4') === family && String(r.config.multihop ? this.ports.multiHop : this.ports.singleHop) === port);
+      if (!used) {
+        s.close();
+        this.rx.delete(key);
+      }
+    }
+  }
+
+  private onPacket(msg: Buffer, from: string, multihop: boolean): void {
+    const p = decodeControl(msg);
+    if (typeof p === 'string') {
+      this.log.debug({ event: 'bfdDiscard', from, reason: p }, 'BFD packet discarded');
+      return;
+    }
+    // Your Discriminator picks the session; before the peer knows it, the source address does (§6.8.6). Either
+    // way the source must be the session's peer: we cannot check the TTL (RFC 5881 §5), so this is our guard.
+    let r = p.yourDiscriminator !== 0 ? this.byDiscriminator.get(p.yourDiscriminator) : undefined;
+    if (!r && p.yourDiscriminator === 0) {
+      for (const x of this.sessions.values()) if (x.config.peerAddress === from && x.config.multihop === multihop) r = x;
+    }
+    if (!r || r.config.peerAddress !== from) {
+      this.log.debug({ event: 'bfdDiscard', from, yourDiscriminator: p.yourDiscriminator }, 'BFD packet for no session');
+      return;
+    }
+    r.session.receive(p);
+  }
+}
