@@ -6,7 +6,7 @@
 // Target: faster than the fastest daemon at both sizes, our RSS under 100 MB at 100,000 routes.
 import { readdirSync, readFileSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { BirdControl } from '../src/lab/routers/bird-control.js';
 import { BIRD_SOCKET, birdProtocolName, parseBirdProtocolStats } from '../src/lab/routers/bird.js';
 import { startRouter, type Router } from '../src/lab/routers/runner.js';
@@ -17,6 +17,7 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 type Sender = 'metallb-ts' | RouterDaemon;
 const SENDERS: Sender[] = (process.env['BENCH_BGP_SENDERS']?.split(',') as Sender[] | undefined) ?? ['metallb-ts', 'gobgp', 'frr', 'bird'];
 const SIZES = process.env['BENCH_BGP_SIZES']?.split(',').map(Number) ?? [10_000, 100_000];
+const PARTS = process.env['BENCH_BGP_PARTS']?.split(',') ?? ['routes', 'bfd'];
 const SENDER_ASN = 64512;
 const RECEIVER_ASN = 64500;
 
@@ -66,16 +67,20 @@ function prefixes(n: number): string[] {
   return out;
 }
 
-async function bundleDriver(): Promise<string> {
+/** The driver and the BFD worker as plain JavaScript, as the image runs them (no TypeScript loader in memory). */
+async function bundleDriver(): Promise<{ script: string; bfdWorker: string }> {
   const esbuild = await import('esbuild');
   const dir = join(ROOT, '.tmp', 'bench');
   mkdirSync(dir, { recursive: true });
-  const outfile = join(dir, 'bgp-node-driver.mjs');
-  await esbuild.build({
-    entryPoints: [join(ROOT, 'test', 'helpers', 'bgp-node-driver.ts')],
-    bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile, packages: 'external', logLevel: 'error',
-  });
-  return outfile;
+  const build = async (entry: string, out: string): Promise<string> => {
+    const outfile = join(dir, out);
+    await esbuild.build({ entryPoints: [join(ROOT, entry)], bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile, packages: 'external', logLevel: 'error' });
+    return outfile;
+  };
+  return {
+    script: await build('test/helpers/bgp-node-driver.ts', 'bgp-node-driver.mjs'),
+    bfdWorker: await build('src/speaker/bfd/worker.ts', 'bfd-worker.mjs'),
+  };
 }
 
 /** Polls the receiver's protocol until Established, then until `n` routes are imported; times both on our clock. */
@@ -160,15 +165,104 @@ async function runOne(net: BgpNet, sender: Sender, n: number, driverScript: stri
   }
 }
 
+const BFD_PROFILE = { receiveInterval: 300, transmitInterval: 300, detectMultiplier: 3, echoMode: false, passiveMode: false, minimumTtl: 254 };
+
+/**
+ * A node's cable is pulled (its switch port goes down): how long until the router (BIRD) has withdrawn the node's
+ * route, with BFD 300 ms × 3 and with the BGP hold timer alone (hold 9 s here; MetalLB's default is 90 s). Then
+ * a false-down check: the node's main thread is blocked for 3 s, with BFD in the worker thread and inline.
+ */
+async function runBfdBench(net: BgpNet, bundle: { script: string; bfdWorker: string }): Promise<void> {
+  const node = net.nodes[0]!;
+  const runs = Number(process.env['BENCH_BFD_RUNS'] ?? 5);
+  process.stdout.write(`\nnode link cut: time until the router (BIRD 2) has withdrawn the node's route (${runs} runs each)\n`);
+  const measure = async (withBfd: boolean, holdTime: number, tag: string): Promise<number[]> => {
+    const router = await startRouter('bird', {
+      asn: RECEIVER_ASN, routerId: net.router.ipv4, bfd: { transmitIntervalMs: 300, receiveIntervalMs: 300, detectMultiplier: 3 },
+      neighbors: [{ name: 'node', address: node.ipv4, asn: SENDER_ASN, bfd: withBfd, families: ['ipv4'] }],
+    }, { netns: net.router.netns, dir: join(net.dir, `bfd-router-${tag}`) });
+    const d = await NodeDriver.start(node.netns, 'bench', { script: bundle.script, env: { BGP_DRIVER_LOG: 'warn', BFD_WORKER_URL: pathToFileURL(bundle.bfdWorker).href } });
+    const ctl = await BirdControl.connect(join(router.dir, BIRD_SOCKET));
+    const times: number[] = [];
+    try {
+      await d.request('peers', { peers: [{ name: 'r', peerAddress: net.router.ipv4, myASN: SENDER_ASN, peerASN: RECEIVER_ASN, holdTime, families: ['IPv4'], ...(withBfd ? { bfd: BFD_PROFILE } : {}) }] });
+      await d.request('ads', { peer: 'r', ads: [{ prefix: '10.100.255.1/32' }] });
+      const routed = async (): Promise<boolean> => /10\.100\.255\.1\/32/.test((await ctl.command('show route 10.100.255.1/32')).text);
+      const bfdUp = async (): Promise<boolean> => /\sUp\s/.test((await ctl.command('show bfd sessions')).text);
+      for (let i = 0; i < runs; i++) {
+        const deadline = Date.now() + 120_000;
+        while (!(await routed()) || (withBfd && !(await bfdUp()))) {
+          if (Date.now() > deadline) throw new Error('the route did not come (back)');
+          await sleep(50);
+        }
+        await sleep(1000);
+        const t0 = performance.now();
+        net.cutNode(0);
+        while (await routed()) {
+          if (performance.now() - t0 > 120_000) throw new Error('the route was never withdrawn');
+          await sleep(2);
+        }
+        times.push((performance.now() - t0) / 1000);
+        net.restoreNode(0);
+      }
+    } finally {
+      net.restoreNode(0);
+      ctl.close();
+      await d.stop();
+      await router.stop();
+    }
+    return times;
+  };
+  const show = (label: string, t: number[]): void => {
+    const sorted = [...t].sort((a, b) => a - b);
+    const median = sorted[Math.floor(sorted.length / 2)]!;
+    process.stdout.write(`  ${label.padEnd(34)} median ${median.toFixed(3)} s  (min ${sorted[0]!.toFixed(3)}, max ${sorted.at(-1)!.toFixed(3)})\n`);
+  };
+  const bfd = await measure(true, 90, 'bfd');
+  show('BFD 300 ms x 3 (hold 90 s)', bfd);
+  const hold = await measure(false, 9, 'hold');
+  show('hold timer only (hold 9 s)', hold);
+  const bfdMedian = [...bfd].sort((a, b) => a - b)[Math.floor(bfd.length / 2)]!;
+  process.stdout.write(`  BFD vs hold 9 s: ${(([...hold].sort((a, b) => a - b)[Math.floor(hold.length / 2)]!) / bfdMedian).toFixed(1)}x faster; vs MetalLB's default hold 90 s: ~${(90 / bfdMedian).toFixed(0)}x (target < 1 s: ${bfdMedian < 1 ? 'met' : 'NOT met'})\n`);
+
+  // A blocked main thread must not look like a dead node.
+  for (const mode of ['worker', 'inline'] as const) {
+    const router = await startRouter('bird', {
+      asn: RECEIVER_ASN, routerId: net.router.ipv4, bfd: { transmitIntervalMs: 300, receiveIntervalMs: 300, detectMultiplier: 3 },
+      neighbors: [{ name: 'node', address: node.ipv4, asn: SENDER_ASN, bfd: true, families: ['ipv4'] }],
+    }, { netns: net.router.netns, dir: join(net.dir, `bfd-block-${mode}`) });
+    const d = await NodeDriver.start(node.netns, 'bench', { script: bundle.script, env: { BGP_DRIVER_LOG: 'warn', BFD_MODE: mode, BFD_WORKER_URL: pathToFileURL(bundle.bfdWorker).href } });
+    const ctl = await BirdControl.connect(join(router.dir, BIRD_SOCKET));
+    try {
+      await d.request('peers', { peers: [{ name: 'r', peerAddress: net.router.ipv4, myASN: SENDER_ASN, peerASN: RECEIVER_ASN, families: ['IPv4'], bfd: BFD_PROFILE }] });
+      await d.waitEvent((e) => e.event === 'bfd' && e.state === 'Up', 60_000);
+      await sleep(1000);
+      const mark = d.events.length;
+      await d.request('block', { ms: 3000 }, 30_000);
+      await sleep(1500);
+      const downs = d.events.slice(mark).filter((e) => e.event === 'bfd' && e.state === 'Down').length;
+      const birdLog = (await ctl.command('show bfd sessions')).text;
+      process.stdout.write(`  main thread blocked 3 s, BFD ${mode.padEnd(6)}: ${downs} false BFD down(s) on the node${downs ? '' : ''}; router's session now ${/\sUp\s/.test(birdLog) ? 'Up' : 'not Up'}\n`);
+    } finally {
+      ctl.close();
+      await d.stop();
+      await router.stop();
+    }
+  }
+}
+
 function version(sender: Sender): string {
   return { 'metallb-ts': 'metallb-ts', bird: 'BIRD 2', frr: 'FRR bgpd', gobgp: 'GoBGP' }[sender];
 }
 
 export async function runBgpBench(): Promise<void> {
-  const driverScript = await bundleDriver();
+  const bundle = await bundleDriver();
+  const driverScript = bundle.script;
   const net = createBgpNet({ nodes: 1, subnet: 90 });
   const results: Result[] = [];
   try {
+    if (PARTS.includes('bfd')) await runBfdBench(net, bundle);
+    if (!PARTS.includes('routes')) return;
     for (const n of SIZES) {
       process.stdout.write(`\n${n.toLocaleString('en')} /32 routes to a BIRD 2 receiver (time from Established until BIRD holds them all)\n`);
       process.stdout.write(`  ${'sender'.padEnd(12)} ${'time'.padStart(9)} ${'CPU'.padStart(9)} ${'peak RSS'.padStart(10)}\n`);
