@@ -15,11 +15,11 @@ import type { PodIPAM } from './ipam.js';
 import { hostView, materializePlan, removeHostDirIfUnused } from './mount-fs.js';
 import { MountPlanError, planMounts, setupScript, type MountRequest } from './mounts.js';
 import { createSandboxNet, deleteSandboxNet, netnsMounted, sandboxId, vethExists } from './netns.js';
-import { execInContainer, httpProbe, ProbeWorker, tcpProbe, type ProbeTarget, type ProbeType } from './probes.js';
+import { ContainerInstance } from './instance.js';
 import { milliCPU, quantityOr } from './quantity.js';
 import { ContainerProcess, executableProblem, type ExitInfo } from './runtime.js';
 import { computePodStatus, statusFingerprint } from './status.js';
-import { podFullName, podKey, type Container, type ContainerState, type ContainerStateTerminated, type ContainerStatus, type LifecycleHandler, type Pod, type PodStatus } from './types.js';
+import { podFullName, podKey, type Container, type ContainerState, type ContainerStateTerminated, type ContainerStatus, type Pod, type PodStatus } from './types.js';
 import { VolumeError, type PreparedPodVolumes, type VolumeManager } from './volumes.js';
 
 export interface WorkerDeps {
@@ -50,24 +50,12 @@ export interface WorkerDeps {
 
 type Kind = 'init' | 'sidecar' | 'regular';
 
-interface Instance {
-  proc: ContainerProcess;
-  startedAt: string;
-  env: Record<string, string>;
-  probes: ProbeWorker[];
-  started: boolean;
-  ready: boolean;
-  /** Why the kubelet is stopping it (liveness failure, deletion), if it is. */
-  stopping?: string;
-  logPath: string;
-}
-
 interface CState {
   name: string;
   kind: Kind;
   spec: Container;
   restartCount: number;
-  instance?: Instance;
+  instance?: ContainerInstance;
   /** The instance that ended and has not been replaced yet. */
   terminated?: ContainerStateTerminated;
   /** The instance before the current one (lastState). */
@@ -98,7 +86,6 @@ export interface SandboxRecord {
 const CONTAINER_ID_SCHEME = 'metallb-lab';
 const isoNow = (): string => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 const iso = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export class PodWorker {
   readonly uid: string;
@@ -305,7 +292,7 @@ export class PodWorker {
       if (c.kind === 'init' && c.terminated?.exitCode === 0) continue;
       c.backoffMs = 0;
       c.forceRestart = true;
-      if (c.instance) void this.stopInstance(c, c.instance, this.gracePeriodSeconds(), `Container ${c.name} definition changed, will be restarted`);
+      if (c.instance) void c.instance.stop(this.gracePeriodSeconds(), `Container ${c.name} definition changed, will be restarted`);
       else if (c.waiting?.reason === 'CrashLoopBackOff' || c.waiting?.reason === 'ImagePullBackOff' || c.waiting?.reason === 'ErrImagePull') c.waiting = { reason: 'ContainerCreating' };
     }
   }
@@ -491,7 +478,14 @@ export class PodWorker {
       logPath,
       logMaxBytes: this.d.logMaxBytes,
     });
-    const inst: Instance = { proc, startedAt: iso(proc.startedAt), env, probes: [], started: !c.spec.startupProbe, ready: !c.spec.readinessProbe, logPath };
+    const inst = new ContainerInstance(c.spec, proc, env, logPath, {
+      event: (type, reason, message) => this.event(type, reason, message),
+      changed: () => this.d.enqueue(this.uid),
+      podIP: () => this.podIPs[0] ?? '127.0.0.1',
+      killStrays: () => this.killStrays(c.name),
+      graceSeconds: () => this.gracePeriodSeconds(),
+      probeTimeScale: this.d.probeTimeScale,
+    });
     c.instance = inst;
     c.waiting = undefined;
     c.imageID = await this.d.images.imageID(m);
@@ -499,12 +493,7 @@ export class PodWorker {
     this.event('Normal', 'Started', `Started container ${c.name}`);
     this.log.info({ container: c.name, pid: proc.pid, restartCount: c.restartCount, argv }, 'container started');
     void proc.exited.then((info) => this.onExit(c, inst, info));
-    // Hooks and probes enter the container's namespaces: only once the workload runs with its mounts in place.
-    void proc.whenExeced(script).then((ok) => {
-      if (!ok || c.instance !== inst) return;
-      this.startProbes(c, inst);
-      if (c.spec.lifecycle?.postStart) void this.runPostStart(c, inst, c.spec.lifecycle.postStart);
-    });
+    void inst.activate(script);
     return undefined;
   }
 
@@ -654,16 +643,21 @@ export class PodWorker {
     }
   }
 
-  private onExit(c: CState, inst: Instance, info: ExitInfo): void {
-    for (const p of inst.probes) p.stop();
-    // Whatever escaped the process group (a daemon that called setsid) goes with the container.
-    for (const pid of this.d.cgroups.processes(this.uid, c.name)) {
+  /** SIGKILLs what is left in a container's cgroup (or the whole pod's): what escaped its process group. */
+  private killStrays(container?: string): void {
+    for (const pid of this.d.cgroups.processes(this.uid, container)) {
       try {
         process.kill(pid, 'SIGKILL');
       } catch {
         /* gone */
       }
     }
+  }
+
+  private onExit(c: CState, inst: ContainerInstance, info: ExitInfo): void {
+    inst.ended();
+    // Whatever escaped the process group (a daemon that called setsid) goes with the container.
+    this.killStrays(c.name);
     const reason = info.exitCode === 0 ? 'Completed' : 'Error';
     c.terminated = {
       exitCode: info.exitCode,
@@ -678,148 +672,20 @@ export class PodWorker {
     this.d.enqueue(this.uid);
   }
 
-  // ---------- probes and hooks ----------
-
-  private probeTarget(c: CState, inst: Instance): ProbeTarget | undefined {
-    if (!inst.proc.running) return undefined;
-    return { podIP: this.podIPs[0] ?? '127.0.0.1', container: c.spec, pid: inst.proc.pid, env: inst.env };
-  }
-
-  private startProbes(c: CState, inst: Instance): void {
-    const make = (type: ProbeType): ProbeWorker | undefined => {
-      const p = type === 'liveness' ? c.spec.livenessProbe : type === 'readiness' ? c.spec.readinessProbe : c.spec.startupProbe;
-      if (!p) return undefined;
-      return new ProbeWorker(
-        type,
-        p,
-        () => this.probeTarget(c, inst),
-        {
-          changed: (t, ok) => this.probeChanged(c, inst, t, ok),
-          failed: (t, message) => {
-            if (c.instance !== inst || inst.stopping) return;
-            const what = t === 'liveness' ? 'Liveness' : t === 'readiness' ? 'Readiness' : 'Startup';
-            this.event('Warning', 'Unhealthy', `${what} probe failed: ${message}`);
-          },
-        },
-        this.d.probeTimeScale,
-      );
-    };
-    const startup = make('startup');
-    const liveness = make('liveness');
-    const readiness = make('readiness');
-    for (const w of [startup, liveness, readiness]) if (w) inst.probes.push(w);
-    if (startup) {
-      liveness?.setPaused(true);
-      readiness?.setPaused(true);
-    }
-    for (const w of inst.probes) w.start();
-  }
-
-  private probeChanged(c: CState, inst: Instance, type: ProbeType, ok: boolean): void {
-    if (c.instance !== inst || inst.stopping) return;
-    if (type === 'readiness') {
-      inst.ready = ok;
-    } else if (type === 'startup') {
-      if (ok) {
-        inst.started = true;
-        for (const w of inst.probes) if (w.type !== 'startup') w.setPaused(false);
-      } else {
-        void this.stopInstance(c, inst, this.probeGrace(c.spec.startupProbe?.terminationGracePeriodSeconds), `Container ${c.name} failed startup probe, will be restarted`);
-      }
-    } else if (!ok) {
-      void this.stopInstance(c, inst, this.probeGrace(c.spec.livenessProbe?.terminationGracePeriodSeconds), `Container ${c.name} failed liveness probe, will be restarted`);
-    }
-    this.d.enqueue(this.uid);
-  }
-
-  private probeGrace(probeGrace: number | undefined): number {
-    return probeGrace ?? this.gracePeriodSeconds();
-  }
-
-  private async runHandler(h: LifecycleHandler, c: CState, inst: Instance, timeoutMs: number): Promise<string | undefined> {
-    if (h.exec) {
-      const r = await execInContainer(h.exec.command ?? [], { pid: inst.proc.pid, env: inst.env }, timeoutMs);
-      if (r.timedOut) return `command ${JSON.stringify(h.exec.command)} timed out`;
-      return r.code === 0 ? undefined : `command ${JSON.stringify(h.exec.command ?? [])} exited with ${r.code}: ${r.output.trim()}`;
-    }
-    const t = this.probeTarget(c, inst);
-    if (!t) return undefined;
-    if (h.httpGet) {
-      const r = await httpProbe(h.httpGet, t, timeoutMs);
-      return r.ok ? undefined : r.message;
-    }
-    if (h.tcpSocket) {
-      const r = await tcpProbe(h.tcpSocket, t, timeoutMs);
-      return r.ok ? undefined : r.message;
-    }
-    if (h.sleep) {
-      await sleep(Math.min(timeoutMs, h.sleep.seconds * 1000));
-      return undefined;
-    }
-    return undefined;
-  }
-
-  private async runPostStart(c: CState, inst: Instance, h: LifecycleHandler): Promise<void> {
-    const err = await this.runHandler(h, c, inst, 30_000);
-    if (err && c.instance === inst) {
-      this.event('Warning', 'FailedPostStartHook', `PostStartHook failed: ${err}`);
-      await this.stopInstance(c, inst, this.gracePeriodSeconds(), `FailedPostStartHook`);
-    }
-  }
-
-  /** preStop hook, SIGTERM, the grace period, SIGKILL; resolves when the process is gone. */
-  private async stopInstance(c: CState, inst: Instance, graceSeconds: number, why: string): Promise<void> {
-    if (!inst.proc.running) return;
-    if (inst.stopping) {
-      await inst.proc.exited;
-      return;
-    }
-    inst.stopping = why;
-    inst.ready = false;
-    for (const p of inst.probes) p.stop();
-    const deadline = Date.now() + Math.max(0, graceSeconds) * 1000;
-    this.event('Normal', 'Killing', why.startsWith('Container ') ? why : `Stopping container ${c.name}`);
-    const pre = c.spec.lifecycle?.preStop;
-    if (pre && graceSeconds > 0) {
-      const err = await this.runHandler(pre, c, inst, Math.max(1, deadline - Date.now()));
-      if (err) this.event('Warning', 'FailedPreStopHook', `PreStopHook failed: ${err}`);
-    }
-    inst.proc.signal('SIGTERM');
-    const left = deadline - Date.now();
-    const done = await Promise.race([inst.proc.exited.then(() => true), sleep(Math.max(0, left)).then(() => false)]);
-    if (!done) {
-      inst.proc.signal('SIGKILL');
-      for (const pid of this.d.cgroups.processes(this.uid, c.name)) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          /* gone */
-        }
-      }
-    }
-    await inst.proc.exited;
-  }
-
   /** Stops every container (regular ones first, then sidecars, then init), each with the grace period. */
   async terminate(graceSeconds: number, why: string): Promise<void> {
     const stopAll = async (kinds: Kind[]): Promise<void> => {
       await Promise.all(
         this.byKind(...kinds)
           .filter((c) => c.instance)
-          .map((c) => this.stopInstance(c, c.instance!, graceSeconds, why)),
+          .map((c) => c.instance!.stop(graceSeconds, why)),
       );
     };
     if (this.byKind('regular', 'sidecar', 'init').some((c) => c.instance)) this.log.info({ graceSeconds, why }, 'stopping pod');
     await stopAll(['regular']);
     await stopAll(['sidecar', 'init']);
     // Anything left in the pod's cgroups.
-    for (const pid of this.d.cgroups.processes(this.uid)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
+    this.killStrays();
     this.terminated = true;
   }
 
@@ -878,7 +744,7 @@ export class PodWorker {
       name: c.name,
       state,
       lastState: last ? { terminated: last } : {},
-      ready: !!(inst && inst.proc.running && inst.started && inst.ready && !inst.stopping),
+      ready: !!inst?.reportedReady,
       restartCount: c.restartCount,
       image: c.image,
       imageID: c.imageID,
