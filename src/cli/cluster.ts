@@ -224,7 +224,7 @@ export function registerCluster(program: Command): void {
     .option('--nodeport-addresses <ips>', "addresses NodePorts answer on (default: the Node's InternalIP/ExternalIP)", ipList)
     .option('--masquerade-all', 'SNAT all traffic to cluster IPs, not only traffic from outside the pod network', false)
     .addOption(new Option('--min-sync-period <d>', 'changes within this window are loaded together').argParser(parseDuration).default(200, '200ms'))
-    .addOption(new Option('--sync-period <d>', 'reload the ruleset at least this often').argParser(parseDuration).default(30_000, '30s'))
+    .addOption(new Option('--sync-period <d>', 'check this often that the table is still there (reloaded if not)').argParser(parseDuration).default(30_000, '30s'))
     .option('--cleanup', 'remove the table inet kube-proxy and exit', false)
     .addOption(new Option('--exit-with-stdin', 'shut down (cleanly) when stdin closes (test harnesses)').hideHelp())
     .addOption(logLevelOption())

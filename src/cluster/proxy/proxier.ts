@@ -7,7 +7,7 @@ import { InformerFactory, ReconcileLoop, type ReconcileOutcome } from '../common
 import type { EndpointSlice, Node, Service } from '../common/types.js';
 import { buildEntries, nodeIPs, podCIDRs } from './model.js';
 import { type NftRunner } from './nft.js';
-import { buildRuleset, deleteScript } from './ruleset.js';
+import { buildRuleset, deleteScript, TABLE } from './ruleset.js';
 
 export interface ProxierOptions {
   nodeName: string;
@@ -18,7 +18,7 @@ export interface ProxierOptions {
   masqueradeAll: boolean;
   /** Changes arriving within this window are applied together. */
   minSyncPeriodMs: number;
-  /** Re-load the ruleset at least this often (repairs a table someone else changed). */
+  /** How often to check that the table is still there (and load it again if not). */
   syncPeriodMs: number;
 }
 
@@ -31,7 +31,7 @@ export class Proxier {
   private readonly nodes;
   private readonly loop: ReconcileLoop;
   private lastApplied = '';
-  private lastAppliedAt = 0;
+  private lastCheckedAt = 0;
   /** Number of successful loads (for tests and logs). */
   loads = 0;
 
@@ -85,12 +85,20 @@ export class Proxier {
   private async sync(): Promise<ReconcileOutcome | void> {
     const started = Date.now();
     const script = this.ruleset();
-    if (script !== this.lastApplied || started - this.lastAppliedAt >= this.opts.syncPeriodMs) {
+    // an unchanged ruleset is not reloaded (that would also forget session-affinity state); now and then we only
+    // check that the table is still there (someone may have run `nft flush ruleset`)
+    let load = script !== this.lastApplied;
+    if (!load && started - this.lastCheckedAt >= this.opts.syncPeriodMs) {
+      this.lastCheckedAt = started;
+      load = !(await this.nft.hasTable('inet', TABLE));
+      if (load) this.log.warn({}, 'table inet kube-proxy is gone; loading it again');
+    }
+    if (load) {
       await this.nft.apply(script);
       const first = this.loads === 0;
       this.loads++;
       this.lastApplied = script;
-      this.lastAppliedAt = Date.now();
+      this.lastCheckedAt = Date.now();
       this.log[first ? 'info' : 'debug']({ services: this.services.size, endpointSlices: this.slices.size, ms: Date.now() - started }, 'ruleset loaded');
     }
     return { requeueAfterMs: this.opts.syncPeriodMs };

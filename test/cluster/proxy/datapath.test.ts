@@ -175,7 +175,7 @@ before(async () => {
     await writer.create<Service>(CR.services, 'default', { metadata: { name: 'empty' }, spec: { selector: { app: 'none' }, ports: [{ port: 81, protocol: 'TCP' }] } });
     for (const [node, netns] of [['node1', ns.n1], ['node2', ns.n2]] as const) {
       // --exit-with-stdin: should this test process die without cleaning up, the proxies go too
-      const child = nn.spawn(netns, process.execPath, [BIN, 'cluster', 'proxy', '--kubeconfig', kubeconfig, '--node-name', node, '--min-sync-period', '50ms', '--log-level', 'debug', '--exit-with-stdin']);
+      const child = nn.spawn(netns, process.execPath, [BIN, 'cluster', 'proxy', '--kubeconfig', kubeconfig, '--node-name', node, '--min-sync-period', '50ms', '--sync-period', '1s', '--log-level', 'debug', '--exit-with-stdin']);
       let logs = '';
       child.stderr!.setEncoding('utf8').on('data', (d: string) => (logs += d));
       child.stdout!.resume();
@@ -269,6 +269,13 @@ test('a Service without endpoints refuses connections at once', { skip }, async 
   const empty = await client.get<Service>(objectPath(CR.services, 'default', 'empty'));
   const r = await probe(ns.pa, { host: empty.spec!.clusterIP!, port: 81, timeoutMs: 3000 });
   assert.equal(r[0]?.err, 'ECONNREFUSED');
+});
+
+test('a table removed behind the proxy\'s back is loaded again', { skip }, async () => {
+  run('ip', ['netns', 'exec', ns.n2, 'nft', 'delete', 'table', 'inet', 'kube-proxy']);
+  await waitFor('table back', () => /inet kube-proxy/.test(run('ip', ['netns', 'exec', ns.n2, 'nft', 'list', 'tables'])), 20_000, 200);
+  const r = await probe(ns.client, { host: '10.92.1.12', port: nodePort('http'), n: 4 });
+  assert.ok(r.every((p) => p.ok), bodies(r).join('; '));
 });
 
 test('SIGTERM: the proxy exits 0 and removes its table', { skip }, async () => {
