@@ -4,7 +4,7 @@
 // fd00:91:<100+k>::/64. Everything is removed by `cleanup()`, also after a failure: the kubelet (by pid), pod
 // processes and namespaces (prefix tkl-p<k>-), links, cgroup directories, temp dirs.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeClient, loadKubeConfig } from '../../../src/k8s/client.js';
@@ -311,4 +311,18 @@ export async function events(t: TestNode, ns: string, pod: string): Promise<{ re
 export async function kubeletGet(t: TestNode, path: string): Promise<{ status: number; body: string }> {
   const res = await fetch(`http://${t.nodeIPs[0]}:10250${path}`);
   return { status: res.status, body: await res.text() };
+}
+
+/** Processes on the machine whose command line (arguments joined by spaces) matches `re` (no procps needed). */
+export function countProcesses(re: RegExp): number {
+  let n = 0;
+  for (const pid of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+    try {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
+      if (re.test(argv)) n++;
+    } catch {
+      /* gone */
+    }
+  }
+  return n;
 }

@@ -3,7 +3,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { createPod, events, getPod, kubeletGet, startTestNode, waitFor, type PodLike, type TestNode } from './harness.js';
+import { countProcesses, createPod, events, getPod, kubeletGet, startTestNode, waitFor, type PodLike, type TestNode } from './harness.js';
 import { ROOT } from '../../controller/helpers.js';
 
 let t: TestNode;
@@ -150,7 +150,7 @@ test('postStart and preStop hooks run; deletion waits for the grace period of a 
   }, 60_000, 200);
   const started = Date.now();
   await t.client.delete(`/api/v1/namespaces/${NS}/pods/hooks`);
-  await waitFor('no hooks processes left', () => t.inNode(`ps -eo args | grep -c '[t]rap "" TERM'`).out.trim() === '0', 30_000, 100);
+  await waitFor('no hooks processes left', () => countProcesses(/trap "" TERM/) === 0, 30_000, 100);
   const took = Date.now() - started;
   assert.ok(took >= 2500, `the process was given its grace period (${took} ms)`);
   assert.equal(readFileSync(`${t.dir}/hooks/pre`, 'utf8'), 'stopping\n');

@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createPod, getPod, startTestNode, waitFor, type TestNode } from './harness.js';
+import { countProcesses, createPod, getPod, startTestNode, waitFor, type TestNode } from './harness.js';
 
 let t: TestNode;
 const NS = 'default';
@@ -52,6 +52,5 @@ test('after kill -9 and a restart, running pods keep their addresses, deleted on
   const newcomer = await ready('newcomer');
   for (const ip of newcomer.status!.podIPs!.map((x) => x.ip)) assert.ok(!keeperIPs.includes(ip), `${ip} is not the adopted pod's`);
   // Exactly one echo-ip process for keeper: the old one was stopped.
-  const procs = t.inNode(`ps -eo args | grep -c '[e]cho-ip-'`).out.trim();
-  assert.equal(procs, '1');
+  assert.equal(countProcesses(new RegExp(`${t.rootDir}/images/echo-ip-`)), 1);
 });
