@@ -23,6 +23,8 @@ export interface ImageSpec {
   cmd: string[];
   /** Environment the image defines (before the manifest's). */
   env: Record<string, string>;
+  /** The image's USER (default root). */
+  user?: { uid: number; gid: number };
 }
 
 /** How a container runs: a built-in program, `metallb <args>` from this repository, or a host command. */
@@ -83,6 +85,8 @@ export const IMAGES: Record<ImageId, ImageSpec> = {
     entrypoint: ['node', '/app/bin/metallb.js'],
     cmd: ['--help'],
     env: { PATH: PATH_ENV, NODE_ENV: 'production' },
+    // The Dockerfile's USER 65534:65534.
+    user: { uid: 65534, gid: 65534 },
   },
 };
 

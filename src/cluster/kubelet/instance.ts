@@ -37,6 +37,8 @@ export class ContainerInstance {
     readonly proc: ContainerProcess,
     readonly env: Record<string, string>,
     readonly logPath: string,
+    /** `setpriv …` the workload runs through: exec hooks and probes run as the container's user too. */
+    readonly execPrefix: string[],
     private readonly hooks: InstanceHooks,
   ) {
     this.startedAt = proc.startedAt.toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -62,7 +64,7 @@ export class ContainerInstance {
 
   target(): ProbeTarget | undefined {
     if (!this.running) return undefined;
-    return { podIP: this.hooks.podIP(), container: this.spec, pid: this.proc.pid, env: this.env };
+    return { podIP: this.hooks.podIP(), container: this.spec, pid: this.proc.pid, env: this.env, execPrefix: this.execPrefix };
   }
 
   private startProbes(): void {
@@ -116,7 +118,7 @@ export class ContainerInstance {
   /** Runs a lifecycle handler; the error text, or undefined on success. */
   async runHandler(h: LifecycleHandler, timeoutMs: number): Promise<string | undefined> {
     if (h.exec) {
-      const r = await execInContainer(h.exec.command ?? [], { pid: this.proc.pid, env: this.env }, timeoutMs);
+      const r = await execInContainer(h.exec.command ?? [], { pid: this.proc.pid, env: this.env, execPrefix: this.execPrefix }, timeoutMs);
       if (r.timedOut) return `command ${JSON.stringify(h.exec.command)} timed out`;
       return r.code === 0 ? undefined : `command ${JSON.stringify(h.exec.command ?? [])} exited with ${r.code}: ${r.output.trim()}`;
     }

@@ -133,6 +133,8 @@ export interface SetupScriptInput {
   /** `cgroup.procs` files to join before exec. */
   cgroupProcs: string[];
   workingDir?: string;
+  /** Run the workload through this (e.g. `setpriv … --`). */
+  execPrefix?: string[];
 }
 
 /**
@@ -158,6 +160,6 @@ export function setupScript(i: SetupScriptInput): string {
     if (i.plan.mkdirWorkingDir) L.push(`mkdir -p ${shq(i.workingDir)}`);
     L.push(`cd ${shq(i.workingDir)}`);
   }
-  L.push('exec "$@"', '');
+  L.push(`exec ${[...(i.execPrefix ?? []).map(shq), '"$@"'].join(' ')}`, '');
   return L.join('\n');
 }

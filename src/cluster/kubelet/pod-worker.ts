@@ -16,6 +16,7 @@ import { hostView, materializePlan, removeHostDirIfUnused } from './mount-fs.js'
 import { MountPlanError, planMounts, setupScript, type MountRequest } from './mounts.js';
 import { createSandboxNet, deleteSandboxNet, netnsMounted, sandboxId, vethExists } from './netns.js';
 import { ContainerInstance } from './instance.js';
+import { identityOf, setprivArgs } from './security.js';
 import { milliCPU, quantityOr } from './quantity.js';
 import { ContainerProcess, executableProblem, type ExitInfo } from './runtime.js';
 import { computePodStatus, statusFingerprint } from './status.js';
@@ -423,8 +424,10 @@ export class PodWorker {
     this.event('Normal', 'Pulled', `Container image "${c.spec.image}" already present on machine`);
     let env: Record<string, string>;
     let argv: string[];
+    let execPrefix: string[];
     try {
-      env = this.containerEnv(c, m);
+      execPrefix = setprivArgs(this.pod, c.spec, m.spec.user ?? { uid: 0, gid: 0 });
+      env = this.containerEnv(c, m, identityOf(this.pod, c.spec, m.spec.user ?? { uid: 0, gid: 0 }).uid);
       argv = await this.argvFor(c, m, env);
     } catch (err) {
       if (err instanceof ContainerConfigError) {
@@ -445,7 +448,7 @@ export class PodWorker {
       // The image's WORKDIR when the manifest sets none: this project's image (and MetalLB's, which run it) work in
       // the installation directory, like the container image's /app.
       const workingDir = c.spec.workingDir || (m.id.startsWith('metallb') ? this.d.images.root : undefined);
-      script = this.prepareContainerDir(c, env, workingDir);
+      script = this.prepareContainerDir(c, env, workingDir, execPrefix);
     } catch (err) {
       if (err instanceof MountPlanError || err instanceof VolumeError) {
         c.waiting = { reason: 'CreateContainerError', message: err.message };
@@ -478,7 +481,7 @@ export class PodWorker {
       logPath,
       logMaxBytes: this.d.logMaxBytes,
     });
-    const inst = new ContainerInstance(c.spec, proc, env, logPath, {
+    const inst = new ContainerInstance(c.spec, proc, env, logPath, execPrefix, {
       event: (type, reason, message) => this.event(type, reason, message),
       changed: () => this.d.enqueue(this.uid),
       podIP: () => this.podIPs[0] ?? '127.0.0.1',
@@ -525,7 +528,7 @@ export class PodWorker {
   }
 
   /** Image environment, then the manifest's (with the kubelet's sources and $(VAR) expansion). */
-  private containerEnv(c: CState, m: ImageMatch): Record<string, string> {
+  private containerEnv(c: CState, m: ImageMatch, uid: number): Record<string, string> {
     // The downward API reads the addresses the kubelet knows, not the (maybe not yet written) API status.
     const ips = this.podIPs;
     const view: Pod = {
@@ -544,7 +547,7 @@ export class PodWorker {
     const base: Record<string, string> = { ...m.spec.env };
     if (m.id === 'nginx' || m.id === 'echo-hname' || m.id === 'echo-ip') base.METALLB_LAB_CPU_MS_PER_REQUEST = String(this.d.imageCpuMsPerRequest);
     base.HOSTNAME = this.hostname();
-    base.HOME = '/root';
+    base.HOME = uid === 0 ? '/root' : '/';
     return { ...base, ...built.env };
   }
 
@@ -568,7 +571,7 @@ export class PodWorker {
   }
 
   /** Writes the container's setup script (mount plan, hostname, cgroup) and returns its path. */
-  private prepareContainerDir(c: CState, env: Record<string, string>, workingDir: string | undefined): string {
+  private prepareContainerDir(c: CState, env: Record<string, string>, workingDir: string | undefined, execPrefix: string[]): string {
     const dir = join(this.podDir, 'containers', c.name);
     mkdirSync(dir, { recursive: true });
     const requests: MountRequest[] = [];
@@ -600,7 +603,7 @@ export class PodWorker {
     }
     materializePlan(plan);
     const procs = this.d.cgroups.ensureContainer(this.uid, c.name, this.containerLimits(c.spec));
-    const script = setupScript({ plan, hostname: this.hostname(), cgroupProcs: procs, ...(workingDir ? { workingDir } : {}) });
+    const script = setupScript({ plan, hostname: this.hostname(), cgroupProcs: procs, execPrefix, ...(workingDir ? { workingDir } : {}) });
     const path = join(dir, 'setup.sh');
     writeFileSync(path, script, { mode: 0o755 });
     return path;

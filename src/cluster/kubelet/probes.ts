@@ -17,6 +17,8 @@ export interface ProbeTarget {
   /** Main pid of the container (exec probes enter its namespaces). */
   pid: number;
   env: Record<string, string>;
+  /** Command prefix giving the container's user and capabilities (`setpriv … --`). */
+  execPrefix?: string[];
 }
 
 export const USER_AGENT = 'kube-probe/1.32';
@@ -91,9 +93,9 @@ export function tcpProbe(a: TCPSocketAction, t: ProbeTarget, timeoutMs: number):
 }
 
 /** Runs `command` inside the container's mount, UTS and network namespaces, with its environment. */
-export function execInContainer(command: string[], t: Pick<ProbeTarget, 'pid' | 'env'>, timeoutMs: number): Promise<{ code: number | null; output: string; timedOut: boolean }> {
+export function execInContainer(command: string[], t: Pick<ProbeTarget, 'pid' | 'env' | 'execPrefix'>, timeoutMs: number): Promise<{ code: number | null; output: string; timedOut: boolean }> {
   return new Promise((resolve) => {
-    const child = spawn('nsenter', ['-t', String(t.pid), '-m', '-u', '-n', '--', ...command], { env: t.env, stdio: ['ignore', 'pipe', 'pipe'], cwd: '/' });
+    const child = spawn('nsenter', ['-t', String(t.pid), '-m', '-u', '-n', '--', ...(t.execPrefix ?? []), ...command], { env: t.env, stdio: ['ignore', 'pipe', 'pipe'], cwd: '/' });
     let out = '';
     const add = (s: Buffer): void => {
       if (out.length < 10 * 1024) out += s.toString('utf8');

@@ -336,3 +336,39 @@ test('the kubelet log endpoint: tailLines, limitBytes, timestamps, sinceTime, fo
   assert.equal(prev.body, 'previous terminated container "c" in pod "logger" not found');
   await t.client.delete(`/api/v1/namespaces/${NS}/pods/logger`);
 });
+
+test('securityContext: user, groups, capabilities and runAsNonRoot as a runtime applies them', async () => {
+  const show = 'echo "$(id -u) $(id -g) $(id -G)"; grep ^CapEff /proc/self/status; exec sleep 3600';
+  await createPod(t, {
+    metadata: { name: 'sec', namespace: NS },
+    spec: {
+      securityContext: { runAsUser: 1000, runAsGroup: 3000, supplementalGroups: [4000], fsGroup: 2000 },
+      containers: [
+        { name: 'user', image: 'nginx', command: ['sh', '-c', show] },
+        { name: 'raw', image: 'nginx', command: ['sh', '-c', show], securityContext: { runAsUser: 0, runAsGroup: 0, capabilities: { drop: ['ALL'], add: ['NET_RAW'] } } },
+        { name: 'default', image: 'nginx', command: ['sh', '-c', show], securityContext: { runAsUser: 0, runAsGroup: 0 } },
+        { name: 'priv', image: 'nginx', command: ['sh', '-c', show], securityContext: { runAsUser: 0, privileged: true } },
+      ],
+    },
+  });
+  const out = async (c: string): Promise<string> => waitFor(`sec/${c} output`, async () => {
+    const l = await logsOf('sec', c);
+    return l.includes('CapEff') ? l : undefined;
+  }, 60_000, 200);
+  assert.equal(await out('user'), '1000 3000 3000 2000 4000\nCapEff:\t0000000000000000\n');
+  assert.equal(await out('raw'), `0 0 0 ${['2000', '4000'].join(' ')}\nCapEff:\t0000000000002000\n`);
+  // containerd's default set: chown dac_override fowner fsetid kill setgid setuid setpcap net_bind_service net_raw
+  // sys_chroot mknod audit_write setfcap
+  const bits = [0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31].reduce((m, b) => m | (1n << BigInt(b)), 0n);
+  assert.match(await out('default'), new RegExp(`CapEff:\\t${bits.toString(16).padStart(16, '0')}\\n$`));
+  assert.doesNotMatch(await out('priv'), /CapEff:\t0000000000000000/);
+  await t.client.delete(`/api/v1/namespaces/${NS}/pods/sec`);
+  // runAsNonRoot with an image that runs as root: CreateContainerConfigError.
+  await createPod(t, { metadata: { name: 'nonroot', namespace: NS }, spec: { securityContext: { runAsNonRoot: true }, containers: [{ name: 'c', image: 'nginx' }] } });
+  const w = await waitFor('CreateContainerConfigError', async () => {
+    const s = (await pod('nonroot'))?.status?.containerStatuses?.[0]?.state.waiting;
+    return s?.reason === 'CreateContainerConfigError' ? s : undefined;
+  }, 60_000, 200);
+  assert.equal(w.message, 'container has runAsNonRoot and image will run as root');
+  await t.client.delete(`/api/v1/namespaces/${NS}/pods/nonroot`);
+});

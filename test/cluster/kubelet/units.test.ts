@@ -311,3 +311,19 @@ test('cgroups: the lab cgroup the kubelet runs in, and the hierarchies from moun
   assert.equal(v1.mounts.cpuacct, '/sys/fs/cgroup/cpu,cpuacct');
   assert.equal(detectCgroups('').version, 'none');
 });
+
+test('securityContext to setpriv: identity, capabilities, no_new_privs', async () => {
+  const { setprivArgs, DEFAULT_CAPABILITIES } = await import('../../../src/cluster/kubelet/security.js');
+  const p = pod();
+  const root = { uid: 0, gid: 0 };
+  assert.deepEqual(setprivArgs(p, { name: 'c' }, root), ['setpriv', `--bounding-set=-all${[...DEFAULT_CAPABILITIES].sort().map((c) => `,+${c}`).join('')}`, '--inh-caps=-all', '--']);
+  const c = { name: 'c', securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'], add: ['NET_RAW', 'CAP_NET_ADMIN'] } } } as never;
+  assert.deepEqual(setprivArgs(p, c, root), ['setpriv', '--bounding-set=-all,+net_admin,+net_raw', '--inh-caps=-all', '--no-new-privs', '--']);
+  const nobody = pod({ securityContext: { runAsUser: 65534, fsGroup: 2000 } } as never);
+  assert.deepEqual(setprivArgs(nobody, { name: 'c' }, root).slice(0, 4), ['setpriv', '--reuid=65534', '--regid=0', '--groups=2000']);
+  assert.deepEqual(setprivArgs(pod(), { name: 'c', securityContext: { privileged: true } } as never, root), ['setpriv', '--']);
+  // The image's user (metallb-ts runs as 65534:65534) unless the pod says otherwise.
+  assert.deepEqual(setprivArgs(pod(), { name: 'c' }, { uid: 65534, gid: 65534 }).slice(1, 4), ['--reuid=65534', '--regid=65534', '--clear-groups']);
+  assert.throws(() => setprivArgs(pod({ securityContext: { runAsNonRoot: true } } as never), { name: 'c' }, root), /runAsNonRoot and image will run as root/);
+  assert.throws(() => setprivArgs(pod(), { name: 'c', securityContext: { capabilities: { add: ['NET RAW'] } } } as never, root), /invalid capability/);
+});
