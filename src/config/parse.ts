@@ -15,6 +15,7 @@ import {
   checkBGPAdvertisementsPerPool, parseBGPAdvertisement, parseL2Advertisement, type ParsedBGPAdvertisement,
 } from './advertisements.js';
 import { parsePeer, type ParsedPeer } from './peers.js';
+import { checkPeersPerNode } from './peer-rules.js';
 
 /** What the parse needs from the cluster besides the config objects themselves. */
 export interface ClusterContext {
@@ -79,6 +80,7 @@ export function parseConfig(objects: readonly KubeObject[], ctx: ClusterContext,
   };
   const peers = byKind('BGPPeer').map((env) => parsePeer(env, peerContext));
   checkUniqueNames(peers.map((p) => p.env));
+  checkPeersPerNode(peers);
   checkBFDEchoOnIPv6(pools, bgpAds, peers, bfdProfiles);
   warnings.push(...deprecationWarnings(peers));
 

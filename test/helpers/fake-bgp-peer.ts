@@ -110,11 +110,20 @@ export class FakePeer {
     });
   }
 
-  static async listen(host = '127.0.0.1'): Promise<FakePeer> {
-    const server = createServer();
-    server.listen(0, host);
-    await once(server, 'listening');
-    return new FakePeer(server);
+  /** `port` 0 = any; a BGPPeer's peerPort must be ≤ 16384 (the CRD's bound), so `lowPort` picks a free one below it. */
+  static async listen(host = '127.0.0.1', port: number | 'lowPort' = 0): Promise<FakePeer> {
+    for (let attempt = 0; ; attempt++) {
+      const server = createServer();
+      const p = port === 'lowPort' ? 10_000 + Math.floor(Math.random() * 6000) : port;
+      server.listen(p, host);
+      try {
+        await Promise.race([once(server, 'listening'), once(server, 'error').then(([e]) => Promise.reject(e as Error))]);
+        return new FakePeer(server);
+      } catch (err) {
+        server.close();
+        if (port !== 'lowPort' || attempt > 50) throw err;
+      }
+    }
   }
 
   get port(): number {

@@ -85,7 +85,8 @@ export function frrLayout(spec: RouterSpec, dir: string): RouterLayout {
   }
   processes.push({
     name: 'bgpd',
-    argv: [join(FRR_DIR, 'bgpd'), '-i', join(dir, 'bgpd.pid'), ...common, '-f', join(dir, 'bgpd.conf'), ...(spec.kernel ? [] : ['-n'])],
+    argv: [join(FRR_DIR, 'bgpd'), '-i', join(dir, 'bgpd.pid'), ...common, '-f', join(dir, 'bgpd.conf'), ...(spec.kernel ? [] : ['-n']),
+      ...(spec.port !== undefined ? ['-p', String(spec.port)] : [])],
     owner: 'frr',
     readyFile: join(dir, 'bgpd.vty'),
   });

@@ -13,7 +13,7 @@ export function gobgpConfig(spec: RouterSpec): string {
     '[global.config]',
     `  as = ${spec.asn}`,
     `  router-id = ${tomlString(spec.routerId)}`,
-    '  port = 179',
+    `  port = ${spec.port ?? 179}`,
     ...(spec.localAddress ? [`  local-address-list = [${tomlString(spec.localAddress)}]`] : []),
     // ECMP: every node's path is passed to zebra as one multipath route.
     '[global.use-multiple-paths.config]',

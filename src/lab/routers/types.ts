@@ -46,6 +46,8 @@ export interface RouterSpec {
   originate?: readonly string[];
   /** Local address to listen on / dial from; default any. */
   localAddress?: string;
+  /** BGP port to listen on (default 179; FRR and GoBGP); lets two daemons share a namespace. */
+  port?: number;
 }
 
 /** One path to one prefix, as the daemon holds it. */

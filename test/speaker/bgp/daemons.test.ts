@@ -158,3 +158,40 @@ for (const daemon of DAEMONS) {
     });
   });
 }
+
+describe('one node, two peers with different router IDs, local ASNs and ports (what FRR modes refuse)', { concurrency: false }, () => {
+  let net: BgpNet;
+  const routers: Router[] = [];
+  let d: NodeDriver | undefined;
+  before(async () => {
+    net = createBgpNet({ nodes: 1, subnet: 9 });
+    await waitLinkLocal(net.nodes[0]!.netns);
+  });
+  after(async () => {
+    await d?.stop();
+    await Promise.all(routers.map((r) => r.stop()));
+    net?.destroy();
+  });
+
+  it('BIRD on port 179 and GoBGP on port 1179 in one router namespace each see their own router ID and AS', async () => {
+    const n1 = net.nodes[0]!;
+    routers.push(await startRouter('bird', { asn: 64500, routerId: net.router.ipv4, neighbors: [{ name: 'node1', address: n1.ipv4, asn: 64512 }] }, { netns: net.router.netns, dir: join(net.dir, 'bird') }));
+    routers.push(await startRouter('gobgp', { asn: 64501, routerId: net.router.ipv4, port: 1179, neighbors: [{ name: 'node1', address: n1.ipv4, asn: 4200000001 }] }, { netns: net.router.netns, dir: join(net.dir, 'gobgp') }));
+    const [bird, gobgp] = routers as [Router, Router];
+    d = await NodeDriver.start(n1.netns, 'node1');
+    await d.request('peers', { peers: [
+      { name: 'bird', peerAddress: net.router.ipv4, myASN: 64512, peerASN: 64500, routerID: '10.0.0.11', families: ['IPv4'] },
+      { name: 'gobgp', peerAddress: net.router.ipv4, peerPort: 1179, myASN: 4200000001, peerASN: 64501, routerID: '10.9.9.9', families: ['IPv4'] },
+    ] });
+    await d.request('ads', { peer: 'bird', ads: [{ prefix: '10.96.7.1/32' }] });
+    await d.request('ads', { peer: 'gobgp', ads: [{ prefix: '10.96.7.1/32' }] });
+    await d.waitSession('bird', 'Established');
+    await d.waitSession('gobgp', 'Established');
+    const status = await d.request<PeerStatus[]>('status');
+    assert.deepEqual(status.map((s) => [s.name, s.stats.negotiated?.localRouterId]).sort(), [['bird', '10.0.0.11'], ['gobgp', '10.9.9.9']]);
+    const viaBird = await eventually(() => bird.routes('ipv4'), (x) => x.length === 1, 20_000, 'route at BIRD');
+    const viaGobgp = await eventually(() => gobgp.routes('ipv4'), (x) => x.length === 1, 20_000, 'route at GoBGP');
+    assert.deepEqual(viaBird[0]!.asPath, [64512]);
+    assert.deepEqual(viaGobgp[0]!.asPath, [4200000001]);
+  });
+});
