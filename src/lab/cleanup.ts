@@ -96,18 +96,20 @@ function isSupervisor(pid: number, name: string): boolean {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Asks the supervisor to stop the components in order, then waits for it (bounded). */
-export async function stopSupervisor(id: LabIdentity, timeoutMs = 10_000): Promise<void> {
+/**
+ * Kills the supervisor first, so that it restarts nothing while the rest is killed. Nothing is stopped gracefully:
+ * everything the lab made goes away, so a graceful stop would only cost time (pods' grace periods), and `lab down`
+ * after a crash takes the same path as any other.
+ */
+function killSupervisor(id: LabIdentity): void {
   for (const dir of id.stateDirs) {
     const pid = readSupervisorPid(dir);
     if (!pid || !isAlive(pid) || !isSupervisor(pid, id.name)) continue;
     try {
-      process.kill(pid, 'SIGTERM');
+      process.kill(pid, 'SIGKILL');
     } catch {
-      continue;
+      /* gone */
     }
-    const until = Date.now() + timeoutMs;
-    while (isAlive(pid) && Date.now() < until) await sleep(50);
   }
 }
 
@@ -180,7 +182,7 @@ async function labNftTables(prefix: string, cgroup: string): Promise<Array<{ fam
 /** Removes everything of the lab; never throws for a part that is already gone. */
 export async function cleanupLab(id: LabIdentity): Promise<CleanupReport> {
   const report: CleanupReport = { processes: 0, netns: [], links: [], nftTables: [], cgroups: [], mounts: [], files: [], problems: [] };
-  await stopSupervisor(id);
+  killSupervisor(id);
   await killAll(id, report);
 
   for (const m of mountsUnder(id.stateDirs)) {

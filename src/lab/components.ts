@@ -104,7 +104,7 @@ export function nodeSpecs(state: LabState, node: NodePlan): ComponentSpec[] {
       name: `proxy-${node.name}`,
       tier: 2,
       netns: node.netns,
-      args: ['cluster', 'proxy', '--kubeconfig', cred.kubeconfig('proxy'), '--node-name', node.name],
+      args: ['cluster', 'proxy', '--kubeconfig', cred.kubeconfig('proxy'), '--node-name', node.name, '--cluster-cidr', plan.clusterCIDRs.join(',')],
     },
   ];
 }

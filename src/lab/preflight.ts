@@ -16,12 +16,12 @@ function requireRoot(what: string): void {
   }
 }
 
-const TOOLS = ['ip', 'nsenter', 'sysctl', 'nft'];
+const TOOLS = ['ip', 'nsenter', 'nft'];
 
 async function checkTools(): Promise<void> {
   const missing: string[] = [];
   for (const t of TOOLS) if ((await tryRun('sh', ['-c', `command -v ${t}`])) === undefined) missing.push(t);
-  if (missing.length) throw new PreflightError(`missing tools: ${missing.join(', ')} (Debian packages iproute2, util-linux, procps, nftables)`);
+  if (missing.length) throw new PreflightError(`missing tools: ${missing.join(', ')} (Debian packages iproute2, util-linux, nftables)`);
 }
 
 interface IpAddr {

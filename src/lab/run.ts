@@ -1,4 +1,4 @@
-// Running the host's tools (ip, nsenter, sysctl, nft) with errors that name the command and its stderr.
+// Running the host's tools (ip, nsenter, nft) with errors that name the command and its stderr.
 import { execFile, spawn } from 'node:child_process';
 import { constants } from 'node:os';
 

@@ -78,8 +78,19 @@ export function netnsSysctls(role: Role): string[] {
 
 export const nsenterArgs = (netns: string, cmd: readonly string[]): string[] => [`--net=/run/netns/${netns}`, '--', ...cmd];
 
+/** `net.ipv4.ip_forward=1` → a shell line writing /proc/sys (procps' sysctl is not on every machine). */
+export function sysctlScript(settings: readonly string[]): string {
+  return settings
+    .map((kv) => {
+      const [key, value] = kv.split('=') as [string, string];
+      return `echo ${value} > /proc/sys/${key.replace(/\./g, '/')}`;
+    })
+    .join(' && ');
+}
+
+/** /proc/sys/net is the namespace of the process that opens it: a shell entered into `netns` sets that namespace's. */
 async function setSysctls(netns: string, settings: readonly string[]): Promise<void> {
-  await run('nsenter', nsenterArgs(netns, ['sysctl', '-q', '-w', ...settings]));
+  await run('nsenter', nsenterArgs(netns, ['sh', '-c', sysctlScript(settings)]));
 }
 
 /** Host sysctls for the lab's links (best effort on kernels without IPv6). */

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkLabName, findMachine, labSlot, macFor, makePlan, nodePlan } from '../../src/lab/plan.js';
-import { bridgeCommands, machineHostCommands, machineNetnsCommands, netnsSysctls, podRouteCommands } from '../../src/lab/topology.js';
+import { bridgeCommands, machineHostCommands, machineNetnsCommands, netnsSysctls, podRouteCommands, sysctlScript } from '../../src/lab/topology.js';
 import { conflicts } from '../../src/lab/preflight.js';
 import { restartDelayMs } from '../../src/lab/supervisor.js';
 import { firstIP, tokenFile } from '../../src/lab/credentials.js';
@@ -93,6 +93,7 @@ test('topology commands: bridge without multicast snooping, nodad addresses, rou
   assert.ok(netnsSysctls('node').includes('net.ipv4.ip_forward=1'));
   assert.ok(!netnsSysctls('client').some((s) => s.includes('forward')));
   assert.ok(netnsSysctls('client').includes('net.ipv6.conf.default.accept_dad=0'));
+  assert.equal(sysctlScript(['net.ipv4.ip_forward=1', 'net.ipv6.conf.all.accept_dad=0']), 'echo 1 > /proc/sys/net/ipv4/ip_forward && echo 0 > /proc/sys/net/ipv6/conf/all/accept_dad');
 });
 
 test('preflight finds addresses and routes in the lab ranges', () => {
