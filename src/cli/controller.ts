@@ -56,10 +56,11 @@ interface Flags {
   workers: number;
   crdAbsentGrace: number;
   logLevel: LogLevel;
+  tlsMinVersion: keyof typeof TLS_VERSIONS;
 }
 
 export function registerController(program: Command): void {
-  program
+  const cmd = program
     .command('controller')
     .description('run the MetalLB controller: assigns LoadBalancer addresses, validates config (webhook), keeps pool status')
     .option('--kubeconfig <path>', 'kubeconfig file (default: in-cluster service account)')
@@ -91,10 +92,29 @@ export function registerController(program: Command): void {
           return v;
         }),
     )
+    .addOption(
+      new Option('--tls-min-version <version>', 'lowest TLS version of the webhook server (MetalLB\'s VersionTLS12 or VersionTLS13)')
+        .default('VersionTLS12')
+        .argParser((v: string) => {
+          if (!(v in TLS_VERSIONS)) throw new InvalidArgumentError(`"${v}" is not one of ${Object.keys(TLS_VERSIONS).join(', ')}`);
+          return v;
+        }),
+    )
+    .addHelpText(
+      'after',
+      `
+MetalLB flags accepted without effect (its manifests pass them): --tls-cipher-suites, --tls-curve-preferences,
+--metrics-cert-dir, --disable-cert-rotation, --webhook-http2, --enable-pprof, --pprof-bind-address.`,
+    )
     .action(async (flags: Flags) => {
       await runController(flags);
     });
+  for (const f of ['--tls-cipher-suites', '--tls-curve-preferences', '--metrics-cert-dir', '--pprof-bind-address']) cmd.addOption(new Option(`${f} <value>`).hideHelp());
+  for (const f of ['--disable-cert-rotation', '--webhook-http2', '--enable-pprof']) cmd.addOption(new Option(`${f} [bool]`).hideHelp());
 }
+
+/** MetalLB's --tls-min-version values (Go's tls.VersionName). */
+const TLS_VERSIONS = { VersionTLS12: 'TLSv1.2', VersionTLS13: 'TLSv1.3' } as const;
 
 async function runController(f: Flags): Promise<void> {
   // A broken kubeconfig is a usage error: one line on stderr, exit 2 (main prints `metallb: <message>`).
@@ -117,6 +137,7 @@ async function runController(f: Flags): Promise<void> {
     healthProbePort: f.healthProbePort,
     webhookPort: f.webhookPort,
     webhookMode: f.webhookMode,
+    webhookMinTLSVersion: TLS_VERSIONS[f.tlsMinVersion],
     certDir: f.certDir,
     webhookSecretName: f.webhookSecret,
     certServiceName: f.certServiceName,

@@ -38,6 +38,8 @@ export interface ControllerOptions {
   webhookPort: number;
   webhookHost?: string;
   webhookMode: WebhookMode;
+  /** Lowest TLS version the webhook server accepts (default TLSv1.2). */
+  webhookMinTLSVersion?: 'TLSv1.2' | 'TLSv1.3';
   certDir?: string;
   webhookSecretName: string;
   certServiceName: string;
@@ -354,6 +356,7 @@ export class Controller {
           cert,
           { namespace: o.namespace, parse: this.parse, configObjects: () => this.configObjects(), cluster: () => this.clusterContext() },
           this.log,
+          o.webhookMinTLSVersion,
         );
         if (this.stopped) {
           await s.close();

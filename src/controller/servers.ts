@@ -76,8 +76,9 @@ export function startWebhookServer(
   tls: { cert: string; key: string },
   ctx: WebhookContext,
   log: Logger,
+  minVersion: 'TLSv1.2' | 'TLSv1.3' = 'TLSv1.2',
 ): Promise<RunningServer> {
-  const server = https.createServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, (req, res) => {
+  const server = https.createServer({ cert: tls.cert, key: tls.key, minVersion }, (req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     if (path === '/healthz' || path === '/readyz') return send(res, 200, 'ok\n');
     if (!WEBHOOK_PATHS[path]) return send(res, 404, 'not found\n');

@@ -125,3 +125,26 @@ test('webhook server: AdmissionReview over HTTPS with a generated certificate', 
     await srv.close();
   }
 });
+
+test('webhook server: --tls-min-version VersionTLS13 refuses a TLS 1.2 client', async () => {
+  const cert = await generateServingCert('metallb-webhook-service', NS);
+  const srv = await startWebhookServer(0, '127.0.0.1', cert, ctx([]), createLogger('test', 'none'), 'TLSv1.3');
+  try {
+    const hello = (maxVersion: 'TLSv1.2' | 'TLSv1.3'): Promise<number> =>
+      new Promise((resolve, reject) => {
+        const req = https.request(
+          { host: '127.0.0.1', port: srv.port, path: '/healthz', ca: cert.ca, servername: `metallb-webhook-service.${NS}.svc`, maxVersion },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          },
+        );
+        req.on('error', reject);
+        req.end();
+      });
+    assert.equal(await hello('TLSv1.3'), 200);
+    await assert.rejects(hello('TLSv1.2'), /protocol version|alert/i);
+  } finally {
+    await srv.close();
+  }
+});
