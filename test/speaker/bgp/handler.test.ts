@@ -8,7 +8,9 @@ import pino from 'pino';
 import { parseIP } from '../../../src/net/ip.js';
 import { BgpHandler } from '../../../src/speaker/bgp/handler.js';
 import type { Message, UpdateMessage } from '../../../src/speaker/bgp/messages.js';
+import { registerBgpMetrics } from '../../../src/speaker/bgp/metrics.js';
 import { BgpSpeaker } from '../../../src/speaker/bgp/speaker.js';
+import { Registry } from 'prom-client';
 import type { ServiceAnnouncement } from '../../../src/speaker/protocol.js';
 import { bgpAd, node, peer, pool, valid } from '../../config/helpers.js';
 import { FakePeer, type FakeConnection } from '../../helpers/fake-bgp-peer.js';
@@ -69,6 +71,17 @@ describe('BgpHandler', () => {
     assert.deepEqual(w.withdrawnRoutes, ['10.96.0.5/32']);
     await new Promise((r) => setTimeout(r, 50));
     assert.deepEqual(h.peersFor('default/a'), []);
+
+    // MetalLB's metric names, peer label `addr:port`.
+    const registry = new Registry();
+    registerBgpMetrics(registry, speaker);
+    const text = await registry.metrics();
+    const peerLabel = `peer="127.0.0.1:${fake.port}"`;
+    assert.match(text, new RegExp(`metallb_bgp_session_up\\{${peerLabel}\\} 1`));
+    assert.match(text, new RegExp(`metallb_bgp_announced_prefixes_total\\{${peerLabel}\\} 1`));
+    assert.match(text, new RegExp(`metallb_bgp_pending_prefixes_total\\{${peerLabel}\\} 0`));
+    assert.match(text, new RegExp(`metallb_bgp_updates_total\\{${peerLabel}\\} [1-9]`));
+    assert.match(text, /# TYPE metallb_bgp_updates_total counter/);
 
     // The node loses the label the BGPPeer selects: its session is closed (Cease / Peer De-configured).
     h.setNode(node('node1', {}));

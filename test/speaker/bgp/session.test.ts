@@ -125,6 +125,18 @@ describe('OPEN exchange', () => {
     await e.stop();
   });
 
+  it('sourceAddress: the connection leaves from it, and it is the next hop and router ID', async () => {
+    const s = session(peer, { sourceAddress: '127.0.0.2' });
+    s.setAdvertisements([{ prefix: '10.96.0.9/32' }]);
+    s.start();
+    const c = await established(peer, s);
+    assert.equal(c.socket.remoteAddress, '127.0.0.2');
+    assert.equal(s.stats().negotiated?.localRouterId, '127.0.0.2');
+    const u = await c.next<UpdateMessage>((m) => isUpdate(m) && m.nlri.length > 0);
+    assert.deepEqual(u.pathAttributes.find((a) => a.kind === 'next-hop'), { kind: 'next-hop', flags: AttrFlag.TRANSITIVE, nextHop: '127.0.0.2' });
+    await s.stop();
+  });
+
   it('a peer without MP capabilities speaks IPv4 unicast only', async () => {
     const s = session(peer);
     s.start();
