@@ -71,7 +71,8 @@ export function createBgpNet(opts: { nodes: number; subnet?: number }): BgpNet {
       made.push(m.netns);
       ip(['link', 'add', 'eth0', 'netns', m.netns, 'type', 'veth', 'peer', 'name', m.port, 'netns', sw]);
       ip(['-n', sw, 'link', 'set', m.port, 'master', 'br0', 'up']);
-      execFileSync('ip', ['netns', 'exec', m.netns, 'sysctl', '-qw', 'net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0']);
+      // Through /proc: procps' sysctl is not on a fresh Debian.
+      execFileSync('ip', ['netns', 'exec', m.netns, 'sh', '-c', 'echo 0 > /proc/sys/net/ipv6/conf/all/accept_dad; echo 0 > /proc/sys/net/ipv6/conf/default/accept_dad']);
       ip(['-n', m.netns, 'link', 'set', 'lo', 'up']);
       ip(['-n', m.netns, 'addr', 'add', `${m.ipv4}/24`, 'dev', 'eth0']);
       ip(['-n', m.netns, 'addr', 'add', `${m.ipv6}/64`, 'dev', 'eth0', 'nodad']);
