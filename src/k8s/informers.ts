@@ -27,6 +27,13 @@ export interface InformerOptions {
   absentPollMs?: number;
   /** A resource never listed that stays 404 this long counts as empty (synced). Default 10 s. */
   absentGraceMs?: number;
+  /**
+   * false: never watch, list again every `pollIntervalMs` instead (for a ServiceAccount that may list but not watch,
+   * like MetalLB's controller on Nodes and BGPPeers). Default true.
+   */
+  watch?: boolean;
+  /** Interval between lists when `watch` is false. Default 30 s. */
+  pollIntervalMs?: number;
 }
 
 /** `namespace/name` for namespaced objects, `name` for cluster-scoped ones. */
@@ -100,13 +107,19 @@ export class Informer<T extends KubeObject = KubeObject> {
   }
 
   /**
-   * Replaces a cached object with a newer version we received from our own write, so that reads before the watch
-   * event arrives are not stale. Only applies when the cache still holds `basedOnResourceVersion`.
+   * Replaces a cached object with a newer version we received from our own write (or read), so that reads before the
+   * watch event arrives are not stale. Only applies when the cache still holds `basedOnResourceVersion`, or an older
+   * version than `obj` (integer resourceVersions).
    */
   observeWrite(obj: T, basedOnResourceVersion: string | undefined): void {
     const key = cacheKey(obj);
     const cur = this.cache.get(key);
-    if (!cur || cur.metadata?.resourceVersion !== basedOnResourceVersion) return;
+    if (!cur) return;
+    if (cur.metadata?.resourceVersion !== basedOnResourceVersion) {
+      const cached = numericRV(cur.metadata?.resourceVersion);
+      const offered = numericRV(obj.metadata?.resourceVersion);
+      if (cached === undefined || offered === undefined || offered <= cached) return;
+    }
     this.fill(obj);
     this.cache.set(key, obj);
     const rv = numericRV(obj.metadata?.resourceVersion);
@@ -146,6 +159,8 @@ export class Informer<T extends KubeObject = KubeObject> {
     const maxRetry = this.opts.maxRetryMs ?? 30_000;
     let retry = minRetry;
     let needList = true;
+    // A failure that repeats is logged once (then at debug) until the informer works again.
+    let failing: string | undefined;
     while (this.ctl.running) {
       try {
         if (needList) {
@@ -157,6 +172,14 @@ export class Informer<T extends KubeObject = KubeObject> {
             this.log.info({ resource: this.name }, 'resource is now served, watching it');
           }
         }
+        if (this.opts.watch === false) {
+          if (failing !== undefined) this.log.info({ resource: this.name }, 'list works again');
+          failing = undefined;
+          retry = minRetry;
+          await this.ctl.sleep(this.opts.pollIntervalMs ?? 30_000);
+          needList = true;
+          continue;
+        }
         const started = Date.now();
         const outcome = await this.watchOnce();
         if (outcome === 'gone') {
@@ -165,6 +188,8 @@ export class Informer<T extends KubeObject = KubeObject> {
         }
         if (Date.now() - started > 1000) {
           retry = minRetry;
+          if (failing !== undefined) this.log.info({ resource: this.name }, 'list/watch works again');
+          failing = undefined;
         } else {
           // A watch the server ends at once: do not spin.
           await this.ctl.sleep(retry);
@@ -179,7 +204,9 @@ export class Informer<T extends KubeObject = KubeObject> {
           await this.ctl.sleep(Math.min(this.opts.absentPollMs ?? 3000, this.syncedFlag ? Infinity : 1000));
           continue;
         }
-        this.log.warn({ resource: this.name, err: errorText(err), retryInMs: retry }, 'list/watch failed, retrying');
+        const text = errorText(err);
+        this.log[failing === text ? 'debug' : 'warn']({ resource: this.name, err: text, retryInMs: retry }, 'list/watch failed, retrying');
+        failing = text;
         needList = true;
         await this.ctl.sleep(retry);
         retry = Math.min(retry * 2, maxRetry);

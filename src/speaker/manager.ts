@@ -12,7 +12,8 @@ import { hostname } from 'node:os';
 import { parseConfig, type Config } from '../config/index.js';
 import type { Logger } from '../log.js';
 import type { ConfigMap, EndpointSlice, Endpoints, KubeObject, Namespace, Node, Pod, Secret, Service } from '../k8s/types.js';
-import { ApiError, errorText, isNotFound, type KubeClient } from '../k8s/client.js';
+import { ApiError, errorText, type KubeClient } from '../k8s/client.js';
+import { AccessReview, type Access } from '../k8s/access.js';
 import { EventRecorder, type EventSink } from '../k8s/events.js';
 import { Informer, cacheKey } from '../k8s/informers.js';
 import { CONFIG_RESOURCES, collectionPath, R, type Resource } from '../k8s/resources.js';
@@ -74,7 +75,6 @@ const NODE_KEY = 'node';
 /** Not a valid `namespace/name`, so it never collides with a Service key. */
 export const REPROCESS_ALL = ' reprocess-all';
 
-type Access = 'ok' | 'absent' | 'forbidden';
 
 const contentOf = (o: KubeObject): string => {
   const x = o as KubeObject & { spec?: unknown; data?: unknown; stringData?: unknown; type?: unknown };
@@ -121,6 +121,7 @@ export class Speaker {
   private readonly onFatal: ((reason: string) => void) | undefined;
   private stopped = false;
   private readonly stopCtl = new AbortController();
+  private readonly access: AccessReview;
 
   constructor(
     private readonly opts: SpeakerOptions,
@@ -131,6 +132,7 @@ export class Speaker {
     this.metrics = deps.metrics ?? new SpeakerMetrics({ defaultMetrics: true });
     this.membership = deps.membership ?? new DisabledMembership();
     this.onFatal = deps.onFatal;
+    this.access = new AccessReview(this.client, this.log, { stopped: () => this.stopped });
     // Every informer's waitForSync listens on the stop signal.
     setMaxListeners(64, this.stopCtl.signal);
     this.recorder = new EventRecorder(this.client, this.log, { component: 'metallb-speaker', host: opts.nodeName || hostname() });
@@ -309,21 +311,8 @@ export class Speaker {
   }
 
   /** Lists one object to learn whether the server serves `r` and RBAC lets us read it; retries other failures. */
-  private async probe(r: Resource, namespace?: string): Promise<Access> {
-    let delay = 500;
-    while (!this.stopped) {
-      try {
-        await this.client.get(collectionPath(r, namespace), { query: { limit: 1 }, timeoutMs: 15_000 });
-        return 'ok';
-      } catch (err) {
-        if (isNotFound(err)) return 'absent';
-        if (err instanceof ApiError && err.status === 403) return 'forbidden';
-        this.log.warn({ resource: `${r.plural}.${r.group || 'core'}`, err: errorText(err), retryInMs: delay }, 'cannot reach the API server, retrying');
-        await new Promise((res) => setTimeout(res, delay));
-        delay = Math.min(delay * 2, 10_000);
-      }
-    }
-    return 'forbidden';
+  private probe(r: Resource, namespace?: string): Promise<Access> {
+    return this.access.probeList(r, namespace);
   }
 
   async start(): Promise<void> {

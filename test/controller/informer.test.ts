@@ -99,3 +99,22 @@ test('informer: a transient 404 after the resource was listed keeps the cache (n
   await sleep(50);
   assert.deepEqual(seen, ['add a', 'add b', 'update a', 'delete b']);
 });
+
+test('informer: watch false lists every pollIntervalMs and never watches; handlers see the differences', async (t) => {
+  const f = await fakeCollection();
+  t.after(() => f.close());
+  f.state.items = [pool('a', '11')];
+  const inf = new Informer(f.client, R.nodes, createLogger('test', 'none'), { watch: false, pollIntervalMs: 50 });
+  t.after(() => inf.stop());
+  const seen: string[] = [];
+  inf.addHandlers({ add: (o) => seen.push(`add ${o.metadata?.name}`), update: (_a, b) => seen.push(`update ${b.metadata?.name}`), delete: (o) => seen.push(`delete ${o.metadata?.name}`) });
+  inf.start();
+  await inf.waitForSync();
+  f.state.items = [pool('a', '12'), pool('b', '13')];
+  for (let i = 0; i < 100 && seen.length < 3; i++) await sleep(20);
+  f.state.items = [pool('b', '13')];
+  for (let i = 0; i < 100 && seen.length < 4; i++) await sleep(20);
+  assert.deepEqual(seen, ['add a', 'update a', 'add b', 'delete a']);
+  assert.equal(f.state.watches.size, 0, 'no watch was opened');
+  assert.ok(f.state.lists >= 3);
+});
