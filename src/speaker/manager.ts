@@ -473,12 +473,28 @@ export class Speaker {
       update: (a, b) => JSON.stringify((a as Endpoints).subsets) !== JSON.stringify((b as Endpoints).subsets) && this.serviceQueue.add(cacheKey(b)),
       delete: (e) => this.serviceQueue.add(cacheKey(e)),
     });
-    // Our own status objects changed by someone else (deleted, edited): converge them again.
-    const ownStatus = (o: ServiceL2Status): void => {
+    // Our own status objects changed by someone else (deleted, edited): converge them again (a deletion after a
+    // growing wait: see L2StatusWriter.deletedExternally).
+    const ownKey = (o: ServiceL2Status): string | undefined => {
       const key = statusServiceKey(o);
-      if (key && o.metadata?.labels?.[LABEL_NODE] === me && this.statusEnabled) this.statusQueue.add(key);
+      return key && o.metadata?.labels?.[LABEL_NODE] === me && this.statusEnabled ? key : undefined;
     };
-    this.statuses?.addHandlers({ add: ownStatus, update: (_a, b) => ownStatus(b), delete: ownStatus });
+    this.statuses?.addHandlers({
+      add: (o) => {
+        const key = ownKey(o);
+        if (key) this.statusQueue.add(key);
+      },
+      update: (_a, b) => {
+        const key = ownKey(b);
+        if (key) this.statusQueue.add(key);
+      },
+      delete: (o) => {
+        const key = ownKey(o);
+        if (!key) return;
+        const wait = this.statusWriter.deletedExternally(key, o.metadata?.name ?? '');
+        if (wait !== undefined) this.statusQueue.addAfter(key, wait);
+      },
+    });
   }
 
   /** The speaker pod, for ownerReferences (list by name: MetalLB's oldest RBAC allows `list` only). */

@@ -52,7 +52,7 @@ export interface SpeakerListDeps {
   listPods(): Promise<Pod[]>;
   /** Port peers listen on (their --ml-bindport; MetalLB assumes all speakers use the same). */
   peerPort: number;
-  /** Pod list refresh (MetalLB: 5 min) and join retry while alone (MetalLB: 1 min). */
+  /** Pod list refresh (MetalLB: 5 min) and join retry while a known peer is missing (MetalLB: 1 min, when alone). */
   refreshMs?: number;
   retryMs?: number;
 }
@@ -82,6 +82,8 @@ export class SpeakerList implements Membership {
   private joining: Promise<void> | undefined;
   private stopped = false;
   private refreshSeq = 0;
+  /** Peer addresses from the last pod list: a speaker cut off from the API server can still find its peers. */
+  private knownPeers: string[] = [];
 
   constructor(private readonly d: SpeakerListDeps) {
     this.live = new Set([d.nodeName]);
@@ -106,9 +108,11 @@ export class SpeakerList implements Membership {
     await this.joining;
     this.refreshTimer = setInterval(() => this.rejoin(), this.d.refreshMs ?? 300_000);
     this.refreshTimer.unref();
+    // A partition heals only by a join: memberlist stops talking to members it declared dead. While fewer speakers
+    // are alive than pods were listed, join again (MetalLB retries once a minute, and only when alone).
     this.retryTimer = setInterval(() => {
-      if (this.live.size <= 1) this.rejoin();
-    }, this.d.retryMs ?? 60_000);
+      if (this.live.size < Math.max(2, this.knownPeers.length)) this.rejoin();
+    }, this.d.retryMs ?? 10_000);
     this.retryTimer.unref();
   }
 
@@ -137,7 +141,15 @@ export class SpeakerList implements Membership {
     const ml = this.ml;
     this.joining = (async () => {
       try {
-        const addrs = peerAddresses(await this.d.listPods(), this.d.peerPort);
+        let addrs: string[];
+        try {
+          addrs = peerAddresses(await this.d.listPods(), this.d.peerPort);
+          this.knownPeers = addrs;
+        } catch (err) {
+          if (this.knownPeers.length === 0) throw err;
+          this.d.log.debug({ err: errorText(err) }, 'memberlist: cannot list the speaker pods, joining the peers known before');
+          addrs = this.knownPeers;
+        }
         if (addrs.length === 0) return;
         const n = await ml.join(addrs);
         this.d.log.info({ peers: addrs, answered: n }, 'memberlist: joined');

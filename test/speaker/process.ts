@@ -92,16 +92,17 @@ export async function startSpeaker(kubeconfig: string, node: string, o: SpeakerS
         if (l.endpoint === 'health') h.ports.health = l.port as number;
       }
       return h.ports.metrics !== undefined && h.ports.health !== undefined;
-    }, 60_000, 50);
+    }, 120_000, 50);
     if (o.waitReady ?? true) {
       await waitFor(`speaker ${node} processing services`, () => {
         if (child.exitCode !== null) throw new Error(`speaker exited ${child.exitCode}:\n${out}`);
         return lines().some((l) => l.msg === 'processing services');
-      }, 60_000, 50);
+      }, 120_000, 50);
     }
   } catch (err) {
     await h.kill('SIGKILL');
-    throw err;
+    const tail = lines().filter((l) => l.level !== 'debug').slice(-15).map((l) => JSON.stringify(l)).join('\n');
+    throw new Error(`${err instanceof Error ? err.message : String(err)}; last log lines:\n${tail}`);
   }
   return h;
 }

@@ -77,6 +77,10 @@ export class L2StatusWriter {
   private readonly created = new Map<string, ServiceL2Status>();
   /** Objects we deleted that the cache may still show. */
   private readonly deleted = new Set<string>();
+  /** Names we deleted ourselves, so their delete events are not taken for someone else's. */
+  private readonly deletedByUs = new Set<string>();
+  /** Per Service, how often someone else removed our object lately (for the back-off). */
+  private readonly externalDeletes = new Map<string, { count: number; last: number }>();
 
   constructor(private readonly d: L2StatusDeps) {}
 
@@ -146,8 +150,24 @@ export class L2StatusWriter {
     }
   }
 
+  /**
+   * Our object for `key` was deleted. By us: nothing to do (undefined). By someone else: how long to wait before
+   * writing it again. Two nodes that both believe they announce (a memberlist partition) delete each other's
+   * objects on every write; the growing wait (1 s, 2 s … 60 s) keeps that to a trickle until the partition heals.
+   */
+  deletedExternally(key: string, name: string): number | undefined {
+    if (this.deletedByUs.delete(name)) return undefined;
+    const now = Date.now();
+    const prev = this.externalDeletes.get(key);
+    const count = prev && now - prev.last < 120_000 ? prev.count + 1 : 1;
+    this.externalDeletes.set(key, { count, last: now });
+    return Math.min(60_000, 1000 * 2 ** (count - 1));
+  }
+
   private async remove(o: ServiceL2Status, key: string): Promise<void> {
     const name = o.metadata?.name ?? '';
+    this.deletedByUs.add(name);
+    if (this.deletedByUs.size > 10_000) this.deletedByUs.clear();
     try {
       await this.d.client.delete(objectPath(R.serviceL2Statuses, this.d.namespace, name));
       this.d.counters?.updates.inc();
