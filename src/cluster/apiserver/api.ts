@@ -15,6 +15,10 @@ import type { Store } from './store.js';
 import { clone, getPath, isObj, jsonEqual, nowRFC3339, obj, randomUID, str, type Obj } from './util.js';
 import { evalJsonPath } from './table.js';
 import { namePolicy, validateMeta, validateName } from './validation.js';
+import { decideDelete, shouldDeleteDuringUpdate } from './deletion.js';
+import { applyBuiltinDefaults } from './defaults.js';
+import { statusUpdate } from './status-strategy.js';
+import { admitPodServiceAccount } from './admission/service-account.js';
 import type { UserInfo } from './auth/user.js';
 import type { ServiceAccountTokens } from './auth/sa-tokens.js';
 
@@ -35,6 +39,26 @@ export interface ReqCtx {
 
 export type PatchType = 'json' | 'merge' | 'strategic' | 'apply';
 
+/** A write computed and validated but not yet stored (admission runs in between). */
+export interface PendingWrite {
+  operation: 'CREATE' | 'UPDATE';
+  name: string;
+  /** the object as it will be stored (in the request's version) */
+  object: Obj;
+  oldObject?: Obj;
+  /** store it; throws StaleWrite when the object changed since it was prepared */
+  commit(): Obj;
+  /** give back what was held (service IPs, node ports) */
+  abort(): void;
+}
+
+/** The stored object changed between prepare and commit: a patch or unconditional update may be computed again. */
+export class StaleWrite extends Error {
+  constructor(readonly conflict: ApiError) {
+    super(conflict.message);
+  }
+}
+
 export interface DeleteOptions {
   preconditions?: { uid?: string; resourceVersion?: string };
   propagationPolicy?: string;
@@ -53,6 +77,7 @@ const NAME_CHARS = 'bcdfghjklmnpqrstvwxz2456789';
 const IMMORTAL_NAMESPACES = new Set(['default', 'kube-system', 'kube-public']);
 
 const metaOf = (o: Obj): Obj => obj(o.metadata);
+const nameNs = (o: Obj): string => str(metaOf(o).namespace) ?? '';
 const nameOf = (o: Obj): string => str(metaOf(o).name) ?? '';
 
 function randomSuffix(): string {
@@ -60,6 +85,25 @@ function randomSuffix(): string {
   let s = '';
   for (const x of b) s += NAME_CHARS[x % NAME_CHARS.length];
   return s;
+}
+
+/** A pod's QoS class from its containers' requests and limits (kube's qos.GetPodQOS, simplified to cpu/memory). */
+function qosClass(spec: Obj): string {
+  const containers = [...(Array.isArray(spec.initContainers) ? spec.initContainers : []), ...(Array.isArray(spec.containers) ? spec.containers : [])].map(obj);
+  let any = false;
+  let guaranteed = containers.length > 0;
+  for (const c of containers) {
+    const r = obj(c.resources);
+    const req = obj(r.requests);
+    const lim = obj(r.limits);
+    if (Object.keys(req).length || Object.keys(lim).length) any = true;
+    for (const res of ['cpu', 'memory']) {
+      if (lim[res] === undefined) guaranteed = false;
+      else if (req[res] !== undefined && String(req[res]) !== String(lim[res])) guaranteed = false;
+    }
+  }
+  if (!any) return 'BestEffort';
+  return guaranteed ? 'Guaranteed' : 'Burstable';
 }
 
 /** The parts of an object that drive `metadata.generation` (everything but metadata and, if separate, status). */
@@ -164,6 +208,7 @@ export class Api {
   /** Type-specific preparation on create and update. Returns an allocation transaction for Services. */
   private prepare(ctx: ReqCtx, o: Obj, old: Obj | undefined): AllocTx | undefined {
     const key = keyOf(ctx.rt);
+    if (ctx.rt.builtin && !ctx.rt.storage) applyBuiltinDefaults(key, o);
     if (key === SVC_KEY) return prepareService(o, old, this.alloc, this.invalidFor(ctx.rt, nameOf(o)));
     if (key === NS_KEY) {
       const m = metaOf(o);
@@ -200,9 +245,10 @@ export class Api {
       if (errs.length) throw this.invalidFor(ctx.rt, nameOf(o))(errs);
       o.status = crdStatus(o, old ? obj(old.status) : undefined);
     } else if (key === '/pods' && !old) {
+      admitPodServiceAccount(o, this.ns(ctx), (ns, name) => this.store.get(resourceKey('', 'serviceaccounts'), ns, name));
       const st = obj(o.status);
       if (!st.phase) st.phase = 'Pending';
-      st.qosClass ??= 'BestEffort';
+      st.qosClass ??= qosClass(obj(o.spec));
       o.status = st;
     }
     return undefined;
@@ -249,6 +295,14 @@ export class Api {
   // ---------- create ----------
 
   create(ctx: ReqCtx, body: unknown, managedFields?: unknown[]): Obj {
+    return this.prepareCreate(ctx, body, managedFields).commit();
+  }
+
+  /**
+   * A create up to the store write: the object is complete and validated, allocations are held. Admission (webhooks)
+   * sees `object` and then commits or aborts; commit refuses if the name was taken meanwhile.
+   */
+  prepareCreate(ctx: ReqCtx, body: unknown, managedFields?: unknown[]): PendingWrite {
     if (!isObj(body)) throw badRequest('the body of the request must be a JSON or YAML object');
     this.checkTypeMeta(ctx, body);
     const o = ctx.rt.storage ? ctx.rt.storage.toStorage(clone(body)) : clone(body);
@@ -284,16 +338,36 @@ export class Api {
     if (this.store.get(keyOf(ctx.rt), this.ns(ctx), name)) throw alreadyExists(ctx.rt.group, ctx.rt.resource, name);
     this.applySchema(ctx, o);
     const tx = this.prepare(ctx, o, undefined);
-    if (ctx.dryRun) {
-      tx?.rollback();
-      m.resourceVersion = String(this.store.currentRV());
-      return this.view(ctx.rt, ctx.version.name, o);
-    }
-    tx?.commit();
-    this.store.put(keyOf(ctx.rt), o, 'ADDED');
-    if (keyOf(ctx.rt) === CRD_KEY) this.registry.add(resourceTypeOf(o));
-    if (keyOf(ctx.rt) === NS_KEY) this.ensureDefaultServiceAccount(name);
-    return this.view(ctx.rt, ctx.version.name, o);
+    const key = keyOf(ctx.rt);
+    let done = false;
+    return {
+      operation: 'CREATE',
+      name,
+      object: this.view(ctx.rt, ctx.version.name, o),
+      commit: (): Obj => {
+        if (done) throw new Error('write already committed or aborted');
+        done = true;
+        if (ctx.dryRun) {
+          tx?.rollback();
+          m.resourceVersion = String(this.store.currentRV());
+          return this.view(ctx.rt, ctx.version.name, o);
+        }
+        if (this.store.get(key, this.ns(ctx), name)) {
+          tx?.rollback();
+          throw alreadyExists(ctx.rt.group, ctx.rt.resource, name);
+        }
+        tx?.commit();
+        this.store.put(key, o, 'ADDED');
+        if (key === CRD_KEY) this.registry.add(resourceTypeOf(o));
+        if (key === NS_KEY) this.ensureDefaultServiceAccount(name);
+        return this.view(ctx.rt, ctx.version.name, o);
+      },
+      abort: (): void => {
+        if (done) return;
+        done = true;
+        tx?.rollback();
+      },
+    };
   }
 
   /** The service-account controller's work: every namespace has a `default` ServiceAccount. */
@@ -307,6 +381,10 @@ export class Api {
 
   /** PUT of the main resource or of `/status`. */
   update(ctx: ReqCtx, name: string, body: unknown, subresource?: string): Obj {
+    return this.prepareUpdate(ctx, name, body, subresource).commit();
+  }
+
+  prepareUpdate(ctx: ReqCtx, name: string, body: unknown, subresource?: string): PendingWrite {
     if (!isObj(body)) throw badRequest('the body of the request must be a JSON or YAML object');
     this.checkTypeMeta(ctx, body);
     const bodyName = metaOf(body).name;
@@ -316,7 +394,7 @@ export class Api {
     if (ctx.rt.namespaced && bodyNs !== undefined && bodyNs !== '' && bodyNs !== ctx.namespace)
       throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
     const existing = this.mustGet(ctx, name);
-    return this.applyUpdate(ctx, existing, clone(body), subresource);
+    return this.prepareApplyUpdate(ctx, existing, clone(body), subresource);
   }
 
   private storedApiVersion(rt: ResourceType): string {
@@ -324,6 +402,11 @@ export class Api {
   }
 
   private applyUpdate(ctx: ReqCtx, existing: Obj, input: Obj, subresource?: string, managedFields?: unknown[]): Obj {
+    return this.prepareApplyUpdate(ctx, existing, input, subresource, managedFields).commit();
+  }
+
+  /** An update up to the store write (see prepareCreate); commit refuses if the object changed meanwhile. */
+  private prepareApplyUpdate(ctx: ReqCtx, existing: Obj, input: Obj, subresource?: string, managedFields?: unknown[]): PendingWrite {
     const rt = ctx.rt;
     const o = rt.storage ? rt.storage.toStorage(input) : input;
     const key = keyOf(rt);
@@ -339,9 +422,8 @@ export class Api {
     o.kind = rt.kind;
     let next: Obj;
     if (subresource === 'status') {
-      // only status changes
-      next = { ...existing, metadata: { ...em }, status: o.status };
-      if (o.status === undefined) delete next.status;
+      next = statusUpdate(key, rt.crd !== undefined, existing, o);
+      if (rt.crd === undefined) this.validateCommon(ctx, next);
     } else {
       next = o;
       m.name = name;
@@ -392,32 +474,58 @@ export class Api {
         throw this.invalidFor(rt, name)([{ type: 'Forbidden', field: 'metadata.finalizers', detail: `no new finalizers can be added if the object is being deleted, found new finalizers ${JSON.stringify(added)}` }]);
       }
     }
-    if (jsonEqual(next, existing)) {
-      tx?.rollback();
-      return this.view(rt, ctx.version.name, existing);
-    }
-    if (ctx.dryRun) {
-      tx?.rollback();
-      return this.view(rt, ctx.version.name, next);
-    }
-    tx?.commit();
-    if (em.deletionTimestamp !== undefined && (!Array.isArray(nm.finalizers) || nm.finalizers.length === 0)) {
-      this.finalRemove(rt, next);
-      return this.view(rt, ctx.version.name, next);
-    }
-    this.store.put(key, next, 'MODIFIED');
-    if (key === CRD_KEY) {
-      const before = resourceTypeOf(existing);
-      const after = resourceTypeOf(next);
-      if (before.resource !== after.resource) this.registry.remove(before.group, before.resource);
-      this.registry.add(after);
-    }
-    return this.view(rt, ctx.version.name, next);
+    const unchanged = jsonEqual(next, existing);
+    let done = false;
+    return {
+      operation: 'UPDATE',
+      name,
+      object: this.view(rt, ctx.version.name, unchanged ? existing : next),
+      oldObject: this.view(rt, ctx.version.name, existing),
+      commit: (): Obj => {
+        if (done) throw new Error('write already committed or aborted');
+        done = true;
+        if (this.store.get(key, nameNs(existing), name) !== existing) {
+          // written by someone else while admission ran: the caller may start over
+          tx?.rollback();
+          throw new StaleWrite(conflict(rt.group, rt.resource, name));
+        }
+        if (unchanged) {
+          tx?.rollback();
+          return this.view(rt, ctx.version.name, existing);
+        }
+        if (ctx.dryRun) {
+          tx?.rollback();
+          return this.view(rt, ctx.version.name, next);
+        }
+        tx?.commit();
+        if (shouldDeleteDuringUpdate(next, existing)) {
+          this.finalRemove(rt, next);
+          return this.view(rt, ctx.version.name, next);
+        }
+        this.store.put(key, next, 'MODIFIED');
+        if (key === CRD_KEY) {
+          const before = resourceTypeOf(existing);
+          const after = resourceTypeOf(next);
+          if (before.resource !== after.resource) this.registry.remove(before.group, before.resource);
+          this.registry.add(after);
+        }
+        return this.view(rt, ctx.version.name, next);
+      },
+      abort: (): void => {
+        if (done) return;
+        done = true;
+        tx?.rollback();
+      },
+    };
   }
 
   // ---------- patch ----------
 
   patch(ctx: ReqCtx, name: string, type: PatchType, patchBody: unknown, subresource?: string, force = false, fieldManager = ''): Obj {
+    return this.preparePatch(ctx, name, type, patchBody, subresource, force, fieldManager).commit();
+  }
+
+  preparePatch(ctx: ReqCtx, name: string, type: PatchType, patchBody: unknown, subresource?: string, force = false, fieldManager = ''): PendingWrite {
     void force;
     const listFn = ctx.rt.builtin ? builtinListStrategy : noListStrategy;
     const reqApiVersion = apiVersionOf(ctx.rt.group, ctx.version.name);
@@ -432,7 +540,7 @@ export class Api {
         body.metadata = bm;
         const rec: Obj = { metadata: {} };
         recordApply(rec, undefined, fieldManager, reqApiVersion, patchBody, listFn);
-        return this.create(ctx, body, (rec.metadata as Obj).managedFields as unknown[]);
+        return this.prepareCreate(ctx, body, (rec.metadata as Obj).managedFields as unknown[]);
       }
       throw notFound(ctx.rt.group, ctx.rt.resource, name);
     }
@@ -476,7 +584,7 @@ export class Api {
     // the resourceVersion precondition only applies when the patch sets one
     if (type === 'apply' && subresource === undefined) delete pm.resourceVersion;
     const managed = type === 'apply' && subresource === undefined && Array.isArray(pm.managedFields) ? (pm.managedFields as unknown[]) : undefined;
-    return this.applyUpdate(ctx, existing, patched, subresource, managed);
+    return this.prepareApplyUpdate(ctx, existing, patched, subresource, managed);
   }
 
   // ---------- pods/binding (what the scheduler posts) ----------
@@ -570,7 +678,11 @@ export class Api {
 
   // ---------- delete ----------
 
-  delete(ctx: ReqCtx, name: string, opts: DeleteOptions): Obj {
+  /**
+   * DELETE of one object. `deleted`: it is gone (the answer is then a Status for most types, the object for those
+   * whose registry returns it); otherwise the object as it now is (terminating, held by finalizers).
+   */
+  delete(ctx: ReqCtx, name: string, opts: DeleteOptions): { object: Obj; deleted: boolean } {
     const existing = this.mustGet(ctx, name);
     const rt = ctx.rt;
     // the NamespaceLifecycle admission plugin's immortal namespaces
@@ -581,26 +693,30 @@ export class Api {
       throw conflict(rt.group, rt.resource, name, `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${String(em.uid)}`);
     if (pre?.resourceVersion && pre.resourceVersion !== em.resourceVersion)
       throw conflict(rt.group, rt.resource, name, `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${String(em.resourceVersion)}`);
-    if (ctx.dryRun) return this.view(rt, ctx.version.name, existing);
-    return this.view(rt, ctx.version.name, this.deleteObject(rt, existing));
+    const r = this.deleteObject(rt, existing, opts, ctx.dryRun);
+    return { object: this.view(rt, ctx.version.name, r.object), deleted: r.deleted };
   }
 
-  /** Delete honouring finalizers; returns the object as it is after the call. */
-  deleteObject(rt: ResourceType, existing: Obj): Obj {
+  /** Delete as kube-apiserver's registry does (see deletion.ts); returns the object as it is after the call. */
+  deleteObject(rt: ResourceType, existing: Obj, opts: DeleteOptions = {}, dryRun = false): { object: Obj; deleted: boolean } {
     const key = keyOf(rt);
-    const em = metaOf(existing);
-    if (key === NS_KEY) return this.deleteNamespace(existing);
-    const finalizers = Array.isArray(em.finalizers) ? em.finalizers : [];
-    if (finalizers.length > 0) {
-      if (em.deletionTimestamp !== undefined) return existing;
-      const next: Obj = { ...existing, metadata: { ...em, deletionTimestamp: nowRFC3339(), deletionGracePeriodSeconds: 0 } };
-      if (em.generation !== undefined) (next.metadata as Obj).generation = Number(em.generation) + 1;
-      this.store.put(key, next, 'MODIFIED');
-      return next;
+    if (key === NS_KEY) {
+      if (dryRun) return { object: existing, deleted: false };
+      return { object: this.deleteNamespace(existing), deleted: false };
     }
-    const final: Obj = { ...existing, metadata: { ...em } };
-    this.finalRemove(rt, final);
-    return final;
+    const outcome = decideDelete(existing, opts, key === '/pods');
+    switch (outcome.kind) {
+      case 'pending':
+        return { object: existing, deleted: false };
+      case 'update':
+        if (!dryRun) this.store.put(key, outcome.object, 'MODIFIED');
+        return { object: outcome.object, deleted: false };
+      case 'delete': {
+        const final: Obj = { ...existing, metadata: { ...metaOf(existing) } };
+        if (!dryRun) this.finalRemove(rt, final);
+        return { object: final, deleted: true };
+      }
+    }
   }
 
   /** Remove an object for good, releasing what it holds. */
@@ -673,13 +789,13 @@ export class Api {
     return final;
   }
 
-  deleteCollection(ctx: ReqCtx, labelSel: LabelSelector, fieldSel: FieldSelector): Obj[] {
+  deleteCollection(ctx: ReqCtx, labelSel: LabelSelector, fieldSel: FieldSelector, opts: DeleteOptions = {}): Obj[] {
     const { items } = this.list(ctx, labelSel, fieldSel);
     const out: Obj[] = [];
     for (const it of items) {
       const stored = this.store.get(keyOf(ctx.rt), str(metaOf(it).namespace) ?? '', nameOf(it));
       if (!stored) continue;
-      out.push(ctx.dryRun ? stored : this.view(ctx.rt, ctx.version.name, this.deleteObject(ctx.rt, stored)));
+      out.push(this.view(ctx.rt, ctx.version.name, this.deleteObject(ctx.rt, stored, opts, ctx.dryRun).object));
     }
     return out;
   }

@@ -27,7 +27,7 @@ export class ApiError extends Error {
   }
 
   toStatus(): Obj {
-    const s: Obj = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: this.message, reason: this.reason };
+    const s: Obj = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: this.message, ...(this.reason ? { reason: this.reason } : {}) };
     if (this.details) s.details = this.details;
     s.code = this.code;
     return s;

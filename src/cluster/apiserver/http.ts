@@ -2,7 +2,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { stringify as toYaml } from 'yaml';
 import type { Logger } from '../../log.js';
-import type { Api, DeleteOptions, FieldValidation, ReqCtx } from './api.js';
+import { StaleWrite, type Api, type DeleteOptions, type FieldValidation, type PendingWrite, type ReqCtx } from './api.js';
+import type { ValidatingWebhooks } from './admission/webhooks.js';
 import { aggregatedDiscovery, apiGroup, apiGroupList, apiResourceList, apiVersions, openapiV2Json, openapiV2Protobuf, openapiV3Doc, openapiV3Root, SERVER_VERSION } from './discovery.js';
 import { ApiError, badRequest, gone, invalid, methodNotAllowed, pathNotFound, type FieldError } from './errors.js';
 import { chooseOutput, decodeBody, PATCH_TYPES, type Output } from './negotiate.js';
@@ -36,6 +37,14 @@ export interface HttpDeps {
   auth: AuthStack;
   /** `pods/log`: proxies to the pod's kubelet */
   podLogs?: (req: IncomingMessage, res: ServerResponse, ctx: ReqCtx, podName: string, q: URLSearchParams) => Promise<void>;
+  webhooks?: ValidatingWebhooks;
+}
+
+/** The options object an admission webhook receives (meta.k8s.io/v1 CreateOptions / UpdateOptions). */
+function writeOptions(kind: 'CreateOptions' | 'UpdateOptions', q: URLSearchParams): Obj {
+  const fm = q.get('fieldManager');
+  const fv = q.get('fieldValidation');
+  return { kind, apiVersion: 'meta.k8s.io/v1', ...(fm ? { fieldManager: fm } : {}), ...(fv ? { fieldValidation: fv } : {}) };
 }
 
 interface Target {
@@ -71,6 +80,8 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
 
 
 const PROPAGATION_POLICIES = ['Foreground', 'Background', 'Orphan'];
+/** Registries with ReturnDeletedObject (pods, services, namespaces, custom resources and their definitions). */
+const returnsDeletedObject = (rt: ResourceType): boolean => rt.crd !== undefined || ['/pods', '/services', '/namespaces', 'apiextensions.k8s.io/customresourcedefinitions'].includes(keyOf(rt));
 /** What kube-apiserver answers a Binding with. */
 const BINDING_CREATED: Obj = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 };
 
@@ -353,7 +364,8 @@ export class HttpHandler {
         const out = chooseOutput(req.headers.accept);
         const body = decodeBody(await readBody(req), req.headers['content-type'], false);
         const ctx = this.ctx(t, q, user);
-        const created = api.create(ctx, body);
+        const requestedName = isObj(body) ? String(obj(body.metadata).name ?? '') : '';
+        const created = await this.admitted(ctx, api.prepareCreate(ctx, body), '', writeOptions('CreateOptions', q), requestedName);
         return this.sendObject(res, 201, t, created, q, out, ctx.warnings);
       }
       if (method === 'DELETE') {
@@ -361,8 +373,13 @@ export class HttpHandler {
         const out = chooseOutput(req.headers.accept);
         const ctx = this.ctx(t, q, user);
         const sel = this.selectors(t, q);
-        await readBody(req);
-        const items = api.deleteCollection(ctx, sel.labels, sel.fields);
+        const opts = deleteOptions(await readBody(req), req.headers['content-type'], q);
+        if (opts.dryRun?.includes('All')) ctx.dryRun = true;
+        if (this.d.webhooks?.configured()) {
+          // each object of the collection goes through admission as a DELETE, like kube-apiserver's DeleteCollection
+          for (const it of api.list(ctx, sel.labels, sel.fields).items) await this.admitDelete(ctx, it, opts);
+        }
+        const items = api.deleteCollection(ctx, sel.labels, sel.fields, opts);
         return this.sendList(res, t, items, String(this.d.store.currentRV()), new URLSearchParams(), out, ctx.warnings);
       }
       throw methodNotAllowed();
@@ -382,7 +399,9 @@ export class HttpHandler {
         return this.sendObject(res, 200, t, api.get(ctx, name), q, out, ctx.warnings);
       case 'PUT': {
         const body = decodeBody(await readBody(req), req.headers['content-type'], false);
-        return this.sendObject(res, 200, t, api.update(ctx, name, body, t.subresource), q, out, ctx.warnings);
+        const conditional = isObj(body) && typeof obj(body.metadata).resourceVersion === 'string' && obj(body.metadata).resourceVersion !== '';
+        const updated = await this.retryStale(conditional ? 1 : 5, () => this.admitted(ctx, api.prepareUpdate(ctx, name, body, t.subresource), t.subresource ?? '', writeOptions('UpdateOptions', q), name));
+        return this.sendObject(res, 200, t, updated, q, out, ctx.warnings);
       }
       case 'PATCH': {
         const ct = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
@@ -390,17 +409,82 @@ export class HttpHandler {
         const type = PATCH_TYPES[ct]!;
         if (type === 'apply' && !q.get('fieldManager')) throw badRequest('PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch');
         const existed = this.d.store.get(keyOf(t.rt), t.rt.namespaced ? (t.namespace ?? '') : '', name) !== undefined;
-        const result = api.patch(ctx, name, type, body, t.subresource, queryOptBool(q, 'force') ?? false, q.get('fieldManager') ?? '');
+        const result = await this.retryStale(5, () => {
+          const pending = api.preparePatch(ctx, name, type, body, t.subresource, queryOptBool(q, 'force') ?? false, q.get('fieldManager') ?? '');
+          return this.admitted(ctx, pending, t.subresource ?? '', writeOptions(pending.operation === 'CREATE' ? 'CreateOptions' : 'UpdateOptions', q), name);
+        });
         return this.sendObject(res, existed ? 200 : 201, t, result, q, out, ctx.warnings);
       }
       case 'DELETE': {
         if (t.subresource !== undefined) throw methodNotAllowed();
         const opts = deleteOptions(await readBody(req), req.headers['content-type'], q);
         if (opts.dryRun?.includes('All')) ctx.dryRun = true;
-        return this.sendObject(res, 200, t, api.delete(ctx, name, opts), q, out, ctx.warnings);
+        if (this.d.webhooks?.configured()) await this.admitDelete(ctx, api.get(ctx, name), opts);
+        const { object, deleted } = api.delete(ctx, name, opts);
+        // like kube-apiserver's registries: most answer a finished deletion with a Status, some with the object
+        if (deleted && !returnsDeletedObject(t.rt)) {
+          const m = obj(object.metadata);
+          return this.write(res, 200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name, ...(t.rt.group ? { group: t.rt.group } : {}), kind: t.rt.resource, uid: m.uid } }, out, ctx.warnings);
+        }
+        return this.sendObject(res, 200, t, object, q, out, ctx.warnings);
       }
       default:
         throw methodNotAllowed();
+    }
+  }
+
+  /** Validating admission between computing a write and storing it; without webhooks the write is stored at once. */
+  private async admitted(ctx: ReqCtx, pending: PendingWrite, subresource: string, options: Obj, requestName: string): Promise<Obj> {
+    const wh = this.d.webhooks;
+    if (wh?.configured()) {
+      try {
+        const warnings = await wh.validate({
+          operation: pending.operation,
+          rt: ctx.rt,
+          version: ctx.version.name,
+          subresource,
+          namespace: ctx.rt.namespaced ? (ctx.namespace ?? '') : '',
+          name: requestName,
+          object: pending.object,
+          ...(pending.oldObject ? { oldObject: pending.oldObject } : {}),
+          user: ctx.user ?? { username: 'system:anonymous', groups: [] },
+          dryRun: ctx.dryRun,
+          options: { ...options, ...(ctx.dryRun ? { dryRun: ['All'] } : {}) },
+        });
+        ctx.warnings.push(...warnings);
+      } catch (e) {
+        pending.abort();
+        throw e;
+      }
+    }
+    return pending.commit();
+  }
+
+  private async admitDelete(ctx: ReqCtx, existing: Obj, opts: DeleteOptions): Promise<void> {
+    const warnings = await this.d.webhooks!.validate({
+      operation: 'DELETE',
+      rt: ctx.rt,
+      version: ctx.version.name,
+      subresource: '',
+      namespace: ctx.rt.namespaced ? (ctx.namespace ?? String(obj(existing.metadata).namespace ?? '')) : '',
+      name: String(obj(existing.metadata).name ?? ''),
+      oldObject: existing,
+      user: ctx.user ?? { username: 'system:anonymous', groups: [] },
+      dryRun: ctx.dryRun,
+      options: { kind: 'DeleteOptions', apiVersion: 'meta.k8s.io/v1', ...opts },
+    });
+    ctx.warnings.push(...warnings);
+  }
+
+  /** A write whose object changed while admission ran is computed again (kube's GuaranteedUpdate retries). */
+  private async retryStale(attempts: number, write: () => Promise<Obj>): Promise<Obj> {
+    for (let i = 1; ; i++) {
+      try {
+        return await write();
+      } catch (e) {
+        if (!(e instanceof StaleWrite)) throw e;
+        if (i >= attempts) throw e.conflict;
+      }
     }
   }
 

@@ -20,6 +20,8 @@ import { loadBuiltinModels } from './builtin-fields.js';
 import { ensureKubeProxyConfigMap, reconcileKubernetesEndpoints } from './control-plane-objects.js';
 import { HttpHandler } from './http.js';
 import { AuditLog } from './audit.js';
+import { ValidatingWebhooks } from './admission/webhooks.js';
+import { podLogProxy } from './podlog.js';
 import { CidrAllocator, PortAllocator } from './ipalloc.js';
 import { kubeconfigFor, writeKubeconfigFile } from './kubeconfig.js';
 import { loadSnapshot, Persister } from './persistence.js';
@@ -214,12 +216,15 @@ export async function startDevApiServer(opts: DevApiServerOptions = {}): Promise
 
   let address = '';
   const auditLog = opts.auditLogPath ? new AuditLog(opts.auditLogPath) : undefined;
+  const webhooks = new ValidatingWebhooks(store, registry, log);
   const handler = new HttpHandler({
     api,
     store,
     registry,
     log,
     auth,
+    webhooks,
+    podLogs: podLogProxy(store, log),
     serverAddress: () => address,
     ...(opts.bookmarkIntervalMs ? { bookmarkIntervalMs: opts.bookmarkIntervalMs } : {}),
     ...(auditLog ? { audit: (r) => auditLog.write(r) } : {}),
