@@ -1,8 +1,9 @@
 // The install artefacts applied for real: the development API server (`metallb dev-apiserver`) and the real kubectl.
 // Every object of the all-in-one and of the individual manifests must be accepted and read back unchanged; the
 // example configuration must apply once the CRDs are established; the CRD schemas must be enforced by the server.
-// Not covered here: CEL rules (the dev server ignores x-kubernetes-validations) and admission webhooks (no
-// controller runs in this test, and the dev server does not call webhooks).
+// Not covered here: CEL rules (the dev server ignores x-kubernetes-validations) and admission webhooks (the dev
+// server calls them like kube-apiserver, but no controller serves them in this test, so the configuration is removed
+// before metallb.io objects are created; test/cluster/apiserver/webhooks.test.ts runs our webhook for real).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -100,6 +101,12 @@ test('the CRDs become Established and are served under their names, short names 
   await kubectlOk(['get', 'bgppeers.v1beta2.metallb.io', '-n', NS], kc());
 });
 
+test('without a controller to answer it, the webhook configuration is removed (failurePolicy Fail would refuse every pool)', async () => {
+  const refused = await kubectl(['apply', '-f', '-'], kc(), { input: 'apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: early, namespace: metallb-system}\nspec: {addresses: [192.0.2.0/28]}\n' });
+  assert.match(refused.stderr, /failed calling webhook "ipaddresspoolvalidationwebhook\.metallb\.io": .*no endpoints available for service "metallb-webhook-service"/);
+  await kubectlOk(['delete', 'validatingwebhookconfiguration', 'metallb-webhook-configuration'], kc());
+});
+
 for (const file of exampleFiles()) {
   const rel = file.slice(ROOT.length + 1);
   test(`${rel} applies after the CRDs and every object reads back (with schema defaults)`, async () => {
@@ -169,6 +176,8 @@ test('the server rejects the invalid fixture objects (types, enums, ranges, requ
 });
 
 test('the controller Deployment\'s args and env start the real controller against the applied install', { timeout: 90_000 }, async (t) => {
+  // the webhook configuration removed above is back, for the controller to fill in its caBundle
+  await kubectlOk(['apply', '-f', join(DEPLOY, 'manifests', 'webhook.yaml')], kc());
   const dep = loadYamlDocs(join(DEPLOY, 'manifests', 'controller.yaml')).find((d) => d.kind === 'Deployment')!;
   const c = dep.spec.template.spec.containers[0] as Obj;
   // The values the kubelet would give the fieldRef variables; then $(VAR) substitution as in Kubernetes.
