@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { request as httpsRequest } from 'node:https';
 import { parse } from 'yaml';
-import { kubectl, kubectlOk, startDevServer, tokenKubeconfig, type DevServerHandle } from '../../helpers/devserver.js';
+import { kubectl, kubectlBinary, kubectlOk, startDevServer, tokenKubeconfig, type DevServerHandle } from '../../helpers/devserver.js';
 
 let srv: DevServerHandle;
 const k = (args: string[], input?: string) => kubectlOk(args, srv.kubeconfig, input === undefined ? {} : { input });
@@ -217,4 +217,19 @@ test('the kubernetes Service points at the advertised address; kubeadm kube-prox
   const proxy = tokenKubeconfig(srv, 'proxy', 'tok-proxy');
   assert.equal((await kubectl(['get', 'endpointslices', '-A'], proxy)).code, 0);
   assert.equal((await kubectl(['get', 'secrets', '-A'], proxy)).code, 1);
+});
+
+test('the oldest and newest kubectl here (1.27, 1.33): can-i, create token, whoami, and the same refusal', async () => {
+  for (const v of ['1.27', '1.33']) {
+    const bin = kubectlBinary(v);
+    assert.ok(bin, `kubectl ${v} is installed beside the default one`);
+    assert.equal((await kubectl(['auth', 'can-i', 'list', 'services', '-n', 'rbac1', '--as', 'bob'], srv.kubeconfig, { bin })).stdout.trim(), 'yes', v);
+    assert.equal((await kubectl(['auth', 'can-i', 'delete', 'services', '-n', 'rbac1', '--as', 'bob'], srv.kubeconfig, { bin })).stdout.trim(), 'no', v);
+    const token = (await kubectlOk(['create', 'token', 'default', '-n', 'rbac1'], srv.kubeconfig, { bin })).trim();
+    const kc = tokenKubeconfig(srv, `default-${v}`, token);
+    const refused = await kubectl(['get', 'secrets', '-n', 'rbac1'], kc, { bin });
+    assert.equal(refused.stderr.trim(), 'Error from server (Forbidden): secrets is forbidden: User "system:serviceaccount:rbac1:default" cannot list resource "secrets" in API group "" in the namespace "rbac1"', v);
+    // SelfSubjectReview is authentication.k8s.io/v1 on a 1.32 server; kubectl 1.27 only knows v1alpha1/v1beta1
+    if (v !== '1.27') assert.equal(await kubectlOk(['auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}'], kc, { bin }), 'system:serviceaccount:rbac1:default');
+  }
 });

@@ -142,7 +142,7 @@ test('a pod runs with its hostname, environment, volumes and a routed address re
     return r.status === 200 && r.body.includes('CWD=') ? r.body : undefined;
   }, 30_000, 200);
   assert.match(logs, /^HOST=web$/m);
-  assert.match(logs, new RegExp(`^POD_NAME=web POD_NS=${NS} NODE=${t.nodeName} POD_IP=${ip4.replace(/\./g, '\\.')} HOST_IP=${t.nodeIPs[0].replace(/\./g, '\\.')} SA=$`, 'm'));
+  assert.match(logs, new RegExp(`^POD_NAME=web POD_NS=${NS} NODE=${t.nodeName} POD_IP=${ip4.replace(/\./g, '\\.')} HOST_IP=${t.nodeIPs[0].replace(/\./g, '\\.')} SA=default$`, 'm'));
   assert.match(logs, /^GREETING=hello world \$\(NAME\) \$\(MISSING\) COLOR=blue PASSWORD=s3cret CPU_LIMIT=500 MEM_MI=64$/m);
   assert.match(logs, /^KSH=10\.96\.0\.1 KSP=443 MYSVC=8080$/m);
   assert.match(logs, new RegExp(`^NS_FILE=${NS}$`, 'm'));

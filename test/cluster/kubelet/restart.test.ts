@@ -11,6 +11,8 @@ const NS = 'default';
 
 before(async () => {
   t = await startTestNode();
+  // what the controller-manager's root-CA controller publishes (the pods' service-account volumes read it)
+  await t.client.post(`/api/v1/namespaces/${NS}/configmaps`, { metadata: { name: 'kube-root-ca.crt' }, data: { 'ca.crt': t.api.caCert! } });
 });
 after(async () => {
   await t?.cleanup();
