@@ -133,8 +133,9 @@ export class Api {
     return o;
   }
 
+  /** kube-apiserver names the kind with its group (`Deployment.apps "x" is invalid`), core types without. */
   private invalidFor(rt: ResourceType, name: string): (errs: FieldError[]) => ApiError {
-    return (errs) => invalid(rt.crd ? rt.group : '', rt.kind, name, errs);
+    return (errs) => invalid(rt.group, rt.kind, name, errs);
   }
 
   private ns(ctx: ReqCtx): string {
@@ -227,6 +228,8 @@ export class Api {
       if (o.type === undefined) o.type = 'Opaque';
       if (old && o.type !== old.type) throw this.invalidFor(ctx.rt, nameOf(o))([{ type: 'Invalid', field: 'type', value: o.type, detail: 'field is immutable' }]);
       if (!old && o.type === SA_TOKEN_SECRET) this.fillServiceAccountTokenSecret(ctx, o);
+    } else if ((key === 'rbac.authorization.k8s.io/rolebindings' || key === 'rbac.authorization.k8s.io/clusterrolebindings') && old && !jsonEqual(o.roleRef, old.roleRef)) {
+      throw this.invalidFor(ctx.rt, nameOf(o))([{ type: 'Invalid', field: 'roleRef', value: o.roleRef, detail: 'cannot change roleRef' }]);
     } else if (key === CRD_KEY) {
       defaultCRD(o);
       const errs = validateCRD(o);

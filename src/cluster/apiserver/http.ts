@@ -18,6 +18,7 @@ import { requestInfo } from './auth/request-info.js';
 import type { UserInfo } from './auth/user.js';
 import { localSubjectAccessReview, selfSubjectAccessReview, selfSubjectReview, selfSubjectRulesReview, subjectAccessReview, tokenReview, type ReviewContext } from './auth/reviews.js';
 import { createToken } from './auth/token-request.js';
+import { confirmNoEscalation } from './auth/escalation.js';
 import { queryBool, queryInt, queryOptBool } from './params.js';
 
 const MAX_BODY = 16 * 1024 * 1024;
@@ -435,6 +436,14 @@ export class HttpHandler {
 
   /** Validating admission between computing a write and storing it; without webhooks the write is stored at once. */
   private async admitted(ctx: ReqCtx, pending: PendingWrite, subresource: string, options: Obj, requestName: string): Promise<Obj> {
+    if (ctx.rt.group === 'rbac.authorization.k8s.io' && ctx.user && this.d.auth.rbacSource) {
+      try {
+        confirmNoEscalation(ctx.rt.resource, ctx.rt.namespaced ? (ctx.namespace ?? '') : '', pending.object, ctx.user, this.d.auth.authorizer, this.d.auth.rbacSource);
+      } catch (e) {
+        pending.abort();
+        throw e;
+      }
+    }
     const wh = this.d.webhooks;
     if (wh?.configured()) {
       try {

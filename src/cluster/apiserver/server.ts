@@ -201,6 +201,7 @@ export async function startDevApiServer(opts: DevApiServerOptions = {}): Promise
       onReject: (reason) => log.debug({ reason }, 'authentication failed'),
     }),
     authorizer: new Authorizer(mode, new RbacAuthorizer(storeRbacSource(store))),
+    rbacSource: storeRbacSource(store),
     tokens,
     apiAudiences,
     lookup,

@@ -246,7 +246,32 @@ const PRINTERS: Record<string, Printer> = {
     columns: [NAME, col('Created At', 'date')],
     cells: (o) => [name(o), str(obj(o.metadata).creationTimestamp) ?? ''],
   },
+  'rbac.authorization.k8s.io/roles': { columns: [NAME, col('Created At', 'date')], cells: (o) => [name(o), str(obj(o.metadata).creationTimestamp) ?? ''] },
+  'rbac.authorization.k8s.io/clusterroles': { columns: [NAME, col('Created At', 'date')], cells: (o) => [name(o), str(obj(o.metadata).creationTimestamp) ?? ''] },
+  'rbac.authorization.k8s.io/rolebindings': bindingPrinter(),
+  'rbac.authorization.k8s.io/clusterrolebindings': bindingPrinter(),
+  'admissionregistration.k8s.io/validatingwebhookconfigurations': {
+    columns: [NAME, col('Webhooks', 'integer'), AGE],
+    cells: (o, now) => [name(o), arr(o.webhooks).length, created(o, now)],
+  },
 };
+
+/** kubectl get rolebindings / clusterrolebindings: NAME ROLE AGE, with -o wide USERS GROUPS SERVICEACCOUNTS. */
+function bindingPrinter(): Printer {
+  return {
+    columns: [NAME, col('Role'), AGE, col('Users', 'string', 1), col('Groups', 'string', 1), col('ServiceAccounts', 'string', 1)],
+    cells: (o, now) => {
+      const ref = obj(o.roleRef);
+      const subjects = arr(o.subjects).filter(isObj);
+      const of = (kind: string): string =>
+        subjects
+          .filter((x) => x.kind === kind)
+          .map((x) => (kind === 'ServiceAccount' ? `${str(x.namespace) ?? ''}/${str(x.name) ?? ''}` : (str(x.name) ?? '')))
+          .join(', ');
+      return [name(o), `${str(ref.kind) ?? ''}/${str(ref.name) ?? ''}`, created(o, now), of('User'), of('Group'), of('ServiceAccount')];
+    },
+  };
+}
 
 // ---- JSONPath subset for additionalPrinterColumns: .a.b, .a[0], .a[*].b, .a[?(@.k=="v")].b ----
 

@@ -233,3 +233,27 @@ test('the oldest and newest kubectl here (1.27, 1.33): can-i, create token, whoa
     if (v !== '1.27') assert.equal(await kubectlOk(['auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}'], kc, { bin }), 'system:serviceaccount:rbac1:default');
   }
 });
+
+test('escalation prevention: roles and bindings only with permissions held (or the escalate / bind verbs)', async () => {
+  await k(['create', 'namespace', 'esc1']);
+  await k(['create', 'rolebinding', 'bob-admin', '--clusterrole=admin', '--user=bob', '-n', 'esc1']);
+  // within what admin holds in the namespace: allowed
+  assert.match(await kubectlOk(['create', 'role', 'pod-reader', '--verb=get,list', '--resource=pods', '-n', 'esc1'], bob), /role.rbac.authorization.k8s.io\/pod-reader created/);
+  const beyond = await kubectl(['create', 'role', 'node-reader', '--verb=list,watch', '--resource=nodes,priorityclasses.scheduling.k8s.io', '-n', 'esc1'], bob);
+  assert.equal(
+    beyond.stderr.trim(),
+    'Error from server (Forbidden): roles.rbac.authorization.k8s.io "node-reader" is forbidden: user "bob" (groups=["dev" "qa" "system:authenticated"]) is attempting to grant RBAC permissions not currently held:\n' +
+      '{APIGroups:[""], Resources:["nodes"], Verbs:["list" "watch"]}\n{APIGroups:["scheduling.k8s.io"], Resources:["priorityclasses"], Verbs:["list" "watch"]}',
+  );
+  const bindAdmin = await kubectl(['create', 'rolebinding', 'grab', '--clusterrole=cluster-admin', '--user=bob', '-n', 'esc1'], bob);
+  assert.match(bindAdmin.stderr, /rolebindings.rbac.authorization.k8s.io "grab" is forbidden: user "bob" .* is attempting to grant RBAC permissions not currently held:\n\{APIGroups:\["\*"\], Resources:\["\*"\], Verbs:\["\*"\]\}/);
+  // the bind verb on a role lets bob bind it without holding its permissions
+  await k(['create', 'clusterrole', 'node-viewer', '--verb=get,list', '--resource=nodes']);
+  assert.notEqual((await kubectl(['create', 'rolebinding', 'nv', '--clusterrole=node-viewer', '--user=alice', '-n', 'esc1'], bob)).code, 0);
+  await k(['create', 'clusterrole', 'bind-node-viewer', '--verb=bind', '--resource=clusterroles', '--resource-name=node-viewer']);
+  await k(['create', 'rolebinding', 'bob-bind', '--clusterrole=bind-node-viewer', '--user=bob', '-n', 'esc1']);
+  assert.match(await kubectlOk(['create', 'rolebinding', 'nv', '--clusterrole=node-viewer', '--user=alice', '-n', 'esc1'], bob), /created/);
+  // a binding's roleRef cannot change
+  const changed = await kubectl(['patch', 'rolebinding', 'nv', '-n', 'esc1', '--type=merge', '-p', '{"roleRef":{"name":"view"}}'], srv.kubeconfig);
+  assert.match(changed.stderr, /The RoleBinding "nv" is invalid: roleRef: Invalid value: .*: cannot change roleRef/);
+});

@@ -6,6 +6,7 @@ import { forbiddenError, type Authorizer } from './authz.js';
 import { impersonate } from './impersonation.js';
 import { requestInfo, type Attributes } from './request-info.js';
 import type { ObjectLookup, ServiceAccountTokens } from './sa-tokens.js';
+import type { RbacSource } from './rbac.js';
 import type { UserInfo } from './user.js';
 
 export interface AuthStack {
@@ -16,6 +17,8 @@ export interface AuthStack {
   lookup: ObjectLookup;
   /** `--service-account-max-token-expiration` */
   maxTokenExpirationSeconds?: number;
+  /** RBAC objects, for escalation checks on role and binding writes */
+  rbacSource?: RbacSource;
 }
 
 /**
