@@ -603,7 +603,14 @@ export class PodWorker {
     }
     materializePlan(plan);
     const procs = this.d.cgroups.ensureContainer(this.uid, c.name, this.containerLimits(c.spec));
-    const script = setupScript({ plan, hostname: this.hostname(), cgroupProcs: procs, execPrefix, ...(workingDir ? { workingDir } : {}) });
+    // A pod with a network namespace of its own sees its own interfaces in /sys, like a container does.
+    let freshSysfs: { keepDir: string; readOnly: boolean } | undefined;
+    if (!this.hostNetwork) {
+      const keepDir = join(dir, 'sys-cgroup');
+      mkdirSync(keepDir, { recursive: true });
+      freshSysfs = { keepDir, readOnly: !(c.spec as { securityContext?: { privileged?: boolean } }).securityContext?.privileged };
+    }
+    const script = setupScript({ plan, hostname: this.hostname(), cgroupProcs: procs, execPrefix, ...(freshSysfs ? { freshSysfs } : {}), ...(workingDir ? { workingDir } : {}) });
     const path = join(dir, 'setup.sh');
     writeFileSync(path, script, { mode: 0o755 });
     return path;

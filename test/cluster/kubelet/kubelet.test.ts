@@ -80,6 +80,8 @@ test('a pod runs with its hostname, environment, volumes and a routed address re
     'echo "CONF=$(cat /config/mode.conf)"',
     'echo "LABEL=$(cat /podinfo/labels)"',
     'echo "CWD=$(pwd)"',
+    'echo "NET=$(ls /sys/class/net | tr "\\n" " ")"',
+    'echo "CGROUPS=$(test -e /sys/fs/cgroup/cpuacct/cpuacct.usage -o -e /sys/fs/cgroup/cgroup.controllers && echo yes)"',
     'exec sleep 3600',
   ].join('; ');
   await createPod(t, {
@@ -152,6 +154,8 @@ test('a pod runs with its hostname, environment, volumes and a routed address re
   assert.match(logs, /^CONF=mode=fast$/m);
   assert.match(logs, /^LABEL=app="web"$/m);
   assert.match(logs, /^CWD=\/tkl-scratch\/dir$/m);
+  assert.match(logs, /^NET=eth0 lo $/m, "the pod's /sys shows its own interfaces");
+  assert.match(logs, /^CGROUPS=yes$/m, 'and keeps the cgroup hierarchy');
   // Mount points under existing host directories are made only inside the pod's mount namespace; a new top-level
   // directory (/podinfo) has to exist on the host while the pod runs and goes with it (see the deletion test).
   assert.equal(existsSync('/var/run/secrets/kubernetes.io/serviceaccount/namespace'), false);
