@@ -1,7 +1,9 @@
 // Kubelet figures (root): how fast a built-in image starts and how much memory it holds, and for one node with the
 // dev API server: 30 echo-hname pods created at once until all are Ready, memory per pod, the kubelet's own memory.
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { request } from 'node:http';
 import { ImageStore } from '../src/cluster/kubelet/image-store.js';
 import { createPod, startTestNode, waitFor } from '../test/cluster/kubelet/harness.js';
@@ -47,12 +49,17 @@ export async function runKubeletBench(): Promise<void> {
     process.stdout.write('kubelet: skipped (needs root)\n');
     return;
   }
-  const store = new ImageStore('/tmp/metallb-bench-images');
-  for (const program of ['nginx', 'echo-hname'] as const) {
-    const img = await store.get(program);
-    const runs: { ms: number; rssMiB: number }[] = [];
-    for (let i = 0; i < 7; i++) runs.push(await imageStartup(img.path, 18600 + i));
-    process.stdout.write(`image ${program}: start to first answer median ${median(runs.map((r) => r.ms)).toFixed(0)} ms, RSS ${median(runs.map((r) => r.rssMiB)).toFixed(1)} MiB (node ${process.version})\n`);
+  const cache = mkdtempSync(join(tmpdir(), 'metallb-bench-images-'));
+  try {
+    const store = new ImageStore(cache);
+    for (const program of ['nginx', 'echo-hname'] as const) {
+      const img = await store.get(program);
+      const runs: { ms: number; rssMiB: number }[] = [];
+      for (let i = 0; i < 7; i++) runs.push(await imageStartup(img.path, 18600 + i));
+      process.stdout.write(`image ${program}: start to first answer median ${median(runs.map((r) => r.ms)).toFixed(0)} ms, RSS ${median(runs.map((r) => r.rssMiB)).toFixed(1)} MiB (node ${process.version})\n`);
+    }
+  } finally {
+    rmSync(cache, { recursive: true, force: true });
   }
 
   const t = await startTestNode();
