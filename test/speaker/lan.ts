@@ -6,6 +6,8 @@ import { Netns, run } from '../helpers/netns.js';
 
 export interface LanMachine {
   ns: string;
+  /** The host end of its veth, on the bridge: set it down to cut the machine's cable. */
+  cable: string;
   ip: string;
   ip6: string;
   mac: string;
@@ -49,7 +51,7 @@ export class TestLan {
     this.net.ip(ns, 'addr', 'add', `${ip}/24`, 'dev', 'eth0');
     this.net.ip(ns, 'addr', 'add', `${ip6}/64`, 'dev', 'eth0', 'nodad');
     this.net.ip(ns, 'link', 'set', 'eth0', 'up');
-    return { ns, ip, ip6, mac };
+    return { ns, cable: hostEnd, ip, ip6, mac };
   }
 
   /** Node i: 10.97.<subnet>.(10+i), MAC 02:97:<subnet>:00:00:<10+i>. */
