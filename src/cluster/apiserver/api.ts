@@ -50,6 +50,8 @@ export interface PendingWrite {
   commit(): Obj;
   /** give back what was held (service IPs, node ports) */
   abort(): void;
+  /** the same write prepared again from another input (what a mutating webhook made of `object`) */
+  redo(input: Obj): PendingWrite;
 }
 
 /** The stored object changed between prepare and commit: a patch or unconditional update may be computed again. */
@@ -370,6 +372,7 @@ export class Api {
         done = true;
         tx?.rollback();
       },
+      redo: (input: Obj): PendingWrite => this.prepareCreate(ctx, input, managedFields),
     };
   }
 
@@ -519,6 +522,7 @@ export class Api {
         done = true;
         tx?.rollback();
       },
+      redo: (again: Obj): PendingWrite => this.prepareApplyUpdate(ctx, existing, clone(again), subresource, managedFields),
     };
   }
 

@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { stringify as toYaml } from 'yaml';
 import type { Logger } from '../../log.js';
 import { StaleWrite, type Api, type DeleteOptions, type FieldValidation, type PendingWrite, type ReqCtx } from './api.js';
-import type { ValidatingWebhooks } from './admission/webhooks.js';
+import type { AdmissionRequest, AdmissionWebhooks } from './admission/webhooks.js';
 import { aggregatedDiscovery, apiGroup, apiGroupList, apiResourceList, apiVersions, openapiV2Json, openapiV2Protobuf, openapiV3Doc, openapiV3Root, SERVER_VERSION } from './discovery.js';
 import { ApiError, badRequest, gone, invalid, methodNotAllowed, pathNotFound, type FieldError } from './errors.js';
 import { chooseOutput, decodeBody, PATCH_TYPES, type Output } from './negotiate.js';
@@ -38,7 +38,7 @@ export interface HttpDeps {
   auth: AuthStack;
   /** `pods/log`: proxies to the pod's kubelet */
   podLogs?: (req: IncomingMessage, res: ServerResponse, ctx: ReqCtx, podName: string, q: URLSearchParams) => Promise<void>;
-  webhooks?: ValidatingWebhooks;
+  webhooks?: AdmissionWebhooks;
 }
 
 /** The options object an admission webhook receives (meta.k8s.io/v1 CreateOptions / UpdateOptions). */
@@ -435,36 +435,42 @@ export class HttpHandler {
   }
 
   /** Validating admission between computing a write and storing it; without webhooks the write is stored at once. */
-  private async admitted(ctx: ReqCtx, pending: PendingWrite, subresource: string, options: Obj, requestName: string): Promise<Obj> {
-    if (ctx.rt.group === 'rbac.authorization.k8s.io' && ctx.user && this.d.auth.rbacSource) {
-      try {
-        confirmNoEscalation(ctx.rt.resource, ctx.rt.namespaced ? (ctx.namespace ?? '') : '', pending.object, ctx.user, this.d.auth.authorizer, this.d.auth.rbacSource);
-      } catch (e) {
-        pending.abort();
-        throw e;
-      }
-    }
+  /**
+   * Admission between computing a write and storing it, in kube-apiserver's order: mutating webhooks (the write is
+   * prepared again, and so validated again, from what they made of it), RBAC escalation checks, validating webhooks.
+   * Without webhook configurations the write is stored at once.
+   */
+  private async admitted(ctx: ReqCtx, first: PendingWrite, subresource: string, options: Obj, requestName: string): Promise<Obj> {
+    let pending = first;
     const wh = this.d.webhooks;
-    if (wh?.configured()) {
-      try {
-        const warnings = await wh.validate({
-          operation: pending.operation,
-          rt: ctx.rt,
-          version: ctx.version.name,
-          subresource,
-          namespace: ctx.rt.namespaced ? (ctx.namespace ?? '') : '',
-          name: requestName,
-          object: pending.object,
-          ...(pending.oldObject ? { oldObject: pending.oldObject } : {}),
-          user: ctx.user ?? { username: 'system:anonymous', groups: [] },
-          dryRun: ctx.dryRun,
-          options: { ...options, ...(ctx.dryRun ? { dryRun: ['All'] } : {}) },
-        });
-        ctx.warnings.push(...warnings);
-      } catch (e) {
-        pending.abort();
-        throw e;
+    const base = (): AdmissionRequest => ({
+      operation: pending.operation,
+      rt: ctx.rt,
+      version: ctx.version.name,
+      subresource,
+      namespace: ctx.rt.namespaced ? (ctx.namespace ?? '') : '',
+      name: requestName,
+      object: pending.object,
+      ...(pending.oldObject ? { oldObject: pending.oldObject } : {}),
+      user: ctx.user ?? { username: 'system:anonymous', groups: [] },
+      dryRun: ctx.dryRun,
+      options: { ...options, ...(ctx.dryRun ? { dryRun: ['All'] } : {}) },
+    });
+    try {
+      if (wh?.configured()) {
+        const m = await wh.mutate(base());
+        ctx.warnings.push(...m.warnings);
+        if (m.changed && m.object) {
+          pending.abort();
+          pending = pending.redo(m.object);
+        }
       }
+      if (ctx.rt.group === 'rbac.authorization.k8s.io' && ctx.user && this.d.auth.rbacSource)
+        confirmNoEscalation(ctx.rt.resource, ctx.rt.namespaced ? (ctx.namespace ?? '') : '', pending.object, ctx.user, this.d.auth.authorizer, this.d.auth.rbacSource);
+      if (wh?.configured()) ctx.warnings.push(...(await wh.validate(base())));
+    } catch (e) {
+      pending.abort();
+      throw e;
     }
     return pending.commit();
   }

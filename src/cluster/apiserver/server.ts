@@ -20,7 +20,7 @@ import { loadBuiltinModels } from './builtin-fields.js';
 import { ensureKubeProxyConfigMap, reconcileKubernetesEndpoints } from './control-plane-objects.js';
 import { HttpHandler } from './http.js';
 import { AuditLog } from './audit.js';
-import { ValidatingWebhooks } from './admission/webhooks.js';
+import { AdmissionWebhooks } from './admission/webhooks.js';
 import { podLogProxy } from './podlog.js';
 import { CidrAllocator, PortAllocator } from './ipalloc.js';
 import { kubeconfigFor, writeKubeconfigFile } from './kubeconfig.js';
@@ -217,7 +217,7 @@ export async function startDevApiServer(opts: DevApiServerOptions = {}): Promise
 
   let address = '';
   const auditLog = opts.auditLogPath ? new AuditLog(opts.auditLogPath) : undefined;
-  const webhooks = new ValidatingWebhooks(store, registry, log);
+  const webhooks = new AdmissionWebhooks(store, registry, log);
   const handler = new HttpHandler({
     api,
     store,

@@ -50,6 +50,11 @@ before(async () => {
       if (path === '/deny' && name.startsWith('warn')) response = { uid: r.uid, allowed: true, warnings: ['this configmap is suspicious'] };
       if (path === '/deny' && name.startsWith('plain')) response = { uid: r.uid, allowed: false };
       if (path === '/wronguid') response = { uid: 'nope', allowed: true };
+      if (path === '/mutate') {
+        const patch = [{ op: 'add', path: '/metadata/labels', value: { ...(r.object?.metadata?.labels ?? {}), mutated: 'yes' } }];
+        response = { uid: r.uid, allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(patch)).toString('base64'), warnings: ['labelled by the mutating webhook'] };
+      }
+      if (path === '/badpatch') response = { uid: r.uid, allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify([{ op: 'replace', path: '/nope/deeper', value: 1 }])).toString('base64') };
       const send = (): void => {
         res.writeHead(200, { 'Content-Type': 'application/json' });
         res.end(JSON.stringify({ apiVersion: review.apiVersion, kind: 'AdmissionReview', response }));
@@ -252,6 +257,25 @@ test('failures: no endpoints, wrong CA, timeout, a wrong uid; failurePolicy Igno
   // a broken webhook never locks its own configuration
   await k(['delete', 'validatingwebhookconfiguration', 'broken']);
   assert.equal((await kr(['create', 'configmap', 'c7', '-n', 'wh3'])).code, 0);
+});
+
+test('mutating webhooks run first, one after the other; the validating ones see the mutated object', async () => {
+  await k(['create', 'namespace', 'wh4']);
+  await k(['label', 'namespace', 'wh4', 'webhooks=on']);
+  await k(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration', metadata: { name: 'mut' }, webhooks: [wh('mutate.example.com', '/mutate')] }));
+  await k(['apply', '-f', '-'], webhookConfig('val', [wh('seen.example.com', '/seen')]));
+  const r = await kr(['create', 'configmap', 'm1', '-n', 'wh4']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /Warning: labelled by the mutating webhook/);
+  const cm = JSON.parse(await k(['get', 'configmap', 'm1', '-n', 'wh4', '-o', 'json'])) as { metadata: { labels?: Record<string, string> } };
+  assert.deepEqual(cm.metadata.labels, { mutated: 'yes' });
+  assert.deepEqual(last('/seen').object?.metadata?.labels, { mutated: 'yes' });
+  assert.equal(last('/mutate').operation, 'CREATE');
+  await k(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration', metadata: { name: 'mut' }, webhooks: [wh('bad.example.com', '/badpatch')] }));
+  const bad = await kr(['create', 'configmap', 'm2', '-n', 'wh4']);
+  assert.match(bad.stderr, /Internal error occurred: failed calling webhook "bad\.example\.com": JSONPatch cannot be applied/);
+  await k(['delete', 'mutatingwebhookconfiguration', 'mut']);
+  await k(['delete', 'validatingwebhookconfiguration', 'val']);
 });
 
 test("our controller's webhook (deploy/manifests/webhook.yaml) refuses an invalid IPAddressPool through kubectl", async (t) => {

@@ -1,8 +1,9 @@
-// Validating admission webhooks called as kube-apiserver calls them: the ValidatingWebhookConfigurations' webhooks
-// whose rules and selectors match, in parallel, with an AdmissionReview (v1, or v1beta1 when that is all a webhook
-// accepts), over HTTPS verified with the webhook's caBundle (ServerName `<svc>.<ns>.svc` for a Service reference,
-// which is resolved to a ready endpoint through its EndpointSlices: this host runs no kube-proxy), with its
-// timeoutSeconds and failurePolicy. A refusal reads `admission webhook "<name>" denied the request: <message>`.
+// Admission webhooks called as kube-apiserver calls them: the Mutating- then ValidatingWebhookConfigurations'
+// webhooks whose rules and selectors match (mutating ones one after the other, each seeing the previous one's JSON
+// patch; validating ones in parallel), with an AdmissionReview (v1, or v1beta1 when that is all a webhook accepts),
+// over HTTPS verified with the webhook's caBundle (ServerName `<svc>.<ns>.svc` for a Service reference, which is
+// resolved to a ready endpoint through its EndpointSlices: this host runs no kube-proxy), with its timeoutSeconds and
+// failurePolicy. A refusal reads `admission webhook "<name>" denied the request: <message>`.
 import { randomUUID } from 'node:crypto';
 import { request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
@@ -11,6 +12,7 @@ import { ApiError, badRequest } from '../errors.js';
 import { apiVersionOf, keyOf, resourceKey, type Registry, type ResourceType } from '../registry.js';
 import type { Store } from '../store.js';
 import { isObj, obj, str, type Obj } from '../util.js';
+import { jsonPatch } from '../patch.js';
 import type { UserInfo } from '../auth/user.js';
 import { matchedVersion, namespaceSelectorMatches, objectSelectorMatches, type Operation, type RequestTarget } from './webhook-rules.js';
 
@@ -30,10 +32,17 @@ export interface AdmissionRequest {
   options: Obj;
 }
 
-const CONFIGS = resourceKey('admissionregistration.k8s.io', 'validatingwebhookconfigurations');
+const VALIDATING = resourceKey('admissionregistration.k8s.io', 'validatingwebhookconfigurations');
+const MUTATING = resourceKey('admissionregistration.k8s.io', 'mutatingwebhookconfigurations');
 /** Requests on these are never sent to webhooks (a broken webhook must not lock its own configuration). */
-const EXEMPT = new Set([CONFIGS, resourceKey('admissionregistration.k8s.io', 'mutatingwebhookconfigurations')]);
+const EXEMPT = new Set([VALIDATING, MUTATING]);
 const MAX_TIMEOUT_S = 30;
+
+interface WebhookAnswer {
+  warnings: string[];
+  /** JSON patch operations of a mutating webhook */
+  patch?: unknown;
+}
 
 /** A webhook call that failed (connection, TLS, timeout, a malformed answer); failurePolicy decides. */
 class CallError extends Error {}
@@ -74,7 +83,7 @@ function goDialError(e: NodeJS.ErrnoException, host: string, port: number): stri
   }
 }
 
-export class ValidatingWebhooks {
+export class AdmissionWebhooks {
   constructor(
     private readonly store: Store,
     private readonly registry: Registry,
@@ -83,29 +92,14 @@ export class ValidatingWebhooks {
 
   /** Whether any configuration exists (the common case without webhooks skips admission entirely). */
   configured(): boolean {
-    return this.store.count(CONFIGS) > 0;
+    return this.store.count(VALIDATING) > 0 || this.store.count(MUTATING) > 0;
   }
 
-  /** Runs the matching webhooks; returns their warnings, throws the refusal or a call failure (failurePolicy Fail). */
+  /** Runs the matching validating webhooks; returns their warnings, throws the refusal or a failure (failurePolicy Fail). */
   async validate(r: AdmissionRequest): Promise<string[]> {
-    if (EXEMPT.has(keyOf(r.rt)) || r.rt.virtual) return [];
-    const target: RequestTarget = { operation: r.operation, group: r.rt.group, version: r.version, resource: r.rt.resource, subresource: r.subresource, namespaced: r.rt.namespaced };
-    const served = r.rt.versions.map((v) => v.name);
-    const ns = r.rt.namespaced ? this.store.get(resourceKey('', 'namespaces'), '', r.namespace) : undefined;
-    const nsLabels = obj(ns?.metadata).labels;
-    const objectLabels = obj((r.object ?? r.oldObject)?.metadata).labels;
-    const calls: { webhook: Obj; version: string }[] = [];
-    for (const cfg of this.store.list(CONFIGS)) {
-      for (const wh of Array.isArray(cfg.webhooks) ? cfg.webhooks.filter(isObj) : []) {
-        const version = matchedVersion(wh, target, served);
-        if (version === undefined) continue;
-        if (!namespaceSelectorMatches(wh, target, nsLabels, objectLabels)) continue;
-        if (!objectSelectorMatches(wh, r.object, r.oldObject)) continue;
-        calls.push({ webhook: wh, version });
-      }
-    }
+    const calls = this.matching(VALIDATING, r);
     if (calls.length === 0) return [];
-    const results = await Promise.all(calls.map((c) => this.one(c.webhook, c.version, r).then((w) => ({ warnings: w }), (e: unknown) => ({ error: e }))));
+    const results = await Promise.all(calls.map((c) => this.one(c.webhook, c.version, r).then((resp) => ({ warnings: resp.warnings }), (e: unknown) => ({ error: e }))));
     const warnings: string[] = [];
     for (const res of results) {
       if ('error' in res) throw res.error;
@@ -114,7 +108,56 @@ export class ValidatingWebhooks {
     return warnings;
   }
 
-  private async one(wh: Obj, version: string, r: AdmissionRequest): Promise<string[]> {
+  /**
+   * Runs the matching mutating webhooks in order, each on the object as the previous one left it (CREATE and UPDATE;
+   * JSONPatch responses). Returns the object and whether it changed, with the warnings.
+   */
+  async mutate(r: AdmissionRequest): Promise<{ object: Obj | undefined; changed: boolean; warnings: string[] }> {
+    let object = r.object;
+    let changed = false;
+    const warnings: string[] = [];
+    if (r.operation !== 'CREATE' && r.operation !== 'UPDATE') return { object, changed, warnings };
+    for (const c of this.matching(MUTATING, r)) {
+      const resp = await this.one(c.webhook, c.version, { ...r, ...(object ? { object } : {}) });
+      warnings.push(...resp.warnings);
+      if (resp.patch === undefined || !object) continue;
+      const name = str(c.webhook.name) ?? '';
+      let patched: unknown;
+      try {
+        const inVersion = c.version === r.version ? object : { ...object, apiVersion: apiVersionOf(r.rt.group, c.version) };
+        patched = jsonPatch(inVersion, resp.patch);
+      } catch (e) {
+        const msg = `failed calling webhook "${name}": JSONPatch cannot be applied: ${(e as Error).message}`;
+        throw new ApiError(500, 'InternalError', `Internal error occurred: ${msg}`, { causes: [{ message: msg }] });
+      }
+      if (!isObj(patched)) throw new ApiError(500, 'InternalError', `Internal error occurred: failed calling webhook "${name}": the patched object is not an object`);
+      object = { ...patched, apiVersion: object.apiVersion };
+      changed = true;
+    }
+    return { object, changed, warnings };
+  }
+
+  private matching(configKey: string, r: AdmissionRequest): { webhook: Obj; version: string }[] {
+    if (EXEMPT.has(keyOf(r.rt)) || r.rt.virtual) return [];
+    const target: RequestTarget = { operation: r.operation, group: r.rt.group, version: r.version, resource: r.rt.resource, subresource: r.subresource, namespaced: r.rt.namespaced };
+    const served = r.rt.versions.map((v) => v.name);
+    const ns = r.rt.namespaced ? this.store.get(resourceKey('', 'namespaces'), '', r.namespace) : undefined;
+    const nsLabels = obj(ns?.metadata).labels;
+    const objectLabels = obj((r.object ?? r.oldObject)?.metadata).labels;
+    const calls: { webhook: Obj; version: string }[] = [];
+    for (const cfg of this.store.list(configKey)) {
+      for (const wh of Array.isArray(cfg.webhooks) ? cfg.webhooks.filter(isObj) : []) {
+        const version = matchedVersion(wh, target, served);
+        if (version === undefined) continue;
+        if (!namespaceSelectorMatches(wh, target, nsLabels, objectLabels)) continue;
+        if (!objectSelectorMatches(wh, r.object, r.oldObject)) continue;
+        calls.push({ webhook: wh, version });
+      }
+    }
+    return calls;
+  }
+
+  private async one(wh: Obj, version: string, r: AdmissionRequest): Promise<WebhookAnswer> {
     const name = str(wh.name) ?? '';
     const sideEffects = str(wh.sideEffects) ?? 'Unknown';
     if (r.dryRun && sideEffects !== 'None' && sideEffects !== 'NoneOnDryRun') throw badRequest(`admission webhook "${name}" does not support dry run`);
@@ -125,7 +168,7 @@ export class ValidatingWebhooks {
       if (!(e instanceof CallError)) throw e;
       if (failurePolicy === 'Ignore') {
         this.log.warn({ webhook: name, err: e.message }, 'failed calling webhook, failing open (failurePolicy Ignore)');
-        return [];
+        return { warnings: [] };
       }
       const msg = `failed calling webhook "${name}": ${e.message}`;
       throw new ApiError(500, 'InternalError', `Internal error occurred: ${msg}`, { causes: [{ message: msg }] });
@@ -217,7 +260,7 @@ export class ValidatingWebhooks {
     };
   }
 
-  private async call(wh: Obj, version: string, r: AdmissionRequest): Promise<string[]> {
+  private async call(wh: Obj, version: string, r: AdmissionRequest): Promise<WebhookAnswer> {
     const name = str(wh.name) ?? '';
     const accepted = Array.isArray(wh.admissionReviewVersions) ? wh.admissionReviewVersions : ['v1'];
     const reviewVersion = ['v1', 'v1beta1'].find((v) => accepted.includes(v));
@@ -274,8 +317,16 @@ export class ValidatingWebhooks {
       if (resp.uid !== uid) throw new CallError(`received invalid webhook response: expected response.uid="${uid}", got "${String(resp.uid)}"`);
     }
     const warnings = Array.isArray(resp.warnings) ? resp.warnings.filter((w): w is string => typeof w === 'string') : [];
-    if (resp.allowed === true) return warnings;
-    throw denied(name, isObj(resp.status) ? resp.status : undefined);
+    if (resp.allowed !== true) throw denied(name, isObj(resp.status) ? resp.status : undefined);
+    if (typeof resp.patch !== 'string' || resp.patch === '') return { warnings };
+    if (resp.patchType !== 'JSONPatch') throw new CallError(`received invalid webhook response: unsupported patch type ${JSON.stringify(resp.patchType)}`);
+    let ops: unknown;
+    try {
+      ops = JSON.parse(Buffer.from(resp.patch, 'base64').toString('utf8'));
+    } catch (e) {
+      throw new CallError(`received invalid webhook response: the patch is not JSON: ${(e as Error).message}`);
+    }
+    return { warnings, patch: ops };
   }
 }
 
