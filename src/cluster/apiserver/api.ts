@@ -820,7 +820,12 @@ export class Api {
     if (!this.store.get(SVC_KEY, 'default', 'kubernetes')) {
       this.create(this.ctxFor(svcRt, 'default'), {
         metadata: { name: 'kubernetes', labels: { component: 'apiserver', provider: 'kubernetes' } },
-        spec: { type: 'ClusterIP', ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: 6443 }] },
+        // the first address of the range, as kube-apiserver reserves it (another Service may have taken it meanwhile)
+        spec: {
+          type: 'ClusterIP',
+          ...(this.alloc.v4 && !this.alloc.v4.isAllocated(this.alloc.v4.firstIP()) ? { clusterIP: this.alloc.v4.firstIP() } : {}),
+          ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: 6443 }],
+        },
       });
     }
   }

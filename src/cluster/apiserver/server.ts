@@ -273,7 +273,21 @@ export async function startDevApiServer(opts: DevApiServerOptions = {}): Promise
     auditLog?.close();
     throw e;
   }
-  if (pki) reconcileKubernetesEndpoints(api, advertise, securePort);
+  // kube-apiserver's endpoint reconciler: the kubernetes Service and its endpoints are put back if changed or deleted
+  let endpointTimer: NodeJS.Timeout | undefined;
+  if (pki) {
+    const reconcile = (): void => {
+      try {
+        api.bootstrap();
+        reconcileKubernetesEndpoints(api, advertise, securePort);
+      } catch (e) {
+        log.warn({ err: e instanceof Error ? e.message : String(e) }, 'reconciling the kubernetes Service endpoints failed');
+      }
+    };
+    reconcile();
+    endpointTimer = setInterval(reconcile, 10_000);
+    endpointTimer.unref();
+  }
   const url = httpsUrl ?? httpUrl!;
   if (opts.kubeProxyConfigMap) ensureKubeProxyConfigMap(api, { mode: opts.kubeProxyConfigMap.mode, clusterCIDR: opts.kubeProxyConfigMap.clusterCIDR ?? '10.244.0.0/16', server: url });
 
@@ -311,6 +325,7 @@ export async function startDevApiServer(opts: DevApiServerOptions = {}): Promise
     close: async () => {
       if (closed) return;
       closed = true;
+      if (endpointTimer) clearInterval(endpointTimer);
       stopAggregation();
       await closeAll();
       auditLog?.close();

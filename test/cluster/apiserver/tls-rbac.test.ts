@@ -257,3 +257,20 @@ test('escalation prevention: roles and bindings only with permissions held (or t
   const changed = await kubectl(['patch', 'rolebinding', 'nv', '-n', 'esc1', '--type=merge', '-p', '{"roleRef":{"name":"view"}}'], srv.kubeconfig);
   assert.match(changed.stderr, /The RoleBinding "nv" is invalid: roleRef: Invalid value: .*: cannot change roleRef/);
 });
+
+test('the endpoint reconciler puts the kubernetes Service and its endpoints back', { timeout: 60_000 }, async () => {
+  await k(['delete', 'endpointslice', 'kubernetes', '-n', 'default']);
+  await k(['delete', 'service', 'kubernetes', '-n', 'default']);
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const svc = await kubectl(['get', 'service', 'kubernetes', '-n', 'default', '-o', 'jsonpath={.spec.clusterIP}'], srv.kubeconfig);
+    const eps = await kubectl(['get', 'endpointslice', 'kubernetes', '-n', 'default', '-o', 'jsonpath={.endpoints[0].addresses[0]}'], srv.kubeconfig);
+    if (svc.code === 0 && eps.code === 0) {
+      assert.equal(svc.stdout, '10.96.0.1');
+      assert.equal(eps.stdout, '127.0.0.1');
+      break;
+    }
+    assert.ok(Date.now() < deadline, 'recreated within 30 s');
+    await new Promise((r) => setTimeout(r, 500));
+  }
+});
