@@ -14,16 +14,21 @@ test('dev-apiserver: kubeconfig, JSON log line with the URL, request logs at deb
   assert.match(kc, /token: /);
   const r = await fetch(`${srv.url}/api/v1/namespaces`);
   assert.equal(r.status, 200);
-  await new Promise((res) => setTimeout(res, 100));
-  const lines = srv
-    .logs()
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  const parse = (): Record<string, unknown>[] =>
+    srv
+      .logs()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  const isRequestLine = (l: Record<string, unknown>): boolean => l.msg === 'request' && l.url === '/api/v1/namespaces' && l.status === 200 && l.level === 'debug';
+  // the log lines reach the pipe a little after the answer (a loaded machine may take a while)
+  let lines = parse();
+  for (const deadline = Date.now() + 15_000; !(lines.some(isRequestLine) && lines.some((l) => l.msg === 'dev-apiserver listening')) && Date.now() < deadline; lines = parse())
+    await new Promise((res) => setTimeout(res, 50));
   const listening = lines.find((l) => l.msg === 'dev-apiserver listening');
   assert.equal(listening?.url, srv.url);
   assert.equal(listening?.level, 'info');
-  assert.ok(lines.some((l) => l.msg === 'request' && l.url === '/api/v1/namespaces' && l.status === 200 && l.level === 'debug'));
+  assert.ok(lines.some(isRequestLine));
   assert.equal(await srv.kill('SIGINT'), 0);
 });
 
