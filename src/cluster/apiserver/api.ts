@@ -131,6 +131,8 @@ export class Api {
   /** The stored object as seen through `version` (custom resources: apiVersion rewritten). */
   view(rt: ResourceType, version: string, o: Obj): Obj {
     if (rt.storage) return rt.storage.fromStorage(o);
+    const convert = version === rt.storageVersion ? undefined : rt.versions.find((v) => v.name === version)?.convert;
+    if (convert) return convert.fromStorage(o);
     if (rt.crd && version !== rt.storageVersion) return { ...o, apiVersion: apiVersionOf(rt.group, version) };
     return o;
   }
@@ -177,7 +179,7 @@ export class Api {
     if (!ctx.rt.crd) {
       // built-in types: unknown fields are dropped (as decoding does), reported per fieldValidation; a list or
       // object given as something else cannot be decoded at all
-      const found = builtinFieldProblems(ctx.rt.storage ? '' : ctx.rt.group, ctx.rt.kind, o, true);
+      const found = builtinFieldProblems(ctx.rt.storage ? '' : ctx.rt.group, ctx.rt.kind, o, true, ctx.rt.storageVersion);
       if (found.wrongType.length)
         throw badRequest(`${ctx.rt.kind} in version "${ctx.version.name}" cannot be handled as a ${ctx.rt.kind}: ${found.wrongType.join(', ')}`);
       this.reportUnknown(ctx, found.unknown);
@@ -212,6 +214,7 @@ export class Api {
   private prepare(ctx: ReqCtx, o: Obj, old: Obj | undefined): AllocTx | undefined {
     const key = keyOf(ctx.rt);
     if (ctx.rt.builtin && !ctx.rt.storage) applyBuiltinDefaults(key, o);
+    this.applyStrategy(ctx, o, old, false);
     if (key === SVC_KEY) return prepareService(o, old, this.alloc, this.invalidFor(ctx.rt, nameOf(o)));
     if (key === NS_KEY) {
       const m = metaOf(o);
@@ -310,7 +313,7 @@ export class Api {
   prepareCreate(ctx: ReqCtx, body: unknown, managedFields?: unknown[]): PendingWrite {
     if (!isObj(body)) throw badRequest('the body of the request must be a JSON or YAML object');
     this.checkTypeMeta(ctx, body);
-    const o = ctx.rt.storage ? ctx.rt.storage.toStorage(clone(body)) : clone(body);
+    const o = this.toStorage(ctx, clone(body));
     o.apiVersion = this.storedApiVersion(ctx.rt);
     o.kind = ctx.rt.kind;
     const m = obj(o.metadata);
@@ -403,6 +406,19 @@ export class Api {
     return this.prepareApplyUpdate(ctx, existing, clone(body), subresource);
   }
 
+  /** A request body in the stored form (another resource's events, another version's HPAs). */
+  private toStorage(ctx: ReqCtx, o: Obj): Obj {
+    if (ctx.rt.storage) return ctx.rt.storage.toStorage(o);
+    return ctx.version.convert ? ctx.version.convert.toStorage(o) : o;
+  }
+
+  /** The type's own defaults and validation (its registry strategy); a 422 naming the group-qualified kind. */
+  private applyStrategy(ctx: ReqCtx, o: Obj, old: Obj | undefined, status: boolean): void {
+    const st = ctx.rt.strategy;
+    const errs = status ? (old ? st?.prepareStatus?.(o, old) : undefined) : st?.prepare?.(o, old);
+    if (errs?.length) throw invalid(ctx.rt.group, ctx.rt.kind, nameOf(o), errs);
+  }
+
   private storedApiVersion(rt: ResourceType): string {
     return rt.storage?.apiVersion ?? apiVersionOf(rt.group, rt.storageVersion);
   }
@@ -414,7 +430,7 @@ export class Api {
   /** An update up to the store write (see prepareCreate); commit refuses if the object changed meanwhile. */
   private prepareApplyUpdate(ctx: ReqCtx, existing: Obj, input: Obj, subresource?: string, managedFields?: unknown[]): PendingWrite {
     const rt = ctx.rt;
-    const o = rt.storage ? rt.storage.toStorage(input) : input;
+    const o = this.toStorage(ctx, input);
     const key = keyOf(rt);
     const name = nameOf(existing);
     const em = metaOf(existing);
@@ -466,6 +482,7 @@ export class Api {
         if (errs.length) throw this.invalidFor(rt, name)(errs);
       }
       if (key === CRD_KEY) next.status = crdStatus(next, obj(next.status));
+      this.applyStrategy(ctx, next, existing, true);
     } else {
       tx = this.prepare(ctx, next, existing);
     }

@@ -29,9 +29,10 @@ function model(name: string): Model | undefined {
   return isModel(m) ? m : undefined;
 }
 
-/** The model of a built-in kind, e.g. V1Service, CoreV1Event, EventsV1Event. */
-function modelForKind(group: string, kind: string): Model | undefined {
-  const candidates = group === '' ? [`CoreV1${kind}`, `V1${kind}`] : group === 'events.k8s.io' ? [`EventsV1${kind}`] : [`V1${kind}`];
+/** The model of a built-in kind, e.g. V1Service, CoreV1Event, EventsV1Event, V2HorizontalPodAutoscaler. */
+function modelForKind(group: string, kind: string, version = 'v1'): Model | undefined {
+  const v = `V${version.slice(1)}`;
+  const candidates = group === '' ? [`CoreV1${kind}`, `V1${kind}`] : group === 'events.k8s.io' ? [`EventsV1${kind}`] : [`${v}${kind}`];
   for (const c of candidates) {
     const m = model(c);
     if (m) return m;
@@ -93,9 +94,9 @@ function walkModel(value: Obj, m: Model, path: string, out: BuiltinFieldProblems
  * lists / objects given as something else (`spec.clusterIPs: "x"`); with `prune`, unknown fields are removed
  * (like decoding into the Go types does). Unknown kinds: nothing found.
  */
-export function builtinFieldProblems(group: string, kind: string, o: Obj, prune: boolean): BuiltinFieldProblems {
+export function builtinFieldProblems(group: string, kind: string, o: Obj, prune: boolean, version = 'v1'): BuiltinFieldProblems {
   const out: BuiltinFieldProblems = { unknown: [], wrongType: [] };
-  const m = modelForKind(group, kind);
+  const m = modelForKind(group, kind, version);
   if (m) walkModel(o, m, '', out, prune);
   return out;
 }

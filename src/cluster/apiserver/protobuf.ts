@@ -1,6 +1,7 @@
 // Decoding of Kubernetes protobuf request bodies (`application/vnd.kubernetes.protobuf`) for the types client-go's
 // typed clients send that way: `kubectl create <type>` (namespace, secret, configmap, serviceaccount, service,
-// deployment), `kubectl create token`, `kubectl auth can-i|whoami`, DeleteOptions (helm uninstall), Binding, Eviction.
+// deployment), `kubectl create token`, `kubectl auth can-i|whoami`, `kubectl autoscale`, DeleteOptions (helm
+// uninstall), Binding, Eviction.
 // Responses are always JSON (clients accept it). Field numbers from k8s.io/api generated.proto.
 import { ApiError, badRequest, unsupportedMediaType } from './errors.js';
 import type { Obj } from './util.js';
@@ -108,7 +109,38 @@ const RbacSubject: Msg = { 1: ['kind', 'string'], 2: ['apiGroup', 'string'], 3: 
 const RoleRef: Msg = { 1: ['apiGroup', 'string'], 2: ['kind', 'string'], 3: ['name', 'string'] };
 const Binding: Msg = { 1: ['metadata', ObjectMeta], 2: ['subjects', RbacSubject, true], 3: ['roleRef', RoleRef] };
 
+// autoscaling/v1 and v2 HorizontalPodAutoscaler (kubectl autoscale)
+const CrossVersionObjectReference: Msg = { 1: ['kind', 'string'], 2: ['name', 'string'], 3: ['apiVersion', 'string'] };
+const MetricTarget: Msg = { 1: ['type', 'string'], 2: ['value', 'quantity'], 3: ['averageValue', 'quantity'], 4: ['averageUtilization', 'int32'] };
+const MetricIdentifier: Msg = { 1: ['name', 'string'], 2: ['selector', LabelSelector] };
+const MetricSpecV2: Msg = {
+  1: ['type', 'string'],
+  2: ['object', { 1: ['describedObject', CrossVersionObjectReference], 2: ['target', MetricTarget], 3: ['metric', MetricIdentifier] }],
+  3: ['pods', { 1: ['metric', MetricIdentifier], 2: ['target', MetricTarget] }],
+  4: ['resource', { 1: ['name', 'string'], 2: ['target', MetricTarget] }],
+  5: ['external', { 1: ['metric', MetricIdentifier], 2: ['target', MetricTarget] }],
+  7: ['containerResource', { 1: ['name', 'string'], 2: ['target', MetricTarget], 3: ['container', 'string'] }],
+};
+const HPAScalingRules: Msg = { 1: ['selectPolicy', 'string'], 2: ['policies', { 1: ['type', 'string'], 2: ['value', 'int32'], 3: ['periodSeconds', 'int32'] }, true], 3: ['stabilizationWindowSeconds', 'int32'] };
+
 const TYPES: Record<string, Msg> = {
+  'autoscaling/v1/HorizontalPodAutoscaler': {
+    1: ['metadata', ObjectMeta],
+    2: ['spec', { 1: ['scaleTargetRef', CrossVersionObjectReference], 2: ['minReplicas', 'int32'], 3: ['maxReplicas', 'int32'], 4: ['targetCPUUtilizationPercentage', 'int32'] }],
+  },
+  'autoscaling/v2/HorizontalPodAutoscaler': {
+    1: ['metadata', ObjectMeta],
+    2: [
+      'spec',
+      {
+        1: ['scaleTargetRef', CrossVersionObjectReference],
+        2: ['minReplicas', 'int32'],
+        3: ['maxReplicas', 'int32'],
+        4: ['metrics', MetricSpecV2, true],
+        5: ['behavior', { 1: ['scaleUp', HPAScalingRules], 2: ['scaleDown', HPAScalingRules] }],
+      },
+    ],
+  },
   'rbac.authorization.k8s.io/v1/Role': { 1: ['metadata', ObjectMeta], 2: ['rules', PolicyRule, true] },
   'rbac.authorization.k8s.io/v1/ClusterRole': { 1: ['metadata', ObjectMeta], 2: ['rules', PolicyRule, true], 3: ['aggregationRule', { 1: ['clusterRoleSelectors', LabelSelector, true] }] },
   'rbac.authorization.k8s.io/v1/RoleBinding': Binding,
@@ -199,7 +231,17 @@ function decodeMapEntry(data: Uint8Array, valueKind: 'string' | 'bytes' | 'quant
 
 const ZERO_TIME = '1970-01-01T00:00:00Z';
 /** Pointer fields whose zero value means something. */
-const KEEP_ZERO = new Set(['allocateLoadBalancerNodePorts', 'replicas', 'automountServiceAccountToken', 'intVal', 'gracePeriodSeconds', 'orphanDependents']);
+const KEEP_ZERO = new Set([
+  'allocateLoadBalancerNodePorts',
+  'replicas',
+  'automountServiceAccountToken',
+  'intVal',
+  'gracePeriodSeconds',
+  'orphanDependents',
+  'minReplicas',
+  'targetCPUUtilizationPercentage',
+  'stabilizationWindowSeconds',
+]);
 
 function decodeMessage(data: Uint8Array, spec: Msg): Obj {
   const r = new Reader(data);

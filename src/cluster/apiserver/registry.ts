@@ -1,5 +1,8 @@
 // The resource types the server serves: the built-ins, plus those that CustomResourceDefinitions add.
 import { coreToEventsV1, eventsV1FieldLabel, eventsV1ToCore } from './events.js';
+import type { FieldError } from './errors.js';
+import { extendAPIService } from './aggregator/apiservice.js';
+import { extendHPA } from './autoscaling/hpa.js';
 import type { Obj } from './util.js';
 
 export const ALL_VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
@@ -25,6 +28,16 @@ export interface VersionInfo {
   deprecationWarning?: string;
   /** Other subresources (pods/log, serviceaccounts/token, …), for discovery and routing. */
   subresources?: SubresourceInfo[];
+  /** A built-in version that is not the storage version: how its objects convert (autoscaling/v1 HPAs). */
+  convert?: { toStorage(o: Obj): Obj; fromStorage(o: Obj): Obj };
+}
+
+/** Type-specific rules of a built-in type (kube-apiserver's registry strategies), applied to the stored form. */
+export interface TypeStrategy {
+  /** Defaults and validation on create and update of the main resource; mutates `o`. */
+  prepare?(o: Obj, old: Obj | undefined): FieldError[];
+  /** The same for `/status` updates. */
+  prepareStatus?(o: Obj, old: Obj): FieldError[];
 }
 
 export interface SubresourceInfo {
@@ -57,6 +70,7 @@ export interface ResourceType {
   storage?: StorageView;
   /** Never stored: a request/response resource served by a handler (access reviews, token reviews). */
   virtual?: boolean;
+  strategy?: TypeStrategy;
 }
 
 export interface StorageView {
@@ -151,7 +165,15 @@ const BUILTINS: BuiltinSpec[] = [
   { group: 'policy', version: 'v1', resource: 'poddisruptionbudgets', kind: 'PodDisruptionBudget', namespaced: true, shortNames: ['pdb'], status: true },
   { group: 'scheduling.k8s.io', version: 'v1', resource: 'priorityclasses', kind: 'PriorityClass', namespaced: false, shortNames: ['pc'] },
   { group: 'networking.k8s.io', version: 'v1', resource: 'networkpolicies', kind: 'NetworkPolicy', namespaced: true, shortNames: ['netpol'] },
+  { group: 'autoscaling', version: 'v2', resource: 'horizontalpodautoscalers', kind: 'HorizontalPodAutoscaler', namespaced: true, shortNames: ['hpa'], categories: ['all'], status: true },
+  { group: 'apiregistration.k8s.io', version: 'v1', resource: 'apiservices', kind: 'APIService', namespaced: false, categories: ['api-extensions'], status: true },
 ];
+
+/** Extra versions and strategies of built-in types, by `group/resource`, from the modules that own those types. */
+const BUILTIN_EXTENSIONS: Record<string, (rt: ResourceType) => void> = {
+  'autoscaling/horizontalpodautoscalers': extendHPA,
+  'apiregistration.k8s.io/apiservices': extendAPIService,
+};
 
 /** Preferred group order in discovery (kubectl resolves short names in this order). */
 const GROUP_ORDER = [
@@ -160,6 +182,7 @@ const GROUP_ORDER = [
   'events.k8s.io',
   'authentication.k8s.io',
   'authorization.k8s.io',
+  'autoscaling',
   'discovery.k8s.io',
   'coordination.k8s.io',
   'rbac.authorization.k8s.io',
@@ -168,6 +191,7 @@ const GROUP_ORDER = [
   'scheduling.k8s.io',
   'apiextensions.k8s.io',
   'admissionregistration.k8s.io',
+  'apiregistration.k8s.io',
 ];
 
 export class Registry {
@@ -208,6 +232,10 @@ export class Registry {
             }
           : {}),
       });
+    }
+    for (const [key, extend] of Object.entries(BUILTIN_EXTENSIONS)) {
+      const rt = this.types.get(key);
+      if (rt) extend(rt);
     }
   }
 

@@ -1,5 +1,7 @@
 // Server-side printing: meta.k8s.io/v1 Table rows for `kubectl get`, like kube-apiserver's printers.
 import type { PrinterColumn, ResourceType } from './registry.js';
+import { apiServiceTableCells } from './aggregator/apiservice.js';
+import { hpaTableCells } from './autoscaling/hpa-strategy.js';
 import { arr, getPath, isObj, obj, str, type Obj } from './util.js';
 
 export interface Column {
@@ -241,6 +243,22 @@ const PRINTERS: Record<string, Printer> = {
         created(o, now),
       ];
     },
+  },
+  'autoscaling/horizontalpodautoscalers': {
+    columns: [
+      NAME,
+      col('Reference', 'string', 0, '', 'scaleTargetRef points to the target resource to scale, and is used to the pods for which metrics should be collected, as well as to actually change the replica count.'),
+      col('Targets', 'string', 0, '', 'metrics contains the specifications for which to use to calculate the desired replica count (the maximum replica count across all metrics will be used).'),
+      col('MinPods', 'string', 0, '', 'minReplicas is the lower limit for the number of replicas to which the autoscaler can scale down.'),
+      col('MaxPods', 'string', 0, '', 'maxReplicas is the upper limit for the number of pods that can be set by the autoscaler; cannot be smaller than MinReplicas.'),
+      col('Replicas', 'string', 0, '', 'currentReplicas is current number of replicas of pods managed by this autoscaler.'),
+      AGE,
+    ],
+    cells: (o, now) => [name(o), ...hpaTableCells(o), created(o, now)],
+  },
+  'apiregistration.k8s.io/apiservices': {
+    columns: [NAME, col('Service', 'string', 0, '', 'The reference to the service that hosts this API endpoint.'), col('Available', 'string', 0, '', 'Whether this service is available.'), AGE],
+    cells: (o, now) => [name(o), ...apiServiceTableCells(o), created(o, now)],
   },
   'apiextensions.k8s.io/customresourcedefinitions': {
     columns: [NAME, col('Created At', 'date')],
