@@ -41,7 +41,7 @@ export function clientFor(kubeconfig: string | undefined, userAgent: string, max
 }
 
 /** Runs until SIGTERM/SIGINT (or, with `withStdin`, the end of stdin), then `stop` (bounded by 8 s) and exit 0. */
-async function runUntilSignal(log: Logger, stop: () => Promise<void>, withStdin = false): Promise<never> {
+export async function runUntilSignal(log: Logger, stop: () => Promise<void>, withStdin = false): Promise<never> {
   let stopping = false;
   const onSignal = (signal: string): void => {
     if (stopping) return;
