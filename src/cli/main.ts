@@ -9,6 +9,7 @@ import { registerLab } from './lab.js';
 import { registerMemberlist } from './memberlist.js';
 import { registerCluster } from './cluster.js';
 import { registerKubelet } from './cluster-kubelet.js';
+import { registerMetricsServer } from './cluster-metrics-server.js';
 import { registerSpeaker } from './speaker.js';
 
 export const EXIT_USAGE = 2;
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerMemberlist(program);
   registerCluster(program);
   registerKubelet(program);
+  registerMetricsServer(program);
   registerSpeaker(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;

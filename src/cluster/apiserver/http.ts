@@ -20,6 +20,7 @@ import { localSubjectAccessReview, selfSubjectAccessReview, selfSubjectReview, s
 import { createToken } from './auth/token-request.js';
 import { confirmNoEscalation } from './auth/escalation.js';
 import { queryBool, queryInt, queryOptBool } from './params.js';
+import type { Aggregator } from './aggregator/aggregator.js';
 
 const MAX_BODY = 16 * 1024 * 1024;
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -36,6 +37,8 @@ export interface HttpDeps {
   /** the audit log: called once per request when its response is over */
   audit?: (r: AuditRecord) => void;
   auth: AuthStack;
+  /** The aggregation layer: APIServices served by other API servers (discovery merged, requests proxied). */
+  aggregator?: Aggregator;
   /** `pods/log`: proxies to the pod's kubelet */
   podLogs?: (req: IncomingMessage, res: ServerResponse, ctx: ReqCtx, podName: string, q: URLSearchParams) => Promise<void>;
   webhooks?: AdmissionWebhooks;
@@ -229,11 +232,17 @@ export class HttpHandler {
     if (path === '/api' || path === '/apis') {
       if (method !== 'GET') throw methodNotAllowed();
       const out = chooseOutput(req.headers.accept, true);
+      const agg = path === '/apis' ? this.d.aggregator : undefined;
       if (out.kind === 'discovery') {
         const v = `apidiscovery.k8s.io/${out.version}`;
-        return this.write(res, 200, aggregatedDiscovery(this.d.registry, path === '/api', v), { kind: 'json' }, [], `application/json;g=apidiscovery.k8s.io;v=${out.version};as=APIGroupDiscoveryList`);
+        const doc = aggregatedDiscovery(this.d.registry, path === '/api', v);
+        if (agg) doc.items = [...(doc.items as Obj[]), ...agg.aggregatedItems()];
+        return this.write(res, 200, doc, { kind: 'json' }, [], `application/json;g=apidiscovery.k8s.io;v=${out.version};as=APIGroupDiscoveryList`);
       }
-      return this.write(res, 200, path === '/api' ? apiVersions(this.d.serverAddress()) : apiGroupList(this.d.registry), out);
+      if (path === '/api') return this.write(res, 200, apiVersions(this.d.serverAddress()), out);
+      const list = apiGroupList(this.d.registry);
+      if (agg) list.groups = [...(list.groups as Obj[]), ...agg.remoteGroups()];
+      return this.write(res, 200, list, out);
     }
     if (path === '/openapi/v2') {
       const accept = req.headers.accept ?? '';
@@ -272,10 +281,11 @@ export class HttpHandler {
       rest = seg.slice(2);
     } else if (seg[0] === 'apis' && seg.length >= 2) {
       if (seg.length === 2) {
-        const g = apiGroup(this.d.registry, seg[1]!);
+        const g = apiGroup(this.d.registry, seg[1]!) ?? this.d.aggregator?.remoteGroup(seg[1]!);
         if (!g) throw pathNotFound();
         return this.write(res, 200, g, chooseOutput(req.headers.accept));
       }
+      if (this.d.aggregator?.handles(seg[1]!, seg[2]!)) return this.d.aggregator.proxy(req, res, url, user, seg[1]!, seg[2]!);
       group = seg[1]!;
       version = seg[2]!;
       rest = seg.slice(3);

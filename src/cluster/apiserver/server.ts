@@ -28,6 +28,8 @@ import { loadSnapshot, Persister } from './persistence.js';
 import { ephemeralSigningKey, loadOrCreatePki, signCert, type Pki } from './pki.js';
 import { Registry, resourceKey } from './registry.js';
 import { Store } from './store.js';
+import { Aggregator } from './aggregator/aggregator.js';
+import { loadOrCreateFrontProxyPki, publishExtensionAuthentication, type FrontProxyPki } from './aggregator/front-proxy.js';
 
 export interface ExtraKubeconfig {
   user: string;
@@ -82,6 +84,8 @@ export interface DevApiServerOptions {
   token?: string;
   /** kube-apiserver's `--audit-log-path`: one audit.k8s.io/v1 Event (level Metadata) per request; `-` = stdout */
   auditLogPath?: string;
+  /** How often the aggregator checks remote APIServices (default 30 s). */
+  aggregatorCheckIntervalMs?: number;
 }
 
 export interface DevApiServer {
@@ -101,6 +105,10 @@ export interface DevApiServer {
   api: Api;
   registry: Registry;
   auth: AuthStack;
+  /** The aggregation layer (APIServices of other API servers). */
+  aggregator: Aggregator;
+  /** The front proxy's CA and client certificate (what extension API servers trust). */
+  frontProxy: FrontProxyPki;
   /** A kubeconfig for `user` in `groups` (a client certificate signed by the CA; TLS only). */
   kubeconfigForUser(user: string, groups: string[]): Promise<string>;
   /** write the data file now (if any) */
@@ -215,6 +223,10 @@ export async function startDevApiServer(opts: DevApiServerOptions = {}): Promise
     persister.changed();
   }
 
+  const frontProxy = await loadOrCreateFrontProxyPki(opts.certDir);
+  publishExtensionAuthentication(store, frontProxy, pki?.caCert);
+  const aggregator = new Aggregator({ store, registry, frontProxy, log, ...(opts.aggregatorCheckIntervalMs ? { checkIntervalMs: opts.aggregatorCheckIntervalMs } : {}) });
+
   let address = '';
   const auditLog = opts.auditLogPath ? new AuditLog(opts.auditLogPath) : undefined;
   const webhooks = new AdmissionWebhooks(store, registry, log);
@@ -229,6 +241,7 @@ export async function startDevApiServer(opts: DevApiServerOptions = {}): Promise
     serverAddress: () => address,
     ...(opts.bookmarkIntervalMs ? { bookmarkIntervalMs: opts.bookmarkIntervalMs } : {}),
     ...(auditLog ? { audit: (r) => auditLog.write(r) } : {}),
+    aggregator,
   });
   const listener: RequestListener = handler.handle;
   const servers: Server[] = [];
@@ -270,6 +283,7 @@ export async function startDevApiServer(opts: DevApiServerOptions = {}): Promise
   } catch (e) {
     await closeAll();
     stopAggregation();
+    aggregator.stop();
     auditLog?.close();
     throw e;
   }
@@ -288,6 +302,7 @@ export async function startDevApiServer(opts: DevApiServerOptions = {}): Promise
     endpointTimer = setInterval(reconcile, 10_000);
     endpointTimer.unref();
   }
+  aggregator.start();
   const url = httpsUrl ?? httpUrl!;
   if (opts.kubeProxyConfigMap) ensureKubeProxyConfigMap(api, { mode: opts.kubeProxyConfigMap.mode, clusterCIDR: opts.kubeProxyConfigMap.clusterCIDR ?? '10.244.0.0/16', server: url });
 
@@ -318,6 +333,8 @@ export async function startDevApiServer(opts: DevApiServerOptions = {}): Promise
     api,
     registry,
     auth,
+    aggregator,
+    frontProxy,
     kubeconfigForUser,
     flush: async () => {
       await persister?.flush();
@@ -327,6 +344,7 @@ export async function startDevApiServer(opts: DevApiServerOptions = {}): Promise
       closed = true;
       if (endpointTimer) clearInterval(endpointTimer);
       stopAggregation();
+      aggregator.stop();
       await closeAll();
       auditLog?.close();
       if (persister) {
