@@ -69,6 +69,35 @@ export function controlPlaneSpecs(state: LabState): ComponentSpec[] {
     { name: 'apiserver', tier: 0, args: apiserverArgs(plan) },
     { name: 'controller-manager', tier: 1, args: ['cluster', 'controller-manager', '--kubeconfig', cred.kubeconfig('controller-manager')] },
     { name: 'scheduler', tier: 1, args: ['cluster', 'scheduler', '--kubeconfig', cred.kubeconfig('scheduler')] },
+    { name: 'metrics-server', tier: 1, args: metricsServerArgs(state) },
+  ];
+}
+
+/** The port metrics-server serves on, on the host's LAN address (its APIService's Service points there). */
+export const METRICS_SERVER_PORT = 4443;
+
+/** metrics-server as its manifest runs it (15 s resolution), reaching the lab's plain-HTTP kubelets by InternalIP. */
+export function metricsServerArgs(state: LabState): string[] {
+  const { plan } = state;
+  const p = paths(plan.stateDir);
+  return [
+    'cluster',
+    'metrics-server',
+    '--kubeconfig',
+    credentialFiles(p.pki).kubeconfig('metrics-server'),
+    '--bind-address',
+    plan.host.ipv4,
+    '--secure-port',
+    String(METRICS_SERVER_PORT),
+    '--cert-dir',
+    join(p.pki, 'metrics-server'),
+    '--metric-resolution',
+    '15s',
+    '--kubelet-preferred-address-types',
+    'InternalIP',
+    '--kubelet-use-node-status-port',
+    '--kubelet-scheme',
+    'http',
   ];
 }
 

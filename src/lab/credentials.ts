@@ -48,6 +48,9 @@ export function componentIdentities(): Omit<Identity, 'token'>[] {
     { key: 'controller-manager', user: 'system:kube-controller-manager', groups: ['system:masters'] },
     { key: 'scheduler', user: 'system:kube-scheduler', groups: [] },
     { key: 'proxy', user: 'system:kube-proxy', groups: ['system:node-proxier'] },
+    // metrics-server runs on the control-plane host, not in a pod: a static token stands for its ServiceAccount, so the
+    // RBAC of metrics-server's manifest (bound to kube-system/metrics-server) applies unchanged
+    { key: 'metrics-server', user: 'system:serviceaccount:kube-system:metrics-server', groups: ['system:serviceaccounts', 'system:serviceaccounts:kube-system'] },
     ...Array.from({ length: MAX_NODES }, (_, i) => nodeIdentity(`node${i + 1}`)),
   ];
 }
@@ -98,7 +101,7 @@ export function readIdentities(pkiDir: string): Identity[] {
 export function writeComponentKubeconfigs(plan: LabPlan, server: string, ids: readonly Identity[]): void {
   const f = credentialFiles(join(plan.stateDir, 'pki'));
   const ca = existsSync(f.caCert) ? readFileSync(f.caCert, 'utf8') : undefined;
-  const wanted = new Set(['controller-manager', 'scheduler', 'proxy', ...plan.nodes.map((n) => `kubelet-${n.name}`)]);
+  const wanted = new Set(['controller-manager', 'scheduler', 'proxy', 'metrics-server', ...plan.nodes.map((n) => `kubelet-${n.name}`)]);
   for (const id of ids) {
     if (!wanted.has(id.key)) continue;
     writeFileSync(f.kubeconfig(id.key), kubeconfig(server, ca, id.user, { token: id.token }), { mode: 0o600 });

@@ -9,6 +9,7 @@ import { cleanupLab, labIdentity, LAB_ENV } from './cleanup.js';
 import { metallbBin } from './components.js';
 import { createIdentities } from './credentials.js';
 import { installMetallb } from './install.js';
+import { registerMetricsServer } from './metrics.js';
 import { apiserverURL, makePlan, type LabPlan } from './plan.js';
 import { preflight } from './preflight.js';
 import { paths, writeJson, type LabState } from './state.js';
@@ -119,6 +120,8 @@ export async function labUp(opts: UpOptions = {}): Promise<UpResult> {
 
   const client = await waitApiserver(plan, { timeoutMs, progress });
   try {
+    // metrics-server's RBAC first: the process is already starting and retries until it may list nodes and pods
+    await registerMetricsServer(client, plan, { timeoutMs, progress });
     await waitNodesReady(client, plan.nodes.map((n) => n.name), { timeoutMs, progress });
     if (state.loadBalancer) await installMetallb(client, plan, root, { timeoutMs, progress });
   } finally {
@@ -138,6 +141,8 @@ export function usageText(state: LabState, elapsedMs: number): string {
     state.loadBalancer
       ? `metallb-ts is installed; Services of type LoadBalancer get addresses from ${plan.serviceRange.ipv4} and ${plan.serviceRange.ipv6}`
       : `no load-balancer installed (--no-loadbalancer): install one with kubectl apply -f ${join(state.root, 'deploy', 'metallb-ts.yaml')}`,
+    '',
+    'metrics-server is running (kubectl top pods, kubectl top nodes; HorizontalPodAutoscalers scale on its metrics)',
     '',
     `  export KUBECONFIG=${p.kubeconfig}`,
     '  kubectl get nodes -o wide',
