@@ -30,7 +30,12 @@ export async function discoverResources(client: KubeClient): Promise<DiscoveredR
     (groups.groups ?? []).map(async (g) => {
       const version = g.preferredVersion?.version ?? g.versions?.[0]?.version;
       if (!version) return;
-      add(g.name, version, await client.get<APIResourceList>(`/apis/${g.name}/${version}`));
+      try {
+        add(g.name, version, await client.get<APIResourceList>(`/apis/${g.name}/${version}`));
+      } catch {
+        // a group served by an extension API server that is down (metrics.k8s.io while metrics-server restarts):
+        // the rest of the discovery stays usable, as client-go's partial discovery results are
+      }
     }),
   );
   return out;
