@@ -29,12 +29,22 @@ export function remoteAddr(req: IncomingMessage): string {
   return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
 }
 
-/** Spends `ms` of CPU time (a busy loop), the knob that makes load visible. */
+/**
+ * Spends `ms` of CPU time (a busy loop), the knob that makes load visible. CPU time, not wall time: on a loaded
+ * machine (or under a CPU limit) a wall-clock loop would get only a slice of the CPU it is meant to use, so the
+ * usage per request would depend on the load. A wall-clock cap keeps a throttled process from spinning for long.
+ */
 export function burnCpu(ms: number): void {
   if (!(ms > 0)) return;
-  const end = performance.now() + ms;
+  const start = process.cpuUsage();
+  const budgetUs = ms * 1000;
+  const giveUp = performance.now() + ms * 100;
   let x = 0;
-  while (performance.now() < end) for (let i = 0; i < 1000; i++) x = (x * 31 + i) | 0;
+  for (;;) {
+    for (let i = 0; i < 2000; i++) x = (x * 31 + i) | 0;
+    const used = process.cpuUsage(start);
+    if (used.user + used.system >= budgetUs || performance.now() > giveUp) break;
+  }
   if (x === 42) process.stdout.write('');
 }
 
