@@ -48,6 +48,23 @@ export function defaultPodSpec(spec: Obj): void {
     }
 }
 
+/**
+ * SetDefaults_Pod: a container with a limit but no request of a resource requests its limit. Pods only, not pod
+ * templates, so `kubectl set resources --limits=cpu=200m` gives the pods a CPU request the HPA can use.
+ */
+function defaultRequestsFromLimits(spec: Obj): void {
+  for (const list of ['initContainers', 'containers']) {
+    if (!Array.isArray(spec[list])) continue;
+    for (const c of spec[list] as unknown[]) {
+      if (!isObj(c) || !isObj(c.resources) || !isObj(c.resources.limits)) continue;
+      const r = c.resources;
+      const requests: Obj = isObj(r.requests) ? { ...r.requests } : {};
+      for (const [k, v] of Object.entries(r.limits as Obj)) if (requests[k] === undefined) requests[k] = v;
+      r.requests = requests;
+    }
+  }
+}
+
 function defaultTemplate(spec: Obj): void {
   const t = obj(spec.template);
   if (!isObj(spec.template)) return;
@@ -79,7 +96,10 @@ export function applyBuiltinDefaults(key: string, o: Obj): void {
   const spec = isObj(o.spec) ? o.spec : undefined;
   switch (key) {
     case '/pods':
-      if (spec) defaultPodSpec(spec);
+      if (spec) {
+        defaultPodSpec(spec);
+        defaultRequestsFromLimits(spec);
+      }
       break;
     case 'apps/deployments':
       if (!spec) return;
