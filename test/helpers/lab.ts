@@ -115,6 +115,8 @@ export interface LabOptions {
   name?: string;
   /** `lab up --timeout` (default 180 s: CI machines are slow). */
   timeoutMs?: number;
+  /** More `lab up` flags, e.g. `['--hpa-downscale-stabilization', '30s']`. */
+  upArgs?: string[];
 }
 
 interface Obj {
@@ -236,6 +238,7 @@ export async function startLab(t: TestContext | undefined, opts: LabOptions = {}
   const name = opts.name ?? TEST_LAB;
   const args = ['lab', 'up', '--name', name, '--nodes', String(opts.nodes ?? 3), '--timeout', `${Math.round((opts.timeoutMs ?? 180_000) / 1000)}s`];
   if (opts.loadBalancer === false) args.push('--no-loadbalancer');
+  args.push(...(opts.upArgs ?? []));
   let up: RunResult;
   try {
     // Remains of an earlier crashed run must not fail this one.
