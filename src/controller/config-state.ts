@@ -5,6 +5,7 @@
 // roles do not grant it).
 import type { Logger } from '../log.js';
 import { ApiError, errorText, isAlreadyExists, isNotFound, type KubeClient } from '../k8s/client.js';
+import type { FeatureSwitch } from '../k8s/features.js';
 import { collectionPath, objectPath, type Resource } from '../k8s/resources.js';
 
 export const CONFIGURATION_STATES: Resource = { group: 'metallb.io', version: 'v1beta1', plural: 'configurationstates', kind: 'ConfigurationState', namespaced: true };
@@ -20,6 +21,8 @@ export interface ConfigStateDeps {
   labels?: Record<string, string>;
   /** Condition type; default `poolReconcilerValid` (the controller's). */
   conditionType?: string;
+  /** The `configuration-state` feature: nothing is written while it is off; a refused write turns it off. */
+  feature?: FeatureSwitch;
 }
 
 export class ConfigStateWriter {
@@ -61,6 +64,7 @@ export class ConfigStateWriter {
       return;
     }
     if (this.stopped || this.forbidden || !this.desired || !this.d.canWrite()) return;
+    if (this.d.feature && !this.d.feature.enabled) return;
     const { valid, errors } = this.desired;
     const status = {
       result: valid ? 'Valid' : 'Invalid',
@@ -104,6 +108,7 @@ export class ConfigStateWriter {
       }
       this.written = text;
     } catch (err) {
+      if (this.d.feature?.offIfForbidden(err)) return;
       if (err instanceof ApiError && err.status === 403) {
         this.forbidden = true;
         this.d.log.warn({ object: `ConfigurationState ${ns}/${name}`, err: errorText(err) }, 'not allowed to write the ConfigurationState; not reporting the config state there');

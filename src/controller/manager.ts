@@ -2,25 +2,34 @@
 // work queues; reconcilers do the work. Two queues: `config` (one key, parses the whole config) and services
 // (`namespace/name` keys plus the synthetic reprocess-all key). Only the leader processes Services and writes;
 // a standby keeps its caches and config warm and serves the webhook.
+//
+// Before anything starts, the controller asks what its ServiceAccount may do (./permissions.ts): features whose
+// permission is missing are off (one warning each, `metallb_controller_feature_enabled`), caches it may list but not
+// watch are polled, and leader election without Leases falls back to running as the only leader.
 import { oldestFirst } from './config-order.js';
+import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { ServiceAllocator, restoreOrder as allocatorRestoreOrder } from '../allocator/index.js';
 import { parseConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
 import type { ConfigMap, KubeObject, Namespace, Node, Secret, Service } from '../k8s/types.js';
-import { errorText, type KubeClient } from '../k8s/client.js';
+import { errorText, isNotFound, type KubeClient } from '../k8s/client.js';
+import { AccessReview } from '../k8s/access.js';
 import { EventRecorder, type EventSink } from '../k8s/events.js';
-import { Informer, cacheKey } from '../k8s/informers.js';
+import { FeatureGates } from '../k8s/features.js';
+import { Informer, cacheKey, type InformerOptions } from '../k8s/informers.js';
 import { KubeLeaseStore, LeaderElector } from '../k8s/leader-election.js';
 import { CONFIG_RESOURCES, objectPath, R } from '../k8s/resources.js';
 import { ConfigReconciler, type ParseFn } from './config-reconciler.js';
 import { ConfigStateWriter } from './config-state.js';
 import { ensureMemberlistSecret } from './memberlist-secret.js';
 import { ControllerMetrics } from './metrics.js';
+import { checkPermissions, CONTROLLER_FEATURES, type ControllerFeature, type ReadMode, type ReadPlan } from './permissions.js';
 import { PoolStatusUpdater } from './pool-status.js';
 import { startHealthServer, startMetricsServer, startWebhookServer, type RunningServer } from './servers.js';
-import { POOL_ANNOTATION, REPROCESS_ALL, ServiceReconciler, type ServiceAllocatorLike, type ServiceWriter } from './service-reconciler.js';
+import { REPROCESS_ALL, ServiceReconciler, type ServiceAllocatorLike, type ServiceWriter } from './service-reconciler.js';
 import { loadServingCert, patchCABundle } from './webhook-cert.js';
 import { WorkQueue } from './workqueue.js';
 
@@ -57,6 +66,10 @@ export interface ControllerOptions {
   workers: number;
   /** A config CRD not served at start counts as empty after this long (default 10 s). */
   crdAbsentGraceMs?: number;
+  /** Interval between lists of what may be listed but not watched (default 30 s). */
+  pollIntervalMs?: number;
+  /** How often a refused services/status permission is asked about again (default 30 s). */
+  permissionRecheckMs?: number;
 }
 
 export interface ControllerDeps {
@@ -91,13 +104,15 @@ export class Controller {
   private readonly onFatal: ((reason: string) => void) | undefined;
   private readonly recorder: EventRecorder;
   private readonly events: EventSink;
-  private readonly services: Informer<Service> | undefined;
-  private readonly namespaces: Informer<Namespace>;
-  private readonly nodes: Informer<Node>;
-  private readonly secrets: Informer<Secret>;
-  private readonly configMaps: Informer<ConfigMap>;
-  private readonly configInformers: Informer[];
-  private readonly poolInformer: Informer;
+  readonly features: FeatureGates<ControllerFeature>;
+  private readonly access: AccessReview;
+  private services: Informer<Service> | undefined;
+  private namespaces: Informer<Namespace> | undefined;
+  private nodes: Informer<Node> | undefined;
+  private secrets: Informer<Secret> | undefined;
+  private configMaps: Informer<ConfigMap> | undefined;
+  private configInformers: Informer[] = [];
+  private poolInformer: Informer | undefined;
   private readonly serviceQueue: WorkQueue<string>;
   private readonly configQueue: WorkQueue<string>;
   readonly serviceReconciler: ServiceReconciler;
@@ -107,10 +122,12 @@ export class Controller {
   private elector: LeaderElector | undefined;
   private servers: RunningServer[] = [];
   private leader = false;
+  private permissionsChecked = false;
   private servicesStarted = false;
   private stopped = false;
   private mlSecretTimer: NodeJS.Timeout | undefined;
   private caTimer: NodeJS.Timeout | undefined;
+  private recheckTimer: NodeJS.Timeout | undefined;
   readonly ports: { metrics?: number; health?: number; webhook?: number } = {};
 
   constructor(
@@ -125,21 +142,15 @@ export class Controller {
     this.parse = deps.parse ?? parseConfig;
     this.onFatal = deps.onFatal;
     const restore = deps.restoreOrder ?? allocatorRestoreOrder;
-    this.recorder = new EventRecorder(this.client, this.log, { component: 'metallb-controller', host: hostname() });
+    this.features = new FeatureGates({ component: 'controller', registry: this.metrics.registry, log: this.log, features: CONTROLLER_FEATURES });
+    this.access = new AccessReview(this.client, this.log, { stopped: () => this.stopped });
+    this.recorder = new EventRecorder(this.client, this.log, { component: 'metallb-controller', host: hostname(), feature: this.features.switch('events') });
     this.events = {
       record: (obj, type, reason, message) => {
         if (this.leader) this.recorder.record(obj, type, reason, message);
       },
     };
     const ns = opts.namespace;
-    const onlyWebhook = opts.webhookMode === 'onlywebhook';
-    this.services = onlyWebhook ? undefined : new Informer<Service>(this.client, R.services, this.log, { pageSize: 1000 });
-    this.namespaces = new Informer<Namespace>(this.client, R.namespaces, this.log);
-    this.nodes = new Informer<Node>(this.client, R.nodes, this.log);
-    this.secrets = new Informer<Secret>(this.client, R.secrets, this.log, { namespace: ns });
-    this.configMaps = new Informer<ConfigMap>(this.client, R.configMaps, this.log, { namespace: ns });
-    this.configInformers = CONFIG_RESOURCES.map((r) => new Informer(this.client, r, this.log, { namespace: ns, absentGraceMs: opts.crdAbsentGraceMs }));
-    this.poolInformer = this.configInformers[0] as Informer;
 
     this.configQueue = new WorkQueue<string>(
       async () => {
@@ -160,36 +171,41 @@ export class Controller {
 
     this.poolStatus = new PoolStatusUpdater({
       stats: () => this.allocator.poolStats(),
-      poolObjects: () => this.poolInformer.list() as (KubeObject & { status?: Record<string, unknown> })[],
+      poolObjects: () => (this.poolInformer?.list() ?? []) as (KubeObject & { status?: Record<string, unknown> })[],
+      // An update (PUT) of the status subresource: MetalLB's roles (v0.14+) grant `update`, not `patch`.
       writeStatus: async (pool, status) => {
-        await this.client.mergePatch(objectPath(R.ipAddressPools, ns, pool.metadata?.name ?? '', 'status'), { status });
+        const p = pool as KubeObject & { status?: Record<string, unknown> };
+        const updated = await this.client.put<KubeObject>(objectPath(R.ipAddressPools, ns, p.metadata?.name ?? '', 'status'), { ...p, status: { ...p.status, ...status } });
+        this.poolInformer?.observeWrite(updated, p.metadata?.resourceVersion);
       },
       canWrite: () => this.leader,
+      feature: this.features.switch('pool-status'),
       log: this.log,
       debounceMs: 500,
     });
 
-    this.configState = new ConfigStateWriter({ client: this.client, namespace: ns, log: this.log, canWrite: () => this.leader });
+    this.configState = new ConfigStateWriter({ client: this.client, namespace: ns, log: this.log, canWrite: () => this.leader, feature: this.features.switch('configuration-state') });
 
+    // Status and pool annotation in one update of services/status, the only write MetalLB's roles allow on Services.
     const writer: ServiceWriter = {
-      writeStatus: (svc, ingress) =>
-        this.client.mergePatch<Service>(objectPath(R.services, svc.metadata?.namespace, svc.metadata?.name ?? '', 'status'), {
-          metadata: { resourceVersion: svc.metadata?.resourceVersion },
-          status: { loadBalancer: { ingress: ingress.length > 0 ? ingress : null } },
-        }),
-      writePoolAnnotation: (svc, pool) =>
-        this.client.mergePatch<Service>(objectPath(R.services, svc.metadata?.namespace, svc.metadata?.name ?? ''), {
-          metadata: { resourceVersion: svc.metadata?.resourceVersion, annotations: { [POOL_ANNOTATION]: pool ?? null } },
-        }),
+      write: (svc) => this.client.put<Service>(objectPath(R.services, svc.metadata?.namespace, svc.metadata?.name ?? '', 'status'), svc),
+      read: async (namespace, name) => {
+        try {
+          return await this.client.get<Service>(objectPath(R.services, namespace, name));
+        } catch (err) {
+          if (isNotFound(err)) return undefined;
+          throw err;
+        }
+      },
     };
-    const services = this.services;
+    // The Service cache is made in start(), once the permissions are known.
     this.serviceReconciler = new ServiceReconciler({
       allocator: this.allocator,
       restoreOrder: restore,
       cache: {
-        get: (key) => services?.get(key),
-        list: () => services?.list() ?? [],
-        observeWrite: (svc, rv) => services?.observeWrite(svc, rv),
+        get: (key) => this.services?.get(key),
+        list: () => this.services?.list() ?? [],
+        observeWrite: (svc, rv) => this.services?.observeWrite(svc, rv),
       },
       writer,
       events: this.events,
@@ -198,6 +214,7 @@ export class Controller {
       enqueue: (key) => this.serviceQueue.add(key),
       enqueueAfter: (key, ms) => this.serviceQueue.addAfter(key, ms),
       onUsageChanged: () => this.poolStatus.trigger(),
+      serviceStatus: this.features.switch('service-status'),
     });
     this.configReconciler = new ConfigReconciler({
       namespace: ns,
@@ -215,19 +232,42 @@ export class Controller {
       canWrite: () => this.leader,
       onResult: (valid, errors) => this.configState.set(valid, errors),
     });
+  }
 
-    // Watch handlers: enqueue only.
+  /** Creates the caches the ServiceAccount allows, as it allows them (watched or polled). */
+  private createInformers(plan: ReadPlan): void {
+    const o = this.opts;
+    const ns = o.namespace;
+    const how = (m: ReadMode, extra: InformerOptions = {}): InformerOptions => ({ ...extra, ...(m === 'list' ? { watch: false, pollIntervalMs: o.pollIntervalMs ?? 30_000 } : {}) });
+    // Services are the controller's job: their cache is made even when listing is refused (it logs and retries).
+    if (o.webhookMode !== 'onlywebhook') this.services = new Informer<Service>(this.client, R.services, this.log, how(plan.services, { pageSize: 1000 }));
+    if (plan.namespaces !== 'forbidden') this.namespaces = new Informer<Namespace>(this.client, R.namespaces, this.log, how(plan.namespaces));
+    if (plan.nodes !== 'forbidden') this.nodes = new Informer<Node>(this.client, R.nodes, this.log, how(plan.nodes));
+    if (plan.secrets !== 'forbidden') this.secrets = new Informer<Secret>(this.client, R.secrets, this.log, how(plan.secrets, { namespace: ns }));
+    if (plan.configMaps !== 'forbidden') this.configMaps = new Informer<ConfigMap>(this.client, R.configMaps, this.log, how(plan.configMaps, { namespace: ns }));
+    CONFIG_RESOURCES.forEach((r, i) => {
+      const m = plan.config[i] ?? 'watch';
+      if (m === 'forbidden') return;
+      const inf = new Informer(this.client, r, this.log, how(m, { namespace: ns, absentGraceMs: o.crdAbsentGraceMs }));
+      this.configInformers.push(inf);
+      if (r === R.ipAddressPools) this.poolInformer = inf;
+    });
+    this.wireHandlers();
+  }
+
+  /** Watch handlers: enqueue only. */
+  private wireHandlers(): void {
     const enqueueConfig = (): void => this.configQueue.add(CONFIG_KEY);
     for (const inf of this.configInformers) {
       inf.addHandlers({ add: enqueueConfig, delete: enqueueConfig, update: (a, b) => contentChanged(a, b) && enqueueConfig() });
     }
-    this.configMaps.addHandlers({
+    this.configMaps?.addHandlers({
       add: (o) => o.metadata?.name === 'config' && enqueueConfig(),
       delete: (o) => o.metadata?.name === 'config' && enqueueConfig(),
       update: (a, b) => b.metadata?.name === 'config' && contentChanged(a, b) && enqueueConfig(),
     });
-    this.secrets.addHandlers({ add: enqueueConfig, delete: enqueueConfig, update: (a, b) => contentChanged(a, b) && enqueueConfig() });
-    for (const inf of [this.namespaces, this.nodes] as Informer[]) {
+    this.secrets?.addHandlers({ add: enqueueConfig, delete: enqueueConfig, update: (a, b) => contentChanged(a, b) && enqueueConfig() });
+    for (const inf of [this.namespaces, this.nodes].filter((i) => i !== undefined) as Informer[]) {
       inf.addHandlers({ add: enqueueConfig, delete: enqueueConfig, update: (a, b) => labelsChanged(a, b) && enqueueConfig() });
     }
     this.services?.addHandlers({
@@ -245,24 +285,17 @@ export class Controller {
   configObjects(): KubeObject[] {
     const out: KubeObject[] = [];
     for (const inf of this.configInformers) out.push(...inf.list().sort(oldestFirst));
-    const cm = this.configMaps.get(`${this.opts.namespace}/config`);
+    const cm = this.configMaps?.get(`${this.opts.namespace}/config`);
     if (cm) out.push(cm);
     return out;
   }
 
   clusterContext(): { namespaces: Namespace[]; nodes: Node[]; secrets: Secret[] } {
-    return { namespaces: this.namespaces.list(), nodes: this.nodes.list(), secrets: this.secrets.list() };
+    return { namespaces: this.namespaces?.list() ?? [], nodes: this.nodes?.list() ?? [], secrets: this.secrets?.list() ?? [] };
   }
 
   private allInformers(): Informer[] {
-    return [
-      ...(this.services ? [this.services as Informer] : []),
-      this.namespaces as Informer,
-      this.nodes as Informer,
-      this.secrets as Informer,
-      this.configMaps as Informer,
-      ...this.configInformers,
-    ];
+    return [this.services, this.namespaces, this.nodes, this.secrets, this.configMaps, ...this.configInformers].filter((i) => i !== undefined) as Informer[];
   }
 
   /** Reasons for not being ready; empty = ready. */
@@ -270,6 +303,7 @@ export class Controller {
     const r: string[] = [];
     const unsynced = this.allInformers().filter((i) => !i.synced).map((i) => i.name);
     if (unsynced.length) r.push(`caches not synced: ${unsynced.join(', ')}`);
+    if (!this.permissionsChecked) r.push('permissions not checked yet');
     if (!this.configReconciler.loaded) r.push('no valid configuration loaded yet');
     return r;
   }
@@ -288,6 +322,24 @@ export class Controller {
       this.ports.health = s.port;
       this.log.info({ port: s.port, endpoint: 'health' }, `health probe server listening on port ${s.port}`);
     }
+    const certFromDir = o.certDir !== undefined && existsSync(join(o.certDir, 'tls.crt')) && existsSync(join(o.certDir, 'tls.key'));
+    const plan = await checkPermissions(
+      this.access,
+      this.features,
+      {
+        namespace: o.namespace,
+        leaderElect: o.leaderElect && o.webhookMode !== 'onlywebhook',
+        leaseName: o.leaseName,
+        mlSecretName: o.webhookMode === 'onlywebhook' ? '' : o.mlSecretName,
+        webhookSecretName: o.webhookSecretName,
+        webhookSecret: o.webhookMode !== 'disabled' && !certFromDir,
+        webhookConfigurationName: o.webhookConfigurationName,
+      },
+      this.log,
+    );
+    if (this.stopped) return;
+    this.permissionsChecked = true;
+    this.createInformers(plan);
     for (const inf of this.allInformers()) inf.start();
     if (o.webhookMode !== 'disabled') void this.runWebhook();
     // The config is parsed once every cache it reads has been listed.
@@ -306,7 +358,10 @@ export class Controller {
       this.log.info({ services: this.services?.size }, 'service cache synced');
       this.maybeStartServices();
     });
-    if (o.leaderElect) {
+    if (o.leaderElect && !this.features.enabled('leader-election')) {
+      this.log.info({ identity: this.identity }, 'leading alone (leader election is off)');
+      this.becomeLeader();
+    } else if (o.leaderElect) {
       this.elector = new LeaderElector(new KubeLeaseStore(this.client, o.namespace, o.leaseName), {
         identity: this.identity,
         leaseDurationMs: o.leaseDurationMs,
@@ -321,6 +376,15 @@ export class Controller {
         },
         onNewLeader: (id) => {
           if (id !== this.identity) this.log.info({ leader: id }, 'another instance is the leader; standing by');
+        },
+        // A refusal the access review did not foresee: give up on the Lease before ever leading, and lead alone.
+        onForbidden: (err) => {
+          if (this.leader || this.stopped) return;
+          this.features.switch('leader-election').offIfForbidden(err);
+          const elector = this.elector;
+          this.elector = undefined;
+          void elector?.stop();
+          this.becomeLeader();
         },
       });
       this.metrics.isLeader.set(0);
@@ -337,6 +401,8 @@ export class Controller {
     let delay = 1000;
     while (!this.stopped) {
       try {
+        const secretFeature = this.features.switch('webhook-certificate-secret');
+        const bundleFeature = this.features.switch('webhook-ca-bundle');
         const cert = await loadServingCert(
           this.client,
           {
@@ -346,6 +412,8 @@ export class Controller {
             serviceName: o.certServiceName,
             webhookConfigurationName: o.webhookConfigurationName,
             canWrite: true,
+            secretFeature,
+            bundleFeature,
           },
           this.log,
         );
@@ -370,8 +438,8 @@ export class Controller {
         const ca = cert.ca;
         if (ca && cert.source !== 'cert-dir') {
           this.caTimer = setInterval(() => {
-            if (this.stopped || (!this.leader && o.webhookMode !== 'onlywebhook')) return;
-            void patchCABundle(this.client, o.webhookConfigurationName, ca, this.log);
+            if (this.stopped || !bundleFeature.enabled || (!this.leader && o.webhookMode !== 'onlywebhook')) return;
+            void patchCABundle(this.client, o.webhookConfigurationName, ca, this.log, bundleFeature);
           }, 10_000);
           this.caTimer.unref();
         }
@@ -398,7 +466,7 @@ export class Controller {
   }
 
   private async ensureMlSecret(): Promise<void> {
-    if (this.stopped || !this.leader || !this.opts.mlSecretName) return;
+    if (this.stopped || !this.leader || !this.opts.mlSecretName || !this.features.enabled('memberlist-secret')) return;
     try {
       let owner;
       if (this.opts.deployment) {
@@ -409,6 +477,7 @@ export class Controller {
       }
       await ensureMemberlistSecret(this.client, this.opts.namespace, this.opts.mlSecretName, this.log, owner);
     } catch (err) {
+      if (this.features.switch('memberlist-secret').offIfForbidden(err)) return;
       this.log.warn({ secret: `${this.opts.namespace}/${this.opts.mlSecretName}`, err: errorText(err) }, 'could not ensure the memberlist secret, retrying in 10s');
       this.mlSecretTimer = setTimeout(() => void this.ensureMlSecret(), 10_000);
     }
@@ -422,11 +491,31 @@ export class Controller {
     this.serviceQueue.add(REPROCESS_ALL);
     this.serviceQueue.start();
     this.log.info({}, 'processing services');
+    this.scheduleRecheck();
+  }
+
+  /**
+   * While writing Services is refused, ask again every 30 s; once allowed (or when the server cannot say), the
+   * Services held back are written.
+   */
+  private scheduleRecheck(): void {
+    if (this.recheckTimer || this.stopped) return;
+    this.recheckTimer = setInterval(() => {
+      if (this.stopped || this.features.enabled('service-status') || this.serviceReconciler.blockedCount === 0) return;
+      void this.access.can({ verb: 'update', resource: R.services, subresource: 'status' }).then((ok) => {
+        if (ok === false || this.stopped) return;
+        // No answer (no access reviews): try; a refused write turns it off again, quietly this time.
+        this.features.enable('service-status');
+        this.serviceReconciler.unblock();
+      });
+    }, this.opts.permissionRecheckMs ?? 30_000);
+    this.recheckTimer.unref();
   }
 
   private async stopWork(): Promise<void> {
     if (this.mlSecretTimer) clearTimeout(this.mlSecretTimer);
     if (this.caTimer) clearInterval(this.caTimer);
+    if (this.recheckTimer) clearInterval(this.recheckTimer);
     this.poolStatus.stop();
     this.configState.stop();
     await Promise.all([this.serviceQueue.shutdown(), this.configQueue.shutdown()]);

@@ -5,7 +5,8 @@
 import type { PoolStats } from '../allocator/index.js';
 import type { Logger } from '../log.js';
 import type { KubeObject } from '../k8s/types.js';
-import { errorText, isNotFound } from '../k8s/client.js';
+import { errorText, isConflict, isNotFound } from '../k8s/client.js';
+import type { FeatureSwitch } from '../k8s/features.js';
 
 export interface PoolStatus {
   assignedIPv4: bigint;
@@ -37,6 +38,8 @@ export interface PoolStatusDeps {
   poolObjects(): (KubeObject & { status?: Record<string, unknown> })[];
   writeStatus(pool: KubeObject, status: PoolStatus): Promise<void>;
   canWrite?(): boolean;
+  /** The `pool-status` feature: nothing is written while it is off; a refused write turns it off. */
+  feature?: FeatureSwitch;
   log: Logger;
   debounceMs?: number;
 }
@@ -99,8 +102,10 @@ export class PoolStatusUpdater {
       return;
     }
     if (this.d.canWrite && !this.d.canWrite()) return;
+    if (this.d.feature && !this.d.feature.enabled) return;
     const byName = new Map(stats.map((s) => [s.pool, s]));
     let failed = false;
+    let conflicted = false;
     for (const obj of this.d.poolObjects()) {
       const s = byName.get(obj.metadata?.name ?? '');
       if (!s) continue;
@@ -110,10 +115,17 @@ export class PoolStatusUpdater {
         await this.d.writeStatus(obj, st);
       } catch (err) {
         if (isNotFound(err)) continue;
+        if (this.d.feature?.offIfForbidden(err)) return;
+        if (isConflict(err)) {
+          // Our copy of the pool is older than the server's (an edit): the watch brings the new one.
+          conflicted = true;
+          continue;
+        }
         this.d.log.warn({ pool: obj.metadata?.name, err: errorText(err) }, 'could not update IPAddressPool status');
         failed = true;
       }
     }
     if (failed) this.trigger(5000);
+    else if (conflicted) this.trigger(1000);
   }
 }

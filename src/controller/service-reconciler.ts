@@ -1,6 +1,9 @@
 // reconcile("namespace/name") for Services: level-triggered and idempotent. The allocator says what the Service should
-// look like; we write `status.loadBalancer.ingress` (status subresource) and the `metallb.io/ip-allocated-from-pool`
-// annotation only where they differ, and emit the allocator's events on the Service.
+// look like; where `status.loadBalancer.ingress` or the `metallb.io/ip-allocated-from-pool` annotation differ, we write
+// both in ONE update (PUT) of the `services/status` subresource, as MetalLB does: its roles grant nothing else on
+// Services (kube-apiserver's Service status strategy keeps the metadata a status update carries). A 409 (the Service
+// changed since our copy) is answered by reading it again, converging that copy and writing again. The allocator's
+// events are emitted on the Service.
 //
 // Startup and "reprocess all": the synthetic key REPROCESS_ALL converges every cached Service in `restoreOrder`
 // (Services already holding addresses first) in one synchronous sweep, so addresses in use are claimed again before
@@ -12,6 +15,7 @@ import type { Logger } from '../log.js';
 import type { LoadBalancerIngress, Service } from '../k8s/types.js';
 import { errorText, isConflict, isNotFound } from '../k8s/client.js';
 import type { EventSink } from '../k8s/events.js';
+import { alwaysOn, type FeatureSwitch } from '../k8s/features.js';
 import type { ReconcileOutcome } from './workqueue.js';
 
 export const POOL_ANNOTATION = 'metallb.io/ip-allocated-from-pool';
@@ -32,10 +36,24 @@ export interface ServiceCache {
 }
 
 export interface ServiceWriter {
-  /** Writes `status.loadBalancer.ingress` through the status subresource; resolves with the updated Service. */
-  writeStatus(svc: Service, ingress: LoadBalancerIngress[]): Promise<Service>;
-  /** Sets (or removes, when `pool` is undefined) the pool annotation; resolves with the updated Service. */
-  writePoolAnnotation(svc: Service, pool: string | undefined): Promise<Service>;
+  /**
+   * Writes `svc` with its allocation (`withAllocation`) as one update of the status subresource, conditional on
+   * `svc`'s resourceVersion; resolves with the updated Service.
+   */
+  write(svc: Service): Promise<Service>;
+  /** The Service as the API server has it now; undefined when it is gone. */
+  read(namespace: string, name: string): Promise<Service | undefined>;
+}
+
+/** `svc` showing `ingress` and the pool annotation (removed when `pool` is undefined); everything else unchanged. */
+export function withAllocation(svc: Service, ingress: readonly string[], pool: string | undefined): Service {
+  const annotations = { ...(svc.metadata?.annotations ?? {}) };
+  if (pool === undefined) delete annotations[POOL_ANNOTATION];
+  else annotations[POOL_ANNOTATION] = pool;
+  const loadBalancer: { ingress?: LoadBalancerIngress[] } = { ...(svc.status?.loadBalancer ?? {}) };
+  if (ingress.length > 0) loadBalancer.ingress = ingress.map((ip) => ({ ip }));
+  else delete loadBalancer.ingress;
+  return { ...svc, metadata: { ...svc.metadata, annotations }, status: { ...svc.status, loadBalancer } };
 }
 
 export interface UpdateCounters {
@@ -59,8 +77,15 @@ export interface ServiceReconcilerDeps {
   minReprocessIntervalMs?: number;
   /** Called after anything that may change pool usage (for pool status and metrics). */
   onUsageChanged?(): void;
-  /** Wait before retrying after a write conflict. Default 100 ms. */
+  /** Wait before retrying after conflicts persisted through `conflictAttempts` re-reads. Default 100 ms. */
   conflictRetryMs?: number;
+  /** Re-read / re-converge / write rounds after a 409 before handing the key back to the queue. Default 3. */
+  conflictAttempts?: number;
+  /**
+   * The `service-status` feature: off while the API server refuses our writes (403). Services are then converged but
+   * not written, and written all at once when `unblock()` is called (the permission came back).
+   */
+  serviceStatus?: FeatureSwitch;
 }
 
 const keyOf = (svc: Service): string => `${svc.metadata?.namespace ?? ''}/${svc.metadata?.name ?? ''}`;
@@ -77,8 +102,25 @@ export class ServiceReconciler {
   private firstPassDone = false;
   private lastSweep = 0;
   private readonly pending = new Map<string, { rv: string | undefined; result: ConvergeResult }>();
+  /** Services waiting for the permission to write them. */
+  private readonly blocked = new Set<string>();
+  private readonly serviceStatus: FeatureSwitch;
 
-  constructor(private readonly d: ServiceReconcilerDeps) {}
+  constructor(private readonly d: ServiceReconcilerDeps) {
+    this.serviceStatus = d.serviceStatus ?? alwaysOn('service-status');
+  }
+
+  /** Services converged but not written because writing was refused. */
+  get blockedCount(): number {
+    return this.blocked.size;
+  }
+
+  /** Writing is allowed again: every Service held back is reconciled. */
+  unblock(): void {
+    const keys = [...this.blocked];
+    this.blocked.clear();
+    for (const k of keys) this.d.enqueue(k);
+  }
 
   get ready(): boolean {
     return this.firstPassDone;
@@ -174,49 +216,70 @@ export class ServiceReconciler {
   }
 
   private async apply(key: string, svc: Service, result: ConvergeResult): Promise<ReconcileOutcome | void> {
-    const { log, writer, counters } = this.d;
+    const { log, writer, counters, allocator } = this.d;
     for (const ev of result.events) this.d.events.record(svc, ev.type, ev.reason, ev.message);
     if (result.pendingReason && result.ingress.length === 0) log.debug({ service: key, reason: result.pendingReason }, 'service has no address');
     let cur = svc;
-    const needStatus = !ingressMatches(cur, result.ingress);
-    const curPool = cur.metadata?.annotations?.[POOL_ANNOTATION];
-    const needPool = curPool !== result.pool;
-    try {
-      if (needStatus) {
+    let res = result;
+    let wrote = false;
+    const attempts = this.d.conflictAttempts ?? 3;
+    for (let attempt = 0; ; attempt++) {
+      if (ingressMatches(cur, res.ingress) && cur.metadata?.annotations?.[POOL_ANNOTATION] === res.pool) break;
+      if (!this.serviceStatus.enabled) {
+        this.blocked.add(key);
+        return;
+      }
+      try {
         const before = cur.metadata?.resourceVersion;
-        const updated = await writer.writeStatus(cur, result.ingress.map((ip) => ({ ip })));
+        const updated = await writer.write(withAllocation(cur, res.ingress, res.pool));
         counters?.updates.inc();
         this.d.cache.observeWrite?.(updated, before);
         cur = updated;
+        wrote = true;
+        break;
+      } catch (err) {
+        if (isNotFound(err)) return; // deleted meanwhile; the delete event follows
+        counters?.updateErrors.inc();
+        if (this.serviceStatus.offIfForbidden(err)) {
+          this.blocked.add(key);
+          return;
+        }
+        if (!isConflict(err)) {
+          log.warn({ service: key, err: errorText(err) }, 'could not update service');
+          throw err;
+        }
+        if (attempt + 1 >= attempts) {
+          log.debug({ service: key, attempts }, 'conflicts writing service, retrying later');
+          return { requeueAfterMs: this.d.conflictRetryMs ?? 100 };
+        }
+        // The Service changed since our copy (its owner edited it, or our cache lags): converge what it is now.
+        const ns = cur.metadata?.namespace ?? '';
+        const name = cur.metadata?.name ?? '';
+        log.debug({ service: key, attempt }, 'conflict writing service, converging a fresh copy');
+        const fresh = await writer.read(ns, name);
+        if (!fresh) return;
+        this.d.cache.observeWrite?.(fresh, cur.metadata?.resourceVersion);
+        if (!allocator.handles(fresh)) {
+          this.d.enqueue(key); // released by its own reconcile
+          return;
+        }
+        res = allocator.converge(fresh);
+        for (const ev of res.events) this.d.events.record(fresh, ev.type, ev.reason, ev.message);
+        cur = fresh;
       }
-      if (needPool) {
-        const before = cur.metadata?.resourceVersion;
-        const updated = await writer.writePoolAnnotation(cur, result.pool);
-        counters?.updates.inc();
-        this.d.cache.observeWrite?.(updated, before);
-        cur = updated;
-      }
-    } catch (err) {
-      if (isNotFound(err)) return; // deleted meanwhile; the delete event follows
-      counters?.updateErrors.inc();
-      if (isConflict(err)) {
-        log.debug({ service: key }, 'conflict writing service, retrying with a fresh copy');
-        return { requeueAfterMs: this.d.conflictRetryMs ?? 100 };
-      }
-      log.warn({ service: key, err: errorText(err) }, 'could not update service');
-      throw err;
     }
-    if (needStatus || needPool) {
+    if (wrote) {
+      this.serviceStatus.enable();
       // Like MetalLB: each update of a Service that still uses the old annotation prefix reminds its owner.
       const deprecated = deprecatedAnnotations(svc);
       if (deprecated.length > 0) {
         const renames = deprecated.map((a) => `"${a}" (use "metallb.io/${a.slice(a.indexOf('/') + 1)}")`).join(', ');
-        this.d.events.record(svc, 'Warning', 'deprecatedAnnotation', `deprecated annotations: ${renames}`);
+        this.d.events.record(cur, 'Warning', 'deprecatedAnnotation', `deprecated annotations: ${renames}`);
       }
-      if (result.ingress.length > 0) log.info({ service: key, ingress: result.ingress, pool: result.pool }, 'service updated');
-      else log.info({ service: key, reason: result.pendingReason }, 'service addresses cleared');
+      if (res.ingress.length > 0) log.info({ service: key, ingress: res.ingress, pool: res.pool }, 'service updated');
+      else log.info({ service: key, reason: res.pendingReason }, 'service addresses cleared');
       this.d.onUsageChanged?.();
     }
-    if (result.reprocessAll) this.requestReprocessAll();
+    if (result.reprocessAll || res.reprocessAll) this.requestReprocessAll();
   }
 }

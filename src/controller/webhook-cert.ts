@@ -8,6 +8,7 @@ import { generate } from 'selfsigned';
 import type { Logger } from '../log.js';
 import type { Secret } from '../k8s/types.js';
 import { errorText, isAlreadyExists, isConflict, isNotFound, type KubeClient } from '../k8s/client.js';
+import type { FeatureSwitch } from '../k8s/features.js';
 import { collectionPath, objectPath, R } from '../k8s/resources.js';
 
 export interface ServingCert {
@@ -26,6 +27,10 @@ export interface WebhookCertOptions {
   webhookConfigurationName: string;
   /** Whether this instance may create the Secret / patch the webhook configuration. */
   canWrite: boolean;
+  /** `webhook-certificate-secret`: off = the certificate is generated in memory; a refused request turns it off. */
+  secretFeature?: FeatureSwitch;
+  /** `webhook-ca-bundle`: off = the webhook configuration is left alone; a refused request turns it off. */
+  bundleFeature?: FeatureSwitch;
 }
 
 export function dnsNames(service: string, namespace: string): string[] {
@@ -86,15 +91,22 @@ export async function loadServingCert(client: KubeClient | undefined, opts: Webh
     }
   }
   const host = `${opts.serviceName}.${opts.namespace}.svc`;
-  if (!client) {
+  const generated = async (): Promise<ServingCert> => {
     const g = await generateServingCert(opts.serviceName, opts.namespace);
     return { cert: g.cert, key: g.key, ca: g.ca, source: 'generated' };
-  }
+  };
+  const bundle = async (r: ServingCert): Promise<ServingCert> => {
+    if (client && opts.canWrite && r.ca && opts.bundleFeature?.enabled !== false) await patchCABundle(client, opts.webhookConfigurationName, r.ca, log, opts.bundleFeature);
+    return r;
+  };
+  if (client && opts.secretFeature?.enabled === false) return await bundle(await generated());
+  if (!client) return await generated();
   const path = objectPath(R.secrets, opts.namespace, opts.secretName);
   let existing: Secret | undefined;
   try {
     existing = await client.get<Secret>(path);
   } catch (err) {
+    if (opts.secretFeature?.offIfForbidden(err)) return await bundle(await generated());
     if (!isNotFound(err)) throw err;
   }
   const fromSecret = (s: Secret): ServingCert | undefined => {
@@ -129,14 +141,13 @@ export async function loadServingCert(client: KubeClient | undefined, opts: Webh
           // Another replica was faster: use its certificate.
           const theirs = fromSecret(await client.get<Secret>(path));
           if (theirs) result = theirs;
-        } else {
+        } else if (!opts.secretFeature?.offIfForbidden(err)) {
           log.warn({ secret: `${opts.namespace}/${opts.secretName}`, err: errorText(err) }, 'webhook: could not store the generated certificate');
         }
       }
     }
   }
-  if (opts.canWrite && result.ca) await patchCABundle(client, opts.webhookConfigurationName, result.ca, log);
-  return result;
+  return await bundle(result);
 }
 
 interface WebhookConfiguration {
@@ -145,7 +156,7 @@ interface WebhookConfiguration {
 }
 
 /** Writes the CA into every webhook of the configuration, when it exists and differs. */
-export async function patchCABundle(client: KubeClient, name: string, caPem: string, log: Logger): Promise<boolean> {
+export async function patchCABundle(client: KubeClient, name: string, caPem: string, log: Logger, feature?: FeatureSwitch): Promise<boolean> {
   const path = objectPath(R.validatingWebhookConfigurations, undefined, name);
   const bundle = b64(caPem);
   for (let attempt = 0; attempt < 5; attempt++) {
@@ -157,6 +168,7 @@ export async function patchCABundle(client: KubeClient, name: string, caPem: str
         log.debug({ name }, 'webhook: no ValidatingWebhookConfiguration to patch');
         return false;
       }
+      if (feature?.offIfForbidden(err)) return false;
       log.warn({ name, err: errorText(err) }, 'webhook: could not read the ValidatingWebhookConfiguration');
       return false;
     }
@@ -169,6 +181,7 @@ export async function patchCABundle(client: KubeClient, name: string, caPem: str
       return true;
     } catch (err) {
       if (isConflict(err)) continue;
+      if (feature?.offIfForbidden(err)) return false;
       log.warn({ name, err: errorText(err) }, 'webhook: could not patch the CA bundle');
       return false;
     }

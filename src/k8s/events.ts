@@ -4,6 +4,7 @@
 import type { Logger } from '../log.js';
 import type { KubeObject } from './types.js';
 import { errorText, isNotFound, type KubeClient } from './client.js';
+import type { FeatureSwitch } from './features.js';
 import { objectPath, collectionPath, R } from './resources.js';
 
 export type EventType = 'Normal' | 'Warning';
@@ -23,6 +24,8 @@ export interface EventRecorderOptions {
   concurrency?: number;
   /** Remembered events for deduplication. Default 4096. */
   maxRemembered?: number;
+  /** The `events` feature: events are dropped while it is off, and a refused create or patch turns it off. */
+  feature?: FeatureSwitch;
 }
 
 interface Remembered {
@@ -65,6 +68,7 @@ export class EventRecorder implements EventSink {
   }
 
   record(obj: KubeObject, type: EventType, reason: string, message: string): void {
+    if (this.opts.feature && !this.opts.feature.enabled) return;
     const md = obj.metadata ?? {};
     const msg = message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE - 3)}...` : message;
     const dedupeKey = `${md.uid ?? ''}|${obj.kind ?? ''}|${md.namespace ?? ''}/${md.name ?? ''}|${type}|${reason}|${msg}`;
@@ -146,6 +150,7 @@ export class EventRecorder implements EventSink {
       await this.client.post(collectionPath(R.events, namespace), ev);
       this.remember(p.dedupeKey, { name, namespace, count: p.times, firstTimestamp: now });
     } catch (err) {
+      if (this.opts.feature?.offIfForbidden(err)) return;
       const level = this.failures++ < 10 ? 'warn' : 'debug';
       this.log[level]({ reason: p.reason, object: `${md.namespace ?? ''}/${md.name ?? ''}`, err: errorText(err) }, 'could not record event');
     }

@@ -4,6 +4,7 @@
 // clean stop the leader releases the lease (empty holder, 1 s duration) so a standby takes over at once.
 import type { Logger } from '../log.js';
 import { errorText, isAlreadyExists, isConflict, isNotFound, type KubeClient } from './client.js';
+import { isForbidden } from './access.js';
 import { LoopControl } from './loop.js';
 import { collectionPath, objectPath, R } from './resources.js';
 
@@ -67,6 +68,8 @@ export interface LeaderElectorOptions {
   /** Called once when leadership is lost (not on a clean `stop`). */
   onStoppedLeading(): void;
   onNewLeader?(identity: string): void;
+  /** The API server refused a Lease request (403); without it, refusals are logged and retried like other errors. */
+  onForbidden?(err: unknown): void;
   log: Logger;
   now?: () => number;
 }
@@ -139,6 +142,10 @@ export class LeaderElector {
     try {
       obj = await this.store.get();
     } catch (err) {
+      if (isForbidden(err) && this.opts.onForbidden) {
+        this.opts.onForbidden(err);
+        return false;
+      }
       log.warn({ err: errorText(err) }, 'could not read the leader lease');
       return false;
     }
@@ -154,6 +161,10 @@ export class LeaderElector {
         this.observe({ holderIdentity: identity }, now);
         return true;
       } catch (err) {
+        if (isForbidden(err) && this.opts.onForbidden) {
+          this.opts.onForbidden(err);
+          return false;
+        }
         if (!isAlreadyExists(err) && !isConflict(err)) log.warn({ err: errorText(err) }, 'could not create the leader lease');
         return false;
       }
@@ -179,6 +190,10 @@ export class LeaderElector {
       this.observe(updated.spec ?? next.spec ?? {}, now);
       return true;
     } catch (err) {
+      if (isForbidden(err) && this.opts.onForbidden) {
+        this.opts.onForbidden(err);
+        return false;
+      }
       if (!isConflict(err)) log.warn({ err: errorText(err) }, 'could not update the leader lease');
       return false;
     }

@@ -4,9 +4,11 @@ import type { ConvergeResult } from '../../src/allocator/index.js';
 import { ServiceAllocator, restoreOrder } from '../../src/allocator/index.js';
 import { parseConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/log.js';
-import type { KubeObject, LoadBalancerIngress, Service } from '../../src/k8s/types.js';
+import type { KubeObject, Service } from '../../src/k8s/types.js';
 import { ApiError } from '../../src/k8s/client.js';
-import { POOL_ANNOTATION, REPROCESS_ALL, ServiceReconciler, ingressMatches, type ServiceAllocatorLike } from '../../src/controller/service-reconciler.js';
+import { POOL_ANNOTATION, REPROCESS_ALL, ServiceReconciler, ingressMatches, withAllocation, type ServiceAllocatorLike } from '../../src/controller/service-reconciler.js';
+import { FeatureGates, type FeatureSwitch } from '../../src/k8s/features.js';
+import { Registry } from 'prom-client';
 import { WorkQueue } from '../../src/controller/workqueue.js';
 
 const log = createLogger('test', 'none');
@@ -30,8 +32,14 @@ class FakeApi {
   put(s: Service): void {
     this.store.set(`${s.metadata?.namespace}/${s.metadata?.name}`, structuredClone(s));
   }
-  private write(s: Service, what: string, mutate: (x: Service) => void): Service {
+  /** Reads of the fake API (conflict handling). */
+  reads = 0;
+  /** Called before each write is applied (to simulate someone else's edit racing ours). */
+  beforeWrite: ((key: string) => void) | undefined;
+  /** PUT of services/status: resourceVersion precondition; status and metadata from the body, spec kept. */
+  private update(s: Service): Service {
     const key = `${s.metadata?.namespace}/${s.metadata?.name}`;
+    this.beforeWrite?.(key);
     if (this.failNext) {
       const e = this.failNext;
       this.failNext = undefined;
@@ -40,29 +48,32 @@ class FakeApi {
     const cur = this.store.get(key);
     if (!cur) throw new ApiError(404, 'not found');
     if (s.metadata?.resourceVersion !== cur.metadata?.resourceVersion) throw new ApiError(409, 'conflict', 'Conflict');
-    const next = structuredClone(cur);
+    const next = structuredClone({ ...cur, metadata: s.metadata, status: s.status });
+    next.metadata = { ...next.metadata, resourceVersion: String(++this.rv) };
+    this.store.set(key, next);
+    this.writes.push(`status ${key}`);
+    return structuredClone(next);
+  }
+  /** Someone else's edit of a Service: a new resourceVersion. */
+  edit(key: string, mutate: (s: Service) => void): void {
+    const next = structuredClone(this.store.get(key)!);
     mutate(next);
     next.metadata = { ...next.metadata, resourceVersion: String(++this.rv) };
     this.store.set(key, next);
-    this.writes.push(`${what} ${key}`);
-    return structuredClone(next);
   }
   writer = {
-    writeStatus: async (s: Service, ingress: LoadBalancerIngress[]) =>
-      this.write(s, 'status', (x) => {
-        x.status = { loadBalancer: ingress.length ? { ingress } : {} };
-      }),
-    writePoolAnnotation: async (s: Service, pool: string | undefined) =>
-      this.write(s, 'annotation', (x) => {
-        const a = { ...(x.metadata?.annotations ?? {}) };
-        if (pool === undefined) delete a[POOL_ANNOTATION];
-        else a[POOL_ANNOTATION] = pool;
-        x.metadata = { ...x.metadata, annotations: a };
-      }),
+    write: async (s: Service) => this.update(s),
+    read: async (ns: string, name: string) => {
+      this.reads++;
+      const s = this.store.get(`${ns}/${name}`);
+      return s ? structuredClone(s) : undefined;
+    },
   };
+  /** The informer's cache: may lag behind the store (`stale`). */
+  stale = new Map<string, Service>();
   cache = {
-    get: (k: string) => this.store.get(k),
-    list: () => [...this.store.values()],
+    get: (k: string) => this.stale.get(k) ?? this.store.get(k),
+    list: () => [...this.store.keys()].map((k) => this.stale.get(k) ?? this.store.get(k)!),
   };
 }
 
@@ -74,7 +85,7 @@ interface Harness {
   counters: { updates: number; errors: number };
 }
 
-function harness(allocator: ServiceAllocatorLike, api = new FakeApi()): Harness {
+function harness(allocator: ServiceAllocatorLike, api = new FakeApi(), serviceStatus?: FeatureSwitch): Harness {
   const events: Harness['events'] = [];
   const counters = { updates: 0, errors: 0 };
   let queue!: WorkQueue<string>;
@@ -90,6 +101,7 @@ function harness(allocator: ServiceAllocatorLike, api = new FakeApi()): Harness 
     enqueueAfter: (k, ms) => queue.addAfter(k, ms),
     conflictRetryMs: 5,
     minReprocessIntervalMs: 0,
+    ...(serviceStatus ? { serviceStatus } : {}),
   });
   queue = new WorkQueue<string>((k) => rec.reconcile(k), { concurrency: 4, baseDelayMs: 5 });
   return { api, rec, queue, events, counters };
@@ -149,8 +161,8 @@ test('service reconcile: writes status and pool annotation only when they differ
   await settle(h);
   assert.deepEqual(ips(h.api.store.get('ns/a')), ['192.0.2.1']);
   assert.equal(h.api.store.get('ns/a')?.metadata?.annotations?.[POOL_ANNOTATION], 'p1');
-  assert.deepEqual(h.api.writes, ['status ns/a', 'annotation ns/a']);
-  assert.equal(h.counters.updates, 2);
+  assert.deepEqual(h.api.writes, ['status ns/a'], 'status and annotation in one update of services/status');
+  assert.equal(h.counters.updates, 1);
   assert.deepEqual(h.events.map((e) => e.reason), ['IPAllocated']);
   // Level-triggered: reconciling again changes nothing.
   h.api.writes = [];
@@ -178,18 +190,19 @@ test('service reconcile: updating a Service with metallb.universe.tf annotations
   assert.equal(h.events.filter((e) => e.reason === 'deprecatedAnnotation').length, 1);
 });
 
-test('service reconcile: a 409 conflict is retried, a 404 is ignored, other errors count and retry', async () => {
+test('service reconcile: a 409 conflict re-reads and writes again, a 404 is ignored, other errors count and retry', async () => {
   const fake: ServiceAllocatorLike = { handles: () => true, converge: () => ({ ingress: ['192.0.2.7'], pool: 'p', events: [], reprocessAll: false }), release: () => false };
   const h = harness(fake);
   h.api.put(svc('ns', 'a'));
+  h.api.failNext = new ApiError(409, 'conflict', 'Conflict');
   h.queue.start();
   h.queue.add(REPROCESS_ALL);
-  h.api.failNext = new ApiError(409, 'conflict', 'Conflict');
   await settle(h);
   await new Promise((r) => setTimeout(r, 50));
   await settle(h);
   assert.deepEqual(ips(h.api.store.get('ns/a')), ['192.0.2.7']);
   assert.equal(h.counters.errors, 1);
+  assert.equal(h.api.reads, 1, 'the conflict read the Service again');
   h.api.put(svc('ns', 'b'));
   h.api.failNext = new ApiError(500, 'boom');
   h.queue.add('ns/b');
@@ -301,4 +314,103 @@ test('ingressMatches: a status of the wrong shape from the API does not match (a
   assert.equal(ingressMatches(withIngress({ length: 1 }), ['192.0.2.1']), false);
   assert.equal(ingressMatches(withIngress([null]), ['192.0.2.1']), false);
   assert.equal(ingressMatches(withIngress(null), []), true);
+});
+
+test('withAllocation: ingress and annotation set or removed, nothing else touched', () => {
+  const base = svc('ns', 'w', { metadata: { annotations: { keep: 'me', [POOL_ANNOTATION]: 'old' }, labels: { a: 'b' } }, status: { loadBalancer: { ingress: [{ ip: '192.0.2.9' }] }, conditions: [{ type: 'X' }] } as Service['status'] });
+  const set = withAllocation(base, ['192.0.2.1', '2001:db8::1'], 'p');
+  assert.deepEqual(set.status?.loadBalancer?.ingress, [{ ip: '192.0.2.1' }, { ip: '2001:db8::1' }]);
+  assert.deepEqual(set.metadata?.annotations, { keep: 'me', [POOL_ANNOTATION]: 'p' });
+  assert.deepEqual(set.metadata?.labels, { a: 'b' });
+  assert.deepEqual((set.status as { conditions?: unknown }).conditions, [{ type: 'X' }]);
+  assert.equal(set.metadata?.resourceVersion, base.metadata?.resourceVersion, 'the precondition is the copy it came from');
+  const cleared = withAllocation(base, [], undefined);
+  assert.equal(cleared.status?.loadBalancer?.ingress, undefined);
+  assert.deepEqual(cleared.metadata?.annotations, { keep: 'me' });
+  assert.deepEqual(base.metadata?.annotations?.[POOL_ANNOTATION], 'old', 'the cached copy is not mutated');
+});
+
+test('service reconcile (real allocator): a Service edited while we write is converged again from the fresh copy: no lost, no duplicated address', async () => {
+  const a = new ServiceAllocator();
+  a.setPools(poolsFrom({ name: 'p', addresses: ['192.0.2.0/29'] }));
+  const h = harness(a);
+  h.api.put(svc('ns', 'a'));
+  h.api.put(svc('ns', 'b'));
+  // Our cache lags: just before our first write for ns/a lands, its owner asks for a specific address.
+  let raced = false;
+  h.api.beforeWrite = (key) => {
+    if (key !== 'ns/a' || raced) return;
+    raced = true;
+    h.api.edit('ns/a', (s) => {
+      s.metadata = { ...s.metadata, annotations: { 'metallb.io/loadBalancerIPs': '192.0.2.5' } };
+    });
+  };
+  h.queue.start();
+  h.queue.add(REPROCESS_ALL);
+  await settle(h);
+  assert.ok(raced);
+  assert.deepEqual(ips(h.api.store.get('ns/a')), ['192.0.2.5'], 'the fresh copy was converged');
+  assert.equal(h.api.store.get('ns/a')?.metadata?.annotations?.['metallb.io/loadBalancerIPs'], '192.0.2.5', "the owner's edit is kept");
+  assert.equal(h.api.store.get('ns/a')?.metadata?.annotations?.[POOL_ANNOTATION], 'p');
+  const bIP = ips(h.api.store.get('ns/b'))[0];
+  assert.ok(bIP && bIP !== '192.0.2.5');
+  // The allocator holds exactly what the API shows: .5 for a, b's address for b; the address a had first is free.
+  const stats = a.poolStats().find((s) => s.pool === 'p');
+  assert.equal(stats?.ipv4InUse, 2);
+  assert.equal(h.counters.errors, 1);
+  assert.equal(h.api.reads, 1);
+});
+
+test('service reconcile: conflicts that persist hand the key back to the queue, which converges again', async () => {
+  const fake: ServiceAllocatorLike = { handles: () => true, converge: () => ({ ingress: ['192.0.2.7'], pool: 'p', events: [], reprocessAll: false }), release: () => false };
+  const h = harness(fake);
+  h.api.put(svc('ns', 'a'));
+  let conflicts = 4;
+  h.api.beforeWrite = (key) => {
+    if (conflicts-- > 0) h.api.edit(key, () => undefined);
+  };
+  h.queue.start();
+  h.queue.add(REPROCESS_ALL);
+  await settle(h);
+  await new Promise((r) => setTimeout(r, 50));
+  await settle(h);
+  assert.deepEqual(ips(h.api.store.get('ns/a')), ['192.0.2.7']);
+  assert.equal(h.counters.errors, 4);
+  assert.equal(h.counters.updates, 1);
+});
+
+test('service reconcile: a refused write (403) turns service-status off once; Services wait; unblock writes them', async () => {
+  const lines: string[] = [];
+  const wlog = createLogger('test', 'none');
+  const gates = new FeatureGates({ component: 'controller', registry: new Registry(), log: wlog, features: { 'service-status': 'x' } });
+  const sw = gates.switch('service-status');
+  const fake: ServiceAllocatorLike = { handles: () => true, converge: (s) => ({ ingress: [s.metadata?.name === 'a' ? '192.0.2.1' : '192.0.2.2'], pool: 'p', events: [], reprocessAll: false }), release: () => false };
+  const h = harness(fake, new FakeApi(), sw);
+  h.api.put(svc('ns', 'a'));
+  h.api.put(svc('ns', 'b'));
+  let refuse = true;
+  h.api.beforeWrite = () => {
+    if (refuse) {
+      lines.push('refused');
+      h.api.failNext = new ApiError(403, 'PUT services/status: 403 forbidden');
+    }
+  };
+  h.queue.start();
+  h.queue.add(REPROCESS_ALL);
+  await settle(h);
+  assert.equal(sw.enabled, false);
+  // Both may have been in flight together (several workers); none is tried again while the feature is off.
+  assert.ok(lines.length >= 1 && lines.length <= 2, `${lines.length} refused requests`);
+  await new Promise((r) => setTimeout(r, 100));
+  await settle(h);
+  assert.ok(lines.length <= 2, 'no retries while off');
+  assert.equal(h.rec.blockedCount, 2);
+  assert.deepEqual(h.api.writes, []);
+  refuse = false;
+  sw.enable();
+  h.rec.unblock();
+  await settle(h);
+  assert.deepEqual(ips(h.api.store.get('ns/a')), ['192.0.2.1']);
+  assert.deepEqual(ips(h.api.store.get('ns/b')), ['192.0.2.2']);
+  assert.equal(h.rec.blockedCount, 0);
 });
