@@ -152,6 +152,25 @@ test('helm template honours the values (namespace, toggles, image, log level, cl
   const ds = objs.find((o) => o.kind === 'DaemonSet')!.spec.template.spec;
   assert.ok(!ds.containers[0].env.some((e: Obj) => e.name.startsWith('METALLB_ML_')));
   assert.ok(!ds.volumes.some((v: Obj) => v.secret));
+  // Without the webhook, no grant for its configuration or its certificate Secret.
+  const rules = (o: Obj[], kind: string, name: string): Obj[] => o.find((x) => x.kind === kind && x.metadata.name === name)!.rules as Obj[];
+  assert.ok(!rules(objs, 'ClusterRole', 'metallb-system:controller').some((r) => r.resources.includes('validatingwebhookconfigurations')));
+  assert.ok(!rules(objs, 'Role', 'controller').some((r) => r.verbs.includes('update') && r.resources.includes('secrets')));
   const none = render(['--set', 'controller.enabled=false,speaker.enabled=false']);
   assert.deepEqual(none, []);
+});
+
+test('helm template: controller.replicas > 1 elects a leader (--leader-elect) and only then grants the Lease', { skip: noHelm }, () => {
+  const leaseRules = (o: Obj[]): Obj[] => (o.find((x) => x.kind === 'Role' && x.metadata.name === 'controller')!.rules as Obj[]).filter((r) => r.apiGroups.includes('coordination.k8s.io'));
+  const one = render();
+  assert.deepEqual(leaseRules(one), []);
+  assert.ok(!one.find((o) => o.kind === 'Deployment')!.spec.template.spec.containers[0].args.includes('--leader-elect'));
+  const two = render(['--set', 'controller.replicas=2']);
+  const dep = two.find((o) => o.kind === 'Deployment')!;
+  assert.equal(dep.spec.replicas, 2);
+  assert.ok(dep.spec.template.spec.containers[0].args.includes('--leader-elect'));
+  assert.deepEqual(leaseRules(two), [
+    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: ['metallb-controller'], verbs: ['get', 'update'] },
+    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+  ]);
 });

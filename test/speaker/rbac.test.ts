@@ -1,7 +1,10 @@
 // Integration: the speaker inside MetalLB's own permissions. The dev API server enforces RBAC (HTTPS); the speaker
 // authenticates with a token of the `speaker` ServiceAccount bound exactly as MetalLB's release manifests bind it
-// (v0.9.3: no EndpointSlices, Namespaces, Secrets or CRDs; v0.14.9: ServiceL2Status too; and our own manifests).
+// (v0.9.3: no EndpointSlices, Namespaces, Secrets or CRDs; v0.13.11: CRDs but no ServiceL2Status; v0.14.9 and v0.15.3:
+// ServiceL2Status too; and our own manifests).
 // It must announce, record its event and, where allowed, write ServiceL2Status, without a retry loop on a 403.
+// Under our roles, every request the speakers made (the API server's audit log) is compared with what the roles
+// grant, both ways (least privilege; the controller's side is test/deploy/least-privilege.test.ts).
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,6 +15,8 @@ import { KubeClient, loadKubeConfig } from '../../src/k8s/client.js';
 import { crdYaml, NS, ROOT, waitFor } from '../controller/helpers.js';
 import { kubectlOk, startDevServer, type DevServerHandle } from '../helpers/devserver.js';
 import { isRoot } from '../helpers/netns.js';
+import { metallbRbac, rbacObjectsOfManifest, toYamlStream } from '../helpers/metallb-rbac.js';
+import { compareUsage, grantsOf, readAudit, requestsOf } from '../helpers/rbac-usage.js';
 import { metric, startSpeaker, type SpeakerHandle } from './process.js';
 import { TestLan, type LanMachine } from './lan.js';
 
@@ -51,6 +56,10 @@ interface Case {
   config: string;
   slices: boolean;
   l2status: boolean;
+  /** What the speaker reports it may not read (default: nothing). */
+  notReadable?: string[];
+  /** Compare the speakers' requests with these roles, both ways. */
+  leastPrivilege?: boolean;
 }
 
 const legacyConfig = `apiVersion: v1
@@ -73,11 +82,13 @@ metadata: {name: default, namespace: ${NS}}
 
 const CASES: Case[] = [
   { name: 'MetalLB v0.9.3', rbac: rbacOf(fixturePath('metallb-v0.9.3.yaml')), crds: false, config: legacyConfig, slices: false, l2status: false },
+  { name: 'MetalLB v0.13.11', rbac: toYamlStream(metallbRbac('v0.13.11')), crds: true, config: crdConfig, slices: true, l2status: false, notReadable: ['servicel2statuses.metallb.io'] },
   { name: 'MetalLB v0.14.9', rbac: rbacOf(fixturePath('metallb-native-v0.14.9.yaml')), crds: true, config: crdConfig, slices: true, l2status: true },
-  { name: 'metallb-ts deploy/manifests', rbac: rbacOf(join(ROOT, 'deploy', 'manifests', 'rbac.yaml')), crds: true, config: crdConfig, slices: true, l2status: true },
+  { name: 'MetalLB v0.15.3', rbac: toYamlStream(metallbRbac('v0.15.3')), crds: true, config: crdConfig, slices: true, l2status: true },
+  { name: 'metallb-ts deploy/manifests', rbac: rbacOf(join(ROOT, 'deploy', 'manifests', 'rbac.yaml')), crds: true, config: crdConfig, slices: true, l2status: true, leastPrivilege: true },
 ];
 
-async function setup(c: Case): Promise<{ srv: DevServerHandle; admin: KubeClient; speakerKubeconfig: string }> {
+async function setup(c: Case): Promise<{ srv: DevServerHandle; admin: KubeClient; speakerKubeconfig: string; auditPath: string }> {
   if (machines.size === 0) {
     lan.up();
     cleanups.unshift(() => lan.down());
@@ -85,7 +96,8 @@ async function setup(c: Case): Promise<{ srv: DevServerHandle; admin: KubeClient
     machines.set('node2', lan.node(2));
   }
   const dir = mkdtempSync(join(tmpdir(), 'tsp-rbac-'));
-  const srv = await startDevServer({ logLevel: 'warn', extraArgs: ['--cert-dir', join(dir, 'pki'), '--secure-port', '0', '--bind-address', lan.hostIP] });
+  const auditPath = join(dir, 'audit.log');
+  const srv = await startDevServer({ logLevel: 'warn', extraArgs: ['--cert-dir', join(dir, 'pki'), '--secure-port', '0', '--bind-address', lan.hostIP, '--audit-log-path', auditPath] });
   cleanups.push(async () => {
     await srv.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -120,12 +132,12 @@ async function setup(c: Case): Promise<{ srv: DevServerHandle; admin: KubeClient
     contexts: [{ name: 'speaker', context: { cluster: (adminCfg.clusters[0] as { name: string }).name, user: 'speaker' } }],
     'current-context': 'speaker',
   }));
-  return { srv, admin, speakerKubeconfig };
+  return { srv, admin, speakerKubeconfig, auditPath };
 }
 
 for (const c of CASES) {
   test(`speaker under ${c.name} RBAC: announces, records events${c.l2status ? ', writes ServiceL2Status' : ''}`, { skip }, async () => {
-    const { admin, speakerKubeconfig } = await setup(c);
+    const { admin, speakerKubeconfig, auditPath } = await setup(c);
     const speakers: SpeakerHandle[] = [];
     cleanups.push(async () => void (await Promise.all(speakers.map((s) => s.stop()))));
     for (const node of ['node1', 'node2']) {
@@ -163,8 +175,28 @@ for (const c of CASES) {
           'ipaddresspools.metallb.io', 'l2advertisements.metallb.io', 'namespaces', `secrets in ${NS}`, 'servicel2statuses.metallb.io',
         ].sort());
       } else {
-        assert.deepEqual(turnedOff, []);
+        assert.deepEqual(turnedOff, c.notReadable ?? []);
       }
+    }
+    if (c.leastPrivilege) {
+      // The rest of a Service's life: its address changes and comes back (node1 announces it again: the repeated
+      // nodeAssigned is a patch of its Event), then it is deleted (the status object goes).
+      const nodeAssigned = async (): Promise<number> => {
+        const list = await admin.get<{ items: { reason: string; count?: number; involvedObject: { name: string } }[] }>(`/api/v1/namespaces/${APPS}/events`);
+        return list.items.find((e) => e.reason === 'nodeAssigned' && e.involvedObject.name === 'web')?.count ?? 0;
+      };
+      const setIP = (ip: string): Promise<unknown> => admin.mergePatch(`/api/v1/namespaces/${APPS}/services/web/status`, { status: { loadBalancer: { ingress: [{ ip }] } } });
+      await setIP('10.97.3.2');
+      await waitFor('node1 withdraws 10.97.3.1', async () => metric(await speakers[0]!.metrics(), 'metallb_speaker_announced', { service: `${APPS}/web`, ip: '10.97.3.1' }) === undefined, 30_000);
+      await setIP('10.97.3.1');
+      await waitFor('nodeAssigned counted twice', async () => (await nodeAssigned()) >= 2, 30_000);
+      await admin.delete(`/api/v1/namespaces/${APPS}/services/web`);
+      await waitFor('ServiceL2Status deleted', async () => (await admin.get<{ items: unknown[] }>(`/apis/metallb.io/v1beta1/namespaces/${NS}/servicel2statuses`)).items.length === 0);
+      await Promise.all(speakers.map((s) => s.stop()));
+      const requests = requestsOf(readAudit(auditPath), `system:serviceaccount:${NS}:speaker`);
+      const usage = compareUsage(requests, grantsOf(rbacObjectsOfManifest(join(ROOT, 'deploy', 'manifests', 'rbac.yaml')), NS, 'speaker'));
+      assert.deepEqual(usage.missing, [], 'requests the roles do not grant');
+      assert.deepEqual(usage.unused, [], 'grants never used');
     }
   });
 }
