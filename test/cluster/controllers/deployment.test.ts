@@ -90,7 +90,8 @@ test('a template change rolls out a new ReplicaSet; rollout undo brings the old 
   assert.equal(fresh.spec?.replicas, 3);
   assert.equal(fresh.metadata?.annotations?.['deployment.kubernetes.io/revision'], '2');
   assert.equal(rss.find((r) => r.metadata?.name === before.metadata?.name)?.spec?.replicas, 0);
-  const pods = await list<Pod>(CR.pods, 'default', 'app=web');
+  // the old ReplicaSet's pods may still be terminating (graceful deletion waits for their kubelet), as kubectl shows
+  const pods = (await list<Pod>(CR.pods, 'default', 'app=web')).filter((p) => !p.metadata?.deletionTimestamp);
   assert.equal(pods.length, 3);
   assert.ok(pods.every((p) => (p.spec?.containers?.[0]?.image ?? '') === 'nginx:1.27'));
   const hist = await kubectlOk(['rollout', 'history', 'deployment/web'], c.kubeconfig);
@@ -119,7 +120,8 @@ test('rolling update never drops below replicas - maxUnavailable nor exceeds rep
   let done = false;
   const watcher = (async () => {
     while (!done) {
-      const pods = await list<Pod>(CR.pods, 'default', 'app=roll');
+      // terminating pods do not count against maxSurge, as in kube's deployment controller
+      const pods = (await list<Pod>(CR.pods, 'default', 'app=roll')).filter((p) => !p.metadata?.deletionTimestamp);
       maxPods = Math.max(maxPods, pods.length);
       const d = await getDeploy('roll');
       if (d.status?.availableReplicas !== undefined) minAvailable = Math.min(minAvailable, d.status.availableReplicas);
