@@ -81,7 +81,7 @@ describe('the MetalLB tutorial in the lab', { skip: labSkip }, () => {
     await lab.kubectlOk(['apply', '-f', join(ROOT, 'deploy', 'metallb-ts.yaml')], { timeoutMs: 120_000 });
     await lab.kubectlOk(['rollout', 'status', '-n', 'metallb-system', 'deployment/controller', '--timeout=180s'], { timeoutMs: 200_000 });
     const wide = await lab.kubectlOk(['get', 'pods', '-n', 'metallb-system', '-o', 'wide']);
-    assert.match(wide, /controller-\S+\s+1\/1\s+Running\s+\d+\S*\s+\S+\s+10\.\S+\s+node\d/);
+    assert.match(wide, /controller-\S+\s+1\/1\s+Running\s+\d+(?: \(\S+ ago\))?\s+\S+\s+10\.\S+\s+node\d/);
     // The webhook answers once the controller serves it; kubectl apply of the pool is retried until then.
     await lab.waitFor('the pool is accepted', async () => {
       const r = await lab.kubectl(['apply', '-f', '-'], { input: POOL(lab) });

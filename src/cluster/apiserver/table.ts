@@ -1,4 +1,5 @@
 // Server-side printing: meta.k8s.io/v1 Table rows for `kubectl get`, like kube-apiserver's printers.
+import { podRow, podRowConditions } from './pod-printer.js';
 import type { PrinterColumn, ResourceType } from './registry.js';
 import { apiServiceTableCells } from './aggregator/apiservice.js';
 import { hpaTableCells } from './autoscaling/hpa-strategy.js';
@@ -17,6 +18,8 @@ type Cell = string | number | boolean | null;
 interface Printer {
   columns: Column[];
   cells(o: Obj, now: number): Cell[];
+  /** Row conditions (meta.k8s.io/v1 TableRowCondition), e.g. a completed pod's. */
+  conditions?(o: Obj): Obj[] | undefined;
 }
 
 const col = (name: string, type = 'string', priority = 0, format = '', description = ''): Column => ({ name, type, format, description, priority });
@@ -146,15 +149,22 @@ const PRINTERS: Record<string, Printer> = {
     },
   },
   '/pods': {
-    columns: [NAME, col('Ready'), col('Status'), col('Restarts', 'string'), AGE, col('IP', 'string', 1), col('Node', 'string', 1)],
+    columns: [
+      NAME,
+      col('Ready', 'string', 0, '', 'The aggregate readiness state of this pod for accepting traffic.'),
+      col('Status', 'string', 0, '', 'The aggregate status of the containers in this pod.'),
+      col('Restarts', 'string', 0, '', 'The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.'),
+      AGE,
+      col('IP', 'string', 1, '', 'podIP address allocated to the pod. Routable at least within the cluster. Empty if not yet allocated.'),
+      col('Node', 'string', 1, '', 'NodeName indicates in which node this pod is scheduled.'),
+      col('Nominated Node', 'string', 1, '', 'nominatedNodeName is set only when this pod preempts other pods on the node, but it cannot be scheduled right away as preemption victims receive their graceful termination periods.'),
+      col('Readiness Gates', 'string', 1, '', 'If specified, all readiness gates will be evaluated for pod readiness.'),
+    ],
     cells: (o, now) => {
-      const containers = arr(getPath(o, 'spec.containers'));
-      const statuses = arr(getPath(o, 'status.containerStatuses')).filter(isObj);
-      const ready = statuses.filter((s) => s.ready === true).length;
-      const restarts = statuses.reduce((n, s) => n + (typeof s.restartCount === 'number' ? s.restartCount : 0), 0);
-      const phase = obj(o.metadata).deletionTimestamp ? 'Terminating' : (str(getPath(o, 'status.phase')) ?? 'Pending');
-      return [name(o), `${ready}/${containers.length}`, phase, String(restarts), created(o, now), str(getPath(o, 'status.podIP')) ?? '<none>', str(getPath(o, 'spec.nodeName')) ?? '<none>'];
+      const r = podRow(o, now, humanDuration);
+      return [name(o), r.ready, r.status, r.restarts, created(o, now), r.ip, r.node, r.nominatedNode, r.readinessGates];
     },
+    conditions: podRowConditions,
   },
   '/configmaps': {
     columns: [NAME, col('Data', 'integer'), AGE],
@@ -377,6 +387,8 @@ export function toTable(rt: ResourceType, version: string, objects: Obj[], listM
   const now = Date.now();
   const rows = objects.map((o) => {
     const row: Obj = { cells: pr.cells(o, now) };
+    const conditions = pr.conditions?.(o);
+    if (conditions) row.conditions = conditions;
     if (includeObject === 'Object') row.object = o;
     else if (includeObject !== 'None')
       row.object = { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: o.metadata };

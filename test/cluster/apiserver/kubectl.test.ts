@@ -216,6 +216,72 @@ test('CRDs: served after creation, defaults applied, invalid objects rejected wi
   assert.notEqual(gone.code, 0);
 });
 
+test('kubectl get pods: STATUS shows the container state (ContainerCreating, CrashLoopBackOff, Init:0/1, Completed, Terminating), RESTARTS the last restart', async () => {
+  const pods = `apiVersion: v1
+kind: Namespace
+metadata: {name: podstatus}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: creating, namespace: podstatus}
+spec: {containers: [{name: c, image: nginx}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: crashing, namespace: podstatus}
+spec: {containers: [{name: c, image: nginx}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: initing, namespace: podstatus}
+spec: {initContainers: [{name: i, image: nginx}], containers: [{name: c, image: nginx}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: done, namespace: podstatus, finalizers: [example.com/hold]}
+spec: {restartPolicy: Never, containers: [{name: c, image: nginx}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: running, namespace: podstatus, finalizers: [example.com/hold]}
+spec: {containers: [{name: c, image: nginx}]}
+`;
+  await k(['apply', '-f', '-'], pods);
+  const setStatus = (pod: string, status: object) => k(['patch', 'pod', pod, '-n', 'podstatus', '--subresource=status', '--type=merge', '-p', JSON.stringify({ status })]);
+  const finished = new Date(Date.now() - 30_000).toISOString().replace(/\.\d+Z$/, 'Z');
+  await setStatus('creating', { phase: 'Pending', containerStatuses: [{ name: 'c', image: 'nginx', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason: 'ContainerCreating' } } }] });
+  await setStatus('crashing', {
+    phase: 'Running',
+    containerStatuses: [{ name: 'c', image: 'nginx', imageID: '', ready: false, restartCount: 4, state: { waiting: { reason: 'CrashLoopBackOff' } }, lastState: { terminated: { exitCode: 1, reason: 'Error', finishedAt: finished } } }],
+  });
+  await setStatus('initing', {
+    phase: 'Pending',
+    initContainerStatuses: [{ name: 'i', image: 'nginx', imageID: '', ready: false, restartCount: 0, state: { running: {} } }],
+    containerStatuses: [{ name: 'c', image: 'nginx', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason: 'PodInitializing' } } }],
+  });
+  await setStatus('done', { phase: 'Succeeded', containerStatuses: [{ name: 'c', image: 'nginx', imageID: '', ready: false, restartCount: 0, state: { terminated: { exitCode: 0, reason: 'Completed' } } }] });
+  await setStatus('running', { phase: 'Running', containerStatuses: [{ name: 'c', image: 'nginx', imageID: '', ready: true, restartCount: 0, state: { running: {} } }] });
+  try {
+    // held by a finalizer, so it stays Terminating for kubectl to see
+    await k(['delete', 'pod', 'running', '-n', 'podstatus', '--wait=false']);
+    const table = await k(['get', 'pods', '-n', 'podstatus']);
+    const lines = table.trim().split('\n');
+    assert.match(lines[0]!, /^NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE$/);
+    const rowOf = (pod: string) => lines.find((l) => l.startsWith(`${pod} `))?.split(/\s{2,}/);
+    assert.deepEqual(rowOf('creating')?.slice(0, 4), ['creating', '0/1', 'ContainerCreating', '0']);
+    assert.deepEqual(rowOf('crashing')?.slice(1, 3), ['0/1', 'CrashLoopBackOff']);
+    assert.match(rowOf('crashing')?.[3] ?? '', /^4 \(\d+s ago\)$/);
+    assert.deepEqual(rowOf('initing')?.slice(0, 3), ['initing', '0/1', 'Init:0/1']);
+    assert.deepEqual(rowOf('done')?.slice(0, 3), ['done', '0/1', 'Completed']);
+    assert.deepEqual(rowOf('running')?.slice(0, 3), ['running', '1/1', 'Terminating']);
+    const wide = await k(['get', 'pods', '-n', 'podstatus', '-o', 'wide']);
+    assert.match(wide.split('\n')[0]!, /^NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE\s+IP\s+NODE\s+NOMINATED NODE\s+READINESS GATES$/);
+  } finally {
+    for (const pod of ['done', 'running']) await kubectl(['patch', 'pod', pod, '-n', 'podstatus', '--type=merge', '-p', '{"metadata":{"finalizers":null}}'], srv.kubeconfig);
+    await kubectl(['delete', 'namespace', 'podstatus', '--wait=false'], srv.kubeconfig);
+  }
+});
+
 test('older kubectl (1.27): apply and get', async (t) => {
   const bin = kubectlBinary('1.27');
   if (!bin) {
