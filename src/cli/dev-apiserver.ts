@@ -36,6 +36,7 @@ interface CliOptions {
   logLevel: LogLevel;
   watchHistory: number;
   exitWithStdin?: boolean;
+  namespaceController: boolean;
 }
 
 const parsePort = (v: string): number => {
@@ -133,6 +134,7 @@ export function registerDevApiserver(program: Command): void {
       if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
       return n;
     }, 20000)
+    .option('--no-namespace-controller', 'leave terminating namespaces to a namespace controller (metallb cluster controller-manager), as kube-apiserver does; by default this server empties and finalizes them itself')
     .option('--exit-with-stdin', 'shut down when stdin closes (test harnesses: the server dies with its parent)')
     .option('--log-level <level>', 'all, debug, info, warn, error, none', parseLevel, 'info' as LogLevel)
     .action(async (o: CliOptions) => {
@@ -145,6 +147,7 @@ export function registerDevApiserver(program: Command): void {
         historySize: o.watchHistory,
         logger: log,
         anonymousAuth: o.anonymousAuth,
+        namespaceController: o.namespaceController,
         securePort: o.securePort,
         ...(o.port !== undefined ? { port: o.port } : {}),
         ...(o.certDir ? { certDir: o.certDir } : {}),

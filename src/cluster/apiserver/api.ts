@@ -16,6 +16,7 @@ import { clone, getPath, isObj, jsonEqual, nowRFC3339, obj, randomUID, str, type
 import { evalJsonPath } from './table.js';
 import { namePolicy, validateMeta, validateName } from './validation.js';
 import { decideDelete, shouldDeleteDuringUpdate } from './deletion.js';
+import { keepSpecFinalizers, NAMESPACE_FINALIZER, namespaceReleased, specFinalizers, validateSpecFinalizers, withoutNamespaceFinalizer } from './namespaces.js';
 import { applyBuiltinDefaults } from './defaults.js';
 import { statusUpdate } from './status-strategy.js';
 import { admitPodServiceAccount } from './admission/service-account.js';
@@ -220,7 +221,11 @@ export class Api {
       const m = metaOf(o);
       m.labels = { ...obj(m.labels), 'kubernetes.io/metadata.name': nameOf(o) };
       if (!old) {
-        o.spec = { finalizers: ['kubernetes'], ...obj(o.spec) };
+        // namespaceStrategy.PrepareForCreate: the namespace controller's finalizer is always there at first
+        const errs = validateSpecFinalizers(o);
+        if (errs.length) throw this.invalidFor(ctx.rt, nameOf(o))(errs);
+        const finalizers = specFinalizers(o);
+        o.spec = { ...obj(o.spec), finalizers: finalizers.includes(NAMESPACE_FINALIZER) ? finalizers : [...finalizers, NAMESPACE_FINALIZER] };
         o.status = { phase: 'Active' };
       }
     } else if (key === SECRET_KEY) {
@@ -471,6 +476,12 @@ export class Api {
         if (existing.status !== undefined) next.status = existing.status;
         else delete next.status;
       }
+      if (key === NS_KEY) {
+        if (subresource === 'finalize') {
+          const errs = validateSpecFinalizers(next);
+          if (errs.length) throw this.invalidFor(rt, name)(errs);
+        } else keepSpecFinalizers(next, existing);
+      }
       this.validateCommon(ctx, next);
     }
     (next.metadata as Obj).resourceVersion = em.resourceVersion;
@@ -521,7 +532,7 @@ export class Api {
           return this.view(rt, ctx.version.name, next);
         }
         tx?.commit();
-        if (shouldDeleteDuringUpdate(next, existing)) {
+        if (key === NS_KEY ? namespaceReleased(next) : shouldDeleteDuringUpdate(next, existing)) {
           this.finalRemove(rt, next);
           return this.view(rt, ctx.version.name, next);
         }
@@ -724,10 +735,7 @@ export class Api {
   /** Delete as kube-apiserver's registry does (see deletion.ts); returns the object as it is after the call. */
   deleteObject(rt: ResourceType, existing: Obj, opts: DeleteOptions = {}, dryRun = false): { object: Obj; deleted: boolean } {
     const key = keyOf(rt);
-    if (key === NS_KEY) {
-      if (dryRun) return { object: existing, deleted: false };
-      return { object: this.deleteNamespace(existing), deleted: false };
-    }
+    if (key === NS_KEY) return this.deleteNamespace(rt, existing, dryRun);
     const outcome = decideDelete(existing, opts, key === '/pods');
     switch (outcome.kind) {
       case 'pending':
@@ -766,27 +774,47 @@ export class Api {
   }
 
   /**
-   * Namespace deletion is asynchronous like the namespace controller's: the namespace turns Terminating at
-   * once, its objects are deleted shortly after (so `kubectl delete -f` of a namespace and its contents works),
-   * and the namespace goes away when it is empty.
+   * Namespace deletion, as kube-apiserver's namespace registry: the first DELETE turns the namespace `Terminating`;
+   * it goes once nothing holds it (the namespace controller removes `kubernetes` from `spec.finalizers` through
+   * `/finalize` when the namespace is empty, other finalizers are their owners' business). Until then a DELETE
+   * changes nothing.
    */
-  private deleteNamespace(ns: Obj): Obj {
-    const name = nameOf(ns);
+  private deleteNamespace(rt: ResourceType, ns: Obj, dryRun: boolean): { object: Obj; deleted: boolean } {
     const em = metaOf(ns);
-    if (em.deletionTimestamp !== undefined) return ns;
-    const current: Obj = { ...ns, metadata: { ...em, deletionTimestamp: nowRFC3339(), deletionGracePeriodSeconds: 0 }, status: { ...obj(ns.status), phase: 'Terminating' } };
-    this.store.put(NS_KEY, current, 'MODIFIED');
-    const t = setTimeout(() => this.purgeNamespace(name), this.namespaceDeleteDelayMs);
-    t.unref();
-    return current;
+    if (em.deletionTimestamp === undefined) {
+      const current: Obj = { ...ns, metadata: { ...em, deletionTimestamp: nowRFC3339(), deletionGracePeriodSeconds: 0 }, status: { ...obj(ns.status), phase: 'Terminating' } };
+      if (dryRun) return { object: current, deleted: false };
+      if (namespaceReleased(current)) {
+        this.finalRemove(rt, current);
+        return { object: current, deleted: true };
+      }
+      this.store.put(NS_KEY, current, 'MODIFIED');
+      this.schedulePurge(nameOf(ns));
+      return { object: current, deleted: false };
+    }
+    if (!namespaceReleased(ns)) return { object: ns, deleted: false };
+    if (!dryRun) this.finalRemove(rt, ns);
+    return { object: ns, deleted: true };
   }
 
-  /** Delay before a terminating namespace's contents are deleted (the namespace controller's work). */
+  /**
+   * The namespace controller's work, done by the server itself unless told that a real one runs (kube-apiserver
+   * leaves it to kube-controller-manager; a server used without one would keep namespaces Terminating for ever).
+   */
+  builtinNamespaceController = true;
+
+  /** Delay before a terminating namespace's contents are deleted by the built-in namespace controller. */
   namespaceDeleteDelayMs = 200;
+
+  private schedulePurge(name: string): void {
+    if (!this.builtinNamespaceController) return;
+    const t = setTimeout(() => this.purgeNamespace(name), this.namespaceDeleteDelayMs);
+    t.unref();
+  }
 
   private purgeNamespace(name: string): void {
     const ns = this.store.get(NS_KEY, '', name);
-    if (!ns || metaOf(ns).deletionTimestamp === undefined) return;
+    if (!ns || metaOf(ns).deletionTimestamp === undefined || !specFinalizers(ns).includes(NAMESPACE_FINALIZER)) return;
     for (const rt of this.registry.all()) {
       if (!rt.namespaced) continue;
       for (const o of this.store.list(keyOf(rt), name)) this.deleteObject(rt, o);
@@ -796,21 +824,21 @@ export class Api {
 
   /** After a restart: namespaces that were terminating continue. */
   private resumeNamespaceDeletions(): void {
-    for (const ns of this.store.list(NS_KEY)) {
-      if (metaOf(ns).deletionTimestamp === undefined) continue;
-      const t = setTimeout(() => this.purgeNamespace(nameOf(ns)), this.namespaceDeleteDelayMs);
-      t.unref();
-    }
+    for (const ns of this.store.list(NS_KEY)) if (metaOf(ns).deletionTimestamp !== undefined) this.schedulePurge(nameOf(ns));
   }
 
-  /** A terminating namespace goes away once it is empty. Returns the final object if removed. */
-  private maybeFinishNamespace(name: string): Obj | undefined {
+  /**
+   * The built-in namespace controller's last step: a terminating namespace left empty loses the `kubernetes`
+   * finalizer, and goes if nothing else holds it.
+   */
+  private maybeFinishNamespace(name: string): void {
+    if (!this.builtinNamespaceController) return;
     const ns = this.store.get(NS_KEY, '', name);
-    if (!ns || metaOf(ns).deletionTimestamp === undefined) return undefined;
-    for (const rt of this.registry.all()) if (rt.namespaced && this.store.count(keyOf(rt), name) > 0) return undefined;
-    const final: Obj = { ...ns, metadata: { ...metaOf(ns) }, spec: { ...obj(ns.spec), finalizers: [] } };
-    this.store.remove(NS_KEY, final);
-    return final;
+    if (!ns || metaOf(ns).deletionTimestamp === undefined || !specFinalizers(ns).includes(NAMESPACE_FINALIZER)) return;
+    for (const rt of this.registry.all()) if (rt.namespaced && this.store.count(keyOf(rt), name) > 0) return;
+    const finalized = withoutNamespaceFinalizer(ns);
+    if (namespaceReleased(finalized)) this.finalRemove(this.registry.byKey(NS_KEY)!, finalized);
+    else this.store.put(NS_KEY, finalized, 'MODIFIED');
   }
 
   deleteCollection(ctx: ReqCtx, labelSel: LabelSelector, fieldSel: FieldSelector, opts: DeleteOptions = {}): Obj[] {

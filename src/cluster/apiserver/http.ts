@@ -555,7 +555,7 @@ export class HttpHandler {
     return this.write(res, 201, result, out, ctx.warnings);
   }
 
-  /** Subresources served by handlers of their own: serviceaccounts/token, pods/binding, pods/log. */
+  /** Subresources served by handlers of their own: serviceaccounts/token, pods/binding, pods/log, namespaces/finalize. */
   private async subresource(req: IncomingMessage, res: ServerResponse, method: string, t: Target, q: URLSearchParams, user: UserInfo): Promise<void> {
     const out = chooseOutput(req.headers.accept);
     const ctx = this.ctx(t, q, user);
@@ -578,6 +578,13 @@ export class HttpHandler {
       const body = decodeBody(await readBody(req), req.headers['content-type'], false);
       this.d.api.bind(ctx, name, body);
       return this.write(res, 201, BINDING_CREATED, out);
+    }
+    if (key === '/namespaces/finalize') {
+      if (method !== 'PUT') throw methodNotAllowed();
+      const body = decodeBody(await readBody(req), req.headers['content-type'], false);
+      const conditional = isObj(body) && typeof obj(body.metadata).resourceVersion === 'string' && obj(body.metadata).resourceVersion !== '';
+      const updated = await this.retryStale(conditional ? 1 : 5, () => this.admitted(ctx, this.d.api.prepareUpdate(ctx, name, body, 'finalize'), 'finalize', writeOptions('UpdateOptions', q), name));
+      return this.sendObject(res, 200, t, updated, q, out, ctx.warnings);
     }
     if (key === '/pods/log') {
       if (method !== 'GET') throw methodNotAllowed();

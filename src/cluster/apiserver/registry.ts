@@ -108,7 +108,18 @@ const CREATE_ONLY = ['create'];
 
 const BUILTINS: BuiltinSpec[] = [
   // like kube-apiserver: no deletecollection of namespaces
-  { group: '', version: 'v1', resource: 'namespaces', kind: 'Namespace', namespaced: false, shortNames: ['ns'], status: true, verbs: ALL_VERBS.filter((v) => v !== 'deletecollection') },
+  {
+    group: '',
+    version: 'v1',
+    resource: 'namespaces',
+    kind: 'Namespace',
+    namespaced: false,
+    shortNames: ['ns'],
+    status: true,
+    verbs: ALL_VERBS.filter((v) => v !== 'deletecollection'),
+    // the namespace controller's way to remove its `kubernetes` finalizer from spec.finalizers
+    subresources: [{ name: 'finalize', kind: 'Namespace', verbs: ['update'] }],
+  },
   { group: '', version: 'v1', resource: 'nodes', kind: 'Node', namespaced: false, shortNames: ['no'], status: true },
   { group: '', version: 'v1', resource: 'services', kind: 'Service', namespaced: true, shortNames: ['svc'], categories: ['all'], status: true },
   { group: '', version: 'v1', resource: 'endpoints', kind: 'Endpoints', namespaced: true, shortNames: ['ep'] },

@@ -86,6 +86,11 @@ export interface DevApiServerOptions {
   auditLogPath?: string;
   /** How often the aggregator checks remote APIServices (default 30 s). */
   aggregatorCheckIntervalMs?: number;
+  /**
+   * Empty terminating namespaces and finalize them here (default true), for a server used without a namespace
+   * controller; false leaves that to one (`metallb cluster controller-manager`), as kube-apiserver does.
+   */
+  namespaceController?: boolean;
 }
 
 export interface DevApiServer {
@@ -178,6 +183,7 @@ export async function startDevApiServer(opts: DevApiServerOptions = {}): Promise
   const store = new Store(opts.historySize ?? 20000);
   const registry = new Registry();
   const api = new Api(store, registry, alloc);
+  api.builtinNamespaceController = opts.namespaceController ?? true;
   let persister: Persister | undefined;
   if (opts.dataFile) {
     mkdirSync(dirname(opts.dataFile), { recursive: true });

@@ -43,7 +43,7 @@ export function validateName(name: string, policy: NamePolicy, field = 'metadata
   }
 }
 
-function validateQualifiedKey(k: string, field: string): FieldError[] {
+export function validateQualifiedKey(k: string, field: string): FieldError[] {
   const slash = k.indexOf('/');
   const prefix = slash >= 0 ? k.slice(0, slash) : '';
   const name = slash >= 0 ? k.slice(slash + 1) : k;
