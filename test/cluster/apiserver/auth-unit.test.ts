@@ -9,7 +9,8 @@ import { forbiddenError } from '../../../src/cluster/apiserver/auth/authz.js';
 import { parseTokenFile, TokenFileError } from '../../../src/cluster/apiserver/auth/token-file.js';
 import { InvalidTokenError, ServiceAccountTokens } from '../../../src/cluster/apiserver/auth/sa-tokens.js';
 import { bootstrapClusterRoleBindings, bootstrapClusterRoles } from '../../../src/cluster/apiserver/auth/bootstrap-policy.js';
-import { aggregatedRules } from '../../../src/cluster/apiserver/auth/rbac-store.js';
+import { aggregatedRules, ensureBootstrapPolicy, RBAC_KEYS } from '../../../src/cluster/apiserver/auth/rbac-store.js';
+import { Store } from '../../../src/cluster/apiserver/store.js';
 import { parseGoInt64, queryBool } from '../../../src/cluster/apiserver/params.js';
 import { ApiError } from '../../../src/cluster/apiserver/errors.js';
 import type { Obj } from '../../../src/cluster/apiserver/util.js';
@@ -196,4 +197,28 @@ test('service-account tokens: issued, verified, refused once expired, for other 
   const foreign = new ServiceAccountTokens(kp2.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), kp2.publicKey.export({ type: 'spki', format: 'pem' }).toString(), () => undefined);
   const f = await foreign.issue({ namespace: 'ns', serviceAccount: sa, audiences: ['https://kubernetes.default.svc.cluster.local'], expirationSeconds: 3600 });
   await assert.rejects(tokens.verify(f.token), /signature/);
+});
+
+test('bootstrap policy reconciled at start: missing rules and subjects added unless autoupdate is "false"', () => {
+  const store = new Store(100, 1);
+  ensureBootstrapPolicy(store);
+  const node = store.get(RBAC_KEYS.clusterRoles, '', 'system:node')!;
+  const nodeRules = (node.rules as PolicyRule[]).filter((r) => !(r.resources ?? []).includes('serviceaccounts'));
+  // an older server's system:node (without get serviceaccounts), a binding that lost a subject, a role opted out
+  store.put(RBAC_KEYS.clusterRoles, { ...node, rules: nodeRules }, 'MODIFIED');
+  const masters = store.get(RBAC_KEYS.clusterRoleBindings, '', 'cluster-admin')!;
+  store.put(RBAC_KEYS.clusterRoleBindings, { ...masters, subjects: [{ kind: 'User', name: 'someone', apiGroup: 'rbac.authorization.k8s.io' }] }, 'MODIFIED');
+  const proxier = store.get(RBAC_KEYS.clusterRoles, '', 'system:node-proxier')!;
+  store.put(RBAC_KEYS.clusterRoles, { ...proxier, metadata: { ...(proxier.metadata as Obj), annotations: { 'rbac.authorization.kubernetes.io/autoupdate': 'false' } }, rules: [] }, 'MODIFIED');
+  ensureBootstrapPolicy(store);
+  const allows = (role: string, verb: string, resource: string): boolean =>
+    (store.get(RBAC_KEYS.clusterRoles, '', role)!.rules as PolicyRule[]).some((r) => ruleAllows(attrs(verb, resource, { namespace: 'default', name: 'x' }), r));
+  assert.ok(allows('system:node', 'get', 'serviceaccounts'));
+  assert.ok(!allows('system:node', 'update', 'serviceaccounts'));
+  assert.deepEqual((store.get(RBAC_KEYS.clusterRoleBindings, '', 'cluster-admin')!.subjects as Obj[]).map((x) => x.name), ['someone', 'system:masters']);
+  assert.deepEqual(store.get(RBAC_KEYS.clusterRoles, '', 'system:node-proxier')!.rules, []);
+  // nothing to do: no write
+  const rv = store.currentRV();
+  ensureBootstrapPolicy(store);
+  assert.equal(store.currentRV(), rv);
 });

@@ -56,6 +56,11 @@ test('HTTPS with a CA of its own: the admin kubeconfig carries the CA and a kube
 test('kubeconfigs for other identities (--kubeconfig-for) and static tokens (--token-auth-file)', async () => {
   const node = await kubectlOk(['auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username} {.status.userInfo.groups}'], join(dir, 'node1.kubeconfig'));
   assert.equal(node, 'system:node:node1 ["system:nodes","system:authenticated"]');
+  // a kubelet reads its pods' service accounts (automountServiceAccountToken) and asks for their tokens
+  const nodeCan = async (...args: string[]) => (await kubectl(['auth', 'can-i', ...args], join(dir, 'node1.kubeconfig'))).stdout.trim();
+  assert.equal(await nodeCan('get', 'serviceaccounts', '-n', 'default'), 'yes');
+  assert.equal(await nodeCan('create', 'serviceaccounts', '--subresource=token', '-n', 'default'), 'yes');
+  assert.equal(await nodeCan('update', 'serviceaccounts', '-n', 'default'), 'no');
   const b = await kubectlOk(['auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username} {.status.userInfo.uid} {.status.userInfo.groups}'], bob);
   assert.equal(b, 'bob bob-uid ["dev","qa","system:authenticated"]');
   const wrong = await kubectl(['get', 'pods', '--token', 'nope'], bob);

@@ -146,6 +146,8 @@ const ROLES: RoleSpec[] = [
       r(['create', 'delete', 'get', 'patch', 'update'], ['coordination.k8s.io'], ['leases']),
       r(['get'], ['storage.k8s.io'], ['volumeattachments']),
       r(['create'], [''], ['serviceaccounts/token']),
+      // what the Node authorizer grants on top (for the service accounts of the node's pods; here for all of them)
+      r(['get'], [''], ['serviceaccounts']),
       r(['get', 'patch', 'update'], [''], ['persistentvolumeclaims/status']),
       r(READ, ['storage.k8s.io'], ['csidrivers']),
       r(['create', 'delete', 'get', 'patch', 'update'], ['storage.k8s.io'], ['csinodes']),

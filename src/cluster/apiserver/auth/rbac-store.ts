@@ -5,7 +5,9 @@ import { jsonEqual, nowRFC3339, obj, randomUID, type Obj } from '../util.js';
 import { labelSelectorFromObject, matchLabels } from '../selectors.js';
 import type { Store } from '../store.js';
 import { bootstrapClusterRoleBindings, bootstrapClusterRoles } from './bootstrap-policy.js';
-import type { RbacSource } from './rbac.js';
+import { rulesOf, uncovered, type RbacSource } from './rbac.js';
+
+const AUTOUPDATE = 'rbac.authorization.kubernetes.io/autoupdate';
 
 export const RBAC_KEYS = {
   clusterRoles: 'rbac.authorization.k8s.io/clusterroles',
@@ -23,15 +25,35 @@ export function storeRbacSource(store: Store): RbacSource {
   };
 }
 
-/** Create the bootstrap ClusterRoles and ClusterRoleBindings that are missing (existing ones are left as they are). */
+/**
+ * The bootstrap ClusterRoles and ClusterRoleBindings, as kube-apiserver reconciles them at every start: missing ones
+ * are created; existing ones not annotated `rbac.authorization.kubernetes.io/autoupdate: "false"` get the permissions
+ * (rules) and subjects they lack, so a cluster kept in a data file gains what newer versions of this server grant.
+ */
 export function ensureBootstrapPolicy(store: Store): void {
-  const put = (key: string, o: Obj): void => {
+  const optedOut = (o: Obj): boolean => obj(obj(o.metadata).annotations)[AUTOUPDATE] === 'false';
+  const create = (key: string, o: Obj): void => {
     const m = obj(o.metadata);
-    if (store.get(key, '', String(m.name))) return;
     store.put(key, { ...o, metadata: { ...m, uid: randomUID(), creationTimestamp: nowRFC3339() } }, 'ADDED');
   };
-  for (const r of bootstrapClusterRoles()) put(RBAC_KEYS.clusterRoles, r);
-  for (const b of bootstrapClusterRoleBindings()) put(RBAC_KEYS.clusterRoleBindings, b);
+  for (const role of bootstrapClusterRoles()) {
+    const existing = store.get(RBAC_KEYS.clusterRoles, '', String(obj(role.metadata).name));
+    if (!existing) create(RBAC_KEYS.clusterRoles, role);
+    else if (!optedOut(existing) && !role.aggregationRule) {
+      const missing = uncovered(rulesOf(existing), rulesOf(role));
+      if (missing.length) store.put(RBAC_KEYS.clusterRoles, { ...existing, rules: [...(Array.isArray(existing.rules) ? existing.rules : []), ...missing] }, 'MODIFIED');
+    }
+  }
+  for (const binding of bootstrapClusterRoleBindings()) {
+    const existing = store.get(RBAC_KEYS.clusterRoleBindings, '', String(obj(binding.metadata).name));
+    if (!existing) create(RBAC_KEYS.clusterRoleBindings, binding);
+    else if (!optedOut(existing)) {
+      const have = Array.isArray(existing.subjects) ? existing.subjects : [];
+      const same = (a: unknown, b: unknown): boolean => obj(a).kind === obj(b).kind && obj(a).name === obj(b).name && (obj(a).namespace ?? '') === (obj(b).namespace ?? '');
+      const missing = (binding.subjects as unknown[]).filter((s) => !have.some((h) => same(h, s)));
+      if (missing.length) store.put(RBAC_KEYS.clusterRoleBindings, { ...existing, subjects: [...have, ...missing] }, 'MODIFIED');
+    }
+  }
 }
 
 /** The rules an aggregated ClusterRole should have: those of every ClusterRole its selectors match, in name order. */
