@@ -3,6 +3,7 @@ import { podRow, podRowConditions } from './pod-printer.js';
 import type { PrinterColumn, ResourceType } from './registry.js';
 import { apiServiceTableCells } from './aggregator/apiservice.js';
 import { hpaTableCells } from './autoscaling/hpa-strategy.js';
+import { formatLabelSelector } from './selectors.js';
 import { arr, getPath, isObj, obj, str, type Obj } from './util.js';
 
 export interface Column {
@@ -112,6 +113,20 @@ const selectorString = (sel: unknown): string => {
 
 const count = (v: unknown): number => (isObj(v) ? Object.keys(v).length : 0);
 
+/** `-o wide` of the workloads: their pod template's containers and images. */
+const TEMPLATE_WIDE = [
+  col('Containers', 'string', 1, '', 'Names of each container in the template.'),
+  col('Images', 'string', 1, '', 'Images referenced by each container in the template.'),
+];
+const SELECTOR_WIDE = col('Selector', 'string', 1, '', 'Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the ones affected by this deployment.');
+
+function templateCells(o: Obj): [string, string] {
+  const cs = arr(getPath(o, 'spec.template.spec.containers')).filter(isObj);
+  return [cs.map((c) => str(c.name) ?? '').join(','), cs.map((c) => str(c.image) ?? '').join(',')];
+}
+
+const workloadSelector = (o: Obj): string => formatLabelSelector(getPath(o, 'spec.selector')) || '<none>';
+
 const PRINTERS: Record<string, Printer> = {
   '/services': {
     columns: [
@@ -133,19 +148,46 @@ const PRINTERS: Record<string, Printer> = {
     cells: (o, now) => [name(o), str(getPath(o, 'status.phase')) ?? 'Active', created(o, now)],
   },
   '/nodes': {
-    columns: [NAME, col('Status'), col('Roles'), AGE, col('Version'), col('Internal-IP', 'string', 1), col('External-IP', 'string', 1)],
+    columns: [
+      NAME,
+      col('Status', 'string', 0, '', 'The status of the node'),
+      col('Roles', 'string', 0, '', 'The roles of the node'),
+      AGE,
+      col('Version', 'string', 0, '', 'Kubelet Version reported by the node.'),
+      col('Internal-IP', 'string', 1, '', 'List of addresses reachable to the node. Queried from cloud provider, if available.'),
+      col('External-IP', 'string', 1, '', 'List of addresses reachable to the node. Queried from cloud provider, if available.'),
+      col('OS-Image', 'string', 1, '', 'OS Image reported by the node from /etc/os-release (e.g. Debian GNU/Linux 7 (wheezy)).'),
+      col('Kernel-Version', 'string', 1, '', "Kernel Version reported by the node from 'uname -r' (e.g. 3.16.0-0.bpo.4-amd64)."),
+      col('Container-Runtime', 'string', 1, '', 'ContainerRuntime Version reported by the node through runtime remote API (e.g. containerd://1.4.2).'),
+    ],
     cells: (o, now) => {
       const conds = arr(getPath(o, 'status.conditions')).filter(isObj);
       const ready = conds.find((c) => c.type === 'Ready');
       let status = ready ? (ready.status === 'True' ? 'Ready' : 'NotReady') : 'Unknown';
       if (getPath(o, 'spec.unschedulable') === true) status += ',SchedulingDisabled';
-      const roles = Object.keys(obj(obj(o.metadata).labels))
+      const labels = obj(obj(o.metadata).labels);
+      const roles = Object.keys(labels)
         .filter((k) => k.startsWith('node-role.kubernetes.io/'))
         .map((k) => k.slice('node-role.kubernetes.io/'.length))
         .filter((x) => x);
+      // the older role label kubectl still reads
+      const legacyRole = str(labels['kubernetes.io/role']);
+      if (legacyRole && !roles.includes(legacyRole)) roles.push(legacyRole);
       const addrs = arr(getPath(o, 'status.addresses')).filter(isObj);
       const addr = (t: string): string => str(addrs.find((a) => a.type === t)?.address) ?? '<none>';
-      return [name(o), status, roles.length ? roles.sort().join(',') : '<none>', created(o, now), str(getPath(o, 'status.nodeInfo.kubeletVersion')) ?? '', addr('InternalIP'), addr('ExternalIP')];
+      const info = (k: string): string => str(getPath(o, `status.nodeInfo.${k}`)) || '<unknown>';
+      return [
+        name(o),
+        status,
+        roles.length ? roles.sort().join(',') : '<none>',
+        created(o, now),
+        str(getPath(o, 'status.nodeInfo.kubeletVersion')) ?? '',
+        addr('InternalIP'),
+        addr('ExternalIP'),
+        info('osImage'),
+        info('kernelVersion'),
+        info('containerRuntimeVersion'),
+      ];
     },
   },
   '/pods': {
@@ -223,23 +265,30 @@ const PRINTERS: Record<string, Printer> = {
     },
   },
   'apps/deployments': {
-    columns: [NAME, col('Ready'), col('Up-to-date', 'integer'), col('Available', 'integer'), AGE],
+    columns: [NAME, col('Ready'), col('Up-to-date', 'integer'), col('Available', 'integer'), AGE, ...TEMPLATE_WIDE, SELECTOR_WIDE],
     cells: (o, now) => {
       const st = obj(o.status);
       const want = typeof getPath(o, 'spec.replicas') === 'number' ? (getPath(o, 'spec.replicas') as number) : 1;
-      return [name(o), `${Number(st.readyReplicas ?? 0)}/${want}`, Number(st.updatedReplicas ?? 0), Number(st.availableReplicas ?? 0), created(o, now)];
+      return [name(o), `${Number(st.readyReplicas ?? 0)}/${want}`, Number(st.updatedReplicas ?? 0), Number(st.availableReplicas ?? 0), created(o, now), ...templateCells(o), workloadSelector(o)];
     },
   },
   'apps/replicasets': {
-    columns: [NAME, col('Desired', 'integer'), col('Current', 'integer'), col('Ready', 'integer'), AGE],
+    columns: [NAME, col('Desired', 'integer'), col('Current', 'integer'), col('Ready', 'integer'), AGE, ...TEMPLATE_WIDE, SELECTOR_WIDE],
     cells: (o, now) => {
       const st = obj(o.status);
       const want = typeof getPath(o, 'spec.replicas') === 'number' ? (getPath(o, 'spec.replicas') as number) : 1;
-      return [name(o), want, Number(st.replicas ?? 0), Number(st.readyReplicas ?? 0), created(o, now)];
+      return [name(o), want, Number(st.replicas ?? 0), Number(st.readyReplicas ?? 0), created(o, now), ...templateCells(o), workloadSelector(o)];
+    },
+  },
+  'apps/statefulsets': {
+    columns: [NAME, col('Ready'), AGE, ...TEMPLATE_WIDE],
+    cells: (o, now) => {
+      const want = typeof getPath(o, 'spec.replicas') === 'number' ? (getPath(o, 'spec.replicas') as number) : 1;
+      return [name(o), `${Number(getPath(o, 'status.readyReplicas') ?? 0)}/${want}`, created(o, now), ...templateCells(o)];
     },
   },
   'apps/daemonsets': {
-    columns: [NAME, col('Desired', 'integer'), col('Current', 'integer'), col('Ready', 'integer'), col('Up-to-date', 'integer'), col('Available', 'integer'), col('Node Selector'), AGE],
+    columns: [NAME, col('Desired', 'integer'), col('Current', 'integer'), col('Ready', 'integer'), col('Up-to-date', 'integer'), col('Available', 'integer'), col('Node Selector'), AGE, ...TEMPLATE_WIDE, SELECTOR_WIDE],
     cells: (o, now) => {
       const st = obj(o.status);
       return [
@@ -251,6 +300,8 @@ const PRINTERS: Record<string, Printer> = {
         Number(st.numberAvailable ?? 0),
         selectorString(getPath(o, 'spec.template.spec.nodeSelector')),
         created(o, now),
+        ...templateCells(o),
+        workloadSelector(o),
       ];
     },
   },
@@ -281,6 +332,26 @@ const PRINTERS: Record<string, Printer> = {
   'admissionregistration.k8s.io/validatingwebhookconfigurations': {
     columns: [NAME, col('Webhooks', 'integer'), AGE],
     cells: (o, now) => [name(o), arr(o.webhooks).length, created(o, now)],
+  },
+  'admissionregistration.k8s.io/mutatingwebhookconfigurations': {
+    columns: [NAME, col('Webhooks', 'integer'), AGE],
+    cells: (o, now) => [name(o), arr(o.webhooks).length, created(o, now)],
+  },
+  'policy/poddisruptionbudgets': {
+    columns: [NAME, col('Min Available'), col('Max Unavailable'), col('Allowed Disruptions', 'integer'), AGE],
+    cells: (o, now) => {
+      const spec = obj(o.spec);
+      const v = (x: unknown): string => (x === undefined || x === null ? 'N/A' : String(x));
+      return [name(o), v(spec.minAvailable), v(spec.maxUnavailable), Number(getPath(o, 'status.disruptionsAllowed') ?? 0), created(o, now)];
+    },
+  },
+  'scheduling.k8s.io/priorityclasses': {
+    columns: [NAME, col('Value', 'integer'), col('Global-Default', 'boolean'), AGE, col('PreemptionPolicy')],
+    cells: (o, now) => [name(o), Number(o.value ?? 0), o.globalDefault === true, created(o, now), str(o.preemptionPolicy) ?? 'PreemptLowerPriority'],
+  },
+  'networking.k8s.io/networkpolicies': {
+    columns: [NAME, col('Pod-Selector'), AGE],
+    cells: (o, now) => [name(o), formatLabelSelector(getPath(o, 'spec.podSelector')) || '<none>', created(o, now)],
   },
 };
 

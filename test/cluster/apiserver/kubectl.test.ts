@@ -282,6 +282,66 @@ spec: {containers: [{name: c, image: nginx}]}
   }
 });
 
+test('kubectl get -o wide: workloads show containers, images and selector; nodes their OS image, kernel and runtime', async () => {
+  const m = `apiVersion: v1
+kind: Namespace
+metadata: {name: wide}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: wide}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: nginx:1.25}, {name: side, image: sysnet4admin/echo-hname}]}
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db, namespace: wide}
+spec:
+  replicas: 2
+  serviceName: db
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec: {containers: [{name: db, image: nginx}]}
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent, namespace: wide}
+spec:
+  selector: {matchLabels: {app: agent}}
+  template:
+    metadata: {labels: {app: agent}}
+    spec: {containers: [{name: agent, image: quay.io/metallb/speaker:v0.14.9}]}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: wide-node, labels: {node-role.kubernetes.io/control-plane: ""}}
+`;
+  await k(['apply', '-f', '-'], m);
+  try {
+    await k(['patch', 'node', 'wide-node', '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { addresses: [{ type: 'InternalIP', address: '10.89.0.11' }], conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'ok', lastHeartbeatTime: null, lastTransitionTime: null }], nodeInfo: { kubeletVersion: 'v1.32.0', osImage: 'Debian GNU/Linux 12 (bookworm)', kernelVersion: '6.1.0-28-amd64', containerRuntimeVersion: 'metallb-lab://0.1', machineID: '', systemUUID: '', bootID: '', kubeProxyVersion: '', operatingSystem: 'linux', architecture: 'amd64' } } })]);
+    const deploy = (await k(['get', 'deploy', 'web', '-n', 'wide', '-o', 'wide'])).trim().split('\n');
+    assert.match(deploy[0]!, /^NAME\s+READY\s+UP-TO-DATE\s+AVAILABLE\s+AGE\s+CONTAINERS\s+IMAGES\s+SELECTOR$/);
+    assert.match(deploy[1]!, /^web\s+0\/3\s+0\s+0\s+\S+\s+web,side\s+nginx:1\.25,sysnet4admin\/echo-hname\s+app=web$/);
+    const sts = (await k(['get', 'sts', 'db', '-n', 'wide', '-o', 'wide'])).trim().split('\n');
+    assert.match(sts[0]!, /^NAME\s+READY\s+AGE\s+CONTAINERS\s+IMAGES$/);
+    assert.match(sts[1]!, /^db\s+0\/2\s+\S+\s+db\s+nginx$/);
+    const ds = (await k(['get', 'ds', 'agent', '-n', 'wide', '-o', 'wide'])).trim().split('\n');
+    assert.match(ds[0]!, /^NAME\s+DESIRED\s+CURRENT\s+READY\s+UP-TO-DATE\s+AVAILABLE\s+NODE SELECTOR\s+AGE\s+CONTAINERS\s+IMAGES\s+SELECTOR$/);
+    assert.match(ds[1]!, /^agent\s+0\s+0\s+0\s+0\s+0\s+<none>\s+\S+\s+agent\s+quay\.io\/metallb\/speaker:v0\.14\.9\s+app=agent$/);
+    const node = (await k(['get', 'node', 'wide-node', '-o', 'wide'])).trim().split('\n');
+    assert.match(node[0]!, /^NAME\s+STATUS\s+ROLES\s+AGE\s+VERSION\s+INTERNAL-IP\s+EXTERNAL-IP\s+OS-IMAGE\s+KERNEL-VERSION\s+CONTAINER-RUNTIME$/);
+    assert.match(node[1]!, /^wide-node\s+Ready\s+control-plane\s+\S+\s+v1\.32\.0\s+10\.89\.0\.11\s+<none>\s+Debian GNU\/Linux 12 \(bookworm\)\s+6\.1\.0-28-amd64\s+metallb-lab:\/\/0\.1$/);
+  } finally {
+    await kubectl(['delete', 'node', 'wide-node', '--wait=false'], srv.kubeconfig);
+    await kubectl(['delete', 'namespace', 'wide', '--wait=false'], srv.kubeconfig);
+  }
+});
+
 test('older kubectl (1.27): apply and get', async (t) => {
   const bin = kubectlBinary('1.27');
   if (!bin) {
