@@ -14,6 +14,7 @@ import { collectionPath, R } from '../k8s/resources.js';
 import type { Announcer } from '../speaker/l2/layer2.js';
 import { Announcer as L2Announcer } from '../speaker/l2/announcer.js';
 import { loadNative } from '../net/native.js';
+import { BgpPart } from '../speaker/bgp/part.js';
 import { parseDuration } from './controller.js';
 
 const SA_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
@@ -222,11 +223,14 @@ export async function runSpeaker(f: SpeakerFlags, stray: readonly string[] = [])
   };
   log.info({ node: opts.nodeName, namespace: opts.namespace, server: client.server.origin, lbClass: opts.lbClass }, 'MetalLB speaker starting');
   const membership = createMembership(f, f.nodeName, namespace, client, log);
+  const bgp = new BgpPart({ nodeName: f.nodeName, log, ignoreExcludeLB: f.ignoreExcludeLb });
   const speaker = new Speaker(opts, {
     client,
     log,
     announcer: createAnnouncer(log),
     membership,
+    handlers: [bgp.handler],
+    parts: [bgp],
     onFatal: (reason) => {
       log.error({ reason }, 'speaker stopping');
       void speaker.stop(0).finally(() => process.exit(1));

@@ -52,6 +52,7 @@ export const R = {
   communities: metallb('v1beta1', 'communities', 'Community'),
   bgpPeers: metallb('v1beta2', 'bgppeers', 'BGPPeer'),
   serviceL2Statuses: metallb('v1beta1', 'servicel2statuses', 'ServiceL2Status'),
+  serviceBGPStatuses: metallb('v1beta1', 'servicebgpstatuses', 'ServiceBGPStatus'),
 } as const;
 
 /** The MetalLB config CR kinds, in the order their objects are handed to the parser. */

@@ -28,6 +28,7 @@ import { SpeakerMetrics } from './metrics.js';
 import { isNetworkUnavailable, isExcludedFromBalancers } from './nodes.js';
 import { AnnouncePipeline } from './pipeline.js';
 import type { ProtocolHandler } from './protocol.js';
+import type { SpeakerPart } from './part.js';
 import { Layer2Handler, type Announcer } from './l2/layer2.js';
 import { L2StatusWriter, LABEL_NODE, statusServiceKey, type OwnerReference, type ServiceL2Status } from './l2/status.js';
 import { SERVICE_NAME_LABEL } from './l2/placement.js';
@@ -66,6 +67,8 @@ export interface SpeakerDeps {
   parse?: ParseFn;
   /** Other protocols (BGP), announced before layer 2 as in MetalLB. */
   handlers?: ProtocolHandler[];
+  /** Parts running beside the pipeline (BGP sessions and status objects). */
+  parts?: SpeakerPart[];
   /** Called when the speaker cannot go on (memberlist could not start): the process should exit. */
   onFatal?(reason: string): void;
 }
@@ -122,6 +125,9 @@ export class Speaker {
   private stopped = false;
   private readonly stopCtl = new AbortController();
   private readonly access: AccessReview;
+  private readonly parts: SpeakerPart[];
+  private firstPassDone: () => void = () => undefined;
+  private readonly firstPass = new Promise<void>((resolve) => (this.firstPassDone = resolve));
 
   constructor(
     private readonly opts: SpeakerOptions,
@@ -132,6 +138,7 @@ export class Speaker {
     this.metrics = deps.metrics ?? new SpeakerMetrics({ defaultMetrics: true });
     this.membership = deps.membership ?? new DisabledMembership();
     this.onFatal = deps.onFatal;
+    this.parts = deps.parts ?? [];
     this.access = new AccessReview(this.client, this.log, { stopped: () => this.stopped });
     // Every informer's waitForSync listens on the stop signal.
     setMaxListeners(64, this.stopCtl.signal);
@@ -375,6 +382,10 @@ export class Speaker {
     }
     this.wireHandlers();
     void this.resolveOwner();
+    await Promise.all(this.parts.map((p) => p.start({
+      client: this.client, namespace: ns, nodeName: o.nodeName, log: this.log, access: this.access, metrics: this.metrics,
+      owner: () => this.owner, signal: this.stopCtl.signal, firstPass: this.firstPass,
+    })));
 
     for (const inf of this.allInformers()) inf.start();
     this.nodeQueue.start();
@@ -513,6 +524,7 @@ export class Speaker {
           this.owner = { apiVersion: 'v1', kind: 'Pod', name, uid: pod.metadata.uid };
           // Objects written before we knew the owner get it now.
           for (const key of this.pipeline.announcedKeys()) if (this.statusEnabled) this.statusQueue.add(key);
+          for (const p of this.parts) p.ownerKnown?.();
           return;
         }
         this.log.warn({ pod: `${this.opts.namespace}/${name}` }, 'speaker pod not found; ServiceL2Status objects get no owner reference');
@@ -536,6 +548,7 @@ export class Speaker {
     this.servicesStarted = true;
     this.serviceQueue.add(REPROCESS_ALL);
     this.serviceQueue.start();
+    void this.serviceQueue.idle().then(() => this.firstPassDone());
     this.log.info({ node: this.opts.nodeName }, 'processing services');
     // Status objects this node left behind (e.g. before a restart) are checked once.
     if (this.statusEnabled) {
@@ -558,7 +571,7 @@ export class Speaker {
     this.stopped = true;
     this.stopCtl.abort();
     await Promise.all([this.serviceQueue.shutdown(), this.configQueue.shutdown(), this.nodeQueue.shutdown()]);
-    await this.membership.leave(leaveTimeoutMs);
+    await Promise.all([this.membership.leave(leaveTimeoutMs), ...this.parts.map((p) => p.stop())]);
     await this.membership.stop();
     try {
       this.announcer.close?.();

@@ -1,0 +1,125 @@
+// BGP mode inside `metallb speaker`: the sessions (BgpSpeaker), MetalLB's bgpController (BgpHandler, a protocol of
+// the pipeline), MetalLB's native-mode metrics, and the ServiceBGPStatus objects, written where the CRD is served
+// and RBAC allows it (probed once at start; a 403 later turns them off with one warning). Stopping closes every
+// session with a Cease, so the routers withdraw this node's routes at once instead of after the hold time.
+import { isForbidden } from '../../k8s/access.js';
+import { errorText } from '../../k8s/client.js';
+import { Informer } from '../../k8s/informers.js';
+import { R } from '../../k8s/resources.js';
+import type { Logger } from '../../log.js';
+import { WorkQueue } from '../../controller/workqueue.js';
+import { LABEL_NODE, statusServiceKey } from '../l2/status.js';
+import type { SpeakerPart, SpeakerPartContext } from '../part.js';
+import { BgpHandler } from './handler.js';
+import { registerBgpMetrics } from './metrics.js';
+import { BgpSpeaker, type BgpSpeakerOptions } from './speaker.js';
+import { BgpStatusWriter, type ServiceBGPStatus } from './status.js';
+
+export interface BgpPartOptions {
+  nodeName: string;
+  log: Logger;
+  ignoreExcludeLB: boolean;
+  /** Write ServiceBGPStatus objects where possible (default true). */
+  status?: boolean;
+  /** Passed to the BgpSpeaker (tests: BFD inline, timers). */
+  speaker?: Omit<BgpSpeakerOptions, 'nodeName' | 'logger'>;
+}
+
+export class BgpPart implements SpeakerPart {
+  readonly speaker: BgpSpeaker;
+  readonly handler: BgpHandler;
+  private ctx: SpeakerPartContext | undefined;
+  private informer: Informer<ServiceBGPStatus> | undefined;
+  private queue: WorkQueue<string> | undefined;
+  private writer: BgpStatusWriter | undefined;
+  private statusEnabled = false;
+  private stopped = false;
+
+  constructor(private readonly o: BgpPartOptions) {
+    const log = o.log.child({ component: 'bgp' });
+    this.speaker = new BgpSpeaker({ ...o.speaker, nodeName: o.nodeName, logger: log });
+    this.handler = new BgpHandler({
+      myNode: o.nodeName,
+      speaker: this.speaker,
+      ignoreExcludeLB: o.ignoreExcludeLB,
+      log,
+      onStatusChange: (key) => this.enqueue(key),
+    });
+  }
+
+  async start(ctx: SpeakerPartContext): Promise<void> {
+    this.ctx = ctx;
+    registerBgpMetrics(ctx.metrics.registry, this.speaker);
+    if (this.o.status === false) return;
+    const access = await ctx.access.probeList(R.serviceBGPStatuses, ctx.namespace);
+    if (this.stopped) return;
+    if (access !== 'ok') {
+      ctx.log.warn({ resource: 'servicebgpstatuses.metallb.io', access },
+        `${access === 'forbidden' ? 'not allowed to read' : 'the API server does not serve'} servicebgpstatuses.metallb.io: BGP status objects are not written (MetalLB < v0.14.9 has no such CRD)`);
+      return;
+    }
+    this.statusEnabled = true;
+    const informer = new Informer<ServiceBGPStatus>(ctx.client, R.serviceBGPStatuses, ctx.log, {
+      namespace: ctx.namespace, labelSelector: `${LABEL_NODE}=${ctx.nodeName}`,
+    });
+    this.informer = informer;
+    this.writer = new BgpStatusWriter({
+      client: ctx.client,
+      namespace: ctx.namespace,
+      myNode: ctx.nodeName,
+      log: ctx.log,
+      peersFor: (key) => this.handler.peersFor(key),
+      cached: () => informer.list(),
+      owner: ctx.owner,
+      counters: { updates: ctx.metrics.updates, updateErrors: ctx.metrics.updateErrors },
+    });
+    const writer = this.writer;
+    this.queue = new WorkQueue<string>((key) => writer.reconcile(key), {
+      concurrency: 4,
+      baseDelayMs: 200,
+      maxDelayMs: 30_000,
+      observer: ctx.metrics.queueObserver('servicebgpstatus', () => this.queue?.length ?? 0),
+      onError: (key, err, failures, retryInMs) => {
+        if (isForbidden(err)) return this.disableStatus(err);
+        ctx.log[failures > 3 ? 'warn' : 'debug']({ service: key, err: errorText(err), failures, retryInMs }, 'ServiceBGPStatus update failed, will retry');
+      },
+    });
+    // Someone else changed or deleted one of our objects: converge it again.
+    const mine = (o: ServiceBGPStatus): void => {
+      const key = statusServiceKey(o);
+      if (key && o.metadata?.labels?.[LABEL_NODE] === ctx.nodeName) this.enqueue(key);
+    };
+    informer.addHandlers({ add: mine, update: (_a, b) => mine(b), delete: mine });
+    informer.start();
+    this.queue.start();
+    // Objects this node left behind (before a restart) are checked once every Service has been decided.
+    void Promise.all([informer.waitForSync(ctx.signal), ctx.firstPass]).then(() => {
+      for (const o of informer.list()) mine(o);
+    }, () => undefined);
+  }
+
+  private enqueue(key: string): void {
+    if (this.statusEnabled && !this.stopped) this.queue?.add(key);
+  }
+
+  private disableStatus(err: unknown): void {
+    if (!this.statusEnabled) return;
+    this.statusEnabled = false;
+    this.ctx?.log.warn({ err: errorText(err) }, 'cannot write ServiceBGPStatus objects; BGP status reporting turned off');
+  }
+
+  ownerKnown(): void {
+    for (const o of this.informer?.list() ?? []) {
+      const key = statusServiceKey(o);
+      if (key) this.enqueue(key);
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    // The Ceases go out at once; a peer that does not close its end is not waited for long (the pod's grace period).
+    const closed = this.speaker.close().catch(() => undefined);
+    await Promise.all([Promise.race([closed, new Promise((r) => setTimeout(r, 800).unref())]), this.queue?.shutdown(), this.informer?.stop()]);
+  }
+}
