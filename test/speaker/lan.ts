@@ -1,6 +1,7 @@
 // A LAN for speaker process tests (root): a bridge in the host namespace (the API server listens on it), node
 // namespaces with `eth0` on it, and optionally a client namespace. Everything carries the `tsp-` prefix and the
 // test process's tag; addresses come from 10.97.<subnet>.0/24 and fd00:97:<subnet>::/64, one subnet per test file.
+// Another helper's tests pass their own prefix and address block (`block: 91` = 10.91.<subnet>.0/24, fd00:91:...).
 import { writeFileSync } from 'node:fs';
 import { Netns, run } from '../helpers/netns.js';
 
@@ -13,18 +14,28 @@ export interface LanMachine {
   mac: string;
 }
 
+export interface TestLanOptions {
+  /** Namespace and interface prefix (default `tsp-`). */
+  prefix?: string;
+  /** Second octet of the IPv4 block and the IPv6 group after fd00 (default 97). */
+  block?: number;
+}
+
 export class TestLan {
-  readonly net = new Netns('tsp-');
+  readonly net: Netns;
   readonly bridge: string;
   readonly hostIP: string;
   readonly hostIP6: string;
+  private readonly block: number;
   private bridgeMade = false;
 
-  constructor(readonly subnet: number) {
+  constructor(readonly subnet: number, o: TestLanOptions = {}) {
     if (!Number.isInteger(subnet) || subnet < 100 || subnet > 199) throw new Error('TestLan subnet must be 100..199');
+    this.net = new Netns(o.prefix ?? 'tsp-');
+    this.block = o.block ?? 97;
     this.bridge = this.net.name('br');
-    this.hostIP = `10.97.${subnet}.1`;
-    this.hostIP6 = `fd00:97:${subnet}::1`;
+    this.hostIP = `10.${this.block}.${subnet}.1`;
+    this.hostIP6 = `fd00:${this.block}:${subnet}::1`;
   }
 
   /** Creates the bridge with the host's addresses. */
@@ -43,11 +54,11 @@ export class TestLan {
   private machine(suffix: string, host: number): LanMachine {
     const ns = this.net.addNamespace(suffix);
     const hostEnd = this.net.name(`v${suffix}`);
-    const mac = `02:97:${this.subnet.toString(16).padStart(2, '0')}:00:00:${host.toString(16).padStart(2, '0')}`;
+    const mac = `02:${this.block}:${this.subnet.toString(16).padStart(2, '0')}:00:00:${host.toString(16).padStart(2, '0')}`;
     this.net.veth({ name: hostEnd }, { ns, name: 'eth0', mac });
     run('ip', ['link', 'set', hostEnd, 'master', this.bridge, 'up']);
-    const ip = `10.97.${this.subnet}.${host}`;
-    const ip6 = `fd00:97:${this.subnet}::${host.toString(16)}`;
+    const ip = `10.${this.block}.${this.subnet}.${host}`;
+    const ip6 = `fd00:${this.block}:${this.subnet}::${host.toString(16)}`;
     this.net.ip(ns, 'addr', 'add', `${ip}/24`, 'dev', 'eth0');
     this.net.ip(ns, 'addr', 'add', `${ip6}/64`, 'dev', 'eth0', 'nodad');
     this.net.ip(ns, 'link', 'set', 'eth0', 'up');
@@ -61,6 +72,11 @@ export class TestLan {
 
   client(): LanMachine {
     return this.machine('c', 100);
+  }
+
+  /** Another machine on the LAN (a router): `10.<block>.<subnet>.<host>`. */
+  other(suffix: string, host: number): LanMachine {
+    return this.machine(suffix, host);
   }
 
   /** The MAC answering an ARP request for `ip` from `from` (arping), or undefined. */
