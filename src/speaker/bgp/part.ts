@@ -1,6 +1,6 @@
 // BGP mode inside `metallb speaker`: the sessions (BgpSpeaker), MetalLB's bgpController (BgpHandler, a protocol of
 // the pipeline), MetalLB's native-mode metrics, and the ServiceBGPStatus objects, written where the CRD is served
-// and RBAC allows it (probed once at start; a 403 later turns them off with one warning). Stopping closes every
+// and RBAC allows it (probed once, when a Service first goes to a peer; a 403 later turns them off with one warning). Stopping closes every
 // session with a Cease, so the routers withdraw this node's routes at once instead of after the hold time.
 import { isForbidden } from '../../k8s/access.js';
 import { errorText } from '../../k8s/client.js';
@@ -34,6 +34,9 @@ export class BgpPart implements SpeakerPart {
   private writer: BgpStatusWriter | undefined;
   private statusEnabled = false;
   private stopped = false;
+  private activation: Promise<void> | undefined;
+  /** Services whose status changed before the status objects were set up. */
+  private readonly pending = new Set<string>();
 
   constructor(private readonly o: BgpPartOptions) {
     const log = o.log.child({ component: 'bgp' });
@@ -50,12 +53,28 @@ export class BgpPart implements SpeakerPart {
   async start(ctx: SpeakerPartContext): Promise<void> {
     this.ctx = ctx;
     registerBgpMetrics(ctx.metrics.registry, this.speaker);
-    if (this.o.status === false) return;
+  }
+
+  /**
+   * Status objects are set up when a Service first goes to a BGP peer, not at start: a speaker that only does
+   * layer 2 (under an older MetalLB's RBAC, without the CRD) never asks for them and never warns about them.
+   */
+  private enqueue(key: string): void {
+    if (this.stopped || !this.ctx || this.o.status === false) return;
+    if (this.queue) {
+      if (this.statusEnabled) this.queue.add(key);
+      return;
+    }
+    this.pending.add(key);
+    this.activation ??= this.activateStatus(this.ctx).finally(() => this.pending.clear());
+  }
+
+  private async activateStatus(ctx: SpeakerPartContext): Promise<void> {
     const access = await ctx.access.probeList(R.serviceBGPStatuses, ctx.namespace);
     if (this.stopped) return;
     if (access !== 'ok') {
       ctx.log.warn({ resource: 'servicebgpstatuses.metallb.io', access },
-        `${access === 'forbidden' ? 'not allowed to read' : 'the API server does not serve'} servicebgpstatuses.metallb.io: BGP status objects are not written (MetalLB < v0.14.9 has no such CRD)`);
+        `${access === 'forbidden' ? 'not allowed to read' : 'the API server does not serve'} servicebgpstatuses.metallb.io: BGP status objects are not written (MetalLB < v0.15 has no such CRD)`);
       return;
     }
     this.statusEnabled = true;
@@ -74,7 +93,7 @@ export class BgpPart implements SpeakerPart {
       counters: { updates: ctx.metrics.updates, updateErrors: ctx.metrics.updateErrors },
     });
     const writer = this.writer;
-    this.queue = new WorkQueue<string>((key) => writer.reconcile(key), {
+    const queue = new WorkQueue<string>((key) => writer.reconcile(key), {
       concurrency: 4,
       baseDelayMs: 200,
       maxDelayMs: 30_000,
@@ -84,22 +103,29 @@ export class BgpPart implements SpeakerPart {
         ctx.log[failures > 3 ? 'warn' : 'debug']({ service: key, err: errorText(err), failures, retryInMs }, 'ServiceBGPStatus update failed, will retry');
       },
     });
-    // Someone else changed or deleted one of our objects: converge it again.
-    const mine = (o: ServiceBGPStatus): void => {
+    this.queue = queue;
+    // Someone else changed or deleted one of our objects: converge it again (once every Service has been decided
+    // after start, so that an object of an earlier run is not deleted just before it would be wanted again).
+    let settled = false;
+    const mine = (o: ServiceBGPStatus, force = false): void => {
       const key = statusServiceKey(o);
-      if (key && o.metadata?.labels?.[LABEL_NODE] === ctx.nodeName) this.enqueue(key);
+      if ((settled || force) && key && o.metadata?.labels?.[LABEL_NODE] === ctx.nodeName) this.enqueue(key);
     };
-    informer.addHandlers({ add: mine, update: (_a, b) => mine(b), delete: mine });
+    informer.addHandlers({ add: (o) => mine(o), update: (_a, b) => mine(b), delete: (o) => mine(o) });
     informer.start();
-    this.queue.start();
+    // Nothing is written before the cache is filled: objects of an earlier run are found and reused, not doubled.
+    try {
+      await informer.waitForSync(ctx.signal);
+    } catch {
+      return;
+    }
+    queue.start();
+    for (const key of this.pending) queue.add(key);
     // Objects this node left behind (before a restart) are checked once every Service has been decided.
-    void Promise.all([informer.waitForSync(ctx.signal), ctx.firstPass]).then(() => {
-      for (const o of informer.list()) mine(o);
-    }, () => undefined);
-  }
-
-  private enqueue(key: string): void {
-    if (this.statusEnabled && !this.stopped) this.queue?.add(key);
+    void ctx.firstPass.then(() => {
+      settled = true;
+      for (const o of informer.list()) mine(o, true);
+    });
   }
 
   private disableStatus(err: unknown): void {
