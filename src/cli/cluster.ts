@@ -120,7 +120,18 @@ interface CMFlags extends LeaderFlags {
   rootCaFile?: string;
   nodeMonitorGracePeriod: number;
   workers: number;
+  horizontalPodAutoscalerSyncPeriod: number;
+  horizontalPodAutoscalerDownscaleStabilization: number;
+  horizontalPodAutoscalerTolerance: number;
+  horizontalPodAutoscalerCpuInitializationPeriod: number;
+  horizontalPodAutoscalerInitialReadinessDelay: number;
   logLevel: LogLevel;
+}
+
+function parseTolerance(text: string): number {
+  const n = Number(text);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`"${text}" is not a non-negative number (e.g. 0.1)`);
+  return n;
 }
 
 interface ProxyFlags {
@@ -170,12 +181,17 @@ export function registerCluster(program: Command): void {
 
   const cm = cluster
     .command('controller-manager')
-    .description('run the controllers the lab needs (Deployment, ReplicaSet, EndpointSlice, Endpoints, ServiceAccount, root CA, node lifecycle, …)')
+    .description('run the controllers the lab needs (Deployment, ReplicaSet, EndpointSlice, Endpoints, ServiceAccount, root CA, node lifecycle, HorizontalPodAutoscaler, …)')
     .option('--kubeconfig <path>', 'kubeconfig file (default: in-cluster service account)')
     .option('--controllers <list>', `controllers to run: "*" for all, "-name" to leave one out (known: ${selectControllers(['*']).join(', ')})`, '*')
     .option('--root-ca-file <path>', 'CA certificate published in every namespace as the kube-root-ca.crt ConfigMap (default: the kubeconfig CA)')
     .addOption(new Option('--node-monitor-grace-period <d>', 'a node whose kubelet is silent this long becomes Ready=Unknown').argParser(parseDuration).default(40_000, '40s'))
-    .option('--workers <n>', 'reconciles run at once per controller', parsePositiveInt, 2);
+    .option('--workers <n>', 'reconciles run at once per controller', parsePositiveInt, 2)
+    .addOption(new Option('--horizontal-pod-autoscaler-sync-period <d>', 'how often each HPA is looked at').argParser(parseDuration).default(15_000, '15s'))
+    .addOption(new Option('--horizontal-pod-autoscaler-downscale-stabilization <d>', 'scale down only to the highest recommendation of this window (HPAs without behavior.scaleDown.stabilizationWindowSeconds)').argParser(parseDuration).default(300_000, '5m0s'))
+    .option('--horizontal-pod-autoscaler-tolerance <ratio>', 'no scaling while the metric ratio is this close to 1', parseTolerance, 0.1)
+    .addOption(new Option('--horizontal-pod-autoscaler-cpu-initialization-period <d>', 'after a pod starts, CPU samples count only from one window after it became ready').argParser(parseDuration).default(300_000, '5m0s'))
+    .addOption(new Option('--horizontal-pod-autoscaler-initial-readiness-delay <d>', 'a pod that turned not-ready this soon after starting counts as never ready').argParser(parseDuration).default(30_000, '30s'));
   leaderOptions(cm)
     .addOption(logLevelOption())
     .action(async (f: CMFlags) => {
@@ -192,7 +208,19 @@ export function registerCluster(program: Command): void {
         if (!rootCA.includes('-----BEGIN CERTIFICATE-----')) throw new Error(`--root-ca-file ${f.rootCaFile}: not a PEM certificate`);
       } else if (client.access.ca) rootCA = client.access.ca.toString('utf8');
       const log = createLogger('controller-manager', f.logLevel);
-      const mgr = new ControllerManager(client, log, { controllers, workers: f.workers, nodeMonitorGracePeriodMs: f.nodeMonitorGracePeriod, ...(rootCA ? { rootCA } : {}) });
+      const mgr = new ControllerManager(client, log, {
+        controllers,
+        workers: f.workers,
+        nodeMonitorGracePeriodMs: f.nodeMonitorGracePeriod,
+        ...(rootCA ? { rootCA } : {}),
+        hpa: {
+          syncPeriodMs: f.horizontalPodAutoscalerSyncPeriod,
+          downscaleStabilizationMs: f.horizontalPodAutoscalerDownscaleStabilization,
+          tolerance: f.horizontalPodAutoscalerTolerance,
+          cpuInitializationPeriodMs: f.horizontalPodAutoscalerCpuInitializationPeriod,
+          initialReadinessDelayMs: f.horizontalPodAutoscalerInitialReadinessDelay,
+        },
+      });
       log.info({ server: client.server.origin }, 'starting controller-manager');
       const stop = runElected(client, log, 'kube-controller-manager', f, () => mgr.start(), () => mgr.stop());
       await runUntilSignal(log, stop);

@@ -9,6 +9,7 @@ import { DeploymentController } from './deployment.js';
 import { EndpointsController } from './endpoints.js';
 import { EndpointSliceController } from './endpointslice.js';
 import { GarbageCollector } from './garbagecollector.js';
+import { HorizontalController, HPA_DEFAULTS, type HPAOptions } from './hpa/horizontal.js';
 import { NamespaceController } from './namespace.js';
 import { NodeLifecycleController } from './nodelifecycle.js';
 import { ReplicaSetController } from './replicaset.js';
@@ -24,6 +25,8 @@ export interface ManagerOptions {
   nodeMonitorGracePeriodMs: number;
   /** How often the garbage collector looks for new resource types (default 30 s). */
   gcRediscoverMs?: number;
+  /** The --horizontal-pod-autoscaler-* settings (defaults: upstream's). */
+  hpa?: Partial<HPAOptions>;
 }
 
 type Factory = (ctx: ControllerContext, o: ManagerOptions) => Runnable | undefined;
@@ -40,6 +43,7 @@ export const CONTROLLERS: Record<string, Factory> = {
   serviceaccount: (ctx) => new ServiceAccountController(ctx),
   'root-ca-cert-publisher': (ctx, o) => (o.rootCA ? new RootCAPublisher(ctx, o.rootCA) : undefined),
   nodelifecycle: (ctx, o) => new NodeLifecycleController(ctx, { gracePeriodMs: o.nodeMonitorGracePeriodMs }),
+  horizontalpodautoscaling: (ctx, o) => new HorizontalController(ctx, { ...HPA_DEFAULTS, ...o.hpa }),
 };
 
 /** Resolves `*,-foo,bar` against the known names; throws on an unknown name. */
