@@ -13,6 +13,25 @@ function parseDuration(v: string): number {
   return Math.round(d.nanoseconds / 1e6);
 }
 
+function parseRate(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`"${v}" is not a rate (requests per second, 0 for unpaced)`);
+  return n;
+}
+
+function parseConcurrency(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`"${v}" is not a positive integer`);
+  return n;
+}
+
+/** A duration given to the controller-manager as written (Go syntax), checked here. */
+function parseWindow(v: string): string {
+  const d = parseGoDuration(v);
+  if (!d.ok || d.nanoseconds < 0) throw new InvalidArgumentError(`"${v}" is not a duration (e.g. 30s, 2m)`);
+  return v;
+}
+
 function requireRoot(what: string): void {
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
     throw new Error(`${what} needs root (it creates network namespaces, links and cgroups); run it with sudo`);
@@ -85,8 +104,9 @@ export function registerLab(program: Command): void {
     .option('--no-loadbalancer', 'do not install metallb-ts: LoadBalancer Services stay <pending> until you install one')
     .option('--state-dir <dir>', 'state directory (kubeconfig, logs, node dirs)')
     .option('--timeout <duration>', 'how long each wait may take (API server, nodes, metallb-ts)', parseDuration, 120_000)
+    .option('--hpa-downscale-stabilization <duration>', "HorizontalPodAutoscalers' downscale stabilization window (Kubernetes' default: 5m; e.g. 30s to watch a scale down in a demo)", parseWindow)
     .addOption(nameOption())
-    .action(async (o: { nodes: number; loadbalancer: boolean; stateDir?: string; timeout: number; name: string }) =>
+    .action(async (o: { nodes: number; loadbalancer: boolean; stateDir?: string; timeout: number; name: string; hpaDownscaleStabilization?: string }) =>
       guarded(async () => {
         const { labUp, usageText } = await import('../lab/up.js');
         const r = await labUp({
@@ -95,6 +115,7 @@ export function registerLab(program: Command): void {
           loadBalancer: o.loadbalancer,
           timeoutMs: o.timeout,
           progress,
+          ...(o.hpaDownscaleStabilization ? { hpaDownscaleStabilization: o.hpaDownscaleStabilization } : {}),
           ...(o.stateDir ? { stateDir: o.stateDir } : {}),
         });
         process.stdout.write(usageText(r.state, r.elapsedMs));
@@ -175,6 +196,55 @@ export function registerLab(program: Command): void {
         requireRoot('metallb lab node remove');
         const { removeNode } = await import('../lab/node.js');
         await removeNode(resolveStateDir(defaultStateDir(o.name)), name, { timeoutMs: o.timeout, progress });
+      }),
+    );
+
+  lab
+    .command('load')
+    .description("a bounded HTTP load generator run in the client's namespace: every second requests/s, latency p50/p90/p99, errors and the pods that answered; then a summary (Ctrl-C stops it early). A new connection per request by default, like a curl loop, so pods added by a scale up get their share")
+    .argument('<url>', 'http://EXTERNAL-IP/ (or any URL the client can reach, e.g. http://NODE-IP:NODEPORT/)')
+    .option('--rate <r>', 'requests per second over all workers (0: as fast as the workers go)', parseRate, 0)
+    .option('--concurrency <c>', 'requests in flight (workers)', parseConcurrency, 10)
+    .addOption(new Option('--duration <duration>', 'how long the load runs (at most 10m)').argParser(parseDuration).default(30_000, '30s'))
+    .option('--keep-alive', 'reuse connections (one per worker); they stay with the pod that took them, so pods added later get none of this load', false)
+    .addOption(new Option('--timeout <duration>', 'per request').argParser(parseDuration).default(5000, '5s'))
+    .addOption(new Option('--in-client', '(internal) already in the client namespace').hideHelp())
+    .addOption(nameOption())
+    .action(async (url: string, o: { rate: number; concurrency: number; duration: number; keepAlive: boolean; timeout: number; inClient?: boolean; name: string }) =>
+      guarded(async () => {
+        const { checkLoadOptions, runLoad } = await import('../lab/load.js');
+        let target: URL;
+        try {
+          target = new URL(url);
+        } catch {
+          throw new Error(`"${url}" is not a URL (e.g. http://10.89.0.200/)`);
+        }
+        const opts = { url: target, rate: o.rate, concurrency: o.concurrency, durationMs: o.duration, newConnections: !o.keepAlive, timeoutMs: o.timeout };
+        checkLoadOptions(opts);
+        if (o.inClient) {
+          // a Ctrl-C reaches this process twice (from the terminal and forwarded by the parent): both only abort
+          const ac = new AbortController();
+          process.on('SIGINT', () => ac.abort());
+          process.on('SIGTERM', () => ac.abort());
+          await runLoad(opts, (t) => process.stdout.write(t), ac.signal);
+          return;
+        }
+        requireRoot('metallb lab load');
+        const st = loadRunning(o.name);
+        const { spawn } = await import('node:child_process');
+        const args = [process.argv[1] ?? 'metallb', 'lab', 'load', url, '--rate', String(o.rate), '--concurrency', String(o.concurrency), '--duration', `${o.duration}ms`, '--timeout', `${o.timeout}ms`, ...(o.keepAlive ? ['--keep-alive'] : []), '--in-client', '--name', o.name];
+        const child = spawn('nsenter', [`--net=/run/netns/${st.plan.client.netns}`, '--', process.execPath, ...args], { stdio: 'inherit' });
+        // the generator prints its summary when stopped: signals to this process (a terminal's Ctrl-C also reaches it
+        // directly, a `kill` does not) are passed on, and this process waits for it
+        const forward = (sig: NodeJS.Signals) => (): void => {
+          if (child.exitCode === null) child.kill(sig);
+        };
+        process.on('SIGINT', forward('SIGINT'));
+        process.on('SIGTERM', forward('SIGTERM'));
+        process.exitCode = await new Promise<number>((resolve, reject) => {
+          child.once('error', reject);
+          child.once('exit', (code, signal) => resolve(code ?? (signal ? 130 : 1)));
+        });
       }),
     );
 

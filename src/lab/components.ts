@@ -67,7 +67,17 @@ export function controlPlaneSpecs(state: LabState): ComponentSpec[] {
   const cred = credentialFiles(p.pki);
   return [
     { name: 'apiserver', tier: 0, args: apiserverArgs(plan) },
-    { name: 'controller-manager', tier: 1, args: ['cluster', 'controller-manager', '--kubeconfig', cred.kubeconfig('controller-manager')] },
+    {
+      name: 'controller-manager',
+      tier: 1,
+      args: [
+        'cluster',
+        'controller-manager',
+        '--kubeconfig',
+        cred.kubeconfig('controller-manager'),
+        ...(state.hpaDownscaleStabilization ? ['--horizontal-pod-autoscaler-downscale-stabilization', state.hpaDownscaleStabilization] : []),
+      ],
+    },
     { name: 'scheduler', tier: 1, args: ['cluster', 'scheduler', '--kubeconfig', cred.kubeconfig('scheduler')] },
     { name: 'metrics-server', tier: 1, args: metricsServerArgs(state) },
   ];

@@ -7,6 +7,8 @@ export interface LabState {
   version: 1;
   plan: LabPlan;
   loadBalancer: boolean;
+  /** The controller-manager's --horizontal-pod-autoscaler-downscale-stabilization, when `lab up` shortened it. */
+  hpaDownscaleStabilization?: string;
   createdAt: string;
   /** The repository (bin/metallb.js and deploy/) this lab runs. */
   root: string;

@@ -72,6 +72,7 @@ export async function statusText(state: LabState): Promise<string> {
     `LAN:           ${plan.lan.ipv4} ${plan.lan.ipv6} on bridge ${plan.bridge} (host ${plan.host.ipv4}, ${plan.host.ipv6})`,
     `Service range: ${plan.serviceRange.ipv4}, ${plan.serviceRange.ipv6}`,
     `load-balancer: ${state.loadBalancer ? 'metallb-ts installed by lab up' : 'none installed by lab up (--no-loadbalancer)'}`,
+    ...(state.hpaDownscaleStabilization ? [`HPA downscale stabilization: ${state.hpaDownscaleStabilization} (shortened; Kubernetes' default is 5m)`] : []),
     '',
     table(machines),
     '',

@@ -39,6 +39,8 @@ export interface UpOptions {
   nodes?: number;
   stateDir?: string;
   loadBalancer?: boolean;
+  /** Shortens the HPA downscale stabilization window (Kubernetes' default: 5m), e.g. `30s`. */
+  hpaDownscaleStabilization?: string;
   /** For each wait (API server, nodes, metallb-ts). Default 120 s. */
   timeoutMs?: number;
   progress?: Progress;
@@ -99,7 +101,14 @@ export async function labUp(opts: UpOptions = {}): Promise<UpResult> {
   await preflight(plan, id);
 
   const root = packageRoot();
-  const state: LabState = { version: 1, plan, loadBalancer: opts.loadBalancer ?? true, createdAt: new Date().toISOString(), root };
+  const state: LabState = {
+    version: 1,
+    plan,
+    loadBalancer: opts.loadBalancer ?? true,
+    ...(opts.hpaDownscaleStabilization ? { hpaDownscaleStabilization: opts.hpaDownscaleStabilization } : {}),
+    createdAt: new Date().toISOString(),
+    root,
+  };
   const p = paths(plan.stateDir);
   try {
     mkdirSync(plan.stateDir, { recursive: true, mode: 0o755 });
@@ -143,6 +152,9 @@ export function usageText(state: LabState, elapsedMs: number): string {
       : `no load-balancer installed (--no-loadbalancer): install one with kubectl apply -f ${join(state.root, 'deploy', 'metallb-ts.yaml')}`,
     '',
     'metrics-server is running (kubectl top pods, kubectl top nodes; HorizontalPodAutoscalers scale on its metrics)',
+    ...(state.hpaDownscaleStabilization
+      ? [`HorizontalPodAutoscalers scale down after a ${state.hpaDownscaleStabilization} stabilization window (shortened by --hpa-downscale-stabilization; Kubernetes' default is 5m)`]
+      : []),
     '',
     `  export KUBECONFIG=${p.kubeconfig}`,
     '  kubectl get nodes -o wide',
