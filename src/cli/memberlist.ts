@@ -2,12 +2,12 @@
 // metallb-ts, or serf) cluster, print membership events as JSON lines, answer commands on stdin.
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { type Command, InvalidArgumentError } from 'commander';
+import type { Command } from 'commander';
 import { createLogger, isLogLevel, type LogLevel } from '../log.js';
 import { PRESETS, type PresetName, applyMemberlistConfigJson } from '../speaker/memberlist/config.js';
 import { Memberlist, type Member } from '../speaker/memberlist/memberlist.js';
 import { metallbKey } from '../speaker/memberlist/security.js';
-import { ML_SECRET_KEY_NAME } from '../speaker/memberlist/metallb.js';
+import { ML_SECRET_KEY_NAME, parseDelegateVersion } from '../speaker/memberlist/metallb.js';
 import { join } from 'node:path';
 
 interface AgentOptions {
@@ -33,7 +33,7 @@ function splitAddr(s: string, what: string): [string, number] {
   const m = /^\[([^\]]+)\]:(\d+)$/.exec(s) ?? /^([^:]+):(\d+)$/.exec(s);
   if (m) return [m[1]!, Number(m[2])];
   if (!s.includes(':') || s.split(':').length > 2) return [s, 7946];
-  throw new InvalidArgumentError(`${what}: expected IP or IP:PORT, got "${s}"`);
+  throw new Error(`${what}: expected IP or IP:PORT, got "${s}"`);
 }
 
 const line = (o: object): void => void process.stdout.write(`${JSON.stringify(o)}\n`);
@@ -58,9 +58,9 @@ export function registerMemberlist(program: Command): void {
     .option('--leave-timeout <ms>', 'on SIGTERM/SIGINT/quit: leave, waiting at most this long, then exit', '1000')
     .option('--in-process', 'run the protocol on the main thread instead of a worker thread')
     .action(async (o: AgentOptions) => {
-      if (!isLogLevel(o.logLevel)) throw new InvalidArgumentError(`--log-level: unknown level "${o.logLevel}"`);
+      if (!isLogLevel(o.logLevel)) throw new Error(`--log-level: unknown level "${o.logLevel}"`);
       const log = createLogger('memberlist', o.logLevel as LogLevel);
-      if (!(o.preset in PRESETS)) throw new InvalidArgumentError(`--preset: one of ${Object.keys(PRESETS).join(', ')}`);
+      if (!(o.preset in PRESETS)) throw new Error(`--preset: one of ${Object.keys(PRESETS).join(', ')}`);
       let timing = { ...PRESETS[o.preset as PresetName] };
       if (o.configJson) timing = applyMemberlistConfigJson(timing, readFileSync(o.configJson, 'utf8'));
       const keys: Uint8Array[] = [];
@@ -68,11 +68,8 @@ export function registerMemberlist(program: Command): void {
       if (o.secretKeyPath) keys.push(metallbKey(readFileSync(join(o.secretKeyPath, ML_SECRET_KEY_NAME))));
       for (const k of o.key) keys.push(Buffer.from(k, 'base64'));
       let delegateVersion;
-      if (o.delegateVersion) {
-        const v = o.delegateVersion.split(',').map(Number);
-        if (v.length !== 3 || v.some((x) => !Number.isInteger(x) || x < 0 || x > 255)) throw new InvalidArgumentError('--delegate-version: three integers 0..255, e.g. 2,5,5');
-        delegateVersion = { min: v[0]!, max: v[1]!, cur: v[2]! };
-      }
+      // Thrown from the action, a plain Error is printed by main(); commander's own errors are not.
+      if (o.delegateVersion) delegateVersion = parseDelegateVersion(o.delegateVersion, '--delegate-version');
       const [bindAddr, bindPort] = splitAddr(o.bind, '--bind');
       const adv = o.advertise ? splitAddr(o.advertise, '--advertise') : undefined;
       const levels = (['debug', 'info', 'warn', 'error'] as const).filter((l) => log.isLevelEnabled(l));

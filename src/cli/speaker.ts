@@ -117,7 +117,9 @@ MetalLB flags accepted without effect: --host, --enable-pprof, --pprof-bind-addr
 --frrk8s-secret-passthrough, --webhook-mode. Any other unknown flag is reported and ignored.
 Environment: METALLB_NODE_NAME, METALLB_NAMESPACE, METALLB_POD_NAME, METALLB_HOST, METALLB_ML_BIND_ADDR,
 METALLB_ML_BIND_PORT, METALLB_ML_LABELS, METALLB_ML_SECRET_KEY_PATH, METALLB_ML_SECRET_KEY (the key itself,
-MetalLB ≤ v0.12), METALLB_ML_NAMESPACE, METALLB_BGP_DEBOUNCE_TIMEOUT, METALLB_BGP_TYPE.`)
+MetalLB ≤ v0.12), METALLB_ML_NAMESPACE, METALLB_BGP_DEBOUNCE_TIMEOUT, METALLB_BGP_TYPE; and ours:
+METALLB_ML_DELEGATE_VERSION=min,max,cur (memberlist delegate versions; "2,5,5" lets serf agents join the gossip,
+and keeps MetalLB speakers out of it).`)
     .action(async (flags: SpeakerFlags, command: Command) => {
       await runSpeaker(flags, command.args);
     });
@@ -171,6 +173,7 @@ export function createMembership(f: SpeakerFlags, nodeName: string, namespace: s
     wan: f.mlWanConfig,
     configJsonPath: ML_CONFIG_PATH,
     env: process.env,
+    ...(env('METALLB_ML_DELEGATE_VERSION') ? { delegateVersion: env('METALLB_ML_DELEGATE_VERSION') } : {}),
   });
   for (const note of resolved.notes) log.info({ component: 'memberlist' }, note);
   const podNamespace = f.mlNamespace || namespace;

@@ -77,3 +77,16 @@ test('unknown flags of a newer MetalLB are warned about, not fatal', async () =>
   assert.doesNotMatch(r.out, /unknown option|VersionTLS12/);
   assert.match(r.out, /METALLB_ML_BIND_PORT: "-5" is not a port number/);
 });
+
+test('metallb memberlist agent: bad --delegate-version, --preset, --bind and --log-level are named on stderr', async () => {
+  for (const [args, msg] of [
+    [['--delegate-version', '2,1,5'], /--delegate-version: "2,1,5": the current version must lie between min and max/],
+    [['--preset', 'quick'], /--preset: one of fast, lan, wan, local/],
+    [['--bind', '10.0.0.1:x'], /--bind: expected IP or IP:PORT, got "10.0.0.1:x"/],
+    [['--log-level', 'loud'], /--log-level: unknown level "loud"/],
+  ] as const) {
+    const r = await runCmd(process.execPath, [BIN, 'memberlist', 'agent', '--name', 'tsp-x', '--bind', '127.0.0.1:0', ...args], { env: envWith({}), timeoutMs: 30_000 });
+    assert.equal(r.code, 2, args.join(' '));
+    assert.match(r.stderr, msg);
+  }
+});

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { applyMemberlistConfigJson, applyMemberlistEnv, FAST_CONFIG, type TimingConfig, WAN_CONFIG } from './config.js';
-import type { MemberlistOptions } from './engine.js';
+import type { MemberlistOptions, VersionRange } from './engine.js';
 import { metallbKey } from './security.js';
 
 /** The key file inside --ml-secret-key-path (MetalLB's k8s.MLSecretKeyName). */
@@ -29,6 +29,21 @@ export interface MetallbMemberlistSettings {
   configJsonPath?: string;
   /** Environment for MEMBERLIST_* overrides (MetalLB's custom-config mode). */
   env?: NodeJS.ProcessEnv;
+  /**
+   * METALLB_ML_DELEGATE_VERSION (ours, not MetalLB's): delegate protocol versions to advertise. MetalLB's speakers have
+   * none (0,0,0, the default); serf agents refuse to merge with members whose versions do not overlap theirs (2..5),
+   * so observing the speakers' gossip with serf needs "2,5,5" on every speaker (and then no MetalLB speaker can join).
+   */
+  delegateVersion?: string;
+}
+
+/** "min,max,cur", each 0..255 (memberlist's DelegateProtocolMin/Max/Version). */
+export function parseDelegateVersion(text: string, what: string): VersionRange {
+  const v = text.split(',').map((x) => (/^\s*\d+\s*$/.test(x) ? Number(x) : NaN));
+  if (v.length !== 3 || v.some((x) => !Number.isInteger(x) || x > 255)) throw new Error(`${what}: "${text}" is not three integers 0..255 (min,max,current), e.g. 2,5,5`);
+  const [min, max, cur] = v as [number, number, number];
+  if (!(min <= cur && cur <= max)) throw new Error(`${what}: "${text}": the current version must lie between min and max`);
+  return { min, max, cur };
 }
 
 export interface ResolvedMetallbMemberlist {
@@ -63,6 +78,8 @@ export function memberlistOptionsFromMetallb(s: MetallbMemberlistSettings): Reso
   // MetalLB uses the file's bytes as they are (no trimming).
   if (secret === undefined && s.secretKeyPath) secret = readFileSync(join(s.secretKeyPath, ML_SECRET_KEY_NAME));
   if (!secret || secret.length === 0) notes.push('no memberlist secret key set, memberlist traffic will not be encrypted');
+  const delegateVersion = s.delegateVersion ? parseDelegateVersion(s.delegateVersion, 'METALLB_ML_DELEGATE_VERSION') : undefined;
+  if (delegateVersion) notes.push(`advertising delegate protocol versions ${s.delegateVersion} (serf's); MetalLB speakers (0,0,0) cannot join this cluster`);
   return {
     options: {
       name: s.nodeName,
@@ -70,6 +87,7 @@ export function memberlistOptionsFromMetallb(s: MetallbMemberlistSettings): Reso
       bindPort: s.bindPort ?? 7946,
       secretKeys: secret && secret.length > 0 ? [metallbKey(secret)] : [],
       timing,
+      ...(delegateVersion ? { delegateVersion } : {}),
     },
     timing,
     notes,

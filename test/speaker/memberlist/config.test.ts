@@ -14,7 +14,7 @@ import {
   suspicionTimeoutMs,
   WAN_CONFIG,
 } from '../../../src/speaker/memberlist/config.js';
-import { memberlistOptionsFromMetallb } from '../../../src/speaker/memberlist/metallb.js';
+import { memberlistOptionsFromMetallb, parseDelegateVersion } from '../../../src/speaker/memberlist/metallb.js';
 import { metallbKey } from '../../../src/speaker/memberlist/security.js';
 import { remainingSuspicionMs } from '../../../src/speaker/memberlist/suspicion.js';
 
@@ -87,6 +87,18 @@ test('MetalLB settings: key from the Secret file, config.json over our defaults,
     assert.ok(plain.notes.some((n) => /will not be encrypted/.test(n)));
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("delegate versions: MetalLB's none by default, serf's on request (METALLB_ML_DELEGATE_VERSION), bad text named", () => {
+  const dflt = memberlistOptionsFromMetallb({ nodeName: 'node1', bindAddr: '10.94.0.1', configJsonPath: '/nonexistent/config.json' });
+  assert.equal(dflt.options.delegateVersion, undefined);
+  const serf = memberlistOptionsFromMetallb({ nodeName: 'node1', bindAddr: '10.94.0.1', configJsonPath: '/nonexistent/config.json', delegateVersion: '2,5,5' });
+  assert.deepEqual(serf.options.delegateVersion, { min: 2, max: 5, cur: 5 });
+  assert.ok(serf.notes.some((n) => /MetalLB speakers \(0,0,0\) cannot join/.test(n)));
+  assert.deepEqual(parseDelegateVersion(' 0, 0 ,0', 'X'), { min: 0, max: 0, cur: 0 });
+  for (const bad of ['2,5', '2,5,5,5', 'a,b,c', '2,5,6', '5,2,3', '2,5,256', '-1,0,0', '']) {
+    assert.throws(() => parseDelegateVersion(bad, 'METALLB_ML_DELEGATE_VERSION'), /METALLB_ML_DELEGATE_VERSION: ".*"/, bad);
   }
 });
 
