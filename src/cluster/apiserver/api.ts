@@ -2,7 +2,7 @@
 // rules (metadata, optimistic concurrency, status subresource, finalizers, namespaces, Services, CRDs).
 // No HTTP in here: requests come in as plain values, errors go out as ApiError.
 import { randomBytes } from 'node:crypto';
-import { alreadyExists, ApiError, badRequest, conflict, forbidden, invalid, notFound, unsupportedMediaType, type FieldError } from './errors.js';
+import { alreadyExists, ApiError, badRequest, conflict, fieldErrorString, forbidden, invalid, notFound, unsupportedMediaType, type FieldError } from './errors.js';
 import { builtinFieldProblems } from './builtin-fields.js';
 import { crdStatus, defaultCRD, resourceTypeOf, validateCRD } from './crd.js';
 import { builtinListStrategy, jsonPatch, mergePatch, noListStrategy, PatchError, strategicMerge } from './patch.js';
@@ -18,6 +18,7 @@ import { namePolicy, validateMeta, validateName } from './validation.js';
 import { decideDelete, shouldDeleteDuringUpdate } from './deletion.js';
 import { keepSpecFinalizers, NAMESPACE_FINALIZER, namespaceReleased, specFinalizers, validateSpecFinalizers, withoutNamespaceFinalizer } from './namespaces.js';
 import { applyBuiltinDefaults } from './defaults.js';
+import { validateBuiltinObject } from './validation-workloads.js';
 import { statusUpdate } from './status-strategy.js';
 import { admitPodServiceAccount } from './admission/service-account.js';
 import type { UserInfo } from './auth/user.js';
@@ -214,7 +215,16 @@ export class Api {
   /** Type-specific preparation on create and update. Returns an allocation transaction for Services. */
   private prepare(ctx: ReqCtx, o: Obj, old: Obj | undefined): AllocTx | undefined {
     const key = keyOf(ctx.rt);
-    if (ctx.rt.builtin && !ctx.rt.storage) applyBuiltinDefaults(key, o);
+    if (ctx.rt.builtin && !ctx.rt.storage) {
+      applyBuiltinDefaults(key, o);
+      let errs = validateBuiltinObject(key, o, old);
+      if (errs.length && old) {
+        // what an object stored before these checks already had does not block its updates
+        const before = new Set(validateBuiltinObject(key, old, undefined).map(fieldErrorString));
+        errs = errs.filter((e) => !before.has(fieldErrorString(e)));
+      }
+      if (errs.length) throw this.invalidFor(ctx.rt, nameOf(o))(errs);
+    }
     this.applyStrategy(ctx, o, old, false);
     if (key === SVC_KEY) return prepareService(o, old, this.alloc, this.invalidFor(ctx.rt, nameOf(o)));
     if (key === NS_KEY) {

@@ -94,12 +94,14 @@ export const internal = (message: string): ApiError =>
 
 // ---- field errors (k8s.io/apimachinery/pkg/util/validation/field) ----
 
-export type FieldErrorType = 'Required' | 'Invalid' | 'NotSupported' | 'Duplicate' | 'Forbidden' | 'TooLong' | 'TooMany';
+export type FieldErrorType = 'Required' | 'Invalid' | 'NotSupported' | 'Duplicate' | 'NotFound' | 'Forbidden' | 'TooLong' | 'TooMany';
 
 export interface FieldError {
   type: FieldErrorType;
   field: string;
   value?: unknown;
+  /** the value as kube-apiserver prints it when that is not its JSON (Go's %#v of a map or struct) */
+  shown?: string;
   detail?: string;
 }
 
@@ -108,6 +110,7 @@ const causeReason: Record<FieldErrorType, string> = {
   Invalid: 'FieldValueInvalid',
   NotSupported: 'FieldValueNotSupported',
   Duplicate: 'FieldValueDuplicate',
+  NotFound: 'FieldValueNotFound',
   Forbidden: 'FieldValueForbidden',
   TooLong: 'FieldValueTooLong',
   TooMany: 'FieldValueTooMany',
@@ -122,15 +125,18 @@ export function fmtValue(v: unknown): string {
 
 /** The error body without the field prefix, e.g. `Invalid value: 0: must be between 1 and 65535, inclusive`. */
 export function fieldErrorBody(e: FieldError): string {
+  const value = e.shown ?? fmtValue(e.value);
   switch (e.type) {
     case 'Required':
       return e.detail ? `Required value: ${e.detail}` : 'Required value';
     case 'Invalid':
-      return `Invalid value: ${fmtValue(e.value)}${e.detail ? `: ${e.detail}` : ''}`;
+      return `Invalid value: ${value}${e.detail ? `: ${e.detail}` : ''}`;
     case 'NotSupported':
-      return `Unsupported value: ${fmtValue(e.value)}${e.detail ? `: ${e.detail}` : ''}`;
+      return `Unsupported value: ${value}${e.detail ? `: ${e.detail}` : ''}`;
     case 'Duplicate':
-      return `Duplicate value: ${fmtValue(e.value)}`;
+      return `Duplicate value: ${value}`;
+    case 'NotFound':
+      return `Not found: ${value}`;
     case 'Forbidden':
       return `Forbidden${e.detail ? `: ${e.detail}` : ''}`;
     case 'TooLong':

@@ -342,6 +342,37 @@ metadata: {name: wide-node, labels: {node-role.kubernetes.io/control-plane: ""}}
   }
 });
 
+test('kubectl apply of a broken Deployment and Pod: refused with kube-apiserver\'s field errors', async () => {
+  const bad = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: mismatch, namespace: default}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: api}}
+    spec: {containers: [{name: web, image: nginx}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: noimage, namespace: default}
+spec: {containers: [{name: web, ports: [{containerPort: 70000}]}]}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: fine, namespace: default}
+data: {a: b}
+`;
+  const r = await kubectl(['apply', '-f', '-'], srv.kubeconfig, { input: bad });
+  try {
+    assert.notEqual(r.code, 0);
+    assert.match(r.stdout, /configmap\/fine created/);
+    assert.match(r.stderr, /Error from server \(Invalid\): error when creating "STDIN": Deployment\.apps "mismatch" is invalid: spec\.template\.metadata\.labels: Invalid value: map\[string\]string\{"app":"api"\}: `selector` does not match template `labels`/);
+    assert.match(r.stderr, /Error from server \(Invalid\): error when creating "STDIN": Pod "noimage" is invalid: \[spec\.containers\[0\]\.image: Required value, spec\.containers\[0\]\.ports\[0\]\.containerPort: Invalid value: 70000: must be between 1 and 65535, inclusive\]/);
+  } finally {
+    await kubectl(['delete', 'configmap', 'fine', '--ignore-not-found'], srv.kubeconfig);
+  }
+});
+
 test('older kubectl (1.27): apply and get', async (t) => {
   const bin = kubectlBinary('1.27');
   if (!bin) {
