@@ -144,15 +144,28 @@ export function jsonPatch(target: unknown, ops: unknown): unknown {
 // ---------------- strategic merge patch ----------------
 
 /** How a list field merges: by a key, as a set of primitives, or replaced (the default). */
-export type ListStrategy = { mergeKey: string } | { primitive: true } | null;
+export type ListStrategy = { mergeKey: string; protocolKeyed?: true } | { primitive: true } | null;
+
+/**
+ * Ports are told apart by number AND protocol (server-side apply's listMapKeys containerPort+protocol and
+ * port+protocol): merging by the number alone, as strategic merge's patchMergeKey says, folds MetalLB's
+ * memberlist 7946/TCP and 7946/UDP into one port.
+ */
+const PORT_KEYED = { protocolKeyed: true } as const;
+
+/** Whether two list items are the same item under a keyed strategy. */
+export function sameListItem(a: Obj, b: Obj, strat: { mergeKey: string; protocolKeyed?: true }): boolean {
+  if (!jsonEqual(a[strat.mergeKey], b[strat.mergeKey])) return false;
+  return !strat.protocolKeyed || (a.protocol ?? 'TCP') === (b.protocol ?? 'TCP');
+}
 
 /** Merge keys of the built-in types (patchMergeKey / patchStrategy tags), by field-path suffix. */
 const LIST_RULES: [string[], ListStrategy][] = [
   [['metadata', 'finalizers'], { primitive: true }],
   [['metadata', 'ownerReferences'], { mergeKey: 'uid' }],
-  [['containers', 'ports'], { mergeKey: 'containerPort' }],
-  [['initContainers', 'ports'], { mergeKey: 'containerPort' }],
-  [['ephemeralContainers', 'ports'], { mergeKey: 'containerPort' }],
+  [['containers', 'ports'], { mergeKey: 'containerPort', ...PORT_KEYED }],
+  [['initContainers', 'ports'], { mergeKey: 'containerPort', ...PORT_KEYED }],
+  [['ephemeralContainers', 'ports'], { mergeKey: 'containerPort', ...PORT_KEYED }],
   [['containers'], { mergeKey: 'name' }],
   [['initContainers'], { mergeKey: 'name' }],
   [['ephemeralContainers'], { mergeKey: 'name' }],
@@ -166,7 +179,7 @@ const LIST_RULES: [string[], ListStrategy][] = [
   [['resourceClaims'], { mergeKey: 'name' }],
   [['schedulingGates'], { mergeKey: 'name' }],
   [['conditions'], { mergeKey: 'type' }],
-  [['spec', 'ports'], { mergeKey: 'port' }],
+  [['spec', 'ports'], { mergeKey: 'port', ...PORT_KEYED }],
   [['status', 'addresses'], { mergeKey: 'type' }],
   [['spec', 'podCIDRs'], { primitive: true }],
 ];
@@ -225,13 +238,12 @@ function mergeList(orig: unknown, patch: unknown[], strat: ListStrategy, path: s
     for (const p of patch) if (!result.some((r) => jsonEqual(r, p))) result.push(p);
     return result;
   }
-  const key = strat.mergeKey;
   for (const p of patch) {
     if (!isObj(p)) {
       result.push(p);
       continue;
     }
-    const i = result.findIndex((r) => isObj(r) && jsonEqual(r[key], p[key]));
+    const i = result.findIndex((r) => isObj(r) && sameListItem(r, p, strat));
     if (p.$patch === 'delete') {
       if (i >= 0) result.splice(i, 1);
       continue;

@@ -20,7 +20,8 @@ export function fieldSetOf(config: unknown, fn: ListStrategyFn, path: string[] =
         const items: FieldSet = {};
         for (const it of v) {
           if (!isObj(it) || it[strat.mergeKey] === undefined) continue;
-          items[`k:${JSON.stringify({ [strat.mergeKey]: it[strat.mergeKey] })}`] = { '.': {}, ...fieldSetOf(it, fn, sub) };
+          const itemKey = strat.protocolKeyed ? { [strat.mergeKey]: it[strat.mergeKey], protocol: it.protocol ?? 'TCP' } : { [strat.mergeKey]: it[strat.mergeKey] };
+          items[`k:${JSON.stringify(itemKey)}`] = { '.': {}, ...fieldSetOf(it, fn, sub) };
         }
         out[`f:${k}`] = items;
       } else if (strat && 'primitive' in strat) {

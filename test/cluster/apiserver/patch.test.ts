@@ -96,3 +96,22 @@ test('strategic merge patch: containers, env, volumes in pod templates', () => {
   assert.deepEqual(out.spec.template.spec.tolerations, [{ key: 'z' }], 'lists without a merge key are replaced');
   assert.deepEqual(out.spec.template.spec.volumes, [{ name: 'v', emptyDir: {} }]);
 });
+
+test('ports are keyed by number and protocol: 7946/TCP and 7946/UDP stay two ports (MetalLB memberlist)', () => {
+  const ports = [
+    { name: 'monitoring', containerPort: 7472, protocol: 'TCP' },
+    { name: 'memberlist-tcp', containerPort: 7946, protocol: 'TCP' },
+    { name: 'memberlist-udp', containerPort: 7946, protocol: 'UDP' },
+  ];
+  const ds = { spec: { template: { spec: { containers: [{ name: 'speaker', image: 'a', ports }] } } } };
+  const patch = { spec: { template: { spec: { containers: [{ name: 'speaker', image: 'b', ports: ports.map((p) => ({ ...p })) }] } } } };
+  const out = strategicMerge(ds, patch) as typeof ds;
+  assert.deepEqual(out.spec.template.spec.containers[0]!.ports, ports);
+  // a patch of the UDP port alone leaves the TCP one
+  const udpOnly = strategicMerge(ds, { spec: { template: { spec: { containers: [{ name: 'speaker', ports: [{ containerPort: 7946, protocol: 'UDP', name: 'ml-udp' }] }] } } } }) as typeof ds;
+  assert.deepEqual(udpOnly.spec.template.spec.containers[0]!.ports.map((p) => p.name), ['monitoring', 'memberlist-tcp', 'ml-udp']);
+  // Service ports: port + protocol (a missing protocol is TCP)
+  const svc = { spec: { ports: [{ name: 'dns', port: 53, protocol: 'UDP' }, { name: 'dns-tcp', port: 53 }] } };
+  const merged = strategicMerge(svc, { spec: { ports: [{ port: 53, protocol: 'TCP', targetPort: 5353 }] } }) as { spec: { ports: { name: string; targetPort?: number }[] } };
+  assert.deepEqual(merged.spec.ports, [{ name: 'dns', port: 53, protocol: 'UDP' }, { name: 'dns-tcp', port: 53, protocol: 'TCP', targetPort: 5353 }]);
+});
