@@ -127,6 +127,27 @@ function templateCells(o: Obj): [string, string] {
 
 const workloadSelector = (o: Obj): string => formatLabelSelector(getPath(o, 'spec.selector')) || '<none>';
 
+/** kube-apiserver's event columns (SUBOBJECT, SOURCE, FIRST SEEN, COUNT, NAME with `-o wide`). */
+const EVENT_COLUMNS = [
+  col('Last Seen', 'string', 0, '', 'The time at which the most recent occurrence of this event was recorded.'),
+  col('Type', 'string', 0, '', 'Type of this event (Normal, Warning), new types could be added in the future'),
+  col('Reason', 'string', 0, '', 'This should be a short, machine understandable string that gives the reason for the transition into the object\'s current status.'),
+  col('Object', 'string', 0, '', 'The object that this event is about.'),
+  col('Subobject', 'string', 1, '', 'If referring to a piece of an object instead of an entire object, this string should contain a valid JSON/Go field access statement, such as desiredState.manifest.containers[2].'),
+  col('Source', 'string', 1, '', 'The component reporting this event. Should be a short machine understandable string.'),
+  col('Message', 'string', 0, '', 'A human-readable description of the status of this operation.'),
+  col('First Seen', 'string', 1, '', 'The time at which the event was first recorded. (Time of server receipt is in TypeMeta.)'),
+  col('Count', 'string', 1, '', 'The number of times this event has occurred.'),
+  col('Name', 'string', 1, 'name', 'Name must be unique within a namespace.'),
+];
+
+const ts = (v: unknown): boolean => typeof v === 'string' && v !== '';
+const eventTarget = (kind: unknown, objName: unknown): string => {
+  const k = (str(kind) ?? '').toLowerCase();
+  return str(objName) ? `${k}/${String(objName)}` : k;
+};
+const eventSource = (component: string, instance: string): string => (instance ? `${component}, ${instance}` : component);
+
 const PRINTERS: Record<string, Printer> = {
   '/services': {
     columns: [
@@ -249,19 +270,58 @@ const PRINTERS: Record<string, Printer> = {
     cells: (o, now) => [name(o), str(getPath(o, 'spec.holderIdentity')) ?? '', created(o, now)],
   },
   '/events': {
-    columns: [col('Last Seen'), col('Type'), col('Reason'), col('Object'), col('Message')],
+    columns: EVENT_COLUMNS,
     cells: (o, now) => {
       const io = obj(o.involvedObject);
-      const last = str(o.lastTimestamp) ?? str(o.eventTime) ?? str(obj(o.metadata).creationTimestamp);
-      return [age(last, now), str(o.type) ?? '', str(o.reason) ?? '', `${(str(io.kind) ?? '').toLowerCase()}/${str(io.name) ?? ''}`, str(o.message) ?? ''];
+      const first = ts(o.firstTimestamp) ? age(o.firstTimestamp, now) : age(o.eventTime, now);
+      let last = ts(o.lastTimestamp) ? age(o.lastTimestamp, now) : first;
+      let count = typeof o.count === 'number' && o.count > 0 ? o.count : 1;
+      const series = obj(o.series);
+      if (isObj(o.series)) {
+        last = age(series.lastObservedTime, now);
+        count = typeof series.count === 'number' ? series.count : count;
+      }
+      const src = obj(o.source);
+      return [
+        last,
+        str(o.type) ?? '',
+        str(o.reason) ?? '',
+        eventTarget(io.kind, io.name),
+        str(io.fieldPath) ?? '',
+        eventSource(str(src.component) || str(o.reportingComponent) || '', str(src.host) || str(o.reportingInstance) || ''),
+        (str(o.message) ?? '').trim(),
+        first,
+        count,
+        name(o),
+      ];
     },
   },
   'events.k8s.io/events': {
-    columns: [col('Last Seen'), col('Type'), col('Reason'), col('Object'), col('Message')],
+    columns: EVENT_COLUMNS,
     cells: (o, now) => {
+      // the same event seen through events.k8s.io/v1 (deprecated* fields are core/v1's)
       const r = obj(o.regarding);
-      const last = str(getPath(o, 'series.lastObservedTime')) ?? str(o.deprecatedLastTimestamp) ?? str(o.eventTime) ?? str(obj(o.metadata).creationTimestamp);
-      return [age(last, now), str(o.type) ?? '', str(o.reason) ?? '', `${(str(r.kind) ?? '').toLowerCase()}/${str(r.name) ?? ''}`, str(o.note) ?? ''];
+      const first = ts(o.deprecatedFirstTimestamp) ? age(o.deprecatedFirstTimestamp, now) : age(o.eventTime, now);
+      let last = ts(o.deprecatedLastTimestamp) ? age(o.deprecatedLastTimestamp, now) : first;
+      let count = typeof o.deprecatedCount === 'number' && o.deprecatedCount > 0 ? o.deprecatedCount : 1;
+      const series = obj(o.series);
+      if (isObj(o.series)) {
+        last = age(series.lastObservedTime, now);
+        count = typeof series.count === 'number' ? series.count : count;
+      }
+      const src = obj(o.deprecatedSource);
+      return [
+        last,
+        str(o.type) ?? '',
+        str(o.reason) ?? '',
+        eventTarget(r.kind, r.name),
+        str(r.fieldPath) ?? '',
+        eventSource(str(o.reportingController) || str(src.component) || '', str(o.reportingInstance) || str(src.host) || ''),
+        (str(o.note) ?? '').trim(),
+        first,
+        count,
+        name(o),
+      ];
     },
   },
   'apps/deployments': {

@@ -373,6 +373,39 @@ data: {a: b}
   }
 });
 
+test('kubectl get events (and -o wide) and kubectl events: counts, first and last seen, source, as kube-apiserver prints them', async () => {
+  const iso = (ago: number) => new Date(Date.now() - ago * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
+  const ev = {
+    apiVersion: 'v1',
+    kind: 'Event',
+    metadata: { name: 'web.ip', namespace: 'default' },
+    involvedObject: { kind: 'Service', name: 'web', namespace: 'default', apiVersion: 'v1' },
+    reason: 'IPAllocated',
+    message: 'Assigned IP ["10.89.0.200"]',
+    type: 'Normal',
+    source: { component: 'metallb-controller' },
+    count: 3,
+    firstTimestamp: iso(600),
+    lastTimestamp: iso(30),
+  };
+  await k(['apply', '-f', '-'], JSON.stringify(ev));
+  try {
+    const plain = (await k(['get', 'events', '--field-selector', 'reason=IPAllocated'])).trim().split('\n');
+    assert.match(plain[0]!, /^LAST SEEN\s+TYPE\s+REASON\s+OBJECT\s+MESSAGE$/);
+    assert.match(plain[1]!, /^\d+s\s+Normal\s+IPAllocated\s+service\/web\s+Assigned IP \["10\.89\.0\.200"\]$/);
+    const wide = (await k(['get', 'events', '--field-selector', 'reason=IPAllocated', '-o', 'wide'])).trim().split('\n');
+    assert.match(wide[0]!, /^LAST SEEN\s+TYPE\s+REASON\s+OBJECT\s+SUBOBJECT\s+SOURCE\s+MESSAGE\s+FIRST SEEN\s+COUNT\s+NAME$/);
+    assert.match(wide[1]!, /^\d+s\s+Normal\s+IPAllocated\s+service\/web\s+metallb-controller\s+Assigned IP \["10\.89\.0\.200"\]\s+10m\s+3\s+web\.ip$/);
+    // the same event through events.k8s.io/v1
+    const v1 = (await k(['get', 'events.v1.events.k8s.io', '--field-selector', 'reason=IPAllocated', '-o', 'wide'])).trim().split('\n');
+    assert.match(v1[1]!, /^\d+s\s+Normal\s+IPAllocated\s+service\/web\s+metallb-controller\s+Assigned IP \["10\.89\.0\.200"\]\s+10m\s+3\s+web\.ip$/);
+    const events = await k(['events', '--for', 'service/web']);
+    assert.match(events, /\d+s \(x3 over 10m\)\s+Normal\s+IPAllocated\s+Service\/web\s+Assigned IP/);
+  } finally {
+    await kubectl(['delete', 'event', 'web.ip'], srv.kubeconfig);
+  }
+});
+
 test('older kubectl (1.27): apply and get', async (t) => {
   const bin = kubectlBinary('1.27');
   if (!bin) {
