@@ -4,7 +4,8 @@
 // as Go prints them (`map[string]string{"app":"web"}`). Deliberately not the whole of kube's validation.
 import type { FieldError } from './errors.js';
 import { labelSelectorFromObject, matchLabels } from './selectors.js';
-import { arr, isObj, jsonEqual, obj, str, type Obj } from './util.js';
+import { applyBuiltinDefaults } from './defaults.js';
+import { arr, clone, isObj, jsonEqual, obj, str, type Obj } from './util.js';
 import { LABEL_MSG } from './validation.js';
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -135,11 +136,59 @@ function validateConfigKeys(o: Obj, fields: string[]): FieldError[] {
   return errs;
 }
 
+const POD_UPDATE_FORBIDDEN =
+  'pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)';
+
+/**
+ * ValidatePodUpdate: a pod's spec is fixed once created, but for container images, a shorter (or new)
+ * activeDeadlineSeconds, added tolerations, a negative grace period set to 1 and removed scheduling gates.
+ */
+function validatePodUpdate(pod: Obj, old: Obj): FieldError[] {
+  const errs: FieldError[] = [];
+  // compare both as the server stores them (an object stored by an older version may lack a newer default)
+  const before = clone(old);
+  applyBuiltinDefaults('/pods', before);
+  const oldSpec = obj(before.spec);
+  const after = clone(pod);
+  applyBuiltinDefaults('/pods', after);
+  const munged = obj(after.spec);
+  for (const list of ['containers', 'initContainers'] as const) {
+    const now = arr(munged[list]);
+    const was = arr(oldSpec[list]);
+    if (now.length !== was.length) continue;
+    now.forEach((c, i) => {
+      if (isObj(c) && isObj(was[i])) c.image = (was[i] as Obj).image;
+    });
+  }
+  const deadline = munged.activeDeadlineSeconds;
+  const oldDeadline = oldSpec.activeDeadlineSeconds;
+  if (deadline !== undefined && oldDeadline !== undefined && (typeof deadline !== 'number' || typeof oldDeadline !== 'number' || deadline > oldDeadline))
+    errs.push({ type: 'Invalid', field: 'spec.activeDeadlineSeconds', value: deadline, detail: 'must be less than or equal to previous value' });
+  if (deadline !== undefined || oldDeadline === undefined) {
+    if (oldDeadline === undefined) delete munged.activeDeadlineSeconds;
+    else munged.activeDeadlineSeconds = oldDeadline;
+  }
+  const oldTolerations = arr(oldSpec.tolerations);
+  if (oldTolerations.every((t) => arr(munged.tolerations).some((n) => jsonEqual(n, t)))) {
+    if (oldSpec.tolerations === undefined) delete munged.tolerations;
+    else munged.tolerations = oldSpec.tolerations;
+  }
+  if (typeof oldSpec.terminationGracePeriodSeconds === 'number' && oldSpec.terminationGracePeriodSeconds < 0 && munged.terminationGracePeriodSeconds === 1)
+    munged.terminationGracePeriodSeconds = oldSpec.terminationGracePeriodSeconds;
+  const gates = arr(munged.schedulingGates);
+  if (gates.every((g) => arr(oldSpec.schedulingGates).some((o) => jsonEqual(o, g)))) {
+    if (oldSpec.schedulingGates === undefined) delete munged.schedulingGates;
+    else munged.schedulingGates = oldSpec.schedulingGates;
+  }
+  if (!jsonEqual(munged, oldSpec)) errs.push({ type: 'Forbidden', field: 'spec', detail: POD_UPDATE_FORBIDDEN });
+  return errs;
+}
+
 const WORKLOAD_KINDS: Record<string, string> = { 'apps/deployments': 'Deployment', 'apps/replicasets': 'ReplicaSet', 'apps/daemonsets': 'DaemonSet', 'apps/statefulsets': 'StatefulSet' };
 
 /** The checks above for the built-in type stored under `key` (`group/resource`); `old` on update. */
 export function validateBuiltinObject(key: string, o: Obj, old: Obj | undefined): FieldError[] {
-  if (key === '/pods') return validatePodSpec(obj(o.spec), 'spec', ['Always', 'OnFailure', 'Never']);
+  if (key === '/pods') return [...validatePodSpec(obj(o.spec), 'spec', ['Always', 'OnFailure', 'Never']), ...(old ? validatePodUpdate(o, old) : [])];
   const kind = WORKLOAD_KINDS[key];
   if (kind) return validateWorkload(kind, o, old);
   if (key === '/configmaps') return validateConfigKeys(o, ['data', 'binaryData']);

@@ -59,3 +59,21 @@ test('ConfigMap and Secret keys', () => {
   assert.match(msgs('/secrets', { data: { 'a/b': 'eA==' } })[0]!, /^data\[a\/b\]: Invalid value: "a\/b": a valid config key must consist of alphanumeric characters/);
   assert.deepEqual(msgs('/configmaps', { data: { k: 'x' }, binaryData: { k: 'eA==' } }), ['binaryData[k]: Invalid value: "k": duplicate of key present in data']);
 });
+
+test('pod updates: only images, a shorter activeDeadlineSeconds, added tolerations and removed scheduling gates', () => {
+  const old: Obj = { spec: { containers: [{ name: 'c', image: 'nginx:1' }], tolerations: [{ key: 'a', operator: 'Exists' }], schedulingGates: [{ name: 'g' }], activeDeadlineSeconds: 100 } };
+  const upd = (spec: Obj): string[] => msgs('/pods', { spec: { ...(old.spec as Obj), ...spec } }, old);
+  assert.deepEqual(upd({ containers: [{ name: 'c', image: 'nginx:2' }] }), []);
+  assert.deepEqual(upd({ tolerations: [{ key: 'a', operator: 'Exists' }, { key: 'b', operator: 'Exists' }] }), []);
+  assert.deepEqual(upd({ schedulingGates: [] }), []);
+  assert.deepEqual(upd({ activeDeadlineSeconds: 50 }), []);
+  assert.deepEqual(upd({ activeDeadlineSeconds: 200 }), ['spec.activeDeadlineSeconds: Invalid value: 200: must be less than or equal to previous value']);
+  const forbidden = 'spec: Forbidden: pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)';
+  assert.deepEqual(upd({ containers: [{ name: 'c', image: 'nginx:1', env: [{ name: 'X', value: '1' }] }] }), [forbidden]);
+  assert.deepEqual(upd({ nodeName: 'node2' }), [forbidden]);
+  assert.deepEqual(upd({ tolerations: [] }), [forbidden]);
+  assert.deepEqual(upd({ schedulingGates: [{ name: 'g' }, { name: 'h' }] }), [forbidden]);
+  // the server's defaults do not count as changes
+  const defaulted = { spec: { containers: [{ name: 'c', image: 'nginx:1', resources: { limits: { cpu: '1' } } }] } };
+  assert.deepEqual(msgs('/pods', { spec: { containers: [{ name: 'c', image: 'nginx:1', resources: { limits: { cpu: '1' }, requests: { cpu: '1' } } }] } }, defaulted), []);
+});
