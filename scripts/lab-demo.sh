@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # MetalLB's tutorial, run in the lab: a 3-node cluster in network namespaces on this host, metallb-ts installed,
-# a Deployment scaled to 3, exposed as a LoadBalancer Service, and reached from the lab's client machine.
+# a Deployment scaled to 3, exposed as a LoadBalancer Service, reached from the lab's client machine through the node
+# that announces it; then that node's cable is cut and the client's requests go on through the next node.
 set -euo pipefail
 
 usage() {
@@ -14,7 +15,10 @@ tutorial with the real kubectl:
   kubectl scale deployment lb-hname-pods --replicas=3
   kubectl expose deployment lb-hname-pods --type=LoadBalancer --name=lb-hname-svc --port=80
   kubectl get svc lb-hname-svc
-  curl from the client machine
+  curl http://EXTERNAL-IP from the client machine (answered by the pods in turn)
+  arping EXTERNAL-IP from the client: only the announcing node answers, with its MAC
+  the announcing node's cable cut: the client's requests go on through the next node
+  the cable restored: the node takes its address back
 
 and removes the lab at the end.
 
@@ -56,6 +60,7 @@ metallb lab up --nodes "$nodes"
 export KUBECONFIG
 KUBECONFIG=$(metallb lab status -o json | node -e 'process.stdout.write(JSON.parse(require("fs").readFileSync(0,"utf8")).kubeconfig)')
 client_ip=$(metallb lab status -o json | node -e 'process.stdout.write(JSON.parse(require("fs").readFileSync(0,"utf8")).client.ipv4)')
+client_ns=$(metallb lab status -o json | node -e 'process.stdout.write(JSON.parse(require("fs").readFileSync(0,"utf8")).client.netns)')
 
 step "The cluster"
 show kubectl get nodes -o wide
@@ -83,13 +88,65 @@ for _ in 1 2 3 4 5 6; do
   echo
 done
 
-step "From the client: the EXTERNAL-IP ${ip:-<none>}"
-if [ -n "${ip:-}" ] && metallb lab exec client -- curl -s --max-time 3 "http://$ip/" | sed 's/^/  /'; then
-  :
-else
-  echo "  not answered: announcing the address on the LAN is the speaker's job, and the speaker is not written yet"
-  echo "  (the Service has its address and kube-proxy serves it on every node; nothing answers ARP for it)."
+step "From the client: the EXTERNAL-IP ${ip:-<none>}, answered by the pods in turn"
+if [ -z "${ip:-}" ]; then
+  echo "  the Service got no address (see: kubectl describe svc lb-hname-svc; kubectl logs -n metallb-system deploy/controller)" >&2
+  exit 1
 fi
+for _ in 1 2 3 4 5 6; do
+  metallb lab exec client -- curl -s --max-time 3 "http://$ip/" | tr -d '\n' | sed 's/^/  /'
+  echo
+done
+
+# The node announcing the address (MetalLB's ServiceL2Status), its LAN MAC and the host end of its cable.
+owner_of() {
+  kubectl get servicel2statuses -n metallb-system -o json | node -e '
+    const items = JSON.parse(require("fs").readFileSync(0, "utf8")).items.filter((o) => o.status?.serviceName === "lb-hname-svc");
+    process.stdout.write(items.length === 1 ? items[0].status.node : "");' 2>/dev/null || true
+}
+machine_field() { # node field
+  metallb lab status -o json | node -e '
+    const s = JSON.parse(require("fs").readFileSync(0, "utf8"));
+    process.stdout.write(String(s.nodes.find((n) => n.name === process.argv[1])?.[process.argv[2]] ?? ""));' "$1" "$2"
+}
+owner=""
+for _ in $(seq 100); do owner=$(owner_of); [ -n "$owner" ] && break; sleep 0.2; done
+step "Who answers for $ip: $owner (MAC $(machine_field "$owner" mac)), alone"
+show kubectl get servicel2statuses -n metallb-system
+show metallb lab exec client -- arping -c 3 -w 3 -I eth0 "$ip" || true
+
+cable=$(machine_field "$owner" netns)
+step "Cutting $owner's cable (ip link set $cable down: the switch port dies, no goodbye); the client keeps asking"
+ip link set "$cable" down
+restore_link() { ip link set "$cable" up 2>/dev/null || true; }
+trap 'restore_link; cleanup' EXIT
+start=$(date +%s%N)
+answered=0
+for _ in $(seq 300); do
+  t=$(( ($(date +%s%N) - start) / 1000000 ))
+  # ip netns exec rather than `metallb lab exec`: no Node.js start per request, so the times mean something.
+  if body=$(ip netns exec "$client_ns" curl -s --max-time 1 "http://$ip/" 2>/dev/null) && [ -n "$body" ]; then
+    printf '  +%5d ms  %s\n' "$t" "$body"
+    answered=$((answered + 1))
+    [ "$answered" -ge 4 ] && break
+  else
+    printf '  +%5d ms  (no answer)\n' "$t"
+  fi
+done
+if [ "$answered" -lt 4 ]; then echo "lab-demo: the client's requests were not answered after the cut" >&2; exit 1; fi
+new_owner=""
+for _ in $(seq 100); do new_owner=$(owner_of); [ -n "$new_owner" ] && [ "$new_owner" != "$owner" ] && break; sleep 0.2; done
+if [ -z "$new_owner" ] || [ "$new_owner" = "$owner" ]; then echo "lab-demo: no other node took $ip over" >&2; exit 1; fi
+echo "  now announced by ${new_owner:-?} (MAC $(machine_field "${new_owner:-}" mac)); requests kube-proxy sends to the pod on $owner fail until its endpoint goes"
+show metallb lab exec client -- arping -c 2 -w 2 -I eth0 "$ip" || true
+
+step "Restoring $owner's cable: it sorts first again for this address and takes it back, alone"
+restore_link
+back=""
+for _ in $(seq 300); do back=$(owner_of); [ "$back" = "$owner" ] && break; sleep 0.2; done
+if [ "$back" != "$owner" ]; then echo "lab-demo: $owner did not take $ip back (owner: ${back:-none})" >&2; exit 1; fi
+show kubectl get servicel2statuses -n metallb-system
+show metallb lab exec client -- arping -c 2 -w 2 -I eth0 "$ip" || true
 
 step "Cleaning up the tutorial"
 show kubectl delete svc lb-hname-svc
