@@ -1,5 +1,8 @@
 // `metallb controller`: the cluster-wide controller that assigns LoadBalancer addresses (see docs/controller.md).
+// Accepts the flags and environment of MetalLB's controller from v0.9 to v0.16, so MetalLB's manifests run it
+// unchanged; a flag only a newer MetalLB knows is warned about, never fatal (a crash loop would stop allocation).
 import { randomUUID } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { createLogger, isLogLevel, type LogLevel } from '../log.js';
 import { KubeClient, KubeConfigError, loadKubeConfig, errorText } from '../k8s/client.js';
@@ -35,7 +38,9 @@ function parsePositiveInt(text: string): number {
 
 interface Flags {
   kubeconfig?: string;
-  namespace: string;
+  namespace?: string;
+  configNs?: string;
+  config?: string;
   lbClass?: string;
   metricsPort: number;
   port?: number;
@@ -44,7 +49,7 @@ interface Flags {
   certDir: string;
   certServiceName: string;
   webhookSecret: string;
-  webhookMode: WebhookMode;
+  webhookMode?: WebhookMode;
   mlSecretName: string;
   deployment?: string;
   podName?: string;
@@ -64,7 +69,9 @@ export function registerController(program: Command): void {
     .command('controller')
     .description('run the MetalLB controller: assigns LoadBalancer addresses, validates config (webhook), keeps pool status')
     .option('--kubeconfig <path>', 'kubeconfig file (default: in-cluster service account)')
-    .option('--namespace <ns>', 'namespace MetalLB runs in and reads its configuration from', process.env.METALLB_NAMESPACE || 'metallb-system')
+    .option('--namespace <ns>', "namespace MetalLB runs in and reads its configuration from [$METALLB_NAMESPACE, else the service account's, else metallb-system]", process.env.METALLB_NAMESPACE || undefined)
+    .option('--config <name>', 'legacy ConfigMap holding the configuration (MetalLB <= v0.12); given explicitly, the webhook is off unless --webhook-mode says otherwise', undefined)
+    .option('--config-ns <ns>', 'namespace of the configuration (MetalLB <= v0.12; same as --namespace)')
     .option('--lb-class <class>', 'handle only Services with this loadBalancerClass (default: only those without a class)')
     .option('--metrics-port <port>', 'plain-HTTP Prometheus /metrics port (0 = any free port, -1 = off)', parsePort, 7472)
     .addOption(new Option('--port <port>', 'alias of --metrics-port').argParser(parsePort).hideHelp())
@@ -73,7 +80,7 @@ export function registerController(program: Command): void {
     .option('--cert-dir <dir>', 'directory with the webhook tls.crt/tls.key (generated and kept in a Secret when absent)', '/tmp/k8s-webhook-server/serving-certs')
     .option('--cert-service-name <name>', 'webhook Service name the generated certificate is for', 'metallb-webhook-service')
     .option('--webhook-secret <name>', 'Secret holding the generated webhook certificate', 'metallb-webhook-cert')
-    .addOption(new Option('--webhook-mode <mode>', 'webhook: enabled, disabled, or onlywebhook (serve the webhook only)').choices(['enabled', 'disabled', 'onlywebhook']).default('enabled'))
+    .addOption(new Option('--webhook-mode <mode>', 'webhook: enabled, disabled, or onlywebhook (serve the webhook only) (default: enabled; disabled with --config)').choices(['enabled', 'disabled', 'onlywebhook']))
     .option('--ml-secret-name <name>', 'memberlist Secret to create when missing', process.env.METALLB_ML_SECRET_NAME || 'memberlist')
     .option('--deployment <name>', 'controller Deployment, owner of the memberlist Secret', process.env.METALLB_DEPLOYMENT || undefined)
     .option('--pod-name <name>', 'this pod, used as the leader-election identity (with a random suffix)', process.env.METALLB_POD_NAME || undefined)
@@ -100,14 +107,18 @@ export function registerController(program: Command): void {
           return v;
         }),
     )
+    .allowUnknownOption(true)
+    .allowExcessArguments(true)
     .addHelpText(
       'after',
       `
 MetalLB flags accepted without effect (its manifests pass them): --tls-cipher-suites, --tls-curve-preferences,
---metrics-cert-dir, --disable-cert-rotation, --webhook-http2, --enable-pprof, --pprof-bind-address.`,
+--metrics-cert-dir, --disable-cert-rotation, --webhook-http2, --enable-pprof, --pprof-bind-address.
+Any other unknown flag is reported and ignored.
+Environment: METALLB_NAMESPACE, METALLB_ML_SECRET_NAME, METALLB_DEPLOYMENT, METALLB_POD_NAME.`,
     )
-    .action(async (flags: Flags) => {
-      await runController(flags);
+    .action(async (flags: Flags, command: Command) => {
+      await runController(flags, command.args);
     });
   for (const f of ['--tls-cipher-suites', '--tls-curve-preferences', '--metrics-cert-dir', '--pprof-bind-address']) cmd.addOption(new Option(`${f} <value>`).hideHelp());
   for (const f of ['--disable-cert-rotation', '--webhook-http2', '--enable-pprof']) cmd.addOption(new Option(`${f} [bool]`).hideHelp());
@@ -116,7 +127,32 @@ MetalLB flags accepted without effect (its manifests pass them): --tls-cipher-su
 /** MetalLB's --tls-min-version values (Go's tls.VersionName). */
 const TLS_VERSIONS = { VersionTLS12: 'TLSv1.2', VersionTLS13: 'TLSv1.3' } as const;
 
-async function runController(f: Flags): Promise<void> {
+const SA_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+
+/**
+ * The namespace, as MetalLB's releases chose it: --namespace (v0.13+) or --config-ns (<= v0.12), then
+ * $METALLB_NAMESPACE (the --namespace default), then the pod's service account namespace, then metallb-system.
+ */
+export function controllerNamespace(f: { namespace?: string; configNs?: string }, saFile = SA_NAMESPACE_FILE): string {
+  if (f.namespace) return f.namespace;
+  if (f.configNs) return f.configNs;
+  if (existsSync(saFile)) {
+    const ns = readFileSync(saFile, 'utf8').trim();
+    if (ns) return ns;
+  }
+  return 'metallb-system';
+}
+
+/**
+ * MetalLB <= v0.12 took its configuration from the ConfigMap named by --config and had no webhook; its manifests
+ * (and only those) pass --config, and grant no webhook Service, configuration or certificate Secret. So an explicit
+ * --config turns the webhook off unless --webhook-mode asks for it.
+ */
+export function webhookModeFor(f: { webhookMode?: WebhookMode; config?: string }): WebhookMode {
+  return f.webhookMode ?? (f.config !== undefined ? 'disabled' : 'enabled');
+}
+
+async function runController(f: Flags, stray: readonly string[] = []): Promise<void> {
   // A broken kubeconfig is a usage error: one line on stderr, exit 2 (main prints `metallb: <message>`).
   let access;
   try {
@@ -129,14 +165,21 @@ async function runController(f: Flags): Promise<void> {
     throw new Error('--leader-elect-renew-deadline must be shorter than --leader-elect-lease-duration');
   }
   const log = createLogger('controller', f.logLevel);
+  const unknown = stray.filter((a) => a !== '');
+  if (unknown.length > 0) log.warn({ ignored: unknown }, `ignoring unknown arguments (flags of a newer MetalLB?): ${unknown.join(' ')}`);
+  const webhookMode = webhookModeFor(f);
+  if (f.config !== undefined && f.webhookMode === undefined) {
+    log.info({ configMap: f.config }, `--config=${f.config}: MetalLB <= v0.12 configuration (ConfigMap ${f.config}); the webhook is off as in those releases (--webhook-mode=enabled turns it on)`);
+  }
   const client = new KubeClient(access, { userAgent: 'metallb-controller' });
   const opts: ControllerOptions = {
-    namespace: f.namespace,
+    namespace: controllerNamespace(f),
+    legacyConfigMap: f.config ?? 'config',
     lbClass: f.lbClass,
     metricsPort: f.port ?? f.metricsPort,
     healthProbePort: f.healthProbePort,
     webhookPort: f.webhookPort,
-    webhookMode: f.webhookMode,
+    webhookMode,
     webhookMinTLSVersion: TLS_VERSIONS[f.tlsMinVersion],
     certDir: f.certDir,
     webhookSecretName: f.webhookSecret,

@@ -139,7 +139,30 @@ function expandObjects(objects: readonly KubeObject[], namespace: string, collec
       if (c2.type === 'config') items.push({ raw: g.object as unknown as JsonObject, kind: c2.kind, version: c2.version, index, origin: g.origin });
     }
   });
-  return items;
+  return preferResources(items, namespace, warnings);
+}
+
+/**
+ * The migration to CRDs applies `metallb config convert`'s output next to the ConfigMap: an object of the same kind,
+ * namespace and name as one the ConfigMap converts to replaces it (with a warning), so the configuration does not
+ * change while both exist and deleting the ConfigMap afterwards changes nothing either.
+ */
+function preferResources(items: Item[], namespace: string, warnings: ConfigError[]): Item[] {
+  const key = (i: Item): string => {
+    const meta = isRecord(i.raw.metadata) ? i.raw.metadata : {};
+    const ns = typeof meta.namespace === 'string' && meta.namespace ? meta.namespace : namespace;
+    return `${i.kind} ${ns}/${typeof meta.name === 'string' ? meta.name : ''}`;
+  };
+  const resources = new Set(items.filter((i) => !i.origin).map(key));
+  return items.filter((i) => {
+    if (!i.origin || !resources.has(key(i))) return true;
+    warnings.push({
+      object: i.origin.label,
+      field: 'data.config',
+      message: `${key(i)} is also defined as an object of its own, which is used instead (delete the ConfigMap once the migration to CRDs is done)`,
+    });
+    return false;
+  });
 }
 
 /** MetalLB's webhook warns about these; they still work. */

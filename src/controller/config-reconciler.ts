@@ -103,6 +103,8 @@ export class ConfigReconciler {
     this.lastErrorsKey = '';
   }
 
+  private lastWarningsKey = '[]';
+
   reconcile(): void {
     const { log, sources, namespace } = this.d;
     const objects = sources.configObjects();
@@ -134,6 +136,12 @@ export class ConfigReconciler {
       return;
     }
     const config = result.config;
+    const warnings = (result.warnings ?? []).map(formatConfigError);
+    const warningsKey = JSON.stringify(warnings);
+    if (warningsKey !== this.lastWarningsKey) {
+      this.lastWarningsKey = warningsKey;
+      for (const w of warnings) log.warn({ warning: w }, `configuration warning: ${w}`);
+    }
     const key = stableKey(this.d.relevant ? this.d.relevant(config) : config.pools);
     if (key === this.poolsKey) {
       this.lastErrorsKey = '';

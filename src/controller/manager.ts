@@ -37,6 +37,8 @@ export type WebhookMode = 'enabled' | 'disabled' | 'onlywebhook';
 
 export interface ControllerOptions {
   namespace: string;
+  /** Name of the legacy ConfigMap (MetalLB's --config, default `config`). */
+  legacyConfigMap?: string;
   lbClass?: string;
   /** -1 = no metrics server. */
   metricsPort: number;
@@ -261,10 +263,11 @@ export class Controller {
     for (const inf of this.configInformers) {
       inf.addHandlers({ add: enqueueConfig, delete: enqueueConfig, update: (a, b) => contentChanged(a, b) && enqueueConfig() });
     }
+    const legacy = this.legacyConfigMap;
     this.configMaps?.addHandlers({
-      add: (o) => o.metadata?.name === 'config' && enqueueConfig(),
-      delete: (o) => o.metadata?.name === 'config' && enqueueConfig(),
-      update: (a, b) => b.metadata?.name === 'config' && contentChanged(a, b) && enqueueConfig(),
+      add: (o) => o.metadata?.name === legacy && enqueueConfig(),
+      delete: (o) => o.metadata?.name === legacy && enqueueConfig(),
+      update: (a, b) => b.metadata?.name === legacy && contentChanged(a, b) && enqueueConfig(),
     });
     this.secrets?.addHandlers({ add: enqueueConfig, delete: enqueueConfig, update: (a, b) => contentChanged(a, b) && enqueueConfig() });
     for (const inf of [this.namespaces, this.nodes].filter((i) => i !== undefined) as Informer[]) {
@@ -281,11 +284,16 @@ export class Controller {
     return this.leader;
   }
 
+  /** MetalLB's --config (<= v0.12): the legacy ConfigMap's name. */
+  private get legacyConfigMap(): string {
+    return this.opts.legacyConfigMap ?? 'config';
+  }
+
   /** Every config object, CRs of each kind oldest first, then the legacy ConfigMap. */
   configObjects(): KubeObject[] {
     const out: KubeObject[] = [];
     for (const inf of this.configInformers) out.push(...inf.list().sort(oldestFirst));
-    const cm = this.configMaps?.get(`${this.opts.namespace}/config`);
+    const cm = this.configMaps?.get(`${this.opts.namespace}/${this.legacyConfigMap}`);
     if (cm) out.push(cm);
     return out;
   }

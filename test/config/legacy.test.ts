@@ -135,6 +135,28 @@ test('parse: the legacy ConfigMap and CRDs together form one config', () => {
   valid([crd, raw({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'other' }, data: { foo: 'bar' } })]);
 });
 
+test('parse: the migration to CRDs — convert output next to the ConfigMap replaces its objects, with a warning', () => {
+  const cm = legacyCM('address-pools:\n- name: default\n  protocol: layer2\n  addresses: [10.0.0.0/24]\n- name: other\n  protocol: layer2\n  addresses: [10.2.0.0/24]\n');
+  const before = valid([cm]);
+  const converted = convertLegacyConfigMap(cm);
+  assert.deepEqual(converted.errors, []);
+  // Stored by the API server: defaults filled in, CRs listed before the ConfigMap.
+  const stored = converted.objects.map((o) => (o.kind === 'IPAddressPool' ? { ...o, spec: { autoAssign: true, avoidBuggyIPs: false, ...((o as { spec?: object }).spec) } } : o)) as KubeObject[];
+  const r = parse([...stored, cm]);
+  assert.deepEqual(r.errors, []);
+  assert.deepEqual(r.config?.pools, before.pools);
+  assert.deepEqual(r.config?.l2Advertisements.map((a) => [...a.pools]), before.l2Advertisements.map((a) => [...a.pools]));
+  const texts = (r.warnings ?? []).map(formatConfigError);
+  assert.ok(texts.some((t) => t.includes('IPAddressPool metallb-system/default is also defined as an object of its own')), texts.join('\n'));
+  // Only the pool applied so far: it replaces the ConfigMap's, the rest still comes from the ConfigMap.
+  const partial = parse([stored.find((o) => o.kind === 'IPAddressPool')!, cm]);
+  assert.deepEqual(partial.errors, []);
+  assert.deepEqual(partial.config?.pools.map((p) => p.name).sort(), ['default', 'other']);
+  // A CR of that name that says something else wins over the ConfigMap (the CRs are where the migration goes).
+  const edited = parseYaml('apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: default, namespace: metallb-system}\nspec: {addresses: [10.9.0.0/24]}\n') as KubeObject;
+  assert.deepEqual(valid([edited, cm]).pools.find((p) => p.name === 'default')?.addresses, ['10.9.0.0/24']);
+});
+
 test('parse: the example legacy ConfigMap is valid and equals its conversion', () => {
   const fromCM = valid(readYamlDocuments(readFileSync(fileURLToPath(new URL('../../examples/legacy-configmap.yaml', import.meta.url)), 'utf8'), 'x').objects);
   assert.deepEqual(fromCM.pools.map((p) => p.name), ['production', 'office']);
