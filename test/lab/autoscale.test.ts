@@ -83,8 +83,12 @@ test('autoscaling behind the load-balancer: kubectl top, HPA up to 3+ pods answe
   t.diagnostic(`scaled to >= 3 replicas ${scaledIn.toFixed(0)} s after the load started`);
   const up = await hpa('lb-hname-pods');
   assert.equal(cond(up, 'ScalingActive')?.reason, 'ValidMetricFound');
-  const events = await k(['get', 'events', '--field-selector', 'involvedObject.name=lb-hname-pods,reason=SuccessfulRescale', '-o', 'jsonpath={range .items[*]}{.message}{"\\n"}{end}']);
-  assert.match(events, /^New size: [34]; reason: cpu resource utilization \(percentage of request\) above target$/m);
+  const rescales = (): Promise<string> =>
+    k(['get', 'events', '--field-selector', 'involvedObject.name=lb-hname-pods,reason=SuccessfulRescale', '-o', 'jsonpath={range .items[*]}{.message}{"\\n"}{end}']);
+  await lab.waitFor('the SuccessfulRescale event of the scale up', async () => {
+    const events = await rescales();
+    return /^New size: [34]; reason: cpu resource utilization \(percentage of request\) above target$/m.test(events) ? true : events;
+  }, 60_000, 2000);
 
   const n = await replicas();
   await lab.waitFor(`${n} ready endpoints in the EndpointSlice`, async () => {
@@ -103,12 +107,21 @@ test('autoscaling behind the load-balancer: kubectl top, HPA up to 3+ pods answe
     const rows = [...r.stdout.matchAll(/^(lb-hname-pods-\S+)\s+(\d+)m\s/gm)];
     return rows.length >= 3 && rows.every((m) => Number(m[2]) > 0) ? true : r.stdout;
   }, 120_000);
-  const table = await k(['get', 'hpa']);
+  // REPLICAS is the HPA's status.currentReplicas, written by its next sync (up to 15 s after the scale)
+  let table = '';
+  await lab.waitFor('kubectl get hpa: REPLICAS 3 or 4', async () => {
+    table = await k(['get', 'hpa']);
+    return /^lb-hname-pods\s+Deployment\/lb-hname-pods\s+cpu: \d+%\/50%\s+1\s+4\s+[34]\s+/m.test(table) ? true : table;
+  }, 90_000, 2000);
   assert.match(table, /^NAME\s+REFERENCE\s+TARGETS\s+MINPODS\s+MAXPODS\s+REPLICAS\s+AGE$/m);
-  assert.match(table, /^lb-hname-pods\s+Deployment\/lb-hname-pods\s+cpu: \d+%\/50%\s+1\s+4\s+[34]\s+/m);
 
-  // an HPA on a Deployment without CPU requests
+  // an HPA on a Deployment without CPU requests (until metrics-server has its pod, the failure is that no metrics came)
+  await lab.waitFor('the noreq HPA reporting the missing request', async () => {
+    const c = cond(await hpa('noreq'), 'ScalingActive');
+    return c?.status === 'False' && /missing request/.test(c.message) ? true : JSON.stringify(c);
+  }, 120_000, 2000);
   const nr = await hpa('noreq');
+  table = await k(['get', 'hpa']);
   assert.equal(cond(nr, 'ScalingActive')?.status, 'False');
   assert.equal(cond(nr, 'ScalingActive')?.reason, 'FailedGetResourceMetric');
   assert.match(cond(nr, 'ScalingActive')?.message ?? '', /^the HPA was unable to compute the replica count: failed to get cpu utilization: missing request for cpu in container echo-hname of Pod noreq-\S+$/);
@@ -123,6 +136,8 @@ test('autoscaling behind the load-balancer: kubectl top, HPA up to 3+ pods answe
     const n1 = await replicas();
     return n1 === 1 ? true : `${n1} replicas; hpa: ${(await k(['get', 'hpa', 'lb-hname-pods'])).trim()}`;
   }, 300_000, 2000);
-  const down = await k(['get', 'events', '--field-selector', 'involvedObject.name=lb-hname-pods,reason=SuccessfulRescale', '-o', 'jsonpath={range .items[*]}{.message}{"\\n"}{end}']);
-  assert.match(down, /^New size: 1; reason: All metrics below target$/m);
+  await lab.waitFor('the SuccessfulRescale event of the scale down', async () => {
+    const events = await rescales();
+    return /^New size: 1; reason: All metrics below target$/m.test(events) ? true : events;
+  }, 60_000, 2000);
 });

@@ -163,8 +163,12 @@ describe('HorizontalPodAutoscaler controller', () => {
     assert.deepEqual(pick(cond(up, 'ScalingActive')), { status: 'True', reason: 'ValidMetricFound', message: 'the HPA was able to successfully calculate a replica count from cpu resource utilization (percentage of request)' });
     assert.equal(cond(up, 'ScalingLimited')?.reason, 'DesiredWithinRange');
     assert.equal(await replicas('thp-web', 'web'), 4);
-    const ev = await kOk(['get', 'events', '-n', 'thp-web', '--field-selector', 'involvedObject.kind=HorizontalPodAutoscaler', '-o', 'jsonpath={range .items[*]}{.reason}|{.message}|{.source.component}{"\\n"}{end}']);
-    assert.match(ev, /^SuccessfulRescale\|New size: 4; reason: cpu resource utilization \(percentage of request\) above target\|horizontal-pod-autoscaler$/m);
+    // events are sent in the background: the status write may be seen first
+    const rescaled = /^SuccessfulRescale\|New size: 4; reason: cpu resource utilization \(percentage of request\) above target\|horizontal-pod-autoscaler$/m;
+    await eventually('the SuccessfulRescale event', async () => {
+      const ev = await kOk(['get', 'events', '-n', 'thp-web', '--field-selector', 'involvedObject.kind=HorizontalPodAutoscaler', '-o', 'jsonpath={range .items[*]}{.reason}|{.message}|{.source.component}{"\\n"}{end}']);
+      return rescaled.test(ev) ? ev : undefined;
+    }, 30_000);
   });
 
   it('kubectl get hpa shows TARGETS, MINPODS, MAXPODS, REPLICAS; describe shows metrics, conditions and events', async () => {
@@ -218,8 +222,10 @@ describe('HorizontalPodAutoscaler controller', () => {
     });
     // 5 % of the request is a tenth of the target: ceil(0.1 × 6) = 1, the minimum itself
     assert.equal(cond(down, 'ScalingLimited')?.reason, 'DesiredWithinRange');
-    const ev = await kOk(['get', 'events', '-n', 'thp-web', '--field-selector', 'reason=SuccessfulRescale', '-o', 'jsonpath={range .items[*]}{.message}{"\\n"}{end}']);
-    assert.match(ev, /^New size: 1; reason: All metrics below target$/m);
+    await eventually('the SuccessfulRescale event of the scale down', async () => {
+      const ev = await kOk(['get', 'events', '-n', 'thp-web', '--field-selector', 'reason=SuccessfulRescale', '-o', 'jsonpath={range .items[*]}{.message}{"\\n"}{end}']);
+      return /^New size: 1; reason: All metrics below target$/m.test(ev) ? ev : undefined;
+    }, 30_000);
   });
 
   it('an HPA on a Deployment without CPU requests reports what Kubernetes reports', async () => {
