@@ -29,15 +29,19 @@ function model(name: string): Model | undefined {
   return isModel(m) ? m : undefined;
 }
 
-/** The model of a built-in kind, e.g. V1Service, CoreV1Event, EventsV1Event, V2HorizontalPodAutoscaler. */
-function modelForKind(group: string, kind: string, version = 'v1'): Model | undefined {
+/** A generated model by name (`V1PodSpec`), once loadBuiltinModels has run. */
+export const builtinModel = (name: string): Model | undefined => model(name);
+
+/** The model name of a built-in kind, e.g. V1Service, CoreV1Event, EventsV1Event, V2HorizontalPodAutoscaler. */
+export function builtinModelNameForKind(group: string, kind: string, version = 'v1'): string | undefined {
   const v = `V${version.slice(1)}`;
   const candidates = group === '' ? [`CoreV1${kind}`, `V1${kind}`] : group === 'events.k8s.io' ? [`EventsV1${kind}`] : [`${v}${kind}`];
-  for (const c of candidates) {
-    const m = model(c);
-    if (m) return m;
-  }
-  return undefined;
+  return candidates.find((c) => model(c) !== undefined);
+}
+
+function modelForKind(group: string, kind: string, version = 'v1'): Model | undefined {
+  const name = builtinModelNameForKind(group, kind, version);
+  return name ? model(name) : undefined;
 }
 
 const MAP_RE = /^\{ \[key: string\]: (.+); \}$/;

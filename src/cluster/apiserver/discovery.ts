@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import { apiVersionOf, type Registry, type ResourceType, type VersionInfo } from './registry.js';
 import type { Obj } from './util.js';
+import { builtinComponentSchemas } from './builtin-openapi.js';
 
 export const SERVER_VERSION = {
   major: '1',
@@ -112,8 +113,9 @@ export function aggregatedDiscovery(reg: Registry, legacy: boolean, apiVersion: 
 
 // ---- OpenAPI v3 ----
 // kubectl uses it to learn that the server supports the `fieldValidation` query parameter (server-side
-// validation; kubectl then skips client-side schema validation). We describe each resource's operations
-// without component schemas: kubectl falls back to its built-in types for strategic merge patches.
+// validation; kubectl then skips client-side schema validation) and for `kubectl explain`. The PATCH operations do
+// not list strategic merge patch, so kubectl computes `apply` patches from its compiled-in types, not from these
+// schemas (which carry no patch strategies).
 
 const gvPath = (group: string, version: string): string => (group ? `apis/${group}/${version}` : `api/${version}`);
 
@@ -150,8 +152,9 @@ export function openapiV3Doc(reg: Registry, group: string, version: string): Obj
       parameters: pathParams,
     };
   }
-  // custom resources: their CRD schema, so that `kubectl explain` works for them
-  const schemas: Obj = {};
+  // built-in kinds from client-node's models, custom resources from their CRD schema: `kubectl explain` works for both
+  const builtinKinds = v.resources.filter(({ rt }) => rt.builtin && !rt.crd && !rt.virtual).map(({ rt }) => rt.kind);
+  const schemas: Obj = builtinComponentSchemas(group, version, builtinKinds);
   for (const { rt, v: vi } of v.resources) {
     if (!rt.crd || !vi.schema) continue;
     const id = `${rt.group.split('.').reverse().join('.')}.${version}.${rt.kind}`;

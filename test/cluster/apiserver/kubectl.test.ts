@@ -406,6 +406,26 @@ test('kubectl get events (and -o wide) and kubectl events: counts, first and las
   }
 });
 
+test('kubectl explain of built-in kinds: fields, types, required, descriptions; apply patches still come from kubectl\'s own types', async () => {
+  const ports = await k(['explain', 'pod.spec.containers.ports']);
+  assert.match(ports, /^KIND:\s+Pod\nVERSION:\s+v1\n/);
+  assert.match(ports, /FIELD: ports <\[\]ContainerPort>/);
+  assert.match(ports, /containerPort\t<integer> -required-\n\s+Number of port to expose on the pod's IP address/);
+  assert.match(ports, /protocol\t<string>/);
+  const svc = await k(['explain', 'service.spec.ports.targetPort']);
+  assert.match(svc, /FIELD: targetPort <\w+>\n\n\nDESCRIPTION:\n\s+IntOrString is a type that can hold an int32 or a string/);
+  const deploy = await k(['explain', 'deployment.spec.template.spec.containers.resources.limits']);
+  assert.match(deploy, /^GROUP:\s+apps\nKIND:\s+Deployment\nVERSION:\s+v1\n/);
+  const meta = await k(['explain', 'configmap']);
+  assert.match(meta, /metadata\t<ObjectMeta>\n\s+Standard object's metadata/);
+  assert.match(meta, /data\t<map\[string\]string>/);
+  // kubectl computes client-side apply patches from the OpenAPI v3 schemas only for operations offering strategic
+  // merge patch: none here, so its compiled-in types (with their patch strategies) stay in charge
+  const doc = JSON.parse(await k(['get', '--raw', '/openapi/v3/api/v1'])) as { paths: Record<string, { patch?: { requestBody?: { content?: Record<string, unknown> } } }> };
+  const patchTypes = new Set(Object.values(doc.paths).flatMap((p) => Object.keys(p.patch?.requestBody?.content ?? {})));
+  assert.ok(patchTypes.size > 0 && !patchTypes.has('application/strategic-merge-patch+json'), [...patchTypes].join(','));
+});
+
 test('older kubectl (1.27): apply and get', async (t) => {
   const bin = kubectlBinary('1.27');
   if (!bin) {
