@@ -5,6 +5,7 @@ import type { Logger } from '../log.js';
 import type { Secret } from '../k8s/types.js';
 import { errorText, isAlreadyExists, isConflict, isNotFound, type KubeClient } from '../k8s/client.js';
 import { collectionPath, objectPath, R } from '../k8s/resources.js';
+import { isForbidden } from '../k8s/access.js';
 
 /** The `secretkey` value: 16 random bytes, base64 without padding. */
 export const newMemberlistKey = (): string => randomBytes(16).toString('base64').replace(/=+$/, '');
@@ -29,7 +30,16 @@ export async function ensureMemberlistSecret(
     log.debug({ secret: `${namespace}/${name}` }, 'memberlist secret exists');
     return 'exists';
   } catch (err) {
-    if (!isNotFound(err)) throw err;
+    if (!isNotFound(err) && !isForbidden(err)) throw err;
+    // MetalLB v0.10-v0.12's roles grant `list` of this one Secret (a list selecting it by name) and no `get`.
+    if (isForbidden(err)) {
+      try {
+        const l = await client.get<{ items?: Secret[] }>(collectionPath(R.secrets, namespace), { query: { fieldSelector: `metadata.name=${name}` } });
+        if ((l.items ?? []).length > 0) return 'exists';
+      } catch (err2) {
+        if (!isForbidden(err2)) throw err2;
+      }
+    }
   }
   const secret = {
     apiVersion: 'v1',
@@ -48,6 +58,7 @@ export async function ensureMemberlistSecret(
     return 'created';
   } catch (err) {
     if (isAlreadyExists(err) || isConflict(err)) return 'exists';
+    if (isForbidden(err)) throw err; // the feature goes off (one warning)
     throw new Error(`creating memberlist secret ${namespace}/${name}: ${errorText(err)}`);
   }
 }

@@ -70,7 +70,11 @@ export function featureQuestions(o: PermissionOptions): Partial<Record<Controlle
         }
       : {}),
     ...(o.mlSecretName
-      ? { 'memberlist-secret': [q('get', R.secrets, { namespace: ns, name: o.mlSecretName }), q('create', R.secrets, { namespace: ns })] }
+      ? {
+          // Reading it takes `get` (v0.13+) or `list` of that name (v0.10-v0.12 grant only that): either will do, and
+          // without both, a creation answered AlreadyExists says it is there. Creating it is what it takes.
+          'memberlist-secret': [q('create', R.secrets, { namespace: ns })],
+        }
       : {}),
     ...(o.webhookSecret
       ? {
