@@ -20,6 +20,20 @@ const MAP_RE = /^\{ \[key: string\]: (.+); \}$/;
 /** Maps of resource quantities: `cpu: 1` is as good as `cpu: "1"`. */
 const QUANTITY_MAPS = new Set(['limits', 'requests', 'capacity', 'allocatable', 'hard', 'used', 'overhead', 'allocatedResources']);
 
+// kube's names for these two, which explain shows as the field's type (`<IntOrString>`, `<map[string]Quantity>`)
+const INT_OR_STRING = 'io.k8s.apimachinery.pkg.util.intstr.IntOrString';
+const QUANTITY = 'io.k8s.apimachinery.pkg.api.resource.Quantity';
+const SCALAR_SCHEMAS: Obj = {
+  [INT_OR_STRING]: {
+    description: 'IntOrString is a type that can hold an int32 or a string.  When used in JSON or YAML marshalling and unmarshalling, it produces or consumes the inner type.  This allows you to have, for example, a JSON field that can accept a name or number.',
+    'x-kubernetes-int-or-string': true,
+  },
+  [QUANTITY]: {
+    description: "Quantity is a fixed-point representation of a number. It provides convenient marshaling/unmarshaling in JSON and YAML, in addition to String() and AsInt64() accessors. The serialization format is: <quantity> ::= <signedNumber><suffix> (e.g. 100m, 1Gi, 500Mi).",
+    'x-kubernetes-int-or-string': true,
+  },
+};
+
 const OBJECT_META_DOC = "Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata";
 
 let modelsDir: string | undefined | null;
@@ -81,7 +95,8 @@ function typeSchema(type: string, format: string, pending: Set<string>, quantity
   if (arrM) return { type: 'array', items: typeSchema(arrM[1]!, '', pending, quantity) };
   const mapM = MAP_RE.exec(type);
   if (mapM) return { type: 'object', additionalProperties: typeSchema(mapM[1]!, '', pending, quantity) };
-  if (format === 'int-or-string' || type === 'IntOrString' || (quantity && type === 'string')) return { 'x-kubernetes-int-or-string': true };
+  if (format === 'int-or-string' || type === 'IntOrString') return { allOf: [{ $ref: `#/components/schemas/${INT_OR_STRING}` }] };
+  if (quantity && type === 'string') return { allOf: [{ $ref: `#/components/schemas/${QUANTITY}` }] };
   switch (type) {
     case 'string':
       return format ? { type: 'string', format } : { type: 'string' };
@@ -136,7 +151,7 @@ export function builtinComponentSchemas(group: string, version: string, kinds: r
 const schemaCache = new Map<string, Obj>();
 
 function buildSchemas(group: string, version: string, kinds: readonly string[]): Obj {
-  const schemas: Obj = {};
+  const schemas: Obj = { ...SCALAR_SCHEMAS };
   const pending = new Set<string>();
   const gvkOf = new Map<string, string>();
   for (const kind of kinds) {
