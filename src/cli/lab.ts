@@ -151,8 +151,11 @@ export function registerLab(program: Command): void {
         if (!m) {
           throw new Error(`no machine "${machine}" in lab "${st.plan.name}" (have: ${[...st.plan.nodes.map((n) => n.name), st.plan.client.name].join(', ')})`);
         }
+        // With options before the machine, commander passes the `--` that ends them through with the command.
+        const argv = command[0] === '--' ? command.slice(1) : command;
+        if (argv.length === 0) throw new Error('no command given (metallb lab exec MACHINE -- CMD…)');
         const { runInteractive } = await import('../lab/run.js');
-        process.exitCode = await runInteractive('ip', ['netns', 'exec', m.netns, ...command]);
+        process.exitCode = await runInteractive('ip', ['netns', 'exec', m.netns, ...argv]);
       }),
     );
 

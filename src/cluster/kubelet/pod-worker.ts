@@ -603,14 +603,13 @@ export class PodWorker {
     }
     materializePlan(plan);
     const procs = this.d.cgroups.ensureContainer(this.uid, c.name, this.containerLimits(c.spec));
-    // A pod with a network namespace of its own sees its own interfaces in /sys, like a container does.
-    let freshSysfs: { keepDir: string; readOnly: boolean } | undefined;
-    if (!this.hostNetwork) {
-      const keepDir = join(dir, 'sys-cgroup');
-      mkdirSync(keepDir, { recursive: true });
-      freshSysfs = { keepDir, readOnly: !(c.spec as { securityContext?: { privileged?: boolean } }).securityContext?.privileged };
-    }
-    const script = setupScript({ plan, hostname: this.hostname(), cgroupProcs: procs, execPrefix, ...(freshSysfs ? { freshSysfs } : {}), ...(workingDir ? { workingDir } : {}) });
+    // Every container sees the interfaces of its network namespace in /sys, like a container does: its pod's, or for
+    // hostNetwork the node's (in the lab the kubelet only enters the node's network namespace, so the /sys it
+    // inherits shows the machine's interfaces, and a hostNetwork speaker would announce with the machine's MACs).
+    const keepDir = join(dir, 'sys-cgroup');
+    mkdirSync(keepDir, { recursive: true });
+    const freshSysfs = { keepDir, readOnly: !(c.spec as { securityContext?: { privileged?: boolean } }).securityContext?.privileged };
+    const script = setupScript({ plan, hostname: this.hostname(), cgroupProcs: procs, execPrefix, freshSysfs, ...(workingDir ? { workingDir } : {}) });
     const path = join(dir, 'setup.sh');
     writeFileSync(path, script, { mode: 0o755 });
     return path;
