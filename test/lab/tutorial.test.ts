@@ -96,6 +96,14 @@ describe('the MetalLB tutorial in the lab', { skip: labSkip }, () => {
     assert.ok(inRange(ip, lab.status.serviceRange.ipv4), `${ip} in ${lab.status.serviceRange.ipv4}`);
     const table = await lab.kubectlOk(['get', 'svc', 'lb-hname-svc']);
     assert.match(table, new RegExp(`lb-hname-svc\\s+LoadBalancer\\s+\\S+\\s+${ip.replace(/\./g, '\\.')}\\s+80:\\d+/TCP`));
+    // The speakers announce it on the LAN: the client reaches the EXTERNAL-IP, answered by the pods in turn.
+    await lab.waitFor('the EXTERNAL-IP answers', async () => {
+      await lab.curl('client', `http://${ip}/`);
+      return true;
+    });
+    const seen = new Set<string>();
+    for (let i = 0; i < 20; i++) seen.add((await lab.curl('client', `http://${ip}/`).catch(() => lab.curl('client', `http://${ip}/`))).trim());
+    assert.ok(seen.size >= 2, `20 requests to ${ip} answered by ${[...seen].join(', ')}`);
   });
 
   test('deleting the Service and the Deployment leaves only the kubernetes Service', async () => {
