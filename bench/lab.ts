@@ -3,6 +3,7 @@
 // (RSS of the processes in each pod's network namespace) per pod; the lab's own processes' RSS; `lab down` time.
 // Run: `npm run bench -- lab` (as root; takes the same lock as the lab tests).
 import { readFileSync, readdirSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { acquireLabLock, metallb, runCmd, TEST_LAB } from '../test/helpers/lab.js';
 import type { LabStatusJson } from '../src/lab/status.js';
 import { makePlan } from '../src/lab/plan.js';
@@ -17,6 +18,22 @@ function rssMB(pid: number): number {
     return 0;
   }
 }
+
+/** CPU seconds used so far by everything in the lab's cgroup (its components and their pods; cgroup v1 or v2). */
+function labCpuSeconds(cgroup: string): number {
+  try {
+    return Number(readFileSync(`/sys/fs/cgroup/cpuacct/${cgroup}/cpuacct.usage`, 'utf8')) / 1e9;
+  } catch {
+    try {
+      const m = /usage_usec (\d+)/.exec(readFileSync(`/sys/fs/cgroup/${cgroup}/cpu.stat`, 'utf8'));
+      return m ? Number(m[1]) / 1e6 : NaN;
+    } catch {
+      return NaN;
+    }
+  }
+}
+
+const loadAverage = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
 async function netnsPids(ns: string): Promise<number[]> {
   const r = await runCmd('ip', ['netns', 'pids', ns]);
@@ -52,22 +69,25 @@ export async function runLabBench(): Promise<void> {
   const release = await acquireLabLock();
   try {
     await metallb(['lab', 'down', '--name', name], { timeoutMs: 120_000 });
+    const plan = makePlan({ name, nodes: 3 });
+    const loadBefore = loadAverage();
     const t0 = Date.now();
     const up = await metallb(['lab', 'up', '--name', name, '--nodes', '3', '--no-loadbalancer', '--timeout', '300s'], { timeoutMs: 600_000 });
     const upMs = Date.now() - t0;
     if (up.code !== 0) throw new Error(`lab up failed: ${up.stderr}`);
+    const upCpu = labCpuSeconds(plan.cgroup);
     const status = JSON.parse((await metallb(['lab', 'status', '-o', 'json', '--name', name])).stdout) as LabStatusJson;
     const kc = status.kubeconfig;
     await kubectl(kc, ['create', 'deployment', 'bench', '--image=sysnet4admin/echo-hname', '--replicas=3']);
     const deployMs = await until('3 replicas available', async () => (await availableReplicas(kc, 'bench')) >= 3);
     const total3 = Date.now() - t0;
+    const cpu3 = labCpuSeconds(plan.cgroup);
 
     const t30 = Date.now();
     await kubectl(kc, ['scale', 'deployment', 'bench', '--replicas=30']);
     const ready30Ms = await until('30 replicas available', async () => (await availableReplicas(kc, 'bench')) >= 30);
     void t30;
-
-    const plan = makePlan({ name, nodes: 3 });
+    const cpu30 = labCpuSeconds(plan.cgroup) - cpu3;
     const podNs = readdirSync('/run/netns').filter((n) => n.startsWith(plan.podNetnsPrefix));
     const perPod: number[] = [];
     for (const ns of podNs) perPod.push((await netnsPids(ns)).reduce((s, p) => s + rssMB(p), 0));
@@ -83,9 +103,10 @@ export async function runLabBench(): Promise<void> {
 
     process.stdout.write(
       [
-        `lab up (3 nodes, every node Ready):            ${secs(upMs)}`,
-        `then a 3-replica Deployment available:         ${secs(deployMs)}   (up + Deployment: ${secs(total3)}, target < 10 s)`,
-        `scaled to 30 pods on 3 nodes, all Ready:       ${secs(ready30Ms)}`,
+        `machine load average before:                   ${loadBefore} (on ${cpus().length} CPUs)`,
+        `lab up (3 nodes, every node Ready):            ${secs(upMs)}   (lab processes used ${upCpu.toFixed(1)} CPU s)`,
+        `then a 3-replica Deployment available:         ${secs(deployMs)}   (up + Deployment: ${secs(total3)}, target < 10 s; ${cpu3.toFixed(1)} CPU s in all)`,
+        `scaled to 30 pods on 3 nodes, all Ready:       ${secs(ready30Ms)}   (${cpu30.toFixed(1)} CPU s)`,
         `memory per pod (RSS of its processes):         mean ${mean.toFixed(1)} MB, min ${(perPod[0] ?? 0).toFixed(1)} MB, max ${(perPod.at(-1) ?? 0).toFixed(1)} MB over ${perPod.length} pods`,
         `lab processes (RSS):                           ${comp}`,
         `lab down:                                      ${secs(downMs)}`,
