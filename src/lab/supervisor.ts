@@ -21,19 +21,12 @@ export const HEALTHY_RUN_MS = 60_000;
 /** Puts the process into its cgroups, then becomes the command (so the pid recorded is the component's). */
 const CGROUP_EXEC = 'for f in $MLB_CGROUP_PROCS; do echo $$ > "$f" || exit 111; done; exec "$@"';
 
-/**
- * A node's components (and the hostNetwork pods they start) must see the node's interfaces in /sys/class/net, as on
- * a real machine: a fresh sysfs mounted from inside the node's network namespace, in a private mount namespace.
- * The cgroup hierarchy under /sys/fs/cgroup is carried over (the kubelet puts pods into it); `ip netns exec` would
- * remount /sys too but lose it.
- */
-const NODE_SYSFS = 'd=$(mktemp -d /tmp/mlb-cg.XXXXXX) && mount --rbind /sys/fs/cgroup "$d" && mount -t sysfs sysfs /sys '
-  + '&& mount --rbind "$d" /sys/fs/cgroup && umount -l "$d" && rmdir "$d" && exec "$@"';
-
 export function commandLine(spec: ComponentSpec, state: LabState): string[] {
   const node = [process.execPath, metallbBin(state.root), ...spec.args];
-  if (!spec.netns) return node;
-  return ['nsenter', `--net=/run/netns/${spec.netns}`, '--', 'unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', NODE_SYSFS, 'sh', ...node];
+  // Only the network namespace: a kubelet in a mount namespace of its own would create its pods' namespaces
+  // (`ip netns add` bind mounts) where the host cannot see them (`ip netns`, `lab down`, tests). Containers get a
+  // sysfs of their own network namespace from the kubelet, so hostNetwork pods see the node's interfaces.
+  return spec.netns ? ['nsenter', `--net=/run/netns/${spec.netns}`, '--', ...node] : node;
 }
 
 class Component {

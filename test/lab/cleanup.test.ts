@@ -12,6 +12,14 @@ test('lab down after kill -9 of every lab process leaves nothing behind', { skip
   const plan = makePlan({ name: lab.name });
   await lab.kubectlOk(['create', 'deployment', 'victims', '--image=nginx', '--replicas=2']);
   await lab.waitFor('2 pods Ready', async () => (await lab.pods('default', 'app=victims')).filter(isReady).length === 2);
+  // The pods' namespaces are real namespaces on the host (`ip netns` works on them), not files of another mount
+  // namespace: that is how the host, `lab down` and tests reach pods.
+  const podNs = readdirSync('/run/netns').filter((n) => n.startsWith(plan.podNetnsPrefix));
+  assert.ok(podNs.length >= 2, `pod namespaces: ${podNs.join(', ')}`);
+  for (const ns of podNs) {
+    const r = await runCmd('ip', ['netns', 'exec', ns, 'true']);
+    assert.equal(r.code, 0, `ip netns exec ${ns}: ${r.stderr}`);
+  }
   const id = labIdentity(lab.name);
   const before = await labPids(id);
   // The supervisor, API server, controller-manager, scheduler, 2 kubelets, 2 proxies and the two pods.
