@@ -12,6 +12,7 @@ import { GarbageCollector } from './garbagecollector.js';
 import { HorizontalController, HPA_DEFAULTS, type HPAOptions } from './hpa/horizontal.js';
 import { NamespaceController } from './namespace.js';
 import { NodeLifecycleController } from './nodelifecycle.js';
+import { PodGCController } from './podgc.js';
 import { ReplicaSetController } from './replicaset.js';
 import { RootCAPublisher } from './rootca.js';
 import { ServiceAccountController } from './serviceaccount.js';
@@ -27,6 +28,8 @@ export interface ManagerOptions {
   gcRediscoverMs?: number;
   /** The --horizontal-pod-autoscaler-* settings (defaults: upstream's). */
   hpa?: Partial<HPAOptions>;
+  /** How long a node must be gone before its pods are deleted (default 40 s, upstream's fixed quarantine). */
+  podGCQuarantineMs?: number;
 }
 
 type Factory = (ctx: ControllerContext, o: ManagerOptions) => Runnable | undefined;
@@ -44,6 +47,7 @@ export const CONTROLLERS: Record<string, Factory> = {
   'root-ca-cert-publisher': (ctx, o) => (o.rootCA ? new RootCAPublisher(ctx, o.rootCA) : undefined),
   nodelifecycle: (ctx, o) => new NodeLifecycleController(ctx, { gracePeriodMs: o.nodeMonitorGracePeriodMs }),
   horizontalpodautoscaling: (ctx, o) => new HorizontalController(ctx, { ...HPA_DEFAULTS, ...o.hpa }),
+  podgc: (ctx, o) => new PodGCController(ctx, { quarantineMs: o.podGCQuarantineMs ?? 40_000 }),
 };
 
 /** Resolves `*,-foo,bar` against the known names; throws on an unknown name. */
