@@ -234,7 +234,9 @@ export const isReady = (o: Obj): boolean =>
  * before the error (with the lab's logs' tails) is thrown.
  */
 export async function startLab(t: TestContext | undefined, opts: LabOptions = {}): Promise<Lab> {
+  const asked = Date.now();
   const release = await acquireLabLock();
+  const locked = Date.now();
   const name = opts.name ?? TEST_LAB;
   const args = ['lab', 'up', '--name', name, '--nodes', String(opts.nodes ?? 3), '--timeout', `${Math.round((opts.timeoutMs ?? 180_000) / 1000)}s`];
   if (opts.loadBalancer === false) args.push('--no-loadbalancer');
@@ -255,6 +257,8 @@ export async function startLab(t: TestContext | undefined, opts: LabOptions = {}
     release();
     throw new Error(`lab up failed (${up.code}):\n${up.stderr}\n${st.stdout}\n${logs}`);
   }
+  // Where a lab test's time goes, in CI's log: waiting for another test's lab, and `lab up` itself.
+  process.stderr.write(`lab "${name}": ${((locked - asked) / 1000).toFixed(1)} s waiting for the lab lock, lab up --nodes ${opts.nodes ?? 3} ${((Date.now() - locked) / 1000).toFixed(1)} s\n`);
   const status = await metallb(['lab', 'status', '-o', 'json', '--name', name]);
   const lab = new Lab(name, JSON.parse(status.stdout) as LabStatusJson, release);
   t?.after(() => lab.down());

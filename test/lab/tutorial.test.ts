@@ -77,6 +77,15 @@ describe('the MetalLB tutorial in the lab', { skip: labSkip }, () => {
     assert.deepEqual(again.status?.loadBalancer?.ingress ?? [], []);
   });
 
+  test("MetalLB's install step: strictARP in the kube-proxy ConfigMap (kubectl get | sed | kubectl apply)", async () => {
+    const cm = await lab.kubectlOk(['get', 'configmap', 'kube-proxy', '-n', 'kube-system', '-o', 'yaml']);
+    assert.match(cm, /mode: nftables/);
+    assert.match(cm, /strictARP: false/);
+    const applied = await lab.kubectlOk(['apply', '-f', '-', '-n', 'kube-system'], { input: cm.replace('strictARP: false', 'strictARP: true') });
+    assert.match(applied, /configmap\/kube-proxy configured/);
+    assert.match(await lab.kubectlOk(['get', 'configmap', 'kube-proxy', '-n', 'kube-system', '-o', 'yaml']), /strictARP: true/);
+  });
+
   test('installing metallb-ts with kubectl gives the Service an address from the pool', async () => {
     await lab.kubectlOk(['apply', '-f', join(ROOT, 'deploy', 'metallb-ts.yaml')], { timeoutMs: 120_000 });
     await lab.kubectlOk(['rollout', 'status', '-n', 'metallb-system', 'deployment/controller', '--timeout=180s'], { timeoutMs: 200_000 });

@@ -68,6 +68,36 @@ spec:
     await lab.kubectlOk(['delete', 'svc', 'ds-web', 'dual']);
   });
 
+  test('a second lab up of the same lab is refused, with the reason, and leaves the running lab alone', async () => {
+    const r = await lab.lab(['up', '--nodes', '1'], { timeoutMs: 60_000 });
+    assert.equal(r.code, 1, r.stdout);
+    assert.match(r.stderr, new RegExp(`lab "${lab.name}" is already up \\(state .*, supervisor pid \\d+\\); \`metallb lab down`));
+    assert.ok((await lab.list('nodes')).every((n) => isReady(n)), 'nodes still Ready');
+  });
+
+  test("a hostNetwork pod (the speaker) sees its node's interfaces and MAC in /sys; pod namespaces are usable from the host", async () => {
+    for (const node of lab.status.nodes) {
+      const pids = (await runCmd('ip', ['netns', 'pids', node.netns])).stdout.trim().split('\n').filter(Boolean);
+      const speaker = pids.find((pid) => {
+        try {
+          return /\bspeaker\b/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' '));
+        } catch {
+          return false;
+        }
+      });
+      assert.ok(speaker, `a speaker process in ${node.netns}`);
+      const mac = await runCmd('nsenter', ['-t', speaker, '-m', 'cat', '/sys/class/net/eth0/address']);
+      assert.equal(mac.stdout.trim(), node.mac, `${node.name}'s speaker reads eth0's MAC: ${mac.stderr}`);
+      const ifaces = await runCmd('nsenter', ['-t', speaker, '-m', 'ls', '/sys/class/net']);
+      assert.doesNotMatch(ifaces.stdout, /-br0/, 'not the host\'s interfaces');
+    }
+    const [ctl] = (await lab.pods('metallb-system', 'component=controller')) as Pod[];
+    const ns = await podNetns(lab, ctl!.status!.podIP!);
+    const r = await runCmd('ip', ['netns', 'exec', ns, 'ip', '-br', 'addr', 'show', 'eth0']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(ctl!.status!.podIP!.replace(/\./g, '\\.')));
+  });
+
   test("the controller's webhook refuses an invalid IPAddressPool, and kubectl says so", async () => {
     const r = await lab.kubectl(['apply', '-f', '-'], {
       input: `apiVersion: metallb.io/v1beta1
@@ -103,6 +133,29 @@ spec:
     const p = await lab.getJson<Pod>(['get', 'pod', pod!.metadata.name]);
     assert.equal(p.status?.podIP, pod!.status!.podIP);
     await lab.kubectlOk(['delete', 'deployment', 'crashy']);
+  });
+
+  test('deleting a Namespace deletes what is in it: its pods stop and their network namespaces leave the host', async () => {
+    await lab.kubectlOk(['create', 'namespace', 'doomed']);
+    await lab.kubectlOk(['create', 'deployment', 'web', '--image=nginx', '--replicas=2', '-n', 'doomed']);
+    await lab.kubectlOk(['create', 'service', 'clusterip', 'web', '--tcp=80:80', '-n', 'doomed']);
+    let pods: Pod[] = [];
+    await lab.waitFor('2 pods Ready in doomed', async () => {
+      pods = ((await lab.pods('doomed', 'app=web')) as Pod[]).filter((p) => isReady(p as never));
+      return pods.length === 2 || `${pods.length}/2`;
+    });
+    const netns = await Promise.all(pods.map((p) => podNetns(lab, p.status!.podIP!)));
+    await lab.kubectlOk(['delete', 'namespace', 'doomed', '--timeout=120s'], { timeoutMs: 150_000 });
+    await lab.waitFor('the namespace and everything in it gone', async () => {
+      const ns = await lab.kubectl(['get', 'namespace', 'doomed']);
+      const left = (await lab.kubectlOk(['get', 'all,endpointslices,configmaps,serviceaccounts', '-n', 'doomed', '-o', 'name'])).trim();
+      return (ns.code !== 0 && /NotFound/.test(ns.stderr) && left === '') || `namespace: ${ns.stdout.trim() || ns.stderr.trim()}; left: ${left}`;
+    });
+    await lab.waitFor('the pods\' network namespaces removed', async () => {
+      const list = (await runCmd('ip', ['netns', 'list'])).stdout;
+      const still = netns.filter((n) => list.includes(n));
+      return still.length === 0 || still.join(',');
+    });
   });
 
   test('a pod failing readiness leaves the EndpointSlice and the data path', async () => {
