@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isReady, labSkip, runCmd, startLab, type Lab } from '../helpers/lab.js';
+import { isReady, labSkip, metallb, runCmd, startLab, type Lab } from '../helpers/lab.js';
 
 interface Pod {
   metadata: { name: string };
@@ -73,6 +73,24 @@ spec:
     assert.equal(r.code, 1, r.stdout);
     assert.match(r.stderr, new RegExp(`lab "${lab.name}" is already up \\(state .*, supervisor pid \\d+\\); \`metallb lab down`));
     assert.ok((await lab.list('nodes')).every((n) => isReady(n)), 'nodes still Ready');
+  });
+
+  test('lab status shows machines, Ready nodes and processes; lab exec runs in a machine and passes its exit code on', async () => {
+    const st = await lab.lab(['status']);
+    assert.equal(st.code, 0, st.stderr);
+    assert.match(st.stdout, new RegExp(`lab "${lab.name}": up \\(supervisor pid \\d+\\)`));
+    for (const n of lab.status.nodes) assert.match(st.stdout, new RegExp(`${n.name}\\s+${n.netns}\\s+${n.ipv4.replace(/\./g, '\\.')}\\s.*\\sReady`));
+    assert.match(st.stdout, /kubelet-node1\s+\d+\s+running/);
+    // --name goes before the machine: after `--` everything is the command.
+    const exec = (args: string[]): ReturnType<typeof metallb> => metallb(['lab', 'exec', '--name', lab.name, ...args]);
+    const addr = await exec(['node2', '--', 'ip', '-br', '-4', 'addr', 'show', 'eth0']);
+    assert.equal(addr.code, 0, addr.stderr);
+    assert.match(addr.stdout, new RegExp(`${lab.status.nodes[1]!.ipv4.replace(/\./g, '\\.')}/24`));
+    const code = await exec(['client', '--', 'sh', '-c', 'exit 3']);
+    assert.equal(code.code, 3);
+    const bad = await exec(['node9', '--', 'true']);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /no machine "node9" in lab .*\(have: node1, node2, client\)/);
   });
 
   test("a hostNetwork pod (the speaker) sees its node's interfaces and MAC in /sys; pod namespaces are usable from the host", async () => {
