@@ -41,9 +41,9 @@ while [ $# -gt 0 ]; do
 done
 if [ "$(id -u)" != 0 ]; then echo "lab-demo: the lab needs root; run: sudo $0 $*" >&2; exit 2; fi
 missing=()
-for tool in node npm ip nsenter nft curl kubectl; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+for tool in node npm ip nsenter nft curl arping kubectl; do command -v "$tool" >/dev/null || missing+=("$tool"); done
 if [ "${#missing[@]}" -gt 0 ]; then
-  echo "lab-demo: missing: ${missing[*]} (Debian: apt-get install nodejs npm iproute2 util-linux nftables curl; kubectl >= 1.27 from kubernetes.io)" >&2
+  echo "lab-demo: missing: ${missing[*]} (Debian: apt-get install nodejs npm iproute2 util-linux nftables curl arping; kubectl >= 1.27 from kubernetes.io)" >&2
   exit 2
 fi
 

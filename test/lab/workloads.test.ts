@@ -1,11 +1,15 @@
 // The lab behaves like a cluster: metallb-ts installed by `lab up` runs in-cluster and assigns addresses, its webhook's
 // refusal reaches kubectl, a pod whose process dies is restarted, a pod failing readiness leaves the EndpointSlice and
 // the data path, a DaemonSet follows nodes added and removed, and a crashed component is restarted by the supervisor.
+// Last, the lab crashes: `lab down` after `kill -9` of every lab process (supervisor, control plane, kubelets,
+// proxies, pods) leaves nothing: no namespace, link, nft table, process, cgroup dir, mount or file.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isReady, labSkip, metallb, runCmd, startLab, type Lab } from '../helpers/lab.js';
+import { labIdentity, labPids, leftovers } from '../../src/lab/cleanup.js';
+import { makePlan } from '../../src/lab/plan.js';
 
 interface Pod {
   metadata: { name: string };
@@ -285,5 +289,54 @@ spec:
     assert.equal(again.restarts, 1);
     assert.notEqual(again.pid, api.pid);
     await lab.waitFor('nodes Ready again', async () => (await lab.list('nodes')).every((n) => isReady(n)));
+  });
+
+  // Last: it ends the lab.
+  test('lab down after kill -9 of every lab process leaves nothing behind', async () => {
+    const plan = makePlan({ name: lab.name });
+    await lab.kubectlOk(['create', 'deployment', 'victims', '--image=nginx', '--replicas=2']);
+    await lab.waitFor('2 pods Ready', async () => (await lab.pods('default', 'app=victims')).filter(isReady).length === 2);
+    // The pods' namespaces are real namespaces on the host (`ip netns` works on them), not files of another mount
+    // namespace: that is how the host, `lab down` and tests reach pods.
+    const podNs = readdirSync('/run/netns').filter((n) => n.startsWith(plan.podNetnsPrefix));
+    assert.ok(podNs.length >= 2, `pod namespaces: ${podNs.join(', ')}`);
+    for (const ns of podNs) {
+      const r = await runCmd('ip', ['netns', 'exec', ns, 'true']);
+      assert.equal(r.code, 0, `ip netns exec ${ns}: ${r.stderr}`);
+    }
+    const id = labIdentity(lab.name);
+    const before = await labPids(id);
+    // The supervisor, API server, controller-manager, scheduler, 2 kubelets, 2 proxies, metallb-ts's controller and two
+    // speakers (hostNetwork, each with a sysfs mount of its own) and the two nginx pods.
+    assert.ok(before.length >= 10, `lab processes: ${before.length}`);
+    const mountsBefore = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(lab.stateDir)).length;
+
+    for (let round = 0; round < 20; round++) {
+      const pids = await labPids(id);
+      if (pids.length === 0) break;
+      await runCmd('kill', ['-9', ...pids.map(String)]);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.deepEqual(await labPids(id), [], 'every lab process is dead');
+    // What a crash leaves: namespaces, links, cgroup dirs, the state dir.
+    assert.ok(readdirSync('/run/netns').some((n) => n.startsWith(plan.prefix)));
+    assert.ok(existsSync(lab.stateDir));
+
+    const down = await lab.lab(['down'], { timeoutMs: 120_000 });
+    assert.equal(down.code, 0, down.stderr);
+    await lab.down(); // releases the test lock; a second down finds nothing
+
+    assert.deepEqual(await leftovers(id), []);
+    assert.deepEqual(readdirSync('/run/netns').filter((n) => n.startsWith(plan.prefix)), [], 'namespaces');
+    const links = (await runCmd('ip', ['-o', 'link', 'show'])).stdout;
+    assert.ok(!links.includes(` ${plan.prefix}`), `links: ${links}`);
+    const tables = (await runCmd('nft', ['list', 'tables'])).stdout;
+    assert.ok(!tables.includes(plan.prefix) && !tables.includes(plan.cgroup), `nft tables: ${tables}`);
+    for (const h of readdirSync('/sys/fs/cgroup')) assert.ok(!existsSync(`/sys/fs/cgroup/${h}/${plan.cgroup}`), `cgroup ${h}/${plan.cgroup}`);
+    assert.ok(!existsSync(`/sys/fs/cgroup/${plan.cgroup}`));
+    assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(lab.stateDir), `mounts (there were ${mountsBefore})`);
+    assert.ok(!existsSync(lab.stateDir), 'state dir');
+    const routes = (await runCmd('ip', ['route', 'show'])).stdout + (await runCmd('ip', ['-6', 'route', 'show'])).stdout;
+    assert.ok(!routes.includes(plan.nodes[0]!.podCIDRs[0]) && !routes.includes(plan.bridge), `routes: ${routes}`);
   });
 });
