@@ -24,6 +24,8 @@ export const TEST_LAB = process.env.METALLB_TEST_LAB ?? 'lab';
 
 /** Why lab tests cannot run here, or undefined when they can. */
 export const labSkip: string | undefined = (() => {
+  // A CI pass that runs the suite a second time (another Node.js) may leave the minutes-long lab tests to the first.
+  if (process.env.METALLB_TEST_SKIP_LAB === '1') return 'METALLB_TEST_SKIP_LAB=1';
   if (process.getuid?.() !== 0) return 'the lab needs root';
   for (const tool of ['ip', 'nsenter', 'nft', 'kubectl', 'curl']) {
     if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) return `${tool} is not installed`;
