@@ -3,7 +3,7 @@
 // command does not need is not loaded.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { CleanupReport } from '../lab/cleanup.js';
-import { checkLabName, DEFAULT_LAB, defaultStateDir, findMachine, MAX_NODES } from '../lab/plan.js';
+import { checkLabName, DEFAULT_LAB, defaultStateDir, findMachine, LAB_MODES, MAX_NODES, type LabMode, type LabRouterDaemon } from '../lab/plan.js';
 import { readState, resolveStateDir, type LabState } from '../lab/state.js';
 import { parseGoDuration } from '../config/duration.js';
 
@@ -105,8 +105,10 @@ export function registerLab(program: Command): void {
     .option('--state-dir <dir>', 'state directory (kubeconfig, logs, node dirs)')
     .option('--timeout <duration>', 'how long each wait may take (API server, nodes, metallb-ts)', parseDuration, 120_000)
     .option('--hpa-downscale-stabilization <duration>', "HorizontalPodAutoscalers' downscale stabilization window (Kubernetes' default: 5m; e.g. 30s to watch a scale down in a demo)", parseWindow)
+    .addOption(new Option('--mode <mode>', 'how Services are announced: layer2 (the client on the LAN), or bgp (a router between the client and the LAN peers with every node)').choices([...LAB_MODES]).default('layer2'))
+    .addOption(new Option('--router <daemon>', 'the router daemon in BGP mode (Debian\'s bird2, frr or gobgpd)').choices(['bird', 'frr', 'gobgp']))
     .addOption(nameOption())
-    .action(async (o: { nodes: number; loadbalancer: boolean; stateDir?: string; timeout: number; name: string; hpaDownscaleStabilization?: string }) =>
+    .action(async (o: { nodes: number; loadbalancer: boolean; stateDir?: string; timeout: number; name: string; hpaDownscaleStabilization?: string; mode: LabMode; router?: LabRouterDaemon }) =>
       guarded(async () => {
         const { labUp, usageText } = await import('../lab/up.js');
         const r = await labUp({
@@ -114,6 +116,8 @@ export function registerLab(program: Command): void {
           nodes: o.nodes,
           loadBalancer: o.loadbalancer,
           timeoutMs: o.timeout,
+          mode: o.mode,
+          ...(o.router ? { router: o.router } : {}),
           progress,
           ...(o.hpaDownscaleStabilization ? { hpaDownscaleStabilization: o.hpaDownscaleStabilization } : {}),
           ...(o.stateDir ? { stateDir: o.stateDir } : {}),
@@ -138,8 +142,8 @@ export function registerLab(program: Command): void {
 
   lab
     .command('exec')
-    .description('run a command in a lab machine\'s network namespace (node1…, client); the exit code is passed on')
-    .argument('<machine>', 'node1, node2, …, client (or a namespace name)')
+    .description('run a command in a lab machine\'s network namespace (node1…, client, router); the exit code is passed on')
+    .argument('<machine>', 'node1, node2, …, client, router in BGP mode (or a namespace name)')
     .argument('<command...>', 'the command and its arguments (put -- before it)')
     .addOption(nameOption())
     .passThroughOptions()
@@ -149,7 +153,7 @@ export function registerLab(program: Command): void {
         const st = loadRunning(o.name);
         const m = findMachine(st.plan, machine);
         if (!m) {
-          throw new Error(`no machine "${machine}" in lab "${st.plan.name}" (have: ${[...st.plan.nodes.map((n) => n.name), st.plan.client.name].join(', ')})`);
+          throw new Error(`no machine "${machine}" in lab "${st.plan.name}" (have: ${[...st.plan.nodes.map((n) => n.name), st.plan.client.name, ...(st.plan.mode === 'bgp' ? [st.plan.router.name] : [])].join(', ')})`);
         }
         // With options before the machine, commander passes the `--` that ends them through with the command.
         const argv = command[0] === '--' ? command.slice(1) : command;
@@ -250,6 +254,24 @@ export function registerLab(program: Command): void {
         });
       }),
     );
+
+  lab
+    .command('router', { hidden: true })
+    .description('(internal) BGP mode\'s router daemon, run by the lab supervisor')
+    .requiredOption('--state-dir <dir>', 'state directory')
+    .addOption(nameOption())
+    .action(async (o: { stateDir: string }) => {
+      const { runLabRouter } = await import('../lab/router.js');
+      const { createLogger } = await import('../log.js');
+      const log = createLogger('lab-router');
+      try {
+        await runLabRouter(o.stateDir, log);
+      } catch (err) {
+        log.error({ err: (err as Error).message }, 'router failed');
+        process.exit(1);
+      }
+      process.exit(0);
+    });
 
   lab
     .command('supervise', { hidden: true })

@@ -148,6 +148,15 @@ export function nodeSpecs(state: LabState, node: NodePlan): ComponentSpec[] {
   ];
 }
 
+/**
+ * BGP mode: the router daemon, run by `metallb lab router` from the host namespace (it enters the router's itself).
+ * Stopped with the node components, so that the speakers' Ceases still reach it.
+ */
+export function routerSpecs(state: LabState): ComponentSpec[] {
+  if (state.plan.mode !== 'bgp' || !state.plan.bgp) return [];
+  return [{ name: 'router', tier: 1, args: ['lab', 'router', '--name', state.plan.name, '--state-dir', state.plan.stateDir] }];
+}
+
 export function componentSpecs(state: LabState): ComponentSpec[] {
-  return [...controlPlaneSpecs(state), ...state.plan.nodes.flatMap((n) => nodeSpecs(state, n))];
+  return [...controlPlaneSpecs(state), ...routerSpecs(state), ...state.plan.nodes.flatMap((n) => nodeSpecs(state, n))];
 }

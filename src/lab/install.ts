@@ -10,15 +10,48 @@ import { isReady, listPods, podState, waitDeploymentAvailable, waitFor, type Pro
 export const METALLB_NAMESPACE = 'metallb-system';
 export const LAB_POOL = 'lab-pool';
 
-/** The pool over the lab's Service range (both families) and an L2Advertisement for it. */
-export function labPoolManifests(plan: LabPlan): ManifestObject[] {
+/**
+ * BGP mode: a BGPPeer per router address (MetalLB's native sessions carry the family of the peer's address), with a
+ * BFDProfile where the router runs BFD, and a BGPAdvertisement of the pool.
+ */
+export function labBgpManifests(plan: LabPlan): ManifestObject[] {
+  const g = plan.bgp!;
+  const bfd = g.daemon !== 'gobgp';
+  const peer = (name: string, address: string): ManifestObject => ({
+    apiVersion: 'metallb.io/v1beta2',
+    kind: 'BGPPeer',
+    metadata: { name, namespace: METALLB_NAMESPACE },
+    spec: { myASN: g.nodeAsn, peerASN: g.routerAsn, peerAddress: address, ...(bfd ? { bfdProfile: 'lab-bfd' } : {}) },
+  });
   return [
+    ...(bfd ? [{
+      apiVersion: 'metallb.io/v1beta1',
+      kind: 'BFDProfile',
+      metadata: { name: 'lab-bfd', namespace: METALLB_NAMESPACE },
+      spec: { receiveInterval: 300, transmitInterval: 300, detectMultiplier: 3 },
+    }] : []),
+    peer('lab-router', plan.router.ipv4),
+    peer('lab-router-v6', plan.router.ipv6),
     {
       apiVersion: 'metallb.io/v1beta1',
-      kind: 'IPAddressPool',
-      metadata: { name: LAB_POOL, namespace: METALLB_NAMESPACE },
-      spec: { addresses: [plan.serviceRange.ipv4, plan.serviceRange.ipv6] },
+      kind: 'BGPAdvertisement',
+      metadata: { name: 'lab-bgp', namespace: METALLB_NAMESPACE },
+      spec: { ipAddressPools: [LAB_POOL] },
     },
+  ];
+}
+
+/** The pool over the lab's Service range (both families) and an L2Advertisement for it (BGP mode: peers and a BGPAdvertisement). */
+export function labPoolManifests(plan: LabPlan): ManifestObject[] {
+  const pool: ManifestObject = {
+    apiVersion: 'metallb.io/v1beta1',
+    kind: 'IPAddressPool',
+    metadata: { name: LAB_POOL, namespace: METALLB_NAMESPACE },
+    spec: { addresses: [plan.serviceRange.ipv4, plan.serviceRange.ipv6] },
+  };
+  if (plan.mode === 'bgp' && plan.bgp) return [pool, ...labBgpManifests(plan)];
+  return [
+    pool,
     {
       apiVersion: 'metallb.io/v1beta1',
       kind: 'L2Advertisement',
@@ -41,7 +74,7 @@ export async function installMetallb(client: KubeClient, plan: LabPlan, root: st
   // serves it, but the API server may still be dialing an endpoint that is just appearing.
   const pool = labPoolManifests(plan);
   await waitFor(
-    'IPAddressPool and L2Advertisement',
+    plan.mode === 'bgp' ? 'IPAddressPool, BGPPeers and BGPAdvertisement' : 'IPAddressPool and L2Advertisement',
     async () => {
       await applier.applyAll(pool);
       return { done: true, state: `${plan.serviceRange.ipv4}, ${plan.serviceRange.ipv6}` };

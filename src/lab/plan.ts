@@ -24,8 +24,26 @@ export interface NodePlan extends Machine {
   podCIDRs: [string, string];
 }
 
+export type LabMode = 'layer2' | 'bgp';
+export const LAB_MODES: readonly LabMode[] = ['layer2', 'bgp'];
+export type LabRouterDaemon = 'bird' | 'frr' | 'gobgp';
+
+/** BGP mode: the router between the client and the LAN, and the addresses only it routes. */
+export interface LabBgpPlan {
+  daemon: LabRouterDaemon;
+  /** The router's AS; the nodes' (the BGPPeer's myASN) is `nodeAsn`: eBGP, as most top-of-rack designs. */
+  routerAsn: number;
+  nodeAsn: number;
+  /** The client's network behind the router (the router is `.1` / `::1` there). */
+  uplink: { ipv4: string; ipv6: string; routerIPv4: string; routerIPv6: string };
+}
+
 export interface LabPlan {
   name: string;
+  /** How Services are announced; absent in labs made before BGP mode existed (= layer2). */
+  mode?: LabMode;
+  /** BGP mode only. */
+  bgp?: LabBgpPlan;
   /** Prefix of every namespace and host link the lab makes (`mlb-`). */
   prefix: string;
   podNetnsPrefix: string;
@@ -37,12 +55,14 @@ export interface LabPlan {
   defaultStateDir: string;
   lan: { ipv4: string; ipv6: string };
   host: { ipv4: string; ipv6: string };
+  /** The pool `lab up` installs: on the LAN in layer 2 mode, a block routed by BGP in BGP mode. */
   serviceRange: { ipv4: string; ipv6: string };
   serviceCIDRs: [string, string];
   /** IPv4 and IPv6 blocks every node's podCIDR lies in (kube-proxy's cluster CIDR). */
   clusterCIDRs: [string, string];
   nodePortRange: string;
   apiserverPort: number;
+  /** On the LAN in layer 2 mode; behind the router (its `uplink`) in BGP mode. */
   client: Machine;
   router: Machine;
   nodes: NodePlan[];
@@ -119,6 +139,19 @@ export interface PlanOptions {
   name?: string;
   nodes?: number;
   stateDir?: string;
+  mode?: LabMode;
+  router?: LabRouterDaemon;
+}
+
+export const LAB_ROUTER_ASN = 64501;
+export const LAB_NODE_ASN = 64500;
+
+/**
+ * BGP mode's blocks: the client's network behind the router is 10.89.(200+slot).0/24, the Service range
+ * 10.89.(100+slot).200-250 (named labs use 10.89.1-39, so these never meet another lab's).
+ */
+function bgpBlocks(slot: number): { uplink4: string; uplink6: string; svc4: string; svc6: string } {
+  return { uplink4: `10.89.${200 + slot}`, uplink6: `fd00:89:${200 + slot}:`, svc4: `10.89.${100 + slot}`, svc6: `fd00:89:${100 + slot}:` };
 }
 
 export function makePlan(opts: PlanOptions = {}): LabPlan {
@@ -131,8 +164,29 @@ export function makePlan(opts: PlanOptions = {}): LabPlan {
   const prefix = name === DEFAULT_LAB ? 'mlb-' : `mlb${name}-`;
   const stateDefault = defaultStateDir(name);
   const base = { name, prefix };
+  const mode = opts.mode ?? 'layer2';
+  const g = bgpBlocks(slot);
+  const router = machine(b, prefix, 'router', 254);
+  let client = machine(b, prefix, 'client', 100);
+  let serviceRange = { ipv4: `${b.v4}.200-${b.v4}.250`, ipv6: `${b.v6}:200-${b.v6}:250` };
+  let bgp: LabBgpPlan | undefined;
+  if (mode === 'bgp') {
+    const uplinkClient = `${g.uplink4}.100`;
+    client = { ...client, ipv4: uplinkClient, ipv6: `${g.uplink6}:100`, hostInterface: '', mac: macFor(uplinkClient) };
+    serviceRange = { ipv4: `${g.svc4}.200-${g.svc4}.250`, ipv6: `${g.svc6}:200-${g.svc6}:250` };
+    bgp = {
+      daemon: opts.router ?? 'bird',
+      routerAsn: LAB_ROUTER_ASN,
+      nodeAsn: LAB_NODE_ASN,
+      uplink: { ipv4: `${g.uplink4}.0/24`, ipv6: `${g.uplink6}:/64`, routerIPv4: `${g.uplink4}.1`, routerIPv6: `${g.uplink6}:1` },
+    };
+  } else if (opts.router) {
+    throw new LabPlanError('--router needs --mode bgp');
+  }
   return {
     name,
+    mode,
+    ...(bgp ? { bgp } : {}),
     prefix,
     podNetnsPrefix: `${prefix}pod-`,
     bridge: `${prefix}br0`,
@@ -141,20 +195,20 @@ export function makePlan(opts: PlanOptions = {}): LabPlan {
     defaultStateDir: stateDefault,
     lan: { ipv4: `${b.v4}.0/24`, ipv6: `${b.v6}:/64` },
     host: { ipv4: `${b.v4}.1`, ipv6: `${b.v6}:1` },
-    serviceRange: { ipv4: `${b.v4}.200-${b.v4}.250`, ipv6: `${b.v6}:200-${b.v6}:250` },
+    serviceRange,
     serviceCIDRs: ['10.96.0.0/16', 'fd00:10:96::/112'],
     clusterCIDRs: [`${b.pod4}.0.0/16`, `${b.pod6}::/56`],
     nodePortRange: '30000-32767',
     apiserverPort: 6443,
-    client: machine(b, prefix, 'client', 100),
-    router: machine(b, prefix, 'router', 254),
+    client,
+    router,
     nodes: Array.from({ length: count }, (_, i) => nodePlan(base, i + 1)),
   };
 }
 
 /** The machine a `lab exec` target names: `node2`, `client`, `router`, or a namespace name. */
 export function findMachine(plan: LabPlan, target: string): Machine | undefined {
-  const all: Machine[] = [...plan.nodes, plan.client, plan.router];
+  const all: Machine[] = [...plan.nodes, plan.client, ...(plan.mode === 'bgp' ? [plan.router] : [])];
   return all.find((m) => m.name === target || m.netns === target);
 }
 

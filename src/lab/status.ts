@@ -19,6 +19,8 @@ export interface LabStatusJson {
   serviceRange: { ipv4: string; ipv6: string };
   client: MachineStatus;
   nodes: Array<MachineStatus & { name: string; podCIDRs: string[] }>;
+  /** BGP mode only (the issue's shape; layer 2 mode keeps issue 6's exactly). */
+  router?: { netns: string; daemon: string; asn: number; ipv4: string; ipv6: string; nodeASN: number };
 }
 
 const machineStatus = (m: Machine): MachineStatus => ({ netns: m.netns, interface: m.interface, ipv4: m.ipv4, ipv6: m.ipv6, mac: m.mac });
@@ -30,6 +32,9 @@ export function statusJson(plan: LabPlan): LabStatusJson {
     serviceRange: { ...plan.serviceRange },
     client: machineStatus(plan.client),
     nodes: plan.nodes.map((n) => ({ name: n.name, ...machineStatus(n), podCIDRs: [...n.podCIDRs] })),
+    ...(plan.bgp
+      ? { router: { netns: plan.router.netns, daemon: plan.bgp.daemon, asn: plan.bgp.routerAsn, ipv4: plan.router.ipv4, ipv6: plan.router.ipv6, nodeASN: plan.bgp.nodeAsn } }
+      : {}),
   };
 }
 
@@ -63,6 +68,7 @@ export async function statusText(state: LabState): Promise<string> {
   const machines: string[][] = [['MACHINE', 'NETNS', 'IPV4', 'IPV6', 'MAC', 'POD CIDRS', 'NODE']];
   for (const n of plan.nodes) machines.push([n.name, n.netns, n.ipv4, n.ipv6, n.mac, n.podCIDRs.join(','), ready.get(n.name) ?? (up ? 'not registered' : '-')]);
   machines.push([plan.client.name, plan.client.netns, plan.client.ipv4, plan.client.ipv6, plan.client.mac, '-', '-']);
+  if (plan.bgp) machines.push([plan.router.name, plan.router.netns, plan.router.ipv4, plan.router.ipv6, plan.router.mac, '-', `${plan.bgp.daemon}, AS ${plan.bgp.routerAsn}`]);
   const procs = readJson<ProcessRecord[]>(p.processes) ?? [];
   const processes: string[][] = [['PROCESS', 'PID', 'STATE', 'RESTARTS', 'LAST EXIT']];
   for (const r of procs) processes.push([r.name, r.pid !== null && up ? String(r.pid) : '-', up ? r.state : 'stopped', String(r.restarts), r.lastExit ?? '']);
@@ -73,6 +79,7 @@ export async function statusText(state: LabState): Promise<string> {
     `Service range: ${plan.serviceRange.ipv4}, ${plan.serviceRange.ipv6}`,
     `load-balancer: ${state.loadBalancer ? 'metallb-ts installed by lab up' : 'none installed by lab up (--no-loadbalancer)'}`,
     ...(state.hpaDownscaleStabilization ? [`HPA downscale stabilization: ${state.hpaDownscaleStabilization} (shortened; Kubernetes' default is 5m)`] : []),
+    `mode:          ${plan.bgp ? `bgp: router ${plan.router.ipv4} ${plan.router.ipv6} (${plan.bgp.daemon}, AS ${plan.bgp.routerAsn}), nodes AS ${plan.bgp.nodeAsn}, client network ${plan.bgp.uplink.ipv4} ${plan.bgp.uplink.ipv6}` : 'layer2'}`,
     '',
     table(machines),
     '',

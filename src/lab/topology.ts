@@ -73,7 +73,10 @@ export function netnsSysctls(role: Role): string[] {
     'net.ipv4.conf.default.rp_filter=0',
   ];
   if (role === 'client') return common;
-  return [...common, 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1'];
+  const forwarding = [...common, 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1'];
+  if (role === 'node') return forwarding;
+  // ECMP over the nodes by connection (5-tuple), as data-centre routers hash, not by source address only.
+  return [...forwarding, 'net.ipv4.fib_multipath_hash_policy=1', 'net.ipv6.fib_multipath_hash_policy=1'];
 }
 
 export const nsenterArgs = (netns: string, cmd: readonly string[]): string[] => [`--net=/run/netns/${netns}`, '--', ...cmd];
@@ -119,7 +122,7 @@ export async function buildMachines(plan: LabPlan, machines: ReadonlyArray<{ mac
   await Promise.all(
     machines.map(({ machine, role }) =>
       run('ip', ['-n', machine.netns, '-batch', '-'], {
-        input: [...machineNetnsCommands(plan, machine), ...(role === 'node' ? nodeDefaultRoutes(plan) : [])].join('\n') + '\n',
+        input: [...machineNetnsCommands(plan, machine), ...(role === 'node' ? [...nodeDefaultRoutes(plan), ...nodeUplinkRoutes(plan)] : [])].join('\n') + '\n',
       }),
     ),
   );
@@ -136,10 +139,62 @@ export async function buildPodRoutes(plan: LabPlan, nodes: readonly NodePlan[]):
   );
 }
 
+/**
+ * BGP mode, inside the router's namespace: its second interface `eth1` towards the client's network (the veth pair is
+ * made here with the client's end in the client's namespace), and nothing else: routes to Services are what the
+ * daemon learns from the speakers.
+ */
+export function routerUplinkCommands(plan: LabPlan): string[] {
+  const g = plan.bgp!;
+  const v4len = g.uplink.ipv4.split('/')[1];
+  const v6len = g.uplink.ipv6.split('/')[1];
+  return [
+    `addr add ${g.uplink.routerIPv4}/${v4len} dev eth1`,
+    `addr add ${g.uplink.routerIPv6}/${v6len} dev eth1 nodad`,
+    'link set eth1 up',
+  ];
+}
+
+/** BGP mode: the client lives on the uplink, its default routes through the router. */
+export function clientUplinkCommands(plan: LabPlan): string[] {
+  const g = plan.bgp!;
+  const v4len = g.uplink.ipv4.split('/')[1];
+  const v6len = g.uplink.ipv6.split('/')[1];
+  return [
+    'link set lo up',
+    `addr add ${plan.client.ipv4}/${v4len} dev ${plan.client.interface}`,
+    `addr add ${plan.client.ipv6}/${v6len} dev ${plan.client.interface} nodad`,
+    `link set ${plan.client.interface} up`,
+    `route replace default via ${g.uplink.routerIPv4}`,
+    `route replace default via ${g.uplink.routerIPv6}`,
+  ];
+}
+
+/** BGP mode: nodes answer the client through the router (their default route is the control-plane machine). */
+export function nodeUplinkRoutes(plan: LabPlan): string[] {
+  const g = plan.bgp;
+  if (!g) return [];
+  return [`route replace ${g.uplink.ipv4} via ${plan.router.ipv4}`, `route replace ${g.uplink.ipv6} via ${plan.router.ipv6}`];
+}
+
+async function buildRouterAndClient(plan: LabPlan): Promise<void> {
+  await buildMachines(plan, [{ machine: plan.router, role: 'router' }]);
+  await run('ip', ['netns', 'add', plan.client.netns]);
+  await setSysctls(plan.client.netns, netnsSysctls('client'));
+  await run('ip', ['link', 'add', 'eth1', 'netns', plan.router.netns, 'type', 'veth', 'peer', 'name', plan.client.interface, 'netns', plan.client.netns, 'address', plan.client.mac]);
+  await run('ip', ['-n', plan.router.netns, '-batch', '-'], { input: routerUplinkCommands(plan).join('\n') + '\n' });
+  await run('ip', ['-n', plan.client.netns, '-batch', '-'], { input: clientUplinkCommands(plan).join('\n') + '\n' });
+}
+
 /** The whole topology of a new lab. */
 export async function buildTopology(plan: LabPlan): Promise<void> {
   await buildBridge(plan);
-  await buildMachines(plan, [...plan.nodes.map((machine) => ({ machine, role: 'node' as const })), { machine: plan.client, role: 'client' }]);
+  if (plan.mode === 'bgp') {
+    await buildMachines(plan, plan.nodes.map((machine) => ({ machine, role: 'node' as const })));
+    await buildRouterAndClient(plan);
+  } else {
+    await buildMachines(plan, [...plan.nodes.map((machine) => ({ machine, role: 'node' as const })), { machine: plan.client, role: 'client' }]);
+  }
   await buildPodRoutes(plan, plan.nodes);
 }
 

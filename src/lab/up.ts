@@ -10,7 +10,7 @@ import { metallbBin } from './components.js';
 import { createIdentities } from './credentials.js';
 import { installMetallb } from './install.js';
 import { registerMetricsServer } from './metrics.js';
-import { apiserverURL, makePlan, type LabPlan } from './plan.js';
+import { apiserverURL, makePlan, type LabMode, type LabPlan, type LabRouterDaemon } from './plan.js';
 import { preflight } from './preflight.js';
 import { paths, writeJson, type LabState } from './state.js';
 import { buildTopology } from './topology.js';
@@ -41,6 +41,8 @@ export interface UpOptions {
   loadBalancer?: boolean;
   /** Shortens the HPA downscale stabilization window (Kubernetes' default: 5m), e.g. `30s`. */
   hpaDownscaleStabilization?: string;
+  mode?: LabMode;
+  router?: LabRouterDaemon;
   /** For each wait (API server, nodes, metallb-ts). Default 120 s. */
   timeoutMs?: number;
   progress?: Progress;
@@ -96,7 +98,10 @@ export async function labUp(opts: UpOptions = {}): Promise<UpResult> {
   const started = Date.now();
   const progress = opts.progress ?? (() => undefined);
   const timeoutMs = opts.timeoutMs ?? 120_000;
-  const plan = makePlan({ ...(opts.name ? { name: opts.name } : {}), nodes: opts.nodes ?? 3, ...(opts.stateDir ? { stateDir: opts.stateDir } : {}) });
+  const plan = makePlan({
+    ...(opts.name ? { name: opts.name } : {}), nodes: opts.nodes ?? 3, ...(opts.stateDir ? { stateDir: opts.stateDir } : {}),
+    ...(opts.mode ? { mode: opts.mode } : {}), ...(opts.router ? { router: opts.router } : {}),
+  });
   const id = labIdentity(plan.name, plan.stateDir);
   await preflight(plan, id);
 
@@ -118,7 +123,8 @@ export async function labUp(opts: UpOptions = {}): Promise<UpResult> {
     createIdentities(p.pki);
     writeJson(p.state, state);
     await buildTopology(plan);
-    progress(`network: bridge ${plan.bridge} ${plan.lan.ipv4} ${plan.lan.ipv6}, ${plan.nodes.length} nodes, client ${plan.client.ipv4}`);
+    progress(`network: bridge ${plan.bridge} ${plan.lan.ipv4} ${plan.lan.ipv6}, ${plan.nodes.length} nodes, client ${plan.client.ipv4}` +
+      (plan.bgp ? ` behind router ${plan.router.ipv4} (${plan.bgp.daemon}, AS ${plan.bgp.routerAsn})` : ''));
   } catch (err) {
     progress(`could not build the lab (${(err as Error).message}); removing what was made`);
     await cleanupLab(id);
@@ -148,7 +154,8 @@ export function usageText(state: LabState, elapsedMs: number): string {
     `lab "${plan.name}" is up in ${(elapsedMs / 1000).toFixed(1)} s: ${plan.nodes.length} node(s) ${plan.nodes.map((n) => n.ipv4).join(', ')}, ` +
       `client ${plan.client.ipv4}, API server ${apiserverURL(plan)}`,
     state.loadBalancer
-      ? `metallb-ts is installed; Services of type LoadBalancer get addresses from ${plan.serviceRange.ipv4} and ${plan.serviceRange.ipv6}`
+      ? `metallb-ts is installed; Services of type LoadBalancer get addresses from ${plan.serviceRange.ipv4} and ${plan.serviceRange.ipv6}` +
+        (plan.bgp ? `, advertised by BGP (nodes AS ${plan.bgp.nodeAsn}) to the ${plan.bgp.daemon} router ${plan.router.ipv4} / ${plan.router.ipv6} (AS ${plan.bgp.routerAsn})` : '')
       : `no load-balancer installed (--no-loadbalancer): install one with kubectl apply -f ${join(state.root, 'deploy', 'metallb-ts.yaml')}`,
     '',
     'metrics-server is running (kubectl top pods, kubectl top nodes; HorizontalPodAutoscalers scale on its metrics)',
@@ -159,6 +166,7 @@ export function usageText(state: LabState, elapsedMs: number): string {
     `  export KUBECONFIG=${p.kubeconfig}`,
     '  kubectl get nodes -o wide',
     `  metallb lab exec${nameFlag} client -- curl -s http://<EXTERNAL-IP>/`,
+    ...(plan.bgp ? [`  metallb lab exec${nameFlag} router -- ip route    # the Services' routes, one next hop per advertising node`] : []),
     `  metallb lab status${nameFlag}`,
     `  metallb lab down${nameFlag}`,
     '',

@@ -2,7 +2,9 @@
 // Service keeps one object for it (generateName `bgp-`, in the speaker namespace, labels metallb.io/node,
 // metallb.io/service-name, metallb.io/service-namespace, owned by the speaker pod) whose status names the node,
 // the Service and the BGPPeers the node means to advertise it to (sorted). Unlike ServiceL2Status, several nodes
-// hold one each; a node only ever touches its own. No peers: the node's object is deleted.
+// hold one each; a node only ever touches its own. No peers: the node's object is deleted. As for ServiceL2Status, an
+// object is never patched outside its status (the roles grant no more): one of a previous speaker pod goes with that
+// pod (garbage collector), and the deletion brings it back with the new owner.
 // reconcile(serviceKey) is level-triggered and runs on a queue of its own, apart from announcing.
 import type { Logger } from '../../log.js';
 import type { KubeObject } from '../../k8s/types.js';
@@ -48,9 +50,6 @@ const sameStatus = (a: Partial<ServiceBGPStatusStatus> | undefined, b: ServiceBG
   !!a && a.node === b.node && a.serviceName === b.serviceName && a.serviceNamespace === b.serviceNamespace
   && JSON.stringify(a.peers ?? []) === JSON.stringify(b.peers);
 
-const ownedBy = (o: KubeObject, owner: OwnerReference | undefined): boolean =>
-  !owner || (o.metadata?.ownerReferences ?? []).some((r) => (r as { uid?: unknown } | null)?.uid === owner.uid);
-
 export class BgpStatusWriter {
   /** Objects we created that the cache may not show yet, by name. */
   private readonly created = new Map<string, ServiceBGPStatus>();
@@ -72,7 +71,8 @@ export class BgpStatusWriter {
 
   async reconcile(key: string): Promise<void> {
     const peers = this.d.peersFor(key);
-    const [mine, ...redundant] = this.objectsFor(key);
+    const [first, ...redundant] = this.objectsFor(key);
+    let mine: ServiceBGPStatus | undefined = first;
     if (peers.length === 0) {
       for (const o of [mine, ...redundant]) if (o) await this.remove(o, key);
       return;
@@ -80,7 +80,12 @@ export class BgpStatusWriter {
     for (const o of redundant) await this.remove(o, key);
     const status = desiredBgpStatus(this.d.myNode, key, peers);
     const owner = this.d.owner();
-    if (mine && sameStatus(mine.status, status) && ownedBy(mine, owner)) return;
+    // Written before this pod knew itself: made again with the owner, so that the garbage collector can find it.
+    if (mine && owner && (mine.metadata?.ownerReferences ?? []).length === 0) {
+      await this.remove(mine, key);
+      mine = undefined;
+    }
+    if (mine && sameStatus(mine.status, status)) return;
     const [serviceNamespace, serviceName] = splitKey(key);
     const labels = { [LABEL_NODE]: this.d.myNode, [LABEL_SERVICE_NAME]: serviceName, [LABEL_SERVICE_NAMESPACE]: serviceNamespace };
     let name = mine?.metadata?.name;
@@ -94,10 +99,6 @@ export class BgpStatusWriter {
         });
         name = made.metadata?.name ?? '';
         this.created.set(name, { ...made, status: {} });
-        this.d.counters?.updates.inc();
-      } else if (!ownedBy(mine!, owner)) {
-        // Written by this node's previous speaker pod: the garbage collector would delete it with that pod.
-        await this.d.client.mergePatch(objectPath(R.serviceBGPStatuses, this.d.namespace, name), { metadata: { ownerReferences: [owner] } });
         this.d.counters?.updates.inc();
       }
       // The status subresource: a create ignores `status`, so it is written by a second request.
