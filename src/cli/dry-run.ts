@@ -11,6 +11,7 @@ import {
 } from './input.js';
 import { ServiceAllocator, restoreOrder, serviceProblems, type ConvergeResult } from '../allocator/index.js';
 import { placeLayer2, type Layer2Placement } from '../speaker/l2/placement.js';
+import { placeBgp, type BgpPlacement } from '../speaker/bgp/placement.js';
 
 export interface DryRunOptions {
   filename: string[];
@@ -24,7 +25,7 @@ export interface DryRunOptions {
 }
 
 export type DryRunEntry =
-  | { namespace: string; name: string; ips: string[]; pool: string; layer2?: Layer2Placement }
+  | { namespace: string; name: string; ips: string[]; pool: string; layer2?: Layer2Placement; bgp?: BgpPlacement[] }
   | { namespace: string; name: string; ips: []; error: string };
 
 /** Per-Service outcome of a simulation, in input order (only LoadBalancer Services of the handled class). */
@@ -83,16 +84,18 @@ export function parseSpeakers(text: string): string[] {
 
 function renderTable(entries: readonly DryRunEntry[]): string {
   const withL2 = entries.some((e) => 'layer2' in e && e.layer2 !== undefined);
-  const rows = [['NAMESPACE', 'NAME', 'IPS', 'POOL', ...(withL2 ? ['LAYER2'] : [])]];
+  const withBgp = entries.some((e) => 'bgp' in e && e.bgp !== undefined);
+  const rows = [['NAMESPACE', 'NAME', 'IPS', 'POOL', ...(withL2 ? ['LAYER2'] : []), ...(withBgp ? ['BGP NODES'] : [])]];
   const pending: string[] = [];
   const unannounced: string[] = [];
   for (const e of entries) {
     if ('pool' in e) {
       const l2 = e.layer2 === undefined ? '-' : (e.layer2.node ?? '<none>');
-      rows.push([e.namespace, e.name, e.ips.join(','), e.pool, ...(withL2 ? [l2] : [])]);
+      const bgp = e.bgp === undefined ? '-' : e.bgp.length === 0 ? '<none>' : [...new Set(e.bgp.map((r) => r.node))].join(',');
+      rows.push([e.namespace, e.name, e.ips.join(','), e.pool, ...(withL2 ? [l2] : []), ...(withBgp ? [bgp] : [])]);
       if (e.layer2 && e.layer2.node === null) unannounced.push(`  ${e.namespace}/${e.name}: ${e.layer2.reason}`);
     } else {
-      rows.push([e.namespace, e.name, '<pending>', '-', ...(withL2 ? ['-'] : [])]);
+      rows.push([e.namespace, e.name, '<pending>', '-', ...(withL2 ? ['-'] : []), ...(withBgp ? ['-'] : [])]);
       pending.push(`  ${e.namespace}/${e.name}: ${e.error}`);
     }
   }
@@ -155,7 +158,7 @@ export async function runDryRun(opts: DryRunOptions, io: CommandIO = processIO):
   if (parsed.config.pools.length === 0) io.stderr('warning: no IPAddressPool in the input: every LoadBalancer Service stays pending\n');
 
   const outcome = simulate(parsed.config.pools, services, opts.lbClass);
-  if (parsed.config.l2Advertisements.length > 0) {
+  if (parsed.config.l2Advertisements.length > 0 || parsed.config.bgpAdvertisements.length > 0) {
     const nodeNames = new Set(context.nodes.map((n) => n.metadata?.name ?? ''));
     for (const s of opts.speakers ?? []) {
       if (!nodeNames.has(s)) io.stderr(`warning: --speakers: ${s} is not a Node in the input; it cannot announce\n`);
@@ -169,13 +172,18 @@ export async function runDryRun(opts: DryRunOptions, io: CommandIO = processIO):
       allocated.push({ service: svc, ips: e.ips });
       entryOf.set(svc, e);
     }
-    const placements = placeLayer2(
-      { config: parsed.config, nodes: context.nodes, endpointSlices, endpoints, speakers: opts.speakers, ignoreExcludeLB: opts.ignoreExcludeLb ?? false },
-      allocated,
-    );
-    for (const [svc, p] of placements) {
-      const e = entryOf.get(svc);
-      if (e && 'pool' in e) e.layer2 = p;
+    const inputs = { config: parsed.config, nodes: context.nodes, endpointSlices, endpoints, speakers: opts.speakers, ignoreExcludeLB: opts.ignoreExcludeLb ?? false };
+    if (parsed.config.l2Advertisements.length > 0) {
+      for (const [svc, p] of placeLayer2(inputs, allocated)) {
+        const e = entryOf.get(svc);
+        if (e && 'pool' in e) e.layer2 = p;
+      }
+    }
+    if (parsed.config.bgpAdvertisements.length > 0) {
+      for (const [svc, routes] of placeBgp(inputs, allocated)) {
+        const e = entryOf.get(svc);
+        if (e && 'pool' in e) e.bgp = routes;
+      }
     }
   }
   if (opts.output === 'json') io.stdout(`${JSON.stringify({ services: outcome.services })}\n`);
@@ -190,8 +198,8 @@ export function registerDryRun(program: Command): void {
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
     .option('-n, --namespace <namespace>', 'MetalLB namespace (config objects without one are taken to be in it)', DEFAULT_NAMESPACE)
     .option('--lb-class <class>', 'the controller\'s --lb-class: only Services with this spec.loadBalancerClass ("" = none) are handled', '')
-    .option('--speakers <nodes>', 'layer 2: the nodes whose speakers are up, comma-separated (default: every Node given)', parseSpeakers)
-    .option('--ignore-exclude-lb', 'layer 2: the speakers\' --ignore-exclude-lb (nodes labelled node.kubernetes.io/exclude-from-external-load-balancers may announce)', false)
+    .option('--speakers <nodes>', 'layer 2 and BGP: the nodes whose speakers are up, comma-separated (default: every Node given)', parseSpeakers)
+    .option('--ignore-exclude-lb', 'layer 2 and BGP: the speakers\' --ignore-exclude-lb (nodes labelled node.kubernetes.io/exclude-from-external-load-balancers may announce)', false)
     .addHelpText('after', `
 Input: MetalLB configuration (IPAddressPool and the other metallb.io kinds, or the legacy ConfigMap), Namespace
 objects (to resolve namespaceSelectors) and v1 Services, in any files and any order. Services are processed in
@@ -205,11 +213,17 @@ speaker would announce it, by the speakers' own election, from the Node objects 
 the exclusion label), the Services' EndpointSlices (or Endpoints; a Service with neither is taken to have a
 serving endpoint) and --speakers. To see who takes over when a node dies, run again without it in --speakers.
 
+BGP: when the configuration has BGPAdvertisements, each Service whose pool has one also lists what every node would
+advertise to each of its BGPPeers (peer nodeSelectors, advertisement nodeSelectors, peers, aggregation lengths,
+localPref, communities with Community aliases resolved), decided by the speaker's own code from the same inputs.
+
 Output: a table (pending Services with the reason), or with -o json exactly
   {"services":[{"namespace":"default","name":"web","ips":["192.168.10.0"],"pool":"prod","layer2":{"node":"node2"}},
                {"namespace":"default","name":"db","ips":[],"error":"..."}]}
   ("layer2" only for Services whose pool has an L2Advertisement; {"node":null,"reason":"..."} when no node may
-  announce it.)
+  announce it.) With BGPAdvertisements, an entry also has
+  "bgp":[{"node":"node1","peer":"tor","prefix":"192.168.10.0/32","localPref":0,"communities":["64512:100"]}, ...]
+  (localPref 0 = not set; [] when no node would advertise it).
 
 Exit status: 0 every LoadBalancer Service got its addresses, 1 some stay pending, 2 unreadable or invalid input.
 
