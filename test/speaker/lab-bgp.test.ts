@@ -26,14 +26,28 @@ async function kernelRoute(ip: string): Promise<string> {
   return r.stdout;
 }
 
-/** Waits until the router's kernel route to `ip` has exactly the next hops `nodes` (LAN addresses); returns ms. */
-async function waitNextHops(ip: string, hops: string[], timeoutMs = 60_000): Promise<number> {
+/** The EUI-64 link-local address of a MAC (FRR installs IPv6 routes through the next hop's link-local address). */
+function linkLocal(mac: string): string {
+  const b = mac.split(':').map((h) => parseInt(h, 16));
+  b[0]! ^= 2;
+  const words = [(b[0]! << 8) | b[1]!, (b[2]! << 8) | 0xff, 0xfe00 | b[3]!, (b[4]! << 8) | b[5]!];
+  return `fe80::${words.map((w) => w.toString(16)).join(':')}`.replace(/^fe80::0:/, 'fe80::');
+}
+
+/**
+ * Waits until the router's kernel route to `ip` goes through exactly the nodes `nodes` (by name), each known by its
+ * LAN address or, for IPv6, its link-local address; returns how long that took in ms.
+ */
+async function waitNextHops(ip: string, nodes: string[], timeoutMs = 60_000): Promise<number> {
   const started = Date.now();
-  const all = lab.status.nodes.flatMap((n) => [n.ipv4, n.ipv6]);
-  await lab.waitFor(`${ip} via [${hops.join(', ')}]`, async () => {
+  const v6 = ip.includes(':');
+  await lab.waitFor(`${ip} via [${nodes.join(', ')}]`, async () => {
     const out = await kernelRoute(ip);
-    const have = all.filter((a) => new RegExp(`via ${a.replace(/\./g, '\\.')}(\\s|$)`).test(out));
-    return JSON.stringify(have.sort()) === JSON.stringify([...hops].sort()) || `route: ${out.trim() || 'none'}`;
+    const hops = [...out.matchAll(/via (\S+)/g)].map((m) => m[1]!);
+    const have = lab.status.nodes
+      .filter((n) => (v6 ? [n.ipv6, linkLocal(n.mac)] : [n.ipv4]).some((a) => hops.includes(a)))
+      .map((n) => n.name);
+    return JSON.stringify(have.sort()) === JSON.stringify([...nodes].sort()) || `route: ${out.trim() || 'none'}`;
   }, timeoutMs, 50);
   return Date.now() - started;
 }
@@ -87,9 +101,8 @@ spec:
     ips = ((await lab.getJson<Svc>(['get', 'service', 'hname'])).status?.loadBalancer?.ingress ?? []).map((i) => i.ip);
     return ips.length === 2;
   });
-  const [n1, n2] = lab.status.nodes;
-  await waitNextHops(ips[0]!, [n1!.ipv4, n2!.ipv4], 120_000);
-  await waitNextHops(ips[1]!, [n1!.ipv6, n2!.ipv6], 60_000);
+  await waitNextHops(ips[0]!, ['node1', 'node2'], 120_000);
+  await waitNextHops(ips[1]!, ['node1', 'node2'], 60_000);
   for (const ip of ips) {
     const seen = new Set<string>();
     await lab.waitFor(`both nodes' pods answer ${ip}`, async () => {
@@ -106,22 +119,21 @@ spec:
 
 test('a node whose cable is cut is routed around quickly; it comes back when plugged in', { skip }, async (t) => {
   const ips = ((await lab.getJson<Svc>(['get', 'service', 'hname'])).status?.loadBalancer?.ingress ?? []).map((i) => i.ip);
-  const [n1, n2] = lab.status.nodes;
   const cable = lab.name === 'lab' ? 'mlb-node2' : `mlb${lab.name}-node2`;
   await runCmd('ip', ['link', 'set', cable, 'down']);
   try {
     // Without BFD (GoBGP) only the hold timer (90 s) can notice.
-    const ms = await waitNextHops(ips[0]!, [n1!.ipv4], daemon === 'gobgp' ? 150_000 : 20_000);
+    const ms = await waitNextHops(ips[0]!, ['node1'], daemon === 'gobgp' ? 150_000 : 20_000);
     t.diagnostic(`${daemon}: node2's path withdrawn ${ms} ms after the cable was cut`);
-    await waitNextHops(ips[1]!, [n1!.ipv6], 20_000);
+    await waitNextHops(ips[1]!, ['node1'], daemon === 'gobgp' ? 150_000 : 20_000);
     for (const ip of ips) {
       for (let i = 0; i < 5; i++) assert.equal((await lab.curl('client', url(ip), 3)).trim().length > 0, true);
     }
   } finally {
     await runCmd('ip', ['link', 'set', cable, 'up']);
   }
-  await waitNextHops(ips[0]!, [n1!.ipv4, n2!.ipv4], 90_000);
-  await waitNextHops(ips[1]!, [n1!.ipv6, n2!.ipv6], 90_000);
+  await waitNextHops(ips[0]!, ['node1', 'node2'], 90_000);
+  await waitNextHops(ips[1]!, ['node1', 'node2'], 90_000);
 });
 
 test('deleting the Service withdraws its routes', { skip }, async () => {
