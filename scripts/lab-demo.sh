@@ -131,7 +131,7 @@ answered=0
 for _ in $(seq 300); do
   t=$(( ($(date +%s%N) - start) / 1000000 ))
   # ip netns exec rather than `metallb lab exec`: no Node.js start per request, so the times mean something.
-  if body=$(ip netns exec "$client_ns" curl -s --max-time 1 "http://$ip/" 2>/dev/null) && [ -n "$body" ]; then
+  if body=$(ip netns exec "$client_ns" curl -s --max-time 0.5 "http://$ip/" 2>/dev/null) && [ -n "$body" ]; then
     printf '  +%5d ms  %s\n' "$t" "$body"
     answered=$((answered + 1))
     [ "$answered" -ge 4 ] && break

@@ -73,6 +73,12 @@ async function arpAnswers(ip: string): Promise<string[]> {
   return [...new Set([...r.stdout.matchAll(/bytes from ([0-9a-f:]{17}) \(/gi)].map((m) => m[1]!.toLowerCase()))].sort();
 }
 
+/** Every MAC answering a neighbor solicitation for ip from the client (`-m`: all advertisements, not the first). */
+async function ndpAnswers(ip: string): Promise<string[]> {
+  const r = await lab.exec('client', ['ndisc6', '-m', '-r', '3', '-w', '700', ip, 'eth0']);
+  return [...new Set([...r.stdout.matchAll(/Target link-layer address: ([0-9A-F:]{17})/gi)].map((m) => m[1]!.toLowerCase()))].sort();
+}
+
 async function speakers(): Promise<Pod[]> {
   return (await lab.getJson<{ items: Pod[] }>(['get', 'pods', '-n', 'metallb-system', '-l', 'component=speaker'])).items;
 }
@@ -234,6 +240,7 @@ test('lab: the owner\'s speaker hangs (SIGSTOP, no goodbye): serf sees it fail, 
     await lab.waitFor(`gratuitous ARP for ${v4} from ${next}`, async () => gratuitousArp(dump.out(), v4, nextMac), 60_000, 200);
     await lab.waitFor(`unsolicited NA for ${v6} from ${next}`, async () => unsolicitedNa(dump.out(), v6, nextMac), 30_000, 200);
     await lab.waitFor(`ARP answered by ${next} only`, async () => JSON.stringify(await arpAnswers(v4)) === JSON.stringify([nextMac]), 30_000, 300);
+    await lab.waitFor(`NDP answered by ${next} only`, async () => JSON.stringify(await ndpAnswers(v6)) === JSON.stringify([nextMac]), 30_000, 300);
     for (const url of [`http://${v4}/`, `http://[${v6}]/`]) {
       await lab.waitFor(`${url} answered`, async () => (await lab.curl('client', url, 2)).startsWith(`${SVC}-`), 60_000, 200);
     }
@@ -250,6 +257,7 @@ test('lab: the owner\'s speaker hangs (SIGSTOP, no goodbye): serf sees it fail, 
   }
   // Resumed (or restarted by its liveness probe), it rejoins and sorts first again: one node answers, its own.
   await lab.waitFor(`ARP answered by ${first} only again`, async () => JSON.stringify(await arpAnswers(v4)) === JSON.stringify([machine(first).mac]), 120_000, 500);
+  await lab.waitFor(`NDP answered by ${first} only again`, async () => JSON.stringify(await ndpAnswers(v6)) === JSON.stringify([machine(first).mac]), 60_000, 500);
   assert.equal(await owner(), first);
   const agent = serf;
   if (agent) await lab.waitFor(`serf sees ${first} alive again`, async () => (await serfMembers()).get(first) === 'alive', 60_000);
