@@ -145,11 +145,11 @@ after(async () => {
 
 test('every selected node peers with the router; the IPv6 peer runs on node1 only (nodeSelectors)', { skip }, async () => {
   const [n1, n2] = [machines.get('node1')!, machines.get('node2')!];
+  const peer4 = `${routerMachine.ip}:179`;
+  const peer6 = `[${routerMachine.ip6}]:179`;
   for (const addr of [n1.ip, n2.ip, n1.ip6]) {
     await waitFor(`BIRD session with ${addr}`, async () => (await router!.neighborState(addr)) === 'Established', 60_000, 200);
   }
-  const peer4 = `${routerMachine.ip}:179`;
-  const peer6 = `[${routerMachine.ip6}]:179`;
   const m1 = await speakers.get('node1')!.metrics();
   assert.equal(metric(m1, 'metallb_bgp_session_up', { peer: peer4 }), 1);
   assert.equal(metric(m1, 'metallb_bgp_session_up', { peer: peer6 }), 1);
@@ -160,6 +160,19 @@ test('every selected node peers with the router; the IPv6 peer runs on node1 onl
     const b = await router!.bfdPeers();
     return [n1.ip, n2.ip].every((a) => b.some((s) => s.address === a && s.state === 'Up'));
   }, 60_000, 200);
+  // MetalLB's FRR-mode BFD metrics and message counters, from the native speaker.
+  const m = await waitFor('metallb_bfd_session_up', async () => {
+    const text = await speakers.get('node1')!.metrics();
+    return metric(text, 'metallb_bfd_session_up', { peer: routerMachine.ip }) === 1 ? text : undefined;
+  }, 30_000, 200);
+  assert.ok((metric(m, 'metallb_bfd_control_packet_input', { peer: routerMachine.ip }) ?? 0) > 0);
+  assert.ok((metric(m, 'metallb_bfd_control_packet_output', { peer: routerMachine.ip }) ?? 0) > 0);
+  assert.equal(metric(m, 'metallb_bfd_session_up_events', { peer: routerMachine.ip }), 1);
+  assert.equal(metric(m, 'metallb_bfd_session_down_events', { peer: routerMachine.ip }), 0);
+  assert.equal(metric(m, 'metallb_bfd_session_up', { peer: routerMachine.ip6 }), undefined, 'no BFD profile on the IPv6 peer');
+  assert.equal(metric(m, 'metallb_bgp_opens_sent', { peer: peer4 }), 1);
+  assert.equal(metric(m, 'metallb_bgp_opens_received', { peer: peer4 }), 1);
+  assert.ok((metric(m, 'metallb_bgp_keepalives_received', { peer: peer4 }) ?? 0) >= 1);
 });
 
 test('a Service is advertised by every node with endpoints anywhere: ECMP, communities, status objects, metrics', { skip }, async () => {
