@@ -81,8 +81,11 @@ test('autoscaling behind the load-balancer: kubectl top, HPA up to 3+ pods answe
   }, 120_000 - (Date.now() - loadStarted), 2000);
   const scaledIn = (Date.now() - loadStarted) / 1000;
   t.diagnostic(`scaled to >= 3 replicas ${scaledIn.toFixed(0)} s after the load started`);
-  const up = await hpa('lb-hname-pods');
-  assert.equal(cond(up, 'ScalingActive')?.reason, 'ValidMetricFound');
+  // the HPA writes its status just after the scale
+  await lab.waitFor('ScalingActive True ValidMetricFound', async () => {
+    const c = cond(await hpa('lb-hname-pods'), 'ScalingActive');
+    return c?.reason === 'ValidMetricFound' ? true : JSON.stringify(c);
+  }, 60_000, 1000);
   const rescales = (): Promise<string> =>
     k(['get', 'events', '--field-selector', 'involvedObject.name=lb-hname-pods,reason=SuccessfulRescale', '-o', 'jsonpath={range .items[*]}{.message}{"\\n"}{end}']);
   await lab.waitFor('the SuccessfulRescale event of the scale up', async () => {
