@@ -3,9 +3,9 @@
 // controller and speaker with MetalLB's arguments, ServiceAccounts and roles.
 //   v0.9.3   namespace.yaml + metallb.yaml (PodSecurityPolicies refused as on a modern cluster), the memberlist
 //            Secret, ConfigMap `config`; an invalid edit keeps the address and raises an Event.
-//   v0.12.1  the same with the release's example ConfigMap unchanged, then edited to the lab's range; then the
-//            migration to CRDs (`metallb config convert`, metallb-native v0.14.9 applied over it, the ConfigMap
-//            deleted) without any address change.
+//   v0.12.1  the same without the Secret (its controller makes it), with the release's example ConfigMap unchanged,
+//            then edited to the lab's range; then the migration to CRDs (`metallb config convert`, metallb-native
+//            v0.14.9 applied over it, the ConfigMap deleted) without any address change.
 // metallb-native v0.14.9 on a cluster without MetalLB is test/speaker/lab-metallb-native.test.ts.
 // Each path: a 3-replica echo-hname Deployment exposed as type LoadBalancer, its EXTERNAL-IP curled from the client
 // machine until different pods answer.
@@ -109,11 +109,10 @@ describe("MetalLB's install paths in the lab", { skip: labSkip }, () => {
     }
   }
 
-  /** The tutorial's memberlist Secret (MetalLB >= v0.10's controller may have made it first: then it is there). */
+  /** The v0.9 tutorial's memberlist Secret. */
   async function memberlistSecret(): Promise<void> {
     const key = (await runCmd('openssl', ['rand', '-base64', '128'])).stdout.trim();
-    const r = await lab.kubectl(['create', 'secret', 'generic', '-n', NS, 'memberlist', `--from-literal=secretkey=${key}`]);
-    if (r.code !== 0) assert.match(r.stderr, /AlreadyExists|already exists/);
+    await lab.kubectlOk(['create', 'secret', 'generic', '-n', NS, 'memberlist', `--from-literal=secretkey=${key}`]);
   }
 
   async function uninstall(files: string[]): Promise<void> {
@@ -148,7 +147,7 @@ describe("MetalLB's install paths in the lab", { skip: labSkip }, () => {
   test('v0.12.1: the example ConfigMap, then edited; migration to CRDs with metallb config convert changes no address', async () => {
     await lab.kubectlOk(['apply', '-f', fixture('namespace-v0.12.1.yaml')]);
     await applyLegacy('metallb-v0.12.1.yaml');
-    await memberlistSecret();
+    // No `kubectl create secret` here: v0.12.1's controller makes the memberlist Secret its speakers wait for.
     await lab.kubectlOk(['apply', '-f', fixture('example-layer2-config-v0.12.1.yaml')]);
     await rollout();
     // The release's example pool (192.168.1.240/28) unchanged: an address from it.
