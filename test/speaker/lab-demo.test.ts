@@ -1,4 +1,4 @@
-// The README's main job, `sudo scripts/lab-demo.sh`, end to end (root): lab up, MetalLB's tutorial (Deployment scaled
+// The README's main job, `scripts/lab-demo.sh`, end to end (root): lab up, MetalLB's tutorial (Deployment scaled
 // to 3, exposed), curl EXTERNAL-IP from the client answered by several pods, the announcing node's cable cut and the
 // requests answered through another node, the cable back and the address taken back. The script fails when any of
 // that does not happen; it takes the lab-test lock like every lab test and removes its lab even when it fails.
