@@ -196,10 +196,11 @@ export async function runLoad(o: LoadOptions, out: (text: string) => void, signa
     while (!stopped && performance.now() < deadline) {
       if (interval > 0) {
         const due = started + issued * interval;
+        if (due >= deadline) break;
         issued++;
-        const wait = due - performance.now();
-        if (wait > 0) await sleep(Math.min(wait, deadline - performance.now()));
-        if (stopped || performance.now() >= deadline) break;
+        // a timer may fire a little before its time on the performance clock: never send before the request is due
+        for (let wait = due - performance.now(); wait > 0 && !stopped; wait = due - performance.now()) await sleep(wait);
+        if (stopped) break;
       }
       await one();
     }
