@@ -42,7 +42,16 @@ test('init containers run in order before the app; a sidecar starts first and ke
     spec: {
       initContainers: [
         { name: 'first', image: 'nginx', command: ['sh', '-c', 'echo one > /shared/order'], volumeMounts: [{ name: 'shared', mountPath: '/shared' }] },
-        { name: 'side', image: 'nginx', restartPolicy: 'Always', command: ['sh', '-c', 'echo side >> /shared/order; exec sleep 3600'], volumeMounts: [{ name: 'shared', mountPath: '/shared' }] },
+        // a sidecar counts as started once its process runs, unless a startup probe says more (as in kube): the probe
+        // orders its write before the next init container's
+        {
+          name: 'side',
+          image: 'nginx',
+          restartPolicy: 'Always',
+          command: ['sh', '-c', 'echo side >> /shared/order; exec sleep 3600'],
+          startupProbe: { exec: { command: ['grep', '-q', 'side', '/shared/order'] }, periodSeconds: 1, failureThreshold: 60 },
+          volumeMounts: [{ name: 'shared', mountPath: '/shared' }],
+        },
         { name: 'second', image: 'nginx', command: ['sh', '-c', 'echo two >> /shared/order'], volumeMounts: [{ name: 'shared', mountPath: '/shared' }] },
       ],
       containers: [{ name: 'app', image: 'nginx', command: ['sh', '-c', 'cat /shared/order; exec sleep 3600'], volumeMounts: [{ name: 'shared', mountPath: '/shared' }] }],
