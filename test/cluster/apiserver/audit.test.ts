@@ -31,6 +31,17 @@ const events = (): AuditEvent[] =>
         .map((l) => JSON.parse(l) as AuditEvent)
     : [];
 
+/** The log is written after the response is sent (as kube-apiserver's ResponseComplete stage): wait until it holds what a test expects. */
+async function eventsOnceThere(done: (all: AuditEvent[]) => boolean, timeoutMs = 15_000): Promise<AuditEvent[]> {
+  const deadline = Date.now() + timeoutMs;
+  let all = events();
+  while (!done(all) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    all = events();
+  }
+  return all;
+}
+
 test('every request is one Metadata-level event: user, verb, objectRef, response code, decision', async () => {
   const k = (args: string[]): Promise<string> => kubectlOk(args, srv.kubeconfig);
   await k(['create', 'namespace', 'aud']);
@@ -41,7 +52,8 @@ test('every request is one Metadata-level event: user, verb, objectRef, response
   assert.notEqual(refused.code, 0);
   await k(['get', 'configmap', 'c1', '-n', 'aud', '--as', 'system:serviceaccount:aud:default']).catch(() => undefined);
 
-  const all = events();
+  const isImpersonated = (e: AuditEvent): boolean => e.impersonatedUser?.username === 'system:serviceaccount:aud:default' && e.objectRef?.resource === 'configmaps';
+  const all = await eventsOnceThere((a) => a.some(isImpersonated));
   for (const e of all) {
     assert.equal(e.kind, 'Event');
     assert.equal(e.apiVersion, 'audit.k8s.io/v1');
@@ -64,7 +76,7 @@ test('every request is one Metadata-level event: user, verb, objectRef, response
   assert.equal(denied.responseStatus.code, 403);
   assert.equal(denied.annotations?.['authorization.k8s.io/decision'], 'forbid');
   assert.deepEqual(denied.user.groups, ['qa', 'system:authenticated']);
-  const imp = all.find((e) => e.impersonatedUser?.username === 'system:serviceaccount:aud:default' && e.objectRef?.resource === 'configmaps');
+  const imp = all.find(isImpersonated);
   assert.ok(imp, 'the impersonated request');
   assert.equal(imp.user.username, 'kubernetes-admin');
   assert.equal(imp.objectRef?.name, 'c1');
@@ -77,7 +89,7 @@ test('a watch is logged when it ends, with verb watch; subresources are in the o
   assert.ok(w.stdout.includes('c1'));
   await kubectlOk(['create', 'serviceaccount', 'sa1', '-n', 'aud'], srv.kubeconfig);
   await kubectlOk(['create', 'token', 'sa1', '-n', 'aud'], srv.kubeconfig);
-  const fresh = events().slice(before);
+  const fresh = (await eventsOnceThere((a) => a.slice(before).some((e) => e.objectRef?.subresource === 'token') && a.slice(before).some((e) => e.verb === 'watch'))).slice(before);
   assert.ok(fresh.some((e) => e.verb === 'watch' && e.objectRef?.resource === 'configmaps'), JSON.stringify(fresh.map((e) => e.verb)));
   const token = fresh.find((e) => e.objectRef?.subresource === 'token');
   assert.deepEqual(token?.objectRef, { resource: 'serviceaccounts', namespace: 'aud', name: 'sa1', apiGroup: '', apiVersion: 'v1', subresource: 'token' });
