@@ -34,7 +34,8 @@ export const PKI_FILES = {
 const DAY = 24 * 3600_000;
 const YEAR = 365 * DAY;
 
-function writeAtomic(path: string, data: string, mode: number): void {
+/** Writes through a temporary file and a rename, so a reader never sees half a key. */
+export function writeAtomic(path: string, data: string, mode: number): void {
   const tmp = `${path}.tmp-${process.pid}`;
   writeFileSync(tmp, data, { mode });
   chmodSync(tmp, mode);
@@ -68,9 +69,10 @@ function validCA(certPem: string | undefined, keyPem: string | undefined): boole
   }
 }
 
-async function newCA(): Promise<{ cert: string; key: string }> {
+/** A self-signed CA for ten years (the cluster's is `kubernetes`, the aggregation layer's `front-proxy-ca`, as kubeadm names them). */
+export async function newCA(commonName = 'kubernetes'): Promise<{ cert: string; key: string }> {
   const now = Date.now();
-  const g = await generate([{ name: 'commonName', value: 'kubernetes' }], {
+  const g = await generate([{ name: 'commonName', value: commonName }], {
     keyType: 'ec',
     algorithm: 'sha256',
     notBeforeDate: new Date(now - 60_000),

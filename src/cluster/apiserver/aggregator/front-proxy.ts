@@ -5,10 +5,9 @@
 // `extension-apiserver-authentication-reader`). Extension servers accept the X-Remote-User / X-Remote-Group headers
 // only from a client certificate that chains to `requestheader-client-ca-file` and has an allowed name.
 import { X509Certificate } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { generate } from 'selfsigned';
-import { signCert } from '../pki.js';
+import { newCA, signCert, writeAtomic } from '../pki.js';
 import { resourceKey } from '../registry.js';
 import type { Store } from '../store.js';
 import { jsonEqual, nowRFC3339, obj, randomUID, type Obj } from '../util.js';
@@ -27,22 +26,6 @@ export interface FrontProxyPki {
 }
 
 const FILES = { caCert: 'front-proxy-ca.crt', caKey: 'front-proxy-ca.key', clientCert: 'front-proxy-client.crt', clientKey: 'front-proxy-client.key' };
-const YEAR = 365 * 24 * 3600_000;
-
-async function newCA(): Promise<{ cert: string; key: string }> {
-  const now = Date.now();
-  const g = await generate([{ name: 'commonName', value: 'front-proxy-ca' }], {
-    keyType: 'ec',
-    algorithm: 'sha256',
-    notBeforeDate: new Date(now - 60_000),
-    notAfterDate: new Date(now + 10 * YEAR),
-    extensions: [
-      { name: 'basicConstraints', cA: true, critical: true },
-      { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
-    ],
-  });
-  return { cert: g.cert, key: g.private };
-}
 
 function stillValid(certPem: string | undefined, caPem?: string): boolean {
   if (!certPem) return false;
@@ -55,12 +38,6 @@ function stillValid(certPem: string | undefined, caPem?: string): boolean {
   }
 }
 
-function write(path: string, data: string, mode: number): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, data, { mode });
-  renameSync(tmp, path);
-}
-
 /** Loads (or creates) the front-proxy CA and client certificate in `dir`; without a dir they live in memory only. */
 export async function loadOrCreateFrontProxyPki(dir: string | undefined): Promise<FrontProxyPki> {
   const read = (f: string): string | undefined => (dir && existsSync(join(dir, f)) ? readFileSync(join(dir, f), 'utf8') : undefined);
@@ -68,7 +45,7 @@ export async function loadOrCreateFrontProxyPki(dir: string | undefined): Promis
   let caKey = read(FILES.caKey);
   let renewed = false;
   if (!caKey || !stillValid(caCert)) {
-    ({ cert: caCert, key: caKey } = await newCA());
+    ({ cert: caCert, key: caKey } = await newCA('front-proxy-ca'));
     renewed = true;
   }
   let clientCert = read(FILES.clientCert);
@@ -79,10 +56,10 @@ export async function loadOrCreateFrontProxyPki(dir: string | undefined): Promis
   }
   if (dir && renewed) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    write(join(dir, FILES.caKey), caKey, 0o600);
-    write(join(dir, FILES.caCert), caCert!, 0o644);
-    write(join(dir, FILES.clientKey), clientKey, 0o600);
-    write(join(dir, FILES.clientCert), clientCert!, 0o644);
+    writeAtomic(join(dir, FILES.caKey), caKey, 0o600);
+    writeAtomic(join(dir, FILES.caCert), caCert!, 0o644);
+    writeAtomic(join(dir, FILES.clientKey), clientKey, 0o600);
+    writeAtomic(join(dir, FILES.clientCert), clientCert!, 0o644);
   }
   return { caCert: caCert!, clientCert: clientCert!, clientKey };
 }
