@@ -4,6 +4,15 @@
 // do not collide.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+/**
+ * Every namespace and host link a test process makes is also written to `<REGISTRY>/<pid>`, so that a run killed
+ * before its cleanup (a CI timeout, ^C) does not leave a LAN holding the same addresses as the next run's: the next
+ * Netns sweeps what dead processes left.
+ */
+const REGISTRY = '/run/metallb-test-netns';
 
 export const isRoot = (): boolean => process.getuid?.() === 0;
 
@@ -24,7 +33,15 @@ export class Netns {
   /** A short tag unique to this process: `<prefix><tag>` names stay under 15 characters. */
   readonly tag = (process.pid % 10000).toString(36);
 
-  constructor(readonly prefix: string) {}
+  constructor(readonly prefix: string) {
+    if (isRoot()) sweepDeadRuns();
+  }
+
+  /** Records a host link made outside veth() (a bridge) so that cleanup() and a later sweep remove it. */
+  trackLink(name: string): void {
+    this.rootLinks.push(name);
+    register('link', name);
+  }
 
   name(suffix: string): string {
     const n = `${this.prefix}${suffix}${this.tag}`;
@@ -35,6 +52,7 @@ export class Netns {
   addNamespace(suffix: string): string {
     const ns = this.name(suffix);
     run('ip', ['netns', 'del', ns], { allowFail: true });
+    register('netns', ns);
     run('ip', ['netns', 'add', ns]);
     this.namespaces.push(ns);
     run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
@@ -59,6 +77,8 @@ export class Netns {
     if (b.ns) args.push('netns', b.ns);
     if (b.mac) args.push('address', b.mac);
     if (!a.ns) run('ip', ['link', 'del', a.name], { allowFail: true });
+    if (!a.ns) register('link', a.name);
+    if (!b.ns) register('link', b.name);
     run('ip', args);
     if (!a.ns) this.rootLinks.push(a.name);
     if (!b.ns) this.rootLinks.push(b.name);
@@ -91,6 +111,48 @@ export class Netns {
     }
     for (const l of this.rootLinks) run('ip', ['link', 'del', l], { allowFail: true });
     for (const ns of this.namespaces) run('ip', ['netns', 'del', ns], { allowFail: true });
+  }
+}
+
+function register(kind: 'netns' | 'link', name: string): void {
+  mkdirSync(REGISTRY, { recursive: true });
+  appendFileSync(join(REGISTRY, String(process.pid)), `${kind} ${name}\n`);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Removes what test processes that are no longer running left behind (their processes in those namespaces too). */
+export function sweepDeadRuns(): void {
+  let files: string[];
+  try {
+    files = readdirSync(REGISTRY);
+  } catch {
+    return;
+  }
+  for (const f of files) {
+    const pid = Number(f);
+    if (!Number.isInteger(pid) || pid === process.pid || alive(pid)) continue;
+    const entries = readFileSync(join(REGISTRY, f), 'utf8').split('\n').filter(Boolean).map((l) => l.split(' ') as ['netns' | 'link', string]);
+    for (const [kind, name] of entries) {
+      if (kind !== 'netns') continue;
+      for (const p of run('ip', ['netns', 'pids', name], { allowFail: true }).split(/\s+/).filter(Boolean)) {
+        try {
+          process.kill(Number(p), 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+      run('ip', ['netns', 'del', name], { allowFail: true });
+    }
+    for (const [kind, name] of entries) if (kind === 'link') run('ip', ['link', 'del', name], { allowFail: true });
+    rmSync(join(REGISTRY, f), { force: true });
   }
 }
 

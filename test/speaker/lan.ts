@@ -41,6 +41,11 @@ export class TestLan {
   /** Creates the bridge with the host's addresses. */
   up(): this {
     run('ip', ['link', 'del', this.bridge], { allowFail: true });
+    // A live LAN elsewhere with our addresses (another run of the same tests) would take our replies: refuse clearly
+    // instead of timing out later.
+    const holder = run('ip', ['-o', '-4', 'addr', 'show', 'to', `${this.hostIP}/32`]).trim().split(/\s+/)[1];
+    if (holder) throw new Error(`${this.hostIP} is already on ${holder} (another run of these tests on this host?)`);
+    this.net.trackLink(this.bridge);
     run('ip', ['link', 'add', this.bridge, 'type', 'bridge']);
     this.bridgeMade = true;
     // Solicited-node multicast (NDP) must reach every port, as on the lab's bridge.
