@@ -15,6 +15,7 @@ import type { Announcer } from '../speaker/l2/layer2.js';
 import { Announcer as L2Announcer } from '../speaker/l2/announcer.js';
 import { loadNative } from '../net/native.js';
 import { BgpPart } from '../speaker/bgp/part.js';
+import { tuneSpeakerHeap } from '../speaker/heap.js';
 import { parseDuration } from './controller.js';
 
 const SA_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
@@ -190,6 +191,8 @@ export function createMembership(f: SpeakerFlags, nodeName: string, namespace: s
 
 export async function runSpeaker(f: SpeakerFlags, stray: readonly string[] = []): Promise<void> {
   const log = createLogger('speaker', f.logLevel);
+  const heapFlag = tuneSpeakerHeap();
+  if (heapFlag) log.debug({ v8Flag: heapFlag }, 'V8 young generation kept small (see docs/bgp.md, Benchmark)');
   if (!f.nodeName) throw new Error('must specify --node-name or METALLB_NODE_NAME');
   const namespace = resolveNamespace(f.namespace);
   if (!namespace) throw new Error(`cannot determine the namespace: set --namespace or METALLB_NAMESPACE (${SA_NAMESPACE_FILE} is not readable)`);

@@ -7,6 +7,10 @@ import { createLogger } from '../../src/log.js';
 import type { Advertisement } from '../../src/speaker/bgp/rib.js';
 import type { PeerConfig } from '../../src/speaker/bgp/session.js';
 import { BgpSpeaker } from '../../src/speaker/bgp/speaker.js';
+import { tuneSpeakerHeap } from '../../src/speaker/heap.js';
+
+// As `metallb speaker` does at startup, so that the benchmark measures the speaker's memory as it runs.
+tuneSpeakerHeap();
 
 const nodeName = process.argv[2] ?? 'node';
 const logger = createLogger('bgp', (process.env['BGP_DRIVER_LOG'] as 'debug' | undefined) ?? 'info');
