@@ -30,7 +30,8 @@ import { AnnouncePipeline } from './pipeline.js';
 import type { ProtocolHandler } from './protocol.js';
 import type { SpeakerPart } from './part.js';
 import { Layer2Handler, type Announcer } from './l2/layer2.js';
-import { L2StatusWriter, LABEL_NODE, statusServiceKey, type OwnerReference, type ServiceL2Status } from './l2/status.js';
+import { L2StatusWriter, type ServiceL2Status } from './l2/status.js';
+import { LABEL_NODE, statusServiceKey, type OwnerReference } from './status-objects.js';
 import { SERVICE_NAME_LABEL } from './l2/placement.js';
 
 export interface SpeakerOptions {

@@ -3,7 +3,7 @@
 import type { AccessReview } from '../k8s/access.js';
 import type { KubeClient } from '../k8s/client.js';
 import type { Logger } from '../log.js';
-import type { OwnerReference } from './l2/status.js';
+import type { OwnerReference } from './status-objects.js';
 import type { SpeakerMetrics } from './metrics.js';
 
 export interface SpeakerPartContext {

@@ -8,7 +8,7 @@ import { Informer } from '../../k8s/informers.js';
 import { R } from '../../k8s/resources.js';
 import type { Logger } from '../../log.js';
 import { WorkQueue } from '../../controller/workqueue.js';
-import { LABEL_NODE, statusServiceKey } from '../l2/status.js';
+import { LABEL_NODE, statusServiceKey } from '../status-objects.js';
 import type { SpeakerPart, SpeakerPartContext } from '../part.js';
 import { BgpHandler } from './handler.js';
 import { registerBgpMetrics } from './metrics.js';
