@@ -46,6 +46,8 @@ export function apiserverArgs(plan: LabPlan): string[] {
     'RBAC',
     '--kube-proxy-configmap',
     'nftables',
+    // Terminating namespaces are emptied by the controller-manager's namespace controller, as in kube.
+    '--no-namespace-controller',
     '--cluster-cidr',
     plan.clusterCIDRs.join(','),
     '--service-cidr',
