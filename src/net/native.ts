@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { inBundle } from '../bundle.js';
 
 /** The addon's functions, as native/metallb_native.c exports them. Prefer the wrappers in packet-socket.ts and tcp-md5.ts. */
 export interface NativeBinding {
@@ -55,9 +56,11 @@ const EXPECTED_ABI = 1;
 export function addonCandidates(): string[] {
   const override = process.env['METALLB_NATIVE_ADDON'];
   if (override) return [resolve(override)];
-  // src/net/ in a checkout, dist/src/net/ in the image: the package root is two or three levels up.
+  // src/net/ in a checkout, dist/src/net/ in the image: the package root is two or three levels up; the bundle
+  // (node_modules/.cache/metallb-ts/cli-<hash>/, bin/bundle.mjs) is four levels below it.
   const here = dirname(fileURLToPath(import.meta.url));
-  return [join(here, '..', '..'), join(here, '..', '..', '..')].map((root) => join(root, 'native', 'build', 'Release', ADDON_FILE));
+  const roots = inBundle ? [join(here, '..', '..', '..', '..')] : [join(here, '..', '..'), join(here, '..', '..', '..')];
+  return roots.map((root) => join(root, 'native', 'build', 'Release', ADDON_FILE));
 }
 
 let cached: NativeBinding | NativeUnavailableError | undefined;

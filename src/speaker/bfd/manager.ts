@@ -4,6 +4,7 @@ import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import type { Logger, LogLevel } from '../../log.js';
 import { BfdEngine, type BfdSessionConfig, type BfdStatus } from './engine.js';
+import { bundleEntryURL } from '../../bundle.js';
 import type { StateName } from './packet.js';
 import type { WorkerMessage, WorkerRequest } from './worker.js';
 
@@ -41,7 +42,7 @@ export class BfdManager extends EventEmitter<BfdManagerEvents> {
     }
     const workerData = { logLevel: opts.logLevel ?? 'info', ...(opts.ports ? { ports: opts.ports } : {}) };
     if (opts.workerUrl || !import.meta.url.endsWith('.ts')) {
-      this.worker = new Worker(opts.workerUrl ?? new URL('./worker.js', import.meta.url), { workerData });
+      this.worker = new Worker(opts.workerUrl ?? bundleEntryURL('bfd-worker') ?? new URL('./worker.js', import.meta.url), { workerData });
     } else {
       // From a checkout the worker is TypeScript: a small bootstrap registers tsx in the worker, then loads it.
       const tsx = import.meta.resolve('tsx/esm/api');

@@ -3,6 +3,7 @@
 // `inProcess: true` runs it on the caller's loop (unit tests, tools).
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
+import { bundleEntryURL } from '../../bundle.js';
 import { type Member, MemberlistEngine, MemberlistError, type MemberlistLogger, type MemberlistOptions } from './engine.js';
 
 export type { Member, MemberState, MemberlistLogger, MemberlistOptions, VersionRange } from './engine.js';
@@ -64,7 +65,7 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
       const tsx = import.meta.resolve('tsx/esm/api');
       worker = new Worker(`import(${JSON.stringify(tsx)}).then((t) => { t.register(); return import(${JSON.stringify(url)}); })`, { eval: true, workerData });
     } else {
-      worker = new Worker(new URL('./worker.js', import.meta.url), { workerData });
+      worker = new Worker(bundleEntryURL('memberlist-worker') ?? new URL('./worker.js', import.meta.url), { workerData });
     }
     m.worker = worker;
     worker.on('message', (msg: { id?: number; result?: unknown; error?: string; event?: keyof MemberlistEvents; member?: Member; log?: keyof MemberlistLogger; obj?: object; msg?: string }) => {

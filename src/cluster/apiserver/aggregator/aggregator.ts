@@ -57,7 +57,11 @@ export interface AggregatorOptions {
   checkIntervalMs?: number;
   /** Timeout of a discovery check (kube: 5 s). */
   checkTimeoutMs?: number;
-  /** How soon an unavailable APIService is checked again (default 5 s). */
+  /**
+   * The longest wait before an unavailable APIService is checked again (default 5 s). The first retries come sooner
+   * (200 ms, doubling), as kube-aggregator's rate-limited queue retries a failing item: a server that is still starting
+   * when its APIService is registered turns Available within a fraction of a second of serving.
+   */
   retryUnavailableMs?: number;
 }
 
@@ -96,6 +100,8 @@ export class Aggregator {
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
+  /** Consecutive rounds with an unavailable APIService (for the retry back-off). */
+  private failedRounds = 0;
 
   constructor(private readonly o: AggregatorOptions) {
     this.store = o.store;
@@ -149,7 +155,8 @@ export class Aggregator {
           const remote = this.store.list(APISERVICES).filter((a) => isObj(obj(a.spec).service));
           const ok = await Promise.all(remote.map((a) => this.checkOne(a)));
           // an unavailable server is looked at again soon, not only at the next resync
-          if (ok.includes(false)) this.schedule(this.o.retryUnavailableMs ?? 5000);
+          if (ok.includes(false)) this.schedule(Math.min(this.o.retryUnavailableMs ?? 5000, 200 * 2 ** this.failedRounds++));
+          else this.failedRounds = 0;
           for (const name of [...this.discovery.keys()]) if (!remote.some((a) => obj(a.metadata).name === name)) this.discovery.delete(name);
         } while (this.again && !this.stopped);
       } finally {
