@@ -3,35 +3,11 @@
 // (hashicorp/memberlist) with MetalLB's LAN timing, in the same run and the same namespace LAN —
 // graceful leave hand-over, and false suspicions/failures while the CPUs are saturated.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { cpus, loadavg } from 'node:os';
 import { type Agent, GossipLab } from '../test/speaker/memberlist/gossip-lab.js';
 import { metallbKey } from '../src/speaker/memberlist/security.js';
+import { flag, machineLoad, opt, out, sleep, stats, until } from './lib.js';
 
 const SECRET = 'bench-memberlist-secret';
-const argv = process.argv.slice(2);
-const opt = (name: string, dflt: number): number => {
-  const i = argv.indexOf(name);
-  return i >= 0 && argv[i + 1] !== undefined ? Number(argv[i + 1]) : dflt;
-};
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const out = (s: string): void => void process.stdout.write(`${s}\n`);
-
-function stats(xs: number[]): string {
-  if (xs.length === 0) return 'no samples';
-  const s = [...xs].sort((a, b) => a - b);
-  const q = (p: number): number => s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)]!;
-  return `median ${q(0.5).toFixed(0)} ms, p95 ${q(0.95).toFixed(0)} ms, min ${s[0]!.toFixed(0)}, max ${s[s.length - 1]!.toFixed(0)} (n=${s.length})`;
-}
-
-async function until(fn: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await fn()) return;
-    await sleep(20);
-  }
-  throw new Error(`timed out: ${what}`);
-}
-
 async function allAlive(agents: Agent[], names: string[]): Promise<boolean> {
   for (const a of agents) {
     const m = await a.members();
@@ -58,19 +34,19 @@ async function benchOurs(lab: GossipLab, trials: number): Promise<void> {
   }
   const victim = lab.agent(4, 'victim', [...common, '--join', lab.ip(1)]);
   await victim.waitFor((l) => l.ready === true, 30_000, 'ready');
-  await until(() => /Successfully joined/.test(lab.serfCmd(5, ['join', `${lab.ip(1)}:7946`])), 30_000, 'serf observer joins');
+  await until('serf observer joins', () => /Successfully joined/.test(lab.serfCmd(5, ['join', `${lab.ip(1)}:7946`])), 30_000, 20);
   const names = ['node1', 'node2', 'node3', 'victim'];
   const first: number[] = [];
   const all: number[] = [];
   const serfSaw: number[] = [];
   for (let trial = 0; trial < trials; trial++) {
-    await until(() => allAlive([...obs, victim], names), 30_000, 'all alive before a trial');
-    await until(() => lab.serfMembers(5)['victim'] === 'alive', 30_000, 'serf observer sees the victim alive');
+    await until('all alive before a trial', () => allAlive([...obs, victim], names), 30_000, 20);
+    await until('serf observer sees the victim alive', () => lab.serfMembers(5)['victim'] === 'alive', 30_000, 20);
     await sleep(300 + Math.random() * 300);
     const t0 = Date.now();
     lab.cutLink(4);
-    await until(() => obs.every((a) => leaveEventAfter(a, 'victim', t0) !== undefined), 15_000, 'observers mark the victim dead');
-    await until(() => lab.serfMembers(5)['victim'] === 'failed', 30_000, 'serf observer marks the victim failed');
+    await until('observers mark the victim dead', () => obs.every((a) => leaveEventAfter(a, 'victim', t0) !== undefined), 15_000, 20);
+    await until('serf observer marks the victim failed', () => lab.serfMembers(5)['victim'] === 'failed', 30_000, 20);
     serfSaw.push(Date.now() - t0);
     const ts = obs.map((a) => leaveEventAfter(a, 'victim', t0)! - t0);
     first.push(Math.min(...ts));
@@ -84,7 +60,7 @@ async function benchOurs(lab: GossipLab, trials: number): Promise<void> {
   // The machine's share in these figures: how late the observers' gossip threads ran, how slow pings were.
   const c = await Promise.all(obs.map((a) => a.ask('counters', (l) => l.counters !== undefined)));
   const worst = (k: string): number => Math.max(...c.map((x) => x.counters?.[k] ?? 0));
-  out(`  (observers' gossip threads: loop delay p99 ${worst('loop_delay_p99_ms')} ms, max ${worst('loop_delay_max_ms')} ms; ping RTT p99 ${worst('ping_rtt_p99_ms')} ms, max ${worst('ping_rtt_max_ms')} ms; load average ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores)`);
+  out(`  (observers' gossip threads: loop delay p99 ${worst('loop_delay_p99_ms')} ms, max ${worst('loop_delay_max_ms')} ms; ping RTT p99 ${worst('ping_rtt_p99_ms')} ms, max ${worst('ping_rtt_max_ms')} ms; ${machineLoad()})`);
 
   // Graceful stop: a member leaves; how long until the others act on it.
   const leaves: number[] = [];
@@ -93,11 +69,11 @@ async function benchOurs(lab: GossipLab, trials: number): Promise<void> {
     const name = `leaver${trial}`;
     const l = lab.agent(4, name, [...common, '--join', lab.ip(1)]);
     await l.waitFor((x) => x.ready === true, 30_000, 'ready');
-    await until(() => allAlive(obs, [name]), 20_000, 'leaver seen alive');
+    await until('leaver seen alive', () => allAlive(obs, [name]), 20_000, 20);
     await sleep(200);
     const t0 = Date.now();
     l.proc.stdin!.write('leave 1000\n');
-    await until(() => obs.every((a) => leaveEventAfter(a, name, t0) !== undefined), 10_000, 'observers see the leave');
+    await until('observers see the leave', () => obs.every((a) => leaveEventAfter(a, name, t0) !== undefined), 10_000, 20);
     leaves.push(Math.max(...obs.map((a) => leaveEventAfter(a, name, t0)! - t0)));
     await l.stop();
   }
@@ -112,22 +88,22 @@ async function benchSerf(lab: GossipLab, trials: number): Promise<void> {
   const key = metallbKey(SECRET).toString('base64');
   const procs: ChildProcess[] = [];
   for (let i = 1; i <= 4; i++) procs.push(lab.serf(i, i === 4 ? 'victim' : `serf${i}`, ['-encrypt', key, '-profile', 'lan', '-log-level', 'warn']));
-  for (let i = 1; i <= 4; i++) await until(() => lab.serfCmd(i, ['members']).includes(i === 4 ? 'victim' : `serf${i}`), 20_000, `serf ${i} up`);
-  for (let i = 2; i <= 4; i++) await until(() => /Successfully joined/.test(lab.serfCmd(i, ['join', `${lab.ip(1)}:7946`])), 20_000, 'serf join');
+  for (let i = 1; i <= 4; i++) await until(`serf ${i} up`, () => lab.serfCmd(i, ['members']).includes(i === 4 ? 'victim' : `serf${i}`), 20_000, 20);
+  for (let i = 2; i <= 4; i++) await until('serf join', () => /Successfully joined/.test(lab.serfCmd(i, ['join', `${lab.ip(1)}:7946`])), 20_000, 20);
   const serfAlive = (i: number): boolean => {
     const m = lab.serfMembers(i);
     return ['serf1', 'serf2', 'serf3', 'victim'].every((n) => m[n] === 'alive');
   };
   const times: number[] = [];
   for (let trial = 0; trial < trials; trial++) {
-    await until(() => serfAlive(1) && serfAlive(4), 60_000, 'serf all alive');
+    await until('serf all alive', () => serfAlive(1) && serfAlive(4), 60_000, 20);
     await sleep(300 + Math.random() * 700);
     const t0 = Date.now();
     lab.cutLink(4);
-    await until(() => lab.serfMembers(1)['victim'] === 'failed', 30_000, 'serf marks the victim failed');
+    await until('serf marks the victim failed', () => lab.serfMembers(1)['victim'] === 'failed', 30_000, 20);
     times.push(Date.now() - t0);
     lab.restoreLink(4);
-    await until(() => /Successfully joined/.test(lab.serfCmd(4, ['join', `${lab.ip(1)}:7946`])), 20_000, 'serf rejoin');
+    await until('serf rejoin', () => /Successfully joined/.test(lab.serfCmd(4, ['join', `${lab.ip(1)}:7946`])), 20_000, 20);
   }
   out(`serf (memberlist LAN timing, MetalLB's default), first member to mark it failed: ${stats(times)}`);
   for (const p of procs) {
@@ -146,7 +122,7 @@ async function benchSoak(lab: GossipLab, seconds: number): Promise<void> {
     await a.waitFor((l) => l.ready === true, 30_000, 'ready');
   }
   const names = agents.map((a) => a.name);
-  await until(() => allAlive(agents, names), 30_000, 'soak cluster converged');
+  await until('soak cluster converged', () => allAlive(agents, names), 30_000, 20);
   await sleep(1000);
   // Saturate both cores with busy loops, and block one member's main thread half of the time.
   const burners = [0, 1].map(() => spawn(process.execPath, ['-e', 'for(;;){}'], { stdio: 'ignore' }));
@@ -186,7 +162,7 @@ export async function runMemberlistBench(): Promise<void> {
   try {
     lab.setup(5);
     await benchOurs(lab, opt('--trials', 20));
-    if (!argv.includes('--skip-serf')) await benchSerf(lab, opt('--serf-trials', 20));
+    if (!flag('--skip-serf')) await benchSerf(lab, opt('--serf-trials', 20));
     await benchSoak(lab, opt('--soak', 60));
   } finally {
     await lab.cleanup();

@@ -200,13 +200,13 @@ test('controller Deployment: args, env, ports, probes, non-root read-only securi
   assert.equal(pod.hostNetwork, undefined);
 });
 
-test('speaker DaemonSet: hostNetwork, NET_RAW only, env from fieldRefs, memberlist secret, ports, tolerations', () => {
+test('speaker DaemonSet: hostNetwork, NET_RAW and SYS_NICE only, env from fieldRefs, memberlist secret, ports, tolerations', () => {
   const { pod, c } = container(manifest('speaker.yaml'), 'DaemonSet', 'speaker');
   assert.equal(pod.serviceAccountName, 'speaker');
   assert.equal(pod.hostNetwork, true);
   assert.equal(pod.terminationGracePeriodSeconds, 2);
   assert.equal(c.args[0], 'speaker');
-  assert.deepEqual(c.securityContext.capabilities, { drop: ['ALL'], add: ['NET_RAW'] });
+  assert.deepEqual(c.securityContext.capabilities, { drop: ['ALL'], add: ['NET_RAW', 'SYS_NICE'] });
   assert.notEqual(c.securityContext.privileged, true);
   assert.equal(envFieldRef(c, 'METALLB_NODE_NAME'), 'spec.nodeName');
   assert.equal(envFieldRef(c, 'METALLB_HOST'), 'status.hostIP');

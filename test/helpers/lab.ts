@@ -119,6 +119,8 @@ export interface LabOptions {
   timeoutMs?: number;
   /** More `lab up` flags, e.g. `['--hpa-downscale-stabilization', '30s']`. */
   upArgs?: string[];
+  /** Take the lab-test lock (default true); a lab with a name of its own may skip it (benchmarks during development). */
+  lock?: boolean;
 }
 
 interface Obj {
@@ -237,7 +239,7 @@ export const isReady = (o: Obj): boolean =>
  */
 export async function startLab(t: TestContext | undefined, opts: LabOptions = {}): Promise<Lab> {
   const asked = Date.now();
-  const release = await acquireLabLock();
+  const release = opts.lock === false ? () => undefined : await acquireLabLock();
   const locked = Date.now();
   const name = opts.name ?? TEST_LAB;
   const args = ['lab', 'up', '--name', name, '--nodes', String(opts.nodes ?? 3), '--timeout', `${Math.round((opts.timeoutMs ?? 180_000) / 1000)}s`];

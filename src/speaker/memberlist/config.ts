@@ -60,6 +60,17 @@ export interface TimingConfig {
   failedProbesToSuspect: number;
   /** Send suspect/dead/refuting alive messages straight to this many members as well as gossiping them. */
   directBroadcastFanout: number;
+  /**
+   * Adaptive mode's fast path (detector.ts): a member silent for `reachCheckAfterMs` has its host checked with a TCP
+   * connect (then a TCP ping); no SYN-ACK within `reachTimeoutMs` (0: no fast path) and silence past
+   * `suspectAfterSilenceMs` make it suspect for `unreachableSuspicionMs` only. A host that answers is checked again
+   * after `reachRecheckMs`. We accuse this way only after our own timers have run on time for `localHealthHoldMs`.
+   */
+  reachCheckAfterMs: number;
+  reachTimeoutMs: number;
+  reachRecheckMs: number;
+  unreachableSuspicionMs: number;
+  localHealthHoldMs: number;
 }
 
 /** memberlist.DefaultLANConfig() (v0.5.x): what MetalLB runs with unless configured. */
@@ -92,6 +103,11 @@ export const LAN_CONFIG: Readonly<TimingConfig> = Object.freeze({
   suspicionConfirmations: 0,
   failedProbesToSuspect: 1,
   directBroadcastFanout: 0,
+  reachCheckAfterMs: 0,
+  reachTimeoutMs: 0,
+  reachRecheckMs: 0,
+  unreachableSuspicionMs: 0,
+  localHealthHoldMs: 0,
 });
 
 /** memberlist.DefaultWANConfig() (MetalLB's --ml-wan-config). */
@@ -147,6 +163,11 @@ export const FAST_CONFIG: Readonly<TimingConfig> = Object.freeze({
   suspicionConfirmations: 2,
   failedProbesToSuspect: 1,
   directBroadcastFanout: 64,
+  reachCheckAfterMs: 10,
+  reachTimeoutMs: 15,
+  reachRecheckMs: 50,
+  unreachableSuspicionMs: 5,
+  localHealthHoldMs: 200,
 });
 
 export const PRESETS = { fast: FAST_CONFIG, lan: LAN_CONFIG, wan: WAN_CONFIG, local: LOCAL_CONFIG } as const;

@@ -37,6 +37,7 @@ import { labelHeader, makeCompound, removeLabelHeader, type SecurityOptions, unw
 import { encryptOverhead, Keyring } from './security.js';
 import { encodePushPull, MAX_STREAM_BYTES, readStreamMessage, wrapStream } from './stream.js';
 import { Awareness, BroadcastQueue, Suspicion } from './suspicion.js';
+import { fastPathAction, LocalHealth, reachErrorResult, reachTimeoutResult, type ReachCheck } from './detector.js';
 
 export type MemberState = 'alive' | 'suspect' | 'dead' | 'left';
 
@@ -113,6 +114,8 @@ interface NodeRec {
   jitter: number;
   jitterAt: number;
   indirectAt: number;
+  /** Fast path: the latest check of its host's reachability. */
+  reach?: ReachCheck;
 }
 
 interface AckWaiter {
@@ -180,6 +183,9 @@ export class MemberlistEngine extends EventEmitter {
   private ownJitter = 0;
   private ownJitterAt = 0;
   private lastTick = 0;
+  private readonly health: LocalHealth;
+  /** Members whose suspicion is our own fast-path one (short, no confirmations). */
+  private readonly fastSuspicions = new Set<string>();
   private readonly decryptWarned = new Map<string, number>();
   readonly counters: Record<string, number> = {};
   /** How late this member's own event loop runs: the first thing to look at when probes fail. */
@@ -218,6 +224,7 @@ export class MemberlistEngine extends EventEmitter {
     this.meta = Buffer.from(opts.meta ?? []);
     if (this.meta.length > META_MAX) throw new MemberlistError(`memberlist: node meta is ${this.meta.length} bytes, more than ${META_MAX}`);
     this.awareness = new Awareness(this.t.awarenessMaxMultiplier);
+    this.health = new LocalHealth(this.t.reachTimeoutMs / 2, this.t.localHealthHoldMs);
   }
 
   private count(key: string): void {
@@ -323,6 +330,7 @@ export class MemberlistEngine extends EventEmitter {
     const now = performance.now();
     this.ownJitter = Math.max(this.decayed(this.ownJitter, this.ownJitterAt, now), lateness);
     this.ownJitterAt = now;
+    this.health.noteTick(lateness, now);
     for (const [seq, p] of this.sentPings) {
       if (now - p.sent > 5000) {
         this.sentPings.delete(seq);
@@ -369,6 +377,7 @@ export class MemberlistEngine extends EventEmitter {
           });
         }
       }
+      this.fastPath(n, ping, now);
       if (n.state === 'alive' && silence > tol) {
         this.count('probes_failed');
         this.log.debug({ member: n.name, silenceMs: Math.round(silence), toleranceMs: Math.round(tol) }, 'memberlist: member silent, suspecting it');
@@ -376,6 +385,92 @@ export class MemberlistEngine extends EventEmitter {
       }
     }
     this.probeIndex = (this.probeIndex + count) % candidates.length;
+  }
+
+  /** The fast path (detector.ts): check a silent member's host, and accuse it when the host does not answer. */
+  private fastPath(n: NodeRec, ping: Ping, now: number): void {
+    const action = fastPathAction(this.t, now, n.lastHeard, n.reach);
+    if (action === 'check') this.checkReach(n, ping);
+    else if (action === 'accuse') this.accuseUnreachable(n, now);
+  }
+
+  private accuseUnreachable(n: NodeRec, now: number): void {
+    if ((n.state !== 'alive' && n.state !== 'suspect') || this.fastSuspicions.has(n.name) || this.stopped || this.leaving) return;
+    if (!this.health.healthy(now)) {
+      // Lifeguard: our own timers ran late recently; leave the verdict to the slow path.
+      this.count('fast_accusations_withheld');
+      return;
+    }
+    this.count('fast_suspicions');
+    this.log.debug({ member: n.name, silenceMs: Math.round(now - n.lastHeard), reach: n.reach?.result }, 'memberlist: member silent and its host unreachable, suspecting it');
+    this.suspectNode({ Incarnation: n.incarnation, Node: n.name, From: this.name }, true);
+  }
+
+  /**
+   * A TCP connect to the member's gossip port: the SYN-ACK (or RST) comes from its host's kernel, however starved its
+   * process is. Once connected, a memberlist TCP ping (protocol ≥ 3), whose ack proves the member itself alive.
+   */
+  private checkReach(n: NodeRec, ping: Ping): void {
+    const started = performance.now();
+    const check: ReachCheck = { startedAt: started, result: 'pending' };
+    n.reach = check;
+    this.count('reach_checks');
+    const c = new Socket();
+    this.conns.add(c);
+    let buf: Buffer = Buffer.alloc(0);
+    const done = (): void => {
+      clearTimeout(timer);
+      clearTimeout(giveUp);
+      this.conns.delete(c);
+      c.destroy();
+    };
+    const settle = (): void => {
+      if (check.result === 'unreachable' || check.result === 'refused') {
+        this.count(`reach_${check.result}`);
+        done();
+        // Judge at once rather than at the next tick.
+        if (n.reach === check) this.fastPath(n, ping, performance.now());
+      }
+    };
+    const timeout = this.t.reachTimeoutMs;
+    const timer = setTimeout(() => {
+      const late = Math.max(0, performance.now() - started - timeout);
+      // After pending I/O: a SYN-ACK that arrived while we were not running wins.
+      setImmediate(() => {
+        check.result = reachTimeoutResult(check.result, late, timeout);
+        if (check.result === 'inconclusive') this.count('reach_inconclusive');
+        settle();
+      });
+    }, timeout);
+    const giveUp = setTimeout(done, Math.max(1000, this.t.probeIntervalMs * 10));
+    giveUp.unref?.();
+    c.on('error', (err: NodeJS.ErrnoException) => {
+      if (check.result === 'pending' || check.result === 'inconclusive') {
+        const r = reachErrorResult(err.code);
+        if (r !== 'inconclusive' || check.result === 'pending') check.result = r;
+      }
+      settle();
+      done();
+    });
+    c.on('close', done);
+    c.on('data', (chunk: Buffer) => {
+      buf = Buffer.concat([buf, chunk]);
+      if (buf.length > 4096) return done();
+      try {
+        const r = readStreamMessage(buf, this.sec);
+        if (!r) return;
+        if (r.message.kind === 'ack' && r.message.ack.SeqNo === ping.SeqNo) this.heard(n.name, performance.now());
+      } catch {
+        /* a garbled reply proves nothing */
+      }
+      done();
+    });
+    c.connect({ host: n.ip, port: n.port }, () => {
+      if (check.result === 'pending' || check.result === 'inconclusive') check.result = 'connected';
+      this.count('reach_connected');
+      if ((n.vsn[1] ?? 0) >= 3) c.write(Buffer.concat([labelHeader(this.sec.label), wrapStream(encodePing(ping), this.sec, this.t.enableCompression)]));
+      else done();
+    });
   }
 
   private nextIncarnation(): number {
@@ -802,6 +897,7 @@ export class MemberlistEngine extends EventEmitter {
   }
 
   private clearSuspicion(node: string): void {
+    this.fastSuspicions.delete(node);
     const s = this.suspicions.get(node);
     if (s) {
       s.cancel();
@@ -809,12 +905,22 @@ export class MemberlistEngine extends EventEmitter {
     }
   }
 
-  private suspectNode(s: Suspect): void {
+  /** `unreachable`: our own fast-path accusation (the member's host did not answer): a short suspicion. */
+  private suspectNode(s: Suspect, unreachable = false): void {
     const n = this.nodes.get(s.Node);
     if (!n) return;
     if (s.Incarnation < n.incarnation) return;
     const timer = this.suspicions.get(s.Node);
     if (timer) {
+      if (unreachable && this.t.adaptive && !this.fastSuspicions.has(s.Node)) {
+        // Someone else's suspicion runs on the slow timing; our own network evidence shortens it.
+        timer.cancel();
+        this.suspicions.delete(s.Node);
+        this.broadcast(s.Node, encodeSuspect(s), true);
+        this.startSuspicion(n, s.From, 0, this.t.unreachableSuspicionMs, this.t.unreachableSuspicionMs, n.stateChange);
+        this.fastSuspicions.add(s.Node);
+        return;
+      }
       if (timer.confirm(s.From)) this.broadcast(s.Node, encodeSuspect(s), false);
       return;
     }
@@ -835,7 +941,11 @@ export class MemberlistEngine extends EventEmitter {
     const num = this.estNumNodes();
     let k = this.t.suspicionMult - 2;
     let min = suspicionTimeoutMs(this.t.suspicionMult, num, this.t.probeIntervalMs);
-    if (this.t.adaptive) {
+    if (this.t.adaptive && unreachable) {
+      // The network's own answer is the evidence: no confirmations to wait for, only time for a refutation in flight.
+      k = 0;
+      min = this.t.unreachableSuspicionMs;
+    } else if (this.t.adaptive) {
       // Wait for the confirmations the cluster can give, and half as long again as we tolerated silence.
       k = Math.max(0, Math.min(this.t.suspicionConfirmations, num - 2));
       min = Math.max(min, this.tolerance(n) / 2);
@@ -843,9 +953,15 @@ export class MemberlistEngine extends EventEmitter {
       k = 0;
     }
     const max = this.t.suspicionMaxTimeoutMult * min;
+    this.startSuspicion(n, s.From, k, min, max, changeTime);
+    if (this.t.adaptive && unreachable) this.fastSuspicions.add(s.Node);
+  }
+
+  private startSuspicion(n: NodeRec, from: string, k: number, min: number, max: number, changeTime: number): void {
+    const s = { Node: n.name };
     this.suspicions.set(
       s.Node,
-      new Suspicion(s.From, k, min, max, (confirmations) => {
+      new Suspicion(from, k, min, max, (confirmations) => {
         const cur = this.nodes.get(s.Node);
         if (!cur || cur.state !== 'suspect' || cur.stateChange !== changeTime) return;
         if (this.t.adaptive && performance.now() - cur.lastHeard < this.t.suspectAfterSilenceMs) {
@@ -853,6 +969,7 @@ export class MemberlistEngine extends EventEmitter {
           // with every ping), and the next silence starts a new suspicion.
           this.count('suspicions_held');
           this.suspicions.delete(cur.name);
+          this.fastSuspicions.delete(cur.name);
           cur.state = 'alive';
           return;
         }

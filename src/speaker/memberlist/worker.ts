@@ -1,10 +1,7 @@
 // Worker-thread host of a MemberlistEngine: the protocol keeps probing, acking and timing out on its
 // own event loop while the speaker's main loop is busy (reconciling 1,000 services, GC, a slow API).
-import { readlinkSync } from 'node:fs';
-import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
-
-const PRIORITY_THREAD = -15;
+import { raiseThreadPriority } from './thread-priority.js';
 import { MemberlistEngine, type MemberlistLogger, type MemberlistOptions } from './engine.js';
 
 type Request = { id: number; op: 'start' | 'join' | 'members' | 'localMember' | 'leave' | 'shutdown' | 'counters' | 'healthScore'; args: unknown[] };
@@ -22,15 +19,12 @@ const filtered: MemberlistLogger = {
   warn: enabled.has('warn') ? logger.warn : () => {},
   error: enabled.has('error') ? logger.error : () => {},
 };
-// Failure detection is latency-critical: ask the kernel to run this thread first. setpriority on a
-// thread id affects that thread only; lowering nice needs CAP_SYS_NICE (root has it).
-try {
-  const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-  if (Number.isInteger(tid) && tid > 0) setPriority(tid, PRIORITY_THREAD);
-  filtered.debug({ tid, nice: PRIORITY_THREAD }, 'memberlist: gossip thread priority raised');
-} catch (err) {
-  filtered.info({ err: (err as Error).message }, 'memberlist: cannot raise the gossip thread priority (needs CAP_SYS_NICE); failure detection may be slower to trust under CPU saturation');
-}
+// Failure detection is latency-critical: ask the kernel to run this thread first (thread-priority.ts). Without
+// CAP_SYS_NICE it keeps the default priority and says so once.
+const prio = raiseThreadPriority(process.env.METALLB_ML_THREAD_PRIORITY);
+if (prio.applied === 'none' && prio.tried.length === 0 && !prio.error) filtered.info({}, 'memberlist: gossip thread priority left at the default (METALLB_ML_THREAD_PRIORITY=none)');
+else if (prio.applied === 'none') filtered.info({ tried: prio.tried, err: prio.error }, 'memberlist: cannot raise the gossip thread priority (needs CAP_SYS_NICE); failure detection works, but trusts a silence later under CPU saturation');
+else filtered.info({ tid: prio.tid, priority: prio.applied, ...(prio.error ? { realtimeRefused: prio.error } : {}) }, 'memberlist: gossip thread priority raised');
 const engine = new MemberlistEngine({ ...options, logger: filtered });
 for (const ev of ['join', 'leave', 'update', 'suspect'] as const) engine.on(ev, (member) => port.postMessage({ event: ev, member }));
 

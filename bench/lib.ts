@@ -1,0 +1,55 @@
+// Helpers shared by the benchmarks: options from argv, printing, percentiles, polling.
+import { cpus, loadavg } from 'node:os';
+
+const argv = process.argv.slice(2);
+
+/** `--name N` from the command line, or `dflt`; a value that is not a number is an error naming the option. */
+export function opt(name: string, dflt: number): number {
+  const i = argv.indexOf(name);
+  if (i < 0) return dflt;
+  const v = Number(argv[i + 1]);
+  if (argv[i + 1] === undefined || !Number.isFinite(v)) throw new Error(`bench: ${name} needs a number (got ${JSON.stringify(argv[i + 1] ?? '')})`);
+  return v;
+}
+
+/** `--name VALUE` from the command line, or `dflt`. */
+export function optString(name: string, dflt: string): string {
+  const i = argv.indexOf(name);
+  return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1]! : dflt;
+}
+
+export const flag = (name: string): boolean => argv.includes(name);
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export const out = (s: string): void => void process.stdout.write(`${s}\n`);
+
+/** The p-quantile (0 < p ≤ 1) of samples, nearest rank. */
+export function quantile(xs: readonly number[], p: number): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))]!;
+}
+
+export function stats(xs: readonly number[]): string {
+  if (xs.length === 0) return 'no samples';
+  const s = [...xs].sort((a, b) => a - b);
+  return `median ${quantile(s, 0.5).toFixed(0)} ms, p95 ${quantile(s, 0.95).toFixed(0)} ms, min ${s[0]!.toFixed(0)}, max ${s[s.length - 1]!.toFixed(0)} (n=${s.length})`;
+}
+
+/** The machine's load, to print beside figures measured on a shared machine. */
+export const machineLoad = (): string => `load average ${loadavg().map((x) => x.toFixed(1)).join(' ')} on ${cpus().length} cores`;
+
+/** Polls `fn` (errors count as "not yet") until it holds; throws naming `what` after `timeoutMs`. */
+export async function until(what: string, fn: () => boolean | Promise<boolean>, timeoutMs = 60_000, everyMs = 50): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if (await fn()) return;
+    } catch {
+      /* not yet */
+    }
+    if (Date.now() > end) throw new Error(`timed out: ${what}`);
+    await sleep(everyMs);
+  }
+}

@@ -1,0 +1,112 @@
+// The fast path of our failure detector, as pure decisions (the engine does the I/O and the clock).
+//
+// A member that went silent is either dead to the network (cable cut, node powered off, kernel gone) or alive but not
+// running its gossip on time (CPU starved, GC, a hung process). Fixed timing cannot tell the two apart, which is why
+// fast detection flaps under load. The host's kernel can: it completes a TCP handshake to the member's gossip port
+// (memberlist's own TCP ping) in softirq context, however starved the member's process is, and a cut cable completes
+// nothing. So a silent member whose host does not answer a SYN within a few LAN round trips is accused at once; one
+// whose host answers is left to the adaptive tolerance (the slow path), which stretches with measured delays.
+//
+// Lifeguard's rule applies to the accuser too: a member whose own timers ran late recently was not running when the
+// answer was due, so it accuses nobody through the fast path until it has been on time for a while.
+
+/** The state of one reachability check (a TCP connect to the member's gossip port, then a TCP ping). */
+export type ReachResult =
+  /** No SYN-ACK yet, still within the timeout. */
+  | 'pending'
+  /** The kernel answered: the host is up (the member may still be starved or hung). */
+  | 'connected'
+  /** RST: the host is up but nothing listens (the member's process is gone). */
+  | 'refused'
+  /** No answer within the timeout, or the network says the host is unreachable. */
+  | 'unreachable'
+  /** Our own timer ran too late to judge the timeout: no evidence either way. */
+  | 'inconclusive';
+
+export interface ReachCheck {
+  startedAt: number;
+  result: ReachResult;
+}
+
+export interface FastPathTiming {
+  /** Silence after which the member's host is checked. */
+  reachCheckAfterMs: number;
+  /** A SYN-ACK later than this counts as no answer. 0 turns the fast path off. */
+  reachTimeoutMs: number;
+  /** A host that answered is checked again after this long if the member stays silent. */
+  reachRecheckMs: number;
+  /** Silence required before an accusation, whatever the check says (the detector's floor). */
+  suspectAfterSilenceMs: number;
+}
+
+export type FastPathAction = 'none' | 'check' | 'accuse';
+
+/** What to do about one alive member at `now`, given when we last heard from it and its latest check. */
+export function fastPathAction(t: FastPathTiming, now: number, lastHeard: number, check: ReachCheck | undefined): FastPathAction {
+  if (t.reachTimeoutMs <= 0) return 'none';
+  const silence = now - lastHeard;
+  if (silence <= t.reachCheckAfterMs) return 'none';
+  // A check started before the member last spoke says nothing about the current silence.
+  if (!check || check.startedAt < lastHeard) return 'check';
+  switch (check.result) {
+    case 'pending':
+      return 'none';
+    case 'unreachable':
+    case 'refused':
+      return silence > t.suspectAfterSilenceMs ? 'accuse' : 'none';
+    case 'connected':
+    case 'inconclusive':
+      return now - check.startedAt >= t.reachRecheckMs ? 'check' : 'none';
+  }
+}
+
+/**
+ * How a check ends when its timer fires: `lateMs` is how late that timer ran. A late timer means we were not
+ * running; the SYN-ACK may be waiting unread, or may have been delayed by the same starvation: no verdict.
+ */
+export function reachTimeoutResult(current: ReachResult, lateMs: number, timeoutMs: number): ReachResult {
+  if (current !== 'pending') return current;
+  return lateMs > timeoutMs / 2 ? 'inconclusive' : 'unreachable';
+}
+
+/** Maps a connect error code to a check result ('pending' for errors that say nothing about the host). */
+export function reachErrorResult(code: string | undefined): ReachResult {
+  switch (code) {
+    case 'ECONNREFUSED':
+      return 'refused';
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+    case 'EHOSTDOWN':
+    case 'ENETDOWN':
+    case 'ETIMEDOUT':
+      return 'unreachable';
+    default:
+      return 'inconclusive';
+  }
+}
+
+/**
+ * Lifeguard local health for the fast path: we are trusted to accuse once our ticks have run on time (lateness at
+ * most `lateMs`) for `holdMs` since the last late one.
+ */
+export class LocalHealth {
+  private lastLateAt = Number.NEGATIVE_INFINITY;
+  /** Late ticks seen (for counters). */
+  lateTicks = 0;
+
+  constructor(
+    private readonly lateMs: number,
+    private readonly holdMs: number,
+  ) {}
+
+  noteTick(latenessMs: number, now: number): void {
+    if (latenessMs > this.lateMs) {
+      this.lastLateAt = now;
+      this.lateTicks++;
+    }
+  }
+
+  healthy(now: number): boolean {
+    return now - this.lastLateAt >= this.holdMs;
+  }
+}

@@ -1,0 +1,81 @@
+// The fast path's decisions (src/speaker/memberlist/detector.ts), exhaustively over the check states; no clock.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fastPathAction, LocalHealth, reachErrorResult, reachTimeoutResult, type ReachResult } from '../../../src/speaker/memberlist/detector.js';
+import { FAST_CONFIG, LAN_CONFIG } from '../../../src/speaker/memberlist/config.js';
+
+const t = { reachCheckAfterMs: 10, reachTimeoutMs: 15, reachRecheckMs: 50, suspectAfterSilenceMs: 20 };
+const RESULTS: ReachResult[] = ['pending', 'connected', 'refused', 'unreachable', 'inconclusive'];
+
+test('a member heard recently is left alone whatever its last check said', () => {
+  for (const result of [undefined, ...RESULTS]) {
+    for (const silence of [0, 5, 10]) {
+      const check = result ? { startedAt: 990, result } : undefined;
+      assert.equal(fastPathAction(t, 1000 + silence, 1000, check), 'none', `${result} ${silence}`);
+    }
+  }
+});
+
+test('a silent member without a check of the current silence gets one', () => {
+  assert.equal(fastPathAction(t, 1011, 1000, undefined), 'check');
+  // A check made before it last spoke is stale, whatever it found.
+  for (const result of RESULTS) assert.equal(fastPathAction(t, 1011, 1000, { startedAt: 999, result }), 'check', result);
+});
+
+test('while the check is pending nothing happens, however long the silence', () => {
+  for (const silence of [11, 20, 500, 10_000]) assert.equal(fastPathAction(t, 1000 + silence, 1000, { startedAt: 1005, result: 'pending' }), 'none');
+});
+
+test('an unreachable or refusing host is accused once the silence passes the floor, not before', () => {
+  for (const result of ['unreachable', 'refused'] as const) {
+    assert.equal(fastPathAction(t, 1020, 1000, { startedAt: 1002, result }), 'none', `${result} at the floor`);
+    assert.equal(fastPathAction(t, 1021, 1000, { startedAt: 1002, result }), 'accuse', `${result} past the floor`);
+    assert.equal(fastPathAction(t, 5000, 1000, { startedAt: 1002, result }), 'accuse');
+  }
+});
+
+test('a host that answered (or a check we could not time) is checked again only after the recheck interval', () => {
+  for (const result of ['connected', 'inconclusive'] as const) {
+    assert.equal(fastPathAction(t, 1049, 1000, { startedAt: 1000, result }), 'none', result);
+    assert.equal(fastPathAction(t, 1050, 1000, { startedAt: 1000, result }), 'check', result);
+  }
+});
+
+test('no fast path when its timeout is 0 (memberlist presets)', () => {
+  const off = { ...t, reachTimeoutMs: 0 };
+  for (const result of [undefined, ...RESULTS]) assert.equal(fastPathAction(off, 9999, 0, result ? { startedAt: 1, result } : undefined), 'none');
+  assert.equal(LAN_CONFIG.reachTimeoutMs, 0);
+  assert.ok(FAST_CONFIG.reachTimeoutMs > 0 && FAST_CONFIG.reachCheckAfterMs < FAST_CONFIG.suspectAfterSilenceMs);
+});
+
+test('a check timer that fired on time makes a pending check unreachable; a late one proves nothing', () => {
+  assert.equal(reachTimeoutResult('pending', 0, 15), 'unreachable');
+  assert.equal(reachTimeoutResult('pending', 7.5, 15), 'unreachable');
+  assert.equal(reachTimeoutResult('pending', 7.6, 15), 'inconclusive');
+  assert.equal(reachTimeoutResult('pending', 300, 15), 'inconclusive');
+  // A result already known stays.
+  for (const r of ['connected', 'refused', 'unreachable', 'inconclusive'] as const) assert.equal(reachTimeoutResult(r, 300, 15), r);
+});
+
+test('connect errors: RST is a refusal, routing errors are unreachable, the rest inconclusive', () => {
+  assert.equal(reachErrorResult('ECONNREFUSED'), 'refused');
+  for (const c of ['EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENETDOWN', 'ETIMEDOUT']) assert.equal(reachErrorResult(c), 'unreachable', c);
+  for (const c of ['EMFILE', 'ECONNRESET', 'EADDRNOTAVAIL', undefined]) assert.equal(reachErrorResult(c), 'inconclusive', String(c));
+});
+
+test('local health: a late tick withholds accusations for the hold time after it', () => {
+  const h = new LocalHealth(7.5, 200);
+  assert.equal(h.healthy(0), true, 'healthy from the start');
+  h.noteTick(7.5, 100);
+  assert.equal(h.healthy(100), true, 'lateness at the limit is on time');
+  h.noteTick(40, 1000);
+  assert.equal(h.lateTicks, 1);
+  assert.equal(h.healthy(1000), false);
+  assert.equal(h.healthy(1199), false);
+  assert.equal(h.healthy(1200), true);
+  // Each late tick restarts the hold.
+  h.noteTick(8, 1150);
+  assert.equal(h.healthy(1200), false);
+  assert.equal(h.healthy(1350), true);
+  assert.equal(h.lateTicks, 2);
+});
