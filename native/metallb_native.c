@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_FRAMES_PER_WAKEUP 64
@@ -40,6 +41,13 @@ typedef struct packet_sock {
   uint8_t *rx;
   size_t rx_len;
   napi_async_context async_ctx;
+  // Latency tracing (packetTimestamps), off unless asked. For the frame of the current callback, in ns from its
+  // kernel receive timestamp: timing[0] = frame read; timing[1] = send() of a reply on this socket called and
+  // timing[2] = returned (-1 until one is). send() returns only once the kernel has carried the frame as far as it
+  // goes synchronously (on a veth: the peer's receive path too), so [1] is when the reply left our hands.
+  double *timing;
+  napi_ref timing_ref;
+  int64_t rx_ns;
 } packet_sock;
 
 typedef struct md5_conn {
@@ -157,6 +165,7 @@ static void packet_closed(uv_handle_t *h) {
   if (!st->tearing_down) {
     napi_delete_reference(s->env, s->on_frame);
     napi_delete_reference(s->env, s->rx_ref);
+    if (s->timing_ref) napi_delete_reference(s->env, s->timing_ref);
     napi_async_destroy(s->env, s->async_ctx);
   }
   free(s);
@@ -170,6 +179,37 @@ static void packet_start_close(addon_state *st, packet_sock *s) {
   st->socks[s->id] = NULL;
   uv_poll_stop(&s->poll);
   uv_close((uv_handle_t *)&s->poll, packet_closed);
+}
+
+static int64_t realtime_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);  // the clock of SO_TIMESTAMPNS
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+// recvfrom() with the frame's kernel receive time (SO_TIMESTAMPNS), for latency tracing only.
+static ssize_t recv_timed(packet_sock *s, struct sockaddr_ll *from, socklen_t *fromlen) {
+  struct iovec iov = {.iov_base = s->rx, .iov_len = s->rx_len};
+  union {
+    char buf[CMSG_SPACE(sizeof(struct timespec))];
+    struct cmsghdr align;
+  } ctrl;
+  struct msghdr mh = {.msg_name = from, .msg_namelen = *fromlen, .msg_iov = &iov, .msg_iovlen = 1,
+                      .msg_control = ctrl.buf, .msg_controllen = sizeof ctrl.buf};
+  ssize_t n = recvmsg(s->fd, &mh, MSG_DONTWAIT | MSG_TRUNC);
+  if (n < 0) return n;
+  int64_t now = realtime_ns();
+  s->rx_ns = 0;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+      struct timespec ts;
+      memcpy(&ts, CMSG_DATA(c), sizeof ts);
+      s->rx_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    }
+  }
+  s->timing[0] = s->rx_ns ? (double)(now - s->rx_ns) : -1;
+  s->timing[1] = s->timing[2] = -1;
+  return n;
 }
 
 static void packet_readable(uv_poll_t *poll, int status, int events) {
@@ -190,7 +230,8 @@ static void packet_readable(uv_poll_t *poll, int status, int events) {
     struct sockaddr_ll from;
     socklen_t fromlen = sizeof from;
     // MSG_TRUNC: the return value is the frame's real length even when the buffer held less of it.
-    ssize_t n = recvfrom(s->fd, s->rx, s->rx_len, MSG_DONTWAIT | MSG_TRUNC, (struct sockaddr *)&from, &fromlen);
+    ssize_t n = s->timing ? recv_timed(s, &from, &fromlen)
+                          : recvfrom(s->fd, s->rx, s->rx_len, MSG_DONTWAIT | MSG_TRUNC, (struct sockaddr *)&from, &fromlen);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
       napi_value argv[3];
@@ -342,8 +383,13 @@ static napi_value packet_send(napi_env env, napi_callback_info info) {
   if (!get_buffer(env, argv[1], &buf, &len) || !get_int(env, argv[2], &off) || !get_int(env, argv[3], &n) || off < 0 ||
       n <= 0 || (size_t)off + (size_t)n > len)
     return throw_type(env, "packetSend(id, buf, offset, length) with the range inside buf");
+  int64_t called = s->timing ? realtime_ns() : 0;
   ssize_t sent = send(s->fd, buf + off, (size_t)n, MSG_DONTWAIT);
   if (sent < 0) return throw_errno(env, "send(AF_PACKET)", errno);
+  if (s->timing && s->rx_ns) {
+    s->timing[1] = (double)(called - s->rx_ns);
+    s->timing[2] = (double)(realtime_ns() - s->rx_ns);
+  }
   return undefined(env);
 }
 
@@ -427,6 +473,38 @@ static napi_value packet_stats(napi_env env, napi_callback_info info) {
   napi_create_uint32(env, ts.tp_drops, &v);
   napi_set_named_property(env, result, "drops", v);
   return result;
+}
+
+// packetTimestamps(id, timing: Float64Array (>= 3, over an ArrayBuffer of its own) | null): latency tracing on
+// (SO_TIMESTAMPNS; see packet_sock.timing) or off. For benchmarks and diagnosis: it timestamps every frame the
+// host receives, on every socket, while on.
+static napi_value packet_timestamps(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  packet_sock *s = sock_by_id(env, argv[0]);
+  if (!s) return NULL;
+  double *timing = NULL;
+  if (!is_nullish(env, argv[1])) {
+    bool is_ta = false;
+    napi_typedarray_type type;
+    size_t length;
+    void *data;
+    if (napi_is_typedarray(env, argv[1], &is_ta) != napi_ok || !is_ta ||
+        napi_get_typedarray_info(env, argv[1], &type, &length, &data, NULL, NULL) != napi_ok ||
+        type != napi_float64_array || length < 3)
+      return throw_type(env, "packetTimestamps(id, timing: Float64Array of >= 3 | null)");
+    timing = data;
+  }
+  int on = timing != NULL;
+  if (setsockopt(s->fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) < 0)
+    return throw_errno(env, "setsockopt(SO_TIMESTAMPNS)", errno);
+  if (s->timing_ref) napi_delete_reference(env, s->timing_ref);
+  s->timing_ref = NULL;
+  if (timing) NAPI_OK(napi_create_reference(env, argv[1], 1, &s->timing_ref));
+  s->timing = timing;
+  s->rx_ns = 0;
+  return undefined(env);
 }
 
 // packetRef(id, ref): whether an open socket keeps the event loop (the process) alive.
@@ -742,6 +820,7 @@ NAPI_MODULE_INIT() {
   EXPORT("packetMembership", packet_membership);
   EXPORT("packetStats", packet_stats);
   EXPORT("packetRef", packet_ref);
+  EXPORT("packetTimestamps", packet_timestamps);
   EXPORT("packetClose", packet_close);
   EXPORT("tcpMd5Connect", tcp_md5_connect);
   EXPORT("tcpMd5Cancel", tcp_md5_cancel);

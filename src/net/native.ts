@@ -23,6 +23,8 @@ export interface NativeBinding {
   packetMembership(id: number, add: boolean, mac: Buffer): void;
   packetStats(id: number): { packets: number; drops: number };
   packetRef(id: number, ref: boolean): void;
+  /** Latency tracing: per frame, ns from the kernel's receive to [0] read, [1] send() called, [2] returned (-1: none). */
+  packetTimestamps?(id: number, timing: Float64Array | null): void;
   packetClose(id: number): void;
   tcpMd5Connect(
     family: 4 | 6,

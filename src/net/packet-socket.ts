@@ -1,6 +1,7 @@
 // An AF_PACKET socket on one interface: raw Ethernet frames in and out, received on the event loop.
 // Frames arrive in one Buffer owned by the socket and are valid only during the onFrame call, so a busy link does
 // not allocate per frame; copy what must outlive the call.
+import { emptySamples, LatencyTrace, type LatencySamples } from './latency-trace.js';
 import { errnoCode, loadNative, type NativeBinding } from './native.js';
 
 export interface PacketSocketOptions {
@@ -19,6 +20,11 @@ export interface PacketSocketOptions {
   readonly receiveBufferBytes?: number;
   /** Whether the open socket keeps the process alive. Default true. */
   readonly ref?: boolean;
+  /**
+   * Records, for each frame whose onFrame call sent a reply on this socket, how long after the kernel received
+   * it the process read it and sent the reply (see latency()). Off by default: it timestamps every received frame.
+   */
+  readonly traceLatency?: boolean;
 }
 
 export class PacketSocketError extends Error {
@@ -39,12 +45,19 @@ export class PacketSocket {
     private readonly id: number,
     readonly ifname: string,
     readonly ifindex: number,
+    private readonly trace: LatencyTrace | undefined,
   ) {}
 
   static open(options: PacketSocketOptions): PacketSocket {
     const native = loadNative();
     const rx = Buffer.alloc(options.bufferSize ?? 2048);
     const { onFrame, onError } = options;
+    if (options.traceLatency && typeof native.packetTimestamps !== 'function') {
+      throw new PacketSocketError('latency tracing needs a newer native addon: rebuild it with `npm run build:native`', undefined);
+    }
+    // Over an ArrayBuffer of its own, so that its memory never moves (the addon writes to it between calls).
+    const timing = options.traceLatency ? new Float64Array(new ArrayBuffer(24)) : undefined;
+    const trace = timing ? new LatencyTrace() : undefined;
     let opened: { id: number; ifindex: number };
     try {
       opened = native.packetOpen(options.ifname, options.protocol, options.filter ?? null, rx, (length, pktType, wireLength) => {
@@ -53,12 +66,21 @@ export class PacketSocket {
           return;
         }
         onFrame(rx, length, pktType, wireLength);
+        if (timing && timing[1]! >= 0) trace!.record(timing[0]!, timing[1]!, timing[2]!);
       }, options.receiveBufferBytes ?? 1 << 20);
     } catch (err) {
       throw describeOpenError(err, options.ifname);
     }
-    const sock = new PacketSocket(native, opened.id, options.ifname, opened.ifindex);
+    const sock = new PacketSocket(native, opened.id, options.ifname, opened.ifindex, trace);
     if (options.ref === false) native.packetRef(opened.id, false);
+    if (timing) {
+      try {
+        native.packetTimestamps!(opened.id, timing);
+      } catch (err) {
+        sock.close();
+        throw new PacketSocketError(`latency tracing on ${options.ifname}: ${(err as Error).message}`, errnoCode(err));
+      }
+    }
     return sock;
   }
 
@@ -93,6 +115,11 @@ export class PacketSocket {
   /** Frames the kernel queued and dropped (receive queue full) since the previous call. */
   stats(): { packets: number; drops: number } {
     return this.native.packetStats(this.id);
+  }
+
+  /** The traced answers since the previous call (traceLatency), else none. */
+  latency(): LatencySamples {
+    return this.trace?.drain() ?? emptySamples();
   }
 
   get isClosed(): boolean {

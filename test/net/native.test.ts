@@ -50,7 +50,7 @@ test('the loader names what is missing: an addon that is not built, or a file th
 
 test('the addon is built by the install step and exports its functions', () => {
   const native = loadNative();
-  for (const fn of ['packetOpen', 'packetSend', 'packetSendBatch', 'packetMembership', 'packetClose', 'tcpMd5Connect', 'tcpMd5SetKey']) {
+  for (const fn of ['packetOpen', 'packetSend', 'packetSendBatch', 'packetMembership', 'packetTimestamps', 'packetClose', 'tcpMd5Connect', 'tcpMd5SetKey']) {
     assert.equal(typeof (native as unknown as Record<string, unknown>)[fn], 'function', fn);
   }
 });
@@ -95,6 +95,23 @@ function collector() {
   };
 }
 
+/** Resolves once a frame sent on `a` reaches `b`: a veth just set up drops frames until its queue is activated. */
+async function linkCarries(a: string, b: string): Promise<void> {
+  let got = 0;
+  const rx = PacketSocket.open({ ifname: b, protocol: EtherType.ARP, onFrame: () => void got++ });
+  const tx = PacketSocket.open({ ifname: a, protocol: EtherType.ARP, onFrame: () => undefined });
+  try {
+    for (let i = 0; i < 400 && got === 0; i++) {
+      tx.send(arpFrame(ArpOperation.Request));
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    assert.ok(got > 0, `${a} -> ${b} carries no frame after 10 s`);
+  } finally {
+    rx.close();
+    tx.close();
+  }
+}
+
 test('AF_PACKET on a veth pair: frames sent on one end arrive on the other, filtered by BPF, in batches', { skip }, async () => {
   const a = lab.name('a');
   const b = lab.name('b');
@@ -104,6 +121,7 @@ test('AF_PACKET on a veth pair: frames sent on one end arrive on the other, filt
   lab.sysctl(undefined, `net.ipv6.conf.${b}.disable_ipv6`, '1');
   lab.ip(undefined, 'link', 'set', a, 'up');
   lab.ip(undefined, 'link', 'set', b, 'up');
+  await linkCarries(a, b);
 
   const all = collector();
   const requestsOnly = collector();
@@ -143,6 +161,55 @@ test('AF_PACKET on a veth pair: frames sent on one end arrive on the other, filt
   }
   sa.close(); // idempotent
   assert.throws(() => sa.send(arpFrame(1)), /packet socket handle is not open/);
+});
+
+test('latency tracing: an answered frame gets its kernel receive -> read -> send() times; an unanswered one none', { skip }, async () => {
+  const a = lab.name('ta');
+  const b = lab.name('tb');
+  lab.veth({ name: a, mac: '02:93:00:00:01:1a' }, { name: b, mac: '02:93:00:00:01:1b' });
+  lab.sysctl(undefined, `net.ipv6.conf.${a}.disable_ipv6`, '1');
+  lab.sysctl(undefined, `net.ipv6.conf.${b}.disable_ipv6`, '1');
+  lab.ip(undefined, 'link', 'set', a, 'up');
+  lab.ip(undefined, 'link', 'set', b, 'up');
+  await linkCarries(a, b);
+  await linkCarries(b, a);
+  const sa = PacketSocket.open({ ifname: a, protocol: EtherType.ARP, onFrame: () => undefined });
+  let requests = 0;
+  let others = 0;
+  // Answers requests only, as a responder does; replies are read and left unanswered.
+  const sb: PacketSocket = PacketSocket.open({
+    ifname: b,
+    protocol: EtherType.ARP,
+    traceLatency: true,
+    onFrame(frame, length) {
+      const r = parseArpFrame(frame, length);
+      if (r.ok && r.value.arp.operation === ArpOperation.Request) {
+        requests++;
+        sb.send(arpFrame(ArpOperation.Reply, MAC_A));
+      } else others++;
+    },
+  });
+  const untraced = PacketSocket.open({ ifname: b, protocol: EtherType.ARP, onFrame: () => undefined });
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  try {
+    const before = Date.now();
+    sa.send(arpFrame(ArpOperation.Request));
+    sa.send(arpFrame(ArpOperation.Reply, MAC_B));
+    for (let i = 0; i < 200 && requests === 0; i++) await sleep(25);
+    for (let i = 0; i < 200 && others === 0; i++) await sleep(25);
+    assert.deepEqual({ requests, others }, { requests: 1, others: 1 });
+    const t = sb.latency();
+    assert.equal(t.readUs.length, 1, 'one sample for the answered frame, none for the unanswered one');
+    const elapsedUs = (Date.now() - before + 5) * 1000;
+    const [read, send, sent] = [t.readUs[0]!, t.sendUs[0]!, t.sentUs[0]!];
+    assert.ok(read >= 0 && read <= send && send <= sent && sent <= elapsedUs, `0 <= ${read} <= ${send} <= ${sent} <= ${elapsedUs} µs`);
+    assert.deepEqual(sb.latency(), { readUs: [], sendUs: [], sentUs: [] }, 'drained');
+    assert.deepEqual(untraced.latency(), { readUs: [], sendUs: [], sentUs: [] }, 'off unless asked');
+  } finally {
+    sa.close();
+    sb.close();
+    untraced.close();
+  }
 });
 
 test('opening on a missing interface, or with a bad filter, is a clear error', { skip }, () => {

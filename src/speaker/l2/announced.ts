@@ -1,6 +1,7 @@
 // The announcer's table of addresses, shared with the responders: what each address is announced on and its
 // counters. Responders look addresses up straight from received frames (IPv4 as a 32-bit number, IPv6 as a
 // 16-character latin1 key), so a request costs no string formatting.
+import type { LatencySamples } from '../../net/latency-trace.js';
 
 /** Per address, MetalLB's metallb_layer2_{requests_received,responses_sent,gratuitous_sent}. */
 export interface L2Counters {
@@ -73,4 +74,6 @@ export interface FrameTransport {
   send(frame: Buffer, offset: number, length: number): void;
   sendBatch(buf: Buffer, stride: number, count: number): number;
   close(): void;
+  /** Traced answer latencies since the previous call, when the transport traces them. */
+  latency?(): LatencySamples;
 }

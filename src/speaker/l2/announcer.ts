@@ -5,6 +5,7 @@
 import { formatIP, parseIP, type IP } from '../../net/ip.js';
 import { formatIpBytes, formatMac, solicitedNodeMulticast } from '../../net/addresses.js';
 import { EtherType } from '../../net/messages.js';
+import { mergeSamples, type LatencySamples } from '../../net/latency-trace.js';
 import { PacketSocket } from '../../net/packet-socket.js';
 import { createLogger, type Logger } from '../../log.js';
 import { AnnouncedIp, type DropReason, type FrameTransport, type InterfaceSelection, type L2Counters, type ResponderContext } from './announced.js';
@@ -23,6 +24,7 @@ export type OpenFrameSocket = (
   filter: Buffer,
   onFrame: (frame: Buffer, length: number) => void,
   onError: (err: Error) => void,
+  options: { readonly traceLatency: boolean },
 ) => FrameTransport;
 
 export interface AnnouncerOptions {
@@ -36,6 +38,8 @@ export interface AnnouncerOptions {
   readonly gratuitousIntervalMs?: number;
   /** MetalLB: 5 s after the last setBalancer of the address. */
   readonly gratuitousWindowMs?: number;
+  /** Trace where the time of each answer goes (see latency()); for benchmarks and diagnosis. */
+  readonly traceLatency?: boolean;
   /** Test seams: the interface list, the packet sockets, the multicast memberships, the clock. */
   readonly links?: () => readonly LinkInfo[];
   readonly openSocket?: OpenFrameSocket;
@@ -58,8 +62,8 @@ const realTimers: IntervalTimers = {
 
 export type DropCounts = Record<DropReason, number>;
 
-const openPacketSocket: OpenFrameSocket = (ifname, protocol, filter, onFrame, onError) =>
-  PacketSocket.open({ ifname, protocol, filter, onFrame, onError });
+const openPacketSocket: OpenFrameSocket = (ifname, protocol, filter, onFrame, onError, { traceLatency }) =>
+  PacketSocket.open({ ifname, protocol, filter, onFrame, onError, traceLatency });
 
 export class Announcer {
   private readonly log: Logger;
@@ -72,6 +76,7 @@ export class Announcer {
   private readonly memberships: MulticastMemberships;
   private readonly now: () => number;
   private readonly timers: IntervalTimers;
+  private readonly traceLatency: boolean;
 
   /** Service -> its addresses (each address knows its holders and their selections). */
   private readonly byName = new Map<string, AnnouncedIp[]>();
@@ -116,6 +121,7 @@ export class Announcer {
     this.memberships = options.memberships ?? new MulticastMemberships();
     this.now = options.now ?? Date.now;
     this.timers = options.timers ?? realTimers;
+    this.traceLatency = options.traceLatency ?? false;
     const debug = this.log.isLevelEnabled('debug');
     this.ctx = {
       lookupV4: (key) => this.byV4.get(key),
@@ -211,6 +217,14 @@ export class Announcer {
   /** The interfaces with an ARP / NDP responder now. */
   responders(): { arp: string[]; ndp: string[] } {
     return { arp: [...this.arps.values()].map((r) => r.name).sort(), ndp: [...this.ndps.values()].map((r) => r.name).sort() };
+  }
+
+  /** With traceLatency: the answers' latencies since the previous call, ARP and NDP apart, all interfaces. */
+  latency(): { arp: LatencySamples; ndp: LatencySamples } {
+    return {
+      arp: mergeSamples([...this.arps.values()].map((r) => r.latency())),
+      ndp: mergeSamples([...this.ndps.values()].map((r) => r.latency())),
+    };
   }
 
   /** Re-reads the interfaces now: new ones get responders, gone/down/excluded ones lose theirs. */
@@ -391,6 +405,7 @@ export class Announcer {
       const r = new ArpResponder(iface.name, iface.index, iface.mac, this.ctx).attach((onFrame) =>
         this.openSocket(iface.name, EtherType.ARP, arpRequestFilter(), onFrame, (err) =>
           this.log.warn({ interface: iface.name, error: err.message }, 'ARP responder receive error'),
+          { traceLatency: this.traceLatency },
         ),
       );
       this.arps.set(iface.index, r);
@@ -409,6 +424,7 @@ export class Announcer {
       r = new NdpResponder(iface.name, iface.index, iface.mac, this.ctx).attach((onFrame) =>
         this.openSocket(iface.name, EtherType.IPv6, neighborSolicitationFilter(), onFrame, (err) =>
           this.log.warn({ interface: iface.name, error: err.message }, 'NDP responder receive error'),
+          { traceLatency: this.traceLatency },
         ),
       );
     } catch (err) {

@@ -5,6 +5,7 @@ import { BROADCAST_MAC, ArpOperation } from '../../net/messages.js';
 import { bytesEqual, copyBytes } from '../../net/addresses.js';
 import { arpPacketOffset, parseArpFrame } from '../../net/parser.js';
 import { ARP_FRAME_LENGTH, writeArpFrame } from '../../net/serializer.js';
+import { emptySamples, type LatencySamples } from '../../net/latency-trace.js';
 import type { AnnouncedIp, FrameTransport, ResponderContext } from './announced.js';
 
 export class ArpResponder {
@@ -102,6 +103,11 @@ export class ArpResponder {
 
   sendBatch(buf: Buffer, count: number): number {
     return this.transport ? this.transport.sendBatch(buf, ARP_FRAME_LENGTH, count) : 0;
+  }
+
+  /** Traced answer latencies since the previous call (Announcer option traceLatency). */
+  latency(): LatencySamples {
+    return this.transport?.latency?.() ?? emptySamples();
   }
 
   close(): void {

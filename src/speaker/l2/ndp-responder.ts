@@ -10,6 +10,7 @@ import { icmpv6Checksum } from '../../net/checksum.js';
 import { Icmpv6Type } from '../../net/messages.js';
 import { parseNdpFrame, scanNeighborSolicitation } from '../../net/parser.js';
 import { NDP_FRAME_LENGTH, writeNdpFrame } from '../../net/serializer.js';
+import { emptySamples, type LatencySamples } from '../../net/latency-trace.js';
 import type { AnnouncedIp, FrameTransport, ResponderContext } from './announced.js';
 
 const ALL_NODES_MAC = ipv6MulticastMac(ALL_NODES_MULTICAST);
@@ -105,6 +106,11 @@ export class NdpResponder {
 
   sendBatch(buf: Buffer, count: number): number {
     return this.transport ? this.transport.sendBatch(buf, NDP_FRAME_LENGTH, count) : 0;
+  }
+
+  /** Traced answer latencies since the previous call (Announcer option traceLatency). */
+  latency(): LatencySamples {
+    return this.transport?.latency?.() ?? emptySamples();
   }
 
   close(): void {

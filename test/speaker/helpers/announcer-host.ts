@@ -4,6 +4,7 @@
 //   {"id", "op": "setMany", "ips": [...], "interfaces"}               (one service per address, same turn)
 //   {"id", "op": "rescan"} {"id", "op": "counters"} {"id", "op": "drops"} {"id", "op": "responders"}
 //   {"id", "op": "interfacesFor", "ip", "interfaces"}                  {"id", "op": "close"}
+//   {"id", "op": "latency"}   (with {"traceLatency": true}: where the answers' time went, see Announcer.latency)
 // The announcer's JSON logs go to stderr.
 import { createInterface } from 'node:readline';
 import { performance } from 'node:perf_hooks';
@@ -14,6 +15,7 @@ interface Options {
   scanIntervalMs?: number;
   excludeConfigPath?: string;
   logLevel?: string;
+  traceLatency?: boolean;
 }
 const options = JSON.parse(process.argv[2] ?? '{}') as Options;
 const level = options.logLevel && isLogLevel(options.logLevel) ? options.logLevel : 'info';
@@ -21,6 +23,7 @@ const announcer = new Announcer({
   log: createLogger('layer2', level),
   scanIntervalMs: options.scanIntervalMs,
   excludeConfigPath: options.excludeConfigPath,
+  traceLatency: options.traceLatency,
 }).start();
 
 type Command = { id: number; op: string; name?: string; ip?: string; ips?: string[]; interfaces?: InterfaceSelection };
@@ -56,6 +59,9 @@ for await (const line of createInterface({ input: process.stdin })) {
         break;
       case 'drops':
         result = announcer.drops;
+        break;
+      case 'latency':
+        result = announcer.latency();
         break;
       case 'responders':
         result = announcer.responders();
