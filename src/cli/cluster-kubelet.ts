@@ -6,12 +6,11 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { createLogger, isLogLevel, type LogLevel } from '../log.js';
 import { errorText } from '../k8s/client.js';
 import { parseIP } from '../net/ip.js';
-import { Kubelet } from '../cluster/kubelet/kubelet.js';
 import { parsePodCIDRs } from '../cluster/kubelet/ipam.js';
 import { parseTaints } from '../cluster/kubelet/node.js';
 import { parseQuantity } from '../cluster/kubelet/quantity.js';
 import { labCgroupOfSelf } from '../cluster/kubelet/cgroups.js';
-import { parseDuration } from './controller.js';
+import { parseDuration } from './duration.js';
 import { clusterGroup } from './cluster.js';
 
 interface Flags {
@@ -144,6 +143,8 @@ export function registerKubelet(program: Command): void {
       if (process.getuid?.() !== 0) throw new Error('metallb cluster kubelet must run as root (it creates network namespaces, veths, mounts and cgroups)');
       const log = createLogger('kubelet', f.logLevel);
       mkdirSync(f.rootDir, { recursive: true });
+      // Loaded here, not at the top: the other `metallb cluster` commands need not load the kubelet.
+      const { Kubelet } = await import('../cluster/kubelet/kubelet.js');
       const kubelet = new Kubelet({
         ...(f.kubeconfig ? { kubeconfig: f.kubeconfig } : {}),
         nodeName: f.nodeName,

@@ -3,8 +3,7 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { createLogger, isLogLevel, type LogLevel } from '../log.js';
 import { errorText } from '../k8s/client.js';
-import { MetricsServer } from '../cluster/metrics-server/server.js';
-import { parseDuration } from './controller.js';
+import { parseDuration } from './duration.js';
 import { clientFor, clusterGroup, runUntilSignal } from './cluster.js';
 
 interface Flags {
@@ -68,6 +67,8 @@ export function registerMetricsServer(program: Command): void {
       if ((f.tlsCertFile === undefined) !== (f.tlsPrivateKeyFile === undefined)) throw new Error('--tls-cert-file and --tls-private-key-file go together');
       const log = createLogger('metrics-server', f.logLevel);
       const client = clientFor(f.kubeconfig, 'metrics-server/v0.7.2 (metallb-lab)');
+      // Loaded here, not at the top: other `metallb cluster` commands need not load its TLS code.
+      const { MetricsServer } = await import('../cluster/metrics-server/server.js');
       const ms = new MetricsServer(client, log, {
         bindAddress: f.bindAddress,
         securePort: f.securePort,

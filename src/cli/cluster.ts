@@ -6,15 +6,11 @@ import { createLogger, isLogLevel, type Logger, type LogLevel } from '../log.js'
 import { KubeClient, KubeConfigError, loadKubeConfig, errorText } from '../k8s/client.js';
 import { ControllerManager, selectControllers } from '../cluster/controllers/manager.js';
 import { DEFAULT_SCHEDULER, Scheduler } from '../cluster/scheduler/scheduler.js';
-import { Proxier } from '../cluster/proxy/proxier.js';
-import { systemNft } from '../cluster/proxy/nft.js';
-import { readKubeProxyConfig } from '../cluster/proxy/config.js';
-import { deleteScript } from '../cluster/proxy/ruleset.js';
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { KubeLeaseStore, LeaderElector } from '../k8s/leader-election.js';
 import { parseIP, parsePrefix } from '../net/ip.js';
-import { parseDuration } from './controller.js';
+import { parseDuration } from './duration.js';
 
 function parsePositiveInt(text: string): number {
   const n = Number(text);
@@ -258,6 +254,13 @@ export function registerCluster(program: Command): void {
     .addOption(logLevelOption())
     .action(async (f: ProxyFlags) => {
       const log = createLogger('proxy', f.logLevel);
+      // Loaded here, not at the top: the other `metallb cluster` commands need not load the proxy.
+      const [{ Proxier }, { systemNft }, { readKubeProxyConfig }, { deleteScript }] = await Promise.all([
+        import('../cluster/proxy/proxier.js'),
+        import('../cluster/proxy/nft.js'),
+        import('../cluster/proxy/config.js'),
+        import('../cluster/proxy/ruleset.js'),
+      ]);
       if (f.cleanup) {
         await systemNft.apply(deleteScript());
         log.info({}, 'removed table inet kube-proxy');

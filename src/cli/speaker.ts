@@ -16,7 +16,7 @@ import { Announcer as L2Announcer } from '../speaker/l2/announcer.js';
 import { loadNative } from '../net/native.js';
 import { BgpPart } from '../speaker/bgp/part.js';
 import { tuneSpeakerHeap } from '../speaker/heap.js';
-import { parseDuration } from './controller.js';
+import { parseDuration } from './duration.js';
 
 const SA_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 const env = (name: string): string | undefined => {
