@@ -658,11 +658,13 @@ static void md5_writable(uv_poll_t *poll, int status, int events) {
   md5_finish(c->st, c, err);
 }
 
-// tcpMd5Connect(family, peer: Buffer, port, key: Buffer, local: Buffer | null, localPort, scopeId, callback)
+// tcpMd5Connect(family, peer: Buffer, port, key: Buffer, local: Buffer | null, localPort, scopeId, callback,
+//               device?: string | null)
 //   -> id; callback(errCode: string | null, fd: number, message: string | null) once: connected, failed or cancelled.
+// An empty key connects without TCP-MD5; a device binds the socket to it first (a VRF master: the VRF's routes).
 static napi_value tcp_md5_connect(napi_env env, napi_callback_info info) {
-  size_t argc = 8;
-  napi_value argv[8];
+  size_t argc = 9;
+  napi_value argv[9];
   NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int32_t family, port, local_port, scope_id;
   uint8_t *peer, *key, *local = NULL;
@@ -676,7 +678,13 @@ static napi_value tcp_md5_connect(napi_env env, napi_callback_info info) {
     return throw_type(env, "tcpMd5Connect(family, peer, port, key, local, localPort, scopeId, callback)");
   if (port <= 0 || port > 65535 || local_port < 0 || local_port > 65535)
     return throw_type(env, "ports must be in 1..65535 (localPort 0..65535)");
-  if (key_len == 0 || key_len > TCP_MD5SIG_MAXKEYLEN) return throw_type(env, "key must be 1 to 80 bytes");
+  if (key_len > TCP_MD5SIG_MAXKEYLEN) return throw_type(env, "key must be at most 80 bytes");
+  char device[IFNAMSIZ + 1] = {0};
+  size_t device_len = 0;
+  if (argc >= 9 && !is_nullish(env, argv[8]) &&
+      (napi_get_value_string_utf8(env, argv[8], device, sizeof device, &device_len) != napi_ok || device_len == 0 ||
+       device_len >= IFNAMSIZ))
+    return throw_type(env, "device must be an interface name (1 to 15 characters)");
 
   struct sockaddr_storage dst;
   socklen_t dst_len;
@@ -684,7 +692,12 @@ static napi_value tcp_md5_connect(napi_env env, napi_callback_info info) {
     return throw_type(env, "peer must be 4 bytes (family 4) or 16 bytes (family 6)");
   int fd = socket(family == 4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return throw_errno(env, "socket(SOCK_STREAM)", errno);
-  int err = set_md5(fd, family, peer, peer_len, -1, key, key_len);
+  if (device_len > 0 && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, device, (socklen_t)device_len) < 0) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, "setsockopt(SO_BINDTODEVICE)", e);
+  }
+  int err = key_len > 0 ? set_md5(fd, family, peer, peer_len, -1, key, key_len) : 0;
   if (err) {
     close(fd);
     return throw_errno(env, "setsockopt(TCP_MD5SIG)", err);
@@ -760,6 +773,24 @@ static napi_value tcp_md5_connect(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// bindToDevice(fd, ifname): SO_BINDTODEVICE on a socket Node already has (a UDP socket, a listener), so that it
+// sends and receives in that device's VRF only.
+static napi_value bind_to_device(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd;
+  char device[IFNAMSIZ + 1] = {0};
+  size_t device_len = 0;
+  if (argc < 2 || !get_int(env, argv[0], &fd) ||
+      napi_get_value_string_utf8(env, argv[1], device, sizeof device, &device_len) != napi_ok || device_len == 0 ||
+      device_len >= IFNAMSIZ)
+    return throw_type(env, "bindToDevice(fd, ifname: 1 to 15 characters)");
+  if (setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, device, (socklen_t)device_len) < 0)
+    return throw_errno(env, "setsockopt(SO_BINDTODEVICE)", errno);
+  return undefined(env);
+}
+
 // tcpMd5Cancel(id): closes a connection attempt still in progress; its callback gets ECANCELED.
 static napi_value tcp_md5_cancel(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -825,6 +856,7 @@ NAPI_MODULE_INIT() {
   EXPORT("tcpMd5Connect", tcp_md5_connect);
   EXPORT("tcpMd5Cancel", tcp_md5_cancel);
   EXPORT("tcpMd5SetKey", tcp_md5_set_key);
+  EXPORT("bindToDevice", bind_to_device);
   napi_value v;
   napi_create_int32(env, 1, &v);
   napi_set_named_property(env, exports, "abiVersion", v);

@@ -35,9 +35,12 @@ export interface NativeBinding {
     localPort: number,
     scopeId: number,
     callback: (errCode: string | null, fd: number, message: string | null) => void,
+    device?: string | null,
   ): number;
   tcpMd5Cancel(id: number): void;
   tcpMd5SetKey(fd: number, family: 4 | 6, peer: Buffer, prefixLength: number, key: Buffer): void;
+  /** SO_BINDTODEVICE; absent from addons built before VRF support (tcp-md5.ts says so clearly). */
+  bindToDevice?(fd: number, ifname: string): void;
 }
 
 /** The addon cannot be used here; `reason` says why in words an operator can act on. */

@@ -16,6 +16,8 @@ export interface Md5ConnectOptions {
   readonly port: number;
   /** The shared secret; a string is taken as UTF-8. */
   readonly password: string | Buffer;
+  /** Bind the socket to this device before connecting (SO_BINDTODEVICE; a VRF master device). */
+  readonly device?: string;
   readonly localAddress?: string;
   readonly localPort?: number;
   /** Default 10 s (MetalLB's native BGP connect timeout). */
@@ -42,7 +44,19 @@ interface ResolvedAddress {
 
 /** Connects to host:port with the TCP MD5 option on every segment; resolves to a connected net.Socket. */
 export async function connectWithMd5(options: Md5ConnectOptions): Promise<Socket> {
-  const key = md5Key(options.password);
+  md5Key(options.password);
+  return connectNative(options);
+}
+
+/** connectWithMd5's options with the password optional: what the kernel must know before the SYN leaves. */
+export type NativeConnectOptions = Omit<Md5ConnectOptions, 'password'> & { readonly password?: string | Buffer };
+
+/**
+ * Connects through the addon: with a TCP-MD5 key when `password` is given, bound to `device` when given (a VRF);
+ * resolves to a connected net.Socket.
+ */
+export async function connectNative(options: NativeConnectOptions): Promise<Socket> {
+  const key = options.password === undefined || options.password.length === 0 ? Buffer.alloc(0) : md5Key(options.password);
   if (!Number.isInteger(options.port) || options.port < 1 || options.port > 65535) {
     throw new TcpMd5Error(`port must be 1..65535, got ${String(options.port)}`, 'ERR_INVALID_ARG_VALUE');
   }
@@ -52,6 +66,7 @@ export async function connectWithMd5(options: Md5ConnectOptions): Promise<Socket
     throw new TcpMd5Error(`localAddress ${options.localAddress} is not of the family of ${peer.text}`, 'ERR_INVALID_ARG_VALUE');
   }
   const native = loadNative();
+  if (options.device !== undefined) requireBindToDevice(native);
   const timeoutMs = options.timeoutMs ?? 10_000;
   options.signal?.throwIfAborted();
   return new Promise<Socket>((resolvePromise, reject) => {
@@ -80,7 +95,7 @@ export async function connectWithMd5(options: Md5ConnectOptions): Promise<Socket
             if (errCode !== null) {
               if (cancelReason === 'timeout') reject(new TcpMd5Error(`connecting to ${where}: timed out after ${timeoutMs} ms`, 'ETIMEDOUT'));
               else if (cancelReason === 'abort') reject(new TcpMd5Error(`connecting to ${where}: aborted`, 'ABORT_ERR'));
-              else reject(new TcpMd5Error(`connecting to ${where} with TCP-MD5: ${message ?? errCode}`, errCode));
+              else reject(new TcpMd5Error(`connecting to ${where}${key.length > 0 ? ' with TCP-MD5' : ''}: ${message ?? errCode}`, errCode));
               return;
             }
             try {
@@ -90,9 +105,12 @@ export async function connectWithMd5(options: Md5ConnectOptions): Promise<Socket
               reject(err);
             }
           },
+          options.device ?? null,
         );
       } catch (err) {
-        throw new TcpMd5Error(`connecting to ${peer.text}:${options.port} with TCP-MD5: ${(err as Error).message}`, errnoCode(err));
+        const how = key.length > 0 ? ' with TCP-MD5' : '';
+        const dev = options.device !== undefined ? ` bound to ${options.device}` : '';
+        throw new TcpMd5Error(`connecting to ${peer.text}:${options.port}${how}${dev}: ${(err as Error).message}`, errnoCode(err));
       }
     })();
     if (done) return;
@@ -130,6 +148,34 @@ export function setMd5Key(target: Server | Socket | number, peerAddress: string,
     loadNative().tcpMd5SetKey(fd, peer.family, peer.bytes, prefix, key);
   } catch (err) {
     throw new TcpMd5Error(`setting the TCP-MD5 key for ${peerAddress}: ${(err as Error).message}`, errnoCode(err));
+  }
+}
+
+/** The file descriptor under a net.Server, net.Socket or dgram.Socket (undefined before it is bound or listening). */
+export function socketFd(target: object): number | undefined {
+  const fd = (target as { _handle?: { fd?: number } })._handle?.fd;
+  return fd === undefined || fd < 0 ? undefined : fd;
+}
+
+function requireBindToDevice(native: ReturnType<typeof loadNative>): asserts native is ReturnType<typeof loadNative> & { bindToDevice(fd: number, ifname: string): void } {
+  if (typeof native.bindToDevice !== 'function') {
+    throw new TcpMd5Error('the native addon predates VRF support (no bindToDevice): rebuild it with `npm run build:native`', 'ENOTSUP');
+  }
+}
+
+/**
+ * SO_BINDTODEVICE on a socket Node opened (a bound dgram socket, a listening server, or a raw fd): it then sends
+ * and receives through `device` only; for a VRF master device, inside that VRF.
+ */
+export function bindToDevice(target: object | number, device: string): void {
+  const fd = typeof target === 'number' ? target : socketFd(target);
+  if (fd === undefined) throw new TcpMd5Error('bindToDevice needs a bound socket (no file descriptor yet)', 'ERR_INVALID_ARG_VALUE');
+  const native = loadNative();
+  requireBindToDevice(native);
+  try {
+    native.bindToDevice(fd, device);
+  } catch (err) {
+    throw new TcpMd5Error(`binding a socket to ${device}: ${(err as Error).message}`, errnoCode(err));
   }
 }
 

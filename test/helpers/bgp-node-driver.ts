@@ -8,6 +8,9 @@ import type { Advertisement } from '../../src/speaker/bgp/rib.js';
 import type { PeerConfig } from '../../src/speaker/bgp/session.js';
 import { BgpSpeaker } from '../../src/speaker/bgp/speaker.js';
 import { tuneSpeakerHeap } from '../../src/speaker/heap.js';
+import { registerBgpMetrics } from '../../src/speaker/bgp/metrics.js';
+import { kernelVrfs, type VrfResolver } from '../../src/net/vrf.js';
+import { Registry } from 'prom-client';
 
 // As `metallb speaker` does at startup, so that the benchmark measures the speaker's memory as it runs.
 tuneSpeakerHeap();
@@ -15,8 +18,16 @@ tuneSpeakerHeap();
 const nodeName = process.argv[2] ?? 'node';
 const logger = createLogger('bgp', (process.env['BGP_DRIVER_LOG'] as 'debug' | undefined) ?? 'info');
 const workerUrl = process.env['BFD_WORKER_URL'];
+// BGP_DRIVER_VRF_STANDINS=red=eth1: the VRF "red" is the plain interface eth1 (for kernels without VRF support: the
+// sockets are bound to eth1 as they would be to a VRF master device). Other names: the kernel's VRFs.
+const standins = new Map((process.env['BGP_DRIVER_VRF_STANDINS'] ?? '').split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string]));
+const kernel = kernelVrfs();
+const vrfs: VrfResolver = (name) => {
+  const device = standins.get(name);
+  return device ? { name, device, interfaces: [device] } : kernel(name);
+};
 const speaker = new BgpSpeaker({
-  nodeName, logger,
+  nodeName, logger, vrfs,
   bfd: {
     logLevel: (process.env['BGP_DRIVER_LOG'] as 'debug' | undefined) ?? 'info',
     mode: process.env['BFD_MODE'] === 'inline' ? 'inline' : 'worker',
@@ -50,6 +61,11 @@ const handlers: Record<string, Handler> = {
     return speaker.setAdvertisements(a['peer'] as string, ads()).length;
   },
   status: () => speaker.status(),
+  metrics: async () => {
+    const registry = new Registry();
+    registerBgpMetrics(registry, speaker);
+    return registry.metrics();
+  },
   bfdStatus: () => speaker.bfdStatus(),
   /** Keeps the main thread busy (a synchronous loop) for `ms`: what a huge config or a GC pause does. */
   block: (a) => {

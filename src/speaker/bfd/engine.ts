@@ -5,6 +5,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { formatIP, parseIP } from '../../net/ip.js';
+import { bindToDevice } from '../../net/tcp-md5.js';
 import { randomInt } from 'node:crypto';
 import pino from 'pino';
 import type { Logger } from '../../log.js';
@@ -19,6 +20,10 @@ export interface BfdSessionConfig extends BfdTimers {
   localAddress?: string;
   /** RFC 5883 (port 4784) instead of RFC 5881 (port 3784). */
   multihop: boolean;
+  /** The BGPPeer's VRF (status, logs); `device` is what the sockets are bound to. */
+  vrf?: string;
+  /** Bind this session's sockets to this device (SO_BINDTODEVICE): the VRF's master device. */
+  device?: string;
   /** Accepted for MetalLB compatibility; echo is not implemented (we advertise Required Min Echo RX 0). */
   echoMode?: boolean;
   /** Multihop only: the least TTL accepted. Not enforced (Node cannot read a datagram's TTL); kept for status. */
@@ -29,6 +34,7 @@ export interface BfdStatus extends BfdSessionStatus {
   key: string;
   peerAddress: string;
   multihop: boolean;
+  vrf?: string;
 }
 
 export type BfdStateListener = (key: string, state: StateName, diag: number, previous: StateName) => void;
@@ -68,7 +74,8 @@ export class BfdEngine {
     const wanted = new Map(configs.map((c) => [c.key, c]));
     for (const [key, r] of this.sessions) {
       const next = wanted.get(key);
-      if (next && canonical(next.peerAddress) === r.config.peerAddress && next.multihop === r.config.multihop && next.localAddress === r.config.localAddress) continue;
+      if (next && canonical(next.peerAddress) === r.config.peerAddress && next.multihop === r.config.multihop && next.localAddress === r.config.localAddress &&
+        next.device === r.config.device) continue;
       this.remove(key);
     }
     for (const c of configs) {
@@ -84,7 +91,9 @@ export class BfdEngine {
   }
 
   status(): BfdStatus[] {
-    return [...this.sessions.values()].map((r) => ({ key: r.config.key, peerAddress: r.config.peerAddress, multihop: r.config.multihop, ...r.session.status() }));
+    return [...this.sessions.values()].map((r) => ({
+      key: r.config.key, peerAddress: r.config.peerAddress, multihop: r.config.multihop, ...(r.config.vrf ? { vrf: r.config.vrf } : {}), ...r.session.status(),
+    }));
   }
 
   async close(): Promise<void> {
@@ -97,8 +106,8 @@ export class BfdEngine {
   private async add(config: BfdSessionConfig): Promise<void> {
     const c = { ...config, peerAddress: canonical(config.peerAddress) };
     const family = isIPv6(c.peerAddress) ? 'udp6' : 'udp4';
-    await this.listen(family, c.multihop ? this.ports.multiHop : this.ports.singleHop);
-    const tx = await this.bindSource(family, c.localAddress);
+    await this.listen(family, c.multihop ? this.ports.multiHop : this.ports.singleHop, c.device);
+    const tx = await this.bindSource(family, c.localAddress, c.device);
     const port = c.multihop ? this.ports.multiHop : this.ports.singleHop;
     let discr: number;
     do discr = randomInt(1, 0xffffffff); while (this.byDiscriminator.has(discr));
@@ -108,7 +117,7 @@ export class BfdEngine {
         if (err) this.log.debug({ event: 'bfdSendFailed', peer: c.key, err: err.message }, 'BFD packet not sent');
       });
     }, (state, diag, previous) => {
-      this.log.info({ event: 'bfdState', peer: c.key, peerAddress: c.peerAddress, state, previous, diag }, `BFD session ${previous} -> ${state}`);
+      this.log.info({ event: 'bfdState', peer: c.key, peerAddress: c.peerAddress, ...(c.vrf ? { vrf: c.vrf } : {}), state, previous, diag }, `BFD session ${previous} -> ${state}`);
       this.onState(c.key, state, diag, previous);
     }, this.host);
     const r: Running = { config: c, session, tx };
@@ -129,7 +138,7 @@ export class BfdEngine {
   }
 
   /** A socket of its own per session, from 49152–65535 (RFC 5881 §4), TTL 255 (§5). */
-  private async bindSource(family: 'udp4' | 'udp6', address: string | undefined): Promise<Socket> {
+  private async bindSource(family: 'udp4' | 'udp6', address: string | undefined, device: string | undefined): Promise<Socket> {
     for (let attempt = 0; attempt < 50; attempt++) {
       const s = createSocket({ type: family });
       const port = randomInt(SOURCE_PORT_MIN, SOURCE_PORT_MAX + 1);
@@ -141,21 +150,32 @@ export class BfdEngine {
             resolve();
           });
         });
+        // The port is ours alone (exclusive), so binding to the device after bind() races with nobody.
+        if (device) bindToDevice(s, device);
         s.setTTL(TTL);
         s.on('error', (err) => this.log.warn({ event: 'bfdSocketError', err: err.message }, 'BFD socket error'));
         // Replies come to the well-known port, never here; anything arriving is dropped.
         s.on('message', () => undefined);
         return s;
       } catch (err) {
-        s.close();
+        try {
+          s.close();
+        } catch {
+          // not open
+        }
         if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
       }
     }
     throw new Error('no free BFD source port in 49152-65535');
   }
 
-  private async listen(family: 'udp4' | 'udp6', port: number): Promise<void> {
-    const key = `${family}/${port}`;
+  /**
+   * One listener per family, port and VRF: a socket outside the VRF does not see the VRF's packets (unless the
+   * udp_l3mdev_accept sysctl says so), and one bound to the VRF sees only those. Both share the port through
+   * SO_REUSEADDR; the kernel hands each packet to the socket bound to its VRF.
+   */
+  private async listen(family: 'udp4' | 'udp6', port: number, device: string | undefined): Promise<void> {
+    const key = `${family}/${port}/${device ?? ''}`;
     if (this.rx.has(key)) return;
     const s = createSocket({ type: family, reuseAddr: true, ...(family === 'udp6' ? { ipv6Only: true } : {}) });
     await new Promise<void>((resolve, reject) => {
@@ -165,16 +185,25 @@ export class BfdEngine {
         resolve();
       });
     });
+    if (device) {
+      try {
+        bindToDevice(s, device);
+      } catch (err) {
+        s.close();
+        throw err;
+      }
+    }
     s.on('error', (err) => this.log.warn({ event: 'bfdSocketError', port, err: err.message }, 'BFD socket error'));
-    s.on('message', (msg, rinfo) => this.onPacket(msg, canonical(rinfo.address), port === this.ports.multiHop));
+    s.on('message', (msg, rinfo) => this.onPacket(msg, canonical(rinfo.address), port === this.ports.multiHop, device));
     this.rx.set(key, s);
   }
 
   private closeUnusedListeners(): void {
     for (const [key, s] of this.rx) {
-      const [family, port] = key.split('/');
+      const [family, port, device = ''] = key.split('/');
       const used = [...this.sessions.values()].some((r) =>
-        (isIPv6(r.config.peerAddress) ? 'udp6' : 'udp4') === family && String(r.config.multihop ? this.ports.multiHop : this.ports.singleHop) === port);
+        (isIPv6(r.config.peerAddress) ? 'udp6' : 'udp4') === family && String(r.config.multihop ? this.ports.multiHop : this.ports.singleHop) === port &&
+        (r.config.device ?? '') === device);
       if (!used) {
         s.close();
         this.rx.delete(key);
@@ -182,7 +211,7 @@ export class BfdEngine {
     }
   }
 
-  private onPacket(msg: Buffer, from: string, multihop: boolean): void {
+  private onPacket(msg: Buffer, from: string, multihop: boolean, device: string | undefined): void {
     const p = decodeControl(msg);
     if (typeof p === 'string') {
       this.log.debug({ event: 'bfdDiscard', from, reason: p }, 'BFD packet discarded');
@@ -192,9 +221,10 @@ export class BfdEngine {
     // way the source must be the session's peer: we cannot check the TTL (RFC 5881 §5), so this is our guard.
     let r = p.yourDiscriminator !== 0 ? this.byDiscriminator.get(p.yourDiscriminator) : undefined;
     if (!r && p.yourDiscriminator === 0) {
-      for (const x of this.sessions.values()) if (x.config.peerAddress === from && x.config.multihop === multihop) r = x;
+      for (const x of this.sessions.values()) if (x.config.peerAddress === from && x.config.multihop === multihop && x.config.device === device) r = x;
     }
-    if (!r || r.config.peerAddress !== from) {
+    // Arriving in another VRF than the session's is not from its peer, whatever the address says.
+    if (!r || r.config.peerAddress !== from || r.config.device !== device) {
       this.log.debug({ event: 'bfdDiscard', from, yourDiscriminator: p.yourDiscriminator }, 'BFD packet for no session');
       return;
     }

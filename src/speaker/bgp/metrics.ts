@@ -1,9 +1,14 @@
 // MetalLB's native-mode BGP metrics (reference f.1), read from the sessions when Prometheus scrapes; and the
 // message counters and BFD metrics MetalLB exports in its FRR modes (from its FRR sidecar), since our native speaker
-// has BFD too. BGP series are labelled `peer` = `addr:port` (native mode), BFD series `peer` = the address (FRR mode).
+// has BFD too. BGP series are labelled `peer` = `addr:port` (native mode), BFD series `peer` = the address (FRR mode);
+// series of a peer in a VRF also carry `vrf`.
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { BfdStatus } from '../bfd/engine.js';
 import type { BgpSpeaker } from './speaker.js';
+
+type PeerRow = ReturnType<BgpSpeaker['status']>[number];
+/** A peer in a VRF gets a `vrf` label (as MetalLB's FRR mode has); others keep the native mode's `peer` alone. */
+const labelsOf = (s: PeerRow): { peer: string; vrf?: string } => (s.config.vrf ? { peer: s.peer, vrf: s.config.vrf } : { peer: s.peer });
 
 export function registerBgpMetrics(registry: Registry, speaker: BgpSpeaker): void {
   const registers = [registry];
@@ -11,43 +16,43 @@ export function registerBgpMetrics(registry: Registry, speaker: BgpSpeaker): voi
   new Gauge({
     name: 'metallb_bgp_session_up',
     help: 'BGP session state (1 is up, 0 is down)',
-    labelNames: ['peer'],
+    labelNames: ['peer', 'vrf'],
     registers,
     collect() {
       this.reset();
-      for (const s of status()) this.set({ peer: s.peer }, s.stats.state === 'Established' ? 1 : 0);
+      for (const s of status()) this.set(labelsOf(s), s.stats.state === 'Established' ? 1 : 0);
     },
   });
   new Counter({
     name: 'metallb_bgp_updates_total',
     help: 'Number of BGP UPDATE messages sent',
-    labelNames: ['peer'],
+    labelNames: ['peer', 'vrf'],
     registers,
     collect() {
       this.reset();
       // The session keeps the count; the counter mirrors it (a session replaced by a config change starts again at 0).
-      for (const s of status()) this.inc({ peer: s.peer }, s.stats.updatesSent);
+      for (const s of status()) this.inc(labelsOf(s), s.stats.updatesSent);
     },
   });
   new Gauge({
     name: 'metallb_bgp_announced_prefixes_total',
     help: 'Number of prefixes currently being advertised on the BGP session',
-    labelNames: ['peer'],
+    labelNames: ['peer', 'vrf'],
     registers,
     collect() {
       this.reset();
-      for (const s of status()) this.set({ peer: s.peer }, s.stats.announced);
+      for (const s of status()) this.set(labelsOf(s), s.stats.announced);
     },
   });
   const counter = (name: string, help: string, value: (s: ReturnType<BgpSpeaker['status']>[number]['stats']) => number): void => {
     new Counter({
       name,
       help,
-      labelNames: ['peer'],
+      labelNames: ['peer', 'vrf'],
       registers,
       collect() {
         this.reset();
-        for (const s of status()) this.inc({ peer: s.peer }, value(s.stats));
+        for (const s of status()) this.inc(labelsOf(s), value(s.stats));
       },
     });
   };
@@ -66,19 +71,19 @@ export function registerBgpMetrics(registry: Registry, speaker: BgpSpeaker): voi
     const common = {
       name,
       help,
-      labelNames: ['peer'] as const,
+      labelNames: ['peer', 'vrf'] as const,
       registers,
     };
     // BFD runs in a worker: its status is asked for when Prometheus scrapes.
     if (kind === 'gauge') {
       new Gauge({ ...common, async collect() {
         this.reset();
-        for (const b of await bfdNow()) this.set({ peer: b.peerAddress }, value(b));
+        for (const b of await bfdNow()) this.set((b.vrf ? { peer: b.peerAddress, vrf: b.vrf } : { peer: b.peerAddress }), value(b));
       } });
     } else {
       new Counter({ ...common, async collect() {
         this.reset();
-        for (const b of await bfdNow()) this.inc({ peer: b.peerAddress }, value(b));
+        for (const b of await bfdNow()) this.inc((b.vrf ? { peer: b.peerAddress, vrf: b.vrf } : { peer: b.peerAddress }), value(b));
       } });
     }
   };
@@ -90,11 +95,11 @@ export function registerBgpMetrics(registry: Registry, speaker: BgpSpeaker): voi
   new Gauge({
     name: 'metallb_bgp_pending_prefixes_total',
     help: 'Number of prefixes that should be advertised on the BGP session but are not yet',
-    labelNames: ['peer'],
+    labelNames: ['peer', 'vrf'],
     registers,
     collect() {
       this.reset();
-      for (const s of status()) this.set({ peer: s.peer }, s.stats.pending);
+      for (const s of status()) this.set(labelsOf(s), s.stats.pending);
     },
   });
 }

@@ -9,7 +9,8 @@ import pino from 'pino';
 import type { IPFamily } from '../../net/ip.js';
 import type { Logger } from '../../log.js';
 import { NotificationError } from './errors.js';
-import { deriveNextHops, deriveRouterId, type NextHops } from './local-addresses.js';
+import { deriveNextHops, deriveRouterId, interfaceOf, type InterfaceTable, type NextHops } from './local-addresses.js';
+import { kernelVrfs, vrfInterfaceTable, type Vrf, type VrfError, type VrfResolver } from '../../net/vrf.js';
 import {
   AS_TRANS, BGP_VERSION, CeaseSubcode, DEFAULT_PORT, ErrorCode, FsmSubcode, OpenSubcode, RouteRefreshSubtype, SAFI,
   describeNotification,
@@ -22,7 +23,9 @@ import { AdjRibOut, type Advertisement } from './rib.js';
 import {
   serializeEndOfRib, serializeKeepalive, serializeNotification, serializeOpen, serializeRouteRefresh,
 } from './serializer.js';
-import { defaultConnector, type Connector } from './transport.js';
+import { defaultConnector, TransportError, type Connector } from './transport.js';
+
+const defaultVrfs = kernelVrfs();
 
 export type SessionState = 'Idle' | 'Connect' | 'OpenSent' | 'OpenConfirm' | 'Established';
 
@@ -72,6 +75,8 @@ export interface SessionOptions {
   nodeName: string;
   logger?: Logger;
   connector?: Connector;
+  /** Looks up a peer's `vrf` on this node (default: the kernel's VRF devices). */
+  vrfs?: VrfResolver;
   /** Dial + OPEN exchange must finish within this; default 10 s (MetalLB's). */
   connectTimeoutMs?: number;
   /** Routes per flush step, between which the event loop turns; default 20,000. */
@@ -182,7 +187,7 @@ export class Session extends EventEmitter<SessionEvents> {
   ) {
     super();
     this.rib = rib ?? new AdjRibOut();
-    this.log = (opts.logger ?? silent).child({ peer: config.name, peerAddress: `${config.peerAddress}:${this.port}` });
+    this.log = (opts.logger ?? silent).child({ peer: config.name, peerAddress: `${config.peerAddress}:${this.port}`, ...(config.vrf ? { vrf: config.vrf } : {}) });
     this.connector = opts.connector ?? defaultConnector;
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
     this.batchSize = opts.batchSize ?? 20_000;
@@ -316,13 +321,17 @@ export class Session extends EventEmitter<SessionEvents> {
       this.down(`connect timeout (${this.connectTimeoutMs} ms)`, err);
     }, this.connectTimeoutMs);
     let socket: Socket;
+    let interfaces: InterfaceTable | undefined;
     try {
+      // Looked up at every attempt: a VRF created after the BGPPeer is picked up by the next retry.
+      const vrf = this.config.vrf ? this.resolveVrf(this.config.vrf) : undefined;
+      if (vrf) interfaces = vrfInterfaceTable(vrf);
       socket = await this.connector({
         peerAddress: this.config.peerAddress,
         peerPort: this.port,
         ...(this.config.sourceAddress ? { sourceAddress: this.config.sourceAddress } : {}),
         ...(this.config.password ? { password: this.config.password } : {}),
-        ...(this.config.vrf ? { vrf: this.config.vrf } : {}),
+        ...(vrf ? { vrf: vrf.name, device: vrf.device } : {}),
       }, abort.signal);
     } catch (err) {
       if (gen === this.generation) this.down((err as Error).message, undefined);
@@ -343,14 +352,31 @@ export class Session extends EventEmitter<SessionEvents> {
       if (gen === this.generation) this.down('connection closed by the peer', undefined);
     });
     const localAddress = socket.localAddress ?? '';
-    const localRouterId = deriveRouterId({ ...(this.config.routerID ? { configured: this.config.routerID } : {}), localAddress, nodeName: this.opts.nodeName });
-    this.pendingLocal = { localAddress, localRouterId };
+    const localRouterId = deriveRouterId({
+      ...(this.config.routerID ? { configured: this.config.routerID } : {}), localAddress, nodeName: this.opts.nodeName, ...(interfaces ? { table: interfaces } : {}),
+    });
+    this.pendingLocal = { localAddress, localRouterId, ...(interfaces ? { interfaces } : {}) };
     this.write(serializeOpen(this.openMessage(localRouterId)));
     this.counters.opensSent++;
     this.setState('OpenSent');
   }
 
-  private pendingLocal: { localAddress: string; localRouterId: string } | undefined;
+  private pendingLocal: { localAddress: string; localRouterId: string; interfaces?: InterfaceTable } | undefined;
+
+  /** The peer's VRF on this node; a missing VRF, or a source address outside it, fails the attempt with why. */
+  private resolveVrf(name: string): Vrf {
+    let vrf: Vrf;
+    try {
+      vrf = (this.opts.vrfs ?? defaultVrfs)(name);
+    } catch (err) {
+      throw new TransportError((err as Error).message, (err as VrfError).code ?? 'ENODEV');
+    }
+    const src = this.config.sourceAddress;
+    if (src && !interfaceOf(src, vrfInterfaceTable(vrf))) {
+      throw new TransportError(`source address ${src} is not on an interface of VRF ${JSON.stringify(name)} (${vrf.interfaces.join(', ') || 'it has none'})`, 'EADDRNOTAVAIL');
+    }
+    return vrf;
+  }
 
   private openMessage(bgpIdentifier: string): Omit<OpenMessage, 'type'> {
     const families = this.config.families ?? ['IPv4', 'IPv6'];
@@ -485,7 +511,7 @@ export class Session extends EventEmitter<SessionEvents> {
       routeRefresh: open.capabilities.some((c) => c.kind === 'route-refresh'),
       enhancedRouteRefresh: open.capabilities.some((c) => c.kind === 'enhanced-route-refresh'),
       ...(gr ? { peerGracefulRestart: { restartTime: gr.restartTime, notification: gr.notification } } : {}),
-      nextHops: deriveNextHops(local.localAddress, cfg.peerAddress),
+      nextHops: deriveNextHops(local.localAddress, cfg.peerAddress, local.interfaces),
     };
     this.parser!.options.fourOctetAs = fourOctetAs;
     this.write(serializeKeepalive());
@@ -655,6 +681,7 @@ export class Session extends EventEmitter<SessionEvents> {
     this.pendingLocal = undefined;
     this.refreshing.clear();
     this.rib.reset();
+    const repeated = reason === this.lastError;
     if (reason !== 'stopped') this.lastError = reason;
     this.setState('Idle', reason);
     if (this.stopped) return;
@@ -663,6 +690,8 @@ export class Session extends EventEmitter<SessionEvents> {
     else this.failures++;
     const delay = backoffDelay(this.failures, this.config.connectTime);
     if (!wasEstablished) this.log.debug({ event: 'retry', inMs: delay, reason }, 'BGP connection failed; retrying');
+    // A node-side problem the operator must fix (no such VRF, a source address outside it) is said once, loudly.
+    if (!repeated && this.config.vrf && /VRF/.test(reason)) this.log.warn({ event: 'vrfUnusable', reason }, `BGP session cannot start: ${reason}`);
     this.scheduleConnect(delay);
   }
 }

@@ -8,6 +8,9 @@ import { BfdManager, type BfdManagerOptions } from '../bfd/manager.js';
 import type { BfdSessionConfig, BfdStatus } from '../bfd/engine.js';
 import type { StateName } from '../bfd/packet.js';
 import { peerOnLink } from './local-addresses.js';
+import { kernelVrfs, vrfInterfaceTable, type Vrf } from '../../net/vrf.js';
+
+const defaultVrfs = kernelVrfs();
 import { CeaseSubcode } from './messages.js';
 import { AdjRibOut, type Advertisement } from './rib.js';
 import { Session, type PeerConfig, type SessionOptions, type SessionState, type SessionStats } from './session.js';
@@ -45,6 +48,9 @@ export class BgpSpeaker extends EventEmitter<BgpSpeakerEvents> {
   private bfd: BfdManager | undefined;
   private readonly bfdStates = new Map<string, StateName>();
   private bfdChain: Promise<void> = Promise.resolve();
+  private peers: readonly PeerConfig[] = [];
+  /** Peers whose BFD session waits for their VRF to exist. */
+  private readonly bfdWaitingForVrf = new Set<string>();
   /** Advertisements for peers that have no session (yet), kept as a session would (compact, already parsed). */
   private readonly waiting = new Map<string, AdjRibOut>();
   private closed = false;
@@ -76,12 +82,17 @@ export class BgpSpeaker extends EventEmitter<BgpSpeakerEvents> {
       this.waiting.delete(name);
       // A replacement session learns that BFD is already Up, so that a later Down still counts.
       if (config.bfd && this.bfdStates.get(name) === 'Up') session.setBfdState(true);
-      session.on('state', (state, previous, reason) => this.emit('session', name, state, previous, reason));
+      session.on('state', (state, previous, reason) => {
+        // The VRF exists now (the session got through it): its BFD session can start.
+        if (state === 'OpenSent' && this.bfdWaitingForVrf.has(name)) this.configureBfd(this.peers);
+        this.emit('session', name, state, previous, reason);
+      });
       session.on('advertised', (announced) => this.emit('advertised', name, announced));
       this.sessions.set(name, session);
       session.start();
     }
-    this.configureBfd([...wanted.values()]);
+    this.peers = [...wanted.values()];
+    this.configureBfd(this.peers);
   }
 
   /** One BFD session per peer with a profile; its Up/Down reaches the BGP session. */
@@ -99,14 +110,30 @@ export class BgpSpeaker extends EventEmitter<BgpSpeakerEvents> {
       });
     }
     const bfd = this.bfd;
-    const sessions: BfdSessionConfig[] = withBfd.map((p) => ({
-      key: p.name,
-      peerAddress: p.peerAddress,
-      ...(p.sourceAddress ? { localAddress: p.sourceAddress } : {}),
-      // RFC 5883 when the peer is not on one of our links (or eBGP multihop says so), RFC 5881 otherwise.
-      multihop: p.ebgpMultiHop === true || !peerOnLink(p.peerAddress),
-      ...p.bfd!,
-    }));
+    const sessions: BfdSessionConfig[] = [];
+    this.bfdWaitingForVrf.clear();
+    for (const p of withBfd) {
+      let vrf: Vrf | undefined;
+      if (p.vrf) {
+        try {
+          vrf = (this.opts.vrfs ?? defaultVrfs)(p.vrf);
+        } catch (err) {
+          // The BGP session reports why; BFD follows once the VRF is there.
+          this.bfdWaitingForVrf.add(p.name);
+          this.opts.logger?.warn({ event: 'bfdWaitingForVrf', peer: p.name, vrf: p.vrf, err: (err as Error).message }, 'BFD session not started: no usable VRF');
+          continue;
+        }
+      }
+      sessions.push({
+        key: p.name,
+        peerAddress: p.peerAddress,
+        ...(p.sourceAddress ? { localAddress: p.sourceAddress } : {}),
+        ...(vrf ? { vrf: vrf.name, device: vrf.device } : {}),
+        // RFC 5883 when the peer is not on one of our links (in its VRF) or eBGP multihop says so; RFC 5881 otherwise.
+        multihop: p.ebgpMultiHop === true || !peerOnLink(p.peerAddress, vrf ? vrfInterfaceTable(vrf) : undefined),
+        ...p.bfd!,
+      });
+    }
     this.bfdChain = this.bfdChain.then(() => bfd.configure(sessions)).catch((err: Error) => {
       this.opts.logger?.error({ event: 'bfdConfigFailed', err: err.message }, 'BFD sessions could not be set up');
     });

@@ -1,7 +1,7 @@
 // Opening the TCP connection to a peer: plain `net` sockets, or through the native addon when the kernel must know
-// something before the SYN leaves (a TCP-MD5 key, RFC 2385).
+// something before the SYN leaves (a TCP-MD5 key, RFC 2385; the VRF device to route in).
 import { connect, type Socket } from 'node:net';
-import { connectWithMd5 } from '../../net/tcp-md5.js';
+import { connectNative } from '../../net/tcp-md5.js';
 
 export interface ConnectRequest {
   peerAddress: string;
@@ -10,8 +10,10 @@ export interface ConnectRequest {
   sourceAddress?: string;
   /** TCP-MD5 key (BGPPeer password / passwordSecret). */
   password?: string;
-  /** VRF device to bind the socket to (SO_BINDTODEVICE). */
+  /** The peer's VRF (for messages); `device` is what the socket is bound to. */
   vrf?: string;
+  /** Device to bind the socket to before connecting (SO_BINDTODEVICE): the VRF's master device. */
+  device?: string;
 }
 
 /** Opens a connected socket, or rejects with an Error saying why; aborting destroys a pending attempt. */
@@ -24,15 +26,19 @@ export class TransportError extends Error {
   }
 }
 
-/** A plain `net` connection, or a TCP-MD5 one through the native addon when the peer has a password. */
+/**
+ * A plain `net` connection, or one opened by the native addon when the kernel must know something before the SYN
+ * leaves: a TCP-MD5 key, or the VRF device the socket is bound to.
+ */
 export const defaultConnector: Connector = async (req, signal) => {
-  if (!req.password) return plainConnector(req, signal);
-  if (req.vrf) throw new TransportError(`binding to VRF ${JSON.stringify(req.vrf)} is not supported on this node`, 'ENOTSUP');
+  if (!req.password && !req.device) return plainConnector(req, signal);
+  const what = [req.password ? 'with TCP-MD5' : '', req.device ? `in VRF ${req.vrf ?? req.device}` : ''].filter(Boolean).join(' ');
   try {
-    const socket = await connectWithMd5({
+    const socket = await connectNative({
       host: req.peerAddress,
       port: req.peerPort,
-      password: req.password,
+      ...(req.password ? { password: req.password } : {}),
+      ...(req.device ? { device: req.device } : {}),
       ...(req.sourceAddress ? { localAddress: req.sourceAddress } : {}),
       // The session's own connect timer bounds the attempt.
       timeoutMs: 60_000,
@@ -42,7 +48,7 @@ export const defaultConnector: Connector = async (req, signal) => {
     return socket;
   } catch (err) {
     const e = err as Error & { code?: string };
-    throw new TransportError(`connect to ${req.peerAddress}:${req.peerPort} with TCP-MD5: ${e.message}`, e.code);
+    throw new TransportError(`connect to ${req.peerAddress}:${req.peerPort} ${what}: ${e.message}`, e.code);
   }
 };
 
@@ -52,8 +58,8 @@ export const plainConnector: Connector = (req, signal) =>
       reject(new TransportError('a TCP-MD5 password needs the native addon, which this connector does not use', 'ENOTSUP'));
       return;
     }
-    if (req.vrf) {
-      reject(new TransportError(`binding to VRF ${JSON.stringify(req.vrf)} is not supported here`, 'ENOTSUP'));
+    if (req.device) {
+      reject(new TransportError(`VRF ${JSON.stringify(req.vrf ?? req.device)} needs the native addon (SO_BINDTODEVICE), which this connector does not use`, 'ENOTSUP'));
       return;
     }
     const socket = connect({

@@ -1,0 +1,203 @@
+// BGPPeer `vrf`: the session's TCP socket and its BFD sockets are bound to the VRF's master device, so they route
+// in the VRF and take their source address and next hops from its interfaces. The topology has the VRF case in
+// it: one node, two routers (BIRD) with the SAME address 10.91.106.1, one behind the node's eth0 (default VRF),
+// one behind eth1. Only a socket bound to eth1's side reaches the second.
+// This kernel may have no VRF driver (CONFIG_NET_VRF): the first namespace test then binds to eth1 itself (a
+// device stand-in for the VRF master, the same SO_BINDTODEVICE path through the native addon); the second, with
+// a real `ip link add vrf-red type vrf`, runs only where the kernel can create one and says why it is skipped.
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { kernelVrfs, vrfInterfaceTable, VrfError } from '../../../src/net/vrf.js';
+import { startRouter, type Router } from '../../../src/lab/routers/runner.js';
+import type { PeerStatus } from '../../../src/speaker/bgp/speaker.js';
+import { eventually, NodeDriver } from '../../helpers/bgp-netns.js';
+import { isRoot, Netns, run } from '../../helpers/netns.js';
+
+describe('VRF lookup (sysfs)', () => {
+  let root: string;
+  before(() => {
+    root = mkdtempSync(join(tmpdir(), 'tbg-vrf-'));
+    const dev = (name: string, flags: number, master?: string): void => {
+      mkdirSync(join(root, name));
+      writeFileSync(join(root, name, 'flags'), `0x${flags.toString(16)}\n`);
+      if (master) symlinkSync(`../${master}`, join(root, name, 'master'));
+    };
+    dev('vrf-red', 0x1481); // UP | NOARP | MASTER | LOWER_UP-ish bits, as the vrf driver sets them
+    dev('bond0', 0x1403); // a bond is a master, but does ARP
+    dev('eth1', 0x1003, 'vrf-red');
+    dev('eth2', 0x1003, 'vrf-red');
+    dev('eth3', 0x1003, 'bond0');
+    dev('eth0', 0x1003);
+  });
+  after(() => rmSync(root, { recursive: true, force: true }));
+
+  it('finds the master device and its enslaved interfaces', () => {
+    assert.deepEqual(kernelVrfs(root)('vrf-red'), { name: 'vrf-red', device: 'vrf-red', interfaces: ['eth1', 'eth2'] });
+  });
+
+  it('says why a VRF cannot be used: no such device, not a VRF, not a device name', () => {
+    const fails = (name: string, code: string, text: RegExp): void => {
+      assert.throws(() => kernelVrfs(root)(name), (err: unknown) => err instanceof VrfError && err.code === code && text.test(err.message));
+    };
+    fails('blue', 'ENODEV', /VRF "blue" does not exist on this node/);
+    fails('bond0', 'ENOTVRF', /bond0 is not a VRF master device/);
+    fails('eth0', 'ENOTVRF', /not a VRF master device/);
+    fails('../etc', 'EINVAL', /not a network device name/);
+    fails('a-very-long-vrf-name', 'EINVAL', /not a network device name/);
+  });
+
+  it('the VRF interface table keeps only the VRF\'s interfaces', () => {
+    const addr = (address: string): { address: string; netmask: string; family: 'IPv4'; mac: string; internal: boolean; cidr: string } =>
+      ({ address, netmask: '255.255.255.0', family: 'IPv4', mac: '00:00:00:00:00:00', internal: false, cidr: `${address}/24` });
+    const table = { eth0: [addr('10.0.0.1')], eth1: [addr('10.0.1.1')], lo: [addr('127.0.0.1')] };
+    assert.deepEqual(Object.keys(vrfInterfaceTable({ name: 'red', device: 'red', interfaces: ['eth1'] }, table)), ['eth1']);
+  });
+});
+
+/** Why this kernel cannot run the real-VRF test, or undefined when it can. */
+function vrfUnsupported(): string | undefined {
+  if (!isRoot()) return 'needs root';
+  const probe = new Netns('tbg-');
+  const ns = probe.addNamespace('vq');
+  try {
+    run('ip', ['-n', ns, 'link', 'add', 'vrf-probe', 'type', 'vrf', 'table', '10'], { allowFail: true });
+    const made = run('ip', ['-n', ns, '-d', 'link', 'show', 'vrf-probe'], { allowFail: true });
+    return /vrf table 10/.test(made) ? undefined
+      : 'this kernel has no VRF driver (CONFIG_NET_VRF unset or the vrf module missing: `ip link add X type vrf` fails); the stand-in test above covers the socket binding';
+  } finally {
+    run('ip', ['netns', 'del', ns], { allowFail: true });
+  }
+}
+
+const ROUTER_IP = '10.91.106.1';
+const ROUTER_IP6 = 'fd00:91:106::1';
+const NODE_ETH0 = '10.91.106.11';
+const NODE_ETH1 = '10.91.106.12';
+const NODE_ETH1_V6 = 'fd00:91:106::12';
+const BFD = { receiveInterval: 300, transmitInterval: 300, detectMultiplier: 3, echoMode: false, passiveMode: false, minimumTtl: 254 };
+
+describe('a BGPPeer in a VRF beside one in the default VRF (namespaces, BIRD)', { concurrency: false, skip: isRoot() ? false : 'needs root' }, () => {
+  const net = new Netns('tbg-');
+  let node: string;
+  let nsB: string;
+  const routers: Router[] = [];
+  const drivers: NodeDriver[] = [];
+  let dir: string;
+  let routerA: Router;
+  let routerB: Router;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'tbg-vrf-'));
+    run('chmod', ['0755', dir]);
+    node = net.addNamespace('vn');
+    const a = net.addNamespace('va');
+    const b = (nsB = net.addNamespace('vb'));
+    net.veth({ ns: node, name: 'eth0' }, { ns: a, name: 'eth0' });
+    net.veth({ ns: node, name: 'eth1' }, { ns: b, name: 'eth0' });
+    for (const r of [a, b]) {
+      net.ip(r, 'addr', 'add', `${ROUTER_IP}/24`, 'dev', 'eth0');
+      net.ip(r, 'addr', 'add', `${ROUTER_IP6}/64`, 'dev', 'eth0', 'nodad');
+      net.ip(r, 'link', 'set', 'eth0', 'up');
+    }
+    // eth0 first: the default VRF's route to 10.91.106.0/24 is eth0's, so an unbound socket reaches router A.
+    net.ip(node, 'addr', 'add', `${NODE_ETH0}/24`, 'dev', 'eth0');
+    net.ip(node, 'addr', 'add', 'fd00:91:106::11/64', 'dev', 'eth0', 'nodad');
+    net.ip(node, 'link', 'set', 'eth0', 'up');
+    net.ip(node, 'addr', 'add', `${NODE_ETH1}/24`, 'dev', 'eth1');
+    net.ip(node, 'addr', 'add', `${NODE_ETH1_V6}/64`, 'dev', 'eth1', 'nodad');
+    net.ip(node, 'link', 'set', 'eth1', 'up');
+    routerA = await startRouter('bird', spec(NODE_ETH0), { netns: a, dir: join(dir, 'a') });
+    routers.push(routerA);
+    routerB = await startRouter('bird', spec(NODE_ETH1), { netns: b, dir: join(dir, 'b') });
+    routers.push(routerB);
+  });
+  const spec = (address: string, password?: string): Parameters<typeof startRouter>[1] => ({
+    asn: 64500, routerId: ROUTER_IP, neighbors: [{ name: 'node', address, asn: 64512, bfd: true, holdTime: 30, ...(password ? { password } : {}) }],
+  });
+  after(async () => {
+    await Promise.all(drivers.map((d) => d.stop()));
+    await Promise.all(routers.map((r) => r.stop()));
+    await net.cleanup();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  const routesAt = async (r: Router, family: 'ipv4' | 'ipv6', from: string) => (await r.routes(family, { detail: true })).filter((e) => e.from === from);
+
+  async function provePeering(d: NodeDriver, vrf: string, password?: string): Promise<void> {
+    await d.request('peers', { peers: [
+      { name: 'plain', peerAddress: ROUTER_IP, myASN: 64512, peerASN: 64500, holdTime: 30, bfd: BFD },
+      { name: 'red', peerAddress: ROUTER_IP, myASN: 64512, peerASN: 64500, holdTime: 30, vrf, bfd: BFD, ...(password ? { password } : {}) },
+      { name: 'ghost', peerAddress: '10.91.107.1', myASN: 64512, peerASN: 64500, vrf: 'nosuch', bfd: BFD },
+    ] });
+    await d.request('ads', { peer: 'plain', ads: [{ prefix: '10.91.200.1/32' }] });
+    await d.request('ads', { peer: 'red', ads: [{ prefix: '10.91.200.2/32', communities: ['65000:2'] }, { prefix: 'fd00:91:200::2/128' }] });
+    await d.waitSession('plain', 'Established', 60_000);
+    await d.waitSession('red', 'Established', 60_000);
+    assert.equal(await routerA.neighborState(NODE_ETH0), 'Established');
+    assert.equal(await routerB.neighborState(NODE_ETH1), 'Established', 'router B sees the node at its VRF-side address');
+
+    // Each router has the routes of its own session only, with next hops from that side's interface.
+    const a4 = await eventually(() => routesAt(routerA, 'ipv4', NODE_ETH0), (x) => x.length === 1, 30_000, 'router A: the default-VRF route');
+    assert.equal(a4[0]!.prefix, '10.91.200.1/32');
+    assert.deepEqual(a4[0]!.nextHops, [NODE_ETH0]);
+    const b4 = await eventually(() => routesAt(routerB, 'ipv4', NODE_ETH1), (x) => x.length === 1, 30_000, 'router B: the VRF route');
+    assert.equal(b4[0]!.prefix, '10.91.200.2/32');
+    assert.deepEqual(b4[0]!.nextHops, [NODE_ETH1]);
+    assert.deepEqual(b4[0]!.communities, ['65000:2']);
+    const b6 = await eventually(() => routesAt(routerB, 'ipv6', NODE_ETH1), (x) => x.length === 1, 30_000, 'router B: the VRF IPv6 route');
+    assert.equal(b6[0]!.prefix, 'fd00:91:200::2/128');
+    assert.equal(b6[0]!.nextHops[0], NODE_ETH1_V6, 'IPv6 next hop: the global address of the VRF\'s interface');
+
+    // BFD runs in each VRF towards the same address, each session on its own side.
+    await d.waitEvent((e) => e.event === 'bfd' && e.peer === 'plain' && e.state === 'Up', 60_000);
+    await d.waitEvent((e) => e.event === 'bfd' && e.peer === 'red' && e.state === 'Up', 60_000);
+    await eventually(() => routerB.bfdPeers(), (p) => p.some((x) => x.address === NODE_ETH1 && x.state === 'Up'), 30_000, 'router B: BFD Up');
+    await eventually(() => routerA.bfdPeers(), (p) => p.some((x) => x.address === NODE_ETH0 && x.state === 'Up'), 30_000, 'router A: BFD Up');
+
+    // A VRF the node does not have: that session stays down saying why; the others are unaffected.
+    const ghost = await eventually(async () => (await d.request<PeerStatus[]>('status')).find((s) => s.name === 'ghost'),
+      (s) => s?.stats.lastError !== undefined, 30_000, 'the ghost peer\'s error');
+    assert.notEqual(ghost!.stats.state, 'Established');
+    assert.match(ghost!.stats.lastError!, /VRF "nosuch" does not exist on this node/);
+    await eventually(async () => d.stderr, (t) => /"event":"vrfUnusable"[^\n]*"vrf":"nosuch"|"vrf":"nosuch"[^\n]*"event":"vrfUnusable"/.test(t), 10_000, 'a warning naming the VRF');
+    const metrics = await d.request<string>('metrics');
+    assert.match(metrics, new RegExp(`metallb_bgp_session_up\\{peer="${ROUTER_IP}:179",vrf="${vrf}"\\} 1`));
+    assert.match(metrics, new RegExp(`metallb_bgp_session_up\\{peer="${ROUTER_IP}:179"\\} 1`));
+    assert.match(metrics, /metallb_bgp_session_up\{peer="10\.91\.107\.1:179",vrf="nosuch"\} 0/);
+    assert.match(metrics, new RegExp(`metallb_bfd_session_up\\{peer="${ROUTER_IP}",vrf="${vrf}"\\} 1`));
+    await d.request('ping');
+  }
+
+  it('stand-in: the VRF device is eth1 itself (same socket binding, any kernel)', async () => {
+    const d = await NodeDriver.start(node, 'node1', { env: { BGP_DRIVER_VRF_STANDINS: 'red=eth1' } });
+    drivers.push(d);
+    await provePeering(d, 'red');
+    await d.stop();
+  });
+
+  it('stand-in, with a TCP-MD5 password on the VRF peer (key and device set on one socket)', async () => {
+    await routerB.stop();
+    routers.splice(routers.indexOf(routerB), 1);
+    routerB = await startRouter('bird', spec(NODE_ETH1, 'vrf-secret'), { netns: nsB, dir: join(dir, 'b-md5') });
+    routers.push(routerB);
+    const d = await NodeDriver.start(node, 'node1', { env: { BGP_DRIVER_VRF_STANDINS: 'red=eth1' } });
+    drivers.push(d);
+    await provePeering(d, 'red', 'vrf-secret');
+    await d.stop();
+  });
+
+  it('a real VRF: eth1 enslaved to vrf-red (ip link add vrf-red type vrf table 10)', { skip: vrfUnsupported() }, async () => {
+    net.ip(node, 'link', 'add', 'vrf-red', 'type', 'vrf', 'table', '10');
+    net.ip(node, 'link', 'set', 'vrf-red', 'up');
+    net.ip(node, 'link', 'set', 'eth1', 'master', 'vrf-red');
+    // Enslaving moves eth1's routes to table 10; IPv6 addresses may need a moment to come back.
+    await eventually(async () => run('ip', ['-n', node, '-6', 'route', 'show', 'vrf', 'vrf-red']), (t) => /fd00:91:106::\/64/.test(t), 10_000, 'the VRF\'s IPv6 route');
+    const d = await NodeDriver.start(node, 'node1');
+    drivers.push(d);
+    await provePeering(d, 'vrf-red', 'vrf-secret');
+    await d.stop();
+  });
+});
