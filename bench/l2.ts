@@ -25,6 +25,8 @@ const HOST = join(ROOT, 'test', 'speaker', 'helpers', 'announcer-host.ts');
 const NODE_V4 = '10.93.20.1';
 const CLIENT_V4 = '10.93.20.100';
 const SERVICE_V4 = '10.93.20.200';
+/** Nobody's: the frame that ends a capture. */
+const MARKER_V4 = '10.93.20.254';
 const NODE_V6 = 'fd00:93:20::1';
 const CLIENT_V6 = 'fd00:93:20::100';
 const SERVICE_V6 = 'fd00:93:20::200';
@@ -58,20 +60,27 @@ function ndisc6(ns: string, ifname: string, ip: string, count: number): void {
   });
 }
 
-/** A tcpdump on the client's interface (nanosecond kernel timestamps), stopped by stop(). */
-async function capture(lab: Netns, ns: string, ifname: string, filter: string): Promise<{ stop(): Promise<string> }> {
+/**
+ * A tcpdump on the client's interface (nanosecond kernel timestamps). stop(marker) sends `marker()` (a frame the
+ * filter keeps) and waits until tcpdump has printed it, so that every frame before it is in the text: tcpdump hands
+ * frames over in blocks, and one killed at once loses the last of them.
+ */
+async function capture(lab: Netns, ns: string, ifname: string, filter: string): Promise<{ stop(marker: () => void, seen: RegExp): Promise<string> }> {
   const dump = lab.spawn(ns, 'tcpdump', ['-i', ifname, '-n', '-tt', '--time-stamp-precision=nano', '-l', '-B', '16384', filter]);
   let out = '';
   let err = '';
   dump.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   dump.stderr!.on('data', (c: Buffer) => (err += c.toString()));
   for (let i = 0; !err.includes('listening on'); i++) {
-    if (i > 200 || dump.exitCode !== null) throw new Error(`tcpdump did not start: ${err}`);
+    if (i > 400 || dump.exitCode !== null) throw new Error(`tcpdump did not start: ${err}`);
     await new Promise((r) => setTimeout(r, 25));
   }
   return {
-    async stop() {
-      await new Promise((r) => setTimeout(r, 200));
+    async stop(marker, seen) {
+      for (let i = 0; i < 100 && !seen.test(out); i++) {
+        if (i % 20 === 0) marker();
+        await new Promise((r) => setTimeout(r, 100));
+      }
       const exited = once(dump, 'exit');
       dump.kill('SIGINT');
       await exited;
@@ -170,7 +179,8 @@ export async function runL2Bench(requests = Number(process.env['BENCH_L2_REQUEST
         ndisc6(client, cif, NODE_V6, perRound);
       }
       const uptimeAfter = uptime();
-      const wire = wireTimes(await dump.stop());
+      const marker = () => void arpingTimes(client, cif, MARKER_V4, 1);
+      const wire = wireTimes(await dump.stop(marker, / who-has 10\.93\.20\.254 /));
       const inside = await call<{ arp: LatencySamples; ndp: LatencySamples }>('latency');
       const pick = (ip: string) => sorted(wire.get(ip) ?? []);
       return {
