@@ -38,21 +38,12 @@ export interface FlushResult {
   unsendable: Route[];
 }
 
-// One per prefix. Keyed by its NLRI bytes (a short flat string, for IPv6 after a marker octet no IPv4 NLRI starts
-// with), not by its text: 100,000 of them must stay small.
-interface Entry {
-  readonly key: string;
-  readonly family: IPFamily;
-  /** NLRI bytes as latin1 (for IPv4 the key itself). */
-  readonly wire: string;
-  /** What we want the peer to have; undefined = withdrawn. */
-  want: RouteAttributes | undefined;
-  /** What the peer has (as far as what we wrote goes). */
-  have: RouteAttributes | undefined;
-  queued: boolean;
-  /** During set(): the attributes this call gave the prefix. */
-  staged: RouteAttributes | undefined;
-}
+// Per prefix, a slot in parallel typed arrays rather than an object: 100,000 prefixes must stay small (a Map entry,
+// the key string and ~21 bytes of arrays each, against ~150 bytes with an object per prefix). The key is the NLRI
+// bytes as a latin1 string (for IPv6 after a marker octet no IPv4 NLRI starts with), which for IPv4 is also the
+// wire form. Attribute sets are referred to by a small number; 0 = none (withdrawn / not sent).
+const QUEUED = 1;
+const IPV6 = 2;
 
 const IPV6_KEY = '\xff';
 
@@ -88,14 +79,30 @@ export function parseLargeCommunity(text: string): [number, number, number] | un
 
 export const formatStandardCommunity = (c: number): string => `${c >>> 16}:${c & 0xffff}`;
 
-const route = (e: Entry, attrs: RouteAttributes): Route => ({ text: wireText(e.family, e.wire), family: e.family, wire: e.wire, attrs });
-
 export class AdjRibOut {
-  private readonly entries = new Map<string, Entry>();
-  private queue: Entry[] = [];
+  /** Prefix key -> slot. */
+  private readonly index = new Map<string, number>();
+  /** Slot -> key (undefined: a free slot). For IPv4 the key is the NLRI wire string itself. */
+  private keys: (string | undefined)[] = [];
+  /** Slot -> attribute set id: what we want the peer to have; 0 = withdrawn. */
+  private want = new Uint32Array(0);
+  /** Slot -> attribute set id: what the peer has (as far as what we wrote goes). */
+  private have = new Uint32Array(0);
+  /** Slot -> attribute set id this set() call gave the prefix (0 between calls). */
+  private staged = new Uint32Array(0);
+  /** Slot -> QUEUED | IPV6. */
+  private flags = new Uint8Array(0);
+  private readonly freeSlots: number[] = [];
+  /** Slots whose want and have differ, in the order they changed. */
+  private queue = new Int32Array(0);
+  private queueLength = 0;
   private head = 0;
   private announcedCount = 0;
   private interned = new Map<string, RouteAttributes>();
+  /** Attribute set id -> set (index 0 unused); ids are stable while a set is in use, so equal ids mean equal sets. */
+  private attrs: (RouteAttributes | undefined)[] = [undefined];
+  private readonly attrIds = new Map<RouteAttributes, number>();
+  private readonly freeAttrIds: number[] = [];
 
   /**
    * Replaces the whole set. Returns one message per advertisement that was refused (bad prefix, community or next
@@ -106,9 +113,9 @@ export class AdjRibOut {
     const errors: string[] = [];
     const interned = new Map<string, RouteAttributes>();
     for (const ad of ads) {
-      const e = this.entryFor(ad);
-      if (typeof e === 'string') {
-        errors.push(e);
+      const slot = this.slotFor(ad);
+      if (typeof slot === 'string') {
+        errors.push(slot);
         continue;
       }
       const attrs = this.attributesOf(ad, interned);
@@ -116,39 +123,99 @@ export class AdjRibOut {
         errors.push(`advertisement ${ad.prefix}: ${attrs}`);
         continue;
       }
-      e.staged = e.staged ? this.merge(e.staged, attrs, interned) : attrs;
+      const before = this.staged[slot]!;
+      this.staged[slot] = this.idOf(before ? this.merge(this.attrs[before]!, attrs, interned) : attrs);
     }
-    for (const e of this.entries.values()) {
-      const want = e.staged;
-      e.staged = undefined;
-      if (want !== e.want) {
-        e.want = want;
-        this.enqueue(e);
+    for (let slot = 0; slot < this.keys.length; slot++) {
+      if (this.keys[slot] === undefined) continue;
+      const want = this.staged[slot]!;
+      this.staged[slot] = 0;
+      if (want !== this.want[slot]) {
+        this.want[slot] = want;
+        this.enqueue(slot);
       }
-      if (!e.want && !e.have && !e.queued) this.entries.delete(e.key);
+      if (!want && !this.have[slot] && !(this.flags[slot]! & QUEUED)) this.release(slot);
     }
     this.interned = interned;
+    this.collectAttributeIds();
     return errors;
   }
 
-  private entryFor(ad: Advertisement): Entry | string {
+  private slotFor(ad: Advertisement): number | string {
     const text = ad?.prefix;
     if (typeof text !== 'string') return `advertisement ${JSON.stringify(text)}: not an IP prefix`;
-    let family: IPFamily = 'IPv4';
+    let ipv6 = false;
     let wire = ipv4Wire(text);
     if (wire === null) {
       const p = encodePrefix(text);
       if (!p) return `advertisement ${JSON.stringify(text)}: not an IP prefix`;
-      family = p.family;
+      ipv6 = p.family === 'IPv6';
       wire = p.wire;
     }
-    const key = family === 'IPv4' ? wire : IPV6_KEY + wire;
-    let e = this.entries.get(key);
-    if (!e) {
-      e = { key, family, wire, want: undefined, have: undefined, queued: false, staged: undefined };
-      this.entries.set(key, e);
+    const key = ipv6 ? IPV6_KEY + wire : wire;
+    let slot = this.index.get(key);
+    if (slot === undefined) {
+      slot = this.freeSlots.pop() ?? this.grow();
+      this.keys[slot] = key;
+      this.flags[slot] = ipv6 ? IPV6 : 0;
+      this.index.set(key, slot);
     }
-    return e;
+    return slot;
+  }
+
+  /** A new slot at the end, growing the arrays by doubling. */
+  private grow(): number {
+    const slot = this.keys.length;
+    this.keys.push(undefined);
+    if (slot >= this.want.length) {
+      const cap = Math.max(64, this.want.length * 2);
+      const widen = <T extends Uint32Array | Uint8Array>(a: T, make: (n: number) => T): T => {
+        const b = make(cap);
+        b.set(a);
+        return b;
+      };
+      this.want = widen(this.want, (n) => new Uint32Array(n));
+      this.have = widen(this.have, (n) => new Uint32Array(n));
+      this.staged = widen(this.staged, (n) => new Uint32Array(n));
+      this.flags = widen(this.flags, (n) => new Uint8Array(n));
+    }
+    return slot;
+  }
+
+  private release(slot: number): void {
+    this.index.delete(this.keys[slot]!);
+    this.keys[slot] = undefined;
+    this.want[slot] = 0;
+    this.have[slot] = 0;
+    this.staged[slot] = 0;
+    this.flags[slot] = 0;
+    this.freeSlots.push(slot);
+  }
+
+  private idOf(attrs: RouteAttributes): number {
+    let id = this.attrIds.get(attrs);
+    if (id === undefined) {
+      id = this.freeAttrIds.pop() ?? this.attrs.length;
+      this.attrs[id] = attrs;
+      this.attrIds.set(attrs, id);
+    }
+    return id;
+  }
+
+  /** Frees the ids of attribute sets no prefix uses any more (a scan, only when they pile up). */
+  private collectAttributeIds(): void {
+    if (this.attrIds.size <= 2 * this.interned.size + 16) return;
+    const used = new Set<number>();
+    for (let slot = 0; slot < this.keys.length; slot++) {
+      if (this.want[slot]) used.add(this.want[slot]!);
+      if (this.have[slot]) used.add(this.have[slot]!);
+    }
+    for (const [attrs, id] of this.attrIds) {
+      if (used.has(id)) continue;
+      this.attrIds.delete(attrs);
+      this.attrs[id] = undefined;
+      this.freeAttrIds.push(id);
+    }
   }
 
   /** The interned attribute set of one advertisement, or what is wrong with it. */
@@ -206,37 +273,64 @@ export class AdjRibOut {
       [...first.largeCommunities, ...next.largeCommunities], first.nextHop);
   }
 
-  private enqueue(e: Entry): void {
-    if (e.queued) return;
-    e.queued = true;
-    this.queue.push(e);
+  private enqueue(slot: number): void {
+    if (this.flags[slot]! & QUEUED) return;
+    this.flags[slot]! |= QUEUED;
+    if (this.queueLength === this.queue.length) {
+      const grown = new Int32Array(Math.max(64, this.queue.length * 2));
+      grown.set(this.queue);
+      this.queue = grown;
+    }
+    this.queue[this.queueLength++] = slot;
+  }
+
+  private clearQueue(): void {
+    this.queue = new Int32Array(0);
+    this.queueLength = 0;
+    this.head = 0;
+  }
+
+  private familyOf(slot: number): IPFamily {
+    return this.flags[slot]! & IPV6 ? 'IPv6' : 'IPv4';
+  }
+
+  /** NLRI bytes as latin1 (the key, without the IPv6 marker). */
+  private wireOf(slot: number): string {
+    const key = this.keys[slot]!;
+    return this.flags[slot]! & IPV6 ? key.slice(1) : key;
+  }
+
+  private route(slot: number, attrs: number): Route {
+    const family = this.familyOf(slot);
+    const wire = this.wireOf(slot);
+    return { text: wireText(family, wire), family, wire, attrs: this.attrs[attrs]! };
   }
 
   /** The session went down: the peer holds nothing; everything wanted is pending again. */
   reset(): void {
-    for (const e of this.queue) e.queued = false;
-    this.queue = [];
-    this.head = 0;
+    for (let i = this.head; i < this.queueLength; i++) this.flags[this.queue[i]!]! &= ~QUEUED;
+    this.clearQueue();
     this.announcedCount = 0;
-    for (const e of this.entries.values()) {
-      e.have = undefined;
-      if (e.want) this.enqueue(e);
-      else this.entries.delete(e.key);
+    for (let slot = 0; slot < this.keys.length; slot++) {
+      if (this.keys[slot] === undefined) continue;
+      this.have[slot] = 0;
+      if (this.want[slot]) this.enqueue(slot);
+      else this.release(slot);
     }
   }
 
   /** ROUTE-REFRESH (RFC 2918 §4): everything of `family` the peer holds is sent again. */
   resend(family: IPFamily): void {
-    for (const e of this.entries.values()) {
-      if (e.family !== family || !e.have) continue;
-      e.have = undefined;
+    for (let slot = 0; slot < this.keys.length; slot++) {
+      if (this.keys[slot] === undefined || !this.have[slot] || this.familyOf(slot) !== family) continue;
+      this.have[slot] = 0;
       this.announcedCount--;
-      this.enqueue(e);
+      this.enqueue(slot);
     }
   }
 
   get pending(): number {
-    return this.queue.length - this.head;
+    return this.queueLength - this.head;
   }
 
   get announced(): number {
@@ -246,17 +340,17 @@ export class AdjRibOut {
   /** Prefixes we want advertised. */
   get size(): number {
     let n = 0;
-    for (const e of this.entries.values()) if (e.want) n++;
+    for (let slot = 0; slot < this.keys.length; slot++) if (this.keys[slot] !== undefined && this.want[slot]) n++;
     return n;
   }
 
   /** What the peer holds (or is being sent), for status and tests. */
   *sentRoutes(): IterableIterator<Route> {
-    for (const e of this.entries.values()) if (e.have) yield route(e, e.have);
+    for (const slot of this.index.values()) if (this.have[slot]) yield this.route(slot, this.have[slot]!);
   }
 
   *desiredRoutes(): IterableIterator<Route> {
-    for (const e of this.entries.values()) if (e.want) yield route(e, e.want);
+    for (const slot of this.index.values()) if (this.want[slot]) yield this.route(slot, this.want[slot]!);
   }
 
   /** The attribute sets in use, so the packer can drop encodings of the others. */
@@ -269,44 +363,46 @@ export class AdjRibOut {
    * `families` are the address families negotiated with the peer.
    */
   flush(packer: UpdatePacker, families: ReadonlySet<IPFamily>, max: number): FlushResult {
-    const groups = new Map<RouteAttributes, { v4: string[]; v6: string[] }>();
+    const groups = new Map<number, { v4: string[]; v6: string[] }>();
     const withdrawV4: string[] = [];
     const withdrawV6: string[] = [];
     const unsendable: Route[] = [];
-    const end = Math.min(this.queue.length, this.head + max);
+    const end = Math.min(this.queueLength, this.head + max);
     for (; this.head < end; this.head++) {
-      const e = this.queue[this.head]!;
-      e.queued = false;
-      const want = e.want;
-      const have = e.have;
-      if (want && families.has(e.family) && packer.canAnnounce(want, e.family)) {
+      const slot = this.queue[this.head]!;
+      this.flags[slot]! &= ~QUEUED;
+      const want = this.want[slot]!;
+      const have = this.have[slot]!;
+      const family = this.familyOf(slot);
+      if (want && families.has(family) && packer.canAnnounce(this.attrs[want]!, family)) {
         if (have === want) continue;
         let g = groups.get(want);
         if (!g) groups.set(want, (g = { v4: [], v6: [] }));
-        (e.family === 'IPv4' ? g.v4 : g.v6).push(e.wire);
+        (family === 'IPv4' ? g.v4 : g.v6).push(this.wireOf(slot));
         if (!have) this.announcedCount++;
-        e.have = want;
+        this.have[slot] = want;
         continue;
       }
-      if (want) unsendable.push(route(e, want));
+      if (want) unsendable.push(this.route(slot, want));
       if (have) {
-        (e.family === 'IPv4' ? withdrawV4 : withdrawV6).push(e.wire);
-        e.have = undefined;
+        (family === 'IPv4' ? withdrawV4 : withdrawV6).push(this.wireOf(slot));
+        this.have[slot] = 0;
         this.announcedCount--;
       }
-      if (!want) this.entries.delete(e.key);
+      if (!want) this.release(slot);
     }
-    if (this.head === this.queue.length) {
-      this.queue = [];
-      this.head = 0;
-    } else if (this.head > 4096 && this.head * 2 > this.queue.length) {
-      this.queue = this.queue.slice(this.head);
+    if (this.head === this.queueLength) {
+      this.clearQueue();
+    } else if (this.head > 4096 && this.head * 2 > this.queueLength) {
+      this.queue = this.queue.slice(this.head, this.queueLength);
+      this.queueLength -= this.head;
       this.head = 0;
     }
     if (withdrawV4.length > 0) packer.withdraw('IPv4', withdrawV4);
     if (withdrawV6.length > 0) packer.withdraw('IPv6', withdrawV6);
     let announced = 0;
-    for (const [attrs, g] of groups) {
+    for (const [id, g] of groups) {
+      const attrs = this.attrs[id]!;
       if (g.v4.length > 0) announced += packer.announce('IPv4', attrs, g.v4);
       if (g.v6.length > 0) announced += packer.announce('IPv6', attrs, g.v6);
     }
