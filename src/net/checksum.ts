@@ -43,6 +43,11 @@ export function icmpv6Checksum(
   return ~folded & 0xffff;
 }
 
+/** The checksum for a running sum (sumWords) of the pseudo-header and the message, checksum field left out. */
+export function checksumOfSum(sum: number): number {
+  return ~fold(sum) & 0xffff;
+}
+
 /** True when the message, checksum field included, sums to all ones with its pseudo-header. */
 export function icmpv6ChecksumValid(
   message: Uint8Array,

@@ -322,6 +322,34 @@ test('ARP: only on the selected interfaces; the selection can change; ref-counte
   h.announcer.close();
 });
 
+test('NDP: addresses that share their last 32 bits are told apart, each answered for itself, with a valid checksum', async () => {
+  const h = harness([link('tl2-a', 2)]);
+  h.announcer.setBalancer('ns/one', 'fd00:93:1::5', 'all');
+  h.announcer.setBalancer('ns/two', 'fd00:93:2::5', 'all');
+  await flush();
+  const sock = h.ndp('tl2-a');
+  const targetOf = (frame: Buffer) => {
+    const r = parseNdpFrame(frame); // validates the ICMPv6 checksum
+    assert.ok(r.ok, r.ok ? '' : r.reason);
+    return formatIpBytes(r.value.message.targetAddress, 0, 16);
+  };
+  sock.sent.length = 0;
+  for (const target of ['fd00:93:2::5', 'fd00:93:1::5', 'fd00:93:3::5', 'fd00:93:1::6']) sock.deliver(solicitation(target));
+  assert.deepEqual(sock.sent.map(targetOf), ['fd00:93:2::5', 'fd00:93:1::5'], 'the two announced ones, not their neighbours');
+  assert.equal(h.announcer.drops.notAnnounced, 2);
+  h.announcer.deleteBalancer('ns/one');
+  await flush();
+  sock.sent.length = 0;
+  sock.deliver(solicitation('fd00:93:1::5'));
+  sock.deliver(solicitation('fd00:93:2::5'));
+  assert.deepEqual(sock.sent.map(targetOf), ['fd00:93:2::5'], 'withdrawn: only the other one is left');
+  h.announcer.deleteBalancer('ns/two');
+  await flush();
+  sock.deliver(solicitation('fd00:93:2::5'));
+  assert.equal(sock.sent.length, 1);
+  h.announcer.close();
+});
+
 test('NDP: a solicitation with a source LLA gets a solicited advertisement (S=1, O=0) with our MAC; DAD is left alone', async () => {
   const h = harness([link('tl2-a', 2)]);
   h.announcer.setBalancer('ns/v6', 'fd00:93:20::200', 'all');

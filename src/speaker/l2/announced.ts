@@ -1,6 +1,7 @@
 // The announcer's table of addresses, shared with the responders: what each address is announced on and its
-// counters. Responders look addresses up straight from received frames (IPv4 as a 32-bit number, IPv6 as a
-// 16-character latin1 key), so a request costs no string formatting.
+// counters. Responders look addresses up straight from received frames (IPv4 as a 32-bit number, IPv6 by its last
+// 32 bits then its 16 bytes), so a request costs no string formatting and no allocation.
+import { sumWords } from '../../net/checksum.js';
 import type { LatencySamples } from '../../net/latency-trace.js';
 
 /** Per address, MetalLB's metallb_layer2_{requests_received,responses_sent,gratuitous_sent}. */
@@ -19,6 +20,8 @@ export class AnnouncedIp {
   /** The union of the holders' selections (kept by recompute()). */
   allInterfaces = false;
   interfaces: ReadonlySet<string> = new Set();
+  /** The address's 16-bit words summed (RFC 1071), for the checksums of IPv6 answers. */
+  readonly wordSum: number;
 
   constructor(
     /** Go's text form (MetalLB's metric label and log field). */
@@ -26,7 +29,9 @@ export class AnnouncedIp {
     readonly family: 4 | 6,
     readonly bytes: Buffer,
     readonly counters: L2Counters,
-  ) {}
+  ) {
+    this.wordSum = sumWords(bytes, 0, bytes.length);
+  }
 
   get refs(): number {
     return this.holders.size;
@@ -55,6 +60,11 @@ export class AnnouncedIp {
   get v6Key(): string {
     return this.bytes.toString('latin1', 0, 16);
   }
+
+  /** The IPv6 lookup's first key: the last 32 bits (they tell a node's service addresses apart). */
+  get v6Low(): number {
+    return this.bytes.readUInt32BE(12);
+  }
 }
 
 /** Why a responder did not answer a frame (MetalLB's dropReason, plus malformed). */
@@ -63,7 +73,8 @@ export type DropReason = 'malformed' | 'notRequest' | 'ethernetDestination' | 'n
 /** What responders need from the announcer. */
 export interface ResponderContext {
   lookupV4(key: number): AnnouncedIp | undefined;
-  lookupV6(key: string): AnnouncedIp | undefined;
+  /** The announced IPv6 address in bytes [offset, offset + 16) of `frame`. */
+  lookupV6(frame: Buffer, offset: number): AnnouncedIp | undefined;
   dropped(reason: DropReason, ifname: string, detail: string | undefined): void;
   /** A request answered (for debug logs); only called when debug logging is on. */
   readonly traceAnswer: ((ifname: string, ip: AnnouncedIp, requesterMac: Buffer) => void) | undefined;

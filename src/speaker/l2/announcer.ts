@@ -3,7 +3,7 @@
 // ARP / unsolicited NA on MetalLB's schedule: at once, then every 1.1 s until 5 s after the last setBalancer of
 // the address. Withdrawal sends nothing: the new owner's announcements move the traffic.
 import { formatIP, parseIP, type IP } from '../../net/ip.js';
-import { formatIpBytes, formatMac, solicitedNodeMulticast } from '../../net/addresses.js';
+import { bytesEqual, formatIpBytes, formatMac, solicitedNodeMulticast } from '../../net/addresses.js';
 import { EtherType } from '../../net/messages.js';
 import { mergeSamples, type LatencySamples } from '../../net/latency-trace.js';
 import { PacketSocket } from '../../net/packet-socket.js';
@@ -83,6 +83,8 @@ export class Announcer {
   private readonly byText = new Map<string, AnnouncedIp>();
   private readonly byV4 = new Map<number, AnnouncedIp>();
   private readonly byV6 = new Map<string, AnnouncedIp>();
+  /** byV6 again, by the addresses' last 32 bits: what answering looks up, without making a string. */
+  private readonly byV6Low = new Map<number, AnnouncedIp[]>();
   private readonly counterTable = new Map<string, L2Counters>();
   private readonly arps = new Map<number, ArpResponder>();
   private readonly ndps = new Map<number, NdpResponder>();
@@ -125,7 +127,11 @@ export class Announcer {
     const debug = this.log.isLevelEnabled('debug');
     this.ctx = {
       lookupV4: (key) => this.byV4.get(key),
-      lookupV6: (key) => this.byV6.get(key),
+      lookupV6: (frame, offset) => {
+        const bucket = this.byV6Low.get(frame.readUInt32BE(offset + 12));
+        if (bucket) for (const ip of bucket) if (bytesEqual(frame, offset, ip.bytes, 0, 16)) return ip;
+        return undefined;
+      },
       dropped: (reason, ifname, detail) => {
         this.drops[reason]++;
         if (reason === 'sendFailed') this.log.warn({ interface: ifname, error: detail }, 'failed to send a layer 2 response');
@@ -286,6 +292,9 @@ export class Announcer {
       if (family === 4) this.byV4.set(ip.v4Key, ip);
       else {
         this.byV6.set(ip.v6Key, ip);
+        const bucket = this.byV6Low.get(ip.v6Low);
+        if (bucket) bucket.push(ip);
+        else this.byV6Low.set(ip.v6Low, [ip]);
         for (const r of this.ndps.values()) this.joinGroup(r.name, ip);
       }
     }
@@ -302,6 +311,9 @@ export class Announcer {
     if (ip.family === 4) this.byV4.delete(ip.v4Key);
     else {
       this.byV6.delete(ip.v6Key);
+      const bucket = this.byV6Low.get(ip.v6Low)!.filter((other) => other !== ip);
+      if (bucket.length) this.byV6Low.set(ip.v6Low, bucket);
+      else this.byV6Low.delete(ip.v6Low);
       const group = formatIpBytes(solicitedNodeMulticast(ip.bytes), 0, 16);
       for (const r of this.ndps.values()) this.memberships.leave(group, r.name);
     }

@@ -6,8 +6,8 @@
 // for its own addresses; MetalLB uses the interface's link-local address, which some clients (ndisc6) ignore
 // when they asked about a global address.
 import { ALL_NODES_MULTICAST, copyBytes, ipv6MulticastMac } from '../../net/addresses.js';
-import { icmpv6Checksum } from '../../net/checksum.js';
-import { Icmpv6Type } from '../../net/messages.js';
+import { checksumOfSum, icmpv6Checksum, sumWords } from '../../net/checksum.js';
+import { Icmpv6Type, IpProtocol } from '../../net/messages.js';
 import { parseNdpFrame, scanNeighborSolicitation } from '../../net/parser.js';
 import { NDP_FRAME_LENGTH, writeNdpFrame } from '../../net/serializer.js';
 import { emptySamples, type LatencySamples } from '../../net/latency-trace.js';
@@ -20,6 +20,12 @@ export class NdpResponder {
   /** A solicited advertisement with everything but the addresses and checksum filled in. */
   private readonly tx = Buffer.alloc(NDP_FRAME_LENGTH);
   private readonly at = new Int32Array(3);
+  /**
+   * The reply's checksum sum without its three addresses: the message as templated (type, S flag, the target
+   * link-layer address option) and the pseudo-header's length and next header. Answering adds the announced
+   * address twice (IPv6 source, target) and the requester's address (IPv6 destination).
+   */
+  private readonly txSum: number;
   /** The unsolicited advertisement with the address and checksum left zero. */
   private readonly gratuitous = Buffer.alloc(NDP_FRAME_LENGTH);
 
@@ -37,6 +43,8 @@ export class NdpResponder {
       destinationAddress: zero16,
       message: { type: Icmpv6Type.NeighborAdvertisement, router: false, solicited: true, override: false, targetAddress: zero16, targetLinkLayerAddress: mac },
     });
+    const messageLength = NDP_FRAME_LENGTH - 54;
+    this.txSum = sumWords(this.tx, 58, NDP_FRAME_LENGTH, sumWords(this.tx, 54, 56)) + messageLength + IpProtocol.ICMPv6;
     // RFC 4861 §7.2.6: to all nodes, S=0, O=1, with the target link-layer address; from the address itself.
     writeNdpFrame(this.gratuitous, 0, {
       destination: ALL_NODES_MAC,
@@ -67,7 +75,7 @@ export class NdpResponder {
       this.ctx.dropped('noSourceLinkLayer', this.name, undefined);
       return;
     }
-    const ip = this.ctx.lookupV6(frame.toString('latin1', icmp + 8, icmp + 24));
+    const ip = this.ctx.lookupV6(frame, icmp + 8);
     if (!ip) {
       this.ctx.dropped('notAnnounced', this.name, undefined);
       return;
@@ -84,7 +92,8 @@ export class NdpResponder {
     copyBytes(ip.bytes, 0, tx, 22, 16);
     copyBytes(frame, ipOffset + 8, tx, 38, 16);
     copyBytes(ip.bytes, 0, tx, 62, 16);
-    tx.writeUInt16BE(icmpv6Checksum(tx, 54, NDP_FRAME_LENGTH - 54, tx, tx, 22, 38), 56);
+    const sum = sumWords(frame, ipOffset + 8, ipOffset + 24, this.txSum + 2 * ip.wordSum);
+    tx.writeUInt16BE(checksumOfSum(sum), 56);
     try {
       this.transport?.send(tx, 0, NDP_FRAME_LENGTH);
       ip.counters.responsesSent++;
