@@ -10,7 +10,10 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { kernelVrfs, vrfInterfaceTable, VrfError } from '../../../src/net/vrf.js';
+import { kernelVrfs, vrfInterfaceTable, VrfError, type Vrf } from '../../../src/net/vrf.js';
+import { CeaseSubcode } from '../../../src/speaker/bgp/messages.js';
+import { Session, type PeerConfig } from '../../../src/speaker/bgp/session.js';
+import { TransportError, type ConnectRequest, type Connector } from '../../../src/speaker/bgp/transport.js';
 import { startRouter, type Router } from '../../../src/lab/routers/runner.js';
 import type { PeerStatus } from '../../../src/speaker/bgp/speaker.js';
 import { eventually, NodeDriver } from '../../helpers/bgp-netns.js';
@@ -54,6 +57,41 @@ describe('VRF lookup (sysfs)', () => {
       ({ address, netmask: '255.255.255.0', family: 'IPv4', mac: '00:00:00:00:00:00', internal: false, cidr: `${address}/24` });
     const table = { eth0: [addr('10.0.0.1')], eth1: [addr('10.0.1.1')], lo: [addr('127.0.0.1')] };
     assert.deepEqual(Object.keys(vrfInterfaceTable({ name: 'red', device: 'red', interfaces: ['eth1'] }, table)), ['eth1']);
+  });
+});
+
+describe('a Session with a vrf (no network: the connector is recorded)', () => {
+  const resolver = (name: string): Vrf => {
+    if (name !== 'red') throw new VrfError(`VRF ${JSON.stringify(name)} does not exist on this node`, 'ENODEV');
+    return { name, device: 'red', interfaces: ['lo'] };
+  };
+  async function firstAttempt(cfg: Partial<PeerConfig>): Promise<{ requests: ConnectRequest[]; lastError: string | undefined }> {
+    const requests: ConnectRequest[] = [];
+    const connector: Connector = async (req) => {
+      requests.push(req);
+      throw new TransportError('recorded', 'ECONNREFUSED');
+    };
+    const session = new Session({ name: 'p', peerAddress: '10.91.107.1', myASN: 64512, peerASN: 64500, connectTime: 30, ...cfg }, { nodeName: 'n', connector, vrfs: resolver });
+    session.start();
+    try {
+      await eventually(async () => session.stats().lastError, (e) => e !== undefined, 5000, 'the first attempt');
+      return { requests, lastError: session.stats().lastError };
+    } finally {
+      await session.stop(CeaseSubcode.ADMINISTRATIVE_SHUTDOWN);
+    }
+  }
+
+  it('binds the connection to the VRF device, with the source address checked against the VRF\'s interfaces', async () => {
+    const ok = await firstAttempt({ vrf: 'red', sourceAddress: '127.0.0.1', password: 'k' });
+    assert.deepEqual(ok.requests, [{ peerAddress: '10.91.107.1', peerPort: 179, sourceAddress: '127.0.0.1', password: 'k', vrf: 'red', device: 'red' }]);
+    const outside = await firstAttempt({ vrf: 'red', sourceAddress: '10.91.107.9' });
+    assert.deepEqual(outside.requests, []);
+    assert.match(outside.lastError!, /source address 10\.91\.107\.9 is not on an interface of VRF "red" \(lo\)/);
+    const missing = await firstAttempt({ vrf: 'blue' });
+    assert.deepEqual(missing.requests, []);
+    assert.equal(missing.lastError, 'VRF "blue" does not exist on this node');
+    const plain = await firstAttempt({});
+    assert.deepEqual(plain.requests, [{ peerAddress: '10.91.107.1', peerPort: 179 }]);
   });
 });
 
