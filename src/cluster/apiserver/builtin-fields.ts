@@ -16,7 +16,9 @@ let models: Record<string, unknown> | undefined;
 export async function loadBuiltinModels(): Promise<void> {
   if (models) return;
   try {
-    models = (await import('@kubernetes/client-node')) as unknown as Record<string, unknown>;
+    // Only the generated models (the same 717 classes the package's index exports), not its API clients: a fifth of
+    // the code to load before the API server listens (0.1 instead of 0.4 CPU s from the CLI bundle).
+    models = (await import('@kubernetes/client-node/dist/gen/models/all.js')) as unknown as Record<string, unknown>;
   } catch {
     models = {};
   }
