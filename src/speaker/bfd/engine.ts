@@ -85,7 +85,14 @@ export class BfdEngine {
         have.config = c;
         continue;
       }
-      await this.add(c);
+      try {
+        await this.add(c);
+      } catch (err) {
+        // One session that cannot have its sockets (its VRF device went away, no privilege) must not keep the others
+        // from starting; the next configure() tries it again.
+        this.log.warn({ event: 'bfdSessionFailed', peer: c.key, peerAddress: c.peerAddress, ...(c.vrf ? { vrf: c.vrf } : {}), err: (err as Error).message },
+          'BFD session could not be started');
+      }
     }
     this.closeUnusedListeners();
   }

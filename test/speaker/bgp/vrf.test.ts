@@ -11,6 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { kernelVrfs, vrfInterfaceTable, VrfError, type Vrf } from '../../../src/net/vrf.js';
+import pino from 'pino';
+import { BfdEngine } from '../../../src/speaker/bfd/engine.js';
 import { CeaseSubcode } from '../../../src/speaker/bgp/messages.js';
 import { Session, type PeerConfig } from '../../../src/speaker/bgp/session.js';
 import { TransportError, type ConnectRequest, type Connector } from '../../../src/speaker/bgp/transport.js';
@@ -92,6 +94,28 @@ describe('a Session with a vrf (no network: the connector is recorded)', () => {
     assert.equal(missing.lastError, 'VRF "blue" does not exist on this node');
     const plain = await firstAttempt({});
     assert.deepEqual(plain.requests, [{ peerAddress: '10.91.107.1', peerPort: 179 }]);
+  });
+});
+
+describe('BFD sessions bound to a device', { skip: isRoot() ? false : 'needs root (SO_BINDTODEVICE)' }, () => {
+  it('a session whose device cannot be bound is reported and skipped; the others start', async () => {
+    const lines: string[] = [];
+    const log = pino({ level: 'warn' }, { write: (l: string) => void lines.push(l) });
+    const engine = new BfdEngine(() => undefined, log, undefined, { singleHop: 23784, multiHop: 24784 });
+    const timers = { receiveInterval: 300, transmitInterval: 300, detectMultiplier: 3, passiveMode: false };
+    try {
+      await engine.configure([
+        { key: 'gone', peerAddress: '127.0.0.2', multihop: false, vrf: 'gone', device: 'tbgnodev0', ...timers },
+        { key: 'plain', peerAddress: '127.0.0.3', multihop: false, ...timers },
+      ]);
+      assert.deepEqual(engine.status().map((s) => s.key), ['plain']);
+      const warning = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l['event'] === 'bfdSessionFailed');
+      assert.equal(warning?.['peer'], 'gone');
+      assert.equal(warning?.['vrf'], 'gone');
+      assert.match(String(warning?.['err']), /binding a socket to tbgnodev0: .*(ENODEV|No such device)/);
+    } finally {
+      await engine.close();
+    }
   });
 });
 
