@@ -475,6 +475,24 @@ static napi_value packet_stats(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// packetSetFilter(id, filter: Buffer): replaces the socket's BPF filter, atomically (SO_ATTACH_FILTER on a socket
+// that has one swaps it; frames already queued stay queued).
+static napi_value packet_set_filter(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  packet_sock *s = sock_by_id(env, argv[0]);
+  if (!s) return NULL;
+  uint8_t *filter;
+  size_t filter_len;
+  if (!get_buffer(env, argv[1], &filter, &filter_len) || filter_len == 0 || filter_len % 8 != 0 || filter_len / 8 > BPF_MAXINSNS)
+    return throw_type(env, "filter must be a Buffer of 1 to 4096 8-byte sock_filter instructions");
+  struct sock_fprog prog = {.len = (unsigned short)(filter_len / 8), .filter = (struct sock_filter *)filter};
+  if (setsockopt(s->fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0)
+    return throw_errno(env, "setsockopt(SO_ATTACH_FILTER)", errno);
+  return undefined(env);
+}
+
 // packetTimestamps(id, timing: Float64Array (>= 3, over an ArrayBuffer of its own) | null): latency tracing on
 // (SO_TIMESTAMPNS; see packet_sock.timing) or off. For benchmarks and diagnosis: it timestamps every frame the
 // host receives, on every socket, while on.
@@ -852,6 +870,7 @@ NAPI_MODULE_INIT() {
   EXPORT("packetStats", packet_stats);
   EXPORT("packetRef", packet_ref);
   EXPORT("packetTimestamps", packet_timestamps);
+  EXPORT("packetSetFilter", packet_set_filter);
   EXPORT("packetClose", packet_close);
   EXPORT("tcpMd5Connect", tcp_md5_connect);
   EXPORT("tcpMd5Cancel", tcp_md5_cancel);

@@ -108,6 +108,22 @@ export function encode(program: readonly Instruction[]): Buffer {
   return buf;
 }
 
+/** The inverse of encode (for tests and diagnosis: what a socket was given). */
+export function decode(buf: Buffer): Instruction[] {
+  if (buf.length % 8 !== 0) throw new Error(`bpf: ${buf.length} bytes is not a whole number of instructions`);
+  const le = endianness() === 'LE';
+  const out: Instruction[] = [];
+  for (let o = 0; o < buf.length; o += 8) {
+    out.push({
+      code: le ? buf.readUInt16LE(o) : buf.readUInt16BE(o),
+      jt: buf.readUInt8(o + 2),
+      jf: buf.readUInt8(o + 3),
+      k: le ? buf.readUInt32LE(o + 4) : buf.readUInt32BE(o + 4),
+    });
+  }
+  return out;
+}
+
 /** What the kernel knows about a frame beyond its bytes, for the interpreter. */
 export interface FrameMeta {
   readonly pktType?: number;

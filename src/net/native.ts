@@ -25,6 +25,8 @@ export interface NativeBinding {
   packetRef(id: number, ref: boolean): void;
   /** Latency tracing: per frame, ns from the kernel's receive to [0] read, [1] send() called, [2] returned (-1: none). */
   packetTimestamps?(id: number, timing: Float64Array | null): void;
+  /** Replaces the socket's BPF filter (absent from addons built before it: see PacketSocket.setFilter). */
+  packetSetFilter?(id: number, filter: Buffer): void;
   packetClose(id: number): void;
   tcpMd5Connect(
     family: 4 | 6,

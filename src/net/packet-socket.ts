@@ -103,6 +103,18 @@ export class PacketSocket {
     }
   }
 
+  /** Replaces the BPF filter (bpf.encode), atomically: no frame passes unfiltered meanwhile. */
+  setFilter(filter: Buffer): void {
+    if (typeof this.native.packetSetFilter !== 'function') {
+      throw new PacketSocketError('changing a filter needs a newer native addon: rebuild it with `npm run build:native`', undefined);
+    }
+    try {
+      this.native.packetSetFilter(this.id, filter);
+    } catch (err) {
+      throw new PacketSocketError(`filter on ${this.ifname}: ${(err as Error).message}`, errnoCode(err));
+    }
+  }
+
   /** Accepts frames to a link-layer multicast address (PACKET_ADD_MEMBERSHIP). */
   addMembership(mac: Buffer): void {
     this.native.packetMembership(this.id, true, mac);

@@ -50,7 +50,7 @@ test('the loader names what is missing: an addon that is not built, or a file th
 
 test('the addon is built by the install step and exports its functions', () => {
   const native = loadNative();
-  for (const fn of ['packetOpen', 'packetSend', 'packetSendBatch', 'packetMembership', 'packetTimestamps', 'packetClose', 'tcpMd5Connect', 'tcpMd5SetKey']) {
+  for (const fn of ['packetOpen', 'packetSend', 'packetSendBatch', 'packetMembership', 'packetTimestamps', 'packetSetFilter', 'packetClose', 'tcpMd5Connect', 'tcpMd5SetKey']) {
     assert.equal(typeof (native as unknown as Record<string, unknown>)[fn], 'function', fn);
   }
 });
@@ -150,6 +150,16 @@ test('AF_PACKET on a veth pair: frames sent on one end arrive on the other, filt
     assert.equal(all.got.length, 303);
     assert.equal(sbAll.stats().drops, 0, 'the 1 MiB receive queue held the burst');
     assert.equal(sa.sendBatch(batch, ARP_FRAME_LENGTH, 0), 0);
+
+    // The filter replaced on the open socket: now only replies pass.
+    sbRequests.setFilter(encode(assemble([ld(2, 20), jeq(ArpOperation.Reply, 'accept', 'drop'), label('accept'), ret(0xffff), label('drop'), ret(0)])));
+    const kept = requestsOnly.got.length;
+    sa.send(arpFrame(ArpOperation.Request));
+    sa.send(arpFrame(ArpOperation.Reply, MAC_B));
+    await all.until(305);
+    await requestsOnly.until(kept + 1);
+    assert.deepEqual(requestsOnly.got.slice(kept).map((g) => g.op), [2], 'after setFilter, the reply and not the request');
+    assert.throws(() => sbRequests.setFilter(Buffer.alloc(7)), /filter must be a Buffer/);
 
     sbAll.addMembership(parseMac('33:33:ff:00:00:02')!);
     sbAll.dropMembership(parseMac('33:33:ff:00:00:02')!);

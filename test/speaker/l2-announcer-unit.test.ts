@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatIpBytes, formatMac, ipToBytes, parseMac } from '../../src/net/addresses.js';
-import { PacketType, run } from '../../src/net/bpf.js';
+import { decode, encode, PacketType, run } from '../../src/net/bpf.js';
 import { icmpv6Checksum } from '../../src/net/checksum.js';
 import { ArpOperation, EtherType, Icmpv6Type } from '../../src/net/messages.js';
 import { parseArpFrame, parseNdpFrame } from '../../src/net/parser.js';
@@ -15,7 +15,14 @@ import { createLogger } from '../../src/log.js';
 import type { FrameTransport } from '../../src/speaker/l2/announced.js';
 import { Announcer, type IntervalTimers, type OpenFrameSocket } from '../../src/speaker/l2/announcer.js';
 import { DEFAULT_EXCLUDED_INTERFACES, compileExclude, loadExcludeRule } from '../../src/speaker/l2/exclude.js';
-import { arpRequestProgram, neighborSolicitationProgram } from '../../src/speaker/l2/filters.js';
+import {
+  arpRequestFilter,
+  arpRequestProgram,
+  arpRequestProgramFor,
+  MAX_FILTERED_ADDRESSES,
+  neighborSolicitationProgram,
+  neighborSolicitationProgramFor,
+} from '../../src/speaker/l2/filters.js';
 import { classifyInterfaces, IFF_BROADCAST, IFF_NOARP, IFF_UP, parseIfInet6, type LinkInfo } from '../../src/speaker/l2/interfaces.js';
 import { MulticastMemberships, type MembershipSocket } from '../../src/speaker/l2/multicast.js';
 
@@ -141,12 +148,42 @@ test('BPF filters on captured frames: ARP requests to broadcast or us; neighbor 
   assert.ok(!ns('ndisc6Solicitation', { pktType: PacketType.multicast, vlanTagPresent: true }));
 });
 
+test('BPF filters naming the announced addresses: only requests and solicitations for them are kept', () => {
+  const ip4 = (t: string) => ipToBytes(t)!.readUInt32BE(0);
+  const arpFor = arpRequestProgramFor([ip4('10.93.20.200'), ip4('10.93.20.201')]);
+  const asks = (program: ReturnType<typeof arpRequestProgramFor>, target: string) => run(program, arpRequest(target), { pktType: PacketType.broadcast }) > 0;
+  assert.ok(asks(arpFor, '10.93.20.200') && asks(arpFor, '10.93.20.201'));
+  assert.ok(!asks(arpFor, '10.93.20.202') && !asks(arpFor, '10.93.20.100'), 'other addresses stay in the kernel');
+  assert.ok(!asks(arpRequestProgramFor([]), '10.93.20.200'), 'nothing announced: nothing kept');
+  assert.ok(!run(arpFor, arpRequest('10.93.20.200'), { pktType: PacketType.otherHost }), 'the packet type rule still holds');
+  assert.ok(!run(arpFor, arpRequest('10.93.20.200').subarray(0, 41), { pktType: PacketType.broadcast }), 'too short for the target');
+  const many = Array.from({ length: MAX_FILTERED_ADDRESSES + 1 }, (_, i) => 0x0a5d0000 + i);
+  assert.ok(asks(arpRequestProgramFor(many), '10.93.20.202'), 'past the limit every request is kept');
+  const full = arpRequestProgramFor(many.slice(0, MAX_FILTERED_ADDRESSES));
+  assert.ok(asks(full, '10.93.1.143') && !asks(full, '10.93.20.202'), 'at the limit the last one is still found');
+  assert.deepEqual(decode(encode(full)), full, 'decode(encode(p)) is p');
+
+  const v6 = ['fd00:93:20::200', 'fd00:93:21::200'].map((t) => ipToBytes(t)!);
+  const nsFor = neighborSolicitationProgramFor(v6);
+  const solicits = (program: ReturnType<typeof neighborSolicitationProgramFor>, target: string) =>
+    run(program, solicitation(target), { pktType: PacketType.multicast }) > 0;
+  assert.ok(solicits(nsFor, 'fd00:93:20::200') && solicits(nsFor, 'fd00:93:21::200'));
+  for (const other of ['fd00:93:22::200', 'fd00:93:20::201', 'fe00:93:20::200', 'fd00:93:20:1::200']) assert.ok(!solicits(nsFor, other), other);
+  const nsMany = neighborSolicitationProgramFor(Array.from({ length: MAX_FILTERED_ADDRESSES }, () => v6[1]!).concat([v6[0]!]));
+  assert.ok(solicits(nsMany, 'fd00:93:22::200'), 'past the limit every solicitation is kept');
+  const nsFull = neighborSolicitationProgramFor([...Array.from({ length: MAX_FILTERED_ADDRESSES - 1 }, () => v6[1]!), v6[0]!]);
+  assert.ok(solicits(nsFull, 'fd00:93:20::200') && !solicits(nsFull, 'fd00:93:22::200'), 'at the limit (within 4096 instructions)');
+  assert.ok(!run(nsFor, solicitation('fd00:93:20::200'), { pktType: PacketType.outgoing }));
+});
+
 // --- an announcer on fake interfaces and sockets ---
 
 interface FakeSocket extends FrameTransport {
   ifname: string;
   protocol: number;
   sent: Buffer[];
+  /** The filters the announcer gave it, opening filter first. */
+  filters: Buffer[];
   closed: boolean;
   deliver(frame: Buffer): void;
 }
@@ -180,11 +217,15 @@ class FakeClock implements IntervalTimers {
 
 function harness(links: LinkInfo[], opts: { clock?: FakeClock } = {}) {
   const sockets: FakeSocket[] = [];
-  const openSocket: OpenFrameSocket = (ifname, protocol, _filter, onFrame) => {
+  const openSocket: OpenFrameSocket = (ifname, protocol, filter, onFrame) => {
     const s: FakeSocket = {
       ifname,
       protocol,
       sent: [],
+      filters: [filter],
+      setFilter(f) {
+        this.filters.push(f);
+      },
       closed: false,
       send(frame, offset, length) {
         this.sent.push(Buffer.from(frame.subarray(offset, offset + length)));
@@ -319,6 +360,37 @@ test('ARP: only on the selected interfaces; the selection can change; ref-counte
   h.announcer.deleteBalancer('ns/never');
   await flush();
   assert.equal(h.arp('tl2-a').sent.length + h.arp('tl2-b').sent.length, after, 'nothing sent after or at withdrawal');
+  h.announcer.close();
+});
+
+test('each responder socket is narrowed to the addresses announced on its interface, in the turn of the change', async () => {
+  const h = harness([link('tl2-a', 2), link('tl2-b', 3)]);
+  const keeps = (sock: FakeSocket, frame: Buffer, pktType: number) => run(decode(sock.filters.at(-1)!), frame, { pktType }) > 0;
+  assert.ok(run(decode(h.arp('tl2-a').filters[0]!), arpRequest('10.93.20.200'), { pktType: PacketType.broadcast }) > 0, 'opened taking every request');
+  assert.ok(!keeps(h.arp('tl2-a'), arpRequest('10.93.20.200'), PacketType.broadcast), 'then narrowed: nothing announced yet');
+  h.announcer.setBalancer('ns/a-only', '10.93.20.200', ['tl2-a']);
+  h.announcer.setBalancer('ns/all', '10.93.20.201', 'all');
+  h.announcer.setBalancer('ns/v6', 'fd00:93:20::200', 'all');
+  await flush();
+  const a = h.arp('tl2-a');
+  const b = h.arp('tl2-b');
+  assert.ok(keeps(a, arpRequest('10.93.20.200'), PacketType.broadcast) && keeps(a, arpRequest('10.93.20.201'), PacketType.broadcast));
+  assert.ok(!keeps(a, arpRequest('10.93.20.202'), PacketType.broadcast));
+  assert.ok(!keeps(b, arpRequest('10.93.20.200'), PacketType.broadcast), 'not on the interface its advertisement leaves out');
+  assert.ok(keeps(b, arpRequest('10.93.20.201'), PacketType.broadcast));
+  assert.ok(keeps(h.ndp('tl2-a'), solicitation('fd00:93:20::200'), PacketType.multicast));
+  assert.ok(!keeps(h.ndp('tl2-a'), solicitation('fd00:93:20::201'), PacketType.multicast));
+  const filtersBefore = a.filters.length;
+  h.announcer.setBalancer('ns/all', '10.93.20.201', 'all'); // same table: the socket is not touched
+  await flush();
+  assert.equal(a.filters.length, filtersBefore);
+  h.announcer.deleteBalancer('ns/a-only');
+  await flush();
+  assert.ok(!keeps(a, arpRequest('10.93.20.200'), PacketType.broadcast), 'withdrawn');
+  // A responder created later starts with the current addresses.
+  h.current.links = [link('tl2-a', 2), link('tl2-b', 3), link('tl2-c', 4)];
+  h.announcer.rescan();
+  assert.ok(keeps(h.arp('tl2-c'), arpRequest('10.93.20.201'), PacketType.broadcast) && !keeps(h.arp('tl2-c'), arpRequest('10.93.20.200'), PacketType.broadcast));
   h.announcer.close();
 });
 

@@ -85,6 +85,8 @@ export interface FrameTransport {
   send(frame: Buffer, offset: number, length: number): void;
   sendBatch(buf: Buffer, stride: number, count: number): number;
   close(): void;
+  /** Replaces the kernel-side filter (a PacketSocket's BPF program); absent in fakes that filter nothing. */
+  setFilter?(filter: Buffer): void;
   /** Traced answer latencies since the previous call, when the transport traces them. */
   latency?(): LatencySamples;
 }

@@ -356,6 +356,9 @@ export class Announcer {
     this.flushQueued = true;
     queueMicrotask(() => {
       this.flushQueued = false;
+      if (this.closed) return;
+      for (const r of this.arps.values()) this.refilter(r);
+      for (const r of this.ndps.values()) this.refilter(r);
       if (this.immediate.size) {
         const due = [...this.immediate];
         this.immediate.clear();
@@ -409,6 +412,28 @@ export class Announcer {
 
   // --- responders ---
 
+  /**
+   * Narrows the responder's socket filter to the addresses announced on its interface (filters.ts). Sockets open
+   * with the filter that takes every request, so a filter that cannot be narrowed (an addon built before
+   * packetSetFilter) only costs wake-ups; one that cannot be widened again is put back to that.
+   */
+  private refilter(r: ArpResponder | NdpResponder): void {
+    const filter =
+      r instanceof ArpResponder
+        ? arpRequestFilter([...this.byV4.values()].filter((ip) => ip.matches(r.name)).map((ip) => ip.v4Key))
+        : neighborSolicitationFilter([...this.byV6.values()].filter((ip) => ip.matches(r.name)).map((ip) => ip.bytes));
+    try {
+      r.setFilter(filter);
+    } catch (err) {
+      this.log.warn({ op: 'setFilter', interface: r.name, error: (err as Error).message }, 'could not narrow the responder socket filter to the announced addresses');
+      try {
+        r.setFilter(r instanceof ArpResponder ? arpRequestFilter() : neighborSolicitationFilter());
+      } catch {
+        // The socket keeps the filter it was opened with, which takes every request.
+      }
+    }
+  }
+
   private ensureArp(iface: UsableInterface): void {
     const existing = this.arps.get(iface.index);
     if (existing && existing.name === iface.name && existing.mac.equals(iface.mac)) return;
@@ -421,6 +446,7 @@ export class Announcer {
         ),
       );
       this.arps.set(iface.index, r);
+      this.refilter(r);
       this.log.info({ event: 'createARPResponder', interface: iface.name }, 'created ARP responder for interface');
     } catch (err) {
       this.log.error({ op: 'createARPResponder', interface: iface.name, error: (err as Error).message }, 'failed to create ARP responder');
@@ -444,6 +470,7 @@ export class Announcer {
       return;
     }
     this.ndps.set(iface.index, r);
+    this.refilter(r);
     this.log.info({ event: 'createNDPResponder', interface: iface.name }, 'created NDP responder for interface');
     // Addresses announced before this interface appeared need their groups here too (MetalLB only joins at
     // setBalancer, so a late interface stays deaf to multicast solicitations behind a filtering NIC).

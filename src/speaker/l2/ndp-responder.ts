@@ -117,6 +117,15 @@ export class NdpResponder {
     return this.transport ? this.transport.sendBatch(buf, NDP_FRAME_LENGTH, count) : 0;
   }
 
+  private filter: Buffer | undefined;
+
+  /** Gives the socket `filter` unless it has it already. Throws as the socket does. */
+  setFilter(filter: Buffer): void {
+    if (this.filter?.equals(filter)) return;
+    this.transport?.setFilter?.(filter);
+    this.filter = filter;
+  }
+
   /** Traced answer latencies since the previous call (Announcer option traceLatency). */
   latency(): LatencySamples {
     return this.transport?.latency?.() ?? emptySamples();
