@@ -254,8 +254,11 @@ describe('a BGPPeer in a VRF beside one in the default VRF (namespaces, BIRD)', 
   it('a real VRF: eth1 enslaved to vrf-red (ip link add vrf-red type vrf table 10)', { skip: vrfUnsupported() }, async () => {
     net.ip(node, 'link', 'add', 'vrf-red', 'type', 'vrf', 'table', '10');
     net.ip(node, 'link', 'set', 'vrf-red', 'up');
+    // Enslaving cycles eth1 down and up, which drops its IPv6 addresses unless keep_addr_on_down is set (the
+    // kernel's VRF documentation says so); eth1's routes move to table 10.
+    net.sysctl(node, 'net.ipv6.conf.all.keep_addr_on_down', '1');
     net.ip(node, 'link', 'set', 'eth1', 'master', 'vrf-red');
-    // Enslaving moves eth1's routes to table 10; IPv6 addresses may need a moment to come back.
+    net.ip(node, 'addr', 'replace', `${NODE_ETH1_V6}/64`, 'dev', 'eth1', 'nodad');
     await eventually(async () => run('ip', ['-n', node, '-6', 'route', 'show', 'vrf', 'vrf-red']), (t) => /fd00:91:106::\/64/.test(t), 10_000, 'the VRF\'s IPv6 route');
     const d = await NodeDriver.start(node, 'node1');
     drivers.push(d);
