@@ -14,6 +14,8 @@
 // Run: `npm run bench -- l2` or `node --import tsx bench/l2.ts [requests]` (BENCH_L2_REQUESTS, default 1000 of
 // each kind).
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { LatencySamples } from '../src/net/latency-trace.js';
@@ -61,37 +63,45 @@ function ndisc6(ns: string, ifname: string, ip: string, count: number): void {
 }
 
 /**
- * A tcpdump on the client's interface (nanosecond kernel timestamps). stop(marker) sends `marker()` (a frame the
- * filter keeps) and waits until tcpdump has printed it, so that every frame before it is in the text: tcpdump hands
- * frames over in blocks, and one killed at once loses the last of them.
+ * A tcpdump on the client's interface (nanosecond kernel timestamps), writing to a file: the rounds run
+ * synchronously, and a tcpdump writing to a pipe nobody reads meanwhile stops reading its ring and loses frames.
+ * stop() sends `marker()` (a frame the filter keeps) until the file holds it, so that every frame before it is in.
  */
 async function capture(lab: Netns, ns: string, ifname: string, filter: string): Promise<{ stop(marker: () => void, seen: RegExp): Promise<string> }> {
-  const dump = lab.spawn(ns, 'tcpdump', ['-i', ifname, '-n', '-tt', '--time-stamp-precision=nano', '-l', '-B', '16384', filter]);
-  let out = '';
+  const dir = mkdtempSync(join(tmpdir(), 'tl2-bench-'));
+  const file = join(dir, 'client.pcap');
+  const dump = lab.spawn(ns, 'tcpdump', ['-i', ifname, '-n', '-U', '-B', '16384', '--time-stamp-precision=nano', '-w', file, filter]);
   let err = '';
-  dump.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   dump.stderr!.on('data', (c: Buffer) => (err += c.toString()));
   for (let i = 0; !err.includes('listening on'); i++) {
     if (i > 400 || dump.exitCode !== null) throw new Error(`tcpdump did not start: ${err}`);
     await new Promise((r) => setTimeout(r, 25));
   }
+  const read = () => run('tcpdump', ['-r', file, '-n', '-tt', '--time-stamp-precision=nano'], { allowFail: true });
   return {
     async stop(marker, seen) {
-      for (let i = 0; i < 100 && !seen.test(out); i++) {
-        if (i % 20 === 0) marker();
-        await new Promise((r) => setTimeout(r, 100));
+      try {
+        for (let i = 0; i < 50 && !seen.test(read()); i++) {
+          if (i % 10 === 0) marker();
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        const exited = once(dump, 'exit');
+        dump.kill('SIGINT');
+        await exited;
+        const dropped = /(\d+) packets? dropped by kernel/.exec(err);
+        if (dropped && dropped[1] !== '0') process.stdout.write(`  (the client's capture lost ${dropped[1]} frames)\n`);
+        return read();
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
       }
-      const exited = once(dump, 'exit');
-      dump.kill('SIGINT');
-      await exited;
-      return out;
     },
   };
 }
 
 /**
  * Request -> reply times (µs) on the client's wire, per target address: an ARP request or neighbour solicitation
- * for the target, then the first reply / advertisement for it (tcpdump's -n -tt text).
+ * for the target, then the first reply / advertisement for it (tcpdump's -n -tt text). A request repeated before
+ * its answer came (an answer slower than the requester's interval) makes that answer ambiguous: it is left out.
  */
 function wireTimes(text: string): Map<string, number[]> {
   const asked = new Map<string, number>();
@@ -100,6 +110,7 @@ function wireTimes(text: string): Map<string, number[]> {
     const t0 = asked.get(target);
     if (t0 === undefined) return;
     asked.delete(target);
+    if (Number.isNaN(t0)) return; // asked again before the answer came: which request it answers is unknown
     const list = out.get(target) ?? [];
     list.push((t - t0) * 1e6);
     out.set(target, list);
@@ -108,7 +119,7 @@ function wireTimes(text: string): Map<string, number[]> {
     const t = Number(line.split(' ', 1)[0]);
     let m: RegExpMatchArray | null;
     if ((m = / ARP, Request who-has (\S+) tell /.exec(line)) || (m = / neighbor solicitation, who has ([0-9a-f:]+)/.exec(line))) {
-      asked.set(m[1]!, t);
+      asked.set(m[1]!, asked.has(m[1]!) ? NaN : t);
     } else if ((m = / ARP, Reply (\S+) is-at /.exec(line)) || (m = / neighbor advertisement, tgt is ([0-9a-f:]+)/.exec(line))) {
       answered(m[1]!, t);
     }
