@@ -64,7 +64,8 @@ export interface TimingConfig {
    * Adaptive mode's fast path (detector.ts): a member silent for `reachCheckAfterMs` has its host checked with a TCP
    * connect (then a TCP ping); no SYN-ACK within `reachTimeoutMs` (0: no fast path) and silence past
    * `suspectAfterSilenceMs` make it suspect for `unreachableSuspicionMs` only. A host that answers is checked again
-   * after `reachRecheckMs`. We accuse this way only after our own timers have run on time for `localHealthHoldMs`.
+   * after `reachRecheckMs`. Lifeguard: a check waits longer by the worst lateness of our own timers over the last
+   * `localHealthHoldMs`.
    */
   reachCheckAfterMs: number;
   reachTimeoutMs: number;
@@ -164,10 +165,10 @@ export const FAST_CONFIG: Readonly<TimingConfig> = Object.freeze({
   failedProbesToSuspect: 1,
   directBroadcastFanout: 64,
   reachCheckAfterMs: 10,
-  reachTimeoutMs: 15,
+  reachTimeoutMs: 10,
   reachRecheckMs: 50,
-  unreachableSuspicionMs: 5,
-  localHealthHoldMs: 200,
+  unreachableSuspicionMs: 3,
+  localHealthHoldMs: 100,
 });
 
 export const PRESETS = { fast: FAST_CONFIG, lan: LAN_CONFIG, wan: WAN_CONFIG, local: LOCAL_CONFIG } as const;

@@ -86,27 +86,42 @@ export function reachErrorResult(code: string | undefined): ReachResult {
 }
 
 /**
- * Lifeguard local health for the fast path: we are trusted to accuse once our ticks have run on time (lateness at
- * most `lateMs`) for `holdMs` since the last late one.
+ * Lifeguard local health for the fast path. A member whose own timers ran late was not running when answers were due,
+ * and on a saturated machine the peer's kernel may be slow too: it does not accuse on the usual evidence. Rather than
+ * falling back to the slow path, it asks for more: a check must wait for a SYN-ACK as long again as the worst lateness
+ * of our timers in the last `holdMs` (`allowance`), so detection degrades with our own health instead of flapping.
  */
 export class LocalHealth {
-  private lastLateAt = Number.NEGATIVE_INFINITY;
+  private late: Array<{ at: number; ms: number }> = [];
   /** Late ticks seen (for counters). */
   lateTicks = 0;
 
   constructor(
+    /** Lateness up to this is being on time. */
     private readonly lateMs: number,
     private readonly holdMs: number,
   ) {}
 
   noteTick(latenessMs: number, now: number): void {
-    if (latenessMs > this.lateMs) {
-      this.lastLateAt = now;
-      this.lateTicks++;
-    }
+    if (latenessMs <= this.lateMs) return;
+    this.lateTicks++;
+    this.late = this.late.filter((x) => now - x.at < this.holdMs);
+    this.late.push({ at: now, ms: latenessMs });
+  }
+
+  /** Extra time a reachability check waits now: the worst recent lateness, 0 when we have been on time. */
+  allowance(now: number): number {
+    let worst = 0;
+    for (const x of this.late) if (now - x.at < this.holdMs && x.ms > worst) worst = x.ms;
+    return worst;
   }
 
   healthy(now: number): boolean {
-    return now - this.lastLateAt >= this.holdMs;
+    return this.allowance(now) === 0;
   }
+}
+
+/** The SYN-ACK timeout of a check started now: the base timeout plus our allowance, capped. */
+export function reachTimeoutMs(baseMs: number, allowanceMs: number, capMs = 1000): number {
+  return Math.min(capMs, baseMs + allowanceMs);
 }

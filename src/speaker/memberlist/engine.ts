@@ -37,7 +37,7 @@ import { labelHeader, makeCompound, removeLabelHeader, type SecurityOptions, unw
 import { encryptOverhead, Keyring } from './security.js';
 import { encodePushPull, MAX_STREAM_BYTES, readStreamMessage, wrapStream } from './stream.js';
 import { Awareness, BroadcastQueue, Suspicion } from './suspicion.js';
-import { fastPathAction, LocalHealth, reachErrorResult, reachTimeoutResult, type ReachCheck } from './detector.js';
+import { fastPathAction, LocalHealth, reachErrorResult, reachTimeoutMs, reachTimeoutResult, type ReachCheck } from './detector.js';
 
 export type MemberState = 'alive' | 'suspect' | 'dead' | 'left';
 
@@ -95,6 +95,8 @@ const PROTOCOL_MIN = 1;
 const PROTOCOL_MAX = 5;
 const META_MAX = 512;
 const MAX_PUSH_PULL_CONCURRENT = 128;
+/** A reachability check whose timer ran late is re-armed this many times before it gives up as inconclusive. */
+const REACH_REARMS = 5;
 
 interface NodeRec {
   name: string;
@@ -176,6 +178,7 @@ export class MemberlistEngine extends EventEmitter {
   private stopped = false;
   private started = false;
   private probeTimer?: NodeJS.Timeout;
+  private watchTimer?: NodeJS.Timeout;
   /** "ip:port" → member name, to credit any packet to its sender (adaptive mode). */
   private readonly byAddr = new Map<string, string>();
   /** Adaptive mode: pings sent recently (late acks still measure a member's delay). */
@@ -224,7 +227,7 @@ export class MemberlistEngine extends EventEmitter {
     this.meta = Buffer.from(opts.meta ?? []);
     if (this.meta.length > META_MAX) throw new MemberlistError(`memberlist: node meta is ${this.meta.length} bytes, more than ${META_MAX}`);
     this.awareness = new Awareness(this.t.awarenessMaxMultiplier);
-    this.health = new LocalHealth(this.t.reachTimeoutMs / 2, this.t.localHealthHoldMs);
+    this.health = new LocalHealth(this.t.reachTimeoutMs, this.t.localHealthHoldMs);
   }
 
   private count(key: string): void {
@@ -270,6 +273,7 @@ export class MemberlistEngine extends EventEmitter {
     this.loopDelay = monitorEventLoopDelay({ resolution: 5 });
     this.loopDelay.enable();
     this.scheduleProbe();
+    if (this.t.adaptive) this.scheduleWatch();
     this.every(this.t.gossipIntervalMs, () => this.gossip());
     if (this.t.pushPullIntervalMs > 0) this.every(this.t.pushPullIntervalMs, () => void this.periodicPushPull());
     this.log.info({ name: this.name, bind: hostPort(this.bindAddr, this.bindPort), advertise: hostPort(this.advertiseIp, this.advertisePort), encrypted: !!this.sec.keyring, probeIntervalMs: this.t.probeIntervalMs }, 'memberlist started');
@@ -283,6 +287,27 @@ export class MemberlistEngine extends EventEmitter {
     const t = setInterval(fn, ms);
     t.unref?.();
     this.timers.push(t);
+  }
+
+  /**
+   * The fast path's watch, twice per probe interval (it sends nothing unless a member went silent): silences are
+   * judged at a finer grain than pings are sent. Its own lateness feeds local health.
+   */
+  private scheduleWatch(): void {
+    if (this.stopped || this.t.reachTimeoutMs <= 0) return;
+    const every = Math.max(1, this.t.probeIntervalMs / 2);
+    const expected = performance.now() + every;
+    this.watchTimer = setTimeout(() => {
+      const lateness = Math.max(0, performance.now() - expected);
+      setImmediate(() => {
+        const now = performance.now();
+        this.health.noteTick(lateness, now);
+        if (!this.stopped && !this.leaving) {
+          for (const n of this.nodes.values()) if (n.name !== this.name && (n.state === 'alive' || n.state === 'suspect')) this.fastPath(n, now);
+        }
+      });
+      this.scheduleWatch();
+    }, every);
   }
 
   private scheduleProbe(): void {
@@ -377,7 +402,6 @@ export class MemberlistEngine extends EventEmitter {
           });
         }
       }
-      this.fastPath(n, ping, now);
       if (n.state === 'alive' && silence > tol) {
         this.count('probes_failed');
         this.log.debug({ member: n.name, silenceMs: Math.round(silence), toleranceMs: Math.round(tol) }, 'memberlist: member silent, suspecting it');
@@ -388,21 +412,16 @@ export class MemberlistEngine extends EventEmitter {
   }
 
   /** The fast path (detector.ts): check a silent member's host, and accuse it when the host does not answer. */
-  private fastPath(n: NodeRec, ping: Ping, now: number): void {
+  private fastPath(n: NodeRec, now: number): void {
     const action = fastPathAction(this.t, now, n.lastHeard, n.reach);
-    if (action === 'check') this.checkReach(n, ping);
+    if (action === 'check') this.checkReach(n);
     else if (action === 'accuse') this.accuseUnreachable(n, now);
   }
 
   private accuseUnreachable(n: NodeRec, now: number): void {
     if ((n.state !== 'alive' && n.state !== 'suspect') || this.fastSuspicions.has(n.name) || this.stopped || this.leaving) return;
-    if (!this.health.healthy(now)) {
-      // Lifeguard: our own timers ran late recently; leave the verdict to the slow path.
-      this.count('fast_accusations_withheld');
-      return;
-    }
     this.count('fast_suspicions');
-    this.log.debug({ member: n.name, silenceMs: Math.round(now - n.lastHeard), reach: n.reach?.result }, 'memberlist: member silent and its host unreachable, suspecting it');
+    this.log.debug({ member: n.name, silenceMs: Math.round(now - n.lastHeard), reach: n.reach?.result, waitedMs: n.reach ? Math.round(now - n.reach.startedAt) : 0 }, 'memberlist: member silent and its host unreachable, suspecting it');
     this.suspectNode({ Incarnation: n.incarnation, Node: n.name, From: this.name }, true);
   }
 
@@ -410,7 +429,8 @@ export class MemberlistEngine extends EventEmitter {
    * A TCP connect to the member's gossip port: the SYN-ACK (or RST) comes from its host's kernel, however starved its
    * process is. Once connected, a memberlist TCP ping (protocol ≥ 3), whose ack proves the member itself alive.
    */
-  private checkReach(n: NodeRec, ping: Ping): void {
+  private checkReach(n: NodeRec): void {
+    const ping: Ping = { SeqNo: this.nextSeq(), Node: n.name, SourceAddr: ipToBytes(this.advertiseIp), SourcePort: this.advertisePort, SourceNode: this.name };
     const started = performance.now();
     const check: ReachCheck = { startedAt: started, result: 'pending' };
     n.reach = check;
@@ -429,19 +449,34 @@ export class MemberlistEngine extends EventEmitter {
         this.count(`reach_${check.result}`);
         done();
         // Judge at once rather than at the next tick.
-        if (n.reach === check) this.fastPath(n, ping, performance.now());
+        if (n.reach === check) this.fastPath(n, performance.now());
       }
     };
-    const timeout = this.t.reachTimeoutMs;
-    const timer = setTimeout(() => {
-      const late = Math.max(0, performance.now() - started - timeout);
-      // After pending I/O: a SYN-ACK that arrived while we were not running wins.
-      setImmediate(() => {
-        check.result = reachTimeoutResult(check.result, late, timeout);
-        if (check.result === 'inconclusive') this.count('reach_inconclusive');
-        settle();
-      });
-    }, timeout);
+    // Lifeguard: after our own timers ran late, the check waits that much longer before it counts as no answer.
+    const timeout = reachTimeoutMs(this.t.reachTimeoutMs, this.health.allowance(started));
+    if (timeout > this.t.reachTimeoutMs) this.count('reach_checks_stretched');
+    let rearms = 0;
+    const arm = (): NodeJS.Timeout => {
+      const from = performance.now();
+      return setTimeout(() => {
+        const late = Math.max(0, performance.now() - from - timeout);
+        // After pending I/O: a SYN-ACK that arrived while we were not running wins.
+        setImmediate(() => {
+          const r = reachTimeoutResult(check.result, late, timeout);
+          if (r === 'inconclusive' && rearms < REACH_REARMS) {
+            // We were not running when the answer was due: give it the full timeout again, from now.
+            rearms++;
+            this.count('reach_rearmed');
+            timer = arm();
+            return;
+          }
+          check.result = r;
+          if (r === 'inconclusive') this.count('reach_inconclusive');
+          settle();
+        });
+      }, timeout);
+    };
+    let timer = arm();
     const giveUp = setTimeout(done, Math.max(1000, this.t.probeIntervalMs * 10));
     giveUp.unref?.();
     c.on('error', (err: NodeJS.ErrnoException) => {
@@ -1246,6 +1281,7 @@ export class MemberlistEngine extends EventEmitter {
     if (this.stopped) return;
     this.stopped = true;
     if (this.probeTimer) clearTimeout(this.probeTimer);
+    if (this.watchTimer) clearTimeout(this.watchTimer);
     this.loopDelay?.disable();
     for (const t of this.timers) clearInterval(t);
     for (const s of this.suspicions.values()) s.cancel();

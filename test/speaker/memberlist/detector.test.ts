@@ -1,7 +1,7 @@
 // The fast path's decisions (src/speaker/memberlist/detector.ts), exhaustively over the check states; no clock.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fastPathAction, LocalHealth, reachErrorResult, reachTimeoutResult, type ReachResult } from '../../../src/speaker/memberlist/detector.js';
+import { fastPathAction, LocalHealth, reachErrorResult, reachTimeoutMs, reachTimeoutResult, type ReachResult } from '../../../src/speaker/memberlist/detector.js';
 import { FAST_CONFIG, LAN_CONFIG } from '../../../src/speaker/memberlist/config.js';
 
 const t = { reachCheckAfterMs: 10, reachTimeoutMs: 15, reachRecheckMs: 50, suspectAfterSilenceMs: 20 };
@@ -63,19 +63,27 @@ test('connect errors: RST is a refusal, routing errors are unreachable, the rest
   for (const c of ['EMFILE', 'ECONNRESET', 'EADDRNOTAVAIL', undefined]) assert.equal(reachErrorResult(c), 'inconclusive', String(c));
 });
 
-test('local health: a late tick withholds accusations for the hold time after it', () => {
-  const h = new LocalHealth(7.5, 200);
+test('local health: late ticks add their lateness to the checks for the hold time after them', () => {
+  const h = new LocalHealth(10, 100);
+  assert.equal(h.allowance(0), 0);
   assert.equal(h.healthy(0), true, 'healthy from the start');
-  h.noteTick(7.5, 100);
-  assert.equal(h.healthy(100), true, 'lateness at the limit is on time');
+  h.noteTick(10, 5);
+  assert.equal(h.allowance(5), 0, 'lateness at the limit is on time');
   h.noteTick(40, 1000);
-  assert.equal(h.lateTicks, 1);
-  assert.equal(h.healthy(1000), false);
-  assert.equal(h.healthy(1199), false);
-  assert.equal(h.healthy(1200), true);
-  // Each late tick restarts the hold.
-  h.noteTick(8, 1150);
-  assert.equal(h.healthy(1200), false);
-  assert.equal(h.healthy(1350), true);
+  h.noteTick(25, 1050);
   assert.equal(h.lateTicks, 2);
+  assert.equal(h.healthy(1000), false);
+  assert.equal(h.allowance(1000), 40, 'the worst in the window');
+  assert.equal(h.allowance(1099), 40);
+  assert.equal(h.allowance(1100), 25, 'the 40 ms one has left the window');
+  assert.equal(h.allowance(1149), 25);
+  assert.equal(h.allowance(1150), 0);
+  assert.equal(h.healthy(1150), true);
+});
+
+test('a check waits its base timeout plus the allowance, capped', () => {
+  assert.equal(reachTimeoutMs(10, 0), 10);
+  assert.equal(reachTimeoutMs(10, 35), 45);
+  assert.equal(reachTimeoutMs(10, 5000), 1000);
+  assert.equal(reachTimeoutMs(10, 5000, 200), 200);
 });
