@@ -234,6 +234,7 @@ export class Speaker {
     this.membership.onChange((event, member) => {
       this.metrics.memberlistEvents.inc({ event });
       this.log.debug({ event, member }, 'speakers changed, reprocessing all services');
+      if (event === 'leave') this.takeOver();
       this.requestReprocessAll();
     });
   }
@@ -260,6 +261,18 @@ export class Speaker {
   endpointsFor(key: string): ServiceEndpoint[] {
     if (this.slices) return fromEndpointSlices([...(this.sliceIndex.get(key)?.values() ?? [])]);
     return fromEndpoints(this.endpoints?.get(key));
+  }
+
+  /**
+   * A speaker left: announce what is now ours at once, in one pass over every Service, ahead of the reconciles
+   * (a thousand of them take a second on a busy node; the client waits for the gratuitous ARP, not for the status).
+   */
+  private takeOver(): void {
+    if (!this.servicesStarted || this.stopped) return;
+    const keys = this.services?.keys() ?? [];
+    const taken = this.pipeline.takeOver(keys, (k) => ({ service: this.services?.get(k), endpoints: this.endpointsFor(k), nodes: this.nodeMap() }));
+    for (const k of taken) this.serviceQueue.add(k);
+    if (taken.length > 0) this.log.debug({ services: taken.length }, 'took over services ahead of their reconciles');
   }
 
   requestReprocessAll(): void {

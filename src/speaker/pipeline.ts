@@ -132,6 +132,50 @@ export class AnnouncePipeline {
     return retryAfterMs === undefined ? {} : { retryAfterMs };
   }
 
+  /**
+   * After the speakers changed (a node died or left), what this node must now announce goes out before anything
+   * else: the layer 2 decision for every Service in one synchronous pass, and a setBalancer (gratuitous ARP/NA, sent
+   * in one batch by the announcer) for each Service newly ours. The per-Service reconciles that follow do the rest
+   * (status, events, metrics) and find these announced already (setBalancer is idempotent). Returns the keys taken
+   * over, to be reconciled first. Withdrawals are not urgent and are left to the reconciles.
+   */
+  takeOver(keys: Iterable<string>, inputs: (key: string) => ServiceInputs): string[] {
+    if (!this.config) return [];
+    const taken: string[] = [];
+    for (const key of keys) {
+      try {
+        const a = this.announcementFor(key, inputs(key));
+        if (!a) continue;
+        for (const h of this.d.handlers) {
+          if (h.protocol !== 'layer2' || this.announcedBy(h.protocol, key).length > 0) continue;
+          if (!h.shouldAnnounce(a).announce) continue;
+          const r = h.setBalancer(a);
+          if (r instanceof Promise) r.catch(() => undefined); // the reconcile that follows reports failures
+          taken.push(key);
+        }
+      } catch (err) {
+        this.d.log.debug({ service: key, err: (err as Error).message }, 'takeover pass: left to the reconcile');
+      }
+    }
+    return taken;
+  }
+
+  /** What reconcile would announce for `key`, without side effects; undefined where it would withdraw. */
+  private announcementFor(key: string, inputs: ServiceInputs): ServiceAnnouncement | undefined {
+    const svc = inputs.service;
+    const config = this.config;
+    if (!svc || !config || svc.spec?.type !== 'LoadBalancer' || !this.handles(svc)) return undefined;
+    const ips = ingressTexts(svc);
+    if (ips.length === 0) return undefined;
+    const parsed = parseIngress(ips);
+    if (!parsed) return undefined;
+    const pool = poolForIPs(config.pools, parsed);
+    if (!pool) return undefined;
+    const before = this.svcIPs.get(key);
+    if (before && !sameSet(before, ips)) return undefined;
+    return { key, service: svc, ips, parsed, pool, config, endpoints: inputs.endpoints, nodes: inputs.nodes };
+  }
+
   private markAnnounced(protocol: ProtocolName, key: string, svc: Service, ips: readonly string[], now: readonly string[], pool: string): void {
     const byKey = this.announced.get(protocol) as Map<string, readonly string[]>;
     const prev = byKey.get(key);

@@ -219,3 +219,37 @@ test('layer2 handler: interfaces missing on the winner => announceFailed, nothin
   assert.deepEqual(a.calls, ['set default/web 10.97.0.1 bond7']);
   assert.equal(ev.events.filter((e) => e.reason === 'nodeAssigned').length, 1);
 });
+
+test('takeover pass: layer 2 Services newly ours are announced at once, in one pass; announced, withdrawn or invalid ones are left to the reconciles', async () => {
+  const { p, bgp, l2: l2h, gauge, ev } = setup();
+  const svcs = new Map([
+    ['default/a', lbService('a', ['10.97.0.1'])],
+    ['default/b', lbService('b', ['10.97.0.2'])],
+    ['default/c', lbService('c', ['10.97.0.3'])],
+    ['default/none', lbService('none', [])],
+    ['default/outside', lbService('outside', ['10.99.0.9'])],
+  ]);
+  const inp = (k: string) => inputs(svcs.get(k));
+  assert.deepEqual(p.takeOver(svcs.keys(), inp), [], 'nothing without a config');
+  p.setConfig(cfg);
+  l2h.decide = (a) => (a.key === 'default/c' ? 'notOwner' : '');
+  await p.reconcile('default/a', inp('default/a'));
+  l2h.calls = [];
+  bgp.calls = [];
+  const before = ev.events.length;
+  assert.deepEqual(p.takeOver([...svcs.keys(), 'default/deleted'], inp), ['default/b']);
+  assert.deepEqual(l2h.calls, ['set default/b 10.97.0.2 pool=p'], 'only the one newly ours; a is announced already, c is not ours');
+  assert.deepEqual(bgp.calls, [], 'BGP is not urgent');
+  assert.equal(ev.events.length, before, 'no events: the reconcile records them');
+  assert.equal(gauge.values.size, 2, 'metrics untouched (a on both protocols)');
+  // The reconcile that follows finds b announced and does the bookkeeping.
+  await p.reconcile('default/b', inp('default/b'));
+  assert.deepEqual(p.announcedBy('layer2', 'default/b'), ['10.97.0.2']);
+  // A handler that throws for one Service does not stop the pass.
+  l2h.decide = (a) => {
+    if (a.key === 'default/c') throw new Error('boom');
+    return '';
+  };
+  svcs.set('default/d', lbService('d', ['10.97.0.4']));
+  assert.deepEqual(p.takeOver(svcs.keys(), inp), ['default/d']);
+});
