@@ -1,58 +1,74 @@
-// `npm run bench -- failover [--trials N] [--many N] [--skip-keepalived]` (as root): how long a client's requests to a
-// Service address fail when the node announcing it dies, end to end: three `metallb speaker` processes (memberlist on,
-// our default timing) in node namespaces on a bridge (tsp-, 10.97.110.0/24), the dev API server on the bridge, a
-// client namespace sending an HTTP request every 10 ms to a server on each node. Measured from the moment the owner's
-// cable is cut (its veth's host end down: no goodbye) or its speaker gets SIGTERM (memberlist leave) to the first
-// answer through the new owner; with 1 address and with `--many` (1,000) addresses on the dying node. keepalived
-// (VRRPv3, advert_int 0.01 and 1) fails one address over in the same LAN, in the same run, for comparison.
+// `npm run bench -- failover [--trials N] [--many N] [--many-trials N] [--graceful-trials N] [--serf-trials N]
+//                            [--skip-keepalived] [--skip-serf] [--soak SECONDS] [--lab NAME]` (as root):
+// layer 2 failover IN THE LAB (`metallb lab up`, our speakers as the lab runs them: a DaemonSet, memberlist on, our
+// default timing). A hostNetwork echo DaemonSet answers with its node's name behind Services with
+// externalTrafficPolicy: Local, so each answer names the node that took the client's packet: the owner.
+// node1 is the preferred node of the bench's L2Advertisement and owns every bench address until it dies.
+//
+// - cable cut: node1's veth (its host end) down, no goodbye; the time from the cut to the client's first answer
+//   through another node (a request every 10 ms, each on a new connection), for 1 and for --many addresses on node1.
+//   In the same cuts, on the same LAN: keepalived (VRRPv3, advert_int 0.01, its fastest) fails a VIP over from node1
+//   to node2, measured by a second client prober the same way; and serf agents (memberlist with its LAN timing,
+//   MetalLB's) on the nodes time their own detection of node1's death (the cable stays cut until serf sees it).
+// - graceful stop: node1's speaker gets SIGTERM (memberlist leave); its pod is then recreated by the DaemonSet.
+// - --soak SECONDS: no false failover: both CPUs saturated (busy loops, HTTP load through the Services from the
+//   client, every Service patched in turn so the speakers' event loops stay busy); any change of owner or of a
+//   speaker's member count is counted.
+// Everything it starts is stopped and `lab down` runs at the end, even on failure.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KubeClient } from '../src/k8s/client.js';
+import { KubeClient, loadKubeConfig } from '../src/k8s/client.js';
+import { makePlan, type LabPlan } from '../src/lab/plan.js';
 import { electionOrder } from '../src/speaker/l2/election.js';
-import { NS, poolYaml, startEnv, type Env } from '../test/controller/helpers.js';
-import { isRoot, run } from '../test/helpers/netns.js';
-import { TestLan, type LanMachine } from '../test/speaker/lan.js';
-import { metric, startSpeaker, type SpeakerHandle } from '../test/speaker/process.js';
+import { BIN, labSkip, runCmd, startLab, TEST_LAB, type Lab } from '../test/helpers/lab.js';
+import { flag, machineLoad, opt, optString, out, quantile, sleep, stats, until } from './lib.js';
 
-const argv = process.argv.slice(2);
-const opt = (name: string, dflt: number): number => {
-  const i = argv.indexOf(name);
-  return i >= 0 && argv[i + 1] !== undefined ? Number(argv[i + 1]) : dflt;
-};
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const out = (s: string): void => void process.stdout.write(`${s}\n`);
+const NS = 'failover-bench';
+const ECHO_PORT = 18080;
+const ECHO_DS = `apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: fo-echo, namespace: ${NS}}
+spec:
+  selector: {matchLabels: {app: fo-echo}}
+  template:
+    metadata: {labels: {app: fo-echo}}
+    spec:
+      hostNetwork: true
+      tolerations: [{operator: Exists}]
+      containers:
+        - name: echo
+          image: sysnet4admin/echo-hname
+          env: [{name: METALLB_LAB_HTTP_PORT, value: "${ECHO_PORT}"}]
+`;
 
-function stats(xs: number[]): string {
-  if (xs.length === 0) return 'no samples';
-  const s = [...xs].sort((a, b) => a - b);
-  const q = (p: number): number => s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)]!;
-  return `median ${q(0.5).toFixed(0)} ms, p95 ${q(0.95).toFixed(0)} ms, min ${s[0]!.toFixed(0)}, max ${s[s.length - 1]!.toFixed(0)} (n=${s.length})`;
-}
-
-async function until(what: string, fn: () => boolean | Promise<boolean>, timeoutMs = 60_000, everyMs = 50): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      if (await fn()) return;
-    } catch {
-      /* not yet */
-    }
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await sleep(everyMs);
-  }
-}
-
-const SERVER = `require('http').createServer((q, s) => s.end(process.argv[1])).listen(80, '0.0.0.0')`;
 // Every 10 ms a request on a new connection (100 ms timeout); one JSON line per answer: {t, body}.
 const PROBER = `const http = require('http'); const url = process.argv[1];
 setInterval(() => {
   const req = http.get(url, { agent: false, timeout: 100 }, (res) => {
-    let b = ''; res.on('data', (c) => (b += c)); res.on('end', () => process.stdout.write(JSON.stringify({ t: Date.now(), body: b }) + '\\n'));
+    let b = ''; res.on('data', (c) => (b += c)); res.on('end', () => process.stdout.write(JSON.stringify({ t: Date.now(), body: b.trim() }) + '\\n'));
   });
   req.on('timeout', () => req.destroy()); req.on('error', () => {});
 }, 10);`;
+
+const children = new Set<ChildProcess>();
+
+function spawnTracked(file: string, args: string[], opts: { stdout?: boolean } = {}): ChildProcess {
+  const p = spawn(file, args, { stdio: ['ignore', opts.stdout ? 'pipe' : 'ignore', 'ignore'] });
+  children.add(p);
+  p.once('exit', () => children.delete(p));
+  return p;
+}
+
+async function stop(p: ChildProcess): Promise<void> {
+  if (p.exitCode !== null || p.signalCode !== null) return;
+  const gone = new Promise((r) => p.once('exit', r));
+  p.kill('SIGTERM');
+  const t = setTimeout(() => p.kill('SIGKILL'), 3000);
+  await gone;
+  clearTimeout(t);
+}
 
 class Prober {
   private buf = '';
@@ -72,244 +88,399 @@ class Prober {
       }
     });
   }
-  static start(client: LanMachine, url: string): Prober {
-    return new Prober(spawn('ip', ['netns', 'exec', client.ns, process.execPath, '-e', PROBER, url], { stdio: ['ignore', 'pipe', 'ignore'] }));
+  static start(netns: string, url: string): Prober {
+    return new Prober(spawnTracked('ip', ['netns', 'exec', netns, process.execPath, '-e', PROBER, url], { stdout: true }));
   }
-  /** First answer at or after `t0` whose body satisfies `pred`. */
   first(t0: number, pred: (body: string) => boolean): number | undefined {
     return this.answers.find((a) => a.t >= t0 && pred(a.body))?.t;
   }
-  async stop(): Promise<void> {
-    const gone = new Promise((r) => this.proc.once('exit', r));
-    this.proc.kill('SIGKILL');
-    await gone;
+  /** The last `n` answers since `since` all came from `body`. */
+  steady(since: number, body: string, n = 5): boolean {
+    const recent = this.answers.filter((a) => a.t >= since).slice(-n);
+    return recent.length === n && recent.every((a) => a.body === body);
+  }
+  stop(): Promise<void> {
+    return stop(this.proc);
   }
 }
 
-interface Setup {
-  lan: TestLan;
-  env: Env;
-  nodes: LanMachine[];
-  client: LanMachine;
-  servers: ChildProcess[];
-  keyDir: string;
-  speakers: Map<string, SpeakerHandle>;
+interface Bench {
+  lab: Lab;
+  plan: LabPlan;
+  api: KubeClient;
+  dir: string;
+  /** The /22 the bench's pool gives out, on the LAN (the client reaches it directly). */
+  vip: (i: number) => string;
+  services: number;
+  keepalived: ChildProcess[];
+  serf: ChildProcess[];
+  serfRpc: (i: number) => string;
+  kaVip: string;
 }
 
-async function startSpeakers(s: Setup, names: string[]): Promise<void> {
-  const started = await Promise.all(names.map((name) => {
-    const m = s.nodes[Number(name.slice(4)) - 1]!;
-    return startSpeaker(s.env.kubeconfig, name, {
-      netns: m,
-      args: ['--log-level', 'info', '--pod-name', `speaker-${name}`],
-      env: { METALLB_ML_BIND_ADDR: m.ip, METALLB_ML_LABELS: 'app=tsp-bench', METALLB_ML_SECRET_KEY_PATH: s.keyDir },
-    });
-  }));
-  for (const h of started) s.speakers.set(h.node, h);
+const nodeIP = (b: Bench, name: string): string => b.plan.nodes.find((n) => n.name === name)!.ipv4;
+const cable = (b: Bench, name: string): string => b.plan.nodes.find((n) => n.name === name)!.hostInterface;
+
+async function setCable(b: Bench, name: string, state: 'up' | 'down'): Promise<void> {
+  const r = await runCmd('ip', ['link', 'set', cable(b, name), state]);
+  if (r.code !== 0) throw new Error(`ip link set ${cable(b, name)} ${state}: ${r.stderr}`);
 }
 
-async function announcedCount(h: SpeakerHandle): Promise<number> {
-  const text = await h.metrics();
-  return text.split('\n').filter((l) => l.startsWith('metallb_speaker_announced{') && l.endsWith(' 1')).length;
+async function metrics(b: Bench, node: string): Promise<string> {
+  const res = await fetch(`http://${nodeIP(b, node)}:7472/metrics`, { signal: AbortSignal.timeout(3000) });
+  return res.text();
 }
 
-async function setup(): Promise<Setup> {
-  const lan = new TestLan(110).up();
-  const nodes = [1, 2, 3].map((i) => lan.node(i));
-  const client = lan.client();
-  // The Service range is on the LAN, as in MetalLB's layer 2 mode: the client ARPs for the addresses directly.
-  lan.net.ip(client.ns, 'route', 'add', '10.97.64.0/22', 'dev', 'eth0');
-  const servers: ChildProcess[] = [];
-  for (const [i, m] of nodes.entries()) {
-    // The node accepts traffic for every address on lo, but only the speaker answers ARP for them (strictARP).
-    lan.net.sysctl(m.ns, 'net.ipv4.conf.all.arp_ignore', '1');
-    lan.net.sysctl(m.ns, 'net.ipv4.conf.all.arp_announce', '2');
-    servers.push(lan.net.spawn(m.ns, process.execPath, ['-e', SERVER, `node${i + 1}`]));
-  }
-  const env = await startEnv({ extraArgs: ['--host', lan.hostIP] });
-  const keyDir = mkdtempSync(join(tmpdir(), 'tsp-bench-'));
-  writeFileSync(join(keyDir, 'secretkey'), 'tsp-failover-bench-key');
-  await env.apply([
-    ...nodes.map((_, i) => `apiVersion: v1\nkind: Node\nmetadata: {name: node${i + 1}, labels: {tsp-bench/preferred: "${i === 0}"}}\n`),
-    ...nodes.map((_, i) => `apiVersion: v1\nkind: Pod\nmetadata: {name: speaker-node${i + 1}, namespace: ${NS}, labels: {app: tsp-bench}}\nspec: {nodeName: node${i + 1}, hostNetwork: true, containers: [{name: s, image: metallb-ts}]}\n`),
-    poolYaml('bench', ['10.97.64.0/22']),
-    // node1 is preferred: it announces every address until it dies.
-    `apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata: {name: bench, namespace: ${NS}}\nspec:\n  preferredNodeSelectors: [{weight: 100, preference: {matchLabels: {tsp-bench/preferred: "true"}}}]\n`,
-  ].join('---\n'));
-  for (const [i, m] of nodes.entries()) {
-    await env.api.mergePatch(`/api/v1/namespaces/${NS}/pods/speaker-node${i + 1}/status`, { status: { phase: 'Running', podIP: m.ip, podIPs: [{ ip: m.ip }] } });
-  }
-  await env.kc(['create', 'namespace', 'tsp-bench']);
-  const s: Setup = { lan, env, nodes, client, servers, keyDir, speakers: new Map() };
-  await startSpeakers(s, ['node1', 'node2', 'node3']);
-  return s;
+const announced = (text: string): number => text.split('\n').filter((l) => l.startsWith('metallb_speaker_announced{') && l.endsWith(' 1')).length;
+const members = (text: string): number => Number(/^metallb_speaker_memberlist_members (\d+)/m.exec(text)?.[1] ?? NaN);
+
+/** node1 announces every bench address, the others none, and every speaker sees all three. */
+async function heal(b: Bench, timeoutMs = 120_000): Promise<void> {
+  await until(`node1 announces all ${b.services} addresses, the others none`, async () => {
+    const [m1, m2, m3] = await Promise.all(['node1', 'node2', 'node3'].map((n) => metrics(b, n)));
+    return announced(m1!) === b.services && announced(m2!) === 0 && announced(m3!) === 0 && [m1!, m2!, m3!].every((m) => members(m) === 3);
+  }, timeoutMs, 200);
 }
 
-const vip = (i: number): string => `10.97.${64 + (i >> 8)}.${i & 255}`;
+async function setup(lab: Lab, plan: LabPlan): Promise<Bench> {
+  const slot = Number(plan.lan.ipv4.split('.')[2]);
+  const base = 64 + 4 * slot;
+  const vip = (i: number): string => `10.89.${base + (i >> 8)}.${i & 255}`;
+  const api = new KubeClient(loadKubeConfig(lab.kubeconfig), { userAgent: 'bench-failover' });
+  const dir = mkdtempSync(join(tmpdir(), 'tml-failover-'));
+  const b: Bench = { lab, plan, api, dir, vip, services: 0, keepalived: [], serf: [], serfRpc: (i) => `${plan.nodes[i - 1]!.ipv4}:17373`, kaVip: `${plan.lan.ipv4.split('.').slice(0, 3).join('.')}.190` };
+  await lab.kubectlOk(['label', 'node', 'node1', 'failover-bench/preferred=true', '--overwrite']);
+  await lab.kubectlOk(['create', 'namespace', NS]);
+  await lab.kubectlOk(['apply', '-f', '-'], {
+    input: `${ECHO_DS}---
+apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: failover-bench, namespace: metallb-system}
+spec: {addresses: ["10.89.${base}.0/22"], autoAssign: false}
+---
+apiVersion: metallb.io/v1beta1
+kind: L2Advertisement
+metadata: {name: failover-bench, namespace: metallb-system}
+spec:
+  ipAddressPools: [failover-bench]
+  preferredNodeSelectors: [{weight: 100, preference: {matchLabels: {failover-bench/preferred: "true"}}}]
+`,
+  });
+  // The bench's addresses are on the LAN, as layer 2 mode wants: the client ARPs for them directly.
+  await runCmd('ip', ['-n', plan.client.netns, 'route', 'add', `10.89.${base}.0/22`, 'dev', plan.client.interface]);
+  await lab.waitFor('the echo DaemonSet answers on every node', async () => {
+    for (const n of plan.nodes) {
+      const body = (await lab.curl('client', `http://${n.ipv4}:${ECHO_PORT}/`, 2)).trim();
+      if (body !== n.name) return `${n.name} answered ${body}`;
+    }
+    return true;
+  }, 180_000);
+  return b;
+}
 
-/** Services svc-0 … svc-(n-1) holding 10.97.64.0 …, with a serving endpoint; the addresses on every node's lo. */
-async function addServices(s: Setup, from: number, to: number): Promise<void> {
-  const api: KubeClient = s.env.api;
-  const one = async (i: number): Promise<void> => {
-    await api.post('/api/v1/namespaces/tsp-bench/services', {
-      apiVersion: 'v1', kind: 'Service', metadata: { name: `svc-${i}` },
-      spec: { type: 'LoadBalancer', selector: { app: 'none' }, ports: [{ port: 80 }], allocateLoadBalancerNodePorts: false },
-    });
-    await api.post('/apis/discovery.k8s.io/v1/namespaces/tsp-bench/endpointslices', {
-      apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
-      metadata: { name: `svc-${i}-x`, labels: { 'kubernetes.io/service-name': `svc-${i}` } },
-      addressType: 'IPv4', endpoints: [{ addresses: ['10.244.9.9'], conditions: { ready: true } }],
-    });
-    await api.mergePatch(`/api/v1/namespaces/tsp-bench/services/svc-${i}/status`, { status: { loadBalancer: { ingress: [{ ip: vip(i) }] } } });
-  };
+/** Services fo-<from> … fo-<to-1>, each asking for its own bench address; waits until node1 announces them all. */
+async function addServices(b: Bench, from: number, to: number): Promise<void> {
   const todo = Array.from({ length: to - from }, (_, k) => from + k);
   await Promise.all(Array.from({ length: 16 }, async () => {
-    for (let i = todo.shift(); i !== undefined; i = todo.shift()) await one(i);
+    for (let i = todo.shift(); i !== undefined; i = todo.shift()) {
+      await b.api.post(`/api/v1/namespaces/${NS}/services`, {
+        apiVersion: 'v1', kind: 'Service',
+        metadata: { name: `fo-${i}`, annotations: { 'metallb.universe.tf/loadBalancerIPs': b.vip(i), 'metallb.universe.tf/address-pool': 'failover-bench' } },
+        spec: { type: 'LoadBalancer', externalTrafficPolicy: 'Local', ipFamilyPolicy: 'SingleStack', ipFamilies: ['IPv4'], selector: { app: 'fo-echo' }, ports: [{ port: 80, targetPort: ECHO_PORT }] },
+      });
+    }
   }));
-  const batch = Array.from({ length: to - from }, (_, k) => `addr add ${vip(from + k)}/32 dev lo`).join('\n');
-  for (const m of s.nodes) run('ip', ['-n', m.ns, '-batch', '-'], { input: `${batch}\n` });
+  b.services = to;
+  await heal(b, 300_000);
+  // kube-proxy programs the addresses on the nodes on its own schedule: wait until a sample answers through node1.
+  const sample = [...new Set([from, to - 1, ...Array.from({ length: 3 }, () => from + Math.floor(Math.random() * (to - from)))])];
+  for (const i of sample) {
+    await b.lab.waitFor(`${b.vip(i)} answers through node1`, async () => (await b.lab.curl('client', `http://${b.vip(i)}/`, 1)).trim() === 'node1', 300_000, 500);
+  }
 }
 
-async function heal(s: Setup, n: number): Promise<void> {
-  await until('node1 announces everything again', async () => (await announcedCount(s.speakers.get('node1')!)) === n, 120_000, 200);
-  for (const name of ['node2', 'node3']) await until(`${name} announces nothing`, async () => (await announcedCount(s.speakers.get(name)!)) === 0, 60_000, 200);
+// ---------------------------------------------------------------- peers in the same lab
+
+async function startKeepalived(b: Bench): Promise<void> {
+  for (const [i, n] of b.plan.nodes.slice(0, 3).entries()) {
+    const conf = join(b.dir, `ka${i}.conf`);
+    writeFileSync(conf, `global_defs { router_id tml${i} \n enable_script_security }
+vrrp_instance tml {
+  state ${i === 0 ? 'MASTER' : 'BACKUP'}
+  interface ${n.interface}
+  virtual_router_id 97
+  priority ${150 - i * 50}
+  advert_int 0.01
+  version 3
+  virtual_ipaddress { ${b.kaVip}/32 dev ${n.interface} }
+}
+`);
+    b.keepalived.push(spawnTracked('ip', ['netns', 'exec', n.netns, 'keepalived', '--dont-fork', '--vrrp', '--log-console', '-f', conf, '-p', join(b.dir, `k${i}.pid`), '-r', join(b.dir, `v${i}.pid`), '-c', join(b.dir, `c${i}.pid`)]));
+  }
+  await b.lab.waitFor('keepalived: node1 holds the VIP', async () => (await b.lab.curl('client', `http://${b.kaVip}:${ECHO_PORT}/`, 1)).trim() === 'node1', 60_000, 200);
 }
 
-/** One trial: the first answer through a node other than node1 after `kill` (ms), for a random address. */
-async function trial(s: Setup, n: number, kill: () => Promise<void>): Promise<{ ms: number; expected: boolean }> {
-  const i = Math.floor(Math.random() * n);
-  const ip = vip(i);
+const serfKey = Buffer.from('failover-bench-serf-key!').subarray(0, 16).toString('base64');
+
+async function serfCmd(b: Bench, i: number, args: string[]): Promise<string> {
+  const n = b.plan.nodes[i - 1]!;
+  // Flags before the arguments: Go's flag package stops at the first argument.
+  const [sub, ...rest] = args;
+  const r = await runCmd('ip', ['netns', 'exec', n.netns, 'serf', sub!, `-rpc-addr=${b.serfRpc(i)}`, ...rest], { timeoutMs: 10_000 });
+  return r.stdout;
+}
+
+async function serfStatus(b: Bench, i: number, member: string): Promise<string | undefined> {
+  const text = await serfCmd(b, i, ['members', '-format=json']);
+  const doc = JSON.parse(text) as { members: { name: string; status: string }[] };
+  return doc.members.find((m) => m.name === member)?.status;
+}
+
+async function startSerf(b: Bench): Promise<void> {
+  for (const [k, n] of b.plan.nodes.slice(0, 3).entries()) {
+    const i = k + 1;
+    b.serf.push(spawnTracked('ip', ['netns', 'exec', n.netns, 'serf', 'agent', `-node=serf-node${i}`, `-bind=${n.ipv4}:17946`, `-rpc-addr=${b.serfRpc(i)}`, '-profile=lan', `-encrypt=${serfKey}`, '-log-level=err']));
+  }
+  for (let i = 1; i <= 3; i++) await until(`serf agent ${i} answers`, async () => (await serfCmd(b, i, ['members'])).includes(`serf-node${i}`), 30_000, 200);
+  for (let i = 2; i <= 3; i++) await until(`serf agent ${i} joins`, async () => /Successfully joined/.test(await serfCmd(b, i, ['join', `${nodeIP(b, 'node1')}:17946`])), 30_000, 500);
+}
+
+async function serfHealed(b: Bench): Promise<void> {
+  await until('serf agents see each other alive', async () => {
+    if ((await serfStatus(b, 2, 'serf-node1')) !== 'alive') {
+      await serfCmd(b, 1, ['join', `${nodeIP(b, 'node2')}:17946`]);
+      return false;
+    }
+    return (await serfStatus(b, 1, 'serf-node2')) === 'alive';
+  }, 60_000, 300);
+}
+
+// ---------------------------------------------------------------- trials
+
+/** From the new owner's speaker log: when it declared node1 dead and when it announced `ip`, ms after t0. */
+async function speakerTimeline(b: Bench, node: string, ip: string, t0: number): Promise<string> {
+  const pods = (await b.lab.pods('metallb-system', 'component=speaker')).filter((p) => (p.spec as { nodeName?: string } | undefined)?.nodeName === node);
+  if (pods.length === 0) return '';
+  const r = await b.lab.kubectl(['logs', '-n', 'metallb-system', pods[0]!.metadata.name, '--since=60s']);
+  let failed: number | undefined;
+  let announcedAt: number | undefined;
+  const notes: string[] = [];
+  for (const line of r.stdout.split('\n')) {
+    try {
+      const l = JSON.parse(line) as { ts?: string; msg?: string; member?: string; ip?: string; suspectedForMs?: number; confirmations?: number };
+      const t = l.ts ? Date.parse(l.ts) - t0 : -1;
+      if (t < 0 || t > 60_000) continue;
+      if (l.member === 'node1' && /suspect timeout reached/.test(l.msg ?? '')) notes.push(`suspected for ${l.suspectedForMs} ms, ${l.confirmations} confirmations`);
+      if (l.member === 'node1' && /not accusing it yet/.test(l.msg ?? '')) notes.push(`fast path withheld at +${t} ms`);
+      if (failed === undefined && l.member === 'node1' && /member failed|node1 left/.test(l.msg ?? '')) failed = t;
+      if (announcedAt === undefined && l.ip === ip && /announcing service IP/.test(l.msg ?? '')) announcedAt = t;
+    } catch {
+      /* not JSON */
+    }
+  }
+  return `${node}: node1 dead at +${failed ?? '?'} ms, ${ip} announced at +${announcedAt ?? '?'} ms${notes.length ? ` (${notes.join('; ')})` : ''}`;
+}
+
+interface CutResult {
+  ours: number;
+  expected: boolean;
+  keepalived?: number;
+  serf?: number;
+}
+
+async function cutTrial(b: Bench, withSerf: boolean): Promise<CutResult> {
+  const i = Math.floor(Math.random() * b.services);
+  const ip = b.vip(i);
   const expected = electionOrder(['node2', 'node3'], ip)[0]!;
-  // After the previous trial the client may still send to the interim owner (it serves too): start from scratch.
-  s.lan.net.ip(s.client.ns, 'neigh', 'flush', 'all');
-  const prober = Prober.start(s.client, `http://${ip}/`);
+  await runCmd('ip', ['-n', b.plan.client.netns, 'neigh', 'flush', 'all']);
+  const prober = Prober.start(b.plan.client.netns, `http://${ip}/`);
+  const kaProber = b.keepalived.length > 0 ? Prober.start(b.plan.client.netns, `http://${b.kaVip}:${ECHO_PORT}/`) : undefined;
   try {
     const since = Date.now();
     try {
-      // Steady state: the last few answers all come from node1.
-      await until('answers from node1', () => {
-        const recent = prober.answers.filter((a) => a.t >= since).slice(-5);
-        return recent.length === 5 && recent.every((a) => a.body === 'node1');
-      }, 60_000, 20);
+      await until(`answers from node1 for ${ip}${kaProber ? ' and the keepalived VIP' : ''}`, () => prober.steady(since, 'node1') && (!kaProber || kaProber.steady(since, 'node1')), 120_000, 20);
     } catch (err) {
-      const arp = s.lan.arpingAll(s.client, ip, 2);
-      throw new Error(`${(err as Error).message} for ${ip}; answers ${JSON.stringify(prober.answers.slice(-3))}; ARP from ${arp.join(',')}`);
+      throw new Error(`${(err as Error).message}; last answers: ${JSON.stringify(prober.answers.slice(-3))}${kaProber ? `, keepalived VIP: ${JSON.stringify(kaProber.answers.slice(-3))}` : ''}`);
     }
     await sleep(200 + Math.random() * 300);
     const t0 = Date.now();
-    await kill();
-    await until('an answer through the new owner', () => prober.first(t0, (b) => b !== 'node1') !== undefined, 60_000, 10);
-    const t1 = prober.first(t0, (b) => b !== 'node1')!;
-    const body = prober.answers.find((a) => a.t === t1)!.body;
-    return { ms: t1 - t0, expected: body === expected };
+    await setCable(b, 'node1', 'down');
+    try {
+      await until('an answer through the new owner', () => prober.first(t0, (x) => x !== 'node1') !== undefined && (!kaProber || kaProber.first(t0, (x) => x !== 'node1') !== undefined), 60_000, 10);
+      let serf: number | undefined;
+      if (withSerf) {
+        await until('serf on node2 marks node1 failed', async () => (await serfStatus(b, 2, 'serf-node1')) === 'failed', 60_000, 50);
+        serf = Date.now() - t0;
+      }
+      const t1 = prober.first(t0, (x) => x !== 'node1')!;
+      const body = prober.answers.find((a) => a.t === t1)!.body;
+      if (flag('--verbose')) out(`  trial: ${ip} answered through ${body} at +${t1 - t0} ms; ${await speakerTimeline(b, body, ip, t0)}`);
+      return { ours: t1 - t0, expected: body === expected, ...(kaProber ? { keepalived: kaProber.first(t0, (x) => x !== 'node1')! - t0 } : {}), ...(serf !== undefined ? { serf } : {}) };
+    } finally {
+      await setCable(b, 'node1', 'up');
+    }
   } finally {
     await prober.stop();
+    await kaProber?.stop();
   }
 }
 
-async function benchSpeaker(s: Setup, n: number, trials: number): Promise<void> {
-  await heal(s, n);
-  const cut: number[] = [];
-  let wrong = 0;
-  for (let k = 0; k < trials; k++) {
-    const r = await trial(s, n, async () => void run('ip', ['link', 'set', s.nodes[0]!.cable, 'down']));
-    cut.push(r.ms);
-    if (!r.expected) wrong++;
-    run('ip', ['link', 'set', s.nodes[0]!.cable, 'up']);
-    await heal(s, n);
-  }
-  out(`metallb-ts, ${n} address(es) on the dying node, cable cut → first answer through the new owner: ${stats(cut)}${wrong ? ` (${wrong} answered by another node than the election's)` : ''}`);
-  const graceful: number[] = [];
-  for (let k = 0; k < Math.min(trials, 10); k++) {
-    const r = await trial(s, n, async () => void s.speakers.get('node1')!.child.kill('SIGTERM'));
-    graceful.push(r.ms);
-    await s.speakers.get('node1')!.exited();
-    await startSpeakers(s, ['node1']);
-    await heal(s, n);
-  }
-  out(`metallb-ts, ${n} address(es), speaker stopped (SIGTERM: memberlist leave) → first answer through the new owner: ${stats(graceful)}`);
-}
-
-async function benchKeepalived(s: Setup, advert: number, trials: number): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'tsp-keepalived-'));
-  const procs: ChildProcess[] = [];
-  const VIP = '10.97.110.200';
-  try {
-    for (const [i, m] of s.nodes.entries()) {
-      const conf = join(dir, `n${i}.conf`);
-      writeFileSync(conf, `global_defs { router_id tsp${i} \n enable_script_security }
-vrrp_instance tsp {
-  state ${i === 0 ? 'MASTER' : 'BACKUP'}
-  interface eth0
-  virtual_router_id 97
-  priority ${150 - i * 50}
-  advert_int ${advert}
-  version 3
-  virtual_ipaddress { ${VIP}/24 dev eth0 }
-}
-`);
-      procs.push(s.lan.net.spawn(m.ns, 'keepalived', ['--dont-fork', '--vrrp', '--log-console', '-f', conf, '-p', join(dir, `k${i}.pid`), '-r', join(dir, `v${i}.pid`), '-c', join(dir, `c${i}.pid`)]));
+/** The speaker process of a node: a `metallb … speaker` node process in that node's network namespace. */
+function speakerPid(b: Bench, node: string): number {
+  const n = b.plan.nodes.find((x) => x.name === node)!;
+  const want = statSync(`/run/netns/${n.netns}`).ino;
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const argv = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+      if (!argv.includes('speaker') || !/node/.test(readlinkSync(`/proc/${d}/exe`))) continue;
+      if (!argv.some((a) => /metallb/.test(a))) continue;
+      const ns = readlinkSync(`/proc/${d}/ns/net`);
+      if (ns === `net:[${want}]`) return Number(d);
+    } catch {
+      /* gone */
     }
-    const times: number[] = [];
-    for (let k = 0; k < trials; k++) {
-      s.lan.net.ip(s.client.ns, 'neigh', 'flush', 'all');
-      const prober = Prober.start(s.client, `http://${VIP}/`);
+  }
+  throw new Error(`no speaker process found in ${n.netns}`);
+}
+
+async function gracefulTrial(b: Bench): Promise<number> {
+  const i = Math.floor(Math.random() * b.services);
+  const ip = b.vip(i);
+  await runCmd('ip', ['-n', b.plan.client.netns, 'neigh', 'flush', 'all']);
+  const prober = Prober.start(b.plan.client.netns, `http://${ip}/`);
+  try {
+    const since = Date.now();
+    await until(`answers from node1 for ${ip}`, () => prober.steady(since, 'node1'), 60_000, 20);
+    await sleep(200 + Math.random() * 300);
+    const pid = speakerPid(b, 'node1');
+    const t0 = Date.now();
+    process.kill(pid, 'SIGTERM');
+    await until('an answer through the new owner', () => prober.first(t0, (x) => x !== 'node1') !== undefined, 60_000, 10);
+    return prober.first(t0, (x) => x !== 'node1')! - t0;
+  } finally {
+    await prober.stop();
+    // A fresh pod from the DaemonSet (the kubelet would restart the container only after a back-off).
+    const pods = (await b.lab.pods('metallb-system', 'component=speaker')).filter((p) => (p.spec as { nodeName?: string } | undefined)?.nodeName === 'node1');
+    for (const p of pods) await b.lab.kubectl(['delete', 'pod', '-n', 'metallb-system', p.metadata.name, '--wait=false']);
+    await heal(b);
+  }
+}
+
+const ratio = (ours: number[], theirs: number[]): string => (theirs.length && ours.length ? `${(quantile(ours, 0.5) / quantile(theirs, 0.5)).toFixed(2)}×` : 'n/a');
+
+async function series(b: Bench, cutTrials: number, gracefulTrials: number, serfTrials: number): Promise<void> {
+  const ours: number[] = [];
+  const ka: number[] = [];
+  const serf: number[] = [];
+  let wrong = 0;
+  for (let k = 0; k < cutTrials; k++) {
+    const r = await cutTrial(b, k < serfTrials);
+    ours.push(r.ours);
+    if (!r.expected) wrong++;
+    if (r.keepalived !== undefined) ka.push(r.keepalived);
+    if (r.serf !== undefined) serf.push(r.serf);
+    await heal(b);
+    if (r.serf !== undefined) await serfHealed(b);
+  }
+  const n = b.services;
+  out(`metallb-ts, ${n} address(es) on node1, cable cut → first answer through the new owner: ${stats(ours)}${wrong ? ` (${wrong} first answered by another node than the election's)` : ''}`);
+  if (ka.length) out(`keepalived (VRRPv3, advert_int 0.01), 1 VIP, the same cuts → first answer through the backup: ${stats(ka)}; metallb-ts/keepalived median ratio ${ratio(ours, ka)}`);
+  if (serf.length) out(`serf (memberlist LAN timing, MetalLB's), the same cuts → node2's agent marks node1 failed: ${stats(serf)}; metallb-ts failover is ${(quantile(serf, 0.5) / quantile(ours, 0.5)).toFixed(0)}× faster (median)`);
+  const graceful: number[] = [];
+  for (let k = 0; k < gracefulTrials; k++) graceful.push(await gracefulTrial(b));
+  if (graceful.length) out(`metallb-ts, ${n} address(es), node1's speaker stopped (SIGTERM: memberlist leave) → first answer through the new owner: ${stats(graceful)}`);
+  out(`  (${machineLoad()})`);
+}
+
+// ---------------------------------------------------------------- soak
+
+async function soak(b: Bench, seconds: number): Promise<void> {
+  await heal(b);
+  const before = await Promise.all(['node1', 'node2', 'node3'].map((n) => metrics(b, n)));
+  const leaves = (t: string): number => Number(/^metallb_speaker_memberlist_events_total\{event="leave"\} (\d+)/m.exec(t)?.[1] ?? 0);
+  const prober = Prober.start(b.plan.client.netns, `http://${b.vip(0)}/`);
+  const burners = b.plan.nodes.slice(0, 2).map((n) => spawnTracked('ip', ['netns', 'exec', n.netns, process.execPath, '-e', 'for(;;){}']));
+  const load = spawnTracked(process.execPath, [BIN, 'lab', 'load', `http://${b.vip(Math.min(1, b.services - 1))}/`, '--concurrency', '20', '--duration', `${Math.min(600, seconds)}s`, '--timeout', '2s', '--name', b.lab.name]);
+  const t0 = Date.now();
+  let churn = 0;
+  let samples = 0;
+  let memberDrops = 0;
+  let ownerMoves = 0;
+  let scrapeFailures = 0;
+  const loads: number[] = [];
+  try {
+    const churner = (async () => {
+      while (Date.now() - t0 < seconds * 1000) {
+        // A changed annotation is a Service update every speaker reprocesses.
+        await b.api.mergePatch(`/api/v1/namespaces/${NS}/services/fo-${churn % b.services}`, { metadata: { annotations: { 'failover-bench/churn': String(churn) } } }).catch(() => undefined);
+        churn++;
+        await sleep(b.services > 1 ? 5 : 50);
+      }
+    })();
+    while (Date.now() - t0 < seconds * 1000) {
+      await sleep(1000);
+      loads.push(Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]));
       try {
-        const since = Date.now();
-        await until('keepalived master node1 answers', () => {
-          const recent = prober.answers.filter((a) => a.t >= since).slice(-5);
-          return recent.length === 5 && recent.every((a) => a.body === 'node1');
-        }, 60_000, 20);
-        await sleep(200 + Math.random() * 300);
-        const t0 = Date.now();
-        run('ip', ['link', 'set', s.nodes[0]!.cable, 'down']);
-        await until('an answer through the backup', () => prober.first(t0, (b) => b !== 'node1') !== undefined, 60_000, 10);
-        times.push(prober.first(t0, (b) => b !== 'node1')! - t0);
-      } finally {
-        await prober.stop();
-        run('ip', ['link', 'set', s.nodes[0]!.cable, 'up']);
+        const ms = await Promise.all(['node1', 'node2', 'node3'].map((n) => metrics(b, n)));
+        samples++;
+        if (ms.some((m) => members(m) !== 3)) memberDrops++;
+        if (announced(ms[0]!) !== b.services || announced(ms[1]!) !== 0 || announced(ms[2]!) !== 0) ownerMoves++;
+      } catch {
+        scrapeFailures++;
       }
     }
-    out(`keepalived (VRRPv3, advert_int ${advert}), 1 address, cable cut → first answer through the backup: ${stats(times)}`);
+    await churner;
   } finally {
-    for (const p of procs) {
-      const gone = new Promise((r) => p.once('exit', r));
-      p.kill('SIGTERM');
-      const t = setTimeout(() => p.kill('SIGKILL'), 3000);
-      await gone;
-      clearTimeout(t);
-    }
-    rmSync(dir, { recursive: true, force: true });
+    for (const p of [...burners, load]) await stop(p);
+    await prober.stop();
   }
+  const after = await Promise.all(['node1', 'node2', 'node3'].map((n) => metrics(b, n)));
+  const falseLeaves = after.reduce((s, t, k) => s + leaves(t) - leaves(before[k]!), 0);
+  const answers = prober.answers.length;
+  const foreign = prober.answers.filter((a) => a.body !== 'node1').length;
+  out(`soak ${seconds} s, CPUs saturated (2 busy loops, HTTP load through the Services, ${churn} Service updates): ` +
+    `${falseLeaves} false failure(s) (memberlist leave events), ${ownerMoves}/${samples} samples with an address off node1, ${memberDrops}/${samples} with a speaker seeing < 3 members` +
+    `${scrapeFailures ? `, ${scrapeFailures} metric scrapes failed` : ''}; the client's ${answers} answers: ${foreign} not from node1; load average ${quantile(loads, 0.5).toFixed(1)} median, ${Math.max(...loads).toFixed(1)} max`);
 }
 
+// ---------------------------------------------------------------- main
+
 export async function runFailoverBench(): Promise<void> {
-  if (!isRoot()) {
-    out('skipped: needs root (network namespaces, raw sockets)');
+  if (labSkip) {
+    out(`skipped: ${labSkip}`);
     return;
   }
   const trials = opt('--trials', 20);
   const many = opt('--many', 1000);
-  out(`machine: load average ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores; trials ${trials}`);
-  const s = await setup();
+  const soakSeconds = opt('--soak', 0);
+  const name = optString('--lab', TEST_LAB);
+  out(`machine: ${machineLoad()}; lab "${name}"; ${trials} trials`);
+  const t0 = Date.now();
+  // The default lab is shared with the lab tests: take their lock. A named lab is ours alone.
+  const lab = await startLab(undefined, { nodes: 3, name, lock: name === TEST_LAB });
+  let b: Bench | undefined;
   try {
-    await addServices(s, 0, 1);
-    await benchSpeaker(s, 1, trials);
+    const plan = makePlan({ name, nodes: 3 });
+    out(`lab up: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    b = await setup(lab, plan);
+    if (!flag('--skip-keepalived')) await startKeepalived(b);
+    const serfTrials = flag('--skip-serf') ? 0 : Math.min(trials, opt('--serf-trials', 3));
+    if (serfTrials > 0) await startSerf(b);
+    await addServices(b, 0, 1);
+    if (trials > 0) await series(b, trials, opt('--graceful-trials', 5), serfTrials);
     if (many > 1) {
-      await addServices(s, 1, many);
-      await benchSpeaker(s, many, Math.max(5, Math.round(trials / 2)));
+      const t = Date.now();
+      await addServices(b, 1, many);
+      out(`(${many} Services created and announced by node1 in ${((Date.now() - t) / 1000).toFixed(1)} s)`);
+      if (trials > 0) await series(b, opt('--many-trials', Math.max(5, Math.round(trials / 2))), opt('--graceful-trials', 3), 0);
     }
-    if (!argv.includes('--skip-keepalived')) {
-      // Our speakers do not touch the keepalived address; they keep running.
-      await benchKeepalived(s, 0.01, trials);
-      await benchKeepalived(s, 1, Math.min(trials, 10));
-    }
+    if (soakSeconds > 0) await soak(b, soakSeconds);
   } finally {
-    await Promise.all([...s.speakers.values()].map((h) => h.kill('SIGKILL')));
-    await s.env.close();
-    await s.lan.down();
-    rmSync(s.keyDir, { recursive: true, force: true });
+    await Promise.all([...children].map(stop));
+    if (b) rmSync(b.dir, { recursive: true, force: true });
+    b?.api.close();
+    await lab.down();
+    out(`(bench done in ${((Date.now() - t0) / 1000).toFixed(0)} s; lab down)`);
   }
 }
-
-if (import.meta.url === `file://${process.argv[1]}`) await runFailoverBench();
