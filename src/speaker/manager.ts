@@ -26,7 +26,7 @@ import { fromEndpointSlices, fromEndpoints, type ServiceEndpoint } from './endpo
 import { DisabledMembership, type Membership } from './membership.js';
 import { SpeakerMetrics } from './metrics.js';
 import { isNetworkUnavailable, isExcludedFromBalancers } from './nodes.js';
-import { AnnouncePipeline } from './pipeline.js';
+import { AnnouncePipeline, type ServiceInputs } from './pipeline.js';
 import type { ProtocolHandler } from './protocol.js';
 import type { SpeakerPart } from './part.js';
 import { Layer2Handler, type Announcer } from './l2/layer2.js';
@@ -87,6 +87,9 @@ const contentOf = (o: KubeObject): string => {
 const labelsOf = (o: KubeObject): string => JSON.stringify(o.metadata?.labels ?? {});
 const serviceRelevant = (s: Service): string =>
   JSON.stringify([s.spec, s.status?.loadBalancer, s.metadata?.labels, s.metadata?.annotations, s.metadata?.deletionTimestamp !== undefined]);
+
+/** Services elected per turn of the takeover pass (gratuitous packets go out after each). */
+const TAKEOVER_CHUNK = 64;
 
 export class Speaker {
   readonly metrics: SpeakerMetrics;
@@ -269,10 +272,19 @@ export class Speaker {
    */
   private takeOver(): void {
     if (!this.servicesStarted || this.stopped) return;
-    const keys = this.services?.keys() ?? [];
-    const taken = this.pipeline.takeOver(keys, (k) => ({ service: this.services?.get(k), endpoints: this.endpointsFor(k), nodes: this.nodeMap() }));
-    for (const k of taken) this.serviceQueue.add(k);
-    if (taken.length > 0) this.log.debug({ services: taken.length }, 'took over services ahead of their reconciles');
+    const keys = [...(this.services?.keys() ?? [])];
+    const inputs = (k: string): ServiceInputs => ({ service: this.services?.get(k), endpoints: this.endpointsFor(k), nodes: this.nodeMap() });
+    void (async () => {
+      const taken: string[] = [];
+      for (let i = 0; i < keys.length; i += TAKEOVER_CHUNK) {
+        taken.push(...this.pipeline.takeOver(keys.slice(i, i + TAKEOVER_CHUNK), inputs));
+        // The announcer sends a turn's gratuitous packets in a microtask: yield to it (and to nothing else) so each
+        // chunk's addresses go out while the next chunk is elected.
+        await Promise.resolve();
+      }
+      for (const k of taken) this.serviceQueue.add(k);
+      if (taken.length > 0) this.log.debug({ services: taken.length }, 'took over services ahead of their reconciles');
+    })();
   }
 
   requestReprocessAll(): void {
