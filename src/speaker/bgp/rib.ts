@@ -44,6 +44,8 @@ export interface FlushResult {
 // wire form. Attribute sets are referred to by a small number; 0 = none (withdrawn / not sent).
 const QUEUED = 1;
 const IPV6 = 2;
+/** ROUTE-REFRESH: announce again even though the peer has it (`have` stays what the peer holds). */
+const RESEND = 4;
 
 const IPV6_KEY = '\xff';
 
@@ -90,7 +92,7 @@ export class AdjRibOut {
   private have = new Uint32Array(0);
   /** Slot -> attribute set id this set() call gave the prefix (0 between calls). */
   private staged = new Uint32Array(0);
-  /** Slot -> QUEUED | IPV6. */
+  /** Slot -> QUEUED | IPV6 | RESEND. */
   private flags = new Uint8Array(0);
   private readonly freeSlots: number[] = [];
   /** Slots whose want and have differ, in the order they changed. */
@@ -308,7 +310,7 @@ export class AdjRibOut {
 
   /** The session went down: the peer holds nothing; everything wanted is pending again. */
   reset(): void {
-    for (let i = this.head; i < this.queueLength; i++) this.flags[this.queue[i]!]! &= ~QUEUED;
+    for (let i = this.head; i < this.queueLength; i++) this.flags[this.queue[i]!]! &= ~(QUEUED | RESEND);
     this.clearQueue();
     this.announcedCount = 0;
     for (let slot = 0; slot < this.keys.length; slot++) {
@@ -319,12 +321,14 @@ export class AdjRibOut {
     }
   }
 
-  /** ROUTE-REFRESH (RFC 2918 §4): everything of `family` the peer holds is sent again. */
+  /**
+   * ROUTE-REFRESH (RFC 2918 §4): everything of `family` the peer holds is sent again. What the peer holds is kept
+   * (only marked to be sent again): a prefix withdrawn before the next flush must still reach the peer as a withdrawal.
+   */
   resend(family: IPFamily): void {
     for (let slot = 0; slot < this.keys.length; slot++) {
       if (this.keys[slot] === undefined || !this.have[slot] || this.familyOf(slot) !== family) continue;
-      this.have[slot] = 0;
-      this.announcedCount--;
+      this.flags[slot]! |= RESEND;
       this.enqueue(slot);
     }
   }
@@ -370,12 +374,13 @@ export class AdjRibOut {
     const end = Math.min(this.queueLength, this.head + max);
     for (; this.head < end; this.head++) {
       const slot = this.queue[this.head]!;
-      this.flags[slot]! &= ~QUEUED;
+      const resend = (this.flags[slot]! & RESEND) !== 0;
+      this.flags[slot]! &= ~(QUEUED | RESEND);
       const want = this.want[slot]!;
       const have = this.have[slot]!;
       const family = this.familyOf(slot);
       if (want && families.has(family) && packer.canAnnounce(this.attrs[want]!, family)) {
-        if (have === want) continue;
+        if (have === want && !resend) continue;
         let g = groups.get(want);
         if (!g) groups.set(want, (g = { v4: [], v6: [] }));
         (family === 'IPv4' ? g.v4 : g.v6).push(this.wireOf(slot));

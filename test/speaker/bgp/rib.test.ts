@@ -8,7 +8,7 @@ import { AS_TRANS, MAX_MESSAGE_LENGTH, type PathAttribute, type UpdateMessage } 
 import { UpdatePacker, type EncodingContext } from '../../../src/speaker/bgp/packer.js';
 import { Parser } from '../../../src/speaker/bgp/parser.js';
 import { encodePrefix, encodePrefixSlow, ipv4Wire, wireText } from '../../../src/speaker/bgp/nlri.js';
-import { AdjRibOut, type Advertisement } from '../../../src/speaker/bgp/rib.js';
+import { AdjRibOut, formatStandardCommunity, type Advertisement } from '../../../src/speaker/bgp/rib.js';
 import { seededRandom } from '../../helpers/random.js';
 import { serializeUpdate } from '../../../src/speaker/bgp/serializer.js';
 import { backoffDelay } from '../../../src/speaker/bgp/session.js';
@@ -226,6 +226,58 @@ describe('AdjRibOut', () => {
     rib.reset();
     assert.equal(rib.pending, 2);
     assert.equal(rib.announced, 0);
+  });
+
+  it('resend() keeps a pending withdrawal: a ROUTE-REFRESH before the flush does not leave the peer a stale route', () => {
+    const rib = new AdjRibOut();
+    rib.set([{ prefix: '10.0.0.1/32' }, { prefix: '10.0.0.2/32' }]);
+    const packer = new UpdatePacker(EBGP);
+    flushAll(rib, packer);
+    rib.set([{ prefix: '10.0.0.1/32' }]);
+    rib.resend('IPv4');
+    const u = decode(flushAll(rib, packer));
+    assert.deepEqual(withdrawn(u), ['10.0.0.2/32']);
+    assert.deepEqual([...announced(u).keys()], ['10.0.0.1/32']);
+    assert.equal(rib.announced, 1);
+    assert.equal(rib.pending, 0);
+  });
+
+  it('what the peer holds ends equal to the wanted set through random set/partial flush/resend/reset sequences', () => {
+    for (let seed = 1; seed <= 30; seed++) {
+      const rnd = seededRandom(seed);
+      const rib = new AdjRibOut();
+      const packer = new UpdatePacker(EBGP);
+      /** Prefix -> communities, as the peer has it (from the decoded UPDATEs). */
+      const peer = new Map<string, string>();
+      let want = new Map<string, string>();
+      const prefixes = Array.from({ length: 40 }, (_, i) => (i % 3 === 0 ? `fd00:97::${(i + 1).toString(16)}/128` : v4(i)));
+      const apply = (bufs: Buffer[]): void => {
+        const u = decode(bufs);
+        for (const p of withdrawn(u)) peer.delete(p);
+        for (const [p, a] of announced(u)) {
+          const c = a.attrs.find((x) => x.kind === 'communities');
+          peer.set(p, c?.kind === 'communities' ? c.communities.map(formatStandardCommunity).join(',') : '');
+        }
+      };
+      for (let step = 0; step < 60; step++) {
+        const r = rnd();
+        if (r < 0.45) {
+          want = new Map();
+          for (const p of prefixes) if (rnd() < 0.5) want.set(p, rnd() < 0.5 ? '' : `65000:${Math.floor(rnd() * 3)}`);
+          rib.set([...want].map(([p, c]) => ({ prefix: p, ...(c ? { communities: [c] } : {}) })));
+        } else if (r < 0.75) {
+          apply((rib.flush(packer, BOTH, 1 + Math.floor(rnd() * 10)), packer.take()));
+        } else if (r < 0.9) {
+          rib.resend(rnd() < 0.5 ? 'IPv4' : 'IPv6');
+        } else {
+          rib.reset();
+          peer.clear();
+        }
+      }
+      apply(flushAll(rib, packer));
+      assert.deepEqual(new Map([...peer].sort()), new Map([...want].sort()), `seed ${seed}`);
+      assert.equal(rib.announced, want.size, `seed ${seed}`);
+    }
   });
 
   it('families not negotiated are not sent (and not counted as announced)', () => {
