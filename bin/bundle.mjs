@@ -37,12 +37,15 @@ function listFiles(dir, out) {
   return out;
 }
 
-/** sha256 over every file under src/, the lockfile (dependency versions) and this file (the build options). */
+/**
+ * sha256 over every file under src/, the lockfile (dependency versions), tsconfig.json (esbuild reads it: class fields,
+ * decorators) and this file (the build options).
+ */
 export function sourceHash(root = PACKAGE_ROOT) {
   const h = createHash('sha256');
   h.update(`metallb-ts bundle ${BUILD_VERSION}\0`);
   const files = listFiles(join(root, 'src'), []).sort();
-  for (const f of [...files, join(root, 'package-lock.json'), fileURLToPath(import.meta.url)]) {
+  for (const f of [...files, join(root, 'package-lock.json'), join(root, 'tsconfig.json'), fileURLToPath(import.meta.url)]) {
     h.update(relative(root, f));
     h.update('\0');
     try {
@@ -74,6 +77,25 @@ const pidAlive = (pid) => {
 };
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A build takes seconds; a lock this old is left over whatever its pid says: the builder may have been killed and its
+ * pid reused by another process (pid_max is often 32768), which would otherwise make every run wait for the timeout.
+ */
+export const STALE_LOCK_MS = 60_000;
+
+/**
+ * Moves a finished build into place. Another builder may have got there first (a lock taken over as stale while its
+ * owner was still building): its bundle is as good as ours, so ours is dropped instead of failing the run.
+ */
+export function publishBundle(tmp, dir) {
+  try {
+    renameSync(tmp, dir);
+  } catch (err) {
+    if (!existsSync(join(dir, 'metallb.mjs'))) throw err;
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
 
 /**
  * Builds the bundle for the current sources unless it exists; returns its CLI entry. Several processes may ask at
@@ -110,13 +132,13 @@ export async function ensureBundle(root = PACKAGE_ROOT, { timeoutMs = 120_000 } 
       continue;
     }
     // A dead builder (or one that died between mkdir and writing its pid) leaves the lock behind.
-    if ((owner > 0 && !pidAlive(owner)) || (owner === 0 && age > 5000)) rmSync(lock, { recursive: true, force: true });
+    if ((owner > 0 && !pidAlive(owner)) || (owner === 0 && age > 5000) || age > STALE_LOCK_MS) rmSync(lock, { recursive: true, force: true });
     if (Date.now() > until) throw new Error(`the CLI bundle is still being built by pid ${owner} (${lock})`);
     await sleep(100);
   }
+  const tmp = `${dir}.tmp-${process.pid}`;
   try {
     if (existsSync(entry)) return entry;
-    const tmp = `${dir}.tmp-${process.pid}`;
     rmSync(tmp, { recursive: true, force: true });
     const esbuild = await import('esbuild');
     await esbuild.build({
@@ -138,11 +160,19 @@ export async function ensureBundle(root = PACKAGE_ROOT, { timeoutMs = 120_000 } 
       legalComments: 'none',
       logLevel: 'silent',
     });
-    renameSync(tmp, dir);
+    publishBundle(tmp, dir);
     pruneOldBundles(root, dir);
     return entry;
   } finally {
-    rmSync(lock, { recursive: true, force: true });
+    rmSync(tmp, { recursive: true, force: true });
+    // Only our own lock: if ours was taken over as stale, the lock there now is another builder's.
+    let owner = '';
+    try {
+      owner = readFileSync(join(lock, 'pid'), 'utf8').trim();
+    } catch {
+      /* gone */
+    }
+    if (owner === String(process.pid)) rmSync(lock, { recursive: true, force: true });
   }
 }
 
@@ -160,6 +190,9 @@ function pruneOldBundles(root, keep, count = 4) {
     const m = /^cli-[0-9a-f]+\.tmp-(\d+)$/.exec(n);
     if (m && !pidAlive(Number(m[1]))) rmSync(join(base, n), { recursive: true, force: true });
   }
+  // V8's compile cache (bin/metallb.js, Node >= 22) holds code of every bundle ever run, keyed by file path: entries of
+  // older bundles are never read again. It refills on the next runs.
+  rmSync(join(base, 'v8'), { recursive: true, force: true });
 }
 
 // `node bin/bundle.mjs`: build now (npm run build:bundle), print the entry.

@@ -1,12 +1,12 @@
 // bin/bundle.mjs: the CLI bundle is keyed by a hash of the sources, holds the worker entry points beside the CLI,
 // and bin/metallb.js runs either the bundle or (METALLB_BUNDLE=0) the sources through tsx with the same result.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
-import { BUNDLE_ENTRIES, bundleDir, ensureBundle, freshBundle, PACKAGE_ROOT, sourceHash } from '../../bin/bundle.mjs';
+import { BUNDLE_ENTRIES, bundleDir, cacheDir, ensureBundle, freshBundle, PACKAGE_ROOT, publishBundle, sourceHash, STALE_LOCK_MS } from '../../bin/bundle.mjs';
 
 test('the hash follows every file under src/ and the lockfile', (t) => {
   const root = mkdtempSync(join(tmpdir(), 'mlb-bundle-'));
@@ -28,7 +28,10 @@ test('the hash follows every file under src/ and the lockfile', (t) => {
   const h2 = sourceHash(root);
   assert.notEqual(h2, h1, 'an added file');
   write('package-lock.json', '{"lockfileVersion":3}\n');
-  assert.notEqual(sourceHash(root), h2, 'other dependencies');
+  const h3 = sourceHash(root);
+  assert.notEqual(h3, h2, 'other dependencies');
+  write('tsconfig.json', '{"compilerOptions":{"experimentalDecorators":true}}\n');
+  assert.notEqual(sourceHash(root), h3, 'other compiler options (esbuild reads tsconfig.json)');
   assert.equal(freshBundle(root), undefined, 'nothing built there');
 });
 
@@ -47,4 +50,76 @@ test('bin/metallb.js runs the bundle, or the sources through tsx with METALLB_BU
     assert.match(r.stdout, /Usage: metallb config validate/);
     assert.equal(r.stderr, '');
   }
+});
+
+/** A package root with tiny sources for the bundle's entry points (builds in milliseconds). */
+function tinyRoot(t: { after: (fn: () => void) => void }): string {
+  const root = mkdtempSync(join(tmpdir(), 'mlb-bundle-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  for (const [name, src] of Object.entries(BUNDLE_ENTRIES)) {
+    mkdirSync(dirname(join(root, src)), { recursive: true });
+    writeFileSync(join(root, src), `export const entry: string = ${JSON.stringify(name)};\nconsole.log(entry);\n`);
+  }
+  writeFileSync(join(root, 'package-lock.json'), '{}\n');
+  return root;
+}
+
+test('a build lock older than a build is taken over even when its pid is alive (a killed builder, its pid reused)', async (t) => {
+  const root = tinyRoot(t);
+  const lock = `${bundleDir(root)}.lock`;
+  mkdirSync(lock, { recursive: true });
+  writeFileSync(join(lock, 'pid'), `${process.pid}\n`); // alive: this very process
+  const old = (Date.now() - STALE_LOCK_MS - 10_000) / 1000;
+  utimesSync(lock, old, old);
+  const entry = await ensureBundle(root, { timeoutMs: 20_000 });
+  assert.ok(existsSync(entry));
+  assert.equal(existsSync(lock), false, 'lock released');
+});
+
+test('a build finished second gives way to the one already in place; a build with nothing in place still fails', (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'mlb-bundle-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const dir = join(root, 'cli-1');
+  const tmp = join(root, 'cli-1.tmp-1');
+  for (const [d, text] of [[dir, 'first'], [tmp, 'second']] as const) {
+    mkdirSync(d);
+    writeFileSync(join(d, 'metallb.mjs'), text);
+  }
+  publishBundle(tmp, dir);
+  assert.equal(readFileSync(join(dir, 'metallb.mjs'), 'utf8'), 'first');
+  assert.equal(existsSync(tmp), false, 'our copy removed');
+  mkdirSync(tmp);
+  writeFileSync(join(tmp, 'metallb.mjs'), 'second');
+  rmSync(join(dir, 'metallb.mjs'));
+  writeFileSync(join(dir, 'other'), '');
+  assert.throws(() => publishBundle(tmp, dir));
+});
+
+test('processes building at once: all get the one bundle, nothing left over; a build drops V8 code cached for older bundles', async (t) => {
+  const root = tinyRoot(t);
+  const v8 = join(cacheDir(root), 'v8', 'v24-x64', 'abc');
+  mkdirSync(dirname(v8), { recursive: true });
+  writeFileSync(v8, 'code of an older bundle');
+  const script = `const { ensureBundle } = await import(${JSON.stringify(join(PACKAGE_ROOT, 'bin', 'bundle.mjs'))}); process.stdout.write(await ensureBundle(${JSON.stringify(root)}));`;
+  const runs = await Promise.all(
+    Array.from({ length: 6 }, () =>
+      new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+        const c = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+        let out = '';
+        let err = '';
+        c.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+        c.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+        const timer = setTimeout(() => c.kill('SIGKILL'), 120_000);
+        c.on('close', (code) => {
+          clearTimeout(timer);
+          resolve({ code, out, err });
+        });
+      }),
+    ),
+  );
+  for (const r of runs) {
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.out, join(bundleDir(root), 'metallb.mjs'));
+  }
+  assert.deepEqual(readdirSync(cacheDir(root)), [`cli-${sourceHash(root)}`], 'one bundle, no lock or temporary directory');
 });
