@@ -8,11 +8,14 @@ import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'no
 import { join } from 'node:path';
 
 /**
- * Every namespace and host link a test process makes is also written to `<REGISTRY>/<pid>`, so that a run killed
- * before its cleanup (a CI timeout, ^C) does not leave a LAN holding the same addresses as the next run's: the next
- * Netns sweeps what dead processes left.
+ * Every namespace and host link a test process makes is also written to `<REGISTRY>/<pid>.<n>` (one file per Netns),
+ * so that a run killed before its cleanup (a CI timeout, ^C) does not leave a LAN holding the same addresses as the
+ * next run's: the next Netns sweeps what dead processes left. cleanup() removes its file: a file left by a process
+ * that ended normally would make a later sweep delete names that a live process whose pid shares the tag
+ * (pid % 10000) uses.
  */
-const REGISTRY = '/run/metallb-test-netns';
+export const REGISTRY = '/run/metallb-test-netns';
+let registrations = 0;
 
 export const isRoot = (): boolean => process.getuid?.() === 0;
 
@@ -33,14 +36,22 @@ export class Netns {
   /** A short tag unique to this process: `<prefix><tag>` names stay under 15 characters. */
   readonly tag = (process.pid % 10000).toString(36);
 
+  /** This Netns's file under REGISTRY. */
+  readonly registryFile = join(REGISTRY, `${process.pid}.${registrations++}`);
+
   constructor(readonly prefix: string) {
     if (isRoot()) sweepDeadRuns();
+  }
+
+  private register(kind: 'netns' | 'link', name: string): void {
+    mkdirSync(REGISTRY, { recursive: true });
+    appendFileSync(this.registryFile, `${kind} ${name}\n`);
   }
 
   /** Records a host link made outside veth() (a bridge) so that cleanup() and a later sweep remove it. */
   trackLink(name: string): void {
     this.rootLinks.push(name);
-    register('link', name);
+    this.register('link', name);
   }
 
   name(suffix: string): string {
@@ -52,7 +63,7 @@ export class Netns {
   addNamespace(suffix: string): string {
     const ns = this.name(suffix);
     run('ip', ['netns', 'del', ns], { allowFail: true });
-    register('netns', ns);
+    this.register('netns', ns);
     run('ip', ['netns', 'add', ns]);
     this.namespaces.push(ns);
     run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
@@ -77,8 +88,8 @@ export class Netns {
     if (b.ns) args.push('netns', b.ns);
     if (b.mac) args.push('address', b.mac);
     if (!a.ns) run('ip', ['link', 'del', a.name], { allowFail: true });
-    if (!a.ns) register('link', a.name);
-    if (!b.ns) register('link', b.name);
+    if (!a.ns) this.register('link', a.name);
+    if (!b.ns) this.register('link', b.name);
     run('ip', args);
     if (!a.ns) this.rootLinks.push(a.name);
     if (!b.ns) this.rootLinks.push(b.name);
@@ -111,12 +122,8 @@ export class Netns {
     }
     for (const l of this.rootLinks) run('ip', ['link', 'del', l], { allowFail: true });
     for (const ns of this.namespaces) run('ip', ['netns', 'del', ns], { allowFail: true });
+    rmSync(this.registryFile, { force: true });
   }
-}
-
-function register(kind: 'netns' | 'link', name: string): void {
-  mkdirSync(REGISTRY, { recursive: true });
-  appendFileSync(join(REGISTRY, String(process.pid)), `${kind} ${name}\n`);
 }
 
 function alive(pid: number): boolean {
@@ -137,7 +144,7 @@ export function sweepDeadRuns(): void {
     return;
   }
   for (const f of files) {
-    const pid = Number(f);
+    const pid = Number(f.split('.')[0]);
     if (!Number.isInteger(pid) || pid === process.pid || alive(pid)) continue;
     const entries = readFileSync(join(REGISTRY, f), 'utf8').split('\n').filter(Boolean).map((l) => l.split(' ') as ['netns' | 'link', string]);
     for (const [kind, name] of entries) {

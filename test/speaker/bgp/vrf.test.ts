@@ -130,7 +130,8 @@ function vrfUnsupported(): string | undefined {
     return /vrf table 10/.test(made) ? undefined
       : 'this kernel has no VRF driver (CONFIG_NET_VRF unset or the vrf module missing: `ip link add X type vrf` fails); the stand-in test above covers the socket binding';
   } finally {
-    run('ip', ['netns', 'del', ns], { allowFail: true });
+    // No children to wait for: the namespace and its registry entry go at once.
+    void probe.cleanup();
   }
 }
 
