@@ -123,3 +123,31 @@ test('processes building at once: all get the one bundle, nothing left over; a b
   }
   assert.deepEqual(readdirSync(cacheDir(root)), [`cli-${sourceHash(root)}`], 'one bundle, no lock or temporary directory');
 });
+
+test("the bundle's CLI starts its worker threads from the bundle (memberlist agent: the gossip runs in memberlist-worker.mjs)", async () => {
+  await ensureBundle();
+  const bin = join(PACKAGE_ROOT, 'bin', 'metallb.js');
+  const c = spawn(process.execPath, [bin, 'memberlist', 'agent', '--name', 'bundle-test', '--bind', '127.0.0.1:0'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const timer = setTimeout(() => c.kill('SIGKILL'), 60_000);
+  let out = '';
+  let err = '';
+  c.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+  const closed = new Promise<number | null>((resolve) => c.on('close', resolve));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      c.stdout.setEncoding('utf8').on('data', (d: string) => {
+        out += d;
+        if (out.includes('"ready":true') && !out.includes('"members"')) c.stdin.write('members\n');
+        if (out.includes('"members"')) resolve();
+      });
+      c.on('close', () => reject(new Error(`agent ended: ${out}\n${err}`)));
+    });
+    assert.match(out, /"members":\[\{"name":"bundle-test"/);
+    c.stdin.end('quit\n');
+    assert.equal(await closed, 0, err);
+    assert.doesNotMatch(err, /through tsx/, 'ran from the bundle');
+  } finally {
+    clearTimeout(timer);
+    if (c.exitCode === null) c.kill('SIGKILL');
+  }
+});
