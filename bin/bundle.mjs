@@ -161,7 +161,11 @@ export async function ensureBundle(root = PACKAGE_ROOT, { timeoutMs = 120_000 } 
       logLevel: 'silent',
     });
     publishBundle(tmp, dir);
-    pruneOldBundles(root, dir);
+    try {
+      pruneOldBundles(root, dir);
+    } catch {
+      /* only disk space: another process pruning at the same time removes what this one was looking at */
+    }
     return entry;
   } finally {
     rmSync(tmp, { recursive: true, force: true });
@@ -183,7 +187,13 @@ function pruneOldBundles(root, keep, count = 4) {
     .filter((n) => /^cli-[0-9a-f]+$/.test(n))
     .map((n) => join(base, n))
     .filter((d) => d !== keep)
-    .map((d) => ({ d, t: statSync(d).mtimeMs }))
+    .map((d) => {
+      try {
+        return { d, t: statSync(d).mtimeMs };
+      } catch {
+        return { d, t: -Infinity }; // gone already (another process pruned it)
+      }
+    })
     .sort((a, b) => b.t - a.t);
   for (const { d } of dirs.slice(count - 1)) rmSync(d, { recursive: true, force: true });
   for (const n of readdirSync(base)) {

@@ -2,7 +2,7 @@
 // and bin/metallb.js runs either the bundle or (METALLB_BUNDLE=0) the sources through tsx with the same result.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
@@ -150,4 +150,13 @@ test("the bundle's CLI starts its worker threads from the bundle (memberlist age
     clearTimeout(timer);
     if (c.exitCode === null) c.kill('SIGKILL');
   }
+});
+
+test('a bundle directory vanishing while old bundles are pruned (another process pruning too) does not fail the build', async (t) => {
+  const root = tinyRoot(t);
+  mkdirSync(cacheDir(root), { recursive: true });
+  // A name listed by readdir whose stat fails, as a directory another process removes between the two.
+  symlinkSync(join(root, 'nowhere'), join(cacheDir(root), 'cli-0123456789abcdef0123'));
+  const entry = await ensureBundle(root, { timeoutMs: 20_000 });
+  assert.ok(existsSync(entry));
 });
