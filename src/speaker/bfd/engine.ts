@@ -122,6 +122,7 @@ export class BfdEngine {
       tx.send(packet, port, c.peerAddress, (err) => {
         // A cut link shows up here as EHOSTUNREACH/ENETUNREACH; the detection timer is what decides.
         if (err) this.log.debug({ event: 'bfdSendFailed', peer: c.key, err: err.message }, 'BFD packet not sent');
+        if (c.device && (err as NodeJS.ErrnoException | null)?.code === 'ENODEV') this.rebind(c.key, tx);
       });
     }, (state, diag, previous) => {
       this.log.info({ event: 'bfdState', peer: c.key, peerAddress: c.peerAddress, ...(c.vrf ? { vrf: c.vrf } : {}), state, previous, diag }, `BFD session ${previous} -> ${state}`);
@@ -132,6 +133,28 @@ export class BfdEngine {
     this.byDiscriminator.set(discr, r);
     if (c.echoMode) this.log.info({ peer: c.key }, 'BFD echo mode is not implemented; asynchronous mode only');
     session.start();
+  }
+
+  /**
+   * SO_BINDTODEVICE holds the device's index, not its name: once the VRF device is deleted, the session's sockets
+   * stay bound to an index that no longer exists (sends fail with ENODEV, nothing is received), even after a VRF of
+   * the same name is made again, and the BGP session, held down by BFD, would wait for ever. Binding again by name
+   * takes the new device; while there is none, it fails and is tried again at the next packet.
+   */
+  private rebind(key: string, tx: Socket): void {
+    const r = this.sessions.get(key);
+    if (!r || r.tx !== tx || !r.config.device) return;
+    const { device, vrf, multihop, peerAddress } = r.config;
+    const family = isIPv6(peerAddress) ? 'udp6' : 'udp4';
+    const listener = this.rx.get(`${family}/${multihop ? this.ports.multiHop : this.ports.singleHop}/${device}`);
+    try {
+      bindToDevice(tx, device);
+      if (listener) bindToDevice(listener, device);
+    } catch (err) {
+      this.log.debug({ event: 'bfdRebindFailed', peer: key, device, err: (err as Error).message }, 'BFD sockets not bound again yet');
+      return;
+    }
+    this.log.info({ event: 'bfdRebound', peer: key, device, ...(vrf ? { vrf } : {}) }, 'BFD sockets bound again to a re-created VRF device');
   }
 
   private remove(key: string): void {
