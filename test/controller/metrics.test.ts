@@ -71,7 +71,13 @@ test('metrics: work-queue and reconcile metrics (controller-runtime names)', asy
   q.add('bad');
   assert.match(await m.text(), /workqueue_depth\{name="service"\} 2/);
   q.start();
-  await new Promise((r) => setTimeout(r, 50));
+  // The retry comes back after its back-off timer, which a loaded machine may fire late: wait for it, not for a
+  // fixed time.
+  const deadline = Date.now() + 10_000;
+  while (fail || !/workqueue_adds_total\{name="service"\} 4/.test(await m.text())) {
+    if (Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 10));
+  }
   await q.idle();
   const text = await m.text();
   assert.match(text, /workqueue_adds_total\{name="service"\} 4/, 'three adds plus the retry');
