@@ -43,6 +43,15 @@ test('the bundle of this checkout has the CLI and the workers side by side, in t
 });
 
 test('bin/metallb.js runs the bundle, or the sources through tsx with METALLB_BUNDLE=0', () => {
+  // --help loads every command's modules: one that cannot be evaluated from the bundle (a bundled package reading its
+  // own files, __dirname in ES modules) fails here rather than only when that command runs.
+  const bin0 = join(PACKAGE_ROOT, 'bin', 'metallb.js');
+  const helps = [{}, { METALLB_BUNDLE: '0' }].map((env) => spawnSync(process.execPath, [bin0, '--help'], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 120_000 }));
+  for (const r of helps) {
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stderr, '');
+  }
+  assert.equal(helps[0]?.stdout, helps[1]?.stdout, 'the same commands from the bundle and from the sources');
   const bin = join(PACKAGE_ROOT, 'bin', 'metallb.js');
   for (const env of [{}, { METALLB_BUNDLE: '0' }]) {
     const r = spawnSync(process.execPath, [bin, 'config', 'validate', '--help'], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 120_000 });
