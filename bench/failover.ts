@@ -375,13 +375,19 @@ async function series(b: Bench, cutTrials: number, gracefulTrials: number, serfT
   const serf: number[] = [];
   let wrong = 0;
   for (let k = 0; k < cutTrials; k++) {
-    const r = await cutTrial(b, k < serfTrials);
-    ours.push(r.ours);
-    if (!r.expected) wrong++;
-    if (r.keepalived !== undefined) ka.push(r.keepalived);
-    if (r.serf !== undefined) serf.push(r.serf);
-    await heal(b);
-    if (r.serf !== undefined) await serfHealed(b);
+    try {
+      const r = await cutTrial(b, k < serfTrials);
+      ours.push(r.ours);
+      if (!r.expected) wrong++;
+      if (r.keepalived !== undefined) ka.push(r.keepalived);
+      if (r.serf !== undefined) serf.push(r.serf);
+      await heal(b);
+      if (r.serf !== undefined) await serfHealed(b);
+    } catch (err) {
+      // The trials done still count: print them before the failure.
+      out(`metallb-ts, ${b.services} address(es), cable cut, before trial ${k + 1} failed: ${stats(ours)}; keepalived ${stats(ka)}`);
+      throw err;
+    }
   }
   const n = b.services;
   out(`metallb-ts, ${n} address(es) on node1, cable cut → first answer through the new owner: ${stats(ours)}${wrong ? ` (${wrong} first answered by another node than the election's)` : ''}`);
