@@ -77,8 +77,8 @@ test('API server restart with --data-file: watches resume, the controller keeps 
   const beforeRestart = await listApps();
   await env.srv.kill('SIGTERM');
   srv2 = await startDevServer({ dir, dataFile: join(dir, 'data.json'), port, logLevel: 'warn', nodePortRange: '1024-65535' });
-  // The controller notices the broken watches and relists.
-  await waitFor('controller relisted', () => ctl!.lines().some((l) => String(l.msg).includes('list/watch failed')), 30_000);
+  // The controller's watches end with the old server. Whether it then sees a failed request or resumes at once
+  // depends on how fast the new server listens; either way a Service created now must reach it through a watch.
   await env.apply(serviceYaml('apps', 'after-restart'));
   const [ip] = await env.waitIPs('apps', 'after-restart', 1, 30_000);
   const nowApps = await listApps();
