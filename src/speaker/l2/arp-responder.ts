@@ -5,22 +5,17 @@ import { BROADCAST_MAC, ArpOperation } from '../../net/messages.js';
 import { bytesEqual, copyBytes } from '../../net/addresses.js';
 import { arpPacketOffset, parseArpFrame } from '../../net/parser.js';
 import { ARP_FRAME_LENGTH, writeArpFrame } from '../../net/serializer.js';
-import { emptySamples, type LatencySamples } from '../../net/latency-trace.js';
-import type { AnnouncedIp, FrameTransport, ResponderContext } from './announced.js';
+import type { AnnouncedIp, ResponderContext } from './announced.js';
+import { FrameResponder } from './responder.js';
 
-export class ArpResponder {
-  private transport: FrameTransport | undefined;
+export class ArpResponder extends FrameResponder {
   /** A reply with everything but the addresses filled in: answering copies 20 bytes and sends. */
   private readonly tx = Buffer.alloc(ARP_FRAME_LENGTH);
   /** The two gratuitous frames with the address left zero: a takeover copies them and fills in 4 x 4 bytes. */
   private readonly gratuitous = Buffer.alloc(2 * ARP_FRAME_LENGTH);
 
-  constructor(
-    readonly name: string,
-    readonly index: number,
-    readonly mac: Buffer,
-    private readonly ctx: ResponderContext,
-  ) {
+  constructor(name: string, index: number, mac: Buffer, ctx: ResponderContext) {
+    super(name, index, mac, ctx, ARP_FRAME_LENGTH);
     const zero = Buffer.alloc(6);
     writeArpFrame(this.tx, 0, zero, mac, {
       operation: ArpOperation.Reply,
@@ -42,11 +37,6 @@ export class ArpResponder {
     }
   }
 
-  /** Starts receiving through `open(onFrame)` (a PacketSocket bound to this interface in production). */
-  attach(open: (onFrame: (frame: Buffer, length: number) => void) => FrameTransport): this {
-    this.transport = open((frame, length) => this.handleFrame(frame, length));
-    return this;
-  }
 
   handleFrame(frame: Buffer, length: number): void {
     const arp = arpPacketOffset(frame, length);
@@ -99,28 +89,5 @@ export class ArpResponder {
       copyBytes(ip.bytes, 0, buf, frame + 28, 4);
       copyBytes(ip.bytes, 0, buf, frame + 38, 4);
     }
-  }
-
-  sendBatch(buf: Buffer, count: number): number {
-    return this.transport ? this.transport.sendBatch(buf, ARP_FRAME_LENGTH, count) : 0;
-  }
-
-  private filter: Buffer | undefined;
-
-  /** Gives the socket `filter` unless it has it already. Throws as the socket does. */
-  setFilter(filter: Buffer): void {
-    if (this.filter?.equals(filter)) return;
-    this.transport?.setFilter?.(filter);
-    this.filter = filter;
-  }
-
-  /** Traced answer latencies since the previous call (Announcer option traceLatency). */
-  latency(): LatencySamples {
-    return this.transport?.latency?.() ?? emptySamples();
-  }
-
-  close(): void {
-    this.transport?.close();
-    this.transport = undefined;
   }
 }

@@ -10,13 +10,12 @@ import { checksumOfSum, icmpv6Checksum, sumWords } from '../../net/checksum.js';
 import { Icmpv6Type, IpProtocol } from '../../net/messages.js';
 import { parseNdpFrame, scanNeighborSolicitation } from '../../net/parser.js';
 import { NDP_FRAME_LENGTH, writeNdpFrame } from '../../net/serializer.js';
-import { emptySamples, type LatencySamples } from '../../net/latency-trace.js';
-import type { AnnouncedIp, FrameTransport, ResponderContext } from './announced.js';
+import type { AnnouncedIp, ResponderContext } from './announced.js';
+import { FrameResponder } from './responder.js';
 
 const ALL_NODES_MAC = ipv6MulticastMac(ALL_NODES_MULTICAST);
 
-export class NdpResponder {
-  private transport: FrameTransport | undefined;
+export class NdpResponder extends FrameResponder {
   /** A solicited advertisement with everything but the addresses and checksum filled in. */
   private readonly tx = Buffer.alloc(NDP_FRAME_LENGTH);
   private readonly at = new Int32Array(3);
@@ -29,12 +28,8 @@ export class NdpResponder {
   /** The unsolicited advertisement with the address and checksum left zero. */
   private readonly gratuitous = Buffer.alloc(NDP_FRAME_LENGTH);
 
-  constructor(
-    readonly name: string,
-    readonly index: number,
-    readonly mac: Buffer,
-    private readonly ctx: ResponderContext,
-  ) {
+  constructor(name: string, index: number, mac: Buffer, ctx: ResponderContext) {
+    super(name, index, mac, ctx, NDP_FRAME_LENGTH);
     const zero16 = Buffer.alloc(16);
     writeNdpFrame(this.tx, 0, {
       destination: zero16,
@@ -55,10 +50,6 @@ export class NdpResponder {
     });
   }
 
-  attach(open: (onFrame: (frame: Buffer, length: number) => void) => FrameTransport): this {
-    this.transport = open((frame, length) => this.handleFrame(frame, length));
-    return this;
-  }
 
   handleFrame(frame: Buffer, length: number): void {
     const at = this.at;
@@ -111,28 +102,5 @@ export class NdpResponder {
     copyBytes(ip.bytes, 0, buf, offset + 22, 16);
     copyBytes(ip.bytes, 0, buf, offset + 62, 16);
     buf.writeUInt16BE(icmpv6Checksum(buf, offset + 54, NDP_FRAME_LENGTH - 54, buf, buf, offset + 22, offset + 38), offset + 56);
-  }
-
-  sendBatch(buf: Buffer, count: number): number {
-    return this.transport ? this.transport.sendBatch(buf, NDP_FRAME_LENGTH, count) : 0;
-  }
-
-  private filter: Buffer | undefined;
-
-  /** Gives the socket `filter` unless it has it already. Throws as the socket does. */
-  setFilter(filter: Buffer): void {
-    if (this.filter?.equals(filter)) return;
-    this.transport?.setFilter?.(filter);
-    this.filter = filter;
-  }
-
-  /** Traced answer latencies since the previous call (Announcer option traceLatency). */
-  latency(): LatencySamples {
-    return this.transport?.latency?.() ?? emptySamples();
-  }
-
-  close(): void {
-    this.transport?.close();
-    this.transport = undefined;
   }
 }
