@@ -48,9 +48,18 @@ export class AnnouncePipeline {
   private readonly announced = new Map<ProtocolName, Map<string, readonly string[]>>();
   /** The addresses each announced Service had when announced (MetalLB's svcIPs). */
   private readonly svcIPs = new Map<string, readonly string[]>();
+  /**
+   * Per protocol, the Services the takeover pass announced ahead of their reconcile (not yet in `announced`). The
+   * speakers may change again before that reconcile runs (the dead node is back): the reconcile must then withdraw
+   * them from the handler, or the address stays announced from here while another node owns it.
+   */
+  private readonly takenOver = new Map<ProtocolName, Set<string>>();
 
   constructor(private readonly d: PipelineDeps) {
-    for (const h of d.handlers) this.announced.set(h.protocol, new Map());
+    for (const h of d.handlers) {
+      this.announced.set(h.protocol, new Map());
+      this.takenOver.set(h.protocol, new Set());
+    }
   }
 
   get hasConfig(): boolean {
@@ -151,6 +160,7 @@ export class AnnouncePipeline {
           if (!h.shouldAnnounce(a).announce) continue;
           const r = h.setBalancer(a);
           if (r instanceof Promise) r.catch(() => undefined); // the reconcile that follows reports failures
+          this.takenOver.get(h.protocol)?.add(key);
           taken.push(key);
         }
       } catch (err) {
@@ -180,6 +190,7 @@ export class AnnouncePipeline {
     const byKey = this.announced.get(protocol) as Map<string, readonly string[]>;
     const prev = byKey.get(key);
     byKey.set(key, [...now]);
+    this.takenOver.get(protocol)?.delete(key);
     this.svcIPs.set(key, [...ips]);
     const labels = (ip: string): { service: string; protocol: string; node: string; ip: string } => ({ service: key, protocol, node: this.d.myNode, ip });
     for (const ip of prev ?? []) if (!now.includes(ip)) this.d.announced.remove(labels(ip));
@@ -199,7 +210,15 @@ export class AnnouncePipeline {
   private async withdraw(h: ProtocolHandler, key: string, reason: string, message?: string): Promise<void> {
     const byKey = this.announced.get(h.protocol) as Map<string, readonly string[]>;
     const ips = byKey.get(key);
-    if (!ips) return;
+    if (!ips) {
+      // Announced by the takeover pass only: no bookkeeping to undo, but the handler announces it.
+      if (this.takenOver.get(h.protocol)?.delete(key)) {
+        await h.deleteBalancer(key, reason);
+        this.d.log.info({ service: key, protocol: h.protocol, reason, ...(message ? { detail: message } : {}) }, 'withdrawing service announcement taken over before its reconcile');
+      }
+      return;
+    }
+    this.takenOver.get(h.protocol)?.delete(key);
     await h.deleteBalancer(key, reason);
     for (const ip of ips) this.d.announced.remove({ service: key, protocol: h.protocol, node: this.d.myNode, ip });
     byKey.delete(key);
@@ -210,6 +229,8 @@ export class AnnouncePipeline {
 
   /** Withdraws everything (shutdown). */
   async withdrawEverything(reason: string): Promise<void> {
-    for (const key of this.announcedKeys()) await this.withdrawAll(key, reason);
+    const keys = new Set(this.announcedKeys());
+    for (const taken of this.takenOver.values()) for (const k of taken) keys.add(k);
+    for (const key of keys) await this.withdrawAll(key, reason);
   }
 }

@@ -253,3 +253,29 @@ test('takeover pass: layer 2 Services newly ours are announced at once, in one p
   svcs.set('default/d', lbService('d', ['10.97.0.4']));
   assert.deepEqual(p.takeOver(svcs.keys(), inp), ['default/d']);
 });
+
+test('takeover pass: a Service taken over, then no longer ours before its reconcile (the dead node is back), is withdrawn from the handler', async () => {
+  const { p, l2: l2h, gauge } = setup();
+  const svc = lbService('b', ['10.97.0.2']);
+  const inp = () => inputs(svc);
+  p.setConfig(cfg);
+  l2h.decide = () => 'notOwner';
+  await p.reconcile('default/b', inp());
+  l2h.calls = [];
+  // node1 died: b is ours, the takeover pass announces it ahead of the reconcile.
+  l2h.decide = () => '';
+  assert.deepEqual(p.takeOver(['default/b'], inp), ['default/b']);
+  // node1 is back before the reconcile runs: b is not ours any more.
+  l2h.decide = () => 'notOwner';
+  await p.reconcile('default/b', inp());
+  assert.deepEqual(l2h.calls, ['set default/b 10.97.0.2 pool=p', 'delete default/b notOwner']);
+  assert.deepEqual([...gauge.values.keys()].filter((k) => k.includes('layer2')), []);
+  // Once withdrawn, a further reconcile has nothing to withdraw.
+  await p.reconcile('default/b', inp());
+  assert.equal(l2h.calls.length, 2);
+  // Shutdown withdraws what a takeover announced and no reconcile has seen yet.
+  l2h.decide = () => '';
+  p.takeOver(['default/b'], inp);
+  await p.withdrawEverything('shutdown');
+  assert.equal(l2h.calls.at(-1), 'delete default/b shutdown');
+});
