@@ -35,6 +35,11 @@ export interface ServiceInputs {
   nodes: ReadonlyMap<string, Node>;
 }
 
+type Decision =
+  | { withdraw: string; error?: string; ips?: readonly string[] }
+  | { wait: true }
+  | { announce: ServiceAnnouncement; ipsChanged: boolean };
+
 export interface ReconcileResult {
   /** Reconcile again after this long (a protocol could not announce everything yet). */
   retryAfterMs?: number;
@@ -100,29 +105,40 @@ export class AnnouncePipeline {
     return cls === this.d.loadBalancerClass;
   }
 
-  async reconcile(key: string, inputs: ServiceInputs): Promise<ReconcileResult> {
+  /**
+   * What MetalLB's speaker decides for a Service before asking the protocols: withdraw it (and why), wait for a
+   * config, or announce it (with whether its addresses changed since it was announced). No side effects.
+   */
+  private decide(key: string, inputs: ServiceInputs): Decision {
     const svc = inputs.service;
-    if (!svc) return this.withdrawAll(key, 'serviceDeleted');
-    if (svc.spec?.type !== 'LoadBalancer') return this.withdrawAll(key, 'notLoadBalancer');
-    if (!this.handles(svc)) return this.withdrawAll(key, 'loadBalancerClass');
+    if (!svc) return { withdraw: 'serviceDeleted' };
+    if (svc.spec?.type !== 'LoadBalancer') return { withdraw: 'notLoadBalancer' };
+    if (!this.handles(svc)) return { withdraw: 'loadBalancerClass' };
     const config = this.config;
-    if (!config) return {}; // waiting for a config; every Service is reprocessed once it arrives
+    if (!config) return { wait: true }; // every Service is reprocessed once a config arrives
     const ips = ingressTexts(svc);
-    if (ips.length === 0) return this.withdrawAll(key, 'noIPAllocated');
+    if (ips.length === 0) return { withdraw: 'noIPAllocated' };
     const parsed = parseIngress(ips);
-    if (!parsed) {
-      this.d.log.error({ service: key, ips }, 'invalid LoadBalancer IP in the service status');
-      return this.withdrawAll(key, 'invalidIP');
-    }
+    if (!parsed) return { withdraw: 'invalidIP', error: 'invalid LoadBalancer IP in the service status', ips };
     const pool = poolForIPs(config.pools, parsed);
-    if (!pool) {
-      this.d.log.error({ service: key, ips }, 'the service\'s IP is not allowed by the configuration (in no IPAddressPool)');
-      return this.withdrawAll(key, 'ipNotAllowed');
-    }
+    if (!pool) return { withdraw: 'ipNotAllowed', error: 'the service\'s IP is not allowed by the configuration (in no IPAddressPool)', ips };
     const before = this.svcIPs.get(key);
-    if (before && !sameSet(before, ips)) await this.withdrawAll(key, 'loadBalancerIPChanged');
+    return {
+      announce: { key, service: svc, ips, parsed, pool, config, endpoints: inputs.endpoints, nodes: inputs.nodes },
+      ipsChanged: before !== undefined && !sameSet(before, ips),
+    };
+  }
 
-    const a: ServiceAnnouncement = { key, service: svc, ips, parsed, pool, config, endpoints: inputs.endpoints, nodes: inputs.nodes };
+  async reconcile(key: string, inputs: ServiceInputs): Promise<ReconcileResult> {
+    const d = this.decide(key, inputs);
+    if ('wait' in d) return {};
+    if ('withdraw' in d) {
+      if (d.error) this.d.log.error({ service: key, ips: d.ips }, d.error);
+      return this.withdrawAll(key, d.withdraw);
+    }
+    if (d.ipsChanged) await this.withdrawAll(key, 'loadBalancerIPChanged');
+    const a = d.announce;
+    const { ips, pool, service: svc } = a;
     let retryAfterMs: number | undefined;
     for (const h of this.d.handlers) {
       const decision = h.shouldAnnounce(a);
@@ -153,10 +169,11 @@ export class AnnouncePipeline {
     const taken: string[] = [];
     for (const key of keys) {
       try {
-        const a = this.announcementFor(key, inputs(key));
-        if (!a) continue;
+        const d = this.decide(key, inputs(key));
+        if (!('announce' in d) || d.ipsChanged) continue;
+        const a = d.announce;
         for (const h of this.d.handlers) {
-          if (h.protocol !== 'layer2' || this.announcedBy(h.protocol, key).length > 0) continue;
+          if (!h.takesOverEarly || this.announcedBy(h.protocol, key).length > 0) continue;
           if (!h.shouldAnnounce(a).announce) continue;
           const r = h.setBalancer(a);
           if (r instanceof Promise) r.catch(() => undefined); // the reconcile that follows reports failures
@@ -168,22 +185,6 @@ export class AnnouncePipeline {
       }
     }
     return taken;
-  }
-
-  /** What reconcile would announce for `key`, without side effects; undefined where it would withdraw. */
-  private announcementFor(key: string, inputs: ServiceInputs): ServiceAnnouncement | undefined {
-    const svc = inputs.service;
-    const config = this.config;
-    if (!svc || !config || svc.spec?.type !== 'LoadBalancer' || !this.handles(svc)) return undefined;
-    const ips = ingressTexts(svc);
-    if (ips.length === 0) return undefined;
-    const parsed = parseIngress(ips);
-    if (!parsed) return undefined;
-    const pool = poolForIPs(config.pools, parsed);
-    if (!pool) return undefined;
-    const before = this.svcIPs.get(key);
-    if (before && !sameSet(before, ips)) return undefined;
-    return { key, service: svc, ips, parsed, pool, config, endpoints: inputs.endpoints, nodes: inputs.nodes };
   }
 
   private markAnnounced(protocol: ProtocolName, key: string, svc: Service, ips: readonly string[], now: readonly string[], pool: string): void {

@@ -33,6 +33,11 @@ export interface SetBalancerResult {
 
 export interface ProtocolHandler {
   readonly protocol: ProtocolName;
+  /**
+   * When a speaker leaves, announce what became ours at once, ahead of the reconciles (layer 2: only our gratuitous
+   * packets move the clients' traffic; a BGP router routes around the dead node by itself).
+   */
+  readonly takesOverEarly?: boolean;
   /** A new config is in force (the pipeline has already checked it orphans nothing). */
   setConfig(config: Config): void;
   shouldAnnounce(a: ServiceAnnouncement): AnnounceDecision;

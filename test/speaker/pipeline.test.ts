@@ -42,6 +42,9 @@ class FakeHandler implements ProtocolHandler {
   calls: string[] = [];
   decide: (a: ServiceAnnouncement) => string = () => '';
   constructor(readonly protocol: 'layer2' | 'bgp') {}
+  get takesOverEarly(): boolean {
+    return this.protocol === 'layer2';
+  }
   setConfig(): void {
     this.calls.push('setConfig');
   }

@@ -43,6 +43,7 @@ export interface Layer2Deps {
 
 export class Layer2Handler implements ProtocolHandler {
   readonly protocol = 'layer2' as const;
+  readonly takesOverEarly = true;
   private readonly status = new Map<string, L2Status>();
 
   constructor(private readonly d: Layer2Deps) {}
