@@ -172,6 +172,8 @@ export class MemberlistEngine extends EventEmitter {
   private readonly conns = new Set<Socket>();
   private seqNo = 0;
   private incarnation = 0;
+  /** Per member, the close of its reach check's connection still open. */
+  private readonly reachClosers = new Map<string, () => void>();
   private probeIndex = 0;
   private pushPullActive = 0;
   private leaving = false;
@@ -435,6 +437,9 @@ export class MemberlistEngine extends EventEmitter {
     const check: ReachCheck = { startedAt: started, result: 'pending' };
     n.reach = check;
     this.count('reach_checks');
+    // A new check replaces the previous one: close its connection, or a member that accepts but never answers (a
+    // hung process) collects one open connection per recheck from every peer.
+    this.reachClosers.get(n.name)?.();
     const c = new Socket();
     this.conns.add(c);
     let buf: Buffer = Buffer.alloc(0);
@@ -442,8 +447,10 @@ export class MemberlistEngine extends EventEmitter {
       clearTimeout(timer);
       clearTimeout(giveUp);
       this.conns.delete(c);
+      if (this.reachClosers.get(n.name) === done) this.reachClosers.delete(n.name);
       c.destroy();
     };
+    this.reachClosers.set(n.name, done);
     const settle = (): void => {
       if (check.result === 'unreachable' || check.result === 'refused') {
         this.count(`reach_${check.result}`);

@@ -52,6 +52,8 @@ export interface PriorityResult {
   tried: PriorityMode[];
   /** Why the last attempt failed, when nothing was applied (or realtime fell back to nice). */
   error?: string;
+  /** The setting itself is wrong (nothing was attempted). */
+  invalidSetting?: string;
 }
 
 /** Tries the requested mode, falling back from realtime to nice; never throws (a bad mode is reported as error). */
@@ -60,7 +62,7 @@ export function raiseThreadPriority(envValue: string | undefined, ops: PriorityO
   try {
     mode = parsePriorityMode(envValue);
   } catch (err) {
-    return { tid: 0, applied: 'none', tried: [], error: (err as Error).message };
+    return { tid: 0, applied: 'none', tried: [], invalidSetting: (err as Error).message };
   }
   if (mode === 'none') return { tid: 0, applied: 'none', tried: [] };
   let tid: number;

@@ -22,7 +22,8 @@ const filtered: MemberlistLogger = {
 // Failure detection is latency-critical: ask the kernel to run this thread first (thread-priority.ts). Without
 // CAP_SYS_NICE it keeps the default priority and says so once.
 const prio = raiseThreadPriority(process.env.METALLB_ML_THREAD_PRIORITY);
-if (prio.applied === 'none' && prio.tried.length === 0 && !prio.error) filtered.info({}, 'memberlist: gossip thread priority left at the default (METALLB_ML_THREAD_PRIORITY=none)');
+if (prio.invalidSetting) filtered.warn({ err: prio.invalidSetting }, 'memberlist: invalid METALLB_ML_THREAD_PRIORITY; gossip thread priority left at the default');
+else if (prio.applied === 'none' && prio.tried.length === 0 && !prio.error) filtered.info({}, 'memberlist: gossip thread priority left at the default (METALLB_ML_THREAD_PRIORITY=none)');
 else if (prio.applied === 'none') filtered.info({ tried: prio.tried, err: prio.error }, 'memberlist: cannot raise the gossip thread priority (needs CAP_SYS_NICE); failure detection works, but trusts a silence later under CPU saturation');
 else filtered.info({ tid: prio.tid, priority: prio.applied, ...(prio.error ? { realtimeRefused: prio.error } : {}) }, 'memberlist: gossip thread priority raised');
 const engine = new MemberlistEngine({ ...options, logger: filtered });

@@ -59,7 +59,7 @@ test('nice mode never tries real time; none tries nothing', () => {
 });
 
 test('a bad mode or an unreadable thread id is reported, not thrown', () => {
-  assert.match(raiseThreadPriority('bogus', fakeOps({ realtime: true, nice: true })).error ?? '', /expected realtime, nice or none/);
+  assert.match(raiseThreadPriority('bogus', fakeOps({ realtime: true, nice: true })).invalidSetting ?? '', /expected realtime, nice or none/);
   const r = raiseThreadPriority(undefined, { ...fakeOps({ realtime: true, nice: true }), tid: () => { throw new Error('no /proc'); } });
   assert.equal(r.applied, 'none');
   assert.equal(r.error, 'no /proc');
