@@ -128,7 +128,7 @@ export async function connectNative(options: NativeConnectOptions): Promise<Sock
  * (dual-stack) listener is keyed by its v4-mapped address, which is how such connections arrive.
  */
 export function setMd5Key(target: Server | Socket | number, peerAddress: string, password: string | Buffer, prefixLength?: number): void {
-  const fd = typeof target === 'number' ? target : (target as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  const fd = typeof target === 'number' ? target : socketFd(target);
   if (fd === undefined || fd < 0) {
     throw new TcpMd5Error('setMd5Key needs a listening server or an open socket (no file descriptor yet)', 'ERR_INVALID_ARG_VALUE');
   }

@@ -66,3 +66,6 @@ export function vrfInterfaceTable(vrf: Vrf, all: InterfaceTable = networkInterfa
   for (const dev of [vrf.device, ...vrf.interfaces]) if (all[dev]) out[dev] = all[dev];
   return out;
 }
+
+/** The kernel's VRF devices, looked up in sysfs at each call. */
+export const defaultVrfs: VrfResolver = kernelVrfs();

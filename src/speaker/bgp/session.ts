@@ -10,7 +10,7 @@ import type { IPFamily } from '../../net/ip.js';
 import type { Logger } from '../../log.js';
 import { NotificationError } from './errors.js';
 import { deriveNextHops, deriveRouterId, interfaceOf, type InterfaceTable, type NextHops } from './local-addresses.js';
-import { kernelVrfs, vrfInterfaceTable, type Vrf, type VrfError, type VrfResolver } from '../../net/vrf.js';
+import { defaultVrfs, vrfInterfaceTable, type Vrf, type VrfError, type VrfResolver } from '../../net/vrf.js';
 import {
   AS_TRANS, BGP_VERSION, CeaseSubcode, DEFAULT_PORT, ErrorCode, FsmSubcode, OpenSubcode, RouteRefreshSubtype, SAFI,
   describeNotification,
@@ -25,7 +25,6 @@ import {
 } from './serializer.js';
 import { defaultConnector, TransportError, type Connector } from './transport.js';
 
-const defaultVrfs = kernelVrfs();
 
 export type SessionState = 'Idle' | 'Connect' | 'OpenSent' | 'OpenConfirm' | 'Established';
 

@@ -8,9 +8,8 @@ import { BfdManager, type BfdManagerOptions } from '../bfd/manager.js';
 import type { BfdSessionConfig, BfdStatus } from '../bfd/engine.js';
 import type { StateName } from '../bfd/packet.js';
 import { peerOnLink } from './local-addresses.js';
-import { kernelVrfs, vrfInterfaceTable, type Vrf } from '../../net/vrf.js';
+import { defaultVrfs, vrfInterfaceTable, type Vrf } from '../../net/vrf.js';
 
-const defaultVrfs = kernelVrfs();
 import { CeaseSubcode } from './messages.js';
 import { AdjRibOut, type Advertisement } from './rib.js';
 import { Session, type PeerConfig, type SessionOptions, type SessionState, type SessionStats } from './session.js';
