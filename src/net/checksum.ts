@@ -38,9 +38,7 @@ export function icmpv6Checksum(
   destinationOffset = 0,
 ): number {
   let sum = sumWords(message, offset, offset + 2, pseudoHeaderSum(source, sourceOffset, destination, destinationOffset, length));
-  sum = sumWords(message, offset + 4, offset + length, sum);
-  const folded = fold(sum);
-  return ~folded & 0xffff;
+  return checksumOfSum(sumWords(message, offset + 4, offset + length, sum));
 }
 
 /** The checksum for a running sum (sumWords) of the pseudo-header and the message, checksum field left out. */

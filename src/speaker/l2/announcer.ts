@@ -173,10 +173,12 @@ export class Announcer {
       if (list) list.push(announced);
       else this.byName.set(name, [announced]);
       this.pendingLogs.push({ event: 'announce', name, ip: announced, selection });
+      this.filtersDirty = true;
     } else if (!sameSelection(previous, selection)) {
       announced!.holders.set(name, selection);
       announced!.recompute();
       this.pendingLogs.push({ event: 'announce', name, ip: announced!, selection });
+      this.filtersDirty = true;
     }
     this.triggerGratuitous(announced!);
   }
@@ -186,6 +188,7 @@ export class Announcer {
     const list = this.byName.get(name);
     if (!list) return;
     this.byName.delete(name);
+    this.filtersDirty = true;
     for (const ip of list) {
       this.release(ip, name);
       this.pendingLogs.push({ event: 'withdraw', name, ip, selection: undefined });
@@ -351,14 +354,21 @@ export class Announcer {
    * Every setBalancer/deleteBalancer of the current turn (a takeover of many addresses) is settled in one
    * microtask: the gratuitous frames first, one batch per interface, then the log lines.
    */
+  /** The announced addresses or their interfaces changed since the responders' filters were last set. */
+  private filtersDirty = false;
+
   private queueFlush(): void {
     if (this.flushQueued) return;
     this.flushQueued = true;
     queueMicrotask(() => {
       this.flushQueued = false;
       if (this.closed) return;
-      for (const r of this.arps.values()) this.refilter(r);
-      for (const r of this.ndps.values()) this.refilter(r);
+      // Only when an address or its interfaces changed: a reconcile's setBalancer mostly repeats what is announced.
+      if (this.filtersDirty) {
+        this.filtersDirty = false;
+        for (const r of this.arps.values()) this.refilter(r);
+        for (const r of this.ndps.values()) this.refilter(r);
+      }
       if (this.immediate.size) {
         const due = [...this.immediate];
         this.immediate.clear();
