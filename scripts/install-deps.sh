@@ -8,8 +8,9 @@ esac
 if [ "$(id -u)" != 0 ]; then echo "install-deps: run as root (apt-get)" >&2; exit 2; fi
 
 # The native addon (node-gyp): python3 make g++. The lab and the speaker: iproute2 nftables arping ndisc6 curl tcpdump.
-# Real peers the tests run: bird2 frr gobgpd serf; the official Python client: python3-kubernetes.
-packages=(iproute2 arping ndisc6 nftables bird2 frr gobgpd serf tcpdump openssl ca-certificates unzip curl python3 python3-kubernetes make g++)
+# Real peers the tests run: bird2 frr gobgpd serf; the official Python client: python3-kubernetes. The failover
+# benchmark's peer: keepalived.
+packages=(iproute2 arping ndisc6 nftables bird2 frr gobgpd serf tcpdump keepalived openssl ca-certificates unzip curl python3 python3-kubernetes make g++)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -21,7 +22,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # The Debian packages start their daemons; the tests and the lab run their own copies in namespaces.
-for svc in bird frr gobgpd; do systemctl disable --now "$svc" >/dev/null 2>&1 || true; done
+for svc in bird frr gobgpd keepalived; do systemctl disable --now "$svc" >/dev/null 2>&1 || true; done
 
 # kubectl is not a Debian 12 package (Debian's kubernetes-client is 1.20, too old); the tests and the lab need >= 1.27.
 if ! command -v kubectl >/dev/null; then
