@@ -144,6 +144,13 @@ export function backoffDelay(failures: number, connectTime?: number): number {
 
 const silent = pino({ level: 'silent' });
 
+/**
+ * Codes of a failed attempt that mean the node's VRF cannot be used: the VRF lookup's own (VrfError: no such device,
+ * not a VRF master, not a device name), a source address outside the VRF (resolveVrf), and the native binding's
+ * ENODEV when the device went away between the lookup and SO_BINDTODEVICE.
+ */
+const VRF_UNUSABLE_CODES: ReadonlySet<string> = new Set(['ENODEV', 'ENOTVRF', 'EINVAL', 'EADDRNOTAVAIL']);
+
 export class Session extends EventEmitter<SessionEvents> {
   private _state: SessionState = 'Idle';
   private since = performance.now();
@@ -333,7 +340,7 @@ export class Session extends EventEmitter<SessionEvents> {
         ...(vrf ? { vrf: vrf.name, device: vrf.device } : {}),
       }, abort.signal);
     } catch (err) {
-      if (gen === this.generation) this.down((err as Error).message, undefined);
+      if (gen === this.generation) this.down((err as Error).message, undefined, (err as { code?: unknown }).code);
       return;
     }
     if (gen !== this.generation) {
@@ -653,7 +660,7 @@ export class Session extends EventEmitter<SessionEvents> {
    * Leaves the connection: sends `notification` first when there is one (then half-closes; the socket is destroyed
    * after a grace period), forgets everything negotiated, and schedules the next attempt unless stopped.
    */
-  private down(reason: string, notification: NotificationError | undefined): void {
+  private down(reason: string, notification: NotificationError | undefined, code?: unknown): void {
     const wasEstablished = this._state === 'Established';
     this.generation++;
     clearTimeout(this.connectTimer);
@@ -690,7 +697,10 @@ export class Session extends EventEmitter<SessionEvents> {
     const delay = backoffDelay(this.failures, this.config.connectTime);
     if (!wasEstablished) this.log.debug({ event: 'retry', inMs: delay, reason }, 'BGP connection failed; retrying');
     // A node-side problem the operator must fix (no such VRF, a source address outside it) is said once, loudly.
-    if (!repeated && this.config.vrf && /VRF/.test(reason)) this.log.warn({ event: 'vrfUnusable', reason }, `BGP session cannot start: ${reason}`);
+    // Decided from the error's code, not its text: a refused or timed-out connection in a VRF names the VRF too.
+    if (!repeated && this.config.vrf && typeof code === 'string' && VRF_UNUSABLE_CODES.has(code)) {
+      this.log.warn({ event: 'vrfUnusable', code, reason }, `BGP session cannot start: ${reason}`);
+    }
     this.scheduleConnect(delay);
   }
 }

@@ -95,6 +95,37 @@ describe('a Session with a vrf (no network: the connector is recorded)', () => {
     const plain = await firstAttempt({});
     assert.deepEqual(plain.requests, [{ peerAddress: '10.91.107.1', peerPort: 179 }]);
   });
+
+  it('warns vrfUnusable for the VRF lookup\'s and the device binding\'s errors, not for a refused or timed-out connection', async () => {
+    // The connector's messages name the VRF whatever failed (as defaultConnector's do): only the code may decide.
+    async function warnings(cfg: Partial<PeerConfig>, code: string): Promise<Record<string, unknown>[]> {
+      const lines: string[] = [];
+      const logger = pino({ level: 'warn' }, { write: (l: string) => void lines.push(l) });
+      const connector: Connector = async (req) => {
+        throw new TransportError(`connect to ${req.peerAddress}:${req.peerPort} in VRF ${req.vrf}: ${code}`, code);
+      };
+      const session = new Session({ name: 'p', peerAddress: '10.91.107.1', myASN: 64512, peerASN: 64500, connectTime: 30, ...cfg }, { nodeName: 'n', connector, vrfs: resolver, logger });
+      session.start();
+      try {
+        await eventually(async () => session.stats().lastError, (e) => e !== undefined, 5000, 'the first attempt');
+        return lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l['event'] === 'vrfUnusable');
+      } finally {
+        await session.stop(CeaseSubcode.ADMINISTRATIVE_SHUTDOWN);
+      }
+    }
+    assert.deepEqual(await warnings({ vrf: 'red' }, 'ECONNREFUSED'), []);
+    assert.deepEqual(await warnings({ vrf: 'red' }, 'ETIMEDOUT'), []);
+    assert.deepEqual(await warnings({ vrf: 'red' }, 'EHOSTUNREACH'), []);
+    const gone = await warnings({ vrf: 'red' }, 'ENODEV');
+    assert.equal(gone.length, 1, 'the device went away between the lookup and the binding');
+    assert.equal(gone[0]!['code'], 'ENODEV');
+    const missing = await warnings({ vrf: 'blue' }, 'ECONNREFUSED');
+    assert.equal(missing.length, 1);
+    assert.equal(missing[0]!['code'], 'ENODEV');
+    assert.match(String(missing[0]!['reason']), /VRF "blue" does not exist/);
+    const outside = await warnings({ vrf: 'red', sourceAddress: '10.91.107.9' }, 'ECONNREFUSED');
+    assert.equal(outside[0]?.['code'], 'EADDRNOTAVAIL');
+  });
 });
 
 describe('BFD sessions bound to a device', { skip: isRoot() ? false : 'needs root (SO_BINDTODEVICE)' }, () => {
