@@ -1,7 +1,8 @@
 // metallb-ts native binding: the two things Node cannot do itself.
 //   1. AF_PACKET sockets bound to one interface, with a classic BPF filter built in TypeScript; frames are read
 //      on the libuv loop (uv_poll, no thread hop) into a Buffer the caller owns, so receiving allocates nothing.
-//   2. TCP-MD5 (RFC 2385): a TCP connection whose key is set before the SYN, handed back as a plain fd that
+//   2. bpf(2), as a bare syscall: attribute layouts, programs and maps are built in TypeScript (src/net/ebpf*.ts).
+//   3. TCP-MD5 (RFC 2385): a TCP connection whose key is set before the SYN, handed back as a plain fd that
 //      net.Socket({ fd }) adopts; and the key on an existing (listening) socket.
 // Everything else (codecs, policy, timers) lives in TypeScript. Handles are small integers per Node environment,
 // so nothing here depends on the garbage collector; sockets are closed explicitly or at environment teardown.
@@ -22,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -821,6 +823,52 @@ static napi_value tcp_md5_cancel(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+// bpf(cmd, attr: Buffer, pointers?: [offset, Buffer | null][]): the bpf(2) syscall on `attr` (union bpf_attr, laid
+// out in TypeScript). Fields that hold user pointers (instructions, license, log, key, value) cannot be written from
+// JavaScript: each [offset, buffer] pair stores the buffer's address as a u64 at that offset of attr first (null
+// stores 0). Returns the syscall's result (a new fd, or 0); throws with `code` = the errno name.
+static napi_value bpf_syscall(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t cmd;
+  uint8_t *attr;
+  size_t attr_len;
+  if (argc < 2 || !get_int(env, argv[0], &cmd) || !get_buffer(env, argv[1], &attr, &attr_len) || attr_len == 0)
+    return throw_type(env, "bpf(cmd: number, attr: Buffer, pointers?: [offset, Buffer | null][])");
+  if (argc >= 3 && !is_nullish(env, argv[2])) {
+    bool is_array = false;
+    uint32_t n = 0;
+    NAPI_OK(napi_is_array(env, argv[2], &is_array));
+    if (!is_array) return throw_type(env, "bpf: pointers must be an array of [offset, Buffer | null]");
+    NAPI_OK(napi_get_array_length(env, argv[2], &n));
+    for (uint32_t i = 0; i < n; i++) {
+      napi_value pair, off_v, buf_v;
+      int32_t off;
+      uint8_t *data = NULL;
+      size_t len = 0;
+      NAPI_OK(napi_get_element(env, argv[2], i, &pair));
+      NAPI_OK(napi_get_element(env, pair, 0, &off_v));
+      NAPI_OK(napi_get_element(env, pair, 1, &buf_v));
+      if (!get_int(env, off_v, &off) || off < 0 || (size_t)off + 8 > attr_len || (off & 7) != 0)
+        return throw_type(env, "bpf: a pointer offset must be 8-aligned and inside attr");
+      if (!is_nullish(env, buf_v) && !get_buffer(env, buf_v, &data, &len))
+        return throw_type(env, "bpf: a pointer must be a Buffer or null");
+      uint64_t addr = (uint64_t)(uintptr_t)data;
+      memcpy(attr + off, &addr, sizeof addr);
+    }
+  }
+  long r = syscall(__NR_bpf, cmd, attr, (unsigned int)attr_len);
+  if (r < 0) {
+    char op[32];
+    snprintf(op, sizeof op, "bpf(cmd %d)", cmd);
+    return throw_errno(env, op, errno);
+  }
+  napi_value result;
+  napi_create_int64(env, r, &result);
+  return result;
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 
 // Environment teardown (process exit, worker end): every handle is closed through libuv, so that the loop closes
@@ -876,6 +924,7 @@ NAPI_MODULE_INIT() {
   EXPORT("tcpMd5Cancel", tcp_md5_cancel);
   EXPORT("tcpMd5SetKey", tcp_md5_set_key);
   EXPORT("bindToDevice", bind_to_device);
+  EXPORT("bpf", bpf_syscall);
   napi_value v;
   napi_create_int32(env, 1, &v);
   napi_set_named_property(env, exports, "abiVersion", v);

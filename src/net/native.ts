@@ -43,6 +43,12 @@ export interface NativeBinding {
   tcpMd5SetKey(fd: number, family: 4 | 6, peer: Buffer, prefixLength: number, key: Buffer): void;
   /** SO_BINDTODEVICE; absent from addons built before VRF support (tcp-md5.ts says so clearly). */
   bindToDevice?(fd: number, ifname: string): void;
+  /**
+   * The bpf(2) syscall on `attr` (union bpf_attr); each [offset, buffer] stores the buffer's address (null: 0) at
+   * that offset first. Returns the result (a new fd, or 0); throws with `code` = the errno name. Absent from addons
+   * built before it (bpf-syscall.ts says so).
+   */
+  bpf?(cmd: number, attr: Buffer, pointers?: readonly (readonly [number, Buffer | null])[]): number;
 }
 
 /** The addon cannot be used here; `reason` says why in words an operator can act on. */

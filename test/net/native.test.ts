@@ -50,7 +50,7 @@ test('the loader names what is missing: an addon that is not built, or a file th
 
 test('the addon is built by the install step and exports its functions', () => {
   const native = loadNative();
-  for (const fn of ['packetOpen', 'packetSend', 'packetSendBatch', 'packetMembership', 'packetTimestamps', 'packetSetFilter', 'packetClose', 'tcpMd5Connect', 'tcpMd5SetKey']) {
+  for (const fn of ['packetOpen', 'packetSend', 'packetSendBatch', 'packetMembership', 'packetTimestamps', 'packetSetFilter', 'packetClose', 'tcpMd5Connect', 'tcpMd5SetKey', 'bpf']) {
     assert.equal(typeof (native as unknown as Record<string, unknown>)[fn], 'function', fn);
   }
 });
