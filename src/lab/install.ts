@@ -10,9 +10,13 @@ import { isReady, listPods, podState, waitDeploymentAvailable, waitFor, type Pro
 export const METALLB_NAMESPACE = 'metallb-system';
 export const LAB_POOL = 'lab-pool';
 
+/** The lab's BGPPeers' hold time where the router has no BFD (GoBGP): MetalLB's 90 s default would take that long. */
+export const LAB_NO_BFD_HOLD_TIME = '3s';
+
 /**
  * BGP mode: a BGPPeer per router address (MetalLB's native sessions carry the family of the peer's address), with a
- * BFDProfile where the router runs BFD, and a BGPAdvertisement of the pool.
+ * BFDProfile where the router runs BFD (else a 3 s hold time, so a dead node is still routed around within seconds),
+ * and a BGPAdvertisement of the pool.
  */
 export function labBgpManifests(plan: LabPlan): ManifestObject[] {
   const g = plan.bgp!;
@@ -21,7 +25,7 @@ export function labBgpManifests(plan: LabPlan): ManifestObject[] {
     apiVersion: 'metallb.io/v1beta2',
     kind: 'BGPPeer',
     metadata: { name, namespace: METALLB_NAMESPACE },
-    spec: { myASN: g.nodeAsn, peerASN: g.routerAsn, peerAddress: address, ...(bfd ? { bfdProfile: 'lab-bfd' } : {}) },
+    spec: { myASN: g.nodeAsn, peerASN: g.routerAsn, peerAddress: address, ...(bfd ? { bfdProfile: 'lab-bfd' } : { holdTime: LAB_NO_BFD_HOLD_TIME }) },
   });
   return [
     ...(bfd ? [{

@@ -61,7 +61,8 @@ test('bgp mode: lab up applies a pool, a BFDProfile, a BGPPeer per router addres
   assert.deepEqual(objs[3]!.spec, { myASN: 64500, peerASN: 64501, peerAddress: 'fd00:89::254', bfdProfile: 'lab-bfd' });
   const g = labPoolManifests(makePlan({ mode: 'bgp', router: 'gobgp' }));
   assert.ok(!g.some((o) => o.kind === 'BFDProfile'));
-  assert.equal((g.find((o) => o.metadata.name === 'lab-router')!.spec as { bfdProfile?: string }).bfdProfile, undefined);
+  // Without BFD on the router, a short hold time is what notices a dead node.
+  assert.deepEqual(g.find((o) => o.metadata.name === 'lab-router')!.spec, { myASN: 64500, peerASN: 64501, peerAddress: '10.89.0.254', holdTime: '3s' });
 });
 
 test('bgp mode: the router is a component; lab status -o json names it', () => {
