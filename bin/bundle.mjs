@@ -58,6 +58,39 @@ export function sourceHash(root = PACKAGE_ROOT) {
   return h.digest('hex').slice(0, 20);
 }
 
+function newestMtime(dir) {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    // A directory's own time moves when a file in it is added, renamed or deleted.
+    const t = statSync(p).mtimeMs;
+    if (t > newest) newest = t;
+    if (e.isDirectory()) newest = Math.max(newest, newestMtime(p));
+  }
+  return newest;
+}
+
+/**
+ * What to do with tsc's output (dist/, `npm run build`): the container image has it and no src/, so it is what runs
+ * there; in a checkout it runs only while nothing under src/ (or tsconfig.json) is newer than it, since a build done
+ * before the sources changed would otherwise run stale code in place of the bundle, which follows the sources.
+ * Returns { entry } to run, { stale: reason } when dist/ exists but is older than the sources, or {} without dist/.
+ */
+export function compiledEntry(root = PACKAGE_ROOT) {
+  const entry = join(root, 'dist', 'src', 'cli', 'main.js');
+  if (!existsSync(entry)) return {};
+  const src = join(root, 'src');
+  if (!existsSync(src)) return { entry };
+  const built = newestMtime(join(root, 'dist', 'src'));
+  let sources = newestMtime(src);
+  try {
+    sources = Math.max(sources, statSync(join(root, 'tsconfig.json')).mtimeMs);
+  } catch {
+    // no tsconfig.json: only src/ counts
+  }
+  return sources > built ? { stale: 'dist/ is older than src/ (run `npm run build` again, or delete dist/)' } : { entry };
+}
+
 /** The bundle directory for the current sources (it may not exist yet). */
 export const bundleDir = (root = PACKAGE_ROOT, hash = sourceHash(root)) => join(cacheDir(root), `cli-${hash}`);
 

@@ -2,11 +2,11 @@
 // and bin/metallb.js runs either the bundle or (METALLB_BUNDLE=0) the sources through tsx with the same result.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
-import { BUNDLE_ENTRIES, bundleDir, cacheDir, ensureBundle, freshBundle, PACKAGE_ROOT, publishBundle, sourceHash, STALE_LOCK_MS } from '../../bin/bundle.mjs';
+import { BUNDLE_ENTRIES, bundleDir, cacheDir, compiledEntry, ensureBundle, freshBundle, PACKAGE_ROOT, publishBundle, sourceHash, STALE_LOCK_MS } from '../../bin/bundle.mjs';
 
 test('the hash follows every file under src/ and the lockfile', (t) => {
   const root = mkdtempSync(join(tmpdir(), 'mlb-bundle-'));
@@ -168,4 +168,68 @@ test('a bundle directory vanishing while old bundles are pruned (another process
   symlinkSync(join(root, 'nowhere'), join(cacheDir(root), 'cli-0123456789abcdef0123'));
   const entry = await ensureBundle(root, { timeoutMs: 20_000 });
   assert.ok(existsSync(entry));
+});
+
+/** tinyRoot with a dist/ as `npm run build` leaves it, written `age` seconds after the sources (negative: before). */
+function builtRoot(t: { after: (fn: () => void) => void }): { root: string; setTimes: (srcSeconds: number, distSeconds: number) => void } {
+  const root = tinyRoot(t);
+  mkdirSync(join(root, 'src', 'extra'), { recursive: true });
+  writeFileSync(join(root, 'src', 'extra', 'gone.ts'), 'export {};\n');
+  mkdirSync(join(root, 'dist', 'src', 'cli'), { recursive: true });
+  writeFileSync(join(root, 'dist', 'src', 'cli', 'main.js'), 'console.log("dist");\n');
+  const walk = (dir: string, seconds: number): void => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      if (e.isDirectory()) walk(join(dir, e.name), seconds);
+      utimesSync(join(dir, e.name), seconds, seconds);
+    }
+  };
+  return { root, setTimes: (srcSeconds, distSeconds) => {
+    walk(join(root, 'src'), srcSeconds);
+    walk(join(root, 'dist'), distSeconds);
+  } };
+}
+
+test('dist/ runs only while it is newer than every source, or where there are no sources (the container image)', (t) => {
+  const { root, setTimes } = builtRoot(t);
+  const now = Date.now() / 1000;
+  const dist = join(root, 'dist', 'src', 'cli', 'main.js');
+  setTimes(now - 100, now - 50);
+  assert.deepEqual(compiledEntry(root), { entry: dist }, 'built after the last change');
+  utimesSync(join(root, 'src', 'cli', 'main.ts'), now - 10, now - 10);
+  assert.match(compiledEntry(root).stale ?? '', /dist\/ is older than src\//, 'a source edited after the build');
+  setTimes(now - 100, now - 50);
+  unlinkSync(join(root, 'src', 'extra', 'gone.ts'));
+  assert.ok(compiledEntry(root).stale, 'a source deleted after the build (its directory changed)');
+  setTimes(now - 100, now - 50);
+  writeFileSync(join(root, 'tsconfig.json'), '{}\n');
+  assert.ok(compiledEntry(root).stale, 'other compiler options');
+  rmSync(join(root, 'tsconfig.json'));
+  rmSync(join(root, 'src'), { recursive: true });
+  assert.deepEqual(compiledEntry(root), { entry: dist }, 'no sources: the image');
+  rmSync(join(root, 'dist'), { recursive: true });
+  assert.deepEqual(compiledEntry(root), {}, 'no dist/');
+});
+
+test('bin/metallb.js runs a current dist/, the sources\' bundle (saying why) when dist/ is stale, and dist/ without sources', (t) => {
+  const { root, setTimes } = builtRoot(t);
+  mkdirSync(join(root, 'bin'));
+  for (const f of ['metallb.js', 'bundle.mjs']) copyFileSync(join(PACKAGE_ROOT, 'bin', f), join(root, 'bin', f));
+  // esbuild alone, by a symlink: its own dependencies resolve from where it really is, and the bundle is cached
+  // under this root's node_modules/.cache, not the checkout's.
+  mkdirSync(join(root, 'node_modules'));
+  symlinkSync(join(PACKAGE_ROOT, 'node_modules', 'esbuild'), join(root, 'node_modules', 'esbuild'));
+  const run = (): { out: string; err: string } => {
+    const r = spawnSync(process.execPath, [join(root, 'bin', 'metallb.js')], { encoding: 'utf8', timeout: 120_000 });
+    assert.equal(r.status, 0, r.stderr);
+    return { out: r.stdout.trim(), err: r.stderr };
+  };
+  const now = Date.now() / 1000;
+  setTimes(now - 100, now - 50);
+  assert.deepEqual(run(), { out: 'dist', err: '' });
+  utimesSync(join(root, 'src', 'cli', 'main.ts'), now - 10, now - 10);
+  const stale = run();
+  assert.equal(stale.out, 'metallb', 'the bundle of the sources');
+  assert.match(stale.err, /^metallb: running the sources, not dist\/: dist\/ is older than src\/.*\n$/);
+  rmSync(join(root, 'src'), { recursive: true });
+  assert.deepEqual(run(), { out: 'dist', err: '' });
 });
