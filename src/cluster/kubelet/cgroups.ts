@@ -99,6 +99,18 @@ function tryWrite(path: string, value: string): void {
   }
 }
 
+/**
+ * The kubelet's MilliCPUToShares: 1024 per CPU requested, and the minimum (2) without a request, so a pod without a
+ * CPU request yields to every pod with one under contention, as on a real node (not the kernel default 1024).
+ */
+export function cpuShares(requestMilli: number | undefined): number {
+  if (!requestMilli) return 2;
+  return Math.min(262144, Math.max(2, Math.floor((requestMilli * 1024) / 1000)));
+}
+
+/** cgroup v2 cpu.weight from shares, the conversion the kubelet (runc) uses, integer division included. */
+export const sharesToWeight = (shares: number): number => 1 + Math.floor(((shares - 2) * 9999) / 262142);
+
 export class CgroupManager {
   readonly version: CgroupVersion;
   private readonly layout: Layout;
@@ -190,7 +202,7 @@ export class CgroupManager {
       if (cpu) {
         tryWrite(join(cpu, 'cpu.cfs_period_us'), '100000');
         tryWrite(join(cpu, 'cpu.cfs_quota_us'), l.cpuLimitMilli ? String(Math.max(1000, Math.ceil(l.cpuLimitMilli * 100))) : '-1');
-        tryWrite(join(cpu, 'cpu.shares'), String(l.cpuRequestMilli ? Math.max(2, Math.floor((l.cpuRequestMilli * 1024) / 1000)) : 1024));
+        tryWrite(join(cpu, 'cpu.shares'), String(cpuShares(l.cpuRequestMilli)));
       }
       const mem = this.dir('memory', rel);
       if (mem) tryWrite(join(mem, 'memory.limit_in_bytes'), l.memoryLimitBytes ? String(Math.floor(l.memoryLimitBytes)) : '-1');
@@ -201,9 +213,7 @@ export class CgroupManager {
     if (this.version === 'v2') {
       const d = join(this.layout.mounts.unified!, rel);
       tryWrite(join(d, 'cpu.max'), l.cpuLimitMilli ? `${Math.max(1000, Math.ceil(l.cpuLimitMilli * 100))} 100000` : 'max 100000');
-      // cgroup v2 weight from shares, the conversion the kubelet uses.
-      const shares = l.cpuRequestMilli ? Math.max(2, Math.floor((l.cpuRequestMilli * 1024) / 1000)) : 1024;
-      tryWrite(join(d, 'cpu.weight'), String(Math.round(1 + ((shares - 2) * 9999) / 262142)));
+      tryWrite(join(d, 'cpu.weight'), String(sharesToWeight(cpuShares(l.cpuRequestMilli))));
       tryWrite(join(d, 'memory.max'), l.memoryLimitBytes ? String(Math.floor(l.memoryLimitBytes)) : 'max');
       tryWrite(join(d, 'pids.max'), l.pidsMax ? String(l.pidsMax) : 'max');
     }

@@ -14,7 +14,7 @@ import { parseCriLog, rfc3339Nano, parseTimestampNs } from '../../../src/cluster
 import { parseQuantity } from '../../../src/cluster/kubelet/quantity.js';
 import { sandboxId } from '../../../src/cluster/kubelet/netns.js';
 import { parseTaints } from '../../../src/cluster/kubelet/node.js';
-import { detectCgroups, labCgroupOfSelf } from '../../../src/cluster/kubelet/cgroups.js';
+import { cpuShares, detectCgroups, labCgroupOfSelf, sharesToWeight } from '../../../src/cluster/kubelet/cgroups.js';
 import type { ContainerStatus, Pod } from '../../../src/cluster/kubelet/types.js';
 
 test('image references match whatever the registry and tag', () => {
@@ -326,4 +326,17 @@ test('securityContext to setpriv: identity, capabilities, no_new_privs', async (
   assert.deepEqual(setprivArgs(pod(), { name: 'c' }, { uid: 65534, gid: 65534 }).slice(1, 4), ['--reuid=65534', '--regid=65534', '--clear-groups']);
   assert.throws(() => setprivArgs(pod({ securityContext: { runAsNonRoot: true } } as never), { name: 'c' }, root), /runAsNonRoot and image will run as root/);
   assert.throws(() => setprivArgs(pod(), { name: 'c', securityContext: { capabilities: { add: ['NET RAW'] } } } as never, root), /invalid capability/);
+});
+
+test("cgroups: CPU shares as the kubelet computes them: none requested is the minimum, not the kernel's 1024", () => {
+  assert.equal(cpuShares(undefined), 2);
+  assert.equal(cpuShares(0), 2);
+  assert.equal(cpuShares(1), 2);
+  assert.equal(cpuShares(50), 51);
+  assert.equal(cpuShares(100), 102);
+  assert.equal(cpuShares(1000), 1024);
+  assert.equal(cpuShares(1_000_000), 262144);
+  assert.equal(sharesToWeight(2), 1);
+  assert.equal(sharesToWeight(1024), 39);
+  assert.equal(sharesToWeight(262144), 10000);
 });
