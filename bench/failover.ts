@@ -1,5 +1,5 @@
 // `npm run bench -- failover [--trials N] [--many N] [--many-trials N] [--graceful-trials N] [--serf-trials N]
-//                            [--skip-keepalived] [--skip-serf] [--soak SECONDS] [--lab NAME]` (as root):
+//                            [--skip-keepalived] [--skip-serf] [--soak SECONDS] [--lab NAME] [--keep-logs DIR]` (as root):
 // layer 2 failover IN THE LAB (`metallb lab up`, our speakers as the lab runs them: a DaemonSet, memberlist on, our
 // default timing). A hostNetwork echo DaemonSet answers with its node's name behind Services with
 // externalTrafficPolicy: Local, so each answer names the node that took the client's packet: the owner.
@@ -16,7 +16,7 @@
 //   speaker's member count is counted.
 // Everything it starts is stopped and `lab down` runs at the end, even on failure.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeClient, loadKubeConfig } from '../src/k8s/client.js';
@@ -344,6 +344,17 @@ function speakerPid(b: Bench, node: string): number {
   throw new Error(`no speaker process found in ${n.netns}`);
 }
 
+/** The kubelet's log files of every instance of a node's speaker container (CRI format, one JSON record a line). */
+function speakerLogFiles(b: Bench, node: string): string[] {
+  const dir = join(b.lab.stateDir, 'nodes', node, 'logs');
+  const out: string[] = [];
+  for (const pod of readdirSync(dir).filter((d) => d.startsWith('metallb-system_speaker-'))) {
+    const c = join(dir, pod, 'speaker');
+    for (const f of readdirSync(c)) if (f.endsWith('.log')) out.push(join(c, f));
+  }
+  return out;
+}
+
 async function gracefulTrial(b: Bench): Promise<number> {
   const i = Math.floor(Math.random() * b.services);
   const ip = b.vip(i);
@@ -454,20 +465,26 @@ async function soak(b: Bench, seconds: number): Promise<void> {
     const d = leaves(t) - leaves(before[k]!);
     if (t && d >= 0) falseLeaves += d;
   }
-  // What decided each false failure (the fast path's suspicions last a few ms; the slow path's longer, with confirmations).
+  // What decided each false failure (the fast path's suspicions last a few ms; the slow path's longer, with
+  // confirmations), from every speaker container instance's log (restarted ones too), kept beside the bench's output.
   const verdicts: string[] = [];
-  for (const p of await b.lab.pods('metallb-system', 'component=speaker')) {
-    const r = await b.lab.kubectl(['logs', '-n', 'metallb-system', p.metadata.name, `--since=${seconds + 30}s`]);
-    for (const line of r.stdout.split('\n')) {
-      if (!/suspect timeout reached|member failed|refuting/.test(line)) continue;
-      try {
-        const l = JSON.parse(line) as { ts?: string; msg?: string; member?: string; suspectedForMs?: number; confirmations?: number; from?: string };
-        verdicts.push(`  ${l.ts} ${(p.spec as { nodeName?: string } | undefined)?.nodeName}: ${l.msg} ${JSON.stringify({ member: l.member, suspectedForMs: l.suspectedForMs, confirmations: l.confirmations, from: l.from })}`);
-      } catch {
-        /* not JSON */
+  const since = new Date(t0 - 30_000).toISOString();
+  for (const node of ['node1', 'node2', 'node3']) {
+    for (const file of speakerLogFiles(b, node)) {
+      for (const line of readFileSync(file, 'utf8').split('\n')) {
+        if (!/suspect timeout reached|member failed|refuting|answered after the timeout/.test(line)) continue;
+        try {
+          // Every field but the envelope: the verdict's path (fast/slow) and its evidence.
+          const { level: _l, ts, component: _c, msg, ...fields } = JSON.parse(line.slice(line.indexOf('{'))) as Record<string, unknown>;
+          if (String(ts) < since) continue;
+          verdicts.push(`  ${String(ts)} ${node}: ${String(msg)} ${JSON.stringify(fields)}`);
+        } catch {
+          /* not JSON */
+        }
       }
     }
   }
+  verdicts.sort();
   const answers = prober.answers.length;
   const foreign = prober.answers.filter((a) => a.body !== 'node1').length;
   out(`soak ${seconds} s, CPUs saturated (2 busy loops, HTTP load through the Services, ${churn} Service updates): ` +
@@ -510,6 +527,15 @@ export async function runFailoverBench(): Promise<void> {
     if (soakSeconds > 0) await soak(b, soakSeconds);
   } finally {
     await Promise.all([...children].map(stop));
+    const keep = optString('--keep-logs', '');
+    if (b && keep) {
+      // The speakers' logs outlive the lab: every container instance, per node.
+      for (const node of ['node1', 'node2', 'node3']) {
+        mkdirSync(join(keep, node), { recursive: true });
+        for (const f of speakerLogFiles(b, node)) cpSync(f, join(keep, node, f.split('/').slice(-3).join('_')));
+      }
+      out(`(speaker logs kept in ${keep})`);
+    }
     if (b) rmSync(b.dir, { recursive: true, force: true });
     b?.api.close();
     await lab.down();

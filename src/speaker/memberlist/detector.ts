@@ -93,8 +93,6 @@ export function reachErrorResult(code: string | undefined): ReachResult {
  */
 export class LocalHealth {
   private late: Array<{ at: number; ms: number }> = [];
-  /** Late ticks seen (for counters). */
-  lateTicks = 0;
 
   constructor(
     /** Lateness up to this is being on time. */
@@ -104,7 +102,6 @@ export class LocalHealth {
 
   noteTick(latenessMs: number, now: number): void {
     if (latenessMs <= this.lateMs) return;
-    this.lateTicks++;
     this.late = this.late.filter((x) => now - x.at < this.holdMs);
     this.late.push({ at: now, ms: latenessMs });
   }
@@ -114,10 +111,6 @@ export class LocalHealth {
     let worst = 0;
     for (const x of this.late) if (now - x.at < this.holdMs && x.ms > worst) worst = x.ms;
     return worst;
-  }
-
-  healthy(now: number): boolean {
-    return this.allowance(now) === 0;
   }
 }
 

@@ -35,7 +35,7 @@ import {
 } from './messages.js';
 import { labelHeader, makeCompound, removeLabelHeader, type SecurityOptions, unwrapPacket, wrapPacket } from './packet.js';
 import { encryptOverhead, Keyring } from './security.js';
-import { encodePushPull, MAX_STREAM_BYTES, readStreamMessage, wrapStream } from './stream.js';
+import { encodePushPull, MAX_STREAM_BYTES, readStreamMessage, type StreamMessage, wrapStream } from './stream.js';
 import { Awareness, BroadcastQueue, Suspicion } from './suspicion.js';
 import { fastPathAction, LocalHealth, reachErrorResult, reachTimeoutMs, reachTimeoutResult, type ReachCheck } from './detector.js';
 
@@ -117,7 +117,32 @@ interface NodeRec {
   jitterAt: number;
   indirectAt: number;
   /** Fast path: the latest check of its host's reachability. */
-  reach?: ReachCheck;
+  reach?: ReachProbe;
+}
+
+/** A reach check with what its verdict was based on (logged with a fast-path verdict). */
+interface ReachProbe extends ReachCheck {
+  /** The SYN-ACK timeout it was given (the base plus our own lateness). */
+  timeoutMs: number;
+  /** Times its timer ran late and was re-armed. */
+  rearms: number;
+  /** When the timeout made it unreachable (its connection is kept a while to see whether an answer still comes). */
+  judgedAt?: number;
+}
+
+/** A suspicion in progress; `fast`: our own fast-path one (the member's host did not answer), with its evidence. */
+interface SuspicionRec {
+  timer: Suspicion;
+  fast?: Record<string, number | string>;
+}
+
+/** What a dialled stream exchange reports (see MemberlistEngine.dial). */
+interface DialHandlers {
+  /** The connection is up: the request to send, or nothing to close it at once. */
+  connected(): Buffer | undefined;
+  reply(m: StreamMessage): void;
+  /** Connect error, close before a whole reply, a reply too large or garbled. */
+  failed(err: NodeJS.ErrnoException): void;
 }
 
 interface AckWaiter {
@@ -164,7 +189,7 @@ export class MemberlistEngine extends EventEmitter {
   private udp?: UdpSocket;
   private tcp?: Server;
   private readonly nodes = new Map<string, NodeRec>();
-  private readonly suspicions = new Map<string, Suspicion>();
+  private readonly suspicions = new Map<string, SuspicionRec>();
   private readonly ackHandlers = new Map<number, AckWaiter>();
   private readonly broadcasts = new BroadcastQueue();
   private readonly awareness: Awareness;
@@ -189,14 +214,14 @@ export class MemberlistEngine extends EventEmitter {
   private ownJitterAt = 0;
   private lastTick = 0;
   private readonly health: LocalHealth;
-  /** Members whose suspicion is our own fast-path one (short, no confirmations). */
-  private readonly fastSuspicions = new Set<string>();
   private readonly decryptWarned = new Map<string, number>();
   readonly counters: Record<string, number> = {};
   /** How late this member's own event loop runs: the first thing to look at when probes fail. */
   private loopDelay?: IntervalHistogram;
   /** Round trip of direct pings that were answered. */
   private readonly rtt: RecordableHistogram = createHistogram();
+  /** Reach checks: connect to SYN-ACK as our loop saw it (our own lateness included). */
+  private readonly reachRtt: RecordableHistogram = createHistogram();
 
   constructor(opts: MemberlistOptions) {
     super();
@@ -421,10 +446,12 @@ export class MemberlistEngine extends EventEmitter {
   }
 
   private accuseUnreachable(n: NodeRec, now: number): void {
-    if ((n.state !== 'alive' && n.state !== 'suspect') || this.fastSuspicions.has(n.name) || this.stopped || this.leaving) return;
+    if ((n.state !== 'alive' && n.state !== 'suspect') || this.suspicions.get(n.name)?.fast || this.stopped || this.leaving) return;
     this.count('fast_suspicions');
-    this.log.debug({ member: n.name, silenceMs: Math.round(now - n.lastHeard), reach: n.reach?.result, waitedMs: n.reach ? Math.round(now - n.reach.startedAt) : 0 }, 'memberlist: member silent and its host unreachable, suspecting it');
-    this.suspectNode({ Incarnation: n.incarnation, Node: n.name, From: this.name }, true);
+    const r = n.reach;
+    const evidence = { silenceMs: Math.round(now - n.lastHeard), reach: r?.result ?? 'none', waitedMs: r ? Math.round(now - r.startedAt) : 0, timeoutMs: Math.round(r?.timeoutMs ?? 0), rearms: r?.rearms ?? 0 };
+    this.log.debug({ member: n.name, ...evidence }, 'memberlist: member silent and its host unreachable, suspecting it');
+    this.suspectNode({ Incarnation: n.incarnation, Node: n.name, From: this.name }, evidence);
   }
 
   /**
@@ -434,35 +461,28 @@ export class MemberlistEngine extends EventEmitter {
   private checkReach(n: NodeRec): void {
     const ping: Ping = { SeqNo: this.nextSeq(), Node: n.name, SourceAddr: ipToBytes(this.advertiseIp), SourcePort: this.advertisePort, SourceNode: this.name };
     const started = performance.now();
-    const check: ReachCheck = { startedAt: started, result: 'pending' };
+    // Lifeguard: after our own timers ran late, the check waits that much longer before it counts as no answer.
+    const timeout = reachTimeoutMs(this.t.reachTimeoutMs, this.health.allowance(started));
+    const check: ReachProbe = { startedAt: started, result: 'pending', timeoutMs: timeout, rearms: 0 };
     n.reach = check;
     this.count('reach_checks');
+    if (timeout > this.t.reachTimeoutMs) this.count('reach_checks_stretched');
     // A new check replaces the previous one: close its connection, or a member that accepts but never answers (a
     // hung process) collects one open connection per recheck from every peer.
     this.reachClosers.get(n.name)?.();
-    const c = new Socket();
-    this.conns.add(c);
-    let buf: Buffer = Buffer.alloc(0);
     const done = (): void => {
       clearTimeout(timer);
       clearTimeout(giveUp);
-      this.conns.delete(c);
       if (this.reachClosers.get(n.name) === done) this.reachClosers.delete(n.name);
-      c.destroy();
+      close();
     };
     this.reachClosers.set(n.name, done);
     const settle = (): void => {
-      if (check.result === 'unreachable' || check.result === 'refused') {
-        this.count(`reach_${check.result}`);
-        done();
-        // Judge at once rather than at the next tick.
-        if (n.reach === check) this.fastPath(n, performance.now());
-      }
+      if (check.result !== 'unreachable' && check.result !== 'refused') return;
+      this.count(`reach_${check.result}`);
+      // Judge at once rather than at the next tick.
+      if (n.reach === check) this.fastPath(n, performance.now());
     };
-    // Lifeguard: after our own timers ran late, the check waits that much longer before it counts as no answer.
-    const timeout = reachTimeoutMs(this.t.reachTimeoutMs, this.health.allowance(started));
-    if (timeout > this.t.reachTimeoutMs) this.count('reach_checks_stretched');
-    let rearms = 0;
     const arm = (): NodeJS.Timeout => {
       const from = performance.now();
       return setTimeout(() => {
@@ -470,15 +490,17 @@ export class MemberlistEngine extends EventEmitter {
         // After pending I/O: a SYN-ACK that arrived while we were not running wins.
         setImmediate(() => {
           const r = reachTimeoutResult(check.result, late, timeout);
-          if (r === 'inconclusive' && rearms < REACH_REARMS) {
+          if (r === 'inconclusive' && check.rearms < REACH_REARMS) {
             // We were not running when the answer was due: give it the full timeout again, from now.
-            rearms++;
+            check.rearms++;
             this.count('reach_rearmed');
             timer = arm();
             return;
           }
+          if (r === 'unreachable' && check.result === 'pending') check.judgedAt = performance.now();
           check.result = r;
           if (r === 'inconclusive') this.count('reach_inconclusive');
+          // The connection stays open until giveUp: an answer after the verdict is logged (a timeout too short).
           settle();
         });
       }, timeout);
@@ -486,32 +508,30 @@ export class MemberlistEngine extends EventEmitter {
     let timer = arm();
     const giveUp = setTimeout(done, Math.max(1000, this.t.probeIntervalMs * 10));
     giveUp.unref?.();
-    c.on('error', (err: NodeJS.ErrnoException) => {
-      if (check.result === 'pending' || check.result === 'inconclusive') {
-        const r = reachErrorResult(err.code);
-        if (r !== 'inconclusive' || check.result === 'pending') check.result = r;
-      }
-      settle();
-      done();
-    });
-    c.on('close', done);
-    c.on('data', (chunk: Buffer) => {
-      buf = Buffer.concat([buf, chunk]);
-      if (buf.length > 4096) return done();
-      try {
-        const r = readStreamMessage(buf, this.sec);
-        if (!r) return;
-        if (r.message.kind === 'ack' && r.message.ack.SeqNo === ping.SeqNo) this.heard(n.name, performance.now());
-      } catch {
-        /* a garbled reply proves nothing */
-      }
-      done();
-    });
-    c.connect({ host: n.ip, port: n.port }, () => {
-      if (check.result === 'pending' || check.result === 'inconclusive') check.result = 'connected';
-      this.count('reach_connected');
-      if ((n.vsn[1] ?? 0) >= 3) c.write(Buffer.concat([labelHeader(this.sec.label), wrapStream(encodePing(ping), this.sec, this.t.enableCompression)]));
-      else done();
+    const close = this.dial(n.ip, n.port, 4096, {
+      connected: () => {
+        const at = performance.now();
+        this.reachRtt.record(Math.max(1, Math.round((at - started) * 1e6)));
+        this.count('reach_connected');
+        if (check.judgedAt !== undefined) {
+          this.count('reach_answered_late');
+          this.log.info({ member: n.name, answeredAfterMs: Math.round(at - started), timeoutMs: Math.round(timeout), rearms: check.rearms, judgedAfterMs: Math.round(check.judgedAt - started), accused: this.suspicions.get(n.name)?.fast !== undefined || n.state === 'dead' }, 'memberlist: a host judged unreachable answered after the timeout');
+        } else if (check.result === 'pending' || check.result === 'inconclusive') check.result = 'connected';
+        return (n.vsn[1] ?? 0) >= 3 ? encodePing(ping) : undefined;
+      },
+      reply: (m) => {
+        if (m.kind === 'ack' && m.ack.SeqNo === ping.SeqNo) this.heard(n.name, performance.now());
+        done();
+      },
+      failed: (err) => {
+        // A garbled reply or a close proves nothing; connect errors say what the network thinks of the host.
+        if (check.result === 'pending' || check.result === 'inconclusive') {
+          const r = reachErrorResult(err.code);
+          if (r !== 'inconclusive' || check.result === 'pending') check.result = r;
+        }
+        settle();
+        done();
+      },
     });
   }
 
@@ -557,6 +577,9 @@ export class MemberlistEngine extends EventEmitter {
       ping_rtt_p50_ms: this.rtt.count ? ms(this.rtt.percentile(50)) : 0,
       ping_rtt_p99_ms: this.rtt.count ? ms(this.rtt.percentile(99)) : 0,
       ping_rtt_max_ms: this.rtt.count ? ms(this.rtt.max) : 0,
+      reach_connect_p50_ms: this.reachRtt.count ? ms(this.reachRtt.percentile(50)) : 0,
+      reach_connect_p99_ms: this.reachRtt.count ? ms(this.reachRtt.percentile(99)) : 0,
+      reach_connect_max_ms: this.reachRtt.count ? ms(this.reachRtt.max) : 0,
     };
   }
 
@@ -939,51 +962,51 @@ export class MemberlistEngine extends EventEmitter {
   }
 
   private clearSuspicion(node: string): void {
-    this.fastSuspicions.delete(node);
     const s = this.suspicions.get(node);
     if (s) {
-      s.cancel();
+      s.timer.cancel();
       this.suspicions.delete(node);
     }
   }
 
-  /** `unreachable`: our own fast-path accusation (the member's host did not answer): a short suspicion. */
-  private suspectNode(s: Suspect, unreachable = false): void {
+  /**
+   * `fast`: our own fast-path accusation with its evidence (the member's host did not answer): a short suspicion with
+   * no confirmations to wait for, which also replaces a slower suspicion already running.
+   */
+  private suspectNode(s: Suspect, fast?: Record<string, number | string>): void {
     const n = this.nodes.get(s.Node);
     if (!n) return;
     if (s.Incarnation < n.incarnation) return;
-    const timer = this.suspicions.get(s.Node);
-    if (timer) {
-      if (unreachable && this.t.adaptive && !this.fastSuspicions.has(s.Node)) {
-        // Someone else's suspicion runs on the slow timing; our own network evidence shortens it.
-        timer.cancel();
-        this.suspicions.delete(s.Node);
-        this.broadcast(s.Node, encodeSuspect(s), true);
-        this.startSuspicion(n, s.From, 0, this.t.unreachableSuspicionMs, this.t.unreachableSuspicionMs, n.stateChange);
-        this.fastSuspicions.add(s.Node);
+    const shortens = fast !== undefined && this.t.adaptive;
+    const running = this.suspicions.get(s.Node);
+    if (running) {
+      if (!shortens || running.fast) {
+        if (running.timer.confirm(s.From)) this.broadcast(s.Node, encodeSuspect(s), false);
         return;
       }
-      if (timer.confirm(s.From)) this.broadcast(s.Node, encodeSuspect(s), false);
-      return;
-    }
-    if (n.state !== 'alive') return;
-    if (n.name === this.name) {
-      this.refute(n, s.Incarnation);
-      this.log.warn({ from: s.From }, 'memberlist: refuting a suspect message');
-      return;
+      // Someone's suspicion runs on the slow timing; our own network evidence shortens it.
+      this.clearSuspicion(s.Node);
+    } else {
+      if (n.state !== 'alive') return;
+      if (n.name === this.name) {
+        this.refute(n, s.Incarnation);
+        this.log.warn({ from: s.From }, 'memberlist: refuting a suspect message');
+        return;
+      }
     }
     // Our own suspicions go to everyone at once: they are the others' confirmations.
     this.broadcast(s.Node, encodeSuspect(s), s.From === this.name);
     n.incarnation = s.Incarnation;
-    n.state = 'suspect';
-    const changeTime = performance.now();
-    n.stateChange = changeTime;
-    this.count('suspicions');
-    this.emitEvent('suspect', n);
+    if (n.state === 'alive') {
+      n.state = 'suspect';
+      n.stateChange = performance.now();
+      this.count('suspicions');
+      this.emitEvent('suspect', n);
+    }
     const num = this.estNumNodes();
     let k = this.t.suspicionMult - 2;
     let min = suspicionTimeoutMs(this.t.suspicionMult, num, this.t.probeIntervalMs);
-    if (this.t.adaptive && unreachable) {
+    if (shortens) {
       // The network's own answer is the evidence: no confirmations to wait for, only time for a refutation in flight.
       k = 0;
       min = this.t.unreachableSuspicionMs;
@@ -994,31 +1017,31 @@ export class MemberlistEngine extends EventEmitter {
     } else if (num - 2 < k) {
       k = 0;
     }
-    const max = this.t.suspicionMaxTimeoutMult * min;
-    this.startSuspicion(n, s.From, k, min, max, changeTime);
-    if (this.t.adaptive && unreachable) this.fastSuspicions.add(s.Node);
+    const max = shortens ? min : this.t.suspicionMaxTimeoutMult * min;
+    this.startSuspicion(n, s.From, k, min, max, shortens ? fast : undefined);
   }
 
-  private startSuspicion(n: NodeRec, from: string, k: number, min: number, max: number, changeTime: number): void {
-    const s = { Node: n.name };
-    this.suspicions.set(
-      s.Node,
-      new Suspicion(from, k, min, max, (confirmations) => {
-        const cur = this.nodes.get(s.Node);
-        if (!cur || cur.state !== 'suspect' || cur.stateChange !== changeTime) return;
-        if (this.t.adaptive && performance.now() - cur.lastHeard < this.t.suspectAfterSilenceMs) {
-          // It is talking to us right now: hold the verdict, it will refute (it hears the accusation
-          // with every ping), and the next silence starts a new suspicion.
-          this.count('suspicions_held');
-          this.suspicions.delete(cur.name);
-          this.fastSuspicions.delete(cur.name);
-          cur.state = 'alive';
-          return;
-        }
-        this.log.info({ member: cur.name, confirmations, suspectedForMs: Math.round(performance.now() - changeTime) }, 'memberlist: marking member as failed, suspect timeout reached');
-        this.deadNode({ Incarnation: cur.incarnation, Node: cur.name, From: this.name });
-      }),
-    );
+  private startSuspicion(n: NodeRec, from: string, k: number, min: number, max: number, fast: Record<string, number | string> | undefined): void {
+    const name = n.name;
+    const changeTime = n.stateChange;
+    const timer = new Suspicion(from, k, min, max, (confirmations) => {
+      const cur = this.nodes.get(name);
+      if (!cur || cur.state !== 'suspect' || cur.stateChange !== changeTime || this.suspicions.get(name)?.timer !== timer) return;
+      const now = performance.now();
+      if (this.t.adaptive && now - cur.lastHeard < this.t.suspectAfterSilenceMs) {
+        // It is talking to us right now: hold the verdict, it will refute (it hears the accusation
+        // with every ping), and the next silence starts a new suspicion.
+        this.count('suspicions_held');
+        this.suspicions.delete(name);
+        cur.state = 'alive';
+        return;
+      }
+      // What decided it, so that a false verdict in a log can be traced to its path.
+      const why = fast ? { path: 'fast', ...fast } : { path: 'slow', silenceMs: Math.round(now - cur.lastHeard), toleranceMs: Math.round(this.tolerance(cur, now)) };
+      this.log.info({ member: name, confirmations, suspectedForMs: Math.round(now - changeTime), ...why }, 'memberlist: marking member as failed, suspect timeout reached');
+      this.deadNode({ Incarnation: cur.incarnation, Node: name, From: this.name });
+    });
+    this.suspicions.set(name, { timer, ...(fast ? { fast } : {}) });
   }
 
   private deadNode(d: Dead): void {
@@ -1189,38 +1212,68 @@ export class MemberlistEngine extends EventEmitter {
     });
   }
 
-  /** Dials, sends one stream message, reads one back. */
-  private streamRequest(ip: string, port: number, plain: Buffer, timeoutMs: number): Promise<NonNullable<ReturnType<typeof readStreamMessage>>['message']> {
+  /**
+   * One stream exchange: dials, sends what `h.connected` returns (behind our label header), reads one message back.
+   * Exactly one of `reply` and `failed` is called, unless the returned close() comes first.
+   */
+  private dial(ip: string, port: number, maxReplyBytes: number, h: DialHandlers): () => void {
+    const c = new Socket();
+    this.conns.add(c);
+    let buf: Buffer = Buffer.alloc(0);
+    let closed = false;
+    const close = (): void => {
+      if (closed) return;
+      closed = true;
+      this.conns.delete(c);
+      c.destroy();
+    };
+    const fail = (err: NodeJS.ErrnoException): void => {
+      if (closed) return;
+      close();
+      h.failed(err);
+    };
+    c.on('error', fail);
+    c.on('close', () => fail(new MemberlistError(`connection to ${hostPort(ip, port)} closed before a reply`)));
+    c.on('data', (chunk: Buffer) => {
+      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      if (buf.length > maxReplyBytes) return fail(new MemberlistError(`reply from ${hostPort(ip, port)} too large`));
+      let r: ReturnType<typeof readStreamMessage>;
+      try {
+        r = readStreamMessage(buf, this.sec);
+      } catch (err) {
+        return fail(err as Error);
+      }
+      if (!r || closed) return;
+      close();
+      h.reply(r.message);
+    });
+    c.connect({ host: ip, port }, () => {
+      if (closed) return;
+      const request = h.connected();
+      if (request === undefined) return close();
+      c.write(Buffer.concat([labelHeader(this.sec.label), wrapStream(request, this.sec, this.t.enableCompression)]));
+    });
+    return close;
+  }
+
+  /** Dials, sends one stream message, reads one back within `timeoutMs`. */
+  private streamRequest(ip: string, port: number, plain: Buffer, timeoutMs: number): Promise<StreamMessage> {
     return new Promise((resolve, reject) => {
-      const c = new Socket();
-      let buf: Buffer = Buffer.alloc(0);
-      let settled = false;
-      const finish = (err: Error | null, v?: NonNullable<ReturnType<typeof readStreamMessage>>['message']): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        this.conns.delete(c);
-        c.destroy();
-        if (err) reject(err);
-        else resolve(v!);
-      };
-      const timer = setTimeout(() => finish(new MemberlistError(`timed out after ${Math.round(timeoutMs)} ms talking to ${hostPort(ip, port)}`)), timeoutMs);
-      this.conns.add(c);
-      c.on('error', (err) => finish(err));
-      c.on('close', () => finish(new MemberlistError(`connection to ${hostPort(ip, port)} closed before a reply`)));
-      c.on('data', (chunk: Buffer) => {
-        buf = Buffer.concat([buf, chunk]);
-        if (buf.length > MAX_STREAM_BYTES + 5) return finish(new MemberlistError('reply too large'));
-        try {
-          const r = readStreamMessage(buf, this.sec);
-          if (r) finish(null, r.message);
-        } catch (err) {
-          finish(err as Error);
-        }
+      const close = this.dial(ip, port, MAX_STREAM_BYTES + 5, {
+        connected: () => plain,
+        reply: (m) => {
+          clearTimeout(timer);
+          resolve(m);
+        },
+        failed: (err) => {
+          clearTimeout(timer);
+          reject(err);
+        },
       });
-      c.connect({ host: ip, port }, () => {
-        c.write(Buffer.concat([labelHeader(this.sec.label), wrapStream(plain, this.sec, this.t.enableCompression)]));
-      });
+      const timer = setTimeout(() => {
+        close();
+        reject(new MemberlistError(`timed out after ${Math.round(timeoutMs)} ms talking to ${hostPort(ip, port)}`));
+      }, timeoutMs);
     });
   }
 
@@ -1291,7 +1344,7 @@ export class MemberlistEngine extends EventEmitter {
     if (this.watchTimer) clearTimeout(this.watchTimer);
     this.loopDelay?.disable();
     for (const t of this.timers) clearInterval(t);
-    for (const s of this.suspicions.values()) s.cancel();
+    for (const s of this.suspicions.values()) s.timer.cancel();
     this.suspicions.clear();
     for (const c of this.conns) c.destroy();
     await Promise.all([

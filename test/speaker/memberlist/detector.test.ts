@@ -66,19 +66,15 @@ test('connect errors: RST is a refusal, routing errors are unreachable, the rest
 test('local health: late ticks add their lateness to the checks for the hold time after them', () => {
   const h = new LocalHealth(10, 100);
   assert.equal(h.allowance(0), 0);
-  assert.equal(h.healthy(0), true, 'healthy from the start');
   h.noteTick(10, 5);
   assert.equal(h.allowance(5), 0, 'lateness at the limit is on time');
   h.noteTick(40, 1000);
   h.noteTick(25, 1050);
-  assert.equal(h.lateTicks, 2);
-  assert.equal(h.healthy(1000), false);
   assert.equal(h.allowance(1000), 40, 'the worst in the window');
   assert.equal(h.allowance(1099), 40);
   assert.equal(h.allowance(1100), 25, 'the 40 ms one has left the window');
   assert.equal(h.allowance(1149), 25);
   assert.equal(h.allowance(1150), 0);
-  assert.equal(h.healthy(1150), true);
 });
 
 test('a check waits its base timeout plus the allowance, capped', () => {

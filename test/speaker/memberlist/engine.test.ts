@@ -53,6 +53,29 @@ describe('in-process members on loopback', () => {
     assert.equal(states(ms[0]!)['m3'], 'dead');
   });
 
+  test('a member whose host refuses connections is declared dead through the fast path, and the verdict says so', async () => {
+    // The slow path's suspicion would last 1 s (suspicionMult 100 × 10 ms); the fast one replaces it at once.
+    const verdicts: Array<Record<string, unknown>> = [];
+    const logger = { debug() {}, warn() {}, error() {}, info: (o: object, msg: string) => void (/marking member as failed/.test(msg) && verdicts.push(o as Record<string, unknown>)) };
+    const a = new MemberlistEngine({ name: 'f1', bindAddr: '127.0.0.1', bindPort: 0, secretKeys: [key], timing: { ...calm, suspicionMult: 100 }, logger });
+    const b = new MemberlistEngine({ name: 'f2', bindAddr: '127.0.0.1', bindPort: 0, secretKeys: [key], timing: calm });
+    all.push(a, b);
+    await a.start();
+    await b.start();
+    assert.equal(await b.join([`127.0.0.1:${a.port}`]), 1);
+    await eventually(() => states(a), (s) => s['f2'] === 'alive', 5000, 'a sees b');
+    const dead = new Promise<Member>((r) => a.on('leave', (m) => m.name === 'f2' && r(m)));
+    await b.shutdown();
+    assert.equal((await dead).state, 'dead');
+    assert.equal(verdicts.length, 1, JSON.stringify(verdicts));
+    const v = verdicts[0]!;
+    assert.equal(v['member'], 'f2');
+    assert.equal(v['path'], 'fast', JSON.stringify(v));
+    assert.equal(v['reach'], 'refused', JSON.stringify(v));
+    assert.equal(v['confirmations'], 0);
+    assert.ok((a.counters['fast_suspicions'] ?? 0) >= 1, JSON.stringify(a.counters));
+  });
+
   test('a false accusation is refuted: the accused stays alive with a higher incarnation', async () => {
     const ms = await cluster(2);
     all.push(...ms);
