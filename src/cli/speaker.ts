@@ -13,6 +13,7 @@ import type { Pod } from '../k8s/types.js';
 import { collectionPath, R } from '../k8s/resources.js';
 import type { Announcer } from '../speaker/l2/layer2.js';
 import { Announcer as L2Announcer } from '../speaker/l2/announcer.js';
+import { parseXdpSetting, type XdpSetting } from '../speaker/l2/xdp-responder.js';
 import { loadNative } from '../net/native.js';
 import { BgpPart } from '../speaker/bgp/part.js';
 import { tuneSpeakerHeap } from '../speaker/heap.js';
@@ -69,6 +70,7 @@ export interface SpeakerFlags {
   crdAbsentGrace: number;
   workers: number;
   l2Status: boolean;
+  l2Xdp: XdpSetting;
 }
 
 const goBool = (flag: string, help: string): Option => new Option(`${flag} [bool]`, help).argParser(parseGoBool).default(false);
@@ -110,6 +112,17 @@ export function registerSpeaker(program: Command): void {
     .addOption(new Option('--crd-absent-grace <d>', 'a config CRD not served at start counts as empty after this long').argParser(parseDuration).default(10_000, '10s').hideHelp())
     .addOption(new Option('--workers <n>', 'services reconciled concurrently').argParser((v) => Number.parseInt(v, 10)).default(4).hideHelp())
     .addOption(new Option('--no-l2-status', 'do not write ServiceL2Status objects'))
+    .addOption(
+      new Option('--l2-xdp <mode>', 'auto: answer ARP for announced addresses in the kernel with XDP where allowed (CAP_BPF + CAP_NET_ADMIN), else in userspace; off: always in userspace [$METALLB_L2_XDP]')
+        .default(env('METALLB_L2_XDP') ?? 'auto')
+        .argParser((v: string) => {
+          try {
+            return parseXdpSetting(v, '--l2-xdp');
+          } catch (err) {
+            throw new InvalidArgumentError((err as Error).message);
+          }
+        }),
+    )
     .allowUnknownOption(true)
     .allowExcessArguments(true)
     .addHelpText('after', `
@@ -119,7 +132,7 @@ MetalLB flags accepted without effect: --host, --enable-pprof, --pprof-bind-addr
 Environment: METALLB_NODE_NAME, METALLB_NAMESPACE, METALLB_POD_NAME, METALLB_HOST, METALLB_ML_BIND_ADDR,
 METALLB_ML_BIND_PORT, METALLB_ML_LABELS, METALLB_ML_SECRET_KEY_PATH, METALLB_ML_SECRET_KEY (the key itself,
 MetalLB ≤ v0.12), METALLB_ML_NAMESPACE, METALLB_BGP_DEBOUNCE_TIMEOUT, METALLB_BGP_TYPE; and ours:
-METALLB_ML_DELEGATE_VERSION=min,max,cur (memberlist delegate versions; "2,5,5" lets serf agents join the gossip,
+METALLB_L2_XDP (--l2-xdp), METALLB_ML_DELEGATE_VERSION=min,max,cur (memberlist delegate versions; "2,5,5" lets serf agents join the gossip,
 and keeps MetalLB speakers out of it).`)
     .action(async (flags: SpeakerFlags, command: Command) => {
       await runSpeaker(flags, command.args);
@@ -147,13 +160,13 @@ export function strayArguments(args: readonly string[]): string[] {
 }
 
 /** The ARP/NDP announcer; a machine where packet sockets cannot be opened is a clear error at start. */
-function createAnnouncer(log: Logger): Announcer & { close(): void } {
+function createAnnouncer(log: Logger, xdp: XdpSetting): Announcer & { close(): void } {
   try {
     loadNative();
   } catch (err) {
     throw new Error(`layer 2 needs raw packet sockets (the native addon, CAP_NET_RAW): ${errorText(err)}`);
   }
-  return new L2Announcer({ log: log.child({ component: 'layer2' }) }).start();
+  return new L2Announcer({ log: log.child({ component: 'layer2' }), xdp }).start();
 }
 
 /** MetalLB's rule: memberlist is on only when both the bind address and the pod labels are given. */
@@ -233,7 +246,7 @@ export async function runSpeaker(f: SpeakerFlags, stray: readonly string[] = [])
   const speaker = new Speaker(opts, {
     client,
     log,
-    announcer: createAnnouncer(log),
+    announcer: createAnnouncer(log, parseXdpSetting(f.l2Xdp, env('METALLB_L2_XDP') === f.l2Xdp ? 'METALLB_L2_XDP' : '--l2-xdp')),
     membership,
     handlers: [bgp.handler],
     parts: [bgp],

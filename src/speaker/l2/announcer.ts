@@ -15,6 +15,7 @@ import { arpRequestFilter, neighborSolicitationFilter } from './filters.js';
 import { classifyInterfaces, readLinks, type LinkInfo, type UsableInterface } from './interfaces.js';
 import { MulticastMemberships } from './multicast.js';
 import { NdpResponder } from './ndp-responder.js';
+import { XdpArpResponder, XdpUnavailableError, xdpModesFor, type XdpSetting } from './xdp-responder.js';
 
 export type { InterfaceSelection } from './announced.js';
 
@@ -40,6 +41,13 @@ export interface AnnouncerOptions {
   readonly gratuitousWindowMs?: number;
   /** Trace where the time of each answer goes (see latency()); for benchmarks and diagnosis. */
   readonly traceLatency?: boolean;
+  /**
+   * 'auto': ARP requests for announced addresses are answered in the kernel by an XDP program where it can be
+   * attached (xdp-responder.ts), the userspace responder doing the rest; 'off' (the default here, so that tests
+   * with fake interfaces never attach anything to real ones): userspace answers everything. The speaker's
+   * --l2-xdp sets it (default auto).
+   */
+  readonly xdp?: XdpSetting;
   /** Test seams: the interface list, the packet sockets, the multicast memberships, the clock. */
   readonly links?: () => readonly LinkInfo[];
   readonly openSocket?: OpenFrameSocket;
@@ -88,6 +96,11 @@ export class Announcer {
   private readonly counterTable = new Map<string, L2Counters>();
   private readonly arps = new Map<number, ArpResponder>();
   private readonly ndps = new Map<number, NdpResponder>();
+  /** Per ARP responder's interface index, its XDP fast path (only while it answers for something). */
+  private readonly xdps = new Map<number, XdpArpResponder>();
+  /** Interfaces XDP could not be attached to (another program there...): userspace only, until their responder is remade. */
+  private readonly xdpRefused = new Set<number>();
+  private xdpSetting: XdpSetting;
   private nodeInterfaces: readonly string[] = [];
 
   /** Address -> time after which it is no longer announced gratuitously. */
@@ -124,6 +137,8 @@ export class Announcer {
     this.now = options.now ?? Date.now;
     this.timers = options.timers ?? realTimers;
     this.traceLatency = options.traceLatency ?? false;
+    this.xdpSetting = options.xdp ?? 'off';
+    if (this.xdpSetting === 'off' && options.xdp === 'off') this.log.info({ xdp: 'off' }, 'ARP answered in userspace only (--l2-xdp off)');
     const debug = this.log.isLevelEnabled('debug');
     this.ctx = {
       lookupV4: (key) => this.byV4.get(key),
@@ -220,12 +235,21 @@ export class Announcer {
 
   /** Per address text, the counters behind metallb_layer2_*; kept after withdrawal (Prometheus counters). */
   counters(): ReadonlyMap<string, Readonly<L2Counters>> {
+    for (const x of this.xdps.values()) x.syncCounters();
     return this.counterTable;
   }
 
   /** The interfaces with an ARP / NDP responder now. */
   responders(): { arp: string[]; ndp: string[] } {
     return { arp: [...this.arps.values()].map((r) => r.name).sort(), ndp: [...this.ndps.values()].map((r) => r.name).sort() };
+  }
+
+  /** The interfaces where XDP answers ARP now, with its attach mode. */
+  xdpInterfaces(): { name: string; mode: string; addresses: number }[] {
+    return [...this.xdps.values()]
+      .filter((x) => x.answered().length > 0)
+      .map((x) => ({ name: x.name, mode: x.mode ?? 'unknown', addresses: x.answered().length }))
+      .sort((a, b) => a.name.localeCompare(b.name));
   }
 
   /** With traceLatency: the answers' latencies since the previous call, ARP and NDP apart, all interfaces. */
@@ -366,7 +390,10 @@ export class Announcer {
       // Only when an address or its interfaces changed: a reconcile's setBalancer mostly repeats what is announced.
       if (this.filtersDirty) {
         this.filtersDirty = false;
-        for (const r of this.arps.values()) this.refilter(r);
+        for (const r of this.arps.values()) {
+          this.updateXdp(r);
+          this.refilter(r);
+        }
         for (const r of this.ndps.values()) this.refilter(r);
       }
       if (this.immediate.size) {
@@ -428,9 +455,10 @@ export class Announcer {
    * packetSetFilter) only costs wake-ups; one that cannot be widened again is put back to that.
    */
   private refilter(r: ArpResponder | NdpResponder): void {
+    const inKernel = new Set(r instanceof ArpResponder ? (this.xdps.get(r.index)?.answered() ?? []) : []);
     const filter =
       r instanceof ArpResponder
-        ? arpRequestFilter([...this.byV4.values()].filter((ip) => ip.matches(r.name)).map((ip) => ip.v4Key))
+        ? arpRequestFilter([...this.byV4.values()].filter((ip) => ip.matches(r.name) && !inKernel.has(ip)).map((ip) => ip.v4Key))
         : neighborSolicitationFilter([...this.byV6.values()].filter((ip) => ip.matches(r.name)).map((ip) => ip.bytes));
     try {
       r.setFilter(filter);
@@ -456,6 +484,7 @@ export class Announcer {
         ),
       );
       this.arps.set(iface.index, r);
+      this.updateXdp(r);
       this.refilter(r);
       this.log.info({ event: 'createARPResponder', interface: iface.name }, 'created ARP responder for interface');
     } catch (err) {
@@ -499,7 +528,53 @@ export class Announcer {
     }
   }
 
+  /**
+   * Makes the XDP program of `r`'s interface answer for the IPv4 addresses announced there (before the userspace
+   * filter is narrowed to the others, so that no request goes unanswered in between). Any failure leaves the
+   * addresses to userspace: everywhere when XDP is unusable on this node, else on this interface.
+   */
+  private updateXdp(r: ArpResponder): void {
+    if (this.xdpSetting !== 'auto' || this.xdpRefused.has(r.index)) return;
+    const wanted = [...this.byV4.values()].filter((ip) => ip.matches(r.name));
+    let x = this.xdps.get(r.index);
+    if (!x) {
+      if (wanted.length === 0) return;
+      x = new XdpArpResponder(r.name, r.index, r.mac, xdpModesFor(r.name));
+      this.xdps.set(r.index, x);
+    }
+    const wasAttached = x.answered().length > 0;
+    try {
+      x.update(wanted);
+      const attached = x.answered().length > 0;
+      if (attached !== wasAttached) {
+        this.log.info(
+          { event: attached ? 'xdpAttach' : 'xdpDetach', interface: r.name, mode: x.mode },
+          attached ? 'answering ARP in the kernel (XDP) on this interface' : 'XDP detached: nothing announced on this interface',
+        );
+      }
+    } catch (err) {
+      x.detach();
+      this.xdps.delete(r.index);
+      if (err instanceof XdpUnavailableError) {
+        this.xdpSetting = 'off';
+        for (const other of this.xdps.values()) other.detach();
+        this.xdps.clear();
+        for (const a of this.arps.values()) if (a !== r) this.refilter(a);
+        this.log.info({ xdp: 'unavailable', reason: err.message }, 'ARP answered in userspace: XDP cannot be used on this node');
+      } else {
+        this.xdpRefused.add(r.index);
+        this.log.info({ interface: r.name, reason: (err as Error).message }, 'ARP answered in userspace on this interface: XDP could not be attached');
+      }
+    }
+  }
+
   private dropArp(index: number, r: ArpResponder): void {
+    const x = this.xdps.get(index);
+    if (x) {
+      x.detach();
+      this.xdps.delete(index);
+    }
+    this.xdpRefused.delete(index);
     r.close();
     this.arps.delete(index);
     this.log.info({ event: 'deleteARPResponder', interface: r.name }, 'deleted ARP responder for interface');

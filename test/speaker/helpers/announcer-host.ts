@@ -2,6 +2,7 @@
 // commands arrive as JSON lines on stdin and each gets one JSON line on stdout: {"id", "ok", "result"|"error"}.
 //   {"id", "op": "set", "name", "ip", "interfaces": [...] | "all"}   {"id", "op": "delete", "name"}
 //   {"id", "op": "setMany", "ips": [...], "interfaces"}               (one service per address, same turn)
+//   {"id", "op": "xdp"} (interfaces where XDP answers ARP)
 //   {"id", "op": "rescan"} {"id", "op": "counters"} {"id", "op": "drops"} {"id", "op": "responders"}
 //   {"id", "op": "interfacesFor", "ip", "interfaces"}                  {"id", "op": "close"}
 //   {"id", "op": "latency"}   (with {"traceLatency": true}: where the answers' time went, see Announcer.latency)
@@ -16,6 +17,7 @@ interface Options {
   excludeConfigPath?: string;
   logLevel?: string;
   traceLatency?: boolean;
+  xdp?: 'auto' | 'off';
 }
 const options = JSON.parse(process.argv[2] ?? '{}') as Options;
 const level = options.logLevel && isLogLevel(options.logLevel) ? options.logLevel : 'info';
@@ -24,6 +26,7 @@ const announcer = new Announcer({
   scanIntervalMs: options.scanIntervalMs,
   excludeConfigPath: options.excludeConfigPath,
   traceLatency: options.traceLatency,
+  xdp: options.xdp,
 }).start();
 
 type Command = { id: number; op: string; name?: string; ip?: string; ips?: string[]; interfaces?: InterfaceSelection };
@@ -65,6 +68,9 @@ for await (const line of createInterface({ input: process.stdin })) {
         break;
       case 'responders':
         result = announcer.responders();
+        break;
+      case 'xdp':
+        result = announcer.xdpInterfaces();
         break;
       case 'interfacesFor':
         result = announcer.interfacesFor(cmd.ip!, cmd.interfaces ?? 'all');
