@@ -35,6 +35,15 @@ export interface BfdStatus extends BfdSessionStatus {
   peerAddress: string;
   multihop: boolean;
   vrf?: string;
+  /** Why the session has no sockets (it is Down and tried again with back-off), e.g. its VRF device is missing. */
+  error?: string;
+  /** Failed attempts to start it so far (with `error`). */
+  attempts?: number;
+}
+
+export interface BfdEngineOptions {
+  /** Ports to listen on (tests move them off the well-known ones). */
+  ports?: { singleHop: number; multiHop: number };
 }
 
 export type BfdStateListener = (key: string, state: StateName, diag: number, previous: StateName) => void;
@@ -44,6 +53,17 @@ interface Running {
   session: BfdSession;
   tx: Socket;
 }
+
+/** A session whose sockets could not be made: tried again with back-off. */
+interface Failed {
+  config: BfdSessionConfig;
+  attempts: number;
+  error: string;
+  timer: unknown;
+}
+
+/** Back-off between attempts to start a failed session: 1 s doubling to 30 s. */
+export const retryDelayMs = (attempts: number): number => Math.min(1000 * 2 ** Math.max(0, attempts - 1), 30_000);
 
 const silent = pino({ level: 'silent' });
 
@@ -58,20 +78,43 @@ export class BfdEngine {
   private readonly sessions = new Map<string, Running>();
   private readonly byDiscriminator = new Map<number, Running>();
   private readonly rx = new Map<string, Socket>();
+  private readonly failed = new Map<string, Failed>();
+  /** configure() and retries run one at a time, so that a retry never races a reconfiguration of its session. */
+  private serial: Promise<void> = Promise.resolve();
   private closed = false;
+  private readonly ports: { singleHop: number; multiHop: number };
 
   constructor(
     private readonly onState: BfdStateListener,
     private readonly log: Logger = silent,
     private readonly host: TimerHost = realTimers,
-    /** Ports to listen on (tests move them off the well-known ones). */
-    private readonly ports: { singleHop: number; multiHop: number } = { singleHop: SINGLE_HOP_PORT, multiHop: MULTI_HOP_PORT },
-  ) {}
+    opts: BfdEngineOptions['ports'] | BfdEngineOptions = {},
+  ) {
+    const o: BfdEngineOptions = 'singleHop' in opts ? { ports: opts } : opts;
+    this.ports = o.ports ?? { singleHop: SINGLE_HOP_PORT, multiHop: MULTI_HOP_PORT };
+  }
+
+  private run<T>(op: () => Promise<T>): Promise<T> {
+    const done = this.serial.then(op);
+    this.serial = done.then(() => undefined, () => undefined);
+    return done;
+  }
 
   /** The sessions wanted: new ones start, removed ones say AdminDown and stop, changed timers go through a Poll. */
-  async configure(configs: readonly BfdSessionConfig[]): Promise<void> {
+  configure(configs: readonly BfdSessionConfig[]): Promise<void> {
+    return this.run(() => this.reconfigure(configs));
+  }
+
+  private async reconfigure(configs: readonly BfdSessionConfig[]): Promise<void> {
     if (this.closed) return;
     const wanted = new Map(configs.map((c) => [c.key, c]));
+    // Sessions still failing are tried again below, at once, with what is wanted now.
+    const previousAttempts = new Map<string, Failed>();
+    for (const [key, f] of this.failed) {
+      this.host.clearTimer(f.timer);
+      if (wanted.has(key)) previousAttempts.set(key, f);
+    }
+    this.failed.clear();
     for (const [key, r] of this.sessions) {
       const next = wanted.get(key);
       if (next && canonical(next.peerAddress) === r.config.peerAddress && next.multihop === r.config.multihop && next.localAddress === r.config.localAddress &&
@@ -89,22 +132,64 @@ export class BfdEngine {
         await this.add(c);
       } catch (err) {
         // One session that cannot have its sockets (its VRF device went away, no privilege) must not keep the others
-        // from starting; the next configure() tries it again.
-        this.log.warn({ event: 'bfdSessionFailed', peer: c.key, peerAddress: c.peerAddress, ...(c.vrf ? { vrf: c.vrf } : {}), err: (err as Error).message },
-          'BFD session could not be started');
+        // from starting; it is tried again on its own.
+        this.failedToStart(c, err as Error, previousAttempts.get(c.key));
       }
     }
     this.closeUnusedListeners();
   }
 
-  status(): BfdStatus[] {
-    return [...this.sessions.values()].map((r) => ({
-      key: r.config.key, peerAddress: r.config.peerAddress, multihop: r.config.multihop, ...(r.config.vrf ? { vrf: r.config.vrf } : {}), ...r.session.status(),
-    }));
+  /** Records a failed start, says why (loudly the first time and when the reason changes), and schedules a retry. */
+  private failedToStart(config: BfdSessionConfig, err: Error, previous: Failed | undefined): void {
+    const attempts = (previous?.attempts ?? 0) + 1;
+    const delay = retryDelayMs(attempts);
+    const fields = { event: 'bfdSessionFailed', peer: config.key, peerAddress: config.peerAddress, ...(config.vrf ? { vrf: config.vrf } : {}),
+      ...(config.device ? { device: config.device } : {}), err: err.message, code: (err as NodeJS.ErrnoException).code, attempts, retryInMs: delay };
+    if (previous?.error === err.message) this.log.debug(fields, 'BFD session still cannot be started');
+    else this.log.warn(fields, 'BFD session could not be started; retrying');
+    const f: Failed = { config, attempts, error: err.message, timer: undefined };
+    f.timer = this.host.setTimer(() => void this.retry(config.key, f), delay);
+    (f.timer as { unref?: () => void } | undefined)?.unref?.();
+    this.failed.set(config.key, f);
   }
 
-  async close(): Promise<void> {
+  private retry(key: string, f: Failed): Promise<void> {
+    return this.run(async () => {
+      if (this.closed || this.failed.get(key) !== f) return;
+      this.host.clearTimer(f.timer);
+      this.failed.delete(key);
+      try {
+        await this.add(f.config);
+      } catch (err) {
+        this.failedToStart(f.config, err as Error, f);
+        return;
+      }
+      this.log.info({ event: 'bfdSessionStarted', peer: key, ...(f.config.vrf ? { vrf: f.config.vrf } : {}), attempts: f.attempts + 1 },
+        'BFD session started after failed attempts');
+    });
+  }
+
+  status(): BfdStatus[] {
+    const running = [...this.sessions.values()].map((r) => ({
+      key: r.config.key, peerAddress: r.config.peerAddress, multihop: r.config.multihop, ...(r.config.vrf ? { vrf: r.config.vrf } : {}), ...r.session.status(),
+    }));
+    const failing = [...this.failed.values()].map(({ config: c, error, attempts }): BfdStatus => ({
+      key: c.key, peerAddress: canonical(c.peerAddress), multihop: c.multihop, ...(c.vrf ? { vrf: c.vrf } : {}),
+      state: 'Down', remoteState: 'Down', localDiag: 0, localDiscriminator: 0, remoteDiscriminator: 0, txIntervalMs: 0, detectionTimeMs: 0,
+      packetsSent: 0, packetsReceived: 0, upEvents: 0, downEvents: 0, pollActive: false, error, attempts,
+    }));
+    return [...running, ...failing];
+  }
+
+  close(): Promise<void> {
+    // Said at once, so that queued retries and configurations do nothing; done after the one in progress.
     this.closed = true;
+    return this.run(async () => this.shutdown());
+  }
+
+  private shutdown(): void {
+    for (const f of this.failed.values()) this.host.clearTimer(f.timer);
+    this.failed.clear();
     for (const key of [...this.sessions.keys()]) this.remove(key);
     for (const s of this.rx.values()) s.close();
     this.rx.clear();

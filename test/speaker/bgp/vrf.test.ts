@@ -129,7 +129,7 @@ describe('a Session with a vrf (no network: the connector is recorded)', () => {
 });
 
 describe('BFD sessions bound to a device', { skip: isRoot() ? false : 'needs root (SO_BINDTODEVICE)' }, () => {
-  it('a session whose device cannot be bound is reported and skipped; the others start', async () => {
+  it('a session whose device cannot be bound is reported (log, status) and tried again; the others start', async () => {
     const lines: string[] = [];
     const log = pino({ level: 'warn' }, { write: (l: string) => void lines.push(l) });
     const engine = new BfdEngine(() => undefined, log, undefined, { singleHop: 23784, multiHop: 24784 });
@@ -139,13 +139,92 @@ describe('BFD sessions bound to a device', { skip: isRoot() ? false : 'needs roo
         { key: 'gone', peerAddress: '127.0.0.2', multihop: false, vrf: 'gone', device: 'tbgnodev0', ...timers },
         { key: 'plain', peerAddress: '127.0.0.3', multihop: false, ...timers },
       ]);
-      assert.deepEqual(engine.status().map((s) => s.key), ['plain']);
+      assert.deepEqual(engine.status().map((s) => [s.key, s.state, s.error !== undefined]), [['plain', 'Down', false], ['gone', 'Down', true]]);
+      assert.match(engine.status()[1]!.error!, /binding a socket to tbgnodev0: .*(ENODEV|No such device)/);
       const warning = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l['event'] === 'bfdSessionFailed');
       assert.equal(warning?.['peer'], 'gone');
       assert.equal(warning?.['vrf'], 'gone');
+      assert.equal(warning?.['code'], 'ENODEV');
+      assert.equal(warning?.['retryInMs'], 1000);
       assert.match(String(warning?.['err']), /binding a socket to tbgnodev0: .*(ENODEV|No such device)/);
+      // Tried again on its own, with back-off; the same reason again is not a new warning.
+      await eventually(async () => engine.status().find((s) => s.key === 'gone')?.attempts ?? 0, (n) => n >= 2, 30_000, 'a second attempt');
+      assert.equal(lines.filter((l) => l.includes('"bfdSessionFailed"')).length, 1);
     } finally {
       await engine.close();
+    }
+  });
+});
+
+/**
+ * A BFD peer in namespace `bp` behind a veth whose host end (the VRF device stand-in) can be deleted and made again.
+ * The peer counts the datagrams that reach it; with `speak`, it also sends a BFD Control packet (Down, Your
+ * Discriminator 0) every 300 ms, as a peer would to a passive session.
+ */
+async function devicePeer(net: Netns, port: number, speak: boolean): Promise<{ host: string; link: () => void; received: () => number }> {
+  const ns = net.addNamespace('bp');
+  const host = net.name('bh');
+  const link = (): void => {
+    net.veth({ name: host }, { ns, name: 'p0' });
+    net.ip(undefined, 'addr', 'add', '10.91.181.1/24', 'dev', host);
+    net.ip(undefined, 'link', 'set', host, 'up');
+    net.ip(ns, 'addr', 'add', '10.91.181.2/24', 'dev', 'p0');
+    net.ip(ns, 'link', 'set', 'p0', 'up');
+  };
+  link();
+  const peer = net.spawn(ns, 'python3', ['-u', '-c', [
+    'import select, socket, struct, time', 's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)', `s.bind(('10.91.181.2', ${port}))`,
+    // RFC 5880 §4.1: version 1, state Down, Detect Mult 3, length 24, My Discriminator 0x1234, Your Discriminator 0,
+    // 300 ms intervals.
+    "pkt = struct.pack('!BBBBIIIII', 0x20, 0x40, 3, 24, 0x1234, 0, 300000, 300000, 0)",
+    'print("ready", flush=True)', 'due = 0',
+    'while True:',
+    `    if ${speak ? 'True' : 'False'} and time.time() >= due:`,
+    '        due = time.time() + 0.3',
+    '        try:',
+    `            s.sendto(pkt, ('10.91.181.1', ${port}))`,
+    '        except OSError:',
+    '            pass',
+    '    if select.select([s], [], [], 0.1)[0]:',
+    '        s.recvfrom(512)',
+    '        print("packet", flush=True)',
+  ].join('\n')]);
+  let ready = false;
+  let received = 0;
+  peer.stdout!.on('data', (d: Buffer) => {
+    for (const l of d.toString().split('\n')) {
+      if (l === 'ready') ready = true;
+      if (l === 'packet') received++;
+    }
+  });
+  await eventually(async () => ready, (v) => v, 30_000, 'the peer listening');
+  return { host, link, received: () => received };
+}
+
+describe('a BFD session whose device is missing at first (its VRF not made yet)', { skip: isRoot() ? false : 'needs root' }, () => {
+  it('starts on its own once the device exists, from the back-off retries (no new configuration)', async () => {
+    const net = new Netns('tbg-');
+    const engine = new BfdEngine(() => undefined, undefined, undefined, { ports: { singleHop: 23787, multiHop: 24787 } });
+    try {
+      const peer = await devicePeer(net, 23787, false);
+      net.ip(undefined, 'link', 'del', peer.host);
+      await engine.configure([{
+        key: 'red', peerAddress: '10.91.181.2', multihop: false, vrf: 'red', device: peer.host,
+        receiveInterval: 300, transmitInterval: 300, detectMultiplier: 3, passiveMode: false,
+      }]);
+      const failing = engine.status();
+      assert.equal(failing.length, 1);
+      assert.equal(failing[0]!.state, 'Down');
+      assert.match(failing[0]!.error ?? '', /ENODEV|No such device/);
+      peer.link();
+      await eventually(async () => peer.received(), (n) => n > 0, 60_000, 'BFD packets at the peer once the device exists');
+      const started = engine.status();
+      assert.equal(started.length, 1);
+      assert.equal(started[0]!.error, undefined);
+      assert.ok(started[0]!.packetsSent > 0);
+    } finally {
+      await engine.close();
+      await net.cleanup();
     }
   });
 });
