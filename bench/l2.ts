@@ -10,6 +10,8 @@
 //    their arrival in a capture on the client. Target: a few ms.
 // 3. The latency again with the announcer at a real-time priority (SCHED_FIFO), to separate scheduling delay from
 //    the work of answering.
+// 0. First of all, the latency with ARP answered in the kernel by the announcer's XDP program (--l2-xdp auto, the
+//    speaker's default where it has CAP_BPF and CAP_NET_ADMIN); the other sections force it off (userspace path).
 // Every section prints `uptime` beside it: on a shared machine the figures mean little without the load.
 // Run: `npm run bench -- l2` or `node --import tsx bench/l2.ts [requests]` (BENCH_L2_REQUESTS, default 1000 of
 // each kind).
@@ -155,8 +157,8 @@ export async function runL2Bench(requests = Number(process.env['BENCH_L2_REQUEST
     lab.ip(node, 'link', 'set', nif, 'up');
     lab.ip(client, 'link', 'set', cif, 'up');
 
-    const startHost = async (prefix: string[]): Promise<Call> => {
-      const [cmd, ...args] = [...prefix, process.execPath, '--import', 'tsx', HOST, JSON.stringify({ logLevel: 'warn', traceLatency: true })];
+    const startHost = async (prefix: string[], xdp: 'auto' | 'off' = 'off'): Promise<Call> => {
+      const [cmd, ...args] = [...prefix, process.execPath, '--import', 'tsx', HOST, JSON.stringify({ logLevel: 'warn', traceLatency: true, xdp })];
       const lines = new JsonLines<Reply>(lab.spawn(node, cmd!, args));
       await lines.next((l) => l.event === 'ready');
       let id = 0;
@@ -213,24 +215,24 @@ export async function runL2Bench(requests = Number(process.env['BENCH_L2_REQUEST
       return `    ${'ratio'.padEnd(30)} ${''.padStart(10)}  median ${med.toFixed(1).padStart(7)}x    p95 ${p95.toFixed(1).padStart(7)}x   (target <= 10x: ${med <= 10 ? 'met' : 'NOT met'})\n`;
     };
     const diff = (a: readonly number[], b: readonly number[]) => sorted(a.map((v, i) => v - b[i]!));
-    const inside = (kind: string, t: LatencySamples) => [
+    const inside = (kind: string, t: LatencySamples) => t.readUs.length === 0 ? [`    ${kind}: none (answered in the kernel)\n`] : [
       row(`${kind}: read by the process`, sorted(t.readUs)),
       row(`${kind}: reply handed to send()`, sorted(t.sendUs)),
       row(`${kind}: send() returned`, sorted(t.sentUs)),
       row(`${kind}:   read -> send() (JS)`, diff(t.sendUs, t.readUs)),
       row(`${kind}:   in send()`, diff(t.sentUs, t.sendUs)),
     ];
-    const report = (title: string, f: Figures) => {
+    const report = (title: string, f: Figures, ours = 'metallb-ts') => {
       const n = perRound * rounds;
       const out = [
         `${title}\n`,
         `  before: ${f.uptimeBefore}\n  after:  ${f.uptimeAfter}\n`,
         '  ARP, timed by arping on the client:\n',
-        row('metallb-ts', f.arping.ours, n),
+        row(ours, f.arping.ours, n),
         row('kernel (node address)', f.arping.kernel, n),
         ratio(f.arping.ours, f.arping.kernel),
         "  ARP, on the client's wire (request sent -> reply received):\n",
-        row('metallb-ts', f.wireArp.ours, n),
+        row(ours, f.wireArp.ours, n),
         row('kernel (node address)', f.wireArp.kernel, n),
         ratio(f.wireArp.ours, f.wireArp.kernel),
         "  NDP (ndisc6), on the client's wire (solicitation sent -> advertisement received):\n",
@@ -244,9 +246,17 @@ export async function runL2Bench(requests = Number(process.env['BENCH_L2_REQUEST
       process.stdout.write(out.join(''));
     };
 
+    // 0. ARP answered by XDP (NDP still in userspace).
+    let call = await startHost([], 'auto');
+    await call('set', { name: 'bench/vip4', ip: SERVICE_V4, interfaces: 'all' });
+    const attached = await call<{ name: string; mode: string }[]>('xdp');
+    if (attached.length === 0) process.stdout.write(`Reply latency with XDP: skipped (XDP could not be attached: see the announcer's log)\n`);
+    else report(`Reply latency, ARP answered in the kernel by XDP (${attached.map((a) => `${a.name}: ${a.mode} mode`).join(', ')}; NDP in userspace):`, await latency(call), 'metallb-ts (XDP)');
+    await call('close').catch(() => undefined);
+
     // 1. Latency, with the announcer scheduled like any process (as MetalLB's manifests run the speaker).
-    let call = await startHost([]);
-    report('Reply latency, announcer at normal priority (as MetalLB\'s manifests run the speaker):', await latency(call));
+    call = await startHost([]);
+    report('Reply latency, userspace path (--l2-xdp off), announcer at normal priority (as MetalLB\'s manifests run the speaker):', await latency(call));
 
     // 2. Takeover of 1,000 addresses, then of 1,000 more (the first pays for V8's compilation of the path).
     for (const [label, base] of [['first', 21], ['second', 25]] as const) {
