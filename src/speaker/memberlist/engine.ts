@@ -151,6 +151,8 @@ interface AckWaiter {
   onAck?: () => void;
   /** ms our timers fired late while waiting (this member was starved of CPU). */
   late?: number;
+  /** "ip:port" of the probed member: an ack from elsewhere came through a relay (counted as acks_indirect). */
+  target?: string;
 }
 
 const nullLogger: MemberlistLogger = { debug() {}, info() {}, warn() {}, error() {} };
@@ -398,7 +400,7 @@ export class MemberlistEngine extends EventEmitter {
       const seq = this.nextSeq();
       const sent = performance.now();
       this.sentPings.set(seq, { node: n.name, sent });
-      const w: AckWaiter = { acked: false, nacks: 0 };
+      const w: AckWaiter = { acked: false, nacks: 0, target: `${n.ip}:${n.port}` };
       w.onAck = () => {
         const at = performance.now();
         this.heard(n.name, at);
@@ -700,9 +702,10 @@ export class MemberlistEngine extends EventEmitter {
       case MessageType.indirectPing:
         return this.handleIndirectPing(decodeIndirectPing(body), from);
       case MessageType.ackResp:
-        return this.handleAck(decodeAck(body).SeqNo);
+        return this.handleAck(decodeAck(body).SeqNo, from);
       case MessageType.nackResp: {
         const w = this.ackHandlers.get(decodeNack(body).SeqNo);
+        this.count('nacks_received');
         if (w) w.nacks++;
         return;
       }
@@ -748,17 +751,24 @@ export class MemberlistEngine extends EventEmitter {
     const [replyIp, replyPort] = this.replyAddr(ind.SourceAddr, ind.SourcePort, from);
     const requester = ind.SourceNode ? this.nodes.get(ind.SourceNode) : undefined;
     const seq = this.nextSeq();
+    this.count('indirect_pings_received');
     const waiter: AckWaiter = {
       acked: false,
       nacks: 0,
-      onAck: () => this.sendMsg(replyIp, replyPort, encodeAck({ SeqNo: ind.SeqNo, Payload: Buffer.alloc(0) }), requester?.vsn[1] ?? 0),
+      onAck: () => {
+        this.count('indirect_acks_relayed');
+        this.sendMsg(replyIp, replyPort, encodeAck({ SeqNo: ind.SeqNo, Payload: Buffer.alloc(0) }), requester?.vsn[1] ?? 0);
+      },
     };
     this.ackHandlers.set(seq, waiter);
-    // A nack after our probe timeout (the requester only counts nacks for its own health), but a late
-    // ack is still relayed for a while: under load a late answer is still proof of life.
+    // A nack after our probe timeout, as memberlist sends it: the requester counts only the nacks that arrive before
+    // its probe interval ends (one probe timeout after it asked us), so a later one tells it nothing and costs it
+    // health. A late ack is still relayed for a while: under load a late answer is still proof of life.
     const nack = setTimeout(() => {
-      if (!waiter.acked && ind.Nack) this.sendMsg(replyIp, replyPort, encodeNack({ SeqNo: ind.SeqNo }), requester?.vsn[1] ?? 0);
-    }, Math.max(this.t.probeTimeoutMs, this.t.probeIntervalMs));
+      if (waiter.acked || !ind.Nack) return;
+      this.count('indirect_nacks_sent');
+      this.sendMsg(replyIp, replyPort, encodeNack({ SeqNo: ind.SeqNo }), requester?.vsn[1] ?? 0);
+    }, this.t.probeTimeoutMs);
     nack.unref?.();
     const expire = setTimeout(() => this.ackHandlers.delete(seq), Math.max(1000, this.t.probeIntervalMs));
     expire.unref?.();
@@ -767,10 +777,11 @@ export class MemberlistEngine extends EventEmitter {
     this.sendMsg(target, port, encodePing({ SeqNo: seq, Node: ind.Node, SourceAddr: ipToBytes(sip), SourcePort: sport, SourceNode: this.name }), targetNode?.vsn[1] ?? 0);
   }
 
-  private handleAck(seq: number): void {
+  private handleAck(seq: number, from?: RemoteInfo): void {
     const w = this.ackHandlers.get(seq);
     if (!w || w.acked) return;
     w.acked = true;
+    if (w.target && from && `${from.address}:${from.port}` !== w.target) this.count('acks_indirect');
     w.onAck?.();
   }
 
@@ -812,7 +823,7 @@ export class MemberlistEngine extends EventEmitter {
   private async probeNode(n: NodeRec): Promise<void> {
     n.probing++;
     const seq = this.nextSeq();
-    const w: AckWaiter = { acked: false, nacks: 0 };
+    const w: AckWaiter = { acked: false, nacks: 0, target: `${n.ip}:${n.port}` };
     this.ackHandlers.set(seq, w);
     try {
       const interval = this.awareness.scale(this.t.probeIntervalMs);

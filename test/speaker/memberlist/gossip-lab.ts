@@ -1,6 +1,6 @@
-// A flat LAN in network namespaces for gossip tests and benchmarks: a bridge namespace `tml-<id>-br`
-// and member namespaces `tml-<id>-<i>` (10.94.<subnet>.<i>/24), each running our agent
-// (`metallb memberlist agent`) or a serf agent. Everything is removed by cleanup(), processes by pid.
+// A flat LAN in network namespaces for gossip tests and benchmarks: a bridge namespace `<prefix>-<id>-br`
+// and member namespaces `<prefix>-<id>-<i>` (<net>.<subnet>.<i>/24; by default `tml` and 10.94), each running our
+// agent (`metallb memberlist agent`) or a serf agent. Everything is removed by cleanup(), processes by pid.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -96,16 +96,24 @@ export class GossipLab {
   private readonly made: string[] = [];
   private readonly procs: ChildProcess[] = [];
 
-  /** id: 1-4 characters unique to the test file; subnet: third octet of 10.94.x.0/24, unique too. */
-  constructor(readonly id: string, readonly subnet: number) {
-    this.br = `tml-${id}-br`;
+  private readonly prefix: string;
+  private readonly net: string;
+
+  /**
+   * id: 1-4 characters unique to the test file; subnet: third octet of <net>.x.0/24, unique too. `prefix` (namespace
+   * names, default `tml`) and `net` (the first two octets, default `10.94`) let another owner's tests use their own.
+   */
+  constructor(readonly id: string, readonly subnet: number, opts: { prefix?: string; net?: string } = {}) {
+    this.prefix = opts.prefix ?? 'tml';
+    this.net = opts.net ?? '10.94';
+    this.br = `${this.prefix}-${id}-br`;
   }
 
   ns(i: number): string {
-    return `tml-${this.id}-${i}`;
+    return `${this.prefix}-${this.id}-${i}`;
   }
   ip(i: number): string {
-    return `10.94.${this.subnet}.${i}`;
+    return `${this.net}.${this.subnet}.${i}`;
   }
 
   setup(n: number): void {
@@ -134,6 +142,35 @@ export class GossipLab {
   }
   restoreLink(i: number): void {
     sh('ip', ['-n', this.br, 'link', 'set', `v${i}`, 'up']);
+  }
+
+  /**
+   * Members i and j lose every IP packet between them (UDP and TCP, both ways; dropped silently by the bridge, as a
+   * broken path would), while both still reach everyone else. ARP still passes, so nothing answers "unreachable".
+   */
+  partition(i: number, j: number): void {
+    const rules = [`ip saddr ${this.ip(i)} ip daddr ${this.ip(j)} counter drop`, `ip saddr ${this.ip(j)} ip daddr ${this.ip(i)} counter drop`];
+    execFileSync('ip', ['netns', 'exec', this.br, 'nft', '-f', '-'], {
+      input: `table bridge partition {\n chain cut { type filter hook forward priority 0; policy accept;\n ${rules.join('\n ')}\n }\n}\n`,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+  }
+  /** Removes every partition. */
+  heal(): void {
+    try {
+      sh('ip', ['netns', 'exec', this.br, 'nft', 'delete', 'table', 'bridge', 'partition']);
+    } catch {
+      // none
+    }
+  }
+  /** Packets the partition dropped so far (proof it was in the path). */
+  partitionDrops(): number {
+    try {
+      const out = sh('ip', ['netns', 'exec', this.br, 'nft', 'list', 'table', 'bridge', 'partition']);
+      return [...out.matchAll(/counter packets (\d+)/g)].reduce((a, m) => a + Number(m[1]), 0);
+    } catch {
+      return 0;
+    }
   }
 
   agent(i: number, name: string, args: string[]): Agent {
@@ -192,7 +229,7 @@ export class GossipLab {
   private cleanupNamespaces(): void {
     const existing = sh('ip', ['netns', 'list']).split('\n').map((l) => l.split(' ')[0]);
     for (const ns of existing) {
-      if (ns && ns.startsWith(`tml-${this.id}-`)) {
+      if (ns && ns.startsWith(`${this.prefix}-${this.id}-`)) {
         // Processes still inside (ours exited above) would keep it; kill any stragglers by pid.
         try {
           const pids = sh('ip', ['netns', 'pids', ns]).split('\n').filter(Boolean);
