@@ -26,6 +26,21 @@ export type ReachResult =
 export interface ReachCheck {
   startedAt: number;
   result: ReachResult;
+  /** Checks made before this one during the same silence (0 for the first). */
+  round?: number;
+}
+
+/**
+ * Every check that completes a handshake takes a place in the member's listen queue until its process accepts it. A
+ * member whose process is stalled (not a dead host) accepts nothing, and once the queue is full its kernel drops SYNs:
+ * to us, exactly a cut cable. So while the host keeps answering, rechecks back off (the recheck interval doubles, up
+ * to this many times), and the queue outlasts any stall the slow path does not judge first.
+ */
+export const RECHECK_BACKOFF_DOUBLINGS = 4;
+
+/** How long after a check that found the host up (or could not tell) the next one is due. */
+export function recheckAfterMs(t: Pick<FastPathTiming, 'reachRecheckMs'>, round = 0): number {
+  return t.reachRecheckMs * 2 ** Math.min(Math.max(0, round), RECHECK_BACKOFF_DOUBLINGS);
 }
 
 export interface FastPathTiming {
@@ -33,7 +48,7 @@ export interface FastPathTiming {
   reachCheckAfterMs: number;
   /** A SYN-ACK later than this counts as no answer. 0 turns the fast path off. */
   reachTimeoutMs: number;
-  /** A host that answered is checked again after this long if the member stays silent. */
+  /** A host that answered is checked again after this long if the member stays silent (doubling, recheckAfterMs). */
   reachRecheckMs: number;
   /** Silence required before an accusation, whatever the check says (the detector's floor). */
   suspectAfterSilenceMs: number;
@@ -56,7 +71,7 @@ export function fastPathAction(t: FastPathTiming, now: number, lastHeard: number
       return silence > t.suspectAfterSilenceMs ? 'accuse' : 'none';
     case 'connected':
     case 'inconclusive':
-      return now - check.startedAt >= t.reachRecheckMs ? 'check' : 'none';
+      return now - check.startedAt >= recheckAfterMs(t, check.round) ? 'check' : 'none';
   }
 }
 

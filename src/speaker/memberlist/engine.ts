@@ -95,6 +95,12 @@ const PROTOCOL_MIN = 1;
 const PROTOCOL_MAX = 5;
 const META_MAX = 512;
 const MAX_PUSH_PULL_CONCURRENT = 128;
+/**
+ * Listen queue of the gossip port (the kernel caps it at net.core.somaxconn, 4096 by default since Linux 5.4; Node's
+ * default is 511). Peers' reach checks queue there while our process is stalled; a full queue drops their SYNs, which
+ * they would take for a cut cable (detector.ts, RECHECK_BACKOFF_DOUBLINGS).
+ */
+const LISTEN_BACKLOG = 4096;
 /** A reachability check whose timer ran late is re-armed this many times before it gives up as inconclusive. */
 const REACH_REARMS = 5;
 
@@ -272,7 +278,7 @@ export class MemberlistEngine extends EventEmitter {
     this.tcp.on('error', (err) => this.log.error({ err: err.message }, 'memberlist TCP listener error'));
     await new Promise<void>((resolve, reject) => {
       this.tcp!.once('error', reject);
-      this.tcp!.listen({ host: this.bindAddr, port: this.bindPort }, () => {
+      this.tcp!.listen({ host: this.bindAddr, port: this.bindPort, backlog: LISTEN_BACKLOG }, () => {
         this.tcp!.off('error', reject);
         resolve();
       });
@@ -465,7 +471,9 @@ export class MemberlistEngine extends EventEmitter {
     const started = performance.now();
     // Lifeguard: after our own timers ran late, the check waits that much longer before it counts as no answer.
     const timeout = reachTimeoutMs(this.t.reachTimeoutMs, this.health.allowance(started));
-    const check: ReachProbe = { startedAt: started, result: 'pending', timeoutMs: timeout, rearms: 0 };
+    const prev = n.reach;
+    const round = prev && prev.startedAt >= n.lastHeard ? (prev.round ?? 0) + 1 : 0;
+    const check: ReachProbe = { startedAt: started, result: 'pending', timeoutMs: timeout, rearms: 0, round };
     n.reach = check;
     this.count('reach_checks');
     if (timeout > this.t.reachTimeoutMs) this.count('reach_checks_stretched');

@@ -1,7 +1,7 @@
 // The fast path's decisions (src/speaker/memberlist/detector.ts), exhaustively over the check states; no clock.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fastPathAction, LocalHealth, reachErrorResult, reachTimeoutMs, reachTimeoutResult, type ReachResult } from '../../../src/speaker/memberlist/detector.js';
+import { fastPathAction, LocalHealth, RECHECK_BACKOFF_DOUBLINGS, recheckAfterMs, reachErrorResult, reachTimeoutMs, reachTimeoutResult, type ReachResult } from '../../../src/speaker/memberlist/detector.js';
 import { FAST_CONFIG, LAN_CONFIG } from '../../../src/speaker/memberlist/config.js';
 
 const t = { reachCheckAfterMs: 10, reachTimeoutMs: 15, reachRecheckMs: 50, suspectAfterSilenceMs: 20 };
@@ -39,6 +39,26 @@ test('a host that answered (or a check we could not time) is checked again only 
     assert.equal(fastPathAction(t, 1049, 1000, { startedAt: 1000, result }), 'none', result);
     assert.equal(fastPathAction(t, 1050, 1000, { startedAt: 1000, result }), 'check', result);
   }
+});
+
+test('while the host keeps answering a silent member, rechecks back off (its listen queue must outlast a stall)', () => {
+  assert.deepEqual([0, 1, 2, 3, 4, 5, 9].map((r) => recheckAfterMs(t, r)), [50, 100, 200, 400, 800, 800, 800]);
+  assert.equal(recheckAfterMs(t), 50, 'the first check of a silence');
+  assert.equal(RECHECK_BACKOFF_DOUBLINGS, 4);
+  for (const result of ['connected', 'inconclusive'] as const) {
+    assert.equal(fastPathAction(t, 1399, 1000, { startedAt: 1000, result, round: 3 }), 'none', result);
+    assert.equal(fastPathAction(t, 1400, 1000, { startedAt: 1000, result, round: 3 }), 'check', result);
+  }
+  // Backing off never delays an accusation: a host that stops answering is judged on that check's result.
+  assert.equal(fastPathAction(t, 1021, 1000, { startedAt: 1010, result: 'unreachable', round: 9 }), 'accuse');
+  // Connections per second a stalled member's queue takes from one peer, from the first recheck on.
+  const perPeer = (seconds: number): number => {
+    let at = 0;
+    let n = 0;
+    for (let r = 0; at <= seconds * 1000; r++, n++) at += recheckAfterMs(FAST_CONFIG, r);
+    return n;
+  };
+  assert.ok(perPeer(60) < 100, `${perPeer(60)} checks in a minute`);
 });
 
 test('no fast path when its timeout is 0 (memberlist presets)', () => {
