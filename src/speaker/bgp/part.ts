@@ -40,7 +40,9 @@ export class BgpPart implements SpeakerPart {
 
   constructor(private readonly o: BgpPartOptions) {
     const log = o.log.child({ component: 'bgp' });
-    this.speaker = new BgpSpeaker({ ...o.speaker, nodeName: o.nodeName, logger: log });
+    // After a restart, peers holding our routes as stale drop those we do not send before End-of-RIB: it waits until
+    // every Service has been decided once (start()).
+    this.speaker = new BgpSpeaker({ holdEndOfRib: true, ...o.speaker, nodeName: o.nodeName, logger: log });
     this.handler = new BgpHandler({
       myNode: o.nodeName,
       speaker: this.speaker,
@@ -53,6 +55,8 @@ export class BgpPart implements SpeakerPart {
   async start(ctx: SpeakerPartContext): Promise<void> {
     this.ctx = ctx;
     registerBgpMetrics(ctx.metrics.registry, this.speaker);
+    // The handler hands the decided routes to the sessions on the next turn of the event loop; this comes after it.
+    void ctx.firstPass.then(() => setImmediate(() => this.speaker.setRibComplete()));
   }
 
   /**

@@ -51,8 +51,10 @@ export interface PeerConfig {
   password?: string;
   ebgpMultiHop?: boolean;
   vrf?: string;
-  /** Offer graceful restart (RFC 4724) with forwarding state preserved. */
+  /** Offer graceful restart (RFC 4724) with forwarding state preserved (BGPPeer `enableGracefulRestart`). */
   gracefulRestart?: boolean;
+  /** Seconds the peer keeps our routes while we restart (RFC 4724 §3 Restart Time); default 120, FRR's. */
+  gracefulRestartTime?: number;
   /** Address families offered; default both. */
   families?: readonly IPFamily[];
   /** The BGPPeer's BFDProfile: a BFD session runs beside this one and its Down takes this one down. */
@@ -82,6 +84,15 @@ export interface SessionOptions {
   batchSize?: number;
 }
 
+/** The peer's graceful restart capability (RFC 4724 §3, RFC 8538 §2). */
+export interface PeerGracefulRestart {
+  restartTime: number;
+  restartState: boolean;
+  notification: boolean;
+  /** Families for which the peer kept its forwarding state (F bit). */
+  forwarding: IPFamily[];
+}
+
 /** What was agreed in the OPEN exchange. */
 export interface Negotiated {
   localAddress: string;
@@ -96,7 +107,16 @@ export interface Negotiated {
   routeRefresh: boolean;
   enhancedRouteRefresh: boolean;
   /** The peer's graceful restart capability, when it sent one. */
-  peerGracefulRestart?: { restartTime: number; notification: boolean };
+  peerGracefulRestart?: PeerGracefulRestart;
+  /**
+   * Graceful restart is in effect: both sides sent the capability. The peer then keeps our routes (stale) when the
+   * connection drops without a NOTIFICATION, until we are back and have sent End-of-RIB.
+   */
+  gracefulRestart: boolean;
+  /** Both sides set the N bit (RFC 8538): a NOTIFICATION other than a Hard Reset also keeps our routes at the peer. */
+  gracefulNotification: boolean;
+  /** The R bit we sent in this session's OPEN. */
+  restartState: boolean;
   nextHops: NextHops;
 }
 
@@ -113,6 +133,10 @@ export interface SessionStats {
   notificationsSent: number;
   notificationsReceived: number;
   routeRefreshReceived: number;
+  /** Families whose End-of-RIB we sent in this session (after the initial advertisement, RFC 4724 §2). */
+  endOfRibSent: IPFamily[];
+  /** Families whose End-of-RIB the peer sent in this session. */
+  endOfRibReceived: IPFamily[];
   /** Prefixes the peer holds from us. */
   announced: number;
   /** Prefixes whose change is not on the wire yet (MetalLB's pending prefixes). */
@@ -132,6 +156,19 @@ export interface SessionEvents {
 }
 
 const BACKOFF_MAX_MS = 120_000;
+/** FRR's default `bgp graceful-restart restart-time`, what MetalLB's FRR mode offers. */
+export const DEFAULT_RESTART_TIME = 120;
+/**
+ * Cease subcodes that end graceful restart at an RFC 8538 peer (sent as Hard Reset when both sides set the N bit):
+ * the RFC's §5.1 list (Maximum Prefixes, Administrative Shutdown, Peer De-configured, Administrative Reset, as FRR
+ * does by default) plus BFD Down, whose forwarding path is gone. A SIGTERM'd speaker (Administrative Shutdown) or a
+ * removed BGPPeer thus withdraws at once, as without graceful restart; Other Configuration Change (a BGPPeer edit)
+ * keeps the routes while the new session comes up.
+ */
+const HARD_RESET_CEASES: ReadonlySet<number> = new Set([
+  CeaseSubcode.MAXIMUM_PREFIXES, CeaseSubcode.ADMINISTRATIVE_SHUTDOWN, CeaseSubcode.PEER_DECONFIGURED,
+  CeaseSubcode.ADMINISTRATIVE_RESET, CeaseSubcode.HARD_RESET, CeaseSubcode.BFD_DOWN,
+]);
 const CLOSE_GRACE_MS = 1000;
 const HIGH_WATER = 4 * 1024 * 1024;
 
@@ -150,6 +187,21 @@ const silent = pino({ level: 'silent' });
  * ENODEV when the device went away between the lookup and SO_BINDTODEVICE.
  */
 const VRF_UNUSABLE_CODES: ReadonlySet<string> = new Set(['ENODEV', 'ENOTVRF', 'EINVAL', 'EADDRNOTAVAIL']);
+
+/** How a new Session starts, as the BgpSpeaker owning it knows (defaults: a new process, its routes all known). */
+export interface SessionStart {
+  /**
+   * Set the R bit in the OPEN until this session is first Established. RFC 4724 §4.1: the bit says "the BGP speaker
+   * has restarted". We keep no state file: the first session to a peer since this process started is taken as a
+   * restart, because from the peer's side that is what it is whenever an earlier process of ours talked to it (a
+   * crash, a kill, a pod restart), and the other case (the very first start) costs nothing: the R bit only tells the
+   * peer not to wait for our End-of-RIB before sending its own routes, and its stale routes from us, when it has
+   * any, are handled by the F bit and our End-of-RIB alone. Later sessions of the same process are not restarts.
+   */
+  restarting?: boolean;
+  /** Every advertisement is known (see Session.setRibComplete); default true. */
+  ribComplete?: boolean;
+}
 
 export class Session extends EventEmitter<SessionEvents> {
   private _state: SessionState = 'Idle';
@@ -173,6 +225,10 @@ export class Session extends EventEmitter<SessionEvents> {
   private pumping = false;
   private pumpScheduled = false;
   private endOfRibSent = false;
+  private endOfRibReceived: IPFamily[] = [];
+  private restarting: boolean;
+  private ribComplete: boolean;
+  private endOfRibTimer: NodeJS.Timeout | undefined;
   private readonly refreshing = new Set<IPFamily>();
   private unsendable = 0;
   private readonly counters = {
@@ -190,8 +246,11 @@ export class Session extends EventEmitter<SessionEvents> {
     readonly config: PeerConfig,
     private readonly opts: SessionOptions,
     rib?: AdjRibOut,
+    start: SessionStart = {},
   ) {
     super();
+    this.restarting = start.restarting ?? true;
+    this.ribComplete = start.ribComplete ?? true;
     this.rib = rib ?? new AdjRibOut();
     this.log = (opts.logger ?? silent).child({ peer: config.name, peerAddress: `${config.peerAddress}:${this.port}`, ...(config.vrf ? { vrf: config.vrf } : {}) });
     this.connector = opts.connector ?? defaultConnector;
@@ -216,11 +275,17 @@ export class Session extends EventEmitter<SessionEvents> {
     return this.config.holdTime ?? 90;
   }
 
+  get restartTime(): number {
+    return Math.min(this.config.gracefulRestartTime ?? DEFAULT_RESTART_TIME, 0xfff);
+  }
+
   stats(): SessionStats {
     return {
       state: this._state,
       since: this.since,
       ...this.counters,
+      endOfRibSent: this.endOfRibSent && this.negotiated ? [...this.negotiated.families] : [],
+      endOfRibReceived: [...this.endOfRibReceived],
       announced: this.rib.announced,
       pending: this.rib.pending,
       unsendable: this.unsendable,
@@ -269,6 +334,20 @@ export class Session extends EventEmitter<SessionEvents> {
     }
     this.down('stopped', new NotificationError(ErrorCode.CEASE, subcode, data, message || undefined));
     await closed;
+  }
+
+  /**
+   * Whether every advertisement this node should make is known (the speaker has decided every Service since it
+   * started). Until then the session sends what it has but holds back End-of-RIB: after a restart the peer drops
+   * our stale routes at End-of-RIB (RFC 4724 §4.2), so an early one would withdraw Services not decided yet.
+   */
+  setRibComplete(complete: boolean): void {
+    if (this.ribComplete === complete) return;
+    this.ribComplete = complete;
+    if (complete) {
+      clearTimeout(this.endOfRibTimer);
+      this.schedulePump();
+    }
   }
 
   /** Replaces what this session advertises; only the difference is sent. Returns the refused advertisements' errors. */
@@ -391,10 +470,11 @@ export class Session extends EventEmitter<SessionEvents> {
     if (this.config.gracefulRestart) {
       capabilities.push({
         kind: 'graceful-restart',
-        restartState: false,
+        restartState: this.restarting,
         notification: true,
-        restartTime: 120,
-        // Forwarding does not depend on this process: a restarting speaker leaves the node's traffic alone.
+        restartTime: this.restartTime,
+        // The F bit is honest: the node forwards (kube-proxy, the kernel) whether this process runs or not, so
+        // traffic the peer keeps sending along our stale routes while we restart still reaches the Service.
         families: families.map((f) => ({ afi: afiOf(f), safi: SAFI.UNICAST, forwardingState: true })),
       });
     }
@@ -516,7 +596,15 @@ export class Session extends EventEmitter<SessionEvents> {
       families,
       routeRefresh: open.capabilities.some((c) => c.kind === 'route-refresh'),
       enhancedRouteRefresh: open.capabilities.some((c) => c.kind === 'enhanced-route-refresh'),
-      ...(gr ? { peerGracefulRestart: { restartTime: gr.restartTime, notification: gr.notification } } : {}),
+      ...(gr ? {
+        peerGracefulRestart: {
+          restartTime: gr.restartTime, restartState: gr.restartState, notification: gr.notification,
+          forwarding: gr.families.filter((f) => f.forwardingState && f.safi === SAFI.UNICAST).map((f) => familyOfAfi(f.afi)).filter((f): f is IPFamily => f !== undefined),
+        },
+      } : {}),
+      gracefulRestart: gr !== undefined && cfg.gracefulRestart === true,
+      gracefulNotification: gr !== undefined && gr.notification && cfg.gracefulRestart === true,
+      restartState: cfg.gracefulRestart === true && this.restarting,
       nextHops: deriveNextHops(local.localAddress, cfg.peerAddress, local.interfaces),
     };
     this.parser!.options.fourOctetAs = fourOctetAs;
@@ -541,7 +629,20 @@ export class Session extends EventEmitter<SessionEvents> {
     this.packer = new UpdatePacker(ctx);
     this.rib.reset();
     this.endOfRibSent = false;
+    this.endOfRibReceived = [];
     this.unsendable = 0;
+    this.restarting = false;
+    if (!this.ribComplete) {
+      // Not forever: a speaker that cannot decide its Services (no API server) must not keep the peer's stale routes
+      // past the time we asked it to keep them.
+      const gen = this.generation;
+      this.endOfRibTimer = setTimeout(() => {
+        if (gen !== this.generation || this.ribComplete) return;
+        this.log.warn({ event: 'endOfRibForced', afterSeconds: this.restartTime }, 'not every Service decided yet: End-of-RIB sent anyway');
+        this.ribComplete = true;
+        this.schedulePump();
+      }, this.restartTime * 1000);
+    }
     if (n.keepaliveTime > 0) {
       const gen = this.generation;
       this.keepaliveTimer = setInterval(() => {
@@ -574,6 +675,13 @@ export class Session extends EventEmitter<SessionEvents> {
 
   private onUpdate(u: UpdateMessage): void {
     this.counters.updatesReceived++;
+    const eor = endOfRibFamily(u);
+    if (eor) {
+      // RFC 4724 §2. We learn no routes, so there is no route selection to finish; the peer is in sync with us.
+      if (!this.endOfRibReceived.includes(eor)) this.endOfRibReceived.push(eor);
+      this.log.info({ event: 'endOfRibReceived', family: eor }, 'peer sent End-of-RIB');
+      return;
+    }
     // We learn no routes (as MetalLB); RFC 7606 problems are worth a line, they do not end the session.
     if (u.errors) {
       this.log.warn({ event: 'updateError', errors: u.errors }, `peer sent an UPDATE with errors handled by ${u.errors.map((e) => e.action).join(', ')}`);
@@ -644,8 +752,9 @@ export class Session extends EventEmitter<SessionEvents> {
   /** After the initial advertisement: End-of-RIB per family (RFC 4724 §2); after a refresh: EoRR (RFC 7313 §4). */
   private finishRound(packer: UpdatePacker): void {
     const n = this.negotiated!;
-    if (!this.endOfRibSent) {
+    if (!this.endOfRibSent && this.ribComplete) {
       this.endOfRibSent = true;
+      if (n.gracefulRestart) this.log.info({ event: 'endOfRibSent', families: n.families, announced: this.rib.announced }, 'End-of-RIB sent: the peer drops our routes it still holds as stale');
       for (const f of n.families) packer.raw(serializeEndOfRib(afiOf(f), SAFI.UNICAST));
     }
     for (const f of this.refreshing) packer.raw(serializeRouteRefresh({ afi: afiOf(f), subtype: RouteRefreshSubtype.END, safi: SAFI.UNICAST }));
@@ -662,8 +771,16 @@ export class Session extends EventEmitter<SessionEvents> {
    */
   private down(reason: string, notification: NotificationError | undefined, code?: unknown): void {
     const wasEstablished = this._state === 'Established';
+    // RFC 8538 §3: with the N bit on both sides, a Cease that must end graceful restart goes as a Hard Reset
+    // carrying the original code, subcode and data.
+    if (notification && this.negotiated?.gracefulNotification && notification.code === ErrorCode.CEASE && HARD_RESET_CEASES.has(notification.subcode) &&
+      notification.subcode !== CeaseSubcode.HARD_RESET) {
+      notification = new NotificationError(ErrorCode.CEASE, CeaseSubcode.HARD_RESET,
+        Buffer.concat([Buffer.from([notification.code, notification.subcode]), notification.data]), `hard reset for ${notification.message}`);
+    }
     this.generation++;
     clearTimeout(this.connectTimer);
+    clearTimeout(this.endOfRibTimer);
     clearTimeout(this.holdTimer);
     clearInterval(this.keepaliveTimer);
     this.abort?.abort();
@@ -703,6 +820,15 @@ export class Session extends EventEmitter<SessionEvents> {
     }
     this.scheduleConnect(delay);
   }
+}
+
+/** The family of an End-of-RIB marker (RFC 4724 §2), or undefined for any other UPDATE. */
+export function endOfRibFamily(u: UpdateMessage): IPFamily | undefined {
+  if (u.nlri.length > 0 || u.withdrawnRoutes.length > 0) return undefined;
+  if (u.pathAttributes.length === 0) return 'IPv4';
+  const [a] = u.pathAttributes;
+  if (u.pathAttributes.length === 1 && a!.kind === 'mp-unreach-nlri' && a.withdrawnRoutes.length === 0 && a.safi === SAFI.UNICAST) return familyOfAfi(a.afi);
+  return undefined;
 }
 
 function drained(socket: Socket): Promise<void> {

@@ -36,6 +36,11 @@ export type BgpSpeakerOptions = Omit<SessionOptions, 'logger'> & {
   logger?: Logger;
   /** How BFD runs (default: in a worker thread). */
   bfd?: BfdManagerOptions;
+  /**
+   * Hold End-of-RIB back until setRibComplete() (`metallb speaker`: until every Service has been decided once).
+   * Default false: the advertisements given are the whole set from the start.
+   */
+  holdEndOfRib?: boolean;
 };
 
 /** MetalLB's peer label: Go's net.JoinHostPort. */
@@ -53,9 +58,21 @@ export class BgpSpeaker extends EventEmitter<BgpSpeakerEvents> {
   /** Advertisements for peers that have no session (yet), kept as a session would (compact, already parsed). */
   private readonly waiting = new Map<string, AdjRibOut>();
   private closed = false;
+  /** Peers (BGPPeer names) that have had an Established session in this process: their next OPENs are no restarts. */
+  private readonly establishedOnce = new Set<string>();
+  private ribComplete: boolean;
 
   constructor(private readonly opts: BgpSpeakerOptions) {
     super();
+    this.ribComplete = !opts.holdEndOfRib;
+  }
+
+  /** Every advertisement is known now: sessions may send End-of-RIB (see Session.setRibComplete). */
+  setRibComplete(): void {
+    if (this.ribComplete) return;
+    this.ribComplete = true;
+    this.opts.logger?.info({ event: 'ribComplete', peers: [...this.sessions.keys()] }, 'every Service decided: End-of-RIB may go to the peers');
+    for (const s of this.sessions.values()) s.setRibComplete(true);
   }
 
   /**
@@ -77,13 +94,16 @@ export class BgpSpeaker extends EventEmitter<BgpSpeakerEvents> {
     }
     for (const [name, config] of wanted) {
       if (this.sessions.has(name)) continue;
-      const session = new Session(structuredClone(config), this.opts, this.waiting.get(name));
+      const session = new Session(structuredClone(config), this.opts, this.waiting.get(name), {
+        restarting: !this.establishedOnce.has(name), ribComplete: this.ribComplete,
+      });
       this.waiting.delete(name);
       // A replacement session learns that BFD is already Up, so that a later Down still counts.
       if (config.bfd && this.bfdStates.get(name) === 'Up') session.setBfdState(true);
       session.on('state', (state, previous, reason) => {
         // The VRF exists now (the session got through it): its BFD session can start.
         if (state === 'OpenSent' && this.bfdWaitingForVrf.has(name)) this.configureBfd(this.peers);
+        if (state === 'Established') this.establishedOnce.add(name);
         this.emit('session', name, state, previous, reason);
       });
       session.on('advertised', (announced) => this.emit('advertised', name, announced));

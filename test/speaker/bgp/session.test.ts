@@ -38,6 +38,14 @@ async function established(peer: FakePeer, s: Session, open = {}): Promise<FakeC
   return c;
 }
 
+async function waitFor(ok: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error('condition not reached');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 const isUpdate = (m: Message): m is UpdateMessage => m.type === 'update';
 const isEndOfRib = (m: Message): boolean => isUpdate(m) && m.nlri.length === 0 && m.withdrawnRoutes.length === 0 &&
   (m.pathAttributes.length === 0 || (m.pathAttributes.length === 1 && m.pathAttributes[0]!.kind === 'mp-unreach-nlri' && m.pathAttributes[0]!.withdrawnRoutes.length === 0));
@@ -91,12 +99,72 @@ describe('OPEN exchange', () => {
     const open = await c.handshake();
     assert.equal(open.myAutonomousSystem, 23456);
     assert.deepEqual(open.capabilities.find((x) => x.kind === 'four-octet-as'), { kind: 'four-octet-as', asn: 4200000001 });
+    // The first session of a new speaker is a restart (R bit); forwarding is kept for both families (F bits).
     assert.deepEqual(open.capabilities.find((x) => x.kind === 'graceful-restart'), {
-      kind: 'graceful-restart', restartState: false, notification: true, restartTime: 120,
+      kind: 'graceful-restart', restartState: true, notification: true, restartTime: 120,
       families: [{ afi: 1, safi: 1, forwardingState: true }, { afi: 2, safi: 1, forwardingState: true }],
     });
     await waitState(s, 'Established');
+    assert.equal(s.stats().negotiated?.restartState, true);
+    assert.equal(s.stats().negotiated?.gracefulRestart, false, 'the peer sent no graceful restart capability');
+    // A reconnect within the same process is no restart.
+    c.close();
+    await waitState(s, 'Idle');
+    const c2 = await peer.accept();
+    const open2 = await c2.handshake();
+    const gr2 = open2.capabilities.find((x) => x.kind === 'graceful-restart');
+    assert.equal(gr2?.kind === 'graceful-restart' && gr2.restartState, false);
+    await waitState(s, 'Established');
     await s.stop();
+  });
+
+  it('graceful restart: End-of-RIB (IPv4: an empty UPDATE; IPv6: an empty MP_UNREACH_NLRI) waits until every route is known', async () => {
+    const grCap = { kind: 'graceful-restart' as const, restartState: false, notification: true, restartTime: 90, families: [{ afi: 1, safi: 1, forwardingState: true }] };
+    const s = new Session({ name: 'fake', peerAddress: '127.0.0.1', peerPort: peer.port, myASN: 64512, peerASN: 64500, connectTime: 0.05, gracefulRestart: true },
+      { nodeName: 'node1' }, undefined, { restarting: true, ribComplete: false });
+    sessions.push(s);
+    s.setAdvertisements([{ prefix: '10.96.0.1/32' }]);
+    s.start();
+    const c = await established(peer, s, { capabilities: [...DEFAULT_CAPS, grCap] });
+    await c.next((m) => isUpdate(m) && m.nlri.includes('10.96.0.1/32'));
+    s.setAdvertisements([{ prefix: '10.96.0.1/32' }, { prefix: 'fd00:96::1/128' }]);
+    await c.next((m) => isUpdate(m) && m.pathAttributes.some((a) => a.kind === 'mp-reach-nlri'));
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(c.received.filter(isEndOfRib).length, 0, 'no End-of-RIB before the routes are all known');
+    assert.deepEqual(s.stats().endOfRibSent, []);
+    const n = s.stats().negotiated!;
+    assert.equal(n.gracefulRestart, true);
+    assert.equal(n.gracefulNotification, true);
+    assert.deepEqual(n.peerGracefulRestart, { restartTime: 90, restartState: false, notification: true, forwarding: ['IPv4'] });
+    s.setRibComplete(true);
+    const v4 = await c.next<UpdateMessage>(isEndOfRib);
+    const v6 = await c.next<UpdateMessage>(isEndOfRib);
+    assert.deepEqual(v4.pathAttributes, []);
+    assert.deepEqual(v6.pathAttributes, [{ kind: 'mp-unreach-nlri', flags: AttrFlag.OPTIONAL, afi: 2, safi: 1, withdrawnRoutes: [] }]);
+    assert.deepEqual(s.stats().endOfRibSent, ['IPv4', 'IPv6']);
+    // The peer's End-of-RIB markers are recognized as such, not taken for routes or errors.
+    c.send(serializeUpdate({ withdrawnRoutes: [], pathAttributes: [], nlri: [] }));
+    c.send(serializeUpdate({ withdrawnRoutes: [], pathAttributes: [{ kind: 'mp-unreach-nlri', flags: AttrFlag.OPTIONAL, afi: 2, safi: 1, withdrawnRoutes: [] }], nlri: [] }));
+    await waitFor(() => s.stats().endOfRibReceived.length === 2);
+    assert.deepEqual(s.stats().endOfRibReceived, ['IPv4', 'IPv6']);
+    assert.equal(s.state, 'Established');
+    // RFC 8538: with the N bit on both sides, an Administrative Shutdown goes as a Hard Reset carrying it, so the
+    // peer drops our routes instead of keeping them stale.
+    await s.stop(2, 'bye');
+    const notif = await c.notification();
+    assert.deepEqual([notif.errorCode, notif.errorSubcode], [6, 9]);
+    assert.deepEqual([...notif.data.subarray(0, 3)], [6, 2, 3]);
+    assert.equal(Buffer.from(notif.data.subarray(3)).toString(), 'bye');
+  });
+
+  it('graceful restart without the N bit at the peer: a plain Cease', async () => {
+    const s = session(peer, { gracefulRestart: true });
+    s.start();
+    const c = await established(peer, s, { capabilities: [...DEFAULT_CAPS, { kind: 'graceful-restart', restartState: false, notification: false, restartTime: 90, families: [] }] });
+    assert.equal(s.stats().negotiated?.gracefulNotification, false);
+    await s.stop();
+    const notif = await c.notification();
+    assert.deepEqual([notif.errorCode, notif.errorSubcode], [6, 2]);
   });
 
   it('hold time: the smaller one wins and keepalives follow a third of it', async () => {
