@@ -26,6 +26,8 @@ const vrfs: VrfResolver = (name) => {
 };
 const speaker = new BgpSpeaker({
   nodeName, logger, vrfs,
+  // As `metallb speaker` does until every Service is decided: End-of-RIB waits for the `ribComplete` command.
+  holdEndOfRib: process.env['BGP_DRIVER_HOLD_EOR'] === '1',
   bfd: {
     logLevel: (process.env['BGP_DRIVER_LOG'] as 'debug' | undefined) ?? 'info',
     mode: process.env['BFD_MODE'] === 'inline' ? 'inline' : 'worker',
@@ -59,6 +61,7 @@ const handlers: Record<string, Handler> = {
     return speaker.setAdvertisements(a['peer'] as string, ads()).length;
   },
   status: () => speaker.status(),
+  ribComplete: () => speaker.setRibComplete(),
   // Loaded on first use: the benchmark measures this process's memory, and the speaker's metrics are not its subject.
   metrics: async () => {
     const [{ Registry }, { registerBgpMetrics }] = await Promise.all([import('prom-client'), import('../../src/speaker/bgp/metrics.js')]);

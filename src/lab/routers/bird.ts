@@ -1,6 +1,6 @@
 // BIRD 2 as the lab's router (or a test's peer): its configuration, how to run it, and its answers read back.
 import { join } from 'node:path';
-import type { BfdPeerState, NeighborState, RouteEntry, RouterLayout, RouterSpec } from './types.js';
+import type { BfdPeerState, NeighborGracefulRestart, NeighborState, RouteEntry, RouterLayout, RouterSpec } from './types.js';
 
 export const BIRD_SOCKET = 'bird.ctl';
 
@@ -129,6 +129,21 @@ export function parseBirdBgpState(text: string): NeighborState {
   if (s === 'Passive') return 'Idle';
   if (s === 'Down') return 'Idle';
   return 'Unknown';
+}
+
+/**
+ * `show protocols all NAME`: BIRD marks no route stale in `show route`, but says that it holds a neighbor's routes
+ * through its restart ("Neighbor graceful restart active" while it is away, "Neighbor GR:" on a channel until its
+ * End-of-RIB), and what the neighbor's capability said ("Restart recovery" is the R bit, "AF preserved" the F bits).
+ */
+export function parseBirdGracefulRestart(text: string): NeighborGracefulRestart {
+  // The neighbor's capabilities come between these two lines; "Restart recovery" and "AF preserved" only in its GR one.
+  const gr = /Neighbor capabilities([\s\S]*?)Session:/.exec(text)?.[1] ?? '';
+  return {
+    active: /Neighbor graceful restart active/.test(text) || /Neighbor GR:\s+(Regular|Long-lived)/.test(text),
+    peerRestarted: /Restart recovery/.test(gr),
+    peerForwarding: (/AF preserved:\s*(.*)/.exec(gr)?.[1] ?? '').split(/\s+/).filter((f): f is 'ipv4' | 'ipv6' => f === 'ipv4' || f === 'ipv6'),
+  };
 }
 
 /** `show bfd sessions`: `IP  Interface  State  Since  Interval  Timeout`. */

@@ -1,7 +1,7 @@
 // FRR 8 (zebra + bgpd, and bfdd when a neighbor uses BFD) as the lab's router or a test's peer. The daemons run as
 // the `frr` user from a directory it owns; every socket and pid file lives there, so several instances coexist.
 import { join } from 'node:path';
-import type { BfdPeerState, NeighborState, RouteEntry, RouterLayout, RouterSpec } from './types.js';
+import type { BfdPeerState, NeighborGracefulRestart, NeighborState, RouteEntry, RouterLayout, RouterSpec } from './types.js';
 
 export const FRR_DIR = '/usr/lib/frr';
 export const FRR_BFD_PROFILE = 'nodes';
@@ -102,6 +102,7 @@ interface FrrPath {
   community?: { list?: string[] };
   largeCommunity?: { list?: string[] };
   nexthops?: { ip?: string; scope?: string }[];
+  stale?: boolean;
 }
 
 /** `show bgp <afi> unicast json` (paths without communities) or a map of `show bgp <afi> unicast PREFIX json`. */
@@ -131,6 +132,7 @@ function frrEntry(prefix: string, p: FrrPath & { peer?: { peerId?: string } }): 
     communities: p.community?.list ?? [],
     largeCommunities: p.largeCommunity?.list ?? [],
     ...(from ? { from } : {}),
+    ...(p.stale ? { stale: true } : {}),
   };
 }
 
@@ -142,6 +144,34 @@ const FRR_STATES: Record<string, NeighborState> = {
 export function parseFrrNeighborState(json: unknown, address: string): NeighborState {
   const n = (json as Record<string, { bgpState?: string }> | null)?.[address];
   return FRR_STATES[n?.bgpState ?? ''] ?? 'Unknown';
+}
+
+interface FrrGrInfo {
+  rBit?: boolean;
+  gracefulRestartTimerMsecs?: number;
+  gracefulStalepathTimerMsecs?: number;
+  ipv4Unicast?: FrrGrFamily;
+  ipv6Unicast?: FrrGrFamily;
+}
+
+interface FrrGrFamily {
+  fBit?: boolean;
+  endOfRibStatus?: { endOfRibRecv?: boolean };
+}
+
+/**
+ * `show bgp neighbors ADDR json`: FRR holds the neighbor's routes while its restart timer runs (the neighbor is
+ * away), then until the neighbor's End-of-RIB of each family (FRR 8.4 leaves the stale-path timer shown after it).
+ */
+export function parseFrrGracefulRestart(json: unknown, address: string): NeighborGracefulRestart {
+  const gr = (json as Record<string, { gracefulRestartInfo?: FrrGrInfo }> | null)?.[address]?.gracefulRestartInfo ?? {};
+  const families = [gr.ipv4Unicast, gr.ipv6Unicast].filter((f): f is FrrGrFamily => f !== undefined);
+  return {
+    active: gr.gracefulRestartTimerMsecs !== undefined ||
+      (gr.gracefulStalepathTimerMsecs !== undefined && families.some((f) => f.endOfRibStatus?.endOfRibRecv !== true)),
+    peerRestarted: gr.rBit === true,
+    peerForwarding: (['ipv4', 'ipv6'] as const).filter((f) => gr[`${f}Unicast`]?.fBit === true),
+  };
 }
 
 /** `show bfd peers json` */

@@ -5,11 +5,13 @@ import { chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rm
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { BirdControl } from './bird-control.js';
-import { BIRD_SOCKET, birdLayout, birdProtocolName, parseBirdBfdSessions, parseBirdBgpState, parseBirdRouteCount, parseBirdRoutes } from './bird.js';
-import { frrLayout, parseFrrBfdPeers, parseFrrNeighborState, parseFrrPrefix, parseFrrRoutes } from './frr.js';
+import {
+  BIRD_SOCKET, birdLayout, birdProtocolName, parseBirdBfdSessions, parseBirdBgpState, parseBirdGracefulRestart, parseBirdRouteCount, parseBirdRoutes,
+} from './bird.js';
+import { frrLayout, parseFrrBfdPeers, parseFrrGracefulRestart, parseFrrNeighborState, parseFrrPrefix, parseFrrRoutes } from './frr.js';
 import { gobgpLayout, gobgpTarget, parseGobgpNeighborState, parseGobgpRib } from './gobgp.js';
 import { mrtTableDump } from './mrt.js';
-import type { BfdPeerState, NeighborState, RouteEntry, RouterDaemon, RouterLayout, RouterSpec } from './types.js';
+import type { BfdPeerState, NeighborGracefulRestart, NeighborState, RouteEntry, RouterDaemon, RouterLayout, RouterSpec } from './types.js';
 
 const exec = promisify(execFile);
 
@@ -33,11 +35,15 @@ export interface Router {
   /** Number of paths held (both families). */
   routeCount(): Promise<number>;
   neighborState(address: string): Promise<NeighborState>;
+  /** Graceful restart towards the neighbor at `address` (BIRD, FRR). */
+  gracefulRestart(address: string): Promise<NeighborGracefulRestart>;
   /** Starts a neighbor configured `disabled` (BIRD). */
   enableNeighbor(name: string): Promise<void>;
   /** Routes in the daemon's BGP table, its own originated ones included (to know a sender is loaded). */
   localRouteCount(): Promise<number>;
   bfdPeers(): Promise<BfdPeerState[]>;
+  /** Asks the neighbor at `address` for all its routes again (ROUTE-REFRESH: BIRD `reload in`, FRR `clear bgp soft in`). */
+  refreshFrom(address: string): Promise<void>;
   /** The daemon's own log lines (stdout and stderr). */
   log(): string;
   /** Stops every process (SIGTERM, then SIGKILL after 5 s) and starts them again with the same config. */
@@ -239,6 +245,20 @@ class RunningRouter implements Router {
     }
   }
 
+  async gracefulRestart(address: string): Promise<NeighborGracefulRestart> {
+    switch (this.daemon) {
+      case 'bird': {
+        const n = this.spec.neighbors.find((x) => x.address === address);
+        if (!n) throw new Error(`no neighbor ${address}`);
+        return parseBirdGracefulRestart(await this.birdCommand(`show protocols all ${birdProtocolName(n.name)}`));
+      }
+      case 'frr':
+        return parseFrrGracefulRestart(await this.vtysh(`show bgp neighbors ${address} json`), address);
+      case 'gobgp':
+        throw new Error('gracefulRestart is implemented for BIRD and FRR');
+    }
+  }
+
   async enableNeighbor(name: string): Promise<void> {
     if (this.daemon !== 'bird') throw new Error(`enableNeighbor is implemented for BIRD only, not ${this.daemon}`);
     await this.birdCommand(`enable ${birdProtocolName(name)}`);
@@ -269,6 +289,23 @@ class RunningRouter implements Router {
         return parseFrrBfdPeers(await this.vtysh('show bfd peers json'));
       case 'gobgp':
         return [];
+    }
+  }
+
+  async refreshFrom(address: string): Promise<void> {
+    switch (this.daemon) {
+      case 'bird': {
+        const n = this.spec.neighbors.find((x) => x.address === address);
+        if (!n) throw new Error(`no neighbor ${address}`);
+        await this.birdCommand(`reload in ${birdProtocolName(n.name)}`);
+        return;
+      }
+      case 'frr':
+        await exec('vtysh', ['--vty_socket', this.dir, '-c', `clear bgp ${address} soft in`]);
+        return;
+      case 'gobgp':
+        await this.gobgp(['neighbor', address, 'softresetin']);
+        return;
     }
   }
 

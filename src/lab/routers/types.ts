@@ -63,9 +63,21 @@ export interface RouteEntry {
   largeCommunities: string[];
   /** Address of the neighbor it came from. */
   from?: string;
+  /** Kept from a neighbor whose session went down while graceful restart runs (RFC 4724 §4.2); FRR and BIRD. */
+  stale?: boolean;
 }
 
 export type NeighborState = 'Idle' | 'Connect' | 'Active' | 'OpenSent' | 'OpenConfirm' | 'Established' | 'Unknown';
+
+/** Graceful restart (RFC 4724) towards one neighbor, as the router sees it. */
+export interface NeighborGracefulRestart {
+  /** The router holds this neighbor's routes through a restart: its restart timer runs, or it waits for End-of-RIB. */
+  active: boolean;
+  /** The neighbor's last OPEN had the R bit (it said it had restarted). */
+  peerRestarted: boolean;
+  /** Families the neighbor said it kept forwarding for (F bit). */
+  peerForwarding: ('ipv4' | 'ipv6')[];
+}
 
 export interface BfdPeerState {
   address: string;
