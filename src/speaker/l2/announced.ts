@@ -57,10 +57,6 @@ export class AnnouncedIp {
     return this.bytes.readUInt32BE(0);
   }
 
-  get v6Key(): string {
-    return this.bytes.toString('latin1', 0, 16);
-  }
-
   /** The IPv6 lookup's first key: the last 32 bits (they tell a node's service addresses apart). */
   get v6Low(): number {
     return this.bytes.readUInt32BE(12);

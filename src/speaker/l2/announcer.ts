@@ -90,8 +90,9 @@ export class Announcer {
   private readonly byName = new Map<string, AnnouncedIp[]>();
   private readonly byText = new Map<string, AnnouncedIp>();
   private readonly byV4 = new Map<number, AnnouncedIp>();
-  private readonly byV6 = new Map<string, AnnouncedIp>();
-  /** byV6 again, by the addresses' last 32 bits: what answering looks up, without making a string. */
+  /** The IPv6 addresses announced (for the filters and multicast groups). */
+  private readonly v6 = new Set<AnnouncedIp>();
+  /** The same, by the addresses' last 32 bits: what answering looks up, without making a string. */
   private readonly byV6Low = new Map<number, AnnouncedIp[]>();
   private readonly counterTable = new Map<string, L2Counters>();
   private readonly arps = new Map<number, ArpResponder>();
@@ -318,7 +319,7 @@ export class Announcer {
     if (ip.refs === 1) {
       if (family === 4) this.byV4.set(ip.v4Key, ip);
       else {
-        this.byV6.set(ip.v6Key, ip);
+        this.v6.add(ip);
         const bucket = this.byV6Low.get(ip.v6Low);
         if (bucket) bucket.push(ip);
         else this.byV6Low.set(ip.v6Low, [ip]);
@@ -337,7 +338,7 @@ export class Announcer {
     this.immediate.delete(ip);
     if (ip.family === 4) this.byV4.delete(ip.v4Key);
     else {
-      this.byV6.delete(ip.v6Key);
+      this.v6.delete(ip);
       const bucket = this.byV6Low.get(ip.v6Low)!.filter((other) => other !== ip);
       if (bucket.length) this.byV6Low.set(ip.v6Low, bucket);
       else this.byV6Low.delete(ip.v6Low);
@@ -459,7 +460,7 @@ export class Announcer {
     const filter =
       r instanceof ArpResponder
         ? arpRequestFilter([...this.byV4.values()].filter((ip) => ip.matches(r.name) && !inKernel.has(ip)).map((ip) => ip.v4Key))
-        : neighborSolicitationFilter([...this.byV6.values()].filter((ip) => ip.matches(r.name)).map((ip) => ip.bytes));
+        : neighborSolicitationFilter([...this.v6].filter((ip) => ip.matches(r.name)).map((ip) => ip.bytes));
     try {
       r.setFilter(filter);
     } catch (err) {
@@ -513,7 +514,7 @@ export class Announcer {
     this.log.info({ event: 'createNDPResponder', interface: iface.name }, 'created NDP responder for interface');
     // Addresses announced before this interface appeared need their groups here too (MetalLB only joins at
     // setBalancer, so a late interface stays deaf to multicast solicitations behind a filtering NIC).
-    for (const ip of this.byV6.values()) this.joinGroup(iface.name, ip);
+    for (const ip of this.v6) this.joinGroup(iface.name, ip);
   }
 
   private joinGroup(ifname: string, ip: AnnouncedIp): void {
