@@ -33,6 +33,8 @@ import { Layer2Handler, type Announcer } from './l2/layer2.js';
 import { L2StatusWriter, type ServiceL2Status } from './l2/status.js';
 import { LABEL_NODE, statusServiceKey, type OwnerReference } from './status-objects.js';
 import { SERVICE_NAME_LABEL } from './l2/placement.js';
+import type { TakeoverReport } from './l2/takeover-plan.js';
+import { TakeoverPlanner } from './takeover-planner.js';
 
 export interface SpeakerOptions {
   nodeName: string;
@@ -109,6 +111,8 @@ export class Speaker {
   private readonly configState: ConfigStateWriter;
   private readonly handlers: ProtocolHandler[];
   private readonly announcer: Announcer;
+  /** The gossip thread's takeover plan, when the membership and the announcer can carry one. */
+  private readonly planner: TakeoverPlanner | undefined;
   private services: Informer<Service> | undefined;
   private slices: Informer<EndpointSlice> | undefined;
   private endpoints: Informer<Endpoints> | undefined;
@@ -234,10 +238,11 @@ export class Speaker {
     const announcer = deps.announcer;
     if (announcer.counters) this.metrics.readL2CountersFrom(() => announcer.counters?.() ?? new Map());
     this.announcer = announcer;
-    this.membership.onChange((event, member) => {
+    this.planner = this.makePlanner();
+    this.membership.onChange((event, member, report) => {
       this.metrics.memberlistEvents.inc({ event });
       this.log.debug({ event, member }, 'speakers changed, reprocessing all services');
-      if (event === 'leave') this.takeOver();
+      if (event === 'leave') this.takeOver(member, report);
       this.requestReprocessAll();
     });
   }
@@ -266,16 +271,58 @@ export class Speaker {
     return fromEndpoints(this.endpoints?.get(key));
   }
 
+  private makePlanner(): TakeoverPlanner | undefined {
+    const membership = this.membership;
+    const announcer = this.announcer;
+    if (!membership.setTakeoverPlan || !membership.dropTakeoverPlan || !announcer.gratuitousFrames) return undefined;
+    const planner = new TakeoverPlanner({
+      myNode: this.opts.nodeName,
+      log: this.log,
+      // Nothing is planned before every cache is synced and the membership joined (maybeStartServices): a node
+      // missing from a half-listed cache would move its Services here.
+      live: () => (this.servicesStarted && !this.stopped ? membership.usable() : undefined),
+      keys: () => this.services?.keys() ?? [],
+      plan: (key, live) => this.pipeline.planKey(key, this.inputsFor(key), live),
+      addresses: (p) => (p.protocol === 'layer2' ? this.layer2.planned(p.announcement) : []),
+      frames: (entries) => announcer.gratuitousFrames?.(entries) ?? [],
+      publish: (plan) => membership.setTakeoverPlan?.(plan),
+      drop: (keys) => membership.dropTakeoverPlan?.(keys),
+    });
+    announcer.onInterfacesChanged?.(() => planner.touchAll());
+    return planner;
+  }
+
+  private inputsFor(key: string): ServiceInputs {
+    return { service: this.services?.get(key), endpoints: this.endpointsFor(key), nodes: this.nodeMap() };
+  }
+
+  /** A Service or its endpoints changed: reconcile it, and keep it out of the takeover plan until planned again. */
+  private serviceChanged(key: string): void {
+    this.planner?.touch(key);
+    this.serviceQueue.add(key);
+  }
+
   /**
    * A speaker left: announce what is now ours at once, in one pass over every Service, ahead of the reconciles
    * (a thousand of them take a second on a busy node; the client waits for the gratuitous ARP, not for the status).
    */
-  private takeOver(): void {
+  private takeOver(member: string, report?: TakeoverReport): void {
     if (!this.servicesStarted || this.stopped) return;
+    const heard = Date.now();
+    const taken: string[] = [];
+    if (report) {
+      // The gossip thread sent the plan's frames already: the announcer takes the same Services in one update,
+      // without electing again; the pass below only looks at what the plan did not cover.
+      const planned = this.planner?.planned(report.planId, report.member, report.keys);
+      if (planned) taken.push(...this.pipeline.applyPlanned(planned));
+      const timing = { detectedAt: report.detectedAt, sentMs: report.sentAt - report.detectedAt, heardMs: heard - report.detectedAt, appliedMs: Date.now() - report.detectedAt };
+      if (planned) this.log.info({ member, planId: report.planId, services: report.keys.length, frames: report.frames, ...timing, ...(report.errors.length ? { errors: report.errors } : {}) }, 'takeover plan: frames sent by the gossip thread, services announced');
+      else this.log.warn({ member, planId: report.planId, services: report.keys.length, ...timing }, 'takeover plan: the gossip thread sent frames of a plan no longer kept; the reconciles settle those services');
+    }
     const keys = [...(this.services?.keys() ?? [])];
-    const inputs = (k: string): ServiceInputs => ({ service: this.services?.get(k), endpoints: this.endpointsFor(k), nodes: this.nodeMap() });
+    const inputs = (k: string): ServiceInputs => this.inputsFor(k);
     void (async () => {
-      const taken: string[] = [];
+      const planned = taken.length;
       for (let i = 0; i < keys.length; i += TAKEOVER_CHUNK) {
         taken.push(...this.pipeline.takeOver(keys.slice(i, i + TAKEOVER_CHUNK), inputs));
         // The announcer sends a turn's gratuitous packets in a microtask: yield to it (and to nothing else) so each
@@ -283,11 +330,12 @@ export class Speaker {
         await Promise.resolve();
       }
       for (const k of taken) this.serviceQueue.add(k);
-      if (taken.length > 0) this.log.debug({ services: taken.length }, 'took over services ahead of their reconciles');
+      if (taken.length > planned) this.log.info({ member, services: taken.length - planned, heardAt: heard, passMs: Date.now() - heard }, 'took over services ahead of their reconciles');
     })();
   }
 
   requestReprocessAll(): void {
+    this.planner?.touchAll();
     this.serviceQueue.add(REPROCESS_ALL);
   }
 
@@ -475,9 +523,9 @@ export class Speaker {
     });
 
     this.services?.addHandlers({
-      add: (s) => this.serviceQueue.add(cacheKey(s)),
-      update: (a, b) => serviceRelevant(a) !== serviceRelevant(b) && this.serviceQueue.add(cacheKey(b)),
-      delete: (s) => this.serviceQueue.add(cacheKey(s)),
+      add: (s) => this.serviceChanged(cacheKey(s)),
+      update: (a, b) => serviceRelevant(a) !== serviceRelevant(b) && this.serviceChanged(cacheKey(b)),
+      delete: (s) => this.serviceChanged(cacheKey(s)),
     });
     const sliceService = (s: EndpointSlice): string | undefined => {
       const svc = s.metadata?.labels?.[SERVICE_NAME_LABEL];
@@ -495,7 +543,7 @@ export class Speaker {
         m.delete(k);
         if (m.size === 0) this.sliceIndex.delete(svc);
       }
-      this.serviceQueue.add(svc);
+      this.serviceChanged(svc);
     };
     this.slices?.addHandlers({
       add: (s) => indexSlice(s, true),
@@ -506,9 +554,9 @@ export class Speaker {
       delete: (s) => indexSlice(s, false),
     });
     this.endpoints?.addHandlers({
-      add: (e) => this.serviceQueue.add(cacheKey(e)),
-      update: (a, b) => JSON.stringify((a as Endpoints).subsets) !== JSON.stringify((b as Endpoints).subsets) && this.serviceQueue.add(cacheKey(b)),
-      delete: (e) => this.serviceQueue.add(cacheKey(e)),
+      add: (e) => this.serviceChanged(cacheKey(e)),
+      update: (a, b) => JSON.stringify((a as Endpoints).subsets) !== JSON.stringify((b as Endpoints).subsets) && this.serviceChanged(cacheKey(b)),
+      delete: (e) => this.serviceChanged(cacheKey(e)),
     });
     // Our own status objects changed by someone else (deleted, edited): converge them again (a deletion after a
     // growing wait: see L2StatusWriter.deletedExternally).
@@ -572,7 +620,7 @@ export class Speaker {
     const inputs = [this.services, this.nodes, this.slices ?? this.endpoints];
     if (inputs.some((i) => !i?.synced) || !this.configReconciler.loaded || !this.membershipReady) return;
     this.servicesStarted = true;
-    this.serviceQueue.add(REPROCESS_ALL);
+    this.requestReprocessAll();
     this.serviceQueue.start();
     void this.serviceQueue.idle().then(() => this.firstPassDone());
     this.log.info({ node: this.opts.nodeName }, 'processing services');
@@ -595,6 +643,9 @@ export class Speaker {
   async stop(leaveTimeoutMs = 1000): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    // A death seen while we leave must not send this node's frames.
+    this.planner?.stop();
+    this.membership.dropTakeoverPlan?.('all');
     this.stopCtl.abort();
     await Promise.all([this.serviceQueue.shutdown(), this.configQueue.shutdown(), this.nodeQueue.shutdown()]);
     await Promise.all([this.membership.leave(leaveTimeoutMs), ...this.parts.map((p) => p.stop())]);

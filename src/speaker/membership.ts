@@ -5,6 +5,7 @@
 import type { Logger } from '../log.js';
 import type { Pod } from '../k8s/types.js';
 import { errorText } from '../k8s/client.js';
+import type { TakeoverPlan, TakeoverReport } from './l2/takeover-plan.js';
 
 export type MembershipEvent = 'join' | 'leave' | 'update';
 
@@ -13,8 +14,15 @@ export interface Membership {
   readonly enabled: boolean;
   /** Names of the live speakers (this node included); undefined when memberlist is off. */
   usable(): ReadonlySet<string> | undefined;
-  /** Called after the live set changed. */
-  onChange(cb: (event: MembershipEvent, member: string) => void): void;
+  /**
+   * Called after the live set changed. `takeover`: the gossip thread already sent a takeover plan's frames for
+   * this death (the live set is the one it saw right after).
+   */
+  onChange(cb: (event: MembershipEvent, member: string, takeover?: TakeoverReport) => void): void;
+  /** Gives the gossip thread the frames to send when a member dies (absent: no plans are made). */
+  setTakeoverPlan?(plan: TakeoverPlan | null): void;
+  /** These Services (or all) changed since the plan: their frames must not go out. */
+  dropTakeoverPlan?(keys: readonly string[] | 'all'): void;
   start(): Promise<void>;
   /** Join the peers again (own Node changed, partition suspected). */
   rejoin(): void;
@@ -42,6 +50,9 @@ export interface MemberlistLike {
   leave(timeoutMs: number): Promise<void>;
   shutdown(): Promise<void>;
   on(event: MembershipEvent, listener: (member: { name: string }) => void): unknown;
+  on(event: 'takeover', listener: (report: TakeoverReport) => void): unknown;
+  setTakeoverPlan?(plan: TakeoverPlan | null): void;
+  dropTakeoverPlan?(keys: readonly string[] | 'all'): void;
 }
 
 export interface SpeakerListDeps {
@@ -76,7 +87,7 @@ export class SpeakerList implements Membership {
   readonly enabled = true;
   private ml: MemberlistLike | undefined;
   private live: Set<string>;
-  private readonly listeners: ((event: MembershipEvent, member: string) => void)[] = [];
+  private readonly listeners: ((event: MembershipEvent, member: string, takeover?: TakeoverReport) => void)[] = [];
   private refreshTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private joining: Promise<void> | undefined;
@@ -93,8 +104,31 @@ export class SpeakerList implements Membership {
     return this.live;
   }
 
-  onChange(cb: (event: MembershipEvent, member: string) => void): void {
+  onChange(cb: (event: MembershipEvent, member: string, takeover?: TakeoverReport) => void): void {
     this.listeners.push(cb);
+  }
+
+  setTakeoverPlan(plan: TakeoverPlan | null): void {
+    if (!this.stopped) this.ml?.setTakeoverPlan?.(plan);
+  }
+
+  dropTakeoverPlan(keys: readonly string[] | 'all'): void {
+    this.ml?.dropTakeoverPlan?.(keys);
+  }
+
+  /**
+   * The gossip thread sent a plan's frames for a death: the live set it saw right after is in force now (no round
+   * trip to read it), and the listeners hear the leave with the report. The leave event that follows finds
+   * nothing changed.
+   */
+  private tookOver(report: TakeoverReport): void {
+    if (this.stopped) return;
+    this.refreshSeq++; // a refresh under way read the members before the death
+    const next = new Set(report.live);
+    next.add(this.d.nodeName);
+    this.live = next;
+    this.d.log.info({ event: 'leave', member: report.member, members: [...next].sort(), planId: report.planId, services: report.keys.length }, `memberlist: ${report.member} left; takeover plan sent by the gossip thread`);
+    for (const l of this.listeners) l('leave', report.member, report);
   }
 
   async start(): Promise<void> {
@@ -102,6 +136,7 @@ export class SpeakerList implements Membership {
     for (const ev of ['join', 'leave', 'update'] as const) {
       this.ml.on(ev, (m) => void this.refresh(ev, m.name));
     }
+    this.ml.on('takeover', (r) => this.tookOver(r));
     this.d.log.info({ node: this.d.nodeName }, 'memberlist started');
     // Until the first join, this node would see itself alone and elect itself for everything: the caller waits.
     this.rejoin();

@@ -40,6 +40,13 @@ type Decision =
   | { wait: true }
   | { announce: ServiceAnnouncement; ipsChanged: boolean };
 
+/** In a takeover plan: `protocol` would announce the Service from this node once `member` is gone. */
+export interface PlannedTakeover {
+  member: string;
+  protocol: ProtocolName;
+  announcement: ServiceAnnouncement;
+}
+
 export interface ReconcileResult {
   /** Reconcile again after this long (a protocol could not announce everything yet). */
   retryAfterMs?: number;
@@ -173,7 +180,7 @@ export class AnnouncePipeline {
         if (!('announce' in d) || d.ipsChanged) continue;
         const a = d.announce;
         for (const h of this.d.handlers) {
-          if (!h.takesOverEarly || this.announcedBy(h.protocol, key).length > 0) continue;
+          if (!h.takesOverEarly || this.announcedBy(h.protocol, key).length > 0 || this.takenOver.get(h.protocol)?.has(key)) continue;
           if (!h.shouldAnnounce(a).announce) continue;
           const r = h.setBalancer(a);
           if (r instanceof Promise) r.catch(() => undefined); // the reconcile that follows reports failures
@@ -182,6 +189,54 @@ export class AnnouncePipeline {
         }
       } catch (err) {
         this.d.log.debug({ service: key, err: (err as Error).message }, 'takeover pass: left to the reconcile');
+      }
+    }
+    return taken;
+  }
+
+  /**
+   * The takeover plan of one Service under the live speakers `live`: for the protocols that take over early, the
+   * member whose death alone would make this node announce it (its owner now, when removing it from `live` makes
+   * this node the owner), by the same decide() and election as reconcile and takeOver. Removing a speaker only
+   * removes a candidate, so no other member's death can move the Service here.
+   */
+  planKey(key: string, inputs: ServiceInputs, live: ReadonlySet<string>): PlannedTakeover[] {
+    if (!this.config) return [];
+    const d = this.decide(key, inputs);
+    if (!('announce' in d) || d.ipsChanged) return [];
+    const out: PlannedTakeover[] = [];
+    for (const h of this.d.handlers) {
+      if (!h.takesOverEarly || !h.owner) continue;
+      const owner = h.owner({ ...d.announce, speakers: live });
+      if (owner === undefined || owner === this.d.myNode || !live.has(owner)) continue;
+      const without = new Set(live);
+      without.delete(owner);
+      const announcement: ServiceAnnouncement = { ...d.announce, speakers: without };
+      if (h.shouldAnnounce(announcement).announce) out.push({ member: owner, protocol: h.protocol, announcement });
+    }
+    return out;
+  }
+
+  /**
+   * A takeover plan's Services were just announced from another thread (its gratuitous frames are out): the
+   * handlers take them now, without electing again, and they are recorded as taken over so that their reconciles
+   * withdraw any that is not ours after all (the plan was made from what this node knew a moment before).
+   * Returns the keys to reconcile first.
+   */
+  applyPlanned(planned: Iterable<PlannedTakeover>): string[] {
+    if (!this.config) return [];
+    const taken: string[] = [];
+    for (const p of planned) {
+      const h = this.d.handlers.find((x) => x.protocol === p.protocol);
+      const key = p.announcement.key;
+      if (!h || this.announcedBy(h.protocol, key).length > 0) continue;
+      try {
+        const r = h.setBalancer(p.announcement);
+        if (r instanceof Promise) r.catch(() => undefined); // the reconcile that follows reports failures
+        this.takenOver.get(h.protocol)?.add(key);
+        taken.push(key);
+      } catch (err) {
+        this.d.log.debug({ service: key, err: (err as Error).message }, 'takeover plan: left to the reconcile');
       }
     }
     return taken;

@@ -20,6 +20,11 @@ export interface ServiceAnnouncement {
   endpoints: readonly ServiceEndpoint[];
   /** Every Node known, by name. */
   nodes: ReadonlyMap<string, Node>;
+  /**
+   * Elect among these speakers instead of the live ones: a takeover plan asks "what if this member died" with the
+   * same code that decides today.
+   */
+  speakers?: ReadonlySet<string>;
 }
 
 export type AnnounceDecision = { announce: true } | { announce: false; reason: string; message?: string };
@@ -41,6 +46,11 @@ export interface ProtocolHandler {
   /** A new config is in force (the pipeline has already checked it orphans nothing). */
   setConfig(config: Config): void;
   shouldAnnounce(a: ServiceAnnouncement): AnnounceDecision;
+  /**
+   * The node that announces the Service among `a.speakers` (or the live speakers), undefined when none may; for
+   * protocols that take over early, whose announcement moves from node to node (layer 2's election winner).
+   */
+  owner?(a: ServiceAnnouncement): string | undefined;
   /** Announce (idempotent: called on every reconcile of an announced Service). */
   setBalancer(a: ServiceAnnouncement): SetBalancerResult | Promise<SetBalancerResult>;
   /** Stop announcing the Service; `reason` is MetalLB's withdraw reason. */

@@ -112,6 +112,12 @@ test('memberlist: the owner dies without a goodbye: the next node in hash order 
   assert.ok(took < 30_000);
   const h1 = speakers.get('node1')!;
   assert.ok(h1.lines().some((l) => typeof l.msg === 'string' && l.msg.startsWith('memberlist: node3 left')), 'node1 logged the failure');
+  // The gossip thread sent node1's takeover plan itself: web's frames went out before the main thread heard.
+  const plan = h1.lines().find((l) => l.msg === 'takeover plan: frames sent by the gossip thread, services announced');
+  assert.ok(plan, 'node1 took over through its takeover plan');
+  assert.equal(plan.member, 'node3');
+  assert.equal(plan.services, 1);
+  assert.ok((plan.frames as number) >= 2, 'a gratuitous request and reply at least');
   speakers.delete('node3');
 });
 
@@ -126,4 +132,6 @@ test('memberlist: a graceful stop (SIGTERM, leave) hands over to the next node',
   await waitFor('node2 announces', async () => JSON.stringify(await announcing('web')) === '["node2"]', 20_000, 20);
   await waitFor('ARP answered by node2 only', () => JSON.stringify(lan.arpingAll(client, '10.97.0.1', 2)) === JSON.stringify([machines.get('node2')!.mac]) || undefined, 20_000, 100);
   await waitFor('status on node2 only', async () => JSON.stringify(await owners('web')) === '["node2"]', 20_000);
+  const plan = speakers.get('node2')!.lines().find((l) => l.msg === 'takeover plan: frames sent by the gossip thread, services announced');
+  assert.equal(plan?.member, 'node1', 'a leave uses the plan too');
 });

@@ -16,6 +16,7 @@ import { classifyInterfaces, readLinks, type LinkInfo, type UsableInterface } fr
 import { MulticastMemberships } from './multicast.js';
 import { NdpResponder } from './ndp-responder.js';
 import { XdpArpResponder, XdpUnavailableError, xdpModesFor, type XdpSetting } from './xdp-responder.js';
+import type { GratuitousBatch } from './takeover-plan.js';
 
 export type { InterfaceSelection } from './announced.js';
 
@@ -103,6 +104,7 @@ export class Announcer {
   private readonly xdpRefused = new Set<number>();
   private xdpSetting: XdpSetting;
   private nodeInterfaces: readonly string[] = [];
+  private readonly interfaceListeners: (() => void)[] = [];
 
   /** Address -> time after which it is no longer announced gratuitously. */
   private readonly spamUntil = new Map<AnnouncedIp, number>();
@@ -240,6 +242,43 @@ export class Announcer {
     return this.counterTable;
   }
 
+  /**
+   * The gratuitous frames that would announce `entries` now, on the responders' interfaces each selects, one batch
+   * per interface (a takeover plan sends them from another thread). Touches nothing announced.
+   */
+  gratuitousFrames(entries: readonly { ip: string; interfaces: InterfaceSelection }[]): GratuitousBatch[] {
+    const ips = entries.map((e) => {
+      const parsed = parseIP(e.ip);
+      if (!parsed) return undefined;
+      const ip = new AnnouncedIp(formatIP(parsed), parsed.family === 'IPv4' ? 4 : 6, ipBytes(parsed), { requestsReceived: 0, responsesSent: 0, gratuitousSent: 0 });
+      ip.holders.set('', e.interfaces);
+      ip.recompute();
+      return ip;
+    });
+    const out: GratuitousBatch[] = [];
+    const batch = (r: ArpResponder | NdpResponder, family: 4 | 6, perIp: number, frameLength: number): void => {
+      const perEntry = ips.map((ip) => (ip && ip.family === family && ip.matches(r.name) ? perIp : 0));
+      const count = perEntry.reduce((a, b) => a + b, 0);
+      if (count === 0) return;
+      const frames = Buffer.alloc(count * frameLength);
+      let offset = 0;
+      ips.forEach((ip, i) => {
+        if (!ip || perEntry[i] === 0) return;
+        r.writeGratuitous(frames, offset, ip);
+        offset += perIp * frameLength;
+      });
+      out.push({ ifname: r.name, frameLength, count, frames, perEntry });
+    };
+    for (const r of this.arps.values()) batch(r, 4, ArpResponder.framesPerAddress, ArpResponder.frameLength);
+    for (const r of this.ndps.values()) batch(r, 6, NdpResponder.framesPerAddress, NdpResponder.frameLength);
+    return out;
+  }
+
+  /** `cb` runs after a rescan changed the interfaces, their responders or their MACs. */
+  onInterfacesChanged(cb: () => void): void {
+    this.interfaceListeners.push(cb);
+  }
+
   /** The interfaces with an ARP / NDP responder now. */
   responders(): { arp: string[]; ndp: string[] } {
     return { arp: [...this.arps.values()].map((r) => r.name).sort(), ndp: [...this.ndps.values()].map((r) => r.name).sort() };
@@ -272,6 +311,7 @@ export class Announcer {
       return;
     }
     const scan = classifyInterfaces(links, this.exclude.regexp);
+    const before = this.interfaceFingerprint();
     this.nodeInterfaces = scan.names;
     const keepArp = new Set<number>();
     const keepNdp = new Set<number>();
@@ -287,6 +327,20 @@ export class Announcer {
     }
     for (const [index, r] of this.arps) if (!keepArp.has(index)) this.dropArp(index, r);
     for (const [index, r] of this.ndps) if (!keepNdp.has(index)) this.dropNdp(index, r);
+    if (this.interfaceFingerprint() !== before) {
+      for (const cb of this.interfaceListeners) {
+        try {
+          cb();
+        } catch (err) {
+          this.log.error({ error: (err as Error).message }, 'interface change listener failed');
+        }
+      }
+    }
+  }
+
+  private interfaceFingerprint(): string {
+    const responders = (m: ReadonlyMap<number, ArpResponder | NdpResponder>): string[] => [...m].map(([i, r]) => `${i}:${r.name}:${r.mac.toString('hex')}`);
+    return JSON.stringify([this.nodeInterfaces, responders(this.arps), responders(this.ndps)]);
   }
 
   close(): void {

@@ -7,7 +7,8 @@ import type { EventSink } from '../../k8s/events.js';
 import type { Logger } from '../../log.js';
 import type { AnnounceDecision, ProtocolHandler, ServiceAnnouncement, SetBalancerResult } from '../protocol.js';
 import { allowsSharedIP, isLocalPolicy, serviceLabels } from '../service-facts.js';
-import { interfacesForNode, shouldAnnounceL2 } from './election.js';
+import { interfacesForNode, shouldAnnounceL2, type L2Decision } from './election.js';
+import type { GratuitousBatch } from './takeover-plan.js';
 
 /** The ARP/NDP announcer (src/speaker/l2/announcer.ts); ref-counted by name. */
 export interface Announcer {
@@ -19,6 +20,10 @@ export interface Announcer {
   counters?(): ReadonlyMap<string, Readonly<{ requestsReceived: number; responsesSent: number; gratuitousSent: number }>>;
   /** Closes the packet sockets (shutdown). */
   close?(): void;
+  /** The gratuitous frames that would announce these addresses now, one batch per interface (takeover plans). */
+  gratuitousFrames?(entries: readonly { ip: string; interfaces: readonly string[] | 'all' }[]): GratuitousBatch[];
+  /** Calls `cb` whenever the interfaces frames are sent on (or their MACs) change. */
+  onInterfacesChanged?(cb: () => void): void;
 }
 
 export interface L2Status {
@@ -61,31 +66,57 @@ export class Layer2Handler implements ProtocolHandler {
     return this.status.get(key);
   }
 
-  shouldAnnounce(a: ServiceAnnouncement): AnnounceDecision {
-    const decision = shouldAnnounceL2(this.d.myNode, {
+  private elect(a: ServiceAnnouncement): L2Decision {
+    return shouldAnnounceL2(this.d.myNode, {
       serviceLabels: serviceLabels(a.service),
       allowSharedIP: allowsSharedIP(a.service),
       localTrafficPolicy: isLocalPolicy(a.service),
       ips: a.ips,
       ads: a.config.l2Advertisements.filter((ad) => ad.pools.has(a.pool.name)),
       nodes: a.nodes,
-      speakers: this.d.speakers(),
+      speakers: a.speakers ?? this.d.speakers(),
       endpoints: a.endpoints,
       ignoreExcludeLB: this.d.ignoreExcludeLB,
     });
+  }
+
+  shouldAnnounce(a: ServiceAnnouncement): AnnounceDecision {
+    const decision = this.elect(a);
     if (decision.announce) return { announce: true };
     return { announce: false, reason: decision.reason, message: decision.message };
   }
 
-  setBalancer(a: ServiceAnnouncement): SetBalancerResult {
+  owner(a: ServiceAnnouncement): string | undefined {
+    return this.elect(a).election.winner;
+  }
+
+  /** The interfaces this node announces the Service's addresses on (MetalLB's ipAdvertisementFor). */
+  private interfacesFor(a: ServiceAnnouncement): readonly string[] | 'all' {
     const ads = a.config.l2Advertisements
       .filter((ad) => ad.pools.has(a.pool.name))
       .filter((ad) => ad.serviceSelectors.length === 0 || ad.serviceSelectors.some((s) => s.matches(serviceLabels(a.service))));
-    const interfaces = interfacesForNode(ads, this.d.myNode, a.nodes);
+    return interfacesForNode(ads, this.d.myNode, a.nodes);
+  }
+
+  private usable(ip: string, interfaces: readonly string[] | 'all'): boolean {
+    return interfaces === 'all' || this.d.announcer.interfacesFor(ip, interfaces).length > 0;
+  }
+
+  /**
+   * What setBalancer would hand the announcer for `a`, without doing it: the addresses it can announce on this
+   * node and their interfaces (a takeover plan's content).
+   */
+  planned(a: ServiceAnnouncement): { ip: string; interfaces: readonly string[] | 'all' }[] {
+    const interfaces = this.interfacesFor(a);
+    return a.ips.filter((ip) => this.usable(ip, interfaces)).map((ip) => ({ ip, interfaces }));
+  }
+
+  setBalancer(a: ServiceAnnouncement): SetBalancerResult {
+    const interfaces = this.interfacesFor(a);
     const announced: string[] = [];
     let missing = false;
     const prev = this.status.get(a.key);
-    const usable = (ip: string): boolean => interfaces === 'all' || this.d.announcer.interfacesFor(ip, interfaces).length > 0;
+    const usable = (ip: string): boolean => this.usable(ip, interfaces);
     // An address announced before that can no longer be (its interface went away) is dropped first: the announcer
     // only withdraws whole names.
     if (prev && prev.ips.some((ip) => !usable(ip))) this.d.announcer.deleteBalancer(a.key);

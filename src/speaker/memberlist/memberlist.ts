@@ -5,6 +5,8 @@ import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { bundleEntryURL } from '../../bundle.js';
 import { type Member, MemberlistEngine, MemberlistError, type MemberlistLogger, type MemberlistOptions } from './engine.js';
+import { attachTakeoverSender, type TakeoverSender } from '../l2/takeover-sender.js';
+import type { TakeoverPlan, TakeoverReport } from '../l2/takeover-plan.js';
 
 export type { Member, MemberState, MemberlistLogger, MemberlistOptions, VersionRange } from './engine.js';
 
@@ -13,6 +15,8 @@ export interface MemberlistEvents {
   leave: [Member];
   update: [Member];
   suspect: [Member];
+  /** A takeover plan's frames were sent for a death (before that death's 'leave'). */
+  takeover: [TakeoverReport];
 }
 
 export interface CreateOptions extends MemberlistOptions {
@@ -29,6 +33,7 @@ type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void };
  */
 export class Memberlist extends EventEmitter<MemberlistEvents> {
   private engine?: MemberlistEngine;
+  private takeover?: TakeoverSender;
   private worker?: Worker;
   private readonly pending = new Map<number, Pending>();
   private nextId = 0;
@@ -47,6 +52,7 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
       // Validate and start on this loop.
       const engine = new MemberlistEngine(opts);
       m.engine = engine;
+      m.takeover = attachTakeoverSender(engine, (r) => m.emit('takeover', r), opts.logger);
       for (const ev of ['join', 'leave', 'update', 'suspect'] as const) engine.on(ev, (member: Member) => m.emit(ev, member));
       await engine.start();
       m.port = engine.port;
@@ -68,8 +74,9 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
       worker = new Worker(bundleEntryURL('memberlist-worker') ?? new URL('./worker.js', import.meta.url), { workerData });
     }
     m.worker = worker;
-    worker.on('message', (msg: { id?: number; result?: unknown; error?: string; event?: keyof MemberlistEvents; member?: Member; log?: keyof MemberlistLogger; obj?: object; msg?: string }) => {
-      if (msg.log && logger) logger[msg.log](msg.obj ?? {}, msg.msg ?? '');
+    worker.on('message', (msg: { id?: number; result?: unknown; error?: string; event?: keyof MemberlistEvents; member?: Member; log?: keyof MemberlistLogger; obj?: object; msg?: string; takeover?: TakeoverReport }) => {
+      if (msg.takeover) m.emit('takeover', msg.takeover);
+      else if (msg.log && logger) logger[msg.log](msg.obj ?? {}, msg.msg ?? '');
       else if (msg.event && msg.member) m.emit(msg.event, revive(msg.member));
       else if (msg.id !== undefined) {
         const p = m.pending.get(msg.id);
@@ -94,6 +101,23 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
       this.pending.set(id, { resolve, reject });
       this.worker!.postMessage({ id, op, args });
     });
+  }
+
+  /**
+   * Hands the gossip thread a takeover plan (null: none): the frames it sends itself the moment a member dies
+   * (src/speaker/l2/takeover-plan.ts). Fire and forget.
+   */
+  setTakeoverPlan(plan: TakeoverPlan | null): void {
+    if (this.closed) return;
+    if (this.takeover) this.takeover.setPlan(plan);
+    else this.worker?.postMessage({ takeoverPlan: plan });
+  }
+
+  /** These Services (or all) changed: the gossip thread must not send their planned frames. */
+  dropTakeoverPlan(keys: readonly string[] | 'all'): void {
+    if (this.closed) return;
+    if (this.takeover) this.takeover.drop(keys);
+    else this.worker?.postMessage({ takeoverDrop: keys === 'all' ? 'all' : [...keys] });
   }
 
   /** Joins through the given addresses ("ip", "ip:port", "[v6]:port", "host"); resolves with how many answered. */
@@ -136,6 +160,7 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
     if (this.closed) return;
     if (this.engine) {
       this.closed = true;
+      this.takeover?.close();
       return this.engine.shutdown();
     }
     try {

@@ -3,7 +3,11 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { raiseThreadPriority } from './thread-priority.js';
 import { MemberlistEngine, type MemberlistLogger, type MemberlistOptions } from './engine.js';
+import { attachTakeoverSender } from '../l2/takeover-sender.js';
+import type { TakeoverPlan } from '../l2/takeover-plan.js';
 
+/** A takeover plan or a drop from it: fire and forget, no answer. */
+type PlanMessage = { takeoverPlan: TakeoverPlan | null } | { takeoverDrop: string[] | 'all' };
 type Request = { id: number; op: 'start' | 'join' | 'members' | 'localMember' | 'leave' | 'shutdown' | 'counters' | 'healthScore'; args: unknown[] };
 
 const port = parentPort;
@@ -27,9 +31,14 @@ else if (prio.applied === 'none' && prio.tried.length === 0 && !prio.error) filt
 else if (prio.applied === 'none') filtered.info({ tried: prio.tried, err: prio.error }, 'memberlist: cannot raise the gossip thread priority (needs CAP_SYS_NICE); failure detection works, but trusts a silence later under CPU saturation');
 else filtered.info({ tid: prio.tid, priority: prio.applied, ...(prio.error ? { realtimeRefused: prio.error } : {}) }, 'memberlist: gossip thread priority raised');
 const engine = new MemberlistEngine({ ...options, logger: filtered });
+// Registered first: the takeover frames leave before the leave event is even posted to the main thread.
+const takeover = attachTakeoverSender(engine, (report) => port.postMessage({ takeover: report }), filtered);
 for (const ev of ['join', 'leave', 'update', 'suspect'] as const) engine.on(ev, (member) => port.postMessage({ event: ev, member }));
 
-port.on('message', async (req: Request) => {
+port.on('message', async (msg: Request | PlanMessage) => {
+  if ('takeoverPlan' in msg) return takeover.setPlan(msg.takeoverPlan);
+  if ('takeoverDrop' in msg) return takeover.drop(msg.takeoverDrop);
+  const req = msg;
   try {
     let result: unknown;
     switch (req.op) {
@@ -38,7 +47,7 @@ port.on('message', async (req: Request) => {
       case 'members': result = engine.members(); break;
       case 'localMember': result = engine.localMember(); break;
       case 'leave': await engine.leave(req.args[0] as number); break;
-      case 'shutdown': await engine.shutdown(); break;
+      case 'shutdown': takeover.close(); await engine.shutdown(); break;
       case 'counters': result = { ...engine.counters, ...engine.latency() }; break;
       case 'healthScore': result = engine.healthScore(); break;
     }

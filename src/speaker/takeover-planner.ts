@@ -1,0 +1,192 @@
+// Keeps the gossip thread's takeover plan (l2/takeover-plan.ts) up to date, off the hot path: whatever a plan
+// depends on (a Service, its endpoints, the nodes, the config, the membership, this node's interfaces) marks it
+// dirty; the dirty Services are dropped from the gossip thread's plan at once (in the same turn) and planned again
+// a little later, all in one go. Each Service's plan comes from the pipeline's planKey (the same decide() and
+// election as every reconcile); only the frames are made here, by the announcer.
+import type { Logger } from '../log.js';
+import type { PlannedTakeover } from './pipeline.js';
+import type { GratuitousBatch, MemberPlan, TakeoverPlan } from './l2/takeover-plan.js';
+
+export interface PlannedAddress {
+  ip: string;
+  interfaces: readonly string[] | 'all';
+}
+
+export interface TakeoverPlannerDeps {
+  myNode: string;
+  /** The live speakers (this one included); undefined while there is no membership to plan for. */
+  live(): ReadonlySet<string> | undefined;
+  /** Every Service key that may be planned. */
+  keys(): Iterable<string>;
+  /** The plan of one Service under `live` (AnnouncePipeline.planKey with the Service's inputs). */
+  plan(key: string, live: ReadonlySet<string>): PlannedTakeover[];
+  /** The addresses a planned takeover announces, with their interfaces (empty for protocols sending nothing). */
+  addresses(p: PlannedTakeover): PlannedAddress[];
+  /** The gratuitous frames announcing `entries` now (the announcer's), one batch per interface. */
+  frames(entries: readonly PlannedAddress[]): GratuitousBatch[];
+  /** To the gossip thread: a new plan (null: none), and the Services dropped from it. */
+  publish(plan: TakeoverPlan | null): void;
+  drop(keys: readonly string[] | 'all'): void;
+  log: Logger;
+  /** How long after the first change the plan is made again (default 100 ms). */
+  delayMs?: number;
+  timers?: { setTimeout(fn: () => void, ms: number): unknown; clearTimeout(h: unknown): void };
+}
+
+const realTimers = {
+  setTimeout: (fn: () => void, ms: number): unknown => setTimeout(fn, ms).unref(),
+  clearTimeout: (h: unknown): void => clearTimeout(h as NodeJS.Timeout | undefined),
+};
+
+/** Plans the main thread keeps, newest last, to find what a report of the gossip thread refers to. */
+const KEPT_PLANS = 8;
+
+export class TakeoverPlanner {
+  /** Per Service, its plan under `plannedLive`. */
+  private readonly byKey = new Map<string, PlannedTakeover[]>();
+  private plannedLive: string | undefined;
+  private readonly dirty = new Set<string>();
+  private allDirty = true;
+  private readonly dropsPending = new Set<string>();
+  private dropAllPending = false;
+  private dropQueued = false;
+  private timer: unknown;
+  private nextId = 1;
+  private readonly published: { id: number; byMember: Map<string, Map<string, PlannedTakeover[]>> }[] = [];
+  private stopped = false;
+  private readonly timers: NonNullable<TakeoverPlannerDeps['timers']>;
+
+  constructor(private readonly d: TakeoverPlannerDeps) {
+    this.timers = d.timers ?? realTimers;
+  }
+
+  /** The Service `key` (or its endpoints) changed. */
+  touch(key: string): void {
+    if (this.stopped) return;
+    this.dirty.add(key);
+    if (!this.dropAllPending) this.dropsPending.add(key);
+    this.queueDrop();
+    this.schedule();
+  }
+
+  /** Something every Service's plan depends on changed (nodes, config, membership, interfaces). */
+  touchAll(): void {
+    if (this.stopped) return;
+    this.allDirty = true;
+    this.dropAllPending = true;
+    this.dropsPending.clear();
+    this.queueDrop();
+    this.schedule();
+  }
+
+  /** Makes the plan now (the timer does it after a change) and hands it to the gossip thread. */
+  recompute(): void {
+    if (this.stopped) return;
+    this.timers.clearTimeout(this.timer);
+    this.timer = undefined;
+    // Drops first: they concern the plan the gossip thread holds, which this one replaces.
+    this.flushDrops();
+    const live = this.d.live();
+    if (!live) {
+      this.byKey.clear();
+      this.plannedLive = undefined;
+      this.dirty.clear();
+      this.allDirty = true;
+      this.d.publish(null);
+      return;
+    }
+    const liveKey = [...live].sort().join('\n');
+    const keys = new Set(this.d.keys());
+    const todo = this.allDirty || liveKey !== this.plannedLive ? keys : this.dirty;
+    if (todo === keys) this.byKey.clear();
+    for (const key of todo) {
+      this.byKey.delete(key);
+      if (!keys.has(key)) continue;
+      try {
+        const planned = this.d.plan(key, live);
+        if (planned.length > 0) this.byKey.set(key, planned);
+      } catch (err) {
+        // Left out of the plan: the main thread's own takeover pass handles it.
+        this.d.log.debug({ service: key, err: (err as Error).message }, 'takeover plan: service left out');
+      }
+    }
+    this.dirty.clear();
+    this.allDirty = false;
+    this.plannedLive = liveKey;
+    this.d.publish(this.build([...live].sort()));
+  }
+
+  /** The planned takeovers of a published plan for `member`, restricted to `keys`; undefined when not kept. */
+  planned(planId: number, member: string, keys: readonly string[]): PlannedTakeover[] | undefined {
+    const plan = this.published.find((p) => p.id === planId);
+    const byKey = plan?.byMember.get(member);
+    if (!byKey) return undefined;
+    return keys.flatMap((k) => byKey.get(k) ?? []);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.timers.clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private build(live: string[]): TakeoverPlan {
+    const byMember = new Map<string, Map<string, PlannedTakeover[]>>();
+    for (const key of [...this.byKey.keys()].sort()) {
+      for (const p of this.byKey.get(key)!) {
+        let m = byMember.get(p.member);
+        if (!m) byMember.set(p.member, (m = new Map()));
+        m.set(key, [...(m.get(key) ?? []), p]);
+      }
+    }
+    const members: Record<string, MemberPlan> = {};
+    for (const [member, byKey] of byMember) {
+      const keys: string[] = [];
+      const entries: PlannedAddress[] = [];
+      const keyOfEntry: number[] = [];
+      for (const [key, planned] of byKey) {
+        const addresses = planned.flatMap((p) => this.d.addresses(p));
+        if (addresses.length === 0) continue;
+        for (const a of addresses) {
+          entries.push(a);
+          keyOfEntry.push(keys.length);
+        }
+        keys.push(key);
+      }
+      if (keys.length === 0) continue;
+      const batches = this.d.frames(entries).map((b) => {
+        const counts = keys.map(() => 0);
+        b.perEntry.forEach((n, i) => (counts[keyOfEntry[i]!]! += n));
+        return { ifname: b.ifname, frameLength: b.frameLength, frames: b.frames, counts };
+      });
+      members[member] = { keys, batches };
+    }
+    const id = this.nextId++;
+    this.published.push({ id, byMember });
+    if (this.published.length > KEPT_PLANS) this.published.shift();
+    return { id, self: this.d.myNode, live, members };
+  }
+
+  private schedule(): void {
+    if (this.timer !== undefined) return;
+    this.timer = this.timers.setTimeout(() => {
+      this.timer = undefined;
+      this.recompute();
+    }, this.d.delayMs ?? 100);
+  }
+
+  // Dropped within the turn that saw the change: a death declared meanwhile must not send a changed Service's frames.
+  private queueDrop(): void {
+    if (this.dropQueued) return;
+    this.dropQueued = true;
+    queueMicrotask(() => this.flushDrops());
+  }
+
+  private flushDrops(): void {
+    this.dropQueued = false;
+    if (this.dropAllPending) this.d.drop('all');
+    else if (this.dropsPending.size > 0) this.d.drop([...this.dropsPending]);
+    this.dropAllPending = false;
+    this.dropsPending.clear();
+  }
+}
