@@ -669,22 +669,47 @@ static void md5_finish(addon_state *st, md5_conn *c, int err) {
 static void md5_writable(uv_poll_t *poll, int status, int events) {
   md5_conn *c = (md5_conn *)poll->data;
   int err = 0;
-  if (status < 0) {
-    err = -status;
-  } else {
-    socklen_t len = sizeof err;
-    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
-  }
+  // libuv reports POLLERR as UV_EBADF: a refused or unreachable connect (RST, ICMP) lands here, and the socket's
+  // own error says which it was.
+  socklen_t len = sizeof err;
+  if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+  if (err == 0 && status < 0) err = -status;
   md5_finish(c->st, c, err);
 }
 
+// IP_TTL, and IPV6_UNICAST_HOPS on an IPv6 socket: the TTL / hop limit of unicast packets the socket sends. IP_TTL
+// on an AF_INET6 socket is what IPv4-mapped traffic uses, so both are set there.
+static int set_hop_limit(int fd, int hops) {
+  int domain = 0;
+  socklen_t len = sizeof domain;
+  if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0) return errno;
+  if (domain != AF_INET && domain != AF_INET6) return EAFNOSUPPORT;
+  if (setsockopt(fd, IPPROTO_IP, IP_TTL, &hops, sizeof hops) < 0) return errno;
+  if (domain == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &hops, sizeof hops) < 0) return errno;
+  return 0;
+}
+
+// setHopLimit(fd, hops: 1..255): on a socket Node already has. Its presence also says that tcpMd5Connect takes `ttl`.
+static napi_value set_hop_limit_js(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd, hops;
+  if (argc < 2 || !get_int(env, argv[0], &fd) || !get_int(env, argv[1], &hops)) return throw_type(env, "setHopLimit(fd, hops)");
+  if (hops < 1 || hops > 255) return throw_type(env, "hops must be 1..255");
+  int err = set_hop_limit(fd, hops);
+  if (err) return throw_errno(env, "setsockopt(IP_TTL/IPV6_UNICAST_HOPS)", err);
+  return undefined(env);
+}
+
 // tcpMd5Connect(family, peer: Buffer, port, key: Buffer, local: Buffer | null, localPort, scopeId, callback,
-//               device?: string | null)
+//               device?: string | null, ttl?: number)
 //   -> id; callback(errCode: string | null, fd: number, message: string | null) once: connected, failed or cancelled.
-// An empty key connects without TCP-MD5; a device binds the socket to it first (a VRF master: the VRF's routes).
+// An empty key connects without TCP-MD5; a device binds the socket to it first (a VRF master: the VRF's routes); a
+// ttl (1..255) is the TTL / hop limit of every segment, the SYN included (single-hop eBGP: 1; multihop: 255).
 static napi_value tcp_md5_connect(napi_env env, napi_callback_info info) {
-  size_t argc = 9;
-  napi_value argv[9];
+  size_t argc = 10;
+  napi_value argv[10];
   NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int32_t family, port, local_port, scope_id;
   uint8_t *peer, *key, *local = NULL;
@@ -705,6 +730,9 @@ static napi_value tcp_md5_connect(napi_env env, napi_callback_info info) {
       (napi_get_value_string_utf8(env, argv[8], device, sizeof device, &device_len) != napi_ok || device_len == 0 ||
        device_len >= IFNAMSIZ))
     return throw_type(env, "device must be an interface name (1 to 15 characters)");
+  int32_t ttl = 0;
+  if (argc >= 10 && !is_nullish(env, argv[9]) && (!get_int(env, argv[9], &ttl) || ttl < 1 || ttl > 255))
+    return throw_type(env, "ttl must be 1..255");
 
   struct sockaddr_storage dst;
   socklen_t dst_len;
@@ -721,6 +749,11 @@ static napi_value tcp_md5_connect(napi_env env, napi_callback_info info) {
   if (err) {
     close(fd);
     return throw_errno(env, "setsockopt(TCP_MD5SIG)", err);
+  }
+  err = ttl > 0 ? set_hop_limit(fd, ttl) : 0;
+  if (err) {
+    close(fd);
+    return throw_errno(env, "setsockopt(IP_TTL/IPV6_UNICAST_HOPS)", err);
   }
   if (local || local_port) {
     struct sockaddr_storage src;
@@ -925,6 +958,7 @@ NAPI_MODULE_INIT() {
   EXPORT("tcpMd5SetKey", tcp_md5_set_key);
   EXPORT("bindToDevice", bind_to_device);
   EXPORT("bpf", bpf_syscall);
+  EXPORT("setHopLimit", set_hop_limit_js);
   napi_value v;
   napi_create_int32(env, 1, &v);
   napi_set_named_property(env, exports, "abiVersion", v);

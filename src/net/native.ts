@@ -38,6 +38,8 @@ export interface NativeBinding {
     scopeId: number,
     callback: (errCode: string | null, fd: number, message: string | null) => void,
     device?: string | null,
+    /** TTL / hop limit of every segment, the SYN included; only when `setHopLimit` exists (older addons ignore it). */
+    ttl?: number | null,
   ): number;
   tcpMd5Cancel(id: number): void;
   tcpMd5SetKey(fd: number, family: 4 | 6, peer: Buffer, prefixLength: number, key: Buffer): void;
@@ -49,6 +51,8 @@ export interface NativeBinding {
    * built before it (bpf-syscall.ts says so).
    */
   bpf?(cmd: number, attr: Buffer, pointers?: readonly (readonly [number, Buffer | null])[]): number;
+  /** IP_TTL (and IPV6_UNICAST_HOPS on IPv6 sockets); absent from addons built before BGP TTLs (then no `ttl` either). */
+  setHopLimit?(fd: number, hops: number): void;
 }
 
 /** The addon cannot be used here; `reason` says why in words an operator can act on. */

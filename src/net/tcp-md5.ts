@@ -20,6 +20,8 @@ export interface Md5ConnectOptions {
   readonly device?: string;
   readonly localAddress?: string;
   readonly localPort?: number;
+  /** TTL / hop limit (1..255) of every segment, the SYN included; default the system's (64). */
+  readonly ttl?: number;
   /** Default 10 s (MetalLB's native BGP connect timeout). */
   readonly timeoutMs?: number;
   readonly signal?: AbortSignal;
@@ -65,8 +67,14 @@ export async function connectNative(options: NativeConnectOptions): Promise<Sock
   if (local && local.family !== peer.family) {
     throw new TcpMd5Error(`localAddress ${options.localAddress} is not of the family of ${peer.text}`, 'ERR_INVALID_ARG_VALUE');
   }
+  if (options.ttl !== undefined && (!Number.isInteger(options.ttl) || options.ttl < 1 || options.ttl > 255)) {
+    throw new TcpMd5Error(`ttl must be 1..255, got ${String(options.ttl)}`, 'ERR_INVALID_ARG_VALUE');
+  }
   const native = loadNative();
   if (options.device !== undefined) requireBindToDevice(native);
+  if (options.ttl !== undefined && !hopLimitSupported(native)) {
+    throw new TcpMd5Error('the native addon predates BGP TTLs (no setHopLimit): rebuild it with `npm run build:native`', 'ENOTSUP');
+  }
   const timeoutMs = options.timeoutMs ?? 10_000;
   options.signal?.throwIfAborted();
   return new Promise<Socket>((resolvePromise, reject) => {
@@ -106,6 +114,7 @@ export async function connectNative(options: NativeConnectOptions): Promise<Sock
             }
           },
           options.device ?? null,
+          options.ttl ?? null,
         );
       } catch (err) {
         const how = key.length > 0 ? ' with TCP-MD5' : '';
@@ -177,6 +186,11 @@ export function bindToDevice(target: object | number, device: string): void {
   } catch (err) {
     throw new TcpMd5Error(`binding a socket to ${device}: ${(err as Error).message}`, errnoCode(err));
   }
+}
+
+/** True when the addon can set a socket's TTL / hop limit (and tcpMd5Connect takes `ttl`). */
+export function hopLimitSupported(native: ReturnType<typeof loadNative> = loadNative()): boolean {
+  return typeof native.setHopLimit === 'function';
 }
 
 function socketFamily(target: Server | Socket): string | undefined {

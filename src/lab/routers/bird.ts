@@ -16,13 +16,21 @@ export function birdConfig(spec: RouterSpec): string {
     'log stderr { info, remote, warning, error, auth, fatal, bug };',
     'protocol device { scan time 10; }',
   ];
-  // Connected subnets, so that next hops of multihop peers resolve.
-  if (spec.neighbors.some((n) => n.multihop !== undefined)) lines.push('protocol direct { ipv4; ipv6; }');
+  // Next hops of multihop peers resolve recursively: through the connected subnets and the routes the system was
+  // given (`learn`: a default route added with `ip route`), as an IGP would provide them.
+  const multihop = spec.neighbors.some((n) => n.multihop !== undefined);
+  if (multihop) lines.push('protocol direct { ipv4; ipv6; }');
+  const learned = multihop ? 'import all; ' : 'import none; ';
   if (spec.kernel) {
     // `merge paths` installs equal routes from several nodes as one multipath (ECMP) kernel route.
     lines.push(
-      'protocol kernel kernel4 { ipv4 { import none; export filter { if source = RTS_BGP then accept; reject; }; }; merge paths yes limit 64; }',
-      'protocol kernel kernel6 { ipv6 { import none; export filter { if source = RTS_BGP then accept; reject; }; }; merge paths yes limit 64; }',
+      `protocol kernel kernel4 { ipv4 { ${learned}export filter { if source = RTS_BGP then accept; reject; }; }; merge paths yes limit 64;${multihop ? ' learn;' : ''} }`,
+      `protocol kernel kernel6 { ipv6 { ${learned}export filter { if source = RTS_BGP then accept; reject; }; }; merge paths yes limit 64;${multihop ? ' learn;' : ''} }`,
+    );
+  } else if (multihop) {
+    lines.push(
+      'protocol kernel kernel4 { ipv4 { import all; export none; }; learn; }',
+      'protocol kernel kernel6 { ipv6 { import all; export none; }; learn; }',
     );
   }
   if (spec.neighbors.some((n) => n.bfd)) {
@@ -88,7 +96,8 @@ export function parseBirdRoutes(text: string, protocolAddress: ReadonlyMap<strin
   let cur: RouteEntry | undefined;
   for (const raw of text.split('\n')) {
     const line = raw.replace(/\s+$/, '');
-    const head = /^(\S+)?\s+unicast \[(\S+)[^\]]*\]/.exec(line);
+    // `unreachable`: a BGP route whose next hop does not resolve is still held (and still has its attributes).
+    const head = /^(\S+)?\s+(?:unicast|unreachable) \[(\S+)[^\]]*\]/.exec(line);
     if (head) {
       if (head[1]) prefix = head[1];
       const from = /from (\S+)\]/.exec(line)?.[1] ?? protocolAddress.get(head[2]!);
@@ -150,8 +159,9 @@ export function parseBirdGracefulRestart(text: string): NeighborGracefulRestart 
 export function parseBirdBfdSessions(text: string): BfdPeerState[] {
   const out: BfdPeerState[] = [];
   for (const line of text.split('\n')) {
-    const m = /^(\S+)\s+\S+\s+(Up|Down|Init|AdminDown)\s/.exec(line.trim());
-    if (m) out.push({ address: m[1]!, state: m[2] as BfdPeerState['state'] });
+    // A multihop session has no interface: `---`.
+    const m = /^(\S+)\s+(\S+)\s+(Up|Down|Init|AdminDown)\s/.exec(line.trim());
+    if (m) out.push({ address: m[1]!, state: m[3] as BfdPeerState['state'], multihop: m[2] === '---' });
   }
   return out;
 }

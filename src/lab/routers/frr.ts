@@ -177,9 +177,9 @@ export function parseFrrGracefulRestart(json: unknown, address: string): Neighbo
 /** `show bfd peers json` */
 export function parseFrrBfdPeers(json: unknown): BfdPeerState[] {
   if (!Array.isArray(json)) return [];
-  return json.map((p: { peer?: string; status?: string }) => {
+  return json.map((p: { peer?: string; status?: string; multihop?: boolean }) => {
     const s = (p.status ?? '').toLowerCase();
     const state: BfdPeerState['state'] = s === 'up' ? 'Up' : s === 'down' ? 'Down' : s === 'init' ? 'Init' : s === 'shutdown' ? 'AdminDown' : 'Unknown';
-    return { address: p.peer ?? '', state };
+    return { address: p.peer ?? '', state, ...(typeof p.multihop === 'boolean' ? { multihop: p.multihop } : {}) };
   });
 }

@@ -82,6 +82,8 @@ export interface NeighborGracefulRestart {
 export interface BfdPeerState {
   address: string;
   state: 'Up' | 'Down' | 'Init' | 'AdminDown' | 'Unknown';
+  /** RFC 5883 (not bound to an interface) rather than RFC 5881; absent when the daemon does not say. */
+  multihop?: boolean;
 }
 
 /** A process of the daemon, in start order. */

@@ -23,7 +23,7 @@ import { AdjRibOut, type Advertisement } from './rib.js';
 import {
   serializeEndOfRib, serializeKeepalive, serializeNotification, serializeOpen, serializeRouteRefresh,
 } from './serializer.js';
-import { defaultConnector, TransportError, type Connector } from './transport.js';
+import { defaultConnector, TransportError, ttlUnsupportedReason, type Connector } from './transport.js';
 
 
 export type SessionState = 'Idle' | 'Connect' | 'OpenSent' | 'OpenConfirm' | 'Established';
@@ -171,6 +171,21 @@ const HARD_RESET_CEASES: ReadonlySet<number> = new Set([
 ]);
 const CLOSE_GRACE_MS = 1000;
 const HIGH_WATER = 4 * 1024 * 1024;
+
+/** The TTL of a session with no router between us and the peer: a packet that crosses one dies there. */
+export const SINGLE_HOP_TTL = 1;
+/** The TTL of eBGP multihop and iBGP sessions (FRR's: `ebgp-multihop` without a count, and iBGP peers). */
+export const MULTI_HOP_TTL = 255;
+
+/**
+ * The TTL our packets to this peer leave with, as FRR sets it: eBGP is single hop (TTL 1, so a peer that is not
+ * directly connected is never reached by accident) unless `ebgpMultiHop`; iBGP crosses routers (255). With
+ * `dynamicASN` the kind of session is known before the peer's OPEN: `internal` is iBGP.
+ */
+export function sessionTtl(cfg: Pick<PeerConfig, 'myASN' | 'localASN' | 'peerASN' | 'dynamicASN' | 'ebgpMultiHop'>): number {
+  const ibgp = cfg.peerASN !== undefined ? cfg.peerASN === (cfg.localASN ?? cfg.myASN) : cfg.dynamicASN === 'internal';
+  return ibgp || cfg.ebgpMultiHop === true ? MULTI_HOP_TTL : SINGLE_HOP_TTL;
+}
 
 /** MetalLB's retry schedule: 0 s, then 1, 2, 4 … seconds, at most 120 (internal/bgp/native/backoff.go). */
 export function backoffDelay(failures: number, connectTime?: number): number {
@@ -411,15 +426,17 @@ export class Session extends EventEmitter<SessionEvents> {
       // Looked up at every attempt: a VRF created after the BGPPeer is picked up by the next retry.
       const vrf = this.config.vrf ? this.resolveVrf(this.config.vrf) : undefined;
       if (vrf) interfaces = vrfInterfaceTable(vrf);
+      this.warnIfTtlUnsettable();
       socket = await this.connector({
         peerAddress: this.config.peerAddress,
         peerPort: this.port,
         ...(this.config.sourceAddress ? { sourceAddress: this.config.sourceAddress } : {}),
         ...(this.config.password ? { password: this.config.password } : {}),
         ...(vrf ? { vrf: vrf.name, device: vrf.device } : {}),
+        ttl: this.ttl,
       }, abort.signal);
     } catch (err) {
-      if (gen === this.generation) this.down((err as Error).message, undefined, (err as { code?: unknown }).code);
+      if (gen === this.generation) this.down(this.explainConnectError(err as Error & { code?: string }), undefined, (err as { code?: unknown }).code);
       return;
     }
     if (gen !== this.generation) {
@@ -447,6 +464,30 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   private pendingLocal: { localAddress: string; localRouterId: string; interfaces?: InterfaceTable } | undefined;
+
+  /** See sessionTtl. */
+  get ttl(): number {
+    return sessionTtl(this.config);
+  }
+
+  private ttlWarned = false;
+
+  private warnIfTtlUnsettable(): void {
+    if (this.ttlWarned || this.connector !== defaultConnector) return;
+    const reason = ttlUnsupportedReason();
+    if (reason === undefined) return;
+    this.ttlWarned = true;
+    this.log.warn({ event: 'ttlUnsupported', ttl: this.ttl, err: reason }, `BGP packets leave with the system's TTL instead of ${this.ttl}`);
+  }
+
+  /**
+   * A single-hop eBGP SYN towards a peer behind a router dies there (TTL 1): the router's ICMP Time Exceeded fails
+   * the connect with EHOSTUNREACH, which alone would not tell the operator what to change.
+   */
+  private explainConnectError(err: Error & { code?: string }): string {
+    if (err.code !== 'EHOSTUNREACH' || this.ttl !== SINGLE_HOP_TTL) return err.message;
+    return `${err.message}; single-hop eBGP sends with TTL 1, a peer that is not directly connected needs ebgpMultiHop: true`;
+  }
 
   /** The peer's VRF on this node; a missing VRF, or a source address outside it, fails the attempt with why. */
   private resolveVrf(name: string): Vrf {

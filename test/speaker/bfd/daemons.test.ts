@@ -49,6 +49,7 @@ for (const daemon of ['bird', 'frr'] as RouterDaemon[]) {
       await d.waitSession('router', 'Established');
       await d.waitEvent((e) => e.event === 'bfd' && e.state === 'Up', 30_000);
       await eventually(() => bfdState(n1.ipv4), (s) => s === 'Up', 30_000, `${daemon} BFD session Up`);
+      assert.equal((await router.bfdPeers()).find((p) => p.address === n1.ipv4)?.multihop, false, 'single hop (RFC 5881): the peer is on the LAN');
       await eventually(() => hasRoute('10.96.9.1/32'), (x) => x, 20_000, 'route at the router');
       const status = (await d.request<{ state: string; txIntervalMs: number; detectionTimeMs: number }[]>('bfdStatus'))[0]!;
       assert.equal(status.state, 'Up');

@@ -85,7 +85,7 @@ describe('a Session with a vrf (no network: the connector is recorded)', () => {
 
   it('binds the connection to the VRF device, with the source address checked against the VRF\'s interfaces', async () => {
     const ok = await firstAttempt({ vrf: 'red', sourceAddress: '127.0.0.1', password: 'k' });
-    assert.deepEqual(ok.requests, [{ peerAddress: '10.91.107.1', peerPort: 179, sourceAddress: '127.0.0.1', password: 'k', vrf: 'red', device: 'red' }]);
+    assert.deepEqual(ok.requests, [{ peerAddress: '10.91.107.1', peerPort: 179, sourceAddress: '127.0.0.1', password: 'k', vrf: 'red', device: 'red', ttl: 1 }]);
     const outside = await firstAttempt({ vrf: 'red', sourceAddress: '10.91.107.9' });
     assert.deepEqual(outside.requests, []);
     assert.match(outside.lastError!, /source address 10\.91\.107\.9 is not on an interface of VRF "red" \(lo\)/);
@@ -93,7 +93,7 @@ describe('a Session with a vrf (no network: the connector is recorded)', () => {
     assert.deepEqual(missing.requests, []);
     assert.equal(missing.lastError, 'VRF "blue" does not exist on this node');
     const plain = await firstAttempt({});
-    assert.deepEqual(plain.requests, [{ peerAddress: '10.91.107.1', peerPort: 179 }]);
+    assert.deepEqual(plain.requests, [{ peerAddress: '10.91.107.1', peerPort: 179, ttl: 1 }]);
   });
 
   it('warns vrfUnusable for the VRF lookup\'s and the device binding\'s errors, not for a refused or timed-out connection', async () => {
