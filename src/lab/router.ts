@@ -51,13 +51,46 @@ export function ecmpRouteArgs(prefix: string, hops: readonly string[]): string[]
   return ['route', 'replace', prefix, 'proto', 'bgp', ...hops.flatMap((h) => ['nexthop', 'via', h])];
 }
 
+interface IpRouteJson {
+  dst?: string;
+  gateway?: string;
+  nexthops?: { gateway?: string }[];
+}
+
+/**
+ * `ip -j route show proto bgp` (one family) as prefix -> next hops joined as `ecmpRoutes` sorts them; `ip` prints a
+ * host route's destination without its length.
+ */
+export function kernelBgpRoutes(json: unknown, family: 'ipv4' | 'ipv6'): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const r of Array.isArray(json) ? (json as IpRouteJson[]) : []) {
+    if (!r.dst || r.dst === 'default') continue;
+    const prefix = r.dst.includes('/') ? r.dst : `${r.dst}/${family === 'ipv4' ? 32 : 128}`;
+    const hops = [...(r.gateway ? [r.gateway] : []), ...(r.nexthops ?? []).map((h) => h.gateway ?? '')].filter(Boolean).sort();
+    out.set(prefix, hops.join(','));
+  }
+  return out;
+}
+
 /** GoBGP's RIB into the router's kernel table (what BIRD's and FRR's kernel protocols do themselves). */
 class KernelSync {
-  private installed = new Map<string, string>();
+  /** What the kernel holds; undefined until read from it (a restarted `lab router` inherits its predecessor's routes). */
+  private installed: Map<string, string> | undefined;
 
   constructor(private readonly router: () => Router, private readonly netns: string, private readonly log: Logger) {}
 
+  private async kernelRoutes(): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    for (const family of ['ipv4', 'ipv6'] as const) {
+      const { stdout } = await exec('ip', ['-j', '-n', this.netns, ...(family === 'ipv6' ? ['-6'] : []), 'route', 'show', 'proto', 'bgp']);
+      for (const [k, v] of kernelBgpRoutes(JSON.parse(stdout || '[]'), family)) out.set(k, v);
+    }
+    return out;
+  }
+
   async once(): Promise<void> {
+    // Routes a killed predecessor installed would otherwise stay for good once their paths are gone.
+    this.installed ??= await this.kernelRoutes();
     const r = this.router();
     const want = new Map<string, string[]>([...ecmpRoutes(await r.routes('ipv4')), ...ecmpRoutes(await r.routes('ipv6'))]);
     for (const [prefix, hops] of want) {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { makePlan, findMachine } from '../../src/lab/plan.js';
 import { clientUplinkCommands, netnsSysctls, nodeUplinkRoutes, routerUplinkCommands } from '../../src/lab/topology.js';
 import { labPoolManifests } from '../../src/lab/install.js';
-import { ecmpRouteArgs, ecmpRoutes, labRouterSpec } from '../../src/lab/router.js';
+import { ecmpRouteArgs, ecmpRoutes, kernelBgpRoutes, labRouterSpec } from '../../src/lab/router.js';
 import { componentSpecs } from '../../src/lab/components.js';
 import { statusJson } from '../../src/lab/status.js';
 import type { LabState } from '../../src/lab/state.js';
@@ -83,4 +83,17 @@ test('GoBGP kernel routes: one route per prefix through every node, link-local n
   assert.deepEqual([...routes], [['10.89.100.200/32', ['10.89.0.11', '10.89.0.12']], ['fd00:89:100::200/128', ['fd00:89::11']]]);
   assert.deepEqual(ecmpRouteArgs('10.89.100.200/32', ['10.89.0.11', '10.89.0.12']), ['route', 'replace', '10.89.100.200/32', 'proto', 'bgp', 'nexthop', 'via', '10.89.0.11', 'nexthop', 'via', '10.89.0.12']);
   assert.deepEqual(ecmpRouteArgs('fd00:89:100::200/128', ['fd00:89::11']), ['route', 'replace', 'fd00:89:100::200/128', 'via', 'fd00:89::11', 'proto', 'bgp']);
+});
+
+test('GoBGP kernel routes: what `ip -j route show proto bgp` holds, keyed as ecmpRoutes keys them', () => {
+  // Captured from a GoBGP lab router's namespace (IPv4 ECMP, IPv6 single next hop, a prefix shorter than a host).
+  const v4 = JSON.parse('[{"dst":"10.89.127.200","flags":[],"nexthops":[{"gateway":"10.89.27.12","dev":"eth0","weight":1,"flags":[]},{"gateway":"10.89.27.11","dev":"eth0","weight":1,"flags":[]}]},{"dst":"10.89.127.0/28","gateway":"10.89.27.11","dev":"eth0","flags":[]}]') as unknown;
+  const v6 = JSON.parse('[{"dst":"fd00:89:127::200","gateway":"fd00:89:27::11","dev":"eth0","metric":1024,"flags":[],"pref":"medium"}]') as unknown;
+  assert.deepEqual([...kernelBgpRoutes(v4, 'ipv4')], [['10.89.127.200/32', '10.89.27.11,10.89.27.12'], ['10.89.127.0/28', '10.89.27.11']]);
+  assert.deepEqual([...kernelBgpRoutes(v6, 'ipv6')], [['fd00:89:127::200/128', 'fd00:89:27::11']]);
+  assert.deepEqual([...kernelBgpRoutes(null, 'ipv4')], []);
+  assert.equal(kernelBgpRoutes(v4, 'ipv4').get('10.89.127.200/32'), [...ecmpRoutes([
+    { prefix: '10.89.127.200/32', nextHops: ['10.89.27.12'], asPath: [], communities: [], largeCommunities: [] },
+    { prefix: '10.89.127.200/32', nextHops: ['10.89.27.11'], asPath: [], communities: [], largeCommunities: [] },
+  ]).values()][0]!.join(','));
 });
