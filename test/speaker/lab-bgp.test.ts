@@ -2,14 +2,18 @@
 // GoBGP; `METALLB_TEST_ROUTER=frr,gobgp` narrows the set during development) between the client and the LAN. A
 // DaemonSet exposed as a dual-stack LoadBalancer Service with externalTrafficPolicy Local is advertised by both nodes'
 // speakers; the router installs one kernel route per address with both nodes as next hops, and the client's
-// `curl EXTERNAL-IP` goes through it and reaches both nodes' pods (ECMP). When node2's pod goes away (Local), node2
+// `curl EXTERNAL-IP` goes through it and reaches both nodes' pods (ECMP). The router's BGP daemon killed, the lab starts
+// it again and the speakers peer with the new one (the rest runs against it). When node2's pod goes away (Local), node2
 // withdraws; a node's cable cut, its path is withdrawn within seconds and the client keeps being answered: BIRD and FRR
 // notice by BFD (300 ms × 3), GoBGP has no BFD, so the lab gives its BGPPeers a 3 s hold time instead of MetalLB's
 // 90 s default and the hold timer notices; plugged in again, the node comes back; the Service deleted, the routes go.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { labSkip, runCmd, startLab, TEST_LAB, type Lab } from '../helpers/lab.js';
+import { join } from 'node:path';
 import { makePlan } from '../../src/lab/plan.js';
+import { labRouterSpec } from '../../src/lab/router.js';
+import { attachRouter } from '../../src/lab/routers/runner.js';
 import { LAB_NO_BFD_HOLD_TIME } from '../../src/lab/install.js';
 import { ROUTER_DAEMONS, type RouterDaemon } from '../../src/lab/routers/types.js';
 
@@ -17,8 +21,8 @@ const skip = labSkip ?? false;
 const only = process.env['METALLB_TEST_ROUTER']?.split(',').map((d) => d.trim()).filter(Boolean);
 const daemons = ROUTER_DAEMONS.filter((d) => !only || only.includes(d));
 
-/** The processes each daemon runs in the router namespace (FRR: zebra, bfdd for BFD, bgpd). */
-const PROCESSES: Record<RouterDaemon, string[]> = { bird: ['bird'], frr: ['bfdd', 'bgpd', 'zebra'], gobgp: ['gobgpd'] };
+/** The processes each daemon runs in the router namespace (FRR: zebra, bfdd for BFD, bgpd); the BGP one first. */
+const PROCESSES: Record<RouterDaemon, string[]> = { bird: ['bird'], frr: ['bgpd', 'bfdd', 'zebra'], gobgp: ['gobgpd'] };
 
 type Svc = { status?: { loadBalancer?: { ingress?: { ip: string }[] } } };
 type BgpStatus = { status?: { node?: string; serviceName?: string; peers?: string[] } };
@@ -64,6 +68,17 @@ for (const daemon of daemons) {
       return Date.now() - from;
     }
 
+    /** pid -> command name of the processes in the router's namespace. */
+    async function routerProcesses(): Promise<Map<number, string>> {
+      const pids = (await runCmd('ip', ['netns', 'pids', routerNs()])).stdout.split('\n').filter(Boolean).map(Number);
+      const out = new Map<number, string>();
+      for (const pid of pids) {
+        const comm = (await runCmd('cat', [`/proc/${pid}/comm`])).stdout.trim();
+        if (comm) out.set(pid, comm);
+      }
+      return out;
+    }
+
     /** node -> peers, from the ServiceBGPStatus objects of the Service. */
     async function statusPeers(): Promise<string[]> {
       const items = (await lab.getJson<{ items: BgpStatus[] }>(['get', 'servicebgpstatuses', '-n', 'metallb-system'])).items
@@ -92,8 +107,7 @@ for (const daemon of daemons) {
       const addrs = (await runCmd('ip', ['-n', r.netns, 'addr', 'show'])).stdout;
       assert.match(addrs, new RegExp(`inet ${r.ipv4.replace(/\./g, '\\.')}/`));
       assert.match(addrs, new RegExp(`inet6 ${r.ipv6}/`));
-      const pids = (await runCmd('ip', ['netns', 'pids', r.netns])).stdout.split('\n').filter(Boolean);
-      const comms = new Set((await Promise.all(pids.map(async (p) => (await runCmd('cat', [`/proc/${p}/comm`])).stdout.trim()))).filter(Boolean));
+      const comms = new Set((await routerProcesses()).values());
       for (const p of PROCESSES[daemon]) assert.ok(comms.has(p), `${p} runs in ${r.netns} (there: ${[...comms].join(', ')})`);
       const peers = (await lab.getJson<{ items: Peer[] }>(['get', 'bgppeers', '-n', 'metallb-system'])).items;
       assert.deepEqual(peers.map((p) => p.spec.peerAddress).sort(), [r.ipv4, r.ipv6].sort());
@@ -148,6 +162,39 @@ spec:
         const got = await statusPeers();
         return JSON.stringify(got) === JSON.stringify(['node1:lab-router+lab-router-v6', 'node2:lab-router+lab-router-v6']) || got.join(' ');
       });
+    });
+
+    test('the router\'s BGP daemon is killed: the lab starts it again and the speakers advertise to the new one', async (t) => {
+      assert.equal(ips.length, 2, 'the Service of the previous test');
+      const bgp = PROCESSES[daemon][0]!;
+      const old = [...(await routerProcesses())].find(([, comm]) => comm === bgp)?.[0];
+      assert.ok(old, `${bgp} runs in the router's namespace`);
+      const killed = Date.now();
+      process.kill(old, 'SIGKILL');
+      await lab.waitFor(`a new ${bgp}`, async () => [...(await routerProcesses())].some(([pid, comm]) => comm === bgp && pid !== old), 60_000, 200);
+      // The old daemon's kernel routes may outlive it for a while: the new daemon's own sessions and paths are the proof.
+      const router = attachRouter(daemon, labRouterSpec({ ...plan, stateDir: lab.stateDir }), { netns: routerNs(), dir: join(lab.stateDir, 'router') });
+      try {
+        const neighbors = lab.status.nodes.flatMap((n) => [n.ipv4, n.ipv6]);
+        await lab.waitFor(`${daemon}: sessions with ${neighbors.join(', ')}`, async () => {
+          const states = await Promise.all(neighbors.map((a) => router.neighborState(a)));
+          return states.every((st) => st === 'Established') || states.join(' ');
+        }, 90_000, 200);
+        for (const ip of ips) {
+          const family = ip.includes(':') ? 'ipv6' : 'ipv4';
+          const prefix = `${ip}/${family === 'ipv4' ? 32 : 128}`;
+          await lab.waitFor(`${daemon}: 2 paths to ${prefix}`, async () => {
+            const n = (await router.routes(family)).filter((r) => r.prefix === prefix).length;
+            return n === 2 || `${n} paths`;
+          }, 30_000, 200);
+        }
+      } finally {
+        await router.stop();
+      }
+      // The tests that follow (withdrawals, the cut cable) run against the new daemon.
+      for (const ip of ips) await waitNextHops(ip, ['node1', 'node2'], 30_000);
+      t.diagnostic(`${daemon}: ${bgp} killed, restarted and both nodes' routes back within ${Date.now() - killed} ms`);
+      for (const ip of ips) assert.ok((await lab.curl('client', url(ip), 3)).trim().length > 0);
     });
 
     test('externalTrafficPolicy Local: node2 withdraws when its endpoint goes, advertises again when it is back', async () => {

@@ -335,6 +335,21 @@ class RunningRouter implements Router {
   }
 }
 
+/**
+ * Queries a daemon that runs already (the lab's router, started by `metallb lab router`) from its directory; `stop`
+ * closes only our control connection, `restart` refuses, `pids` is empty.
+ */
+export function attachRouter(daemon: RouterDaemon, spec: RouterSpec, opts: Pick<RunOptions, 'netns' | 'dir'>): Router {
+  return new AttachedRouter(routerLayout(daemon, spec, opts.dir), spec, opts.netns, 0);
+}
+
+/** Never started by us, so there are no children: `stop` only closes the BIRD control connection. */
+class AttachedRouter extends RunningRouter {
+  override restart(): Promise<void> {
+    return Promise.reject(new Error('an attached router is not ours to restart'));
+  }
+}
+
 /** Writes the daemon's files and starts it in `opts.netns`; resolves once it answers queries. */
 export async function startRouter(daemon: RouterDaemon, spec: RouterSpec, opts: RunOptions): Promise<Router> {
   const r = new RunningRouter(routerLayout(daemon, spec, opts.dir), spec, opts.netns, opts.readyTimeoutMs ?? 20_000);
