@@ -20,7 +20,8 @@ import { CONFIG_RESOURCES, collectionPath, R, type Resource } from '../k8s/resou
 import { ConfigReconciler, type ParseFn } from '../controller/config-reconciler.js';
 import { oldestFirst } from '../controller/config-order.js';
 import { ConfigStateWriter } from '../controller/config-state.js';
-import { startHealthServer, startMetricsServer, type RunningServer } from '../controller/servers.js';
+import { startMetricsServer, type RunningServer } from '../controller/servers.js';
+import { startHealthThread } from './health-thread.js';
 import { WorkQueue } from '../controller/workqueue.js';
 import { fromEndpointSlices, fromEndpoints, type ServiceEndpoint } from './endpoints.js';
 import { DisabledMembership, type Membership } from './membership.js';
@@ -406,7 +407,8 @@ export class Speaker {
       this.log.info({ port: s.port, endpoint: 'metrics' }, `metrics server listening on port ${s.port}`);
     }
     if (o.healthProbePort >= 0) {
-      const s = await startHealthServer(o.healthProbePort, o.healthProbeHost, { notReady: () => this.notReady() });
+      // Off the main thread: a busy event loop (CPUs saturated, 1,000 Services) is not a dead speaker (health-thread.ts).
+      const s = await startHealthThread(o.healthProbePort, o.healthProbeHost, { notReady: () => this.notReady() });
       this.servers.push(s);
       this.ports.health = s.port;
       this.log.info({ port: s.port, endpoint: 'health' }, `health probe server listening on port ${s.port}`);
