@@ -113,18 +113,30 @@ for (const daemon of DAEMONS) {
       await r.stop();
     });
 
-    it('TCP-MD5 password: the session establishes with the right key and never with a wrong one', async () => {
+    it('TCP-MD5 password: sessions over IPv4 and IPv6 establish with the right key, never with a wrong one', async () => {
       const [n1, n2] = net.nodes as [typeof net.nodes[0], typeof net.nodes[0]];
       const r = await router('md5', {
         asn: 64500, routerId: net.router.ipv4,
-        neighbors: [{ name: 'node1', address: n1.ipv4, asn: 64512, password: 'metallb-s3cret' }, { name: 'node2', address: n2.ipv6, asn: 64512, password: 'other key' }],
+        neighbors: [
+          { name: 'node1', address: n1.ipv4, asn: 64512, password: 'metallb-s3cret' },
+          { name: 'node1v6', address: n1.ipv6, asn: 64512, password: 'v6-s3cret' },
+          { name: 'node2', address: n2.ipv6, asn: 64512, password: 'other key' },
+        ],
       });
       const [good, bad] = await Promise.all([node(0), node(1)]);
-      await good.request('peers', { peers: [{ name: 'router', peerAddress: net.router.ipv4, myASN: 64512, peerASN: 64500, password: 'metallb-s3cret' }] });
+      await good.request('peers', { peers: [
+        { name: 'router', peerAddress: net.router.ipv4, myASN: 64512, peerASN: 64500, password: 'metallb-s3cret' },
+        { name: 'router6', peerAddress: net.router.ipv6, myASN: 64512, peerASN: 64500, password: 'v6-s3cret' },
+      ] });
       await good.request('ads', { peer: 'router', ads: [{ prefix: '10.96.3.1/32' }] });
+      await good.request('ads', { peer: 'router6', ads: [{ prefix: 'fd00:96:3::1/128' }] });
       await bad.request('peers', { peers: [{ name: 'router', peerAddress: net.router.ipv6, myASN: 64512, peerASN: 64500, password: 'wrong key' }] });
       await good.waitSession('router', 'Established');
       await eventually(() => routesFrom(r, 'ipv4', n1.ipv4), (x) => x.length === 1, 20_000, 'route over the MD5 session');
+      await good.waitSession('router6', 'Established');
+      assert.equal(await r.neighborState(n1.ipv6), 'Established');
+      const v6 = await eventually(() => routesFrom(r, 'ipv6', n1.ipv6), (x) => x.length === 1, 20_000, 'route over the IPv6 MD5 session');
+      assert.equal(v6[0]!.prefix, 'fd00:96:3::1/128');
       await new Promise((res) => setTimeout(res, 3000));
       assert.equal(bad.events.filter((e) => e.state === 'Established').length, 0, 'a wrong key never establishes');
       assert.notEqual(await r.neighborState(n2.ipv6), 'Established');
