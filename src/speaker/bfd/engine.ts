@@ -3,6 +3,8 @@
 // matched to a session by Your Discriminator or, before the peer knows ours, by source address. Thread-agnostic:
 // the BfdManager runs it in a worker thread so that a busy main event loop cannot delay packets.
 import { createSocket, type Socket } from 'node:dgram';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { isIPv6 } from 'node:net';
 import { formatIP, parseIP } from '../../net/ip.js';
 import { bindToDevice } from '../../net/tcp-md5.js';
@@ -44,6 +46,10 @@ export interface BfdStatus extends BfdSessionStatus {
 export interface BfdEngineOptions {
   /** Ports to listen on (tests move them off the well-known ones). */
   ports?: { singleHop: number; multiHop: number };
+  /** Where devices' ifindex is read (default /sys/class/net). */
+  sysfs?: string;
+  /** How often bound devices are checked for having been made again (default 1000 ms). */
+  devicePollMs?: number;
 }
 
 export type BfdStateListener = (key: string, state: StateName, diag: number, previous: StateName) => void;
@@ -54,7 +60,7 @@ interface Running {
   tx: Socket;
 }
 
-/** A session whose sockets could not be made: tried again with back-off. */
+/** A session whose sockets could not be made: tried again with back-off, and at once when its device appears. */
 interface Failed {
   config: BfdSessionConfig;
   attempts: number;
@@ -79,10 +85,15 @@ export class BfdEngine {
   private readonly byDiscriminator = new Map<number, Running>();
   private readonly rx = new Map<string, Socket>();
   private readonly failed = new Map<string, Failed>();
+  /** ifindex of each device sockets are bound to, as last seen (undefined: the device is missing). */
+  private readonly deviceIndex = new Map<string, number | undefined>();
+  private devicePoll: NodeJS.Timeout | undefined;
   /** configure() and retries run one at a time, so that a retry never races a reconfiguration of its session. */
   private serial: Promise<void> = Promise.resolve();
   private closed = false;
   private readonly ports: { singleHop: number; multiHop: number };
+  private readonly sysfs: string;
+  private readonly devicePollMs: number;
 
   constructor(
     private readonly onState: BfdStateListener,
@@ -92,6 +103,8 @@ export class BfdEngine {
   ) {
     const o: BfdEngineOptions = 'singleHop' in opts ? { ports: opts } : opts;
     this.ports = o.ports ?? { singleHop: SINGLE_HOP_PORT, multiHop: MULTI_HOP_PORT };
+    this.sysfs = o.sysfs ?? '/sys/class/net';
+    this.devicePollMs = o.devicePollMs ?? 1000;
   }
 
   private run<T>(op: () => Promise<T>): Promise<T> {
@@ -137,6 +150,7 @@ export class BfdEngine {
       }
     }
     this.closeUnusedListeners();
+    this.watchDevices();
   }
 
   /** Records a failed start, says why (loudly the first time and when the reason changes), and schedules a retry. */
@@ -166,6 +180,7 @@ export class BfdEngine {
       }
       this.log.info({ event: 'bfdSessionStarted', peer: key, ...(f.config.vrf ? { vrf: f.config.vrf } : {}), attempts: f.attempts + 1 },
         'BFD session started after failed attempts');
+      this.watchDevices();
     });
   }
 
@@ -190,9 +205,72 @@ export class BfdEngine {
   private shutdown(): void {
     for (const f of this.failed.values()) this.host.clearTimer(f.timer);
     this.failed.clear();
+    clearInterval(this.devicePoll);
+    this.devicePoll = undefined;
     for (const key of [...this.sessions.keys()]) this.remove(key);
     for (const s of this.rx.values()) s.close();
     this.rx.clear();
+  }
+
+  private ifindex(device: string): number | undefined {
+    try {
+      return Number(readFileSync(join(this.sysfs, device, 'ifindex'), 'utf8').trim());
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Watches the devices sockets are bound to (sysfs, no netlink in Node): SO_BINDTODEVICE holds an ifindex, so a
+   * device deleted and made again (a VRF re-created) leaves our sockets bound to nothing. Sends notice (ENODEV), but a
+   * passive session whose peer went silent sends nothing and its listener hears nothing, so the device's return is
+   * what must rebind them; it also starts at once the sessions that failed for want of it.
+   */
+  private watchDevices(): void {
+    const devices = new Set<string>();
+    for (const r of this.sessions.values()) if (r.config.device) devices.add(r.config.device);
+    for (const f of this.failed.values()) if (f.config.device) devices.add(f.config.device);
+    for (const d of this.deviceIndex.keys()) if (!devices.has(d)) this.deviceIndex.delete(d);
+    for (const d of devices) if (!this.deviceIndex.has(d)) this.deviceIndex.set(d, this.ifindex(d));
+    if (devices.size === 0 || this.closed) {
+      clearInterval(this.devicePoll);
+      this.devicePoll = undefined;
+      return;
+    }
+    this.devicePoll ??= setInterval(() => this.pollDevices(), this.devicePollMs);
+    this.devicePoll.unref?.();
+  }
+
+  private pollDevices(): void {
+    for (const [device, seen] of this.deviceIndex) {
+      const now = this.ifindex(device);
+      if (now === seen) continue;
+      this.deviceIndex.set(device, now);
+      if (now === undefined) {
+        this.log.info({ event: 'bfdDeviceGone', device }, 'a device BFD sessions are bound to is gone');
+        continue;
+      }
+      this.rebindDevice(device, seen);
+      for (const [key, f] of this.failed) if (f.config.device === device) void this.retry(key, f);
+    }
+  }
+
+  /** Binds every socket of `device` again, by name: the kernel takes the device's new ifindex. */
+  private rebindDevice(device: string, previousIndex: number | undefined): void {
+    const sockets: Socket[] = [];
+    for (const r of this.sessions.values()) if (r.config.device === device) sockets.push(r.tx);
+    for (const [key, s] of this.rx) if (key.split('/')[2] === device) sockets.push(s);
+    if (sockets.length === 0) return;
+    try {
+      for (const s of sockets) bindToDevice(s, device);
+    } catch (err) {
+      // Gone again already: the next change of its ifindex tries again.
+      this.deviceIndex.set(device, undefined);
+      this.log.debug({ event: 'bfdRebindFailed', device, err: (err as Error).message }, 'BFD sockets not bound again yet');
+      return;
+    }
+    this.log.info({ event: 'bfdRebound', device, sockets: sockets.length, ...(previousIndex !== undefined ? { previousIndex } : {}) },
+      'BFD sockets bound again to a re-created device');
   }
 
   private async add(config: BfdSessionConfig): Promise<void> {

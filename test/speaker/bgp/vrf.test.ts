@@ -202,9 +202,10 @@ async function devicePeer(net: Netns, port: number, speak: boolean): Promise<{ h
 }
 
 describe('a BFD session whose device is missing at first (its VRF not made yet)', { skip: isRoot() ? false : 'needs root' }, () => {
-  it('starts on its own once the device exists, from the back-off retries (no new configuration)', async () => {
+  it('starts on its own once the device exists, from the back-off retries alone (no device watch, no new configuration)', async () => {
     const net = new Netns('tbg-');
-    const engine = new BfdEngine(() => undefined, undefined, undefined, { ports: { singleHop: 23787, multiHop: 24787 } });
+    // The device watch checks only once an hour here: the retries with back-off must do it.
+    const engine = new BfdEngine(() => undefined, undefined, undefined, { ports: { singleHop: 23787, multiHop: 24787 }, devicePollMs: 3_600_000 });
     try {
       const peer = await devicePeer(net, 23787, false);
       net.ip(undefined, 'link', 'del', peer.host);
@@ -230,6 +231,29 @@ describe('a BFD session whose device is missing at first (its VRF not made yet)'
 });
 
 describe('BFD sockets of a VRF whose device is deleted and made again', { skip: isRoot() ? false : 'needs root' }, () => {
+  it('a passive session whose peer went silent is bound to the new device when it appears (nothing to send, nothing heard)', async () => {
+    const net = new Netns('tbg-');
+    const engine = new BfdEngine(() => undefined, undefined, undefined, { singleHop: 23786, multiHop: 24786 });
+    try {
+      const peer = await devicePeer(net, 23786, true);
+      await engine.configure([{
+        key: 'red', peerAddress: '10.91.181.2', multihop: false, vrf: 'red', device: peer.host,
+        receiveInterval: 300, transmitInterval: 300, detectMultiplier: 3, passiveMode: true,
+      }]);
+      await eventually(async () => peer.received(), (n) => n > 0, 30_000, 'the passive session answering the peer');
+      net.ip(undefined, 'link', 'del', peer.host);
+      // Detection time (0.9 s) expires: the session forgets the peer and, passive, stops sending.
+      await eventually(async () => engine.status()[0]!.state, (st) => st === 'Down', 30_000, 'the session Down');
+      await new Promise((r) => setTimeout(r, 1500));
+      const before = peer.received();
+      peer.link();
+      await eventually(async () => peer.received(), (n) => n > before, 30_000, 'the passive session answering through the re-created device');
+    } finally {
+      await engine.close();
+      await net.cleanup();
+    }
+  });
+
   it('are bound to the new device (SO_BINDTODEVICE holds the old index): packets reach the peer again', async () => {
     const net = new Netns('tbg-');
     const engine = new BfdEngine(() => undefined, undefined, undefined, { singleHop: 23785, multiHop: 24785 });
