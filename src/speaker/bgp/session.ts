@@ -392,6 +392,23 @@ export class Session extends EventEmitter<SessionEvents> {
     if (this._state !== 'Idle') this.down('BFD session down', new NotificationError(ErrorCode.CEASE, CeaseSubcode.BFD_DOWN, undefined, 'BFD session down'));
   }
 
+  /**
+   * This peer's BFD session is not running (removed, or waiting for its VRF to exist): a hold-down by an earlier BFD
+   * Down ends, and the session runs as it does before BFD was ever Up. A BFD session that does not run cannot say
+   * the path is down: RFC 5882 §3.2 has clients act only on a transition to Down of a session in operation, never on
+   * one administratively gone; FRR's bgpd likewise only tears a session down on BFD Up -> Down and does not gate the
+   * connection on BFD. Holding it would also deadlock a VRF peer: BFD restarts once the VRF is back, which the
+   * BGP session's own connection attempt (through the VRF) is what notices.
+   */
+  bfdUnavailable(): void {
+    this.bfdSeenUp = false;
+    if (!this.bfdBlocked) return;
+    this.bfdBlocked = false;
+    this.failures = 0;
+    this.log.info({ event: 'bfdHoldReleased' }, 'BFD session not running: the BGP session is no longer held down by it');
+    if (this._state === 'Idle' && !this.stopped) this.scheduleConnect(0);
+  }
+
   private setState(state: SessionState, reason?: string): void {
     const previous = this._state;
     if (previous === state) return;

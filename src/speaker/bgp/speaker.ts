@@ -4,7 +4,7 @@
 import { EventEmitter } from 'node:events';
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from '../../log.js';
-import { BfdManager, type BfdManagerOptions } from '../bfd/manager.js';
+import { BfdManager, type BfdManagerEvents, type BfdManagerOptions } from '../bfd/manager.js';
 import type { BfdSessionConfig, BfdStatus } from '../bfd/engine.js';
 import type { StateName } from '../bfd/packet.js';
 import { peerOnLink } from './local-addresses.js';
@@ -32,6 +32,14 @@ export interface BgpSpeakerEvents {
   bfd: [name: string, state: StateName];
 }
 
+/** What the speaker needs of a BfdManager (tests hand in their own). */
+export interface BfdController {
+  configure(sessions: readonly BfdSessionConfig[]): Promise<void>;
+  status(): Promise<BfdStatus[]>;
+  close(): Promise<void>;
+  on(event: 'state', listener: (...args: BfdManagerEvents['state']) => void): unknown;
+}
+
 export type BgpSpeakerOptions = Omit<SessionOptions, 'logger'> & {
   logger?: Logger;
   /** How BFD runs (default: in a worker thread). */
@@ -41,6 +49,10 @@ export type BgpSpeakerOptions = Omit<SessionOptions, 'logger'> & {
    * Default false: the advertisements given are the whole set from the start.
    */
   holdEndOfRib?: boolean;
+  /** Makes the BFD manager (default: a BfdManager with `bfd`). */
+  bfdManager?: () => BfdController;
+  /** How often the VRFs of peers whose BFD waits for them are looked up again (default 5000 ms). */
+  vrfRecheckMs?: number;
 };
 
 /** MetalLB's peer label: Go's net.JoinHostPort. */
@@ -49,12 +61,13 @@ export const peerLabel = (c: Pick<PeerConfig, 'peerAddress' | 'peerPort'>): stri
 
 export class BgpSpeaker extends EventEmitter<BgpSpeakerEvents> {
   private readonly sessions = new Map<string, Session>();
-  private bfd: BfdManager | undefined;
+  private bfd: BfdController | undefined;
   private readonly bfdStates = new Map<string, StateName>();
   private bfdChain: Promise<void> = Promise.resolve();
   private peers: readonly PeerConfig[] = [];
   /** Peers whose BFD session waits for their VRF to exist. */
   private readonly bfdWaitingForVrf = new Set<string>();
+  private vrfRecheck: NodeJS.Timeout | undefined;
   /** Advertisements for peers that have no session (yet), kept as a session would (compact, already parsed). */
   private readonly waiting = new Map<string, AdjRibOut>();
   private closed = false;
@@ -120,7 +133,7 @@ export class BgpSpeaker extends EventEmitter<BgpSpeakerEvents> {
     for (const key of this.bfdStates.keys()) if (!withBfd.some((p) => p.name === key)) this.bfdStates.delete(key);
     if (withBfd.length === 0 && !this.bfd) return;
     if (!this.bfd) {
-      this.bfd = new BfdManager({ ...(this.opts.logger ? { logger: this.opts.logger } : {}), ...this.opts.bfd });
+      this.bfd = this.opts.bfdManager?.() ?? new BfdManager({ ...(this.opts.logger ? { logger: this.opts.logger } : {}), ...this.opts.bfd });
       this.bfd.on('state', (key, state) => {
         this.bfdStates.set(key, state);
         if (state === 'Up') this.sessions.get(key)?.setBfdState(true);
@@ -130,6 +143,7 @@ export class BgpSpeaker extends EventEmitter<BgpSpeakerEvents> {
     }
     const bfd = this.bfd;
     const sessions: BfdSessionConfig[] = [];
+    const wasWaiting = new Set(this.bfdWaitingForVrf);
     this.bfdWaitingForVrf.clear();
     for (const p of withBfd) {
       let vrf: Vrf | undefined;
@@ -137,9 +151,14 @@ export class BgpSpeaker extends EventEmitter<BgpSpeakerEvents> {
         try {
           vrf = (this.opts.vrfs ?? defaultVrfs)(p.vrf);
         } catch (err) {
-          // The BGP session reports why; BFD follows once the VRF is there.
+          // The BGP session reports why; BFD follows once the VRF is there (looked up again below, and when the BGP
+          // session gets through the VRF). Meanwhile no BFD session runs, so none may hold the BGP session down.
+          if (!wasWaiting.has(p.name)) {
+            this.opts.logger?.warn({ event: 'bfdWaitingForVrf', peer: p.name, vrf: p.vrf, err: (err as Error).message }, 'BFD session not started: no usable VRF');
+          }
           this.bfdWaitingForVrf.add(p.name);
-          this.opts.logger?.warn({ event: 'bfdWaitingForVrf', peer: p.name, vrf: p.vrf, err: (err as Error).message }, 'BFD session not started: no usable VRF');
+          this.bfdStates.delete(p.name);
+          this.sessions.get(p.name)?.bfdUnavailable();
           continue;
         }
       }
@@ -156,6 +175,33 @@ export class BgpSpeaker extends EventEmitter<BgpSpeakerEvents> {
     this.bfdChain = this.bfdChain.then(() => bfd.configure(sessions)).catch((err: Error) => {
       this.opts.logger?.error({ event: 'bfdConfigFailed', err: err.message }, 'BFD sessions could not be set up');
     });
+    this.watchWaitingVrfs();
+  }
+
+  /**
+   * While some peer's BFD waits for its VRF, the VRF is looked up again now and then, so that BFD starts when the VRF
+   * (device) is back even if the BGP session cannot get through yet (the peer down, a long connect back-off).
+   */
+  private watchWaitingVrfs(): void {
+    if (this.bfdWaitingForVrf.size === 0 || this.closed) {
+      clearInterval(this.vrfRecheck);
+      this.vrfRecheck = undefined;
+      return;
+    }
+    this.vrfRecheck ??= setInterval(() => {
+      const resolve = this.opts.vrfs ?? defaultVrfs;
+      const back = this.peers.some((p) => {
+        if (!p.vrf || !this.bfdWaitingForVrf.has(p.name)) return false;
+        try {
+          resolve(p.vrf);
+          return true;
+        } catch {
+          return false;
+        }
+      });
+      if (back) this.configureBfd(this.peers);
+    }, this.opts.vrfRecheckMs ?? 5000);
+    this.vrfRecheck.unref();
   }
 
   /** BFD sessions' state and counters. */
@@ -194,6 +240,8 @@ export class BgpSpeaker extends EventEmitter<BgpSpeakerEvents> {
   /** Closes every session with Cease / Administrative Shutdown and `message` (RFC 9003). */
   async close(message = 'speaker shutting down'): Promise<void> {
     this.closed = true;
+    clearInterval(this.vrfRecheck);
+    this.vrfRecheck = undefined;
     const all = [...this.sessions.values()];
     this.sessions.clear();
     await Promise.all(all.map((s) => s.stop(CeaseSubcode.ADMINISTRATIVE_SHUTDOWN, message)));

@@ -12,12 +12,14 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { kernelVrfs, vrfInterfaceTable, VrfError, type Vrf } from '../../../src/net/vrf.js';
 import pino from 'pino';
-import { BfdEngine } from '../../../src/speaker/bfd/engine.js';
+import { EventEmitter } from 'node:events';
+import { BfdEngine, type BfdSessionConfig, type BfdStatus } from '../../../src/speaker/bfd/engine.js';
+import type { BfdManagerEvents } from '../../../src/speaker/bfd/manager.js';
 import { CeaseSubcode } from '../../../src/speaker/bgp/messages.js';
 import { Session, type PeerConfig } from '../../../src/speaker/bgp/session.js';
 import { TransportError, type ConnectRequest, type Connector } from '../../../src/speaker/bgp/transport.js';
 import { startRouter, type Router } from '../../../src/lab/routers/runner.js';
-import type { PeerStatus } from '../../../src/speaker/bgp/speaker.js';
+import { BgpSpeaker, type PeerStatus } from '../../../src/speaker/bgp/speaker.js';
 import { eventually, NodeDriver } from '../../helpers/bgp-netns.js';
 import { isRoot, Netns, run } from '../../helpers/netns.js';
 
@@ -125,6 +127,62 @@ describe('a Session with a vrf (no network: the connector is recorded)', () => {
     assert.match(String(missing[0]!['reason']), /VRF "blue" does not exist/);
     const outside = await warnings({ vrf: 'red', sourceAddress: '10.91.107.9' }, 'ECONNREFUSED');
     assert.equal(outside[0]?.['code'], 'EADDRNOTAVAIL');
+  });
+});
+
+/** A BFD manager that records what it is asked to run; the test says what state its sessions are in. */
+class RecordingBfd extends EventEmitter<BfdManagerEvents> {
+  readonly configured: string[][] = [];
+  async configure(sessions: readonly BfdSessionConfig[]): Promise<void> {
+    this.configured.push(sessions.map((s) => s.key));
+  }
+  async status(): Promise<BfdStatus[]> {
+    return [];
+  }
+  async close(): Promise<void> {}
+}
+
+describe('a BgpSpeaker whose VRF peer loses its VRF while BFD is Up (no network: BFD and the connector are recorded)', () => {
+  it('is not held down by a BFD session that waits for the VRF: it dials again, and BFD restarts, once the VRF is back', async () => {
+    let vrfExists = true;
+    const vrfs = (name: string): Vrf => {
+      if (!vrfExists) throw new VrfError(`VRF ${JSON.stringify(name)} does not exist on this node`, 'ENODEV');
+      return { name, device: name, interfaces: [] };
+    };
+    const dialled: ConnectRequest[] = [];
+    const connector: Connector = async (req) => {
+      dialled.push(req);
+      throw new TransportError('refused', 'ECONNREFUSED');
+    };
+    const bfd = new RecordingBfd();
+    const speaker = new BgpSpeaker({ nodeName: 'n', connector, vrfs, bfdManager: () => bfd, vrfRecheckMs: 200 });
+    const timers = { receiveInterval: 300, transmitInterval: 300, detectMultiplier: 3, echoMode: false, passiveMode: false, minimumTtl: 254 };
+    // connectTime 1: a retry every second, so that "no attempt for 3 s" means held down.
+    const red: PeerConfig = { name: 'red', peerAddress: '10.91.107.1', myASN: 64512, peerASN: 64500, connectTime: 1, vrf: 'red', bfd: timers };
+    const plain: PeerConfig = { name: 'plain', peerAddress: '10.91.107.2', myASN: 64512, peerASN: 64500, connectTime: 1 };
+    const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+    try {
+      speaker.setPeers([red]);
+      await eventually(async () => bfd.configured.at(-1), (k) => k?.includes('red') === true, 10_000, 'BFD for red');
+      bfd.emit('state', 'red', 'Up', 0, 'Init');
+      // The VRF device is deleted: BFD detects it (Down) and holds the BGP session down.
+      vrfExists = false;
+      bfd.emit('state', 'red', 'Down', 1, 'Up');
+      await sleep(500);
+      const heldAt = dialled.length;
+      await sleep(3000);
+      assert.equal(dialled.length, heldAt, 'held down by BFD Down');
+      // A configuration change reconfigures BFD: red's VRF is missing, so its BFD session waits for it.
+      speaker.setPeers([red, plain]);
+      await eventually(async () => bfd.configured.at(-1), (k) => k !== undefined && !k.includes('red'), 10_000, 'BFD without red');
+      // The VRF comes back: the BGP session dials through it, and BFD for red runs again.
+      vrfExists = true;
+      const before = bfd.configured.length;
+      await eventually(async () => dialled.filter((r) => r.device === 'red').length, (n) => n > 0, 30_000, 'red dialling through its VRF');
+      await eventually(async () => bfd.configured.slice(before).some((k) => k.includes('red')), (v) => v, 30_000, 'BFD for red again');
+    } finally {
+      await speaker.close();
+    }
   });
 });
 
