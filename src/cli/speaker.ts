@@ -113,7 +113,7 @@ export function registerSpeaker(program: Command): void {
     .addOption(new Option('--workers <n>', 'services reconciled concurrently').argParser((v) => Number.parseInt(v, 10)).default(4).hideHelp())
     .addOption(new Option('--no-l2-status', 'do not write ServiceL2Status objects'))
     .addOption(
-      new Option('--l2-xdp <mode>', 'auto: answer ARP for announced addresses in the kernel with XDP where allowed (CAP_BPF + CAP_NET_ADMIN), else in userspace; off: always in userspace [$METALLB_L2_XDP]')
+      new Option('--l2-xdp <mode>', 'auto: answer ARP and NDP for announced addresses in the kernel with XDP where allowed (CAP_BPF + CAP_NET_ADMIN), else in userspace; off: always in userspace [$METALLB_L2_XDP]')
         .default(env('METALLB_L2_XDP') ?? 'auto')
         .argParser((v: string) => {
           try {

@@ -73,9 +73,15 @@ async function eventually<T>(what: string, fn: () => T | Promise<T>, ok: (v: T) 
 
 const xdpOn = (ifname: string) => /\bxdp(generic|drv)?\b/.test(lab.ip(node, '-d', 'link', 'show', ifname)) && /prog\/xdp id \d+/.test(lab.ip(node, '-d', 'link', 'show', ifname));
 
+/** The MAC ndisc6 on the client got for `ip` (one solicitation), or undefined. */
+function ndisc6(ifname: string, ip: string): string | undefined {
+  const out = run('ip', ['netns', 'exec', client, 'ndisc6', '-1', '-r', '1', '-w', '700', ip, ifname], { allowFail: true });
+  return /Target link-layer address: ([0-9A-F:]{17})/i.exec(out)?.[1]?.toLowerCase();
+}
+
 /** A capture on the node's interface while `fn` runs: the ARP lines it saw. */
-async function captureOnNode(ifname: string, fn: () => void): Promise<string> {
-  const dump = lab.spawn(node, 'tcpdump', ['-i', ifname, '-n', '-l', 'arp']);
+async function captureOnNode(ifname: string, fn: () => void, filter = 'arp'): Promise<string> {
+  const dump = lab.spawn(node, 'tcpdump', ['-i', ifname, '-n', '-l', filter]);
   let out = '';
   let err = '';
   dump.stdout!.on('data', (c: Buffer) => (out += c.toString()));
@@ -109,6 +115,8 @@ before(() => {
   for (const [n, c, subnet] of [['na', 'ca', 1], ['nb', 'cb', 2]] as const) {
     lab.ip(node, 'addr', 'add', `10.98.${subnet}.1/24`, 'dev', ifs[n]);
     lab.ip(client, 'addr', 'add', `10.98.${subnet}.100/24`, 'dev', ifs[c]);
+    lab.ip(node, 'addr', 'add', `fd00:98:${subnet}::1/64`, 'dev', ifs[n], 'nodad');
+    lab.ip(client, 'addr', 'add', `fd00:98:${subnet}::100/64`, 'dev', ifs[c], 'nodad');
     lab.ip(node, 'link', 'set', ifs[n], 'up');
     lab.ip(client, 'link', 'set', ifs[c], 'up');
   }
@@ -134,7 +142,7 @@ test('XDP answers ARP for announced addresses, cabled and through a bridge; user
       { name: ifs.nb, mode: 'generic', addresses: 1 },
     ].sort((a, b) => a.name.localeCompare(b.name)));
     assert.ok(xdpOn(ifs.na) && xdpOn(ifs.nb), 'ip link shows the programs');
-    assert.match(host.stderr(), /answering ARP in the kernel \(XDP\) on this interface/);
+    assert.match(host.stderr(), /answering ARP and NDP in the kernel \(XDP\) on this interface/);
     // Past the gratuitous window (5 s): every reply the client sees from now on is an answer to its requests.
     await new Promise((r) => setTimeout(r, 5500));
     const before = await host.call<Counters>('counters');
@@ -187,6 +195,49 @@ test('XDP answers ARP for announced addresses, cabled and through a bridge; user
   }
 });
 
+test('XDP answers NDP solicitations for announced IPv6 addresses; userspace never sees them', { skip }, async () => {
+  const host = await startHost({ xdp: 'auto', scanIntervalMs: 500 });
+  try {
+    await eventually('responders', () => host.call<{ ndp: string[] }>('responders'), (r) => r.ndp.length === 2);
+    await host.call('set', { name: 'default/v6', ip: 'fd00:98:1::200', interfaces: 'all' });
+    await host.call('set', { name: 'default/v4', ip: '10.98.1.230', interfaces: 'all' });
+    await eventually('XDP attached', () => host.call<{ name: string; addresses: number }[]>('xdp'), (x) => x.length === 2 && x.every((i) => i.addresses === 2));
+    // ndisc6 takes any advertisement for its target: let the unsolicited ones (5 s) pass.
+    await new Promise((r) => setTimeout(r, 5500));
+    const before = await host.call<Counters>('counters');
+    let cabled: string | undefined;
+    const seen = await captureOnNode(
+      ifs.na,
+      () => {
+        cabled = ndisc6(ifs.ca, 'fd00:98:1::200');
+        assert.equal(ndisc6(ifs.ca, 'fd00:98:1::202'), undefined, 'nobody announces ::202');
+      },
+      'icmp6 and ip6[40] == 135',
+    );
+    assert.equal(cabled, MAC.na);
+    assert.doesNotMatch(seen, /who has fd00:98:1::200/, `XDP runs before the taps: ${seen}`);
+    assert.match(seen, /who has fd00:98:1::202/, `other solicitations reach the node: ${seen}`);
+    assert.equal(ndisc6(ifs.cb, 'fd00:98:1::200'), MAC.nb, 'through the bridge, with that interface MAC');
+    assert.equal(ndisc6(ifs.ca, 'fd00:98:1::1'), MAC.na, "the kernel still answers for the node's own address");
+    // The client's own kernel (what real traffic uses) accepts the answer.
+    lab.exec(client, 'python3', ['-c', "import socket\ns = socket.socket(socket.AF_INET6); s.settimeout(1)\ntry: s.connect(('fd00:98:1::200', 9))\nexcept OSError: pass"]);
+    assert.match(lab.ip(client, 'neigh', 'show', 'dev', ifs.ca), new RegExp(`fd00:98:1::200 lladdr ${MAC.na} (REACHABLE|STALE|DELAY)`));
+    const after1 = await host.call<Counters>('counters');
+    assert.ok(after1['fd00:98:1::200']!.responsesSent - before['fd00:98:1::200']!.responsesSent >= 2);
+    assert.equal(
+      after1['fd00:98:1::200']!.responsesSent - before['fd00:98:1::200']!.responsesSent,
+      after1['fd00:98:1::200']!.requestsReceived - before['fd00:98:1::200']!.requestsReceived,
+    );
+    const drops = await host.call<Record<string, number>>('drops');
+    assert.equal(drops['notAnnounced'], 0, JSON.stringify(drops));
+    await host.call('delete', { name: 'default/v6' });
+    await eventually('withdrawn', () => host.call<{ addresses: number }[]>('xdp'), (x) => x.every((i) => i.addresses === 1));
+    assert.equal(ndisc6(ifs.ca, 'fd00:98:1::200'), undefined);
+  } finally {
+    await host.call('close').catch(() => undefined);
+  }
+});
+
 test('a speaker that dies stops answering: the kernel detaches its program with its last fd', { skip }, async () => {
   const host = await startHost({ xdp: 'auto', scanIntervalMs: 500 });
   await eventually('responders', () => host.call<{ arp: string[] }>('responders'), (r) => r.arp.length === 2);
@@ -204,7 +255,7 @@ test('a speaker that dies stops answering: the kernel detaches its program with 
 test('without CAP_BPF/CAP_SYS_ADMIN (or with xdp off), userspace answers everything, and says why once', { skip }, async () => {
   for (const [what, options, prefix, reason] of [
     ['no capability', { xdp: 'auto' }, ['setpriv', '--bounding-set', '-sys_admin,-bpf,-perfmon', '--'], /no permission to load and attach XDP programs.*XDP cannot be used on this node/],
-    ['off', { xdp: 'off' }, [], /ARP answered in userspace only \(--l2-xdp off\)/],
+    ['off', { xdp: 'off' }, [], /ARP and NDP answered in userspace only \(--l2-xdp off\)/],
   ] as const) {
     const host = await startHost({ ...options, scanIntervalMs: 500 }, [...prefix]);
     try {

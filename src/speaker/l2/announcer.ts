@@ -15,7 +15,7 @@ import { arpRequestFilter, neighborSolicitationFilter } from './filters.js';
 import { classifyInterfaces, readLinks, type LinkInfo, type UsableInterface } from './interfaces.js';
 import { MulticastMemberships } from './multicast.js';
 import { NdpResponder } from './ndp-responder.js';
-import { XdpArpResponder, XdpUnavailableError, xdpModesFor, type XdpSetting } from './xdp-responder.js';
+import { XdpResponder, XdpUnavailableError, xdpModesFor, type XdpSetting } from './xdp-responder.js';
 import type { GratuitousBatch } from './takeover-plan.js';
 
 export type { InterfaceSelection } from './announced.js';
@@ -43,8 +43,8 @@ export interface AnnouncerOptions {
   /** Trace where the time of each answer goes (see latency()); for benchmarks and diagnosis. */
   readonly traceLatency?: boolean;
   /**
-   * 'auto': ARP requests for announced addresses are answered in the kernel by an XDP program where it can be
-   * attached (xdp-responder.ts), the userspace responder doing the rest; 'off' (the default here, so that tests
+   * 'auto': ARP requests and neighbor solicitations for announced addresses are answered in the kernel by an XDP
+   * program where it can be attached (xdp-responder.ts), the userspace responders doing the rest; 'off' (the default here, so that tests
    * with fake interfaces never attach anything to real ones): userspace answers everything. The speaker's
    * --l2-xdp sets it (default auto).
    */
@@ -98,8 +98,8 @@ export class Announcer {
   private readonly counterTable = new Map<string, L2Counters>();
   private readonly arps = new Map<number, ArpResponder>();
   private readonly ndps = new Map<number, NdpResponder>();
-  /** Per ARP responder's interface index, its XDP fast path (only while it answers for something). */
-  private readonly xdps = new Map<number, XdpArpResponder>();
+  /** Per responder interface index, its XDP fast path (attached only while it answers for something). */
+  private readonly xdps = new Map<number, XdpResponder>();
   /** Interfaces XDP could not be attached to (another program there...): userspace only, until their responder is remade. */
   private readonly xdpRefused = new Set<number>();
   private xdpSetting: XdpSetting;
@@ -141,7 +141,7 @@ export class Announcer {
     this.timers = options.timers ?? realTimers;
     this.traceLatency = options.traceLatency ?? false;
     this.xdpSetting = options.xdp ?? 'off';
-    if (this.xdpSetting === 'off' && options.xdp === 'off') this.log.info({ xdp: 'off' }, 'ARP answered in userspace only (--l2-xdp off)');
+    if (options.xdp === 'off') this.log.info({ xdp: 'off' }, 'ARP and NDP answered in userspace only (--l2-xdp off)');
     const debug = this.log.isLevelEnabled('debug');
     this.ctx = {
       lookupV4: (key) => this.byV4.get(key),
@@ -445,10 +445,8 @@ export class Announcer {
       // Only when an address or its interfaces changed: a reconcile's setBalancer mostly repeats what is announced.
       if (this.filtersDirty) {
         this.filtersDirty = false;
-        for (const r of this.arps.values()) {
-          this.updateXdp(r);
-          this.refilter(r);
-        }
+        for (const index of new Set([...this.arps.keys(), ...this.ndps.keys()])) this.updateXdp(index);
+        for (const r of this.arps.values()) this.refilter(r);
         for (const r of this.ndps.values()) this.refilter(r);
       }
       if (this.immediate.size) {
@@ -510,11 +508,11 @@ export class Announcer {
    * packetSetFilter) only costs wake-ups; one that cannot be widened again is put back to that.
    */
   private refilter(r: ArpResponder | NdpResponder): void {
-    const inKernel = new Set(r instanceof ArpResponder ? (this.xdps.get(r.index)?.answered() ?? []) : []);
+    const inKernel = new Set(this.xdps.get(r.index)?.answered() ?? []);
     const filter =
       r instanceof ArpResponder
         ? arpRequestFilter([...this.byV4.values()].filter((ip) => ip.matches(r.name) && !inKernel.has(ip)).map((ip) => ip.v4Key))
-        : neighborSolicitationFilter([...this.v6].filter((ip) => ip.matches(r.name)).map((ip) => ip.bytes));
+        : neighborSolicitationFilter([...this.v6].filter((ip) => ip.matches(r.name) && !inKernel.has(ip)).map((ip) => ip.bytes));
     try {
       r.setFilter(filter);
     } catch (err) {
@@ -539,7 +537,7 @@ export class Announcer {
         ),
       );
       this.arps.set(iface.index, r);
-      this.updateXdp(r);
+      this.updateXdp(iface.index);
       this.refilter(r);
       this.log.info({ event: 'createARPResponder', interface: iface.name }, 'created ARP responder for interface');
     } catch (err) {
@@ -564,6 +562,7 @@ export class Announcer {
       return;
     }
     this.ndps.set(iface.index, r);
+    this.updateXdp(iface.index);
     this.refilter(r);
     this.log.info({ event: 'createNDPResponder', interface: iface.name }, 'created NDP responder for interface');
     // Addresses announced before this interface appeared need their groups here too (MetalLB only joins at
@@ -584,18 +583,35 @@ export class Announcer {
   }
 
   /**
-   * Makes the XDP program of `r`'s interface answer for the IPv4 addresses announced there (before the userspace
-   * filter is narrowed to the others, so that no request goes unanswered in between). Any failure leaves the
-   * addresses to userspace: everywhere when XDP is unusable on this node, else on this interface.
+   * Makes the XDP program of interface `index` answer for the addresses announced there: IPv4 if it has an ARP
+   * responder, IPv6 if it has an NDP responder (before the userspace filters are narrowed to the others, so that no
+   * request goes unanswered in between). Any failure leaves the addresses to userspace: everywhere when XDP is
+   * unusable on this node, else on this interface.
    */
-  private updateXdp(r: ArpResponder): void {
-    if (this.xdpSetting !== 'auto' || this.xdpRefused.has(r.index)) return;
-    const wanted = [...this.byV4.values()].filter((ip) => ip.matches(r.name));
-    let x = this.xdps.get(r.index);
+  private updateXdp(index: number): void {
+    const arp = this.arps.get(index);
+    const ndp = this.ndps.get(index);
+    const r = arp ?? ndp;
+    let x = this.xdps.get(index);
+    if (x && (!r || x.name !== r.name || !x.mac.equals(r.mac))) {
+      x.detach();
+      this.xdps.delete(index);
+      x = undefined;
+    }
+    if (this.closed) {
+      x?.detach();
+      this.xdps.delete(index);
+      return;
+    }
+    if (!r || this.xdpSetting !== 'auto' || this.xdpRefused.has(index)) return;
+    const wanted = [
+      ...(arp ? [...this.byV4.values()].filter((ip) => ip.matches(r.name)) : []),
+      ...(ndp ? [...this.v6].filter((ip) => ip.matches(r.name)) : []),
+    ];
     if (!x) {
       if (wanted.length === 0) return;
-      x = new XdpArpResponder(r.name, r.index, r.mac, xdpModesFor(r.name));
-      this.xdps.set(r.index, x);
+      x = new XdpResponder(r.name, index, r.mac, xdpModesFor(r.name));
+      this.xdps.set(index, x);
     }
     const wasAttached = x.answered().length > 0;
     try {
@@ -604,43 +620,43 @@ export class Announcer {
       if (attached !== wasAttached) {
         this.log.info(
           { event: attached ? 'xdpAttach' : 'xdpDetach', interface: r.name, mode: x.mode },
-          attached ? 'answering ARP in the kernel (XDP) on this interface' : 'XDP detached: nothing announced on this interface',
+          attached ? 'answering ARP and NDP in the kernel (XDP) on this interface' : 'XDP detached: nothing announced on this interface',
         );
       }
     } catch (err) {
       x.detach();
-      this.xdps.delete(r.index);
+      this.xdps.delete(index);
       if (err instanceof XdpUnavailableError) {
         this.xdpSetting = 'off';
         for (const other of this.xdps.values()) other.detach();
         this.xdps.clear();
-        for (const a of this.arps.values()) if (a !== r) this.refilter(a);
-        this.log.info({ xdp: 'unavailable', reason: err.message }, 'ARP answered in userspace: XDP cannot be used on this node');
+        for (const a of this.arps.values()) this.refilter(a);
+        for (const n of this.ndps.values()) this.refilter(n);
+        this.log.info({ xdp: 'unavailable', reason: err.message }, 'ARP and NDP answered in userspace: XDP cannot be used on this node');
       } else {
-        this.xdpRefused.add(r.index);
-        this.log.info({ interface: r.name, reason: (err as Error).message }, 'ARP answered in userspace on this interface: XDP could not be attached');
+        this.xdpRefused.add(index);
+        this.log.info({ interface: r.name, reason: (err as Error).message }, 'ARP and NDP answered in userspace on this interface: XDP could not be attached');
       }
     }
   }
 
   private dropArp(index: number, r: ArpResponder): void {
-    const x = this.xdps.get(index);
-    if (x) {
-      x.detach();
-      this.xdps.delete(index);
-    }
-    this.xdpRefused.delete(index);
     r.close();
     this.arps.delete(index);
+    if (!this.ndps.has(index)) this.xdpRefused.delete(index);
+    this.updateXdp(index);
     this.log.info({ event: 'deleteARPResponder', interface: r.name }, 'deleted ARP responder for interface');
   }
 
   private dropNdp(index: number, r: NdpResponder): void {
     r.close();
     this.ndps.delete(index);
+    if (!this.arps.has(index)) this.xdpRefused.delete(index);
+    this.updateXdp(index);
     this.memberships.leaveAll(r.name);
     this.log.info({ event: 'deleteNDPResponder', interface: r.name }, 'deleted NDP responder for interface');
   }
+
 }
 
 function ipBytes(ip: IP): Buffer {

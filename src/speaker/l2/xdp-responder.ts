@@ -1,12 +1,12 @@
-// The in-kernel fast path of the ARP responder: on one interface, an XDP program (xdp-arp.ts) generated from the
-// IPv4 addresses announced there answers their requests before any socket sees them, so an answer costs no
-// process wake-up. Attached through a BPF link: a new address set is a new program swapped in atomically
+// The in-kernel fast path of the ARP and NDP responders: on one interface, an XDP program (xdp-program.ts)
+// generated from the addresses announced there answers their requests and solicitations before any socket sees
+// them, so an answer costs no process wake-up. Attached through a BPF link: a new address set is a new program swapped in atomically
 // (BPF_LINK_UPDATE), and closing the link's fd, which the kernel also does when the process dies, detaches it, so
 // a dead speaker stops answering as its sockets do. The program counts its answers per address in an array map,
 // folded into the announcer's counters when they are read and when the program is replaced.
 //
-// Frames XDP answers never reach a packet socket (XDP runs before the taps), so the userspace responder cannot
-// answer them twice; it is also told which addresses XDP answers and leaves them out of its filter.
+// Frames XDP answers never reach a packet socket (XDP runs before the taps), so the userspace responders cannot
+// answer them twice; they are also told which addresses XDP answers and leave them out of their filters.
 import { existsSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { join } from 'node:path';
@@ -15,9 +15,9 @@ import {
   attachXdpLink, BpfAttachType, BpfError, BpfProgType, closeBpfFd, createArrayMap, loadProgram, lookupArrayElem, updateLink, XdpFlags,
 } from '../../net/bpf-syscall.js';
 import type { AnnouncedIp } from './announced.js';
-import { MAX_XDP_ADDRESSES, xdpArpProgram } from './xdp-arp.js';
+import { MAX_XDP_ADDRESSES, xdpResponderProgram } from './xdp-program.js';
 
-/** `--l2-xdp`: answer ARP from XDP where the kernel and our capabilities allow (auto), or never (off). */
+/** `--l2-xdp`: answer ARP and NDP from XDP where the kernel and our capabilities allow (auto), or never (off). */
 export type XdpSetting = 'auto' | 'off';
 
 export function parseXdpSetting(text: string | undefined, source: string): XdpSetting {
@@ -53,7 +53,7 @@ export function xdpModesFor(ifname: string, sysClassNet = '/sys/class/net'): num
   return existsSync(join(sysClassNet, ifname, 'device')) ? [XdpFlags.drvMode, XdpFlags.skbMode] : [XdpFlags.skbMode];
 }
 
-export class XdpArpResponder {
+export class XdpResponder {
   private link: number | undefined;
   private current: Generation | undefined;
   /** The attach mode that worked (XdpFlags), for logs. */
@@ -67,7 +67,7 @@ export class XdpArpResponder {
     private readonly modes: readonly number[],
   ) {}
 
-  /** The addresses XDP answers now (the userspace responder leaves them to it). */
+  /** The addresses XDP answers now, both families (the userspace responders leave them to it). */
   answered(): readonly AnnouncedIp[] {
     return this.link === undefined ? [] : (this.current?.slots ?? []);
   }
@@ -131,7 +131,7 @@ export class XdpArpResponder {
       throw unavailable(err);
     }
     try {
-      const insns = encode(xdpArpProgram({ mac: this.mac, addresses: slots.map((ip) => ip.bytes), counterMapFd: map }));
+      const insns = encode(xdpResponderProgram({ mac: this.mac, addresses: slots.map((ip) => ip.bytes), counterMapFd: map }));
       const prog = loadProgram({ type: BpfProgType.xdp, name: 'metallb_l2_arp', expectedAttachType: BpfAttachType.xdp, insns });
       return { prog, map, slots, folded: slots.map(() => 0n) };
     } catch (err) {

@@ -6,7 +6,10 @@ import assert from 'node:assert/strict';
 import { endianness } from 'node:os';
 import { encode, XdpAction } from '../../src/net/ebpf.js';
 import { BpfProgType, BpfAttachType, closeBpfFd, createArrayMap, loadProgram, lookupArrayElem, testRun } from '../../src/net/bpf-syscall.js';
-import { MAX_XDP_ADDRESSES, xdpArpProgram } from '../../src/speaker/l2/xdp-arp.js';
+import { MAX_XDP_ADDRESSES, xdpResponderProgram } from '../../src/speaker/l2/xdp-program.js';
+import { AnnouncedIp } from '../../src/speaker/l2/announced.js';
+import { NdpResponder } from '../../src/speaker/l2/ndp-responder.js';
+import { icmpv6ChecksumValid } from '../../src/net/checksum.js';
 
 const skip = process.getuid?.() === 0 ? false : 'needs root (bpf(2))';
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
@@ -32,12 +35,47 @@ const ARPING_OTHER = hex(`
   0000 0000 0000 0a62 004d 0000 0000 0000
   0000 0000 0000 0000 0000`);
 
+// tcpdump -xx on 02:98:00:00:00:01 (fd00:98::1): `ndisc6 fd00:98::1 txd-b` from 02:98:00:00:00:02...
+const NDISC6_SOLICITATION = hex(`
+  3333 ff00 0001 0298 0000 0002 86dd 6009
+  28c0 0020 3aff fe80 0000 0000 0000 0098
+  00ff fe00 0002 ff02 0000 0000 0000 0000
+  0001 ff00 0001 8700 7b4f 0000 0000 fd00
+  0098 0000 0000 0000 0000 0000 0001 0101
+  0298 0000 0002`);
+// ...and the kernel's advertisement (S=1, O=1: ours, like MetalLB's, has O=0).
+const KERNEL_ADVERTISEMENT = hex(`
+  0298 0000 0002 0298 0000 0001 86dd 6000
+  0000 0020 3aff fd00 0098 0000 0000 0000
+  0000 0000 0001 fe80 0000 0000 0000 0098
+  00ff fe00 0002 8800 19bc 6000 0000 fd00
+  0098 0000 0000 0000 0000 0000 0001 0201
+  0298 0000 0001`);
+const V6 = hex('fd000098000000000000000000000001');
+
+/** What the userspace responder sends for `frame` (through a fake transport). */
+function userspaceAdvertisement(frame: Buffer): Buffer | undefined {
+  const ip = new AnnouncedIp('fd00:98::1', 6, V6, { requestsReceived: 0, responsesSent: 0, gratuitousSent: 0 });
+  ip.holders.set('test', 'all');
+  ip.recompute();
+  let sent: Buffer | undefined;
+  const r = new NdpResponder('txd-a', 2, OUR_MAC, {
+    lookupV4: () => undefined,
+    lookupV6: (f, o) => (f.subarray(o, o + 16).equals(V6) ? ip : undefined),
+    dropped: () => undefined,
+    traceAnswer: undefined,
+  });
+  r.attach(() => ({ send: (b, o, l) => void (sent = Buffer.from(b.subarray(o, o + l))), sendBatch: () => 0, close: () => undefined }));
+  r.handleFrame(Buffer.from(frame), frame.length);
+  return sent;
+}
+
 function load(addresses: readonly Buffer[], counterMapFd?: number): number {
   return loadProgram({
     type: BpfProgType.xdp,
     name: 'txd_arp',
     expectedAttachType: BpfAttachType.xdp,
-    insns: encode(xdpArpProgram({ mac: OUR_MAC, addresses, counterMapFd })),
+    insns: encode(xdpResponderProgram({ mac: OUR_MAC, addresses, counterMapFd })),
   });
 }
 
@@ -152,6 +190,69 @@ test(`the most addresses a program takes (${MAX_XDP_ADDRESSES}) load, and the la
   } finally {
     closeBpfFd(map);
   }
-  assert.throws(() => xdpArpProgram({ mac: OUR_MAC, addresses: [...many, hex('0a620001')] }), /at most 4096 addresses/);
-  assert.throws(() => xdpArpProgram({ mac: OUR_MAC, addresses: [ANNOUNCED[0]!, ANNOUNCED[0]!] }), /10\.98\.0\.9 listed twice/);
+  assert.throws(() => xdpResponderProgram({ mac: OUR_MAC, addresses: [...many, hex('0a620001')] }), /at most 4096 addresses/);
+  assert.throws(() => xdpResponderProgram({ mac: OUR_MAC, addresses: [ANNOUNCED[0]!, ANNOUNCED[0]!] }), /10\.98\.0\.9 listed twice/);
+});
+
+test('a captured solicitation for an announced IPv6 address becomes the userspace responder\'s advertisement (XDP_TX)', { skip }, () => {
+  withProgram([ANNOUNCED[0]!, hex('fd000098000000000000000000000009'), V6], (fd) => {
+    const r = testRun(fd, NDISC6_SOLICITATION);
+    assert.equal(r.retval, XdpAction.tx);
+    const expected = userspaceAdvertisement(NDISC6_SOLICITATION)!;
+    assert.equal(r.data.toString('hex'), expected.toString('hex'));
+    // Which is the kernel's own, but for the O flag (and so the checksum).
+    const kernelButO = Buffer.from(KERNEL_ADVERTISEMENT);
+    kernelButO[58] = 0x40;
+    assert.equal(r.data.subarray(0, 56).toString('hex'), kernelButO.subarray(0, 56).toString('hex'));
+    assert.equal(r.data.subarray(58).toString('hex'), kernelButO.subarray(58).toString('hex'));
+    assert.ok(icmpv6ChecksumValid(r.data, 54, 32, r.data.subarray(22, 38), r.data.subarray(38, 54)), 'the checksum is right');
+    // A unicast solicitation (neighbour unreachability detection) is answered alike.
+    const unicast = Buffer.from(NDISC6_SOLICITATION);
+    OUR_MAC.copy(unicast, 0);
+    V6.copy(unicast, 38);
+    fixChecksum(unicast);
+    const u = testRun(fd, unicast);
+    assert.equal(u.retval, XdpAction.tx);
+    assert.equal(u.data.toString('hex'), userspaceAdvertisement(unicast)!.toString('hex'));
+  });
+});
+
+function fixChecksum(frame: Buffer): void {
+  frame.writeUInt16BE(0, 56);
+  let sum = 32 + 58;
+  for (let o = 22; o < 86; o += 2) sum += frame.readUInt16BE(o);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  frame.writeUInt16BE(~sum & 0xffff, 56);
+}
+
+test('solicitations XDP does not answer pass unchanged (userspace knows every rule)', { skip }, () => {
+  withProgram([ANNOUNCED[1]!, V6], (fd) => {
+    const edit = (at: number, bytes: number[], fix = true) => {
+      const f = modified(NDISC6_SOLICITATION, at, bytes);
+      if (fix) fixChecksum(f);
+      return f;
+    };
+    const other = hex('fd000098000000000000000000000077');
+    const cases: [string, Buffer][] = [
+      ['a target nobody announces', edit(62, [...other])],
+      ['a bad checksum', edit(56, [0x12, 0x34], false)],
+      ['hop limit 64', edit(21, [64])],
+      ['code 1', edit(55, [1])],
+      ['an advertisement', KERNEL_ADVERTISEMENT],
+      ['no source link-layer option (a nonce option instead)', edit(78, [14, 1])],
+      ['from :: (duplicate address detection)', edit(22, Array(16).fill(0))],
+      ['a longer message (two options)', Buffer.concat([edit(18, [0, 40]), Buffer.alloc(8)])],
+      ['cut short (85 bytes)', NDISC6_SOLICITATION.subarray(0, 85)],
+      ['a hop-by-hop header first', edit(20, [0])],
+    ];
+    for (const [what, frame] of cases) {
+      const r = testRun(fd, frame);
+      assert.equal(r.retval, XdpAction.pass, what);
+      assert.equal(r.data.toString('hex'), frame.toString('hex'), `${what}: unchanged`);
+    }
+    // And the IPv4 address is still answered by ARP in the same program.
+    assert.equal(testRun(fd, ARPING_REQUEST).retval, XdpAction.tx);
+  });
+  // A program with IPv6 addresses only passes ARP.
+  withProgram([V6], (fd) => assert.equal(testRun(fd, ARPING_REQUEST).retval, XdpAction.pass));
 });
