@@ -27,7 +27,11 @@ export function frrBgpdConfig(spec: RouterSpec): string {
     L.push(` neighbor ${n.address} description ${n.name}`);
     if (n.passive ?? true) L.push(` neighbor ${n.address} passive`);
     else L.push(` neighbor ${n.address} timers connect 1`);
-    if (n.password) L.push(` neighbor ${n.address} password ${n.password}`);
+    if (n.password) {
+      // FRR's `neighbor X password` is one word: bgpd refuses the line and the neighbor would run without a key.
+      if (/\s/.test(n.password)) throw new Error(`FRR cannot take the password of neighbor ${n.name}: it contains white space`);
+      L.push(` neighbor ${n.address} password ${n.password}`);
+    }
     if (n.multihop !== undefined && n.asn !== spec.asn) L.push(` neighbor ${n.address} ebgp-multihop ${n.multihop}`);
     if (n.holdTime !== undefined) L.push(` neighbor ${n.address} timers ${Math.max(1, Math.floor(n.holdTime / 3))} ${n.holdTime}`);
     if (n.bfd) L.push(` neighbor ${n.address} bfd profile ${FRR_BFD_PROFILE}`);

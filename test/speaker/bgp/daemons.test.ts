@@ -115,18 +115,20 @@ for (const daemon of DAEMONS) {
 
     it('TCP-MD5 password: sessions over IPv4 and IPv6 establish with the right key, never with a wrong one', async () => {
       const [n1, n2] = net.nodes as [typeof net.nodes[0], typeof net.nodes[0]];
+      // FRR's `neighbor X password` takes one word (a key with a space is "No such command"); BIRD and GoBGP take any.
+      const v6Key = daemon === 'frr' ? 'v6-s3cret' : 'v6 s3cret';
       const r = await router('md5', {
         asn: 64500, routerId: net.router.ipv4,
         neighbors: [
           { name: 'node1', address: n1.ipv4, asn: 64512, password: 'metallb-s3cret' },
-          { name: 'node1v6', address: n1.ipv6, asn: 64512, password: 'v6-s3cret' },
-          { name: 'node2', address: n2.ipv6, asn: 64512, password: 'other key' },
+          { name: 'node1v6', address: n1.ipv6, asn: 64512, password: v6Key },
+          { name: 'node2', address: n2.ipv6, asn: 64512, password: 'other-key' },
         ],
       });
       const [good, bad] = await Promise.all([node(0), node(1)]);
       await good.request('peers', { peers: [
         { name: 'router', peerAddress: net.router.ipv4, myASN: 64512, peerASN: 64500, password: 'metallb-s3cret' },
-        { name: 'router6', peerAddress: net.router.ipv6, myASN: 64512, peerASN: 64500, password: 'v6-s3cret' },
+        { name: 'router6', peerAddress: net.router.ipv6, myASN: 64512, peerASN: 64500, password: v6Key },
       ] });
       await good.request('ads', { peer: 'router', ads: [{ prefix: '10.96.3.1/32' }] });
       await good.request('ads', { peer: 'router6', ads: [{ prefix: 'fd00:96:3::1/128' }] });
