@@ -191,7 +191,8 @@ async function addServices(b: Bench, from: number, to: number): Promise<void> {
     }
   }));
   b.services = to;
-  await heal(b, 300_000);
+  // Creating a thousand Services on a saturated machine takes minutes.
+  await heal(b, 900_000);
   // kube-proxy programs the addresses on the nodes on its own schedule: wait until a sample answers through node1.
   const sample = [...new Set([from, to - 1, ...Array.from({ length: 3 }, () => from + Math.floor(Math.random() * (to - from)))])];
   for (const i of sample) {
@@ -257,33 +258,68 @@ async function serfHealed(b: Bench): Promise<void> {
 
 // ---------------------------------------------------------------- trials
 
-/** From the new owner's speaker log: when it declared node1 dead and when it announced `ip`, ms after t0. */
-async function speakerTimeline(b: Bench, node: string, ip: string, t0: number): Promise<string> {
+/** Where the time of one failover went, in ms after the cut, from the new owner's speaker log. */
+interface Timeline {
+  /** The gossip thread declared node1 dead (with a plan: its own clock; without: when the main thread logged it). */
+  dead?: number;
+  /** With a takeover plan: the gossip thread handed the frames to the kernel; the main thread heard; the announcer took the Services. */
+  planSent?: number;
+  planHeard?: number;
+  planApplied?: number;
+  planServices?: number;
+  /** The main thread's own takeover pass (what no plan covered) ended. */
+  passEnd?: number;
+  /** The announcer logged the address announced (after its own gratuitous frames left). */
+  announced?: number;
+  notes: string[];
+}
+
+async function speakerTimeline(b: Bench, node: string, ip: string, t0: number): Promise<Timeline> {
+  const tl: Timeline = { notes: [] };
   const pods = (await b.lab.pods('metallb-system', 'component=speaker')).filter((p) => (p.spec as { nodeName?: string } | undefined)?.nodeName === node);
-  if (pods.length === 0) return '';
+  if (pods.length === 0) return tl;
   const r = await b.lab.kubectl(['logs', '-n', 'metallb-system', pods[0]!.metadata.name, '--since=60s']);
-  let failed: number | undefined;
-  let announcedAt: number | undefined;
-  const notes: string[] = [];
   for (const line of r.stdout.split('\n')) {
     try {
-      const l = JSON.parse(line) as { ts?: string; msg?: string; member?: string; ip?: string; suspectedForMs?: number; confirmations?: number };
+      const l = JSON.parse(line) as {
+        ts?: string; msg?: string; member?: string; ip?: string; suspectedForMs?: number; confirmations?: number;
+        detectedAt?: number; sentMs?: number; heardMs?: number; appliedMs?: number; services?: number; passMs?: number;
+      };
       const t = l.ts ? Date.parse(l.ts) - t0 : -1;
       if (t < 0 || t > 60_000) continue;
-      if (l.member === 'node1' && /suspect timeout reached/.test(l.msg ?? '')) notes.push(`suspected for ${l.suspectedForMs} ms, ${l.confirmations} confirmations`);
-      if (l.member === 'node1' && /not accusing it yet/.test(l.msg ?? '')) notes.push(`fast path withheld at +${t} ms`);
-      if (failed === undefined && l.member === 'node1' && /member failed|node1 left/.test(l.msg ?? '')) failed = t;
-      if (announcedAt === undefined && l.ip === ip && /announcing service IP/.test(l.msg ?? '')) announcedAt = t;
+      if (l.member === 'node1' && /suspect timeout reached/.test(l.msg ?? '')) tl.notes.push(`suspected for ${l.suspectedForMs} ms, ${l.confirmations} confirmations`);
+      if (l.member === 'node1' && /not accusing it yet/.test(l.msg ?? '')) tl.notes.push(`fast path withheld at +${t} ms`);
+      if (l.member === 'node1' && /^takeover plan: frames sent/.test(l.msg ?? '') && l.detectedAt !== undefined && tl.planSent === undefined) {
+        tl.dead = l.detectedAt - t0;
+        tl.planSent = tl.dead + (l.sentMs ?? 0);
+        tl.planHeard = tl.dead + (l.heardMs ?? 0);
+        tl.planApplied = tl.dead + (l.appliedMs ?? 0);
+        tl.planServices = l.services;
+      }
+      if (l.member === 'node1' && /^takeover plan: the gossip thread sent frames of a plan no longer kept/.test(l.msg ?? '')) tl.notes.push('plan sent but no longer kept');
+      if (tl.dead === undefined && l.member === 'node1' && /member failed|node1 left/.test(l.msg ?? '')) tl.dead = t;
+      if (tl.passEnd === undefined && l.member === 'node1' && /took over services ahead of their reconciles/.test(l.msg ?? '')) tl.passEnd = t;
+      if (tl.announced === undefined && l.ip === ip && /announcing service IP/.test(l.msg ?? '')) tl.announced = t;
     } catch {
       /* not JSON */
     }
   }
-  return `${node}: node1 dead at +${failed ?? '?'} ms, ${ip} announced at +${announcedAt ?? '?'} ms${notes.length ? ` (${notes.join('; ')})` : ''}`;
+  return tl;
+}
+
+const ms = (x: number | undefined): string => (x === undefined ? '?' : `+${Math.round(x)}`);
+
+function describeTimeline(node: string, ip: string, tl: Timeline): string {
+  const plan = tl.planSent !== undefined
+    ? `takeover plan (${tl.planServices} services): frames sent ${ms(tl.planSent)}, main thread heard ${ms(tl.planHeard)}, announcer updated ${ms(tl.planApplied)}`
+    : 'no takeover plan';
+  return `${node}: node1 dead ${ms(tl.dead)}; ${plan}; ${tl.passEnd !== undefined ? `main pass done ${ms(tl.passEnd)}; ` : ''}${ip} announced by the announcer ${ms(tl.announced)}${tl.notes.length ? ` (${tl.notes.join('; ')})` : ''}`;
 }
 
 interface CutResult {
   ours: number;
   expected: boolean;
+  timeline: Timeline;
   keepalived?: number;
   serf?: number;
 }
@@ -314,8 +350,9 @@ async function cutTrial(b: Bench, withSerf: boolean): Promise<CutResult> {
       }
       const t1 = prober.first(t0, (x) => x !== 'node1')!;
       const body = prober.answers.find((a) => a.t === t1)!.body;
-      if (flag('--verbose')) out(`  trial: ${ip} answered through ${body} at +${t1 - t0} ms; ${await speakerTimeline(b, body, ip, t0)}`);
-      return { ours: t1 - t0, expected: body === expected, ...(kaProber ? { keepalived: kaProber.first(t0, (x) => x !== 'node1')! - t0 } : {}), ...(serf !== undefined ? { serf } : {}) };
+      const timeline = await speakerTimeline(b, body, ip, t0);
+      if (flag('--verbose')) out(`  trial: ${ip} answered through ${body} at +${t1 - t0} ms; ${describeTimeline(body, ip, timeline)}`);
+      return { ours: t1 - t0, expected: body === expected, timeline, ...(kaProber ? { keepalived: kaProber.first(t0, (x) => x !== 'node1')! - t0 } : {}), ...(serf !== undefined ? { serf } : {}) };
     } finally {
       await setCable(b, 'node1', 'up');
     }
@@ -380,15 +417,35 @@ async function gracefulTrial(b: Bench): Promise<number> {
 
 const ratio = (ours: number[], theirs: number[]): string => (theirs.length && ours.length ? `${(quantile(ours, 0.5) / quantile(theirs, 0.5)).toFixed(2)}×` : 'n/a');
 
+/** Each phase's median over the trials that logged it (n of N when some did not). */
+function phases(tls: readonly Timeline[], answers: readonly number[]): string {
+  const phase = (label: string, pick: (t: Timeline) => number | undefined): string | undefined => {
+    const xs = tls.map(pick).filter((x): x is number => x !== undefined);
+    if (xs.length === 0) return undefined;
+    return `${label} ${Math.round(quantile(xs, 0.5))}${xs.length < tls.length ? ` (${xs.length}/${tls.length})` : ''}`;
+  };
+  return [
+    phase('node1 declared dead', (t) => t.dead),
+    phase('plan frames sent', (t) => t.planSent),
+    phase('main thread heard', (t) => t.planHeard),
+    phase('announcer took the plan', (t) => t.planApplied),
+    phase('main pass done', (t) => t.passEnd),
+    phase('address announced by the main thread', (t) => t.announced),
+    `first answer ${Math.round(quantile([...answers], 0.5))}`,
+  ].filter((x) => x !== undefined).join(', ');
+}
+
 async function series(b: Bench, cutTrials: number, gracefulTrials: number, serfTrials: number): Promise<void> {
   const ours: number[] = [];
   const ka: number[] = [];
   const serf: number[] = [];
+  const timelines: Timeline[] = [];
   let wrong = 0;
   for (let k = 0; k < cutTrials; k++) {
     try {
       const r = await cutTrial(b, k < serfTrials);
       ours.push(r.ours);
+      timelines.push(r.timeline);
       if (!r.expected) wrong++;
       if (r.keepalived !== undefined) ka.push(r.keepalived);
       if (r.serf !== undefined) serf.push(r.serf);
@@ -402,6 +459,7 @@ async function series(b: Bench, cutTrials: number, gracefulTrials: number, serfT
   }
   const n = b.services;
   out(`metallb-ts, ${n} address(es) on node1, cable cut → first answer through the new owner: ${stats(ours)}${wrong ? ` (${wrong} first answered by another node than the election's)` : ''}`);
+  if (timelines.length) out(`  where the time went (median ms after the cut): ${phases(timelines, ours)}`);
   if (ka.length) out(`keepalived (VRRPv3, advert_int 0.01), 1 VIP, the same cuts → first answer through the backup: ${stats(ka)}; metallb-ts/keepalived median ratio ${ratio(ours, ka)}`);
   if (serf.length) out(`serf (memberlist LAN timing, MetalLB's), the same cuts → node2's agent marks node1 failed: ${stats(serf)}; metallb-ts failover is ${(quantile(serf, 0.5) / quantile(ours, 0.5)).toFixed(0)}× faster (median)`);
   const graceful: number[] = [];
@@ -522,7 +580,8 @@ export async function runFailoverBench(): Promise<void> {
       const t = Date.now();
       await addServices(b, 1, many);
       out(`(${many} Services created and announced by node1 in ${((Date.now() - t) / 1000).toFixed(1)} s)`);
-      if (trials > 0) await series(b, opt('--many-trials', Math.max(5, Math.round(trials / 2))), opt('--graceful-trials', 3), 0);
+      const manyTrials = opt('--many-trials', Math.max(5, Math.round(trials / 2)));
+      if (manyTrials > 0) await series(b, manyTrials, opt('--graceful-trials', 3), 0);
     }
     if (soakSeconds > 0) await soak(b, soakSeconds);
   } finally {

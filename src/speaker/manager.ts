@@ -317,7 +317,7 @@ export class Speaker {
       const planned = this.planner?.planned(report.planId, report.member, report.keys);
       if (planned) taken.push(...this.pipeline.applyPlanned(planned));
       const timing = { detectedAt: report.detectedAt, sentMs: report.sentAt - report.detectedAt, heardMs: heard - report.detectedAt, appliedMs: Date.now() - report.detectedAt };
-      if (planned) this.log.info({ member, planId: report.planId, services: report.keys.length, frames: report.frames, ...timing, ...(report.errors.length ? { errors: report.errors } : {}) }, 'takeover plan: frames sent by the gossip thread, services announced');
+      if (planned) this.log.info({ member, planId: report.planId, services: report.keys.length, applied: taken.length, frames: report.frames, ...timing, ...(report.errors.length ? { errors: report.errors } : {}) }, 'takeover plan: frames sent by the gossip thread, services announced');
       else this.log.warn({ member, planId: report.planId, services: report.keys.length, ...timing }, 'takeover plan: the gossip thread sent frames of a plan no longer kept; the reconciles settle those services');
     }
     const keys = [...(this.services?.keys() ?? [])];

@@ -52,7 +52,11 @@ export class TakeoverPlanner {
   private dropQueued = false;
   private timer: unknown;
   private nextId = 1;
-  private readonly published: { id: number; byMember: Map<string, Map<string, PlannedTakeover[]>> }[] = [];
+  /** Counts changes: each Service's last change, the last change of everything, and each plan's, by this count. */
+  private seq = 0;
+  private readonly changedAt = new Map<string, number>();
+  private allChangedAt = 0;
+  private readonly published: { id: number; seq: number; byMember: Map<string, Map<string, PlannedTakeover[]>> }[] = [];
   private stopped = false;
   private readonly timers: NonNullable<TakeoverPlannerDeps['timers']>;
 
@@ -63,6 +67,7 @@ export class TakeoverPlanner {
   /** The Service `key` (or its endpoints) changed. */
   touch(key: string): void {
     if (this.stopped) return;
+    this.changedAt.set(key, ++this.seq);
     this.dirty.add(key);
     if (!this.dropAllPending) this.dropsPending.add(key);
     this.queueDrop();
@@ -72,6 +77,7 @@ export class TakeoverPlanner {
   /** Something every Service's plan depends on changed (nodes, config, membership, interfaces). */
   touchAll(): void {
     if (this.stopped) return;
+    this.allChangedAt = ++this.seq;
     this.allDirty = true;
     this.dropAllPending = true;
     this.dropsPending.clear();
@@ -116,12 +122,17 @@ export class TakeoverPlanner {
     this.d.publish(this.build([...live].sort()));
   }
 
-  /** The planned takeovers of a published plan for `member`, restricted to `keys`; undefined when not kept. */
+  /**
+   * The planned takeovers of a published plan for `member`, restricted to `keys` and to the Services unchanged since
+   * the plan was made (a changed one is left to the main thread's own pass, on what it knows now); undefined when
+   * the plan is not kept.
+   */
   planned(planId: number, member: string, keys: readonly string[]): PlannedTakeover[] | undefined {
     const plan = this.published.find((p) => p.id === planId);
     const byKey = plan?.byMember.get(member);
-    if (!byKey) return undefined;
-    return keys.flatMap((k) => byKey.get(k) ?? []);
+    if (!plan || !byKey) return undefined;
+    if (this.allChangedAt > plan.seq) return [];
+    return keys.filter((k) => (this.changedAt.get(k) ?? 0) <= plan.seq).flatMap((k) => byKey.get(k) ?? []);
   }
 
   stop(): void {
@@ -162,8 +173,11 @@ export class TakeoverPlanner {
       members[member] = { keys, batches };
     }
     const id = this.nextId++;
-    this.published.push({ id, byMember });
+    this.published.push({ id, seq: this.seq, byMember });
     if (this.published.length > KEPT_PLANS) this.published.shift();
+    // Changes older than every kept plan tell nothing any more.
+    const oldest = this.published[0]!.seq;
+    for (const [k, at] of this.changedAt) if (at <= oldest) this.changedAt.delete(k);
     return { id, self: this.d.myNode, live, members };
   }
 

@@ -333,6 +333,19 @@ test('planner: a changed Service is dropped from the gossip thread\'s plan in th
   h.planner.touch(deletedKey);
   h.timers.fn!();
   assert.ok(Object.values(h.published[2]!.members).every((m) => !m.keys.includes(deletedKey)));
+
+  // A report of that plan after a change: the main thread does not apply the changed Service's old announcement.
+  const plan = h.published[2]!;
+  const [member, mp] = Object.entries(plan.members).find(([, m]) => m.keys.length >= 2)!;
+  assert.equal(h.planner.planned(plan.id, member, mp.keys)!.length, mp.keys.length);
+  h.planner.touch(mp.keys[0]!);
+  assert.deepEqual(h.planner.planned(plan.id, member, mp.keys)!.map((x) => x.announcement.key), mp.keys.slice(1));
+  h.planner.touchAll();
+  assert.deepEqual(h.planner.planned(plan.id, member, mp.keys), []);
+  h.timers.fn!();
+  const next = h.published.at(-1)!;
+  assert.ok(next.id > plan.id);
+  assert.equal(h.planner.planned(next.id, member, next.members[member]!.keys)!.length, next.members[member]!.keys.length, 'the new plan covers them again');
 });
 
 test('planner: nodes, config, membership or interfaces changing drop the whole plan at once and plan everything again', async () => {
