@@ -342,7 +342,15 @@ async function cutTrial(b: Bench, withSerf: boolean): Promise<CutResult> {
     const t0 = Date.now();
     await setCable(b, 'node1', 'down');
     try {
-      await until('an answer through the new owner', () => prober.first(t0, (x) => x !== 'node1') !== undefined && (!kaProber || kaProber.first(t0, (x) => x !== 'node1') !== undefined), 60_000, 10);
+      try {
+        await until('an answer through the new owner', () => prober.first(t0, (x) => x !== 'node1') !== undefined && (!kaProber || kaProber.first(t0, (x) => x !== 'node1') !== undefined), 60_000, 10);
+      } catch (err) {
+        // What each candidate did, and what the client believes, before the cable comes back.
+        const neigh = await runCmd('ip', ['-n', b.plan.client.netns, 'neigh', 'show', ip]);
+        out(`  failed trial: ${ip} (the election's ${expected}); client neighbour entry: ${neigh.stdout.trim() || '(none)'}; last answers ${JSON.stringify(prober.answers.slice(-2))}`);
+        for (const n of ['node2', 'node3']) out(`    ${describeTimeline(n, ip, await speakerTimeline(b, n, ip, t0))}`);
+        throw err;
+      }
       let serf: number | undefined;
       if (withSerf) {
         await until('serf on node2 marks node1 failed', async () => (await serfStatus(b, 2, 'serf-node1')) === 'failed', 60_000, 50);

@@ -17,7 +17,7 @@ import { IFF_BROADCAST, IFF_UP, type LinkInfo } from '../../src/speaker/l2/inter
 import { MulticastMemberships } from '../../src/speaker/l2/multicast.js';
 import { electL2, shouldAnnounceL2 } from '../../src/speaker/l2/election.js';
 import { TakeoverPlanHolder, type TakeoverPlan, type TakeoverReport } from '../../src/speaker/l2/takeover-plan.js';
-import { TakeoverSender, type FrameSink } from '../../src/speaker/l2/takeover-sender.js';
+import { attachTakeoverSender, TakeoverSender, type FrameSink } from '../../src/speaker/l2/takeover-sender.js';
 import { TakeoverPlanner, type TakeoverPlannerDeps } from '../../src/speaker/takeover-planner.js';
 import { SpeakerList, type MemberlistLike } from '../../src/speaker/membership.js';
 import { allowsSharedIP, isLocalPolicy, serviceLabels } from '../../src/speaker/service-facts.js';
@@ -150,6 +150,29 @@ test('sender: sockets opened with the plan, one batch per interface at the death
   s.close();
   s.setPlan(samplePlan(4));
   assert.equal(s.onDeath('node1', ['node2', 'node3']), undefined, 'closed: nothing is sent');
+});
+
+test('attachTakeoverSender: the engine\'s leave event sends with the members alive or suspect after it, and reports before later listeners', () => {
+  const engine = new EventEmitter() as EventEmitter & { members(): { name: string; state: string }[] };
+  const states: Record<string, string> = { node1: 'dead', node2: 'alive', node3: 'suspect', node4: 'left' };
+  engine.members = () => Object.entries(states).map(([name, state]) => ({ name, state }));
+  const sinks = new Sinks();
+  const order: string[] = [];
+  const reports: TakeoverReport[] = [];
+  const sender = attachTakeoverSender(engine, (r) => {
+    order.push('report');
+    reports.push(r);
+  }, undefined, sinks.open);
+  engine.on('leave', () => order.push('leave forwarded'));
+  engine.emit('leave', { name: 'node1' });
+  assert.deepEqual(reports, [], 'no plan: nothing');
+  sender.setPlan(samplePlan());
+  states.node4 = 'dead';
+  engine.emit('leave', { name: 'node1' });
+  assert.deepEqual(order, ['leave forwarded', 'report', 'leave forwarded']);
+  assert.deepEqual(reports[0]!.live, ['node2', 'node3']);
+  assert.deepEqual(reports[0]!.keys, ['ns/a', 'ns/b']);
+  assert.equal(sinks.sent.length, 2);
 });
 
 // ---------------------------------------------------------------- the pipeline's plan against today's path
