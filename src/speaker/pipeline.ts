@@ -174,13 +174,16 @@ export class AnnouncePipeline {
   takeOver(keys: Iterable<string>, inputs: (key: string) => ServiceInputs): string[] {
     if (!this.config) return [];
     const taken: string[] = [];
+    const settled = (h: ProtocolHandler, key: string): boolean => this.announcedBy(h.protocol, key).length > 0 || this.takenOver.get(h.protocol)?.has(key) === true;
     for (const key of keys) {
       try {
+        // Announced already (a takeover plan took it): no need to gather its inputs and decide.
+        if (this.d.handlers.every((h) => !h.takesOverEarly || settled(h, key))) continue;
         const d = this.decide(key, inputs(key));
         if (!('announce' in d) || d.ipsChanged) continue;
         const a = d.announce;
         for (const h of this.d.handlers) {
-          if (!h.takesOverEarly || this.announcedBy(h.protocol, key).length > 0 || this.takenOver.get(h.protocol)?.has(key)) continue;
+          if (!h.takesOverEarly || settled(h, key)) continue;
           if (!h.shouldAnnounce(a).announce) continue;
           const r = h.setBalancer(a);
           if (r instanceof Promise) r.catch(() => undefined); // the reconcile that follows reports failures
