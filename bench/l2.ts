@@ -236,7 +236,7 @@ export async function runL2Bench(requests = Number(process.env['BENCH_L2_REQUEST
         row('kernel (node address)', f.wireArp.kernel, n),
         ratio(f.wireArp.ours, f.wireArp.kernel),
         "  NDP (ndisc6), on the client's wire (solicitation sent -> advertisement received):\n",
-        row('metallb-ts', f.wireNdp.ours, n),
+        row(ours, f.wireNdp.ours, n),
         row('kernel (node address)', f.wireNdp.kernel, n),
         ratio(f.wireNdp.ours, f.wireNdp.kernel),
         '  inside the announcer, from the kernel\'s receive timestamp of the request:\n',
@@ -246,12 +246,12 @@ export async function runL2Bench(requests = Number(process.env['BENCH_L2_REQUEST
       process.stdout.write(out.join(''));
     };
 
-    // 0. ARP answered by XDP (NDP still in userspace).
+    // 0. ARP and NDP answered by XDP.
     let call = await startHost([], 'auto');
     await call('set', { name: 'bench/vip4', ip: SERVICE_V4, interfaces: 'all' });
     const attached = await call<{ name: string; mode: string }[]>('xdp');
     if (attached.length === 0) process.stdout.write(`Reply latency with XDP: skipped (XDP could not be attached: see the announcer's log)\n`);
-    else report(`Reply latency, ARP answered in the kernel by XDP (${attached.map((a) => `${a.name}: ${a.mode} mode`).join(', ')}; NDP in userspace):`, await latency(call), 'metallb-ts (XDP)');
+    else report(`Reply latency, ARP and NDP answered in the kernel by XDP (${attached.map((a) => `${a.name}: ${a.mode} mode`).join(', ')}):`, await latency(call), 'metallb-ts (XDP)');
     await call('close').catch(() => undefined);
 
     // 1. Latency, with the announcer scheduled like any process (as MetalLB's manifests run the speaker).
