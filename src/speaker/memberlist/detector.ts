@@ -28,6 +28,8 @@ export interface ReachCheck {
   result: ReachResult;
   /** Checks made before this one during the same silence (0 for the first). */
   round?: number;
+  /** Others asked to ping the member (memberlist's ping-req) along with this check. */
+  indirect?: IndirectRound;
 }
 
 /**
@@ -43,6 +45,26 @@ export function recheckAfterMs(t: Pick<FastPathTiming, 'reachRecheckMs'>, round 
   return t.reachRecheckMs * 2 ** Math.min(Math.max(0, round), RECHECK_BACKOFF_DOUBLINGS);
 }
 
+/**
+ * SWIM's indirect probe, on the fast path: our failure to reach a host says nothing about the others' paths to it (a
+ * broken cable between two switches, a firewall rule), so along with our own check we ask a few members to ping it for
+ * us. A relayed ack refutes the silence (the member is alive, only our path is broken). Its absence confirms the
+ * silence only once the deadline has passed AND every relay that can nack has (it pinged and waited its own probe
+ * timeout): a nack alone comes too early (5 ms with our timing, which a busy member misses while its ack is on the
+ * way), and a relay that sent nothing by the deadline was not running, which proves nothing, until `giveUpAt`.
+ */
+export interface IndirectRound {
+  /** Members asked; 0 when there was nobody to ask. */
+  peers: number;
+  /** Of those, how many will nack (memberlist protocol ≥ 4). */
+  expectedNacks: number;
+  nacks: number;
+  /** No relayed ack by then: none is coming, if the relays have said they tried. */
+  deadline: number;
+  /** No relayed ack by then: none is coming, whatever the relays said. */
+  giveUpAt: number;
+}
+
 export interface FastPathTiming {
   /** Silence after which the member's host is checked. */
   reachCheckAfterMs: number;
@@ -54,7 +76,8 @@ export interface FastPathTiming {
   suspectAfterSilenceMs: number;
 }
 
-export type FastPathAction = 'none' | 'check' | 'accuse';
+/** `ask`: our check failed; ask others to ping it (an IndirectRound) before accusing. */
+export type FastPathAction = 'none' | 'check' | 'ask' | 'accuse';
 
 /** What to do about one alive member at `now`, given when we last heard from it and its latest check. */
 export function fastPathAction(t: FastPathTiming, now: number, lastHeard: number, check: ReachCheck | undefined): FastPathAction {
@@ -66,8 +89,16 @@ export function fastPathAction(t: FastPathTiming, now: number, lastHeard: number
   switch (check.result) {
     case 'pending':
       return 'none';
-    case 'unreachable':
+    case 'unreachable': {
+      if (silence <= t.suspectAfterSilenceMs) return 'none';
+      const ind = check.indirect;
+      if (!ind) return 'ask';
+      // A relayed ack would have made the member heard after this check started (a new check above).
+      if (ind.peers === 0 || now >= ind.giveUpAt) return 'accuse';
+      return now >= ind.deadline && ind.nacks >= ind.expectedNacks ? 'accuse' : 'none';
+    }
     case 'refused':
+      // The host's own kernel answered: the path works and nothing listens, whatever others would see.
       return silence > t.suspectAfterSilenceMs ? 'accuse' : 'none';
     case 'connected':
     case 'inconclusive':

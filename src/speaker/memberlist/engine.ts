@@ -159,6 +159,7 @@ interface AckWaiter {
   late?: number;
   /** "ip:port" of the probed member: an ack from elsewhere came through a relay (counted as acks_indirect). */
   target?: string;
+  onNack?: () => void;
 }
 
 const nullLogger: MemberlistLogger = { debug() {}, info() {}, warn() {}, error() {} };
@@ -449,15 +450,59 @@ export class MemberlistEngine extends EventEmitter {
   /** The fast path (detector.ts): check a silent member's host, and accuse it when the host does not answer. */
   private fastPath(n: NodeRec, now: number): void {
     const action = fastPathAction(this.t, now, n.lastHeard, n.reach);
-    if (action === 'check') this.checkReach(n);
+    if (action === 'check') {
+      this.checkReach(n);
+      // At once, not after our check fails: the relays' answers are then already on their way.
+      this.askOthers(n, now);
+    } else if (action === 'ask') this.askOthers(n, now);
     else if (action === 'accuse') this.accuseUnreachable(n, now);
+  }
+
+  /**
+   * The fast path's indirect probe (detector.ts IndirectRound): members that can reach n ping it for us. A relayed ack
+   * makes n heard (no accusation); without one by the deadline the accusation goes ahead.
+   */
+  private askOthers(n: NodeRec, now: number): void {
+    const check = n.reach;
+    if (!check || check.indirect) return;
+    const peers = this.pickNodes(this.t.indirectChecks, (p) => p.name !== this.name && p.name !== n.name && p.state === 'alive');
+    // The relay's ping waits on n as ours would: half the silence we tolerate from n (it stretches with the delays
+    // measured from n and with our own lateness, as adaptiveTick's indirect probes do), at least as long as a reach
+    // check of ours; plus the relay's own probe timeout. Relays that did not even nack get twice that.
+    const wait = Math.max(this.tolerance(n, now) / 2, reachTimeoutMs(this.t.reachTimeoutMs, this.health.allowance(now)));
+    const expectedNacks = peers.filter((p) => (p.vsn[1] ?? 0) >= 4).length;
+    const round = { peers: peers.length, expectedNacks, nacks: 0, deadline: now + wait + this.t.probeTimeoutMs, giveUpAt: now + 2 * (wait + this.t.probeTimeoutMs) };
+    check.indirect = round;
+    if (peers.length > 0) {
+      this.count('fast_indirect_rounds');
+      const seq = this.nextSeq();
+      const w: AckWaiter = {
+        acked: false,
+        nacks: 0,
+        target: `${n.ip}:${n.port}`,
+        onAck: () => {
+          this.ackHandlers.delete(seq);
+          this.heard(n.name, performance.now());
+        },
+        onNack: () => void round.nacks++,
+      };
+      this.ackHandlers.set(seq, w);
+      // A late ack is still proof of life for a while.
+      const expire = setTimeout(() => this.ackHandlers.delete(seq), Math.max(1000, this.t.probeIntervalMs * 10));
+      expire.unref?.();
+      const self = ipToBytes(this.advertiseIp);
+      for (const p of peers) {
+        this.sendTo(p, encodeIndirectPing({ SeqNo: seq, Target: n.addr, Port: n.port, Node: n.name, Nack: (p.vsn[1] ?? 0) >= 4, SourceAddr: self, SourcePort: this.advertisePort, SourceNode: this.name }));
+      }
+    }
+    this.fastPath(n, now);
   }
 
   private accuseUnreachable(n: NodeRec, now: number): void {
     if ((n.state !== 'alive' && n.state !== 'suspect') || this.suspicions.get(n.name)?.fast || this.stopped || this.leaving) return;
     this.count('fast_suspicions');
     const r = n.reach;
-    const evidence = { silenceMs: Math.round(now - n.lastHeard), reach: r?.result ?? 'none', waitedMs: r ? Math.round(now - r.startedAt) : 0, timeoutMs: Math.round(r?.timeoutMs ?? 0), rearms: r?.rearms ?? 0 };
+    const evidence = { silenceMs: Math.round(now - n.lastHeard), reach: r?.result ?? 'none', waitedMs: r ? Math.round(now - r.startedAt) : 0, timeoutMs: Math.round(r?.timeoutMs ?? 0), rearms: r?.rearms ?? 0, askedOthers: r?.indirect?.peers ?? 0, nacks: r?.indirect?.nacks ?? 0 };
     this.log.debug({ member: n.name, ...evidence }, 'memberlist: member silent and its host unreachable, suspecting it');
     this.suspectNode({ Incarnation: n.incarnation, Node: n.name, From: this.name }, evidence);
   }
@@ -714,7 +759,10 @@ export class MemberlistEngine extends EventEmitter {
       case MessageType.nackResp: {
         const w = this.ackHandlers.get(decodeNack(body).SeqNo);
         this.count('nacks_received');
-        if (w) w.nacks++;
+        if (w) {
+          w.nacks++;
+          w.onNack?.();
+        }
         return;
       }
       case MessageType.suspect:

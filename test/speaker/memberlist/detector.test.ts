@@ -26,12 +26,32 @@ test('while the check is pending nothing happens, however long the silence', () 
   for (const silence of [11, 20, 500, 10_000]) assert.equal(fastPathAction(t, 1000 + silence, 1000, { startedAt: 1005, result: 'pending' }), 'none');
 });
 
-test('an unreachable or refusing host is accused once the silence passes the floor, not before', () => {
-  for (const result of ['unreachable', 'refused'] as const) {
-    assert.equal(fastPathAction(t, 1020, 1000, { startedAt: 1002, result }), 'none', `${result} at the floor`);
-    assert.equal(fastPathAction(t, 1021, 1000, { startedAt: 1002, result }), 'accuse', `${result} past the floor`);
-    assert.equal(fastPathAction(t, 5000, 1000, { startedAt: 1002, result }), 'accuse');
-  }
+test('a refusing host is accused once the silence passes the floor, not before', () => {
+  assert.equal(fastPathAction(t, 1020, 1000, { startedAt: 1002, result: 'refused' }), 'none', 'at the floor');
+  assert.equal(fastPathAction(t, 1021, 1000, { startedAt: 1002, result: 'refused' }), 'accuse', 'past the floor');
+  assert.equal(fastPathAction(t, 5000, 1000, { startedAt: 1002, result: 'refused' }), 'accuse');
+});
+
+test('a host unreachable from us: others are asked to ping it before it is accused, past the floor', () => {
+  assert.equal(fastPathAction(t, 1020, 1000, { startedAt: 1002, result: 'unreachable' }), 'none', 'at the floor');
+  assert.equal(fastPathAction(t, 1021, 1000, { startedAt: 1002, result: 'unreachable' }), 'ask', 'no one asked yet');
+  // Nobody to ask (a two-member cluster): our own check decides.
+  const alone = { peers: 0, expectedNacks: 0, nacks: 0, deadline: 9999, giveUpAt: 9999 };
+  assert.equal(fastPathAction(t, 1021, 1000, { startedAt: 1002, result: 'unreachable', indirect: alone }), 'accuse');
+});
+
+test('an indirect round: accused after its deadline once every relay nacked, or at its give-up time; never before the deadline', () => {
+  const round = (nacks: number) => ({ peers: 3, expectedNacks: 2, nacks, deadline: 1040, giveUpAt: 1080 });
+  const at = (now: number, nacks: number) => fastPathAction(t, now, 1000, { startedAt: 1002, result: 'unreachable', indirect: round(nacks) });
+  // Every relay nacked early: a nack comes after the relay's probe timeout, a busy member's ack may still be coming.
+  assert.equal(at(1039, 2), 'none');
+  assert.equal(at(1040, 2), 'accuse');
+  // A relay that said nothing was not running: that proves nothing until the give-up time.
+  assert.equal(at(1040, 1), 'none');
+  assert.equal(at(1079, 0), 'none');
+  assert.equal(at(1080, 0), 'accuse');
+  // A relayed ack makes the member heard after the check started: a new check (and round), no accusation.
+  assert.equal(fastPathAction(t, 1090, 1050, { startedAt: 1002, result: 'unreachable', indirect: round(2) }), 'check');
 });
 
 test('a host that answered (or a check we could not time) is checked again only after the recheck interval', () => {
@@ -50,7 +70,8 @@ test('while the host keeps answering a silent member, rechecks back off (its lis
     assert.equal(fastPathAction(t, 1400, 1000, { startedAt: 1000, result, round: 3 }), 'check', result);
   }
   // Backing off never delays an accusation: a host that stops answering is judged on that check's result.
-  assert.equal(fastPathAction(t, 1021, 1000, { startedAt: 1010, result: 'unreachable', round: 9 }), 'accuse');
+  const nobodyElse = { peers: 0, expectedNacks: 0, nacks: 0, deadline: 0, giveUpAt: 0 };
+  assert.equal(fastPathAction(t, 1021, 1000, { startedAt: 1010, result: 'unreachable', round: 9, indirect: nobodyElse }), 'accuse');
   // Connections per second a stalled member's queue takes from one peer, from the first recheck on.
   const perPeer = (seconds: number): number => {
     let at = 0;

@@ -16,7 +16,7 @@ async function counters(a: Agent): Promise<Record<string, number>> {
   return (await a.ask('counters', (x) => x.counters !== undefined)).counters!;
 }
 
-for (const preset of ['lan'] as Array<'fast' | 'lan'>) {
+for (const preset of ['fast', 'lan'] as const) {
   // memberlist's LAN timing probes each of 2 peers every 2 s: hold the partition long enough for several rounds.
   const holdMs = preset === 'fast' ? 6000 : 12_000;
   describe(`indirect probes, ${preset} timing`, { skip: !isRoot && 'needs root (network namespaces)' }, () => {
@@ -44,8 +44,10 @@ for (const preset of ['lan'] as Array<'fast' | 'lan'>) {
       await sleep(holdMs);
       const dropped = lab.partitionDrops();
       assert.ok(dropped > 0, 'the partition dropped nothing: node1 and node2 did not try to talk');
-      assert.deepEqual(eventsAbout(a, 'node2', since).filter((l) => l.event === 'leave'), [], 'node1 declared node2 dead');
-      assert.deepEqual(eventsAbout(b, 'node1', since).filter((l) => l.event === 'leave'), [], 'node2 declared node1 dead');
+      // The verdicts' log lines say which path of the detector decided.
+      const verdicts = (x: Agent): string => x.stderr.split('\n').filter((l) => l.includes('marking member as failed')).slice(-5).join('\n');
+      assert.equal(eventsAbout(a, 'node2', since).filter((l) => l.event === 'leave').length, 0, `node1 declared node2 dead:\n${verdicts(a)}`);
+      assert.equal(eventsAbout(b, 'node1', since).filter((l) => l.event === 'leave').length, 0, `node2 declared node1 dead:\n${verdicts(b)}`);
       assert.equal((await a.members())['node2'], 'alive');
       assert.equal((await b.members())['node1'], 'alive');
       const after3 = await counters(c);
