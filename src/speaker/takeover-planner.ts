@@ -28,9 +28,17 @@ export interface TakeoverPlannerDeps {
   publish(plan: TakeoverPlan | null): void;
   drop(keys: readonly string[] | 'all'): void;
   log: Logger;
-  /** How long after the first change the plan is made again (default 100 ms). */
+  /** How long after the first change the plan is made again (default 250 ms). */
   delayMs?: number;
   timers?: { setTimeout(fn: () => void, ms: number): unknown; clearTimeout(h: unknown): void };
+}
+
+/** One Service's part of the plan, per member whose death gives it to this node: made once per change of it. */
+interface KeyPlan {
+  member: string;
+  planned: PlannedTakeover[];
+  /** Its gratuitous frames, per interface (frame length included, as the announcer keeps ARP and NDP apart). */
+  batches: { ifname: string; frameLength: number; count: number; frames: Uint8Array }[];
 }
 
 const realTimers = {
@@ -42,8 +50,8 @@ const realTimers = {
 const KEPT_PLANS = 8;
 
 export class TakeoverPlanner {
-  /** Per Service, its plan under `plannedLive`. */
-  private readonly byKey = new Map<string, PlannedTakeover[]>();
+  /** Per Service, its plan under `plannedLive` (only Services some death would give to this node). */
+  private readonly byKey = new Map<string, KeyPlan[]>();
   private plannedLive: string | undefined;
   private readonly dirty = new Set<string>();
   private allDirty = true;
@@ -109,8 +117,8 @@ export class TakeoverPlanner {
       this.byKey.delete(key);
       if (!keys.has(key)) continue;
       try {
-        const planned = this.d.plan(key, live);
-        if (planned.length > 0) this.byKey.set(key, planned);
+        const plans = this.planOne(key, live);
+        if (plans.length > 0) this.byKey.set(key, plans);
       } catch (err) {
         // Left out of the plan: the main thread's own takeover pass handles it.
         this.d.log.debug({ service: key, err: (err as Error).message }, 'takeover plan: service left out');
@@ -141,36 +149,52 @@ export class TakeoverPlanner {
     this.timer = undefined;
   }
 
+  /** One Service: who would hand it over, and its frames (the costly part, kept until the Service changes). */
+  private planOne(key: string, live: ReadonlySet<string>): KeyPlan[] {
+    const byMember = new Map<string, PlannedTakeover[]>();
+    for (const p of this.d.plan(key, live)) byMember.set(p.member, [...(byMember.get(p.member) ?? []), p]);
+    const out: KeyPlan[] = [];
+    for (const [member, planned] of byMember) {
+      const addresses = planned.flatMap((p) => this.d.addresses(p));
+      if (addresses.length === 0) continue;
+      const batches = this.d.frames(addresses).map((b) => ({ ifname: b.ifname, frameLength: b.frameLength, count: b.count, frames: b.frames }));
+      out.push({ member, planned, batches: batches.filter((b) => b.count > 0) });
+    }
+    return out;
+  }
+
   private build(live: string[]): TakeoverPlan {
     const byMember = new Map<string, Map<string, PlannedTakeover[]>>();
+    const members: Record<string, MemberPlan> = {};
+    /** Per member, per interface and frame length: the frames of each key in order, and each key's count. */
+    const parts = new Map<string, Map<string, { ifname: string; frameLength: number; frames: Uint8Array[]; counts: number[] }>>();
     for (const key of [...this.byKey.keys()].sort()) {
-      for (const p of this.byKey.get(key)!) {
-        let m = byMember.get(p.member);
-        if (!m) byMember.set(p.member, (m = new Map()));
-        m.set(key, [...(m.get(key) ?? []), p]);
+      for (const kp of this.byKey.get(key)!) {
+        let m = byMember.get(kp.member);
+        if (!m) byMember.set(kp.member, (m = new Map()));
+        m.set(key, kp.planned);
+        let mp = members[kp.member];
+        if (!mp) members[kp.member] = mp = { keys: [], batches: [] };
+        let ifs = parts.get(kp.member);
+        if (!ifs) parts.set(kp.member, (ifs = new Map()));
+        const index = mp.keys.length;
+        mp.keys.push(key);
+        for (const b of kp.batches) {
+          const id = `${b.ifname}/${b.frameLength}`;
+          let part = ifs.get(id);
+          if (!part) ifs.set(id, (part = { ifname: b.ifname, frameLength: b.frameLength, frames: [], counts: [] }));
+          while (part.counts.length < index) part.counts.push(0);
+          part.counts.push(b.count);
+          part.frames.push(b.frames);
+        }
       }
     }
-    const members: Record<string, MemberPlan> = {};
-    for (const [member, byKey] of byMember) {
-      const keys: string[] = [];
-      const entries: PlannedAddress[] = [];
-      const keyOfEntry: number[] = [];
-      for (const [key, planned] of byKey) {
-        const addresses = planned.flatMap((p) => this.d.addresses(p));
-        if (addresses.length === 0) continue;
-        for (const a of addresses) {
-          entries.push(a);
-          keyOfEntry.push(keys.length);
-        }
-        keys.push(key);
+    for (const [member, ifs] of parts) {
+      const mp = members[member]!;
+      for (const part of ifs.values()) {
+        while (part.counts.length < mp.keys.length) part.counts.push(0);
+        mp.batches.push({ ifname: part.ifname, frameLength: part.frameLength, frames: Buffer.concat(part.frames), counts: part.counts });
       }
-      if (keys.length === 0) continue;
-      const batches = this.d.frames(entries).map((b) => {
-        const counts = keys.map(() => 0);
-        b.perEntry.forEach((n, i) => (counts[keyOfEntry[i]!]! += n));
-        return { ifname: b.ifname, frameLength: b.frameLength, frames: b.frames, counts };
-      });
-      members[member] = { keys, batches };
     }
     const id = this.nextId++;
     this.published.push({ id, seq: this.seq, byMember });
@@ -186,7 +210,7 @@ export class TakeoverPlanner {
     this.timer = this.timers.setTimeout(() => {
       this.timer = undefined;
       this.recompute();
-    }, this.d.delayMs ?? 100);
+    }, this.d.delayMs ?? 250);
   }
 
   // Dropped within the turn that saw the change: a death declared meanwhile must not send a changed Service's frames.
