@@ -443,9 +443,13 @@ export class Announcer {
       this.flushQueued = false;
       if (this.closed) return;
       // Only when an address or its interfaces changed: a reconcile's setBalancer mostly repeats what is announced.
-      if (this.filtersDirty) {
-        this.filtersDirty = false;
-        for (const index of new Set([...this.arps.keys(), ...this.ndps.keys()])) this.updateXdp(index);
+      const dirty = this.filtersDirty;
+      this.filtersDirty = false;
+      // The userspace responders take the new set at once (less what XDP answers already), then the gratuitous
+      // frames leave, and only then are the XDP programs generated again (tens of ms for 1,000 addresses: the
+      // verifier), after which the userspace filters leave the kernel's share out again. No address goes
+      // unanswered meanwhile, and a takeover's announcements do not wait for the verifier.
+      if (dirty) {
         for (const r of this.arps.values()) this.refilter(r);
         for (const r of this.ndps.values()) this.refilter(r);
       }
@@ -453,6 +457,11 @@ export class Announcer {
         const due = [...this.immediate];
         this.immediate.clear();
         this.sendGratuitous(due);
+      }
+      if (dirty && this.xdpSetting === 'auto') {
+        for (const index of new Set([...this.arps.keys(), ...this.ndps.keys()])) this.updateXdp(index);
+        for (const r of this.arps.values()) this.refilter(r);
+        for (const r of this.ndps.values()) this.refilter(r);
       }
       this.writeLogs();
     });
