@@ -160,6 +160,16 @@ export class LocalHealth {
   }
 }
 
+/**
+ * Adaptive mode, when a suspicion's time is up: a member heard from since the suspicion began (its silence ended: it
+ * is running, only slowly, and will refute when it gets to it), or within the floor, is held alive rather than
+ * declared dead; its next silence starts a new suspicion. Memberlist's own rule (only a refutation clears a
+ * suspicion) declared a CPU-starved member dead in the soak, 192 ms after it had last spoken during its suspicion.
+ */
+export function suspicionVerdict(now: number, lastHeard: number, suspectedAt: number, floorMs: number): 'hold' | 'fail' {
+  return lastHeard > suspectedAt || now - lastHeard < floorMs ? 'hold' : 'fail';
+}
+
 /** The SYN-ACK timeout of a check started now: the base timeout plus our allowance, capped. */
 export function reachTimeoutMs(baseMs: number, allowanceMs: number, capMs = 1000): number {
   return Math.min(capMs, baseMs + allowanceMs);

@@ -37,7 +37,7 @@ import { labelHeader, makeCompound, removeLabelHeader, type SecurityOptions, unw
 import { encryptOverhead, Keyring } from './security.js';
 import { encodePushPull, MAX_STREAM_BYTES, readStreamMessage, type StreamMessage, wrapStream } from './stream.js';
 import { Awareness, BroadcastQueue, Suspicion } from './suspicion.js';
-import { fastPathAction, LocalHealth, reachErrorResult, reachTimeoutMs, reachTimeoutResult, type ReachCheck } from './detector.js';
+import { fastPathAction, LocalHealth, reachErrorResult, reachTimeoutMs, reachTimeoutResult, type ReachCheck, suspicionVerdict } from './detector.js';
 
 export type MemberState = 'alive' | 'suspect' | 'dead' | 'left';
 
@@ -1091,12 +1091,13 @@ export class MemberlistEngine extends EventEmitter {
   private startSuspicion(n: NodeRec, from: string, k: number, min: number, max: number, fast: Record<string, number | string> | undefined): void {
     const name = n.name;
     const changeTime = n.stateChange;
+    const startedAt = performance.now();
     const timer = new Suspicion(from, k, min, max, (confirmations) => {
       const cur = this.nodes.get(name);
       if (!cur || cur.state !== 'suspect' || cur.stateChange !== changeTime || this.suspicions.get(name)?.timer !== timer) return;
       const now = performance.now();
-      if (this.t.adaptive && now - cur.lastHeard < this.t.suspectAfterSilenceMs) {
-        // It is talking to us right now: hold the verdict, it will refute (it hears the accusation
+      if (this.t.adaptive && suspicionVerdict(now, cur.lastHeard, startedAt, this.t.suspectAfterSilenceMs) === 'hold') {
+        // It has spoken since we suspected it: hold the verdict, it will refute (it hears the accusation
         // with every ping), and the next silence starts a new suspicion.
         this.count('suspicions_held');
         this.suspicions.delete(name);

@@ -1,7 +1,7 @@
 // The fast path's decisions (src/speaker/memberlist/detector.ts), exhaustively over the check states; no clock.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fastPathAction, LocalHealth, RECHECK_BACKOFF_DOUBLINGS, recheckAfterMs, reachErrorResult, reachTimeoutMs, reachTimeoutResult, type ReachResult } from '../../../src/speaker/memberlist/detector.js';
+import { fastPathAction, LocalHealth, RECHECK_BACKOFF_DOUBLINGS, recheckAfterMs, reachErrorResult, reachTimeoutMs, reachTimeoutResult, type ReachResult, suspicionVerdict } from '../../../src/speaker/memberlist/detector.js';
 import { FAST_CONFIG, LAN_CONFIG } from '../../../src/speaker/memberlist/config.js';
 
 const t = { reachCheckAfterMs: 10, reachTimeoutMs: 15, reachRecheckMs: 50, suspectAfterSilenceMs: 20 };
@@ -123,4 +123,15 @@ test('a check waits its base timeout plus the allowance, capped', () => {
   assert.equal(reachTimeoutMs(10, 35), 45);
   assert.equal(reachTimeoutMs(10, 5000), 1000);
   assert.equal(reachTimeoutMs(10, 5000, 200), 200);
+});
+
+test('a suspicion whose time is up holds a member heard since it began or within the floor, and fails a silent one', () => {
+  // Suspected at 1000 (floor 20 ms), verdict at 1331.
+  assert.equal(suspicionVerdict(1331, 995, 1000, 20), 'fail', 'silent since before the suspicion');
+  assert.equal(suspicionVerdict(1331, 1000, 1000, 20), 'fail', 'last heard exactly when suspected');
+  assert.equal(suspicionVerdict(1331, 1192, 1000, 20), 'hold', 'spoke during the suspicion (the soak: silent 139 ms at the verdict)');
+  assert.equal(suspicionVerdict(1331, 1320, 1000, 20), 'hold', 'talking right now');
+  // A short (fast-path) suspicion: only silence since before it counts against the member.
+  assert.equal(suspicionVerdict(1003, 970, 1000, 20), 'fail');
+  assert.equal(suspicionVerdict(1003, 1001, 1000, 20), 'hold');
 });
