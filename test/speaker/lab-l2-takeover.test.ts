@@ -1,5 +1,6 @@
 // End to end in the lab (root), beside lab-l2.test.ts (curl, arping/ndisc6, link cut, Local): the speakers' gossip
-// and a speaker's death. With METALLB_ML_DELEGATE_VERSION=2,5,5 set on the DaemonSet, a `serf` agent on the client
+// and a speaker's death. With METALLB_ML_DELEGATE_VERSION=2,5,5 set on the DaemonSet (for serf only: see the first
+// test), a `serf` agent on the client
 // machine, keyed from the `memberlist` Secret as MetalLB derives the key, joins the speakers' memberlist: it sees
 // every speaker alive and the speakers log it joining; garbage UDP/TCP and a serf agent without the key do them no
 // harm. The speaker of the node announcing a dual-stack Service hangs (SIGSTOP, no goodbye): serf sees that member
@@ -146,8 +147,13 @@ test('lab: a serf agent keyed from the memberlist Secret joins the speakers; gar
   const key = metallbKey(Buffer.from(secret.data.secretkey, 'base64')).toString('base64');
   const client = lab.status.client;
   const nodes = lab.status.nodes.map((n) => n.name).sort();
-  // MetalLB's speakers advertise no memberlist delegate versions (0,0,0) and serf refuses to merge with members whose
-  // versions do not overlap its own (2..5); ours advertise serf's when told to.
+  // Why the override, and only here: memberlist checks on every push/pull (join and anti-entropy) that each alive
+  // member's current delegate version lies within every member's [min, max] (state.go verifyProtocol). MetalLB's
+  // speakers run memberlist without a Delegate, so they advertise (0,0,0), and so do ours by default; serf advertises
+  // its own protocol range (2,5,5). One member of each and the range is empty: serf refuses the join ("delegate
+  // protocol version (5) is incompatible: [2, 0]"), and a MetalLB speaker would refuse a member advertising serf's the
+  // same way (delegate-version.test.ts shows both). So the default stays MetalLB's, and serf is let in by telling our
+  // speakers to advertise serf's versions, which a cluster with real MetalLB speakers must not do.
   await lab.kubectlOk(['set', 'env', 'daemonset/speaker', '-n', 'metallb-system', 'METALLB_ML_DELEGATE_VERSION=2,5,5']);
   await lab.waitFor("every speaker restarted with serf's delegate versions and ready", async () => {
     const pods = await speakers();
@@ -246,7 +252,8 @@ test('lab: the owner\'s speaker hangs (SIGSTOP, no goodbye): serf sees it fail, 
     }
     // serf (memberlist's LAN timing) learns of it from its own probes or from the speakers' gossip.
     const agent = serf;
-    if (agent) await lab.waitFor(`serf sees ${first} fail`, async () => agent.out().includes(`EventMemberFailed: ${first} `) || agent.out().slice(-400), 60_000, 300);
+    assert.ok(agent, 'no serf agent: the previous test must have joined one to the speakers');
+    await lab.waitFor(`serf sees ${first} fail`, async () => agent.out().includes(`EventMemberFailed: ${first} `) || agent.out().slice(-400), 60_000, 300);
   } finally {
     try {
       process.kill(pid, 'SIGCONT');
@@ -260,7 +267,8 @@ test('lab: the owner\'s speaker hangs (SIGSTOP, no goodbye): serf sees it fail, 
   await lab.waitFor(`NDP answered by ${first} only again`, async () => JSON.stringify(await ndpAnswers(v6)) === JSON.stringify([machine(first).mac]), 60_000, 500);
   assert.equal(await owner(), first);
   const agent = serf;
-  if (agent) await lab.waitFor(`serf sees ${first} alive again`, async () => (await serfMembers()).get(first) === 'alive', 60_000);
+  assert.ok(agent, 'no serf agent: the previous test must have joined one to the speakers');
+  await lab.waitFor(`serf sees ${first} alive again`, async () => (await serfMembers()).get(first) === 'alive', 60_000);
 });
 
 test('lab: the owner\'s speaker killed (SIGKILL): restarted by the kubelet, it announces again (gratuitous ARP from its MAC), alone', { skip }, async () => {
