@@ -689,6 +689,25 @@ static int set_hop_limit(int fd, int hops) {
   return 0;
 }
 
+// attachFilter(fd, filter: Buffer of sock_filter): SO_ATTACH_FILTER on a socket Node already has (a UDP listener),
+// replacing any filter it had. A filter on a UDP socket sees the datagram from its UDP header; the IP header is at
+// SKF_NET_OFF.
+static napi_value attach_filter(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd;
+  uint8_t *filter;
+  size_t filter_len;
+  if (argc < 2 || !get_int(env, argv[0], &fd) || !get_buffer(env, argv[1], &filter, &filter_len) || filter_len == 0 ||
+      filter_len % 8 != 0 || filter_len / 8 > BPF_MAXINSNS)
+    return throw_type(env, "attachFilter(fd, filter: Buffer of 1 to 4096 8-byte sock_filter instructions)");
+  struct sock_fprog prog = {.len = (unsigned short)(filter_len / 8), .filter = (struct sock_filter *)filter};
+  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0)
+    return throw_errno(env, "setsockopt(SO_ATTACH_FILTER)", errno);
+  return undefined(env);
+}
+
 // setHopLimit(fd, hops: 1..255): on a socket Node already has. Its presence also says that tcpMd5Connect takes `ttl`.
 static napi_value set_hop_limit_js(napi_env env, napi_callback_info info) {
   size_t argc = 2;
@@ -959,6 +978,7 @@ NAPI_MODULE_INIT() {
   EXPORT("bindToDevice", bind_to_device);
   EXPORT("bpf", bpf_syscall);
   EXPORT("setHopLimit", set_hop_limit_js);
+  EXPORT("attachFilter", attach_filter);
   napi_value v;
   napi_create_int32(env, 1, &v);
   napi_set_named_property(env, exports, "abiVersion", v);

@@ -53,6 +53,8 @@ export interface NativeBinding {
   bpf?(cmd: number, attr: Buffer, pointers?: readonly (readonly [number, Buffer | null])[]): number;
   /** IP_TTL (and IPV6_UNICAST_HOPS on IPv6 sockets); absent from addons built before BGP TTLs (then no `ttl` either). */
   setHopLimit?(fd: number, hops: number): void;
+  /** SO_ATTACH_FILTER on any socket (a UDP listener); absent from addons built before BFD's TTL checks. */
+  attachFilter?(fd: number, filter: Buffer): void;
 }
 
 /** The addon cannot be used here; `reason` says why in words an operator can act on. */

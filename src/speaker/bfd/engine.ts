@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { isIPv6 } from 'node:net';
 import { formatIP, parseIP } from '../../net/ip.js';
 import { bindToDevice } from '../../net/tcp-md5.js';
+import { attachMinimumTtl } from '../../net/socket-filter.js';
 import { randomInt } from 'node:crypto';
 import pino from 'pino';
 import type { Logger } from '../../log.js';
@@ -28,7 +29,10 @@ export interface BfdSessionConfig extends BfdTimers {
   device?: string;
   /** Accepted for MetalLB compatibility; echo is not implemented (we advertise Required Min Echo RX 0). */
   echoMode?: boolean;
-  /** Multihop only: the least TTL accepted. Not enforced (Node cannot read a datagram's TTL); kept for status. */
+  /**
+   * Multihop only: the least TTL (hop limit) a packet may arrive with (the BFDProfile's minimumTtl); unset: any.
+   * Sessions sharing a listener (family, VRF) get the lowest of theirs. Single-hop packets must arrive with 255.
+   */
   minimumTtl?: number;
 }
 
@@ -151,6 +155,7 @@ export class BfdEngine {
     }
     this.closeUnusedListeners();
     this.watchDevices();
+    this.applyTtlFilters();
   }
 
   /** Records a failed start, says why (loudly the first time and when the reason changes), and schedules a retry. */
@@ -276,7 +281,7 @@ export class BfdEngine {
   private async add(config: BfdSessionConfig): Promise<void> {
     const c = { ...config, peerAddress: canonical(config.peerAddress) };
     const family = isIPv6(c.peerAddress) ? 'udp6' : 'udp4';
-    await this.listen(family, c.multihop ? this.ports.multiHop : this.ports.singleHop, c.device);
+    await this.listen(family, c.multihop ? this.ports.multiHop : this.ports.singleHop, c.device, c.multihop ? c.minimumTtl ?? 1 : 255);
     const tx = await this.bindSource(family, c.localAddress, c.device);
     const port = c.multihop ? this.ports.multiHop : this.ports.singleHop;
     let discr: number;
@@ -295,6 +300,7 @@ export class BfdEngine {
     this.sessions.set(c.key, r);
     this.byDiscriminator.set(discr, r);
     if (c.echoMode) this.log.info({ peer: c.key }, 'BFD echo mode is not implemented; asynchronous mode only');
+    this.applyTtlFilters();
     session.start();
   }
 
@@ -367,7 +373,8 @@ export class BfdEngine {
    * udp_l3mdev_accept sysctl says so), and one bound to the VRF sees only those. Both share the port through
    * SO_REUSEADDR; the kernel hands each packet to the socket bound to its VRF.
    */
-  private async listen(family: 'udp4' | 'udp6', port: number, device: string | undefined): Promise<void> {
+  /** `minimumTtl`: the listener's TTL check from the start (applyTtlFilters keeps it right afterwards). */
+  private async listen(family: 'udp4' | 'udp6', port: number, device: string | undefined, minimumTtl: number): Promise<void> {
     const key = `${family}/${port}/${device ?? ''}`;
     if (this.rx.has(key)) return;
     const s = createSocket({ type: family, reuseAddr: true, ...(family === 'udp6' ? { ipv6Only: true } : {}) });
@@ -386,9 +393,49 @@ export class BfdEngine {
         throw err;
       }
     }
+    // At once, before this turn ends: a packet the kernel queues before the filter is there is not checked.
+    this.attachTtlFilter(s, family, key, minimumTtl);
     s.on('error', (err) => this.log.warn({ event: 'bfdSocketError', port, err: err.message }, 'BFD socket error'));
     s.on('message', (msg, rinfo) => this.onPacket(msg, canonical(rinfo.address), port === this.ports.multiHop, device));
     this.rx.set(key, s);
+  }
+
+  /** The TTL each listener socket's kernel filter keeps from. */
+  private readonly ttlFilters = new WeakMap<Socket, number>();
+  private ttlFilterWarned = false;
+
+  /**
+   * RFC 5881 §5: a single-hop packet must arrive with TTL 255 (it cannot have crossed a router); RFC 5883: a multihop
+   * one with at least the profile's minimumTtl (the lowest of the sessions sharing the listener). Checked by a
+   * socket filter in the kernel (Node cannot read a datagram's TTL); re-attached only when the value changes.
+   */
+  private applyTtlFilters(): void {
+    for (const [key, socket] of this.rx) {
+      const [family, port, device = ''] = key.split('/') as ['udp4' | 'udp6', string, string?];
+      const multihop = port === String(this.ports.multiHop);
+      let minimum = 255;
+      if (multihop) {
+        for (const r of this.sessions.values()) {
+          if (!r.config.multihop || (r.config.device ?? '') !== device || (isIPv6(r.config.peerAddress) ? 'udp6' : 'udp4') !== family) continue;
+          minimum = Math.min(minimum, r.config.minimumTtl ?? 1);
+        }
+      }
+      this.attachTtlFilter(socket, family, key, minimum);
+    }
+  }
+
+  private attachTtlFilter(socket: Socket, family: 'udp4' | 'udp6', key: string, minimum: number): void {
+    if (this.ttlFilters.get(socket) === minimum) return;
+    try {
+      attachMinimumTtl(socket, family, minimum);
+      this.ttlFilters.set(socket, minimum);
+      this.log.debug({ event: 'bfdTtlFilter', listener: key, minimumTtl: minimum }, 'BFD receive TTL check set');
+    } catch (err) {
+      if (!this.ttlFilterWarned) {
+        this.ttlFilterWarned = true;
+        this.log.warn({ event: 'bfdTtlCheckUnavailable', err: (err as Error).message }, 'BFD packets are accepted whatever their TTL');
+      }
+    }
   }
 
   private closeUnusedListeners(): void {
@@ -411,7 +458,7 @@ export class BfdEngine {
       return;
     }
     // Your Discriminator picks the session; before the peer knows it, the source address does (§6.8.6). Either
-    // way the source must be the session's peer: we cannot check the TTL (RFC 5881 §5), so this is our guard.
+    // way the source must be the session's peer (the TTL was checked by the listener's filter).
     let r = p.yourDiscriminator !== 0 ? this.byDiscriminator.get(p.yourDiscriminator) : undefined;
     if (!r && p.yourDiscriminator === 0) {
       for (const x of this.sessions.values()) if (x.config.peerAddress === from && x.config.multihop === multihop && x.config.device === device) r = x;

@@ -4,12 +4,13 @@
 //   - single-hop eBGP (no ebgpMultiHop) sends with TTL 1: the SYN dies at the router (ICMP Time Exceeded), the
 //     session never establishes, and the error says why;
 //   - ebgpMultiHop sends with TTL 255 (254 at the peer): the session establishes, routes carry the node's address
-//     as next hop, BFD runs multihop (UDP 4784, TTL 255) and is Up on both sides; cutting the path further along
+//     as next hop, BFD runs multihop (UDP 4784, TTL 255) and is Up on both sides (BIRD's packets, TTL 64, only once
+//     minimumTtl allows them); cutting the path further along
 //     (no link goes down anywhere) brings BFD down on both sides and BGP with it, long before the 90 s hold timer;
 //   - iBGP crosses the router without any flag (TTL 255), as the daemons do.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, beforeEach, describe, it } from 'node:test';
 import { startRouter, type Router } from '../../../src/lab/routers/runner.js';
 import type { RouteEntry, RouterDaemon, RouterSpec } from '../../../src/lab/routers/types.js';
 import type { BfdStatus } from '../../../src/speaker/bfd/engine.js';
@@ -61,9 +62,14 @@ for (const { daemon, family, subnet } of CASES) {
         `${from} udp dport 3784 counter comment "bfd_single"`,
       ]);
     });
+    const stopAll = async (): Promise<void> => {
+      await Promise.all(drivers.splice(0).map((d) => d.stop()));
+      await Promise.all(routers.splice(0).map((r) => r.stop()));
+    };
+    // What a failed test left running would answer for the next one (the same addresses and port).
+    beforeEach(stopAll);
     after(async () => {
-      await Promise.all(drivers.map((d) => d.stop()));
-      await Promise.all(routers.map((r) => r.stop()));
+      await stopAll();
       await net?.destroy();
     });
 
@@ -133,14 +139,28 @@ for (const { daemon, family, subnet } of CASES) {
       const otherRoutes = await eventually(() => routesFrom(r, otherFamily), (x) => x.some((e) => e.prefix === other), 30_000, `${other} at the peer`);
       assert.deepEqual(otherRoutes.find((e) => e.prefix === other)!.nextHops, [v6 ? net.node.ipv4 : net.node.ipv6], 'the other family\'s next hop: the node\'s address of that family');
 
+      let since = 0;
+      if (daemon === 'bird') {
+        // BIRD sends multihop BFD with TTL 64 (63 here): below the profile's minimumTtl (254, MetalLB's default, as
+        // FRR's bfdd enforces it), so the listener's filter drops every packet and our side never comes Up.
+        await new Promise((res) => setTimeout(res, 4000));
+        const refused = (await d.request<BfdStatus[]>('bfdStatus')).find((s) => s.key === 'router')!;
+        assert.notEqual(refused.state, 'Up');
+        assert.equal(refused.packetsReceived, 0, 'BIRD\'s packets are below minimumTtl 254');
+        assert.ok(!d.events.some((e) => e.event === 'bfd' && e.state === 'Up'));
+        since = d.events.length;
+        await d.request('peers', { peers: [{ name: 'router', peerAddress: addr(net.peer), myASN: 64512, peerASN: 64500, holdTime: HOLD, ebgpMultiHop: true, bfd: { ...BFD, minimumTtl: 60 } }] });
+      }
       // BFD: multihop on our side, Up on both; its packets go to UDP 4784 and arrive with TTL 254.
-      await d.waitEvent((e) => e.event === 'bfd' && e.peer === 'router' && e.state === 'Up', 30_000);
+      await d.waitEvent((e) => e.event === 'bfd' && e.peer === 'router' && e.state === 'Up', 30_000, since);
+      await eventually(async () => (await d.request<{ stats: { state: string } }[]>('status'))[0]?.stats.state, (st) => st === 'Established', 60_000, 'Established with BFD Up');
+      await eventually(() => routesFrom(r, family), (x) => x.some((e) => e.prefix === own), 30_000, `${own} at the peer with BFD Up`);
       await eventually(() => bfdAtRouter(r), (s) => s === 'Up', 30_000, `${daemon} BFD session Up`);
       assert.equal((await r.bfdPeers()).find((p) => p.address === addr(net.node))?.multihop, true, `${daemon} runs it as a multihop session`);
-      const ours = (await d.request<BfdStatus[]>('bfdStatus')).find((s) => s.key === 'router')!;
+      // Up at the slow start rate first; a Poll Sequence then moves it to the profile's (300 ms × 3).
+      const ours = await eventually(async () => (await d.request<BfdStatus[]>('bfdStatus')).find((s) => s.key === 'router')!,
+        (st) => st.state === 'Up' && st.detectionTimeMs === 900, 30_000, 'our BFD session Up at 300 ms x 3');
       assert.equal(ours.multihop, true);
-      assert.equal(ours.state, 'Up');
-      assert.equal(ours.detectionTimeMs, 900);
       assert.ok(counted(net.peer.netns, 'bfd_mh_ttl254') > 0, 'BFD packets on UDP 4784 with TTL 254 at the peer');
       assert.equal(counted(net.peer.netns, 'bfd_mh_other'), 0);
       assert.equal(counted(net.peer.netns, 'bfd_single'), 0, 'no single-hop BFD (UDP 3784)');

@@ -232,6 +232,8 @@ async function devicePeer(net: Netns, port: number, speak: boolean): Promise<{ h
   link();
   const peer = net.spawn(ns, 'python3', ['-u', '-c', [
     'import select, socket, struct, time', 's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)', `s.bind(('10.91.181.2', ${port}))`,
+    // Single-hop BFD is sent with TTL 255 (RFC 5881 §5); the engine's listener drops anything else.
+    's.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 255)',
     // RFC 5880 §4.1: version 1, state Down, Detect Mult 3, length 24, My Discriminator 0x1234, Your Discriminator 0,
     // 300 ms intervals.
     "pkt = struct.pack('!BBBBIIIII', 0x20, 0x40, 3, 24, 0x1234, 0, 300000, 300000, 0)",
