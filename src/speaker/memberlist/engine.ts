@@ -37,7 +37,7 @@ import { labelHeader, makeCompound, removeLabelHeader, type SecurityOptions, unw
 import { encryptOverhead, Keyring } from './security.js';
 import { encodePushPull, MAX_STREAM_BYTES, readStreamMessage, type StreamMessage, wrapStream } from './stream.js';
 import { Awareness, BroadcastQueue, Suspicion } from './suspicion.js';
-import { fastPathAction, LocalHealth, reachErrorResult, reachTimeoutMs, reachTimeoutResult, type ReachCheck, suspicionVerdict } from './detector.js';
+import { fastPathAction, LocalHealth, reachErrorResult, reachTimeoutMs, reachTimeoutResult, type ReachCheck, HOST_UP_GRACE_MS, suspicionVerdict } from './detector.js';
 
 export type MemberState = 'alive' | 'suspect' | 'dead' | 'left';
 
@@ -1096,7 +1096,8 @@ export class MemberlistEngine extends EventEmitter {
       const cur = this.nodes.get(name);
       if (!cur || cur.state !== 'suspect' || cur.stateChange !== changeTime || this.suspicions.get(name)?.timer !== timer) return;
       const now = performance.now();
-      if (this.t.adaptive && suspicionVerdict(now, cur.lastHeard, startedAt, this.t.suspectAfterSilenceMs) === 'hold') {
+      const hostUp = cur.reach !== undefined && cur.reach.result === 'connected' && cur.reach.startedAt >= cur.lastHeard;
+      if (this.t.adaptive && suspicionVerdict(now, cur.lastHeard, startedAt, this.t.suspectAfterSilenceMs, hostUp ? HOST_UP_GRACE_MS : 0) === 'hold') {
         // It has spoken since we suspected it: hold the verdict, it will refute (it hears the accusation
         // with every ping), and the next silence starts a new suspicion.
         this.count('suspicions_held');

@@ -1,7 +1,7 @@
 // The fast path's decisions (src/speaker/memberlist/detector.ts), exhaustively over the check states; no clock.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fastPathAction, LocalHealth, RECHECK_BACKOFF_DOUBLINGS, recheckAfterMs, reachErrorResult, reachTimeoutMs, reachTimeoutResult, type ReachResult, suspicionVerdict } from '../../../src/speaker/memberlist/detector.js';
+import { fastPathAction, LocalHealth, RECHECK_BACKOFF_DOUBLINGS, recheckAfterMs, reachErrorResult, reachTimeoutMs, reachTimeoutResult, type ReachResult, HOST_UP_GRACE_MS, suspicionVerdict } from '../../../src/speaker/memberlist/detector.js';
 import { FAST_CONFIG, LAN_CONFIG } from '../../../src/speaker/memberlist/config.js';
 
 const t = { reachCheckAfterMs: 10, reachTimeoutMs: 15, reachRecheckMs: 50, suspectAfterSilenceMs: 20 };
@@ -134,4 +134,11 @@ test('a suspicion whose time is up holds a member heard since it began or within
   // A short (fast-path) suspicion: only silence since before it counts against the member.
   assert.equal(suspicionVerdict(1003, 970, 1000, 20), 'fail');
   assert.equal(suspicionVerdict(1003, 1001, 1000, 20), 'hold');
+});
+
+test('a member whose host answered our reach check during its silence is held until the host-up grace is over', () => {
+  // The soak: silent 784 ms, suspected 454 ms ago, host answering.
+  assert.equal(suspicionVerdict(1784, 1000, 1330, 20, 0), 'fail', 'no reach evidence: the tolerance decides');
+  assert.equal(suspicionVerdict(1784, 1000, 1330, 20, HOST_UP_GRACE_MS), 'hold');
+  assert.equal(suspicionVerdict(1000 + HOST_UP_GRACE_MS, 1000, 1330, 20, HOST_UP_GRACE_MS), 'fail', 'a hang this long is judged');
 });
