@@ -127,7 +127,9 @@ export class TakeoverPlanner {
     this.dirty.clear();
     this.allDirty = false;
     this.plannedLive = liveKey;
-    this.d.publish(this.build([...live].sort()));
+    const plan = this.build([...live].sort());
+    this.d.publish(plan);
+    this.d.log.debug({ planId: plan.id, live: plan.live, members: Object.fromEntries(Object.entries(plan.members).map(([m, mp]) => [m, mp.keys.length])) }, 'takeover plan: made');
   }
 
   /**
