@@ -51,9 +51,16 @@ for (const preset of ['fast', 'lan'] as const) {
       await sleep(HOLD_MS);
       const log = serfLog(serf).slice(logFrom);
       assert.ok(lab.partitionDrops() > 0, 'the partition dropped nothing');
-      // memberlist logs each failed direct ping; only the relayed ack then keeps it from suspecting.
-      assert.match(log, /Failed (UDP )?ping: node3/, "serf's direct probes of node3 did not fail: the partition is not in the way");
-      assert.doesNotMatch(log, /Suspect node3 has failed|EventMemberFailed: node3/, 'serf suspected node3');
+      // memberlist logs each failed direct ping (one per probe round of node3), and "Suspect node3 has failed" for a
+      // round whose indirect probes brought no ack either. Without relaying every round ends so; with it, none should.
+      // One round is allowed to: memberlist's relay window is its probe interval less its probe timeout (500 ms), and
+      // on a loaded CI machine a relay stalled that long has been seen once (serf and node3 each suspected the other
+      // through node2 in the same second). It must stay the exception: at most one round in four.
+      const rounds = (log.match(/Failed (UDP )?ping: node3/g) ?? []).length;
+      const unrelayed = (log.match(/Suspect node3 has failed/g) ?? []).length;
+      assert.ok(rounds >= 3, `serf's direct probes of node3 did not fail (${rounds} rounds): the partition is not in the way\n${log}`);
+      assert.ok(unrelayed <= Math.max(1, Math.floor(rounds / 4)), `serf suspected node3 in ${unrelayed} of ${rounds} rounds: the relay did not carry them\n${log}`);
+      assert.doesNotMatch(log, /EventMemberFailed: node3|member-failed: node3/, 'serf declared node3 failed');
       assert.equal(lab.serfMembers(1)['node3'], 'alive');
       const c = await counters(relay);
       assert.ok((c['indirect_pings_received'] ?? 0) > 0 && (c['indirect_acks_relayed'] ?? 0) > 0, JSON.stringify(c));
