@@ -185,10 +185,7 @@ export class AnnouncePipeline {
         for (const h of this.d.handlers) {
           if (!h.takesOverEarly || settled(h, key)) continue;
           if (!h.shouldAnnounce(a).announce) continue;
-          const r = h.setBalancer(a);
-          if (r instanceof Promise) r.catch(() => undefined); // the reconcile that follows reports failures
-          this.takenOver.get(h.protocol)?.add(key);
-          taken.push(key);
+          taken.push(this.announceEarly(h, a));
         }
       } catch (err) {
         this.d.log.debug({ service: key, err: (err as Error).message }, 'takeover pass: left to the reconcile');
@@ -234,15 +231,24 @@ export class AnnouncePipeline {
       const key = p.announcement.key;
       if (!h || this.announcedBy(h.protocol, key).length > 0) continue;
       try {
-        const r = h.setBalancer(p.announcement);
-        if (r instanceof Promise) r.catch(() => undefined); // the reconcile that follows reports failures
-        this.takenOver.get(h.protocol)?.add(key);
-        taken.push(key);
+        taken.push(this.announceEarly(h, p.announcement));
       } catch (err) {
         this.d.log.debug({ service: key, err: (err as Error).message }, 'takeover plan: left to the reconcile');
       }
     }
     return taken;
+  }
+
+  /**
+   * Announces `a` through `h` ahead of its reconcile (takeOver, applyPlanned) and records it as taken over, so
+   * that the reconcile withdraws it should it not be ours after all. Returns its key. A synchronous throw reaches
+   * the caller; an asynchronous failure is left to the reconcile that follows, which reports it.
+   */
+  private announceEarly(h: ProtocolHandler, a: ServiceAnnouncement): string {
+    const r = h.setBalancer(a);
+    if (r instanceof Promise) r.catch(() => undefined);
+    this.takenOver.get(h.protocol)?.add(a.key);
+    return a.key;
   }
 
   private markAnnounced(protocol: ProtocolName, key: string, svc: Service, ips: readonly string[], now: readonly string[], pool: string): void {
