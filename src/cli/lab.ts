@@ -107,8 +107,9 @@ export function registerLab(program: Command): void {
     .option('--hpa-downscale-stabilization <duration>', "HorizontalPodAutoscalers' downscale stabilization window (Kubernetes' default: 5m; e.g. 30s to watch a scale down in a demo)", parseWindow)
     .addOption(new Option('--mode <mode>', 'how Services are announced: layer2 (the client on the LAN), or bgp (a router between the client and the LAN peers with every node)').choices([...LAB_MODES]).default('layer2'))
     .addOption(new Option('--router <daemon>', 'the router daemon in BGP mode (Debian\'s bird2, frr or gobgpd)').choices(['bird', 'frr', 'gobgp']))
+    .option('--l2-xdp', "grant the speakers BPF and NET_ADMIN as the Helm chart's speaker.xdp does, so ARP and NDP are answered in the kernel (XDP)")
     .addOption(nameOption())
-    .action(async (o: { nodes: number; loadbalancer: boolean; stateDir?: string; timeout: number; name: string; hpaDownscaleStabilization?: string; mode: LabMode; router?: LabRouterDaemon }) =>
+    .action(async (o: { nodes: number; loadbalancer: boolean; stateDir?: string; timeout: number; name: string; hpaDownscaleStabilization?: string; mode: LabMode; router?: LabRouterDaemon; l2Xdp?: boolean }) =>
       guarded(async () => {
         const { labUp, usageText } = await import('../lab/up.js');
         const r = await labUp({
@@ -118,6 +119,7 @@ export function registerLab(program: Command): void {
           timeoutMs: o.timeout,
           mode: o.mode,
           ...(o.router ? { router: o.router } : {}),
+          speakerXdp: o.l2Xdp === true,
           progress,
           ...(o.hpaDownscaleStabilization ? { hpaDownscaleStabilization: o.hpaDownscaleStabilization } : {}),
           ...(o.stateDir ? { stateDir: o.stateDir } : {}),

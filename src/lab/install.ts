@@ -67,12 +67,33 @@ export function labPoolManifests(plan: LabPlan): ManifestObject[] {
 
 export const allInOnePath = (root: string): string => join(root, 'deploy', 'metallb-ts.yaml');
 
+/** What the Helm chart's `speaker.xdp: true` grants the speaker on top of the manifests' NET_RAW and SYS_NICE. */
+export const SPEAKER_XDP_CAPABILITIES = ['BPF', 'NET_ADMIN'];
+
+/** The speaker DaemonSet of `objects` with the chart's `speaker.xdp` capabilities added, so ARP and NDP are answered by XDP. */
+export function withSpeakerXdp(objects: ManifestObject[]): ManifestObject[] {
+  let found = false;
+  const out = objects.map((o) => {
+    if (o.kind !== 'DaemonSet' || o.metadata?.name !== 'speaker') return o;
+    found = true;
+    const ds = structuredClone(o) as ManifestObject & { spec: { template: { spec: { containers: Array<{ name: string; securityContext?: { capabilities?: { add?: string[] } } }> } } } };
+    const speaker = ds.spec.template.spec.containers.find((c) => c.name === 'speaker');
+    if (!speaker) throw new Error('the speaker DaemonSet has no container named speaker');
+    const caps = ((speaker.securityContext ??= {}).capabilities ??= {});
+    caps.add = [...new Set([...(caps.add ?? []), ...SPEAKER_XDP_CAPABILITIES])];
+    return ds;
+  });
+  if (!found) throw new Error('no speaker DaemonSet among the manifests');
+  return out;
+}
+
 /** Applies deploy/metallb-ts.yaml, waits for the controller, then creates the pool (its webhook must answer first). */
-export async function installMetallb(client: KubeClient, plan: LabPlan, root: string, opts: { timeoutMs: number; progress?: Progress }): Promise<void> {
+export async function installMetallb(client: KubeClient, plan: LabPlan, root: string, opts: { timeoutMs: number; progress?: Progress; speakerXdp?: boolean }): Promise<void> {
   const applier = new Applier(client);
   const file = allInOnePath(root);
-  await applier.applyAll(parseManifests(readFileSync(file, 'utf8'), file));
-  opts.progress?.(`metallb-ts: applied ${file}`);
+  const manifests = parseManifests(readFileSync(file, 'utf8'), file);
+  await applier.applyAll(opts.speakerXdp ? withSpeakerXdp(manifests) : manifests);
+  opts.progress?.(`metallb-ts: applied ${file}${opts.speakerXdp ? ` (the speaker granted ${SPEAKER_XDP_CAPABILITIES.join(' and ')}: ARP and NDP answered by XDP)` : ''}`);
   await waitDeploymentAvailable(client, METALLB_NAMESPACE, 'controller', opts);
   // The webhook (failurePolicy: Fail) refuses metallb.io objects until the controller serves it; a Ready controller
   // serves it, but the API server may still be dialing an endpoint that is just appearing.

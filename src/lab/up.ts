@@ -43,6 +43,8 @@ export interface UpOptions {
   hpaDownscaleStabilization?: string;
   mode?: LabMode;
   router?: LabRouterDaemon;
+  /** Grant the speaker what the chart's `speaker.xdp: true` does (ARP and NDP answered in the kernel). */
+  speakerXdp?: boolean;
   /** For each wait (API server, nodes, metallb-ts). Default 120 s. */
   timeoutMs?: number;
   progress?: Progress;
@@ -142,7 +144,7 @@ export async function labUp(opts: UpOptions = {}): Promise<UpResult> {
       registerMetricsServer(client, plan, { timeoutMs, progress }),
       (async () => {
         await waitNodesReady(client, plan.nodes.map((n) => n.name), { timeoutMs, progress });
-        if (state.loadBalancer) await installMetallb(client, plan, root, { timeoutMs, progress });
+        if (state.loadBalancer) await installMetallb(client, plan, root, { timeoutMs, progress, speakerXdp: opts.speakerXdp ?? false });
       })(),
     ]);
   } finally {

@@ -160,6 +160,16 @@ test('helm template honours the values (namespace, toggles, image, log level, cl
   assert.deepEqual(none, []);
 });
 
+test('helm template: speaker.xdp adds BPF and NET_ADMIN to the speaker, nothing else changes', { skip: noHelm }, () => {
+  const caps = (o: Obj[]): string[] => o.find((x) => x.kind === 'DaemonSet')!.spec.template.spec.containers[0].securityContext.capabilities.add;
+  const plain = render();
+  assert.deepEqual(caps(plain), ['NET_RAW', 'SYS_NICE']);
+  const xdp = render(['--set', 'speaker.xdp=true']);
+  assert.deepEqual(caps(xdp), ['NET_RAW', 'SYS_NICE', 'BPF', 'NET_ADMIN']);
+  const strip = (o: Obj[]): Obj[] => o.filter((x) => x.kind !== 'DaemonSet');
+  assert.deepEqual(strip(xdp), strip(plain));
+});
+
 test('helm template: controller.replicas > 1 elects a leader (--leader-elect) and only then grants the Lease', { skip: noHelm }, () => {
   const leaseRules = (o: Obj[]): Obj[] => (o.find((x) => x.kind === 'Role' && x.metadata.name === 'controller')!.rules as Obj[]).filter((r) => r.apiGroups.includes('coordination.k8s.io'));
   const one = render();
