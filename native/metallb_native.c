@@ -64,11 +64,15 @@ typedef struct md5_conn {
   napi_async_context async_ctx;
 } md5_conn;
 
+// Open handles by id (JS holds the id): packet_sock * or md5_conn *, NULL where free.
+typedef struct handle_table {
+  void **slots;
+  size_t cap;
+} handle_table;
+
 typedef struct addon_state {
-  packet_sock **socks;
-  size_t socks_cap;
-  md5_conn **conns;
-  size_t conns_cap;
+  handle_table socks;
+  handle_table conns;
   int tearing_down;
   size_t live;  // packet sockets and connections not yet freed, closing ones included
   napi_async_cleanup_hook_handle cleanup_handle;
@@ -92,6 +96,12 @@ static napi_value throw_errno(napi_env env, const char *op, int err) {
 static napi_value throw_type(napi_env env, const char *msg) {
   napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
   return NULL;
+}
+
+// For a socket being set up: closes it and throws. `err` is an argument, so errno is read before close() runs.
+static napi_value close_throw(napi_env env, int fd, const char *op, int err) {
+  close(fd);
+  return throw_errno(env, op, err);
 }
 
 #define NAPI_OK(call)                                                                                              \
@@ -123,6 +133,38 @@ static int is_nullish(napi_env env, napi_value v) {
   return t == napi_null || t == napi_undefined;
 }
 
+// The call's first n arguments; those not passed are undefined, which every check below refuses (or, where an
+// argument is optional, takes as absent).
+static bool get_args(napi_env env, napi_callback_info info, size_t n, napi_value *argv) {
+  size_t argc = n;
+  return napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok;
+}
+
+// An interface name, into name[IFNAMSIZ + 1]: its length (1 to 15 bytes), 0 when too short or long, -1 when not a
+// string.
+static int get_ifname(napi_env env, napi_value v, char *name) {
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, v, name, IFNAMSIZ + 1, &len) != napi_ok) return -1;
+  return len > 0 && len < IFNAMSIZ ? (int)len : 0;
+}
+
+// A classic BPF program: a Buffer of 1 to BPF_MAXINSNS struct sock_filter (8 bytes each, host byte order).
+#define FILTER_RULE "1 to 4096 8-byte sock_filter instructions"
+static bool get_filter(napi_env env, napi_value v, struct sock_fprog *prog) {
+  uint8_t *data;
+  size_t len;
+  if (!get_buffer(env, v, &data, &len) || len == 0 || len % 8 != 0 || len / 8 > BPF_MAXINSNS) return false;
+  prog->len = (unsigned short)(len / 8);
+  prog->filter = (struct sock_filter *)data;
+  return true;
+}
+
+static void set_uint(napi_env env, napi_value obj, const char *key, uint32_t value) {
+  napi_value v;
+  napi_create_uint32(env, value, &v);
+  napi_set_named_property(env, obj, key, v);
+}
+
 static napi_value undefined(napi_env env) {
   napi_value u;
   napi_get_undefined(env, &u);
@@ -144,18 +186,52 @@ static void call_js(napi_env env, napi_ref fn_ref, napi_async_context ctx, size_
   }
 }
 
+// The handle with that id, or NULL when none is open under it.
+static void *table_get(const handle_table *t, int32_t id) {
+  return id >= 0 && (size_t)id < t->cap ? t->slots[id] : NULL;
+}
+
+// The lowest free id, the table doubled (first to `first_cap`) when full; -1 when out of memory.
+static ssize_t table_free_id(handle_table *t, size_t first_cap) {
+  size_t id = 0;
+  while (id < t->cap && t->slots[id] != NULL) id++;
+  if (id == t->cap) {
+    size_t cap = t->cap ? t->cap * 2 : first_cap;
+    void **grown = realloc(t->slots, cap * sizeof *grown);
+    if (!grown) return -1;
+    memset(grown + t->cap, 0, (cap - t->cap) * sizeof *grown);
+    t->slots = grown;
+    t->cap = cap;
+  }
+  return (ssize_t)id;
+}
+
+// A handle's poll on fd, and the async context its callbacks run in (`resource` is what async_hooks see).
+static int poll_init(napi_env env, const char *resource, uv_poll_t *poll, int fd, void *owner, napi_async_context *ctx) {
+  napi_value name;
+  napi_create_string_utf8(env, resource, NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, NULL, name, ctx);
+  uv_loop_t *loop;
+  napi_get_uv_event_loop(env, &loop);
+  int rc = uv_poll_init(loop, poll, fd);
+  poll->data = owner;
+  return rc;
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // AF_PACKET
 
-static packet_sock *sock_by_id(napi_env env, napi_value v) {
-  addon_state *st = state_of(env);
+// A call on an open packet socket: its first n arguments, argv[0] the socket's id. NULL with an exception pending
+// when the id is not open.
+static packet_sock *sock_call(napi_env env, napi_callback_info info, size_t n, napi_value *argv) {
+  if (!get_args(env, info, n, argv)) return NULL;
   int32_t id;
-  if (!get_int(env, v, &id) || id < 0 || (size_t)id >= st->socks_cap || st->socks[id] == NULL ||
-      st->socks[id]->closing) {
+  packet_sock *s = get_int(env, argv[0], &id) ? table_get(&state_of(env)->socks, id) : NULL;
+  if (!s || s->closing) {
     napi_throw_error(env, "ERR_INVALID_HANDLE", "packet socket handle is not open");
     return NULL;
   }
-  return st->socks[id];
+  return s;
 }
 
 static void teardown_step(addon_state *st);
@@ -178,7 +254,7 @@ static void packet_closed(uv_handle_t *h) {
 static void packet_start_close(addon_state *st, packet_sock *s) {
   if (s->closing) return;
   s->closing = 1;
-  st->socks[s->id] = NULL;
+  st->socks.slots[s->id] = NULL;
   uv_poll_stop(&s->poll);
   uv_close((uv_handle_t *)&s->poll, packet_closed);
 }
@@ -214,17 +290,22 @@ static ssize_t recv_timed(packet_sock *s, struct sockaddr_ll *from, socklen_t *f
   return n;
 }
 
+// onFrame(-errno, 0, 0): the socket failed.
+static void frame_error(packet_sock *s, int neg_errno) {
+  napi_value argv[3];
+  napi_create_int32(s->env, neg_errno, &argv[0]);
+  napi_create_int32(s->env, 0, &argv[1]);
+  napi_create_int32(s->env, 0, &argv[2]);
+  call_js(s->env, s->on_frame, s->async_ctx, 3, argv);
+}
+
 static void packet_readable(uv_poll_t *poll, int status, int events) {
   packet_sock *s = (packet_sock *)poll->data;
   napi_env env = s->env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
   if (status < 0) {
-    napi_value argv[3];
-    napi_create_int32(env, status, &argv[0]);
-    napi_create_int32(env, 0, &argv[1]);
-    napi_create_int32(env, 0, &argv[2]);
-    call_js(env, s->on_frame, s->async_ctx, 3, argv);
+    frame_error(s, status);
     napi_close_handle_scope(env, scope);
     return;
   }
@@ -236,11 +317,7 @@ static void packet_readable(uv_poll_t *poll, int status, int events) {
                           : recvfrom(s->fd, s->rx, s->rx_len, MSG_DONTWAIT | MSG_TRUNC, (struct sockaddr *)&from, &fromlen);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
-      napi_value argv[3];
-      napi_create_int32(env, -errno, &argv[0]);
-      napi_create_int32(env, 0, &argv[1]);
-      napi_create_int32(env, 0, &argv[2]);
-      call_js(env, s->on_frame, s->async_ctx, 3, argv);
+      frame_error(s, -errno);
       break;
     }
     size_t captured = (size_t)n < s->rx_len ? (size_t)n : s->rx_len;
@@ -263,21 +340,16 @@ static napi_value packet_open(napi_env env, napi_callback_info info) {
   napi_value argv[6];
   NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 6) return throw_type(env, "packetOpen(ifname, protocol, filter, rx, onFrame, receiveBufferBytes)");
-  char ifname[IF_NAMESIZE + 1];
-  size_t ifname_len = 0;
-  if (napi_get_value_string_utf8(env, argv[0], ifname, sizeof ifname, &ifname_len) != napi_ok)
-    return throw_type(env, "ifname must be a string");
-  if (ifname_len == 0 || ifname_len >= IF_NAMESIZE) return throw_type(env, "ifname must be 1 to 15 bytes");
+  char ifname[IFNAMSIZ + 1];
+  int ifname_len = get_ifname(env, argv[0], ifname);
+  if (ifname_len < 0) return throw_type(env, "ifname must be a string");
+  if (ifname_len == 0) return throw_type(env, "ifname must be 1 to 15 bytes");
   int32_t protocol;
   if (!get_int(env, argv[1], &protocol) || protocol < 0 || protocol > 0xffff)
     return throw_type(env, "protocol must be an EtherType (0..65535)");
-  uint8_t *filter = NULL;
-  size_t filter_len = 0;
-  if (!is_nullish(env, argv[2])) {
-    if (!get_buffer(env, argv[2], &filter, &filter_len) || filter_len == 0 || filter_len % 8 != 0 ||
-        filter_len / 8 > BPF_MAXINSNS)
-      return throw_type(env, "filter must be a Buffer of 1 to 4096 8-byte sock_filter instructions");
-  }
+  struct sock_fprog filter = {0};
+  if (!is_nullish(env, argv[2]) && !get_filter(env, argv[2], &filter))
+    return throw_type(env, "filter must be a Buffer of " FILTER_RULE);
   uint8_t *rx;
   size_t rx_len;
   if (!get_buffer(env, argv[3], &rx, &rx_len) || rx_len < 64) return throw_type(env, "rx must be a Buffer of >= 64 bytes");
@@ -295,43 +367,19 @@ static napi_value packet_open(napi_env env, napi_callback_info info) {
   if (fd < 0) return throw_errno(env, "socket(AF_PACKET, SOCK_RAW)", errno);
   if (rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) < 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);  // without CAP_NET_ADMIN: capped at rmem_max
-  if (filter) {
-    struct sock_fprog prog = {.len = (unsigned short)(filter_len / 8), .filter = (struct sock_filter *)filter};
-    if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0) {
-      int err = errno;
-      close(fd);
-      return throw_errno(env, "setsockopt(SO_ATTACH_FILTER)", err);
-    }
-  }
+  if (filter.filter && setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &filter, sizeof filter) < 0)
+    return close_throw(env, fd, "setsockopt(SO_ATTACH_FILTER)", errno);
   struct sockaddr_ll addr = {0};
   addr.sll_family = AF_PACKET;
   addr.sll_protocol = htons((uint16_t)protocol);
   addr.sll_ifindex = (int)ifindex;
-  if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
-    int err = errno;
-    close(fd);
-    return throw_errno(env, "bind(AF_PACKET)", err);
-  }
+  if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0) return close_throw(env, fd, "bind(AF_PACKET)", errno);
 
   addon_state *st = state_of(env);
-  size_t id = 0;
-  while (id < st->socks_cap && st->socks[id] != NULL) id++;
-  if (id == st->socks_cap) {
-    size_t cap = st->socks_cap ? st->socks_cap * 2 : 16;
-    packet_sock **grown = realloc(st->socks, cap * sizeof *grown);
-    if (!grown) {
-      close(fd);
-      return throw_errno(env, "realloc", ENOMEM);
-    }
-    memset(grown + st->socks_cap, 0, (cap - st->socks_cap) * sizeof *grown);
-    st->socks = grown;
-    st->socks_cap = cap;
-  }
+  ssize_t id = table_free_id(&st->socks, 16);
+  if (id < 0) return close_throw(env, fd, "realloc", ENOMEM);
   packet_sock *s = calloc(1, sizeof *s);
-  if (!s) {
-    close(fd);
-    return throw_errno(env, "calloc", ENOMEM);
-  }
+  if (!s) return close_throw(env, fd, "calloc", ENOMEM);
   s->fd = fd;
   s->ifindex = (int)ifindex;
   s->id = (int)id;
@@ -341,43 +389,29 @@ static napi_value packet_open(napi_env env, napi_callback_info info) {
   s->rx_len = rx_len;
   napi_create_reference(env, argv[4], 1, &s->on_frame);
   napi_create_reference(env, argv[3], 1, &s->rx_ref);
-  napi_value resource_name;
-  napi_create_string_utf8(env, "metallb:packet", NAPI_AUTO_LENGTH, &resource_name);
-  napi_async_init(env, NULL, resource_name, &s->async_ctx);
-
-  uv_loop_t *loop;
-  napi_get_uv_event_loop(env, &loop);
-  int rc = uv_poll_init(loop, &s->poll, fd);
-  if (rc == 0) {
-    s->poll.data = s;
-    rc = uv_poll_start(&s->poll, UV_READABLE, packet_readable);
-  }
+  int rc = poll_init(env, "metallb:packet", &s->poll, fd, s, &s->async_ctx);
+  if (rc == 0) rc = uv_poll_start(&s->poll, UV_READABLE, packet_readable);
   if (rc != 0) {
     napi_delete_reference(env, s->on_frame);
     napi_delete_reference(env, s->rx_ref);
     napi_async_destroy(env, s->async_ctx);
-    close(fd);
     free(s);
-    return throw_errno(env, "uv_poll_start", -rc);
+    return close_throw(env, fd, "uv_poll_start", -rc);
   }
-  st->socks[id] = s;
+  st->socks.slots[id] = s;
   st->live++;
 
-  napi_value result, v;
+  napi_value result;
   NAPI_OK(napi_create_object(env, &result));
-  napi_create_int32(env, (int32_t)id, &v);
-  napi_set_named_property(env, result, "id", v);
-  napi_create_int32(env, (int32_t)ifindex, &v);
-  napi_set_named_property(env, result, "ifindex", v);
+  set_uint(env, result, "id", (uint32_t)id);
+  set_uint(env, result, "ifindex", ifindex);
   return result;
 }
 
 // packetSend(id, buf, offset, length): one frame, sent on the bound interface as is (Ethernet header included).
 static napi_value packet_send(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
   napi_value argv[4];
-  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  packet_sock *s = sock_by_id(env, argv[0]);
+  packet_sock *s = sock_call(env, info, 4, argv);
   if (!s) return NULL;
   uint8_t *buf;
   size_t len;
@@ -398,10 +432,8 @@ static napi_value packet_send(napi_env env, napi_callback_info info) {
 // packetSendBatch(id, buf, stride, count) -> frames sent. Frames are `stride` bytes apart and `stride` long; one
 // sendmmsg() call for up to 1024 of them, so a takeover of many addresses costs few system calls.
 static napi_value packet_send_batch(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
   napi_value argv[4];
-  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  packet_sock *s = sock_by_id(env, argv[0]);
+  packet_sock *s = sock_call(env, info, 4, argv);
   if (!s) return NULL;
   uint8_t *buf;
   size_t len;
@@ -437,10 +469,8 @@ static napi_value packet_send_batch(napi_env env, napi_callback_info info) {
 // packetMembership(id, add, mac): PACKET_ADD/DROP_MEMBERSHIP for a link-layer multicast address, so a NIC with a
 // hardware filter passes those frames without the IP stack joining anything.
 static napi_value packet_membership(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
-  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  packet_sock *s = sock_by_id(env, argv[0]);
+  packet_sock *s = sock_call(env, info, 3, argv);
   if (!s) return NULL;
   bool add;
   uint8_t *mac;
@@ -459,50 +489,44 @@ static napi_value packet_membership(napi_env env, napi_callback_info info) {
 
 // packetStats(id) -> { packets, drops } since the previous call (the kernel resets them on read).
 static napi_value packet_stats(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  packet_sock *s = sock_by_id(env, argv[0]);
+  packet_sock *s = sock_call(env, info, 1, argv);
   if (!s) return NULL;
   struct tpacket_stats ts;
   socklen_t len = sizeof ts;
   if (getsockopt(s->fd, SOL_PACKET, PACKET_STATISTICS, &ts, &len) < 0)
     return throw_errno(env, "getsockopt(PACKET_STATISTICS)", errno);
-  napi_value result, v;
+  napi_value result;
   NAPI_OK(napi_create_object(env, &result));
-  napi_create_uint32(env, ts.tp_packets, &v);
-  napi_set_named_property(env, result, "packets", v);
-  napi_create_uint32(env, ts.tp_drops, &v);
-  napi_set_named_property(env, result, "drops", v);
+  set_uint(env, result, "packets", ts.tp_packets);
+  set_uint(env, result, "drops", ts.tp_drops);
   return result;
+}
+
+// SO_ATTACH_FILTER: replaces the socket's filter, if it had one, atomically.
+static napi_value attach_prog(napi_env env, int fd, const struct sock_fprog *prog) {
+  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, prog, sizeof *prog) < 0)
+    return throw_errno(env, "setsockopt(SO_ATTACH_FILTER)", errno);
+  return undefined(env);
 }
 
 // packetSetFilter(id, filter: Buffer): replaces the socket's BPF filter, atomically (SO_ATTACH_FILTER on a socket
 // that has one swaps it; frames already queued stay queued).
 static napi_value packet_set_filter(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  packet_sock *s = sock_by_id(env, argv[0]);
+  packet_sock *s = sock_call(env, info, 2, argv);
   if (!s) return NULL;
-  uint8_t *filter;
-  size_t filter_len;
-  if (!get_buffer(env, argv[1], &filter, &filter_len) || filter_len == 0 || filter_len % 8 != 0 || filter_len / 8 > BPF_MAXINSNS)
-    return throw_type(env, "filter must be a Buffer of 1 to 4096 8-byte sock_filter instructions");
-  struct sock_fprog prog = {.len = (unsigned short)(filter_len / 8), .filter = (struct sock_filter *)filter};
-  if (setsockopt(s->fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0)
-    return throw_errno(env, "setsockopt(SO_ATTACH_FILTER)", errno);
-  return undefined(env);
+  struct sock_fprog prog;
+  if (!get_filter(env, argv[1], &prog)) return throw_type(env, "filter must be a Buffer of " FILTER_RULE);
+  return attach_prog(env, s->fd, &prog);
 }
 
 // packetTimestamps(id, timing: Float64Array (>= 3, over an ArrayBuffer of its own) | null): latency tracing on
 // (SO_TIMESTAMPNS; see packet_sock.timing) or off. For benchmarks and diagnosis: it timestamps every frame the
 // host receives, on every socket, while on.
 static napi_value packet_timestamps(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  packet_sock *s = sock_by_id(env, argv[0]);
+  packet_sock *s = sock_call(env, info, 2, argv);
   if (!s) return NULL;
   double *timing = NULL;
   if (!is_nullish(env, argv[1])) {
@@ -529,10 +553,8 @@ static napi_value packet_timestamps(napi_env env, napi_callback_info info) {
 
 // packetRef(id, ref): whether an open socket keeps the event loop (the process) alive.
 static napi_value packet_ref(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  packet_sock *s = sock_by_id(env, argv[0]);
+  packet_sock *s = sock_call(env, info, 2, argv);
   if (!s) return NULL;
   bool ref;
   if (napi_get_value_bool(env, argv[1], &ref) != napi_ok) return throw_type(env, "packetRef(id, ref: boolean)");
@@ -545,13 +567,13 @@ static napi_value packet_ref(napi_env env, napi_callback_info info) {
 
 // packetClose(id): idempotent for a handle that is already closed.
 static napi_value packet_close(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  addon_state *st = state_of(env);
+  if (!get_args(env, info, 1, argv)) return NULL;
   int32_t id;
   if (!get_int(env, argv[0], &id)) return throw_type(env, "packetClose(id)");
-  if (id >= 0 && (size_t)id < st->socks_cap && st->socks[id] != NULL) packet_start_close(st, st->socks[id]);
+  addon_state *st = state_of(env);
+  packet_sock *s = table_get(&st->socks, id);
+  if (s) packet_start_close(st, s);
   return undefined(env);
 }
 
@@ -606,13 +628,12 @@ static int set_md5(int fd, int family, const uint8_t *peer, size_t peer_len, int
 // On a listening socket it makes connections from that peer (or prefix) need the key; on an unconnected one, it
 // applies to the connection made next.
 static napi_value tcp_md5_set_key(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
   napi_value argv[5];
-  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (!get_args(env, info, 5, argv)) return NULL;
   int32_t fd, family, prefix;
   uint8_t *peer, *key;
   size_t peer_len, key_len;
-  if (argc < 5 || !get_int(env, argv[0], &fd) || !get_int(env, argv[1], &family) ||
+  if (!get_int(env, argv[0], &fd) || !get_int(env, argv[1], &family) ||
       !get_buffer(env, argv[2], &peer, &peer_len) || !get_int(env, argv[3], &prefix) ||
       !get_buffer(env, argv[4], &key, &key_len))
     return throw_type(env, "tcpMd5SetKey(fd, family, peer: Buffer, prefixLength, key: Buffer)");
@@ -660,7 +681,7 @@ static void md5_finish(addon_state *st, md5_conn *c, int err) {
   if (c->closing) return;
   c->closing = 1;
   c->result_errno = err;
-  st->conns[c->id] = NULL;
+  st->conns.slots[c->id] = NULL;
   uv_poll_stop(&c->poll);
   // The fd is handed over only once libuv has forgotten it (close callback), so net.Socket can poll it itself.
   uv_close((uv_handle_t *)&c->poll, md5_closed);
@@ -693,28 +714,21 @@ static int set_hop_limit(int fd, int hops) {
 // replacing any filter it had. A filter on a UDP socket sees the datagram from its UDP header; the IP header is at
 // SKF_NET_OFF.
 static napi_value attach_filter(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (!get_args(env, info, 2, argv)) return NULL;
   int32_t fd;
-  uint8_t *filter;
-  size_t filter_len;
-  if (argc < 2 || !get_int(env, argv[0], &fd) || !get_buffer(env, argv[1], &filter, &filter_len) || filter_len == 0 ||
-      filter_len % 8 != 0 || filter_len / 8 > BPF_MAXINSNS)
-    return throw_type(env, "attachFilter(fd, filter: Buffer of 1 to 4096 8-byte sock_filter instructions)");
-  struct sock_fprog prog = {.len = (unsigned short)(filter_len / 8), .filter = (struct sock_filter *)filter};
-  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0)
-    return throw_errno(env, "setsockopt(SO_ATTACH_FILTER)", errno);
-  return undefined(env);
+  struct sock_fprog prog;
+  if (!get_int(env, argv[0], &fd) || !get_filter(env, argv[1], &prog))
+    return throw_type(env, "attachFilter(fd, filter: Buffer of " FILTER_RULE ")");
+  return attach_prog(env, fd, &prog);
 }
 
 // setHopLimit(fd, hops: 1..255): on a socket Node already has. Its presence also says that tcpMd5Connect takes `ttl`.
 static napi_value set_hop_limit_js(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (!get_args(env, info, 2, argv)) return NULL;
   int32_t fd, hops;
-  if (argc < 2 || !get_int(env, argv[0], &fd) || !get_int(env, argv[1], &hops)) return throw_type(env, "setHopLimit(fd, hops)");
+  if (!get_int(env, argv[0], &fd) || !get_int(env, argv[1], &hops)) return throw_type(env, "setHopLimit(fd, hops)");
   if (hops < 1 || hops > 255) return throw_type(env, "hops must be 1..255");
   int err = set_hop_limit(fd, hops);
   if (err) return throw_errno(env, "setsockopt(IP_TTL/IPV6_UNICAST_HOPS)", err);
@@ -727,15 +741,14 @@ static napi_value set_hop_limit_js(napi_env env, napi_callback_info info) {
 // An empty key connects without TCP-MD5; a device binds the socket to it first (a VRF master: the VRF's routes); a
 // ttl (1..255) is the TTL / hop limit of every segment, the SYN included (single-hop eBGP: 1; multihop: 255).
 static napi_value tcp_md5_connect(napi_env env, napi_callback_info info) {
-  size_t argc = 10;
   napi_value argv[10];
-  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (!get_args(env, info, 10, argv)) return NULL;
   int32_t family, port, local_port, scope_id;
   uint8_t *peer, *key, *local = NULL;
   size_t peer_len, key_len, local_len = 0;
-  napi_valuetype t = napi_undefined;
-  if (argc >= 8) napi_typeof(env, argv[7], &t);
-  if (argc < 8 || !get_int(env, argv[0], &family) || !get_buffer(env, argv[1], &peer, &peer_len) ||
+  napi_valuetype t;
+  napi_typeof(env, argv[7], &t);
+  if (!get_int(env, argv[0], &family) || !get_buffer(env, argv[1], &peer, &peer_len) ||
       !get_int(env, argv[2], &port) || !get_buffer(env, argv[3], &key, &key_len) ||
       (!is_nullish(env, argv[4]) && !get_buffer(env, argv[4], &local, &local_len)) ||
       !get_int(env, argv[5], &local_port) || !get_int(env, argv[6], &scope_id) || t != napi_function)
@@ -743,14 +756,12 @@ static napi_value tcp_md5_connect(napi_env env, napi_callback_info info) {
   if (port <= 0 || port > 65535 || local_port < 0 || local_port > 65535)
     return throw_type(env, "ports must be in 1..65535 (localPort 0..65535)");
   if (key_len > TCP_MD5SIG_MAXKEYLEN) return throw_type(env, "key must be at most 80 bytes");
-  char device[IFNAMSIZ + 1] = {0};
-  size_t device_len = 0;
-  if (argc >= 9 && !is_nullish(env, argv[8]) &&
-      (napi_get_value_string_utf8(env, argv[8], device, sizeof device, &device_len) != napi_ok || device_len == 0 ||
-       device_len >= IFNAMSIZ))
+  char device[IFNAMSIZ + 1];
+  int device_len = 0;
+  if (!is_nullish(env, argv[8]) && (device_len = get_ifname(env, argv[8], device)) <= 0)
     return throw_type(env, "device must be an interface name (1 to 15 characters)");
   int32_t ttl = 0;
-  if (argc >= 10 && !is_nullish(env, argv[9]) && (!get_int(env, argv[9], &ttl) || ttl < 1 || ttl > 255))
+  if (!is_nullish(env, argv[9]) && (!get_int(env, argv[9], &ttl) || ttl < 1 || ttl > 255))
     return throw_type(env, "ttl must be 1..255");
 
   struct sockaddr_storage dst;
@@ -759,21 +770,12 @@ static napi_value tcp_md5_connect(napi_env env, napi_callback_info info) {
     return throw_type(env, "peer must be 4 bytes (family 4) or 16 bytes (family 6)");
   int fd = socket(family == 4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return throw_errno(env, "socket(SOCK_STREAM)", errno);
-  if (device_len > 0 && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, device, (socklen_t)device_len) < 0) {
-    int e = errno;
-    close(fd);
-    return throw_errno(env, "setsockopt(SO_BINDTODEVICE)", e);
-  }
+  if (device_len > 0 && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, device, (socklen_t)device_len) < 0)
+    return close_throw(env, fd, "setsockopt(SO_BINDTODEVICE)", errno);
   int err = key_len > 0 ? set_md5(fd, family, peer, peer_len, -1, key, key_len) : 0;
-  if (err) {
-    close(fd);
-    return throw_errno(env, "setsockopt(TCP_MD5SIG)", err);
-  }
+  if (err) return close_throw(env, fd, "setsockopt(TCP_MD5SIG)", err);
   err = ttl > 0 ? set_hop_limit(fd, ttl) : 0;
-  if (err) {
-    close(fd);
-    return throw_errno(env, "setsockopt(IP_TTL/IPV6_UNICAST_HOPS)", err);
-  }
+  if (err) return close_throw(env, fd, "setsockopt(IP_TTL/IPV6_UNICAST_HOPS)", err);
   if (local || local_port) {
     struct sockaddr_storage src;
     socklen_t src_len;
@@ -785,54 +787,29 @@ static napi_value tcp_md5_connect(napi_env env, napi_callback_info info) {
     }
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, (struct sockaddr *)&src, src_len) < 0) {
-      err = errno;
-      close(fd);
-      return throw_errno(env, "bind", err);
-    }
+    if (bind(fd, (struct sockaddr *)&src, src_len) < 0) return close_throw(env, fd, "bind", errno);
   }
   int connect_errno = 0;
   if (connect(fd, (struct sockaddr *)&dst, dst_len) < 0 && errno != EINPROGRESS) connect_errno = errno;
 
   addon_state *st = state_of(env);
-  size_t id = 0;
-  while (id < st->conns_cap && st->conns[id] != NULL) id++;
-  if (id == st->conns_cap) {
-    size_t cap = st->conns_cap ? st->conns_cap * 2 : 8;
-    md5_conn **grown = realloc(st->conns, cap * sizeof *grown);
-    if (!grown) {
-      close(fd);
-      return throw_errno(env, "realloc", ENOMEM);
-    }
-    memset(grown + st->conns_cap, 0, (cap - st->conns_cap) * sizeof *grown);
-    st->conns = grown;
-    st->conns_cap = cap;
-  }
+  ssize_t id = table_free_id(&st->conns, 8);
+  if (id < 0) return close_throw(env, fd, "realloc", ENOMEM);
   md5_conn *c = calloc(1, sizeof *c);
-  if (!c) {
-    close(fd);
-    return throw_errno(env, "calloc", ENOMEM);
-  }
+  if (!c) return close_throw(env, fd, "calloc", ENOMEM);
   c->fd = fd;
   c->id = (int)id;
   c->env = env;
   c->st = st;
   napi_create_reference(env, argv[7], 1, &c->callback);
-  napi_value resource_name;
-  napi_create_string_utf8(env, "metallb:tcpMd5Connect", NAPI_AUTO_LENGTH, &resource_name);
-  napi_async_init(env, NULL, resource_name, &c->async_ctx);
-  uv_loop_t *loop;
-  napi_get_uv_event_loop(env, &loop);
-  int rc = uv_poll_init(loop, &c->poll, fd);
+  int rc = poll_init(env, "metallb:tcpMd5Connect", &c->poll, fd, c, &c->async_ctx);
   if (rc != 0) {
     napi_delete_reference(env, c->callback);
     napi_async_destroy(env, c->async_ctx);
-    close(fd);
     free(c);
-    return throw_errno(env, "uv_poll_init", -rc);
+    return close_throw(env, fd, "uv_poll_init", -rc);
   }
-  c->poll.data = c;
-  st->conns[id] = c;
+  st->conns.slots[id] = c;
   st->live++;
   if (connect_errno) {
     md5_finish(st, c, connect_errno);  // reported through the callback, like any asynchronous failure
@@ -848,15 +825,12 @@ static napi_value tcp_md5_connect(napi_env env, napi_callback_info info) {
 // bindToDevice(fd, ifname): SO_BINDTODEVICE on a socket Node already has (a UDP socket, a listener), so that it
 // sends and receives in that device's VRF only.
 static napi_value bind_to_device(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (!get_args(env, info, 2, argv)) return NULL;
   int32_t fd;
-  char device[IFNAMSIZ + 1] = {0};
-  size_t device_len = 0;
-  if (argc < 2 || !get_int(env, argv[0], &fd) ||
-      napi_get_value_string_utf8(env, argv[1], device, sizeof device, &device_len) != napi_ok || device_len == 0 ||
-      device_len >= IFNAMSIZ)
+  char device[IFNAMSIZ + 1];
+  int device_len = 0;
+  if (!get_int(env, argv[0], &fd) || (device_len = get_ifname(env, argv[1], device)) <= 0)
     return throw_type(env, "bindToDevice(fd, ifname: 1 to 15 characters)");
   if (setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, device, (socklen_t)device_len) < 0)
     return throw_errno(env, "setsockopt(SO_BINDTODEVICE)", errno);
@@ -865,13 +839,13 @@ static napi_value bind_to_device(napi_env env, napi_callback_info info) {
 
 // tcpMd5Cancel(id): closes a connection attempt still in progress; its callback gets ECANCELED.
 static napi_value tcp_md5_cancel(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (!get_args(env, info, 1, argv)) return NULL;
   int32_t id;
   if (!get_int(env, argv[0], &id)) return throw_type(env, "tcpMd5Cancel(id)");
   addon_state *st = state_of(env);
-  if (id >= 0 && (size_t)id < st->conns_cap && st->conns[id] != NULL) md5_finish(st, st->conns[id], ECANCELED);
+  md5_conn *c = table_get(&st->conns, id);
+  if (c) md5_finish(st, c, ECANCELED);
   return undefined(env);
 }
 
@@ -880,15 +854,14 @@ static napi_value tcp_md5_cancel(napi_env env, napi_callback_info info) {
 // JavaScript: each [offset, buffer] pair stores the buffer's address as a u64 at that offset of attr first (null
 // stores 0). Returns the syscall's result (a new fd, or 0); throws with `code` = the errno name.
 static napi_value bpf_syscall(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
-  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (!get_args(env, info, 3, argv)) return NULL;
   int32_t cmd;
   uint8_t *attr;
   size_t attr_len;
-  if (argc < 2 || !get_int(env, argv[0], &cmd) || !get_buffer(env, argv[1], &attr, &attr_len) || attr_len == 0)
+  if (!get_int(env, argv[0], &cmd) || !get_buffer(env, argv[1], &attr, &attr_len) || attr_len == 0)
     return throw_type(env, "bpf(cmd: number, attr: Buffer, pointers?: [offset, Buffer | null][])");
-  if (argc >= 3 && !is_nullish(env, argv[2])) {
+  if (!is_nullish(env, argv[2])) {
     bool is_array = false;
     uint32_t n = 0;
     NAPI_OK(napi_is_array(env, argv[2], &is_array));
@@ -937,17 +910,17 @@ static void cleanup(napi_async_cleanup_hook_handle handle, void *arg) {
   addon_state *st = (addon_state *)arg;
   st->tearing_down = 1;
   st->cleanup_handle = handle;
-  for (size_t i = 0; i < st->socks_cap; i++)
-    if (st->socks[i]) packet_start_close(st, st->socks[i]);
-  for (size_t i = 0; i < st->conns_cap; i++)
-    if (st->conns[i]) md5_finish(st, st->conns[i], ECANCELED);
+  for (size_t i = 0; i < st->socks.cap; i++)
+    if (st->socks.slots[i]) packet_start_close(st, st->socks.slots[i]);
+  for (size_t i = 0; i < st->conns.cap; i++)
+    if (st->conns.slots[i]) md5_finish(st, st->conns.slots[i], ECANCELED);
   teardown_step(st);
 }
 
 static void free_state(napi_env env, void *data, void *hint) {
   addon_state *st = (addon_state *)data;
-  free(st->socks);
-  free(st->conns);
+  free(st->socks.slots);
+  free(st->conns.slots);
   free(st);
 }
 
