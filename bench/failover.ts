@@ -271,7 +271,20 @@ interface Timeline {
   passEnd?: number;
   /** The announcer logged the address announced (after its own gratuitous frames left). */
   announced?: number;
+  /** What the verdict on node1 rested on (the fast path's evidence, or the slow path's silence and tolerance). */
+  evidence?: string;
+  /** The fast path's relay wait (half node1's tolerance, or the reach timeout), and the worst delays behind it. */
+  relayWaitMs?: number;
   notes: string[];
+}
+
+/** One line from the fast path's verdict fields (engine.ts fastEvidence). */
+function fastEvidence(l: Record<string, unknown>): string {
+  const f = (k: string): string => (l[k] === undefined || l[k] === '' ? '-' : String(l[k]));
+  return `fast path: silent ${f('silenceMs')} ms; reach ${f('reach')} (timeout ${f('timeoutMs')} ms, ${f('rearms')} re-arms, judged after ${f('waitedMs')} ms); ` +
+    `${f('askedOthers')} relays asked at +${f('askedAfterMs')}, nacks ${f('nacks')}/${f('expectedNacks')} at +${f('nackAfterMs')} ms; ` +
+    `relay wait ${f('relayWaitMs')} ms (tolerance ${f('toleranceMs')}: node1's jitter ${f('memberJitterMs')}, own ${f('ownJitterMs')}, allowance ${f('allowanceMs')}); ` +
+    `deadline +${f('deadlineMs')}, give-up +${f('giveUpMs')}; decided by ${f('decidedBy')}`;
 }
 
 async function speakerTimeline(b: Bench, node: string, ip: string, t0: number): Promise<Timeline> {
@@ -281,13 +294,22 @@ async function speakerTimeline(b: Bench, node: string, ip: string, t0: number): 
   const r = await b.lab.kubectl(['logs', '-n', 'metallb-system', pods[0]!.metadata.name, '--since=60s']);
   for (const line of r.stdout.split('\n')) {
     try {
-      const l = JSON.parse(line) as {
-        ts?: string; msg?: string; member?: string; ip?: string; suspectedForMs?: number; confirmations?: number;
+      const raw = JSON.parse(line) as Record<string, unknown>;
+      const l = raw as {
+        ts?: string; msg?: string; member?: string; ip?: string; suspectedForMs?: number; confirmations?: number; path?: string;
+        silenceMs?: number; toleranceMs?: number;
         detectedAt?: number; sentMs?: number; heardMs?: number; appliedMs?: number; services?: number; passMs?: number;
       };
       const t = l.ts ? Date.parse(l.ts) - t0 : -1;
       if (t < 0 || t > 60_000) continue;
-      if (l.member === 'node1' && /suspect timeout reached/.test(l.msg ?? '')) tl.notes.push(`suspected for ${l.suspectedForMs} ms, ${l.confirmations} confirmations`);
+      if (l.member === 'node1' && /suspect timeout reached/.test(l.msg ?? '')) {
+        tl.notes.push(`suspected for ${l.suspectedForMs} ms, ${l.confirmations} confirmations`);
+        if (l.path === 'fast') {
+          tl.evidence = fastEvidence(raw);
+          if (typeof raw.relayWaitMs === 'number') tl.relayWaitMs = raw.relayWaitMs;
+        }
+        else if (l.path === 'slow') tl.evidence = `slow path: silent ${l.silenceMs} ms, tolerance ${l.toleranceMs} ms`;
+      }
       if (l.member === 'node1' && /not accusing it yet/.test(l.msg ?? '')) tl.notes.push(`fast path withheld at +${t} ms`);
       if (l.member === 'node1' && /^takeover plan: frames sent/.test(l.msg ?? '') && l.detectedAt !== undefined && tl.planSent === undefined) {
         tl.dead = l.detectedAt - t0;
@@ -313,7 +335,8 @@ function describeTimeline(node: string, ip: string, tl: Timeline): string {
   const plan = tl.planSent !== undefined
     ? `takeover plan (${tl.planServices} services): frames sent ${ms(tl.planSent)}, main thread heard ${ms(tl.planHeard)}, announcer updated ${ms(tl.planApplied)}`
     : 'no takeover plan';
-  return `${node}: node1 dead ${ms(tl.dead)}; ${plan}; ${tl.passEnd !== undefined ? `main pass done ${ms(tl.passEnd)}; ` : ''}${ip} announced by the announcer ${ms(tl.announced)}${tl.notes.length ? ` (${tl.notes.join('; ')})` : ''}`;
+  return `${node}: node1 dead ${ms(tl.dead)}; ${plan}; ${tl.passEnd !== undefined ? `main pass done ${ms(tl.passEnd)}; ` : ''}${ip} announced by the announcer ${ms(tl.announced)}${tl.notes.length ? ` (${tl.notes.join('; ')})` : ''}` +
+    `${tl.evidence ? `\n      verdict: ${tl.evidence}` : ''}`;
 }
 
 interface CutResult {
@@ -433,6 +456,7 @@ function phases(tls: readonly Timeline[], answers: readonly number[]): string {
     return `${label} ${Math.round(quantile(xs, 0.5))}${xs.length < tls.length ? ` (${xs.length}/${tls.length})` : ''}`;
   };
   return [
+    phase('the fast path\'s relay wait', (t) => t.relayWaitMs),
     phase('node1 declared dead', (t) => t.dead),
     phase('plan frames sent', (t) => t.planSent),
     phase('main thread heard', (t) => t.planHeard),
@@ -583,13 +607,13 @@ export async function runFailoverBench(): Promise<void> {
     const serfTrials = flag('--skip-serf') ? 0 : Math.min(trials, opt('--serf-trials', 3));
     if (serfTrials > 0) await startSerf(b);
     await addServices(b, 0, 1);
-    if (trials > 0) await series(b, trials, opt('--graceful-trials', 3), serfTrials);
+    if (trials > 0) await series(b, trials, opt('--graceful-trials', 20), serfTrials);
     if (many > 1) {
       const t = Date.now();
       await addServices(b, 1, many);
       out(`(${many} Services created and announced by node1 in ${((Date.now() - t) / 1000).toFixed(1)} s)`);
-      const manyTrials = opt('--many-trials', Math.max(5, Math.round(trials / 2)));
-      if (manyTrials > 0) await series(b, manyTrials, opt('--graceful-trials', 3), 0);
+      const manyTrials = opt('--many-trials', 20);
+      if (manyTrials > 0) await series(b, manyTrials, opt('--graceful-trials', 20), 0);
     }
     if (soakSeconds > 0) await soak(b, soakSeconds);
   } finally {

@@ -134,6 +134,21 @@ interface ReachProbe extends ReachCheck {
   rearms: number;
   /** When the timeout made it unreachable (its connection is kept a while to see whether an answer still comes). */
   judgedAt?: number;
+  /** The indirect round's own timing, logged with a fast-path verdict. */
+  asked?: IndirectTiming;
+}
+
+/** When the fast path's relays were asked, how long they were given, and when their nacks came. */
+interface IndirectTiming {
+  at: number;
+  waitMs: number;
+  /** The member's tolerance, its own and our decayed worst delay, and our local-health allowance, when asked. */
+  toleranceMs: number;
+  memberJitterMs: number;
+  ownJitterMs: number;
+  allowanceMs: number;
+  /** ms after `at` of each nack, in arrival order. */
+  nackAfterMs: number[];
 }
 
 /** A suspicion in progress; `fast`: our own fast-path one (the member's host did not answer), with its evidence. */
@@ -469,10 +484,17 @@ export class MemberlistEngine extends EventEmitter {
     // The relay's ping waits on n as ours would: half the silence we tolerate from n (it stretches with the delays
     // measured from n and with our own lateness, as adaptiveTick's indirect probes do), at least as long as a reach
     // check of ours; plus the relay's own probe timeout. Relays that did not even nack get twice that.
-    const wait = Math.max(this.tolerance(n, now) / 2, reachTimeoutMs(this.t.reachTimeoutMs, this.health.allowance(now)));
+    const tol = this.tolerance(n, now);
+    const allowance = this.health.allowance(now);
+    const wait = Math.max(tol / 2, reachTimeoutMs(this.t.reachTimeoutMs, allowance));
     const expectedNacks = peers.filter((p) => (p.vsn[1] ?? 0) >= 4).length;
     const round = { peers: peers.length, expectedNacks, nacks: 0, deadline: now + wait + this.t.probeTimeoutMs, giveUpAt: now + 2 * (wait + this.t.probeTimeoutMs) };
     check.indirect = round;
+    const timing: IndirectTiming = {
+      at: now, waitMs: wait, toleranceMs: tol, allowanceMs: allowance, nackAfterMs: [],
+      memberJitterMs: this.decayed(n.jitter, n.jitterAt, now), ownJitterMs: this.decayed(this.ownJitter, this.ownJitterAt, now),
+    };
+    check.asked = timing;
     if (peers.length > 0) {
       this.count('fast_indirect_rounds');
       const seq = this.nextSeq();
@@ -484,7 +506,10 @@ export class MemberlistEngine extends EventEmitter {
           this.ackHandlers.delete(seq);
           this.heard(n.name, performance.now());
         },
-        onNack: () => void round.nacks++,
+        onNack: () => {
+          round.nacks++;
+          timing.nackAfterMs.push(performance.now() - now);
+        },
       };
       this.ackHandlers.set(seq, w);
       // A late ack is still proof of life for a while.
@@ -501,10 +526,47 @@ export class MemberlistEngine extends EventEmitter {
   private accuseUnreachable(n: NodeRec, now: number): void {
     if ((n.state !== 'alive' && n.state !== 'suspect') || this.suspicions.get(n.name)?.fast || this.stopped || this.leaving) return;
     this.count('fast_suspicions');
-    const r = n.reach;
-    const evidence = { silenceMs: Math.round(now - n.lastHeard), reach: r?.result ?? 'none', waitedMs: r ? Math.round(now - r.startedAt) : 0, timeoutMs: Math.round(r?.timeoutMs ?? 0), rearms: r?.rearms ?? 0, askedOthers: r?.indirect?.peers ?? 0, nacks: r?.indirect?.nacks ?? 0 };
-    this.log.debug({ member: n.name, ...evidence }, 'memberlist: member silent and its host unreachable, suspecting it');
+    const evidence = this.fastEvidence(n, now);
+    this.log.info({ member: n.name, ...evidence }, 'memberlist: member silent and its host unreachable, suspecting it');
     this.suspectNode({ Incarnation: n.incarnation, Node: n.name, From: this.name }, evidence);
+  }
+
+  /**
+   * What a fast-path accusation rests on, in ms (one log line per verdict): the silence, our reach check (its result,
+   * how long it waited, its timeout and re-arms), and the relays' round — how long they were given (`relayWaitMs`, from
+   * the member's tolerance and the delays behind it, ours included), when their nacks came, and the round's deadline
+   * and give-up time, all after the check started.
+   */
+  private fastEvidence(n: NodeRec, now: number): Record<string, number | string> {
+    const r = n.reach;
+    const ms = (x: number): number => Math.round(x * 10) / 10;
+    const e: Record<string, number | string> = {
+      silenceMs: Math.round(now - n.lastHeard),
+      reach: r?.result ?? 'none',
+      waitedMs: r ? Math.round(now - r.startedAt) : 0,
+      timeoutMs: Math.round(r?.timeoutMs ?? 0),
+      rearms: r?.rearms ?? 0,
+      askedOthers: r?.indirect?.peers ?? 0,
+      nacks: r?.indirect?.nacks ?? 0,
+      toleranceNowMs: Math.round(this.tolerance(n, now)),
+    };
+    const a = r?.asked;
+    if (r && a && r.indirect) {
+      Object.assign(e, {
+        expectedNacks: r.indirect.expectedNacks,
+        askedAfterMs: ms(a.at - r.startedAt),
+        relayWaitMs: ms(a.waitMs),
+        toleranceMs: Math.round(a.toleranceMs),
+        memberJitterMs: ms(a.memberJitterMs),
+        ownJitterMs: ms(a.ownJitterMs),
+        allowanceMs: ms(a.allowanceMs),
+        nackAfterMs: a.nackAfterMs.map(ms).join(','),
+        deadlineMs: ms(r.indirect.deadline - r.startedAt),
+        giveUpMs: ms(r.indirect.giveUpAt - r.startedAt),
+        decidedBy: r.indirect.peers === 0 ? 'no relays' : now >= r.indirect.giveUpAt && r.indirect.nacks < r.indirect.expectedNacks ? 'give-up time' : 'deadline and nacks',
+      });
+    }
+    return e;
   }
 
   /**
