@@ -19,7 +19,7 @@
 import {
   aluImm, aluReg, assemble, atomicAdd, BPF_ADD, BPF_AND, BPF_JEQ, BPF_JGT, BPF_JNE, BPF_OR, BPF_RSH, BPF_XOR, call, exit, Helper, hostU16, hostU32, ja,
   jmp32Imm, jmp32Reg, jmpImm, jmpReg, label, ldMapFd, ldx, movImm, movReg, R0, R1, R2, R3, R4, R5, R6, R7, R8, R10, st, stx, XdpAction, XdpMd,
-  type Insn, type Step,
+  type Insn, type Reg, type Step,
 } from '../../net/ebpf.js';
 
 /** Ethernet header + ARP for IPv4 over Ethernet (RFC 826), in bytes. */
@@ -122,8 +122,44 @@ export function xdpResponderProgram(spec: XdpResponderSpec): Insn[] {
   return assemble(steps);
 }
 
+/** A listed address and its counter index. */
+interface Listed {
+  a: Uint8Array;
+  i: number;
+}
+
+/** The registers that hold the NDP target, one 32-bit word each. */
+const TARGET: readonly Reg[] = [R2, R3, R4, R5];
+
+/**
+ * Both branches' lookup: the address asked for is in `registers` (one 32-bit word each, as loaded from the frame);
+ * the first listed address equal to it sets R8 to its index and goes on to `answer`; none passes the frame.
+ */
+function matchAddress(registers: readonly Reg[], listed: readonly Listed[], answer: string): Step[] {
+  return [
+    ...listed.flatMap(({ a, i }): Step[] => [
+      ...registers.map((r, w) => jmp32Imm(BPF_JNE, r, hostU32(a, 4 * w), `not${i}`)),
+      movImm(R8, i),
+      ja(answer),
+      label(`not${i}`),
+    ]),
+    ja('pass'),
+    label(answer),
+  ];
+}
+
+/** The 6-byte MAC at `from` in the frame, copied to each offset of `to` (through R3 and R4). */
+function copyMac(from: number, to: readonly number[]): Step[] {
+  return [ldx(4, R3, R6, from), ldx(2, R4, R6, from + 4), ...to.flatMap((o): Step[] => [stx(4, R6, o, R3), stx(2, R6, o + 4, R4)])];
+}
+
+/** `mac` written at `at` in the frame. */
+function storeMac(mac: Uint8Array, at: number): Step[] {
+  return [st(4, R6, at, hostU32(mac, 0)), st(2, R6, at + 4, hostU16(mac, 4))];
+}
+
 /** The ARP branch: frames of at least 42 bytes with EtherType 0x0806. Sets R8 to the address's index, then 'count'. */
-function arp(mac: Uint8Array, v4: readonly { a: Uint8Array; i: number }[]): Step[] {
+function arp(mac: Uint8Array, v4: readonly Listed[]): Step[] {
   return [
     label('arp'),
     ldx(4, R3, R6, AR_HRD),
@@ -145,25 +181,16 @@ function arp(mac: Uint8Array, v4: readonly { a: Uint8Array; i: number }[]): Step
     ldx(4, R5, R6, AR_TPA),
     ldx(4, R3, R6, AR_SPA),
     jmp32Reg(BPF_JEQ, R3, R5, 'pass'),
-    ...v4.flatMap(({ a, i }): Step[] => [jmp32Imm(BPF_JNE, R5, hostU32(a), `not${i}`), movImm(R8, i), ja('arpAnswer'), label(`not${i}`)]),
-    ja('pass'),
-    label('arpAnswer'),
+    ...matchAddress([R5], v4, 'arpAnswer'),
     // Ethernet destination and ar$tha = the requester's hardware address (ar$sha).
-    ldx(4, R3, R6, AR_SHA),
-    ldx(2, R4, R6, AR_SHA + 4),
-    stx(4, R6, ETH_DST, R3),
-    stx(2, R6, ETH_DST + 4, R4),
-    stx(4, R6, AR_THA, R3),
-    stx(2, R6, AR_THA + 4, R4),
+    ...copyMac(AR_SHA, [ETH_DST, AR_THA]),
     // ar$tpa = the requester's ar$spa; ar$spa = the address asked for.
     ldx(4, R3, R6, AR_SPA),
     stx(4, R6, AR_TPA, R3),
     stx(4, R6, AR_SPA, R5),
     // Ethernet source and ar$sha = ours; ar$op = reply.
-    st(4, R6, ETH_SRC, hostU32(mac, 0)),
-    st(2, R6, ETH_SRC + 4, hostU16(mac, 4)),
-    st(4, R6, AR_SHA, hostU32(mac, 0)),
-    st(2, R6, AR_SHA + 4, hostU16(mac, 4)),
+    ...storeMac(mac, ETH_SRC),
+    ...storeMac(mac, AR_SHA),
     st(2, R6, AR_OP, hostU16(be(0x00, 0x02))),
     ja('count'),
   ];
@@ -188,7 +215,7 @@ function checksumSum(): Step[] {
 }
 
 /** The NDP branch: frames of at least 42 bytes with EtherType 0x86dd. Sets R8 to the address's index, then 'count'. */
-function ndp(mac: Uint8Array, v6: readonly { a: Uint8Array; i: number }[]): Step[] {
+function ndp(mac: Uint8Array, v6: readonly Listed[]): Step[] {
   const words = [0, 4, 8, 12];
   return [
     label('ndp'),
@@ -211,22 +238,11 @@ function ndp(mac: Uint8Array, v6: readonly { a: Uint8Array; i: number }[]): Step
     ...checksumSum(),
     jmpImm(BPF_JNE, R0, 0xffff, 'pass'),
     // The target (R2..R5: its four words).
-    ...words.map((o, w) => ldx(4, (R2 + w) as 2 | 3 | 4 | 5, R6, ND_TARGET + o)),
-    ...v6.flatMap(({ a, i }): Step[] => [
-      ...words.map((o, w) => jmp32Imm(BPF_JNE, (R2 + w) as 2 | 3 | 4 | 5, hostU32(a, o), `not${i}`)),
-      movImm(R8, i),
-      ja('ndpAnswer'),
-      label(`not${i}`),
-    ]),
-    ja('pass'),
-    label('ndpAnswer'),
+    ...TARGET.map((r, w) => ldx(4, r, R6, ND_TARGET + 4 * w)),
+    ...matchAddress(TARGET, v6, 'ndpAnswer'),
     // Ethernet: to the MAC the source link-layer address option names, from ours.
-    ldx(4, R3, R6, ND_OPT_MAC),
-    ldx(2, R4, R6, ND_OPT_MAC + 4),
-    stx(4, R6, ETH_DST, R3),
-    stx(2, R6, ETH_DST + 4, R4),
-    st(4, R6, ETH_SRC, hostU32(mac, 0)),
-    st(2, R6, ETH_SRC + 4, hostU16(mac, 4)),
+    ...copyMac(ND_OPT_MAC, [ETH_DST]),
+    ...storeMac(mac, ETH_SRC),
     // IPv6: version 6, traffic class and flow label 0; to the solicitation's source, from the target.
     st(4, R6, IP6_VTC, hostU32(be(0x60, 0, 0, 0))),
     ...words.flatMap((o): Step[] => [ldx(4, R3, R6, IP6_SRC + o), stx(4, R6, IP6_DST + o, R3), ldx(4, R3, R6, ND_TARGET + o), stx(4, R6, IP6_SRC + o, R3)]),
@@ -235,8 +251,7 @@ function ndp(mac: Uint8Array, v6: readonly { a: Uint8Array; i: number }[]): Step
     st(2, R6, ICMP6_CKSUM, 0),
     st(4, R6, ND_FLAGS, hostU32(be(0x40, 0, 0, 0))),
     st(2, R6, ND_OPT, hostU16(be(2, 1))),
-    st(4, R6, ND_OPT_MAC, hostU32(mac, 0)),
-    st(2, R6, ND_OPT_MAC + 4, hostU16(mac, 4)),
+    ...storeMac(mac, ND_OPT_MAC),
     ...checksumSum(),
     aluImm(BPF_XOR, R0, 0xffff),
     stx(2, R6, ICMP6_CKSUM, R0),
