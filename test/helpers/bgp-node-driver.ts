@@ -39,7 +39,7 @@ const emit = (obj: Record<string, unknown>): void => void process.stdout.write(`
 
 speaker.on('session', (peer, state, previous, reason) => emit({ event: 'session', peer, state, previous, reason, at: performance.now() }));
 speaker.on('advertised', (peer, announced) => emit({ event: 'advertised', peer, announced, at: performance.now() }));
-speaker.on('bfd', (peer, state) => emit({ event: 'bfd', peer, state, at: performance.now() }));
+speaker.on('bfd', (peer, state, remoteState) => emit({ event: 'bfd', peer, state, remoteState, at: performance.now() }));
 
 type Handler = (args: Record<string, unknown>) => unknown;
 const handlers: Record<string, Handler> = {

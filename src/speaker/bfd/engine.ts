@@ -56,7 +56,11 @@ export interface BfdEngineOptions {
   devicePollMs?: number;
 }
 
-export type BfdStateListener = (key: string, state: StateName, diag: number, previous: StateName) => void;
+/**
+ * `remoteState` is the peer's state as last heard: a Down with the peer in AdminDown is the peer taking the session
+ * down on purpose, not a failure (RFC 5882 §3.2); a local AdminDown is ours (the session removed or the engine closing).
+ */
+export type BfdStateListener = (key: string, state: StateName, diag: number, previous: StateName, remoteState: StateName) => void;
 
 interface Running {
   config: BfdSessionConfig;
@@ -83,6 +87,15 @@ function canonical(address: string): string {
   return ip ? formatIP(ip) : address;
 }
 const TTL = 255;
+
+/** Closing a dgram socket twice throws. */
+function closeQuietly(s: Socket): void {
+  try {
+    s.close();
+  } catch {
+    // closed already
+  }
+}
 
 export class BfdEngine {
   private readonly sessions = new Map<string, Running>();
@@ -201,10 +214,24 @@ export class BfdEngine {
     return [...running, ...failing];
   }
 
-  close(): Promise<void> {
+  /**
+   * Every session says AdminDown; resolves once they have for a Detection Time, or after `lingerMs` (default 1 s: a
+   * stopping process should not wait for slow timers), whichever is first.
+   */
+  close(lingerMs = 1000): Promise<void> {
     // Said at once, so that queued retries and configurations do nothing; done after the one in progress.
     this.closed = true;
-    return this.run(async () => this.shutdown());
+    return this.run(async () => {
+      this.shutdown();
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.all(this.stopping.values()), new Promise<void>((resolve) => (timer = setTimeout(resolve, lingerMs)))]);
+      clearTimeout(timer);
+      for (const r of this.stopping.keys()) {
+        r.session.silence();
+        closeQuietly(r.tx);
+      }
+      this.stopping.clear();
+    });
   }
 
   private shutdown(): void {
@@ -292,9 +319,10 @@ export class BfdEngine {
         if (err) this.log.debug({ event: 'bfdSendFailed', peer: c.key, err: err.message }, 'BFD packet not sent');
         if (c.device && (err as NodeJS.ErrnoException | null)?.code === 'ENODEV') this.rebind(c.key, tx);
       });
-    }, (state, diag, previous) => {
-      this.log.info({ event: 'bfdState', peer: c.key, peerAddress: c.peerAddress, ...(c.vrf ? { vrf: c.vrf } : {}), state, previous, diag }, `BFD session ${previous} -> ${state}`);
-      this.onState(c.key, state, diag, previous);
+    }, (state, diag, previous, remoteState) => {
+      this.log.info({ event: 'bfdState', peer: c.key, peerAddress: c.peerAddress, ...(c.vrf ? { vrf: c.vrf } : {}), state, previous, diag, remoteState },
+        `BFD session ${previous} -> ${state}`);
+      this.onState(c.key, state, diag, previous, remoteState);
     }, this.host);
     const r: Running = { config: c, session, tx };
     this.sessions.set(c.key, r);
@@ -329,12 +357,17 @@ export class BfdEngine {
   private remove(key: string): void {
     const r = this.sessions.get(key);
     if (!r) return;
-    r.session.stop();
     this.sessions.delete(key);
     this.byDiscriminator.delete(r.session.localDiscr);
-    // Let the AdminDown packet leave before the socket goes.
-    setTimeout(() => r.tx.close(), 100).unref();
+    // The socket stays until the AdminDown packets have gone (a Detection Time), then a moment for the last to leave.
+    const done = r.session.stop().then(() => new Promise<void>((resolve) => setTimeout(resolve, 100).unref())).then(() => {
+      if (this.stopping.delete(r)) closeQuietly(r.tx);
+    });
+    this.stopping.set(r, done);
   }
+
+  /** Removed sessions still saying AdminDown, and when they are done. */
+  private readonly stopping = new Map<Running, Promise<void>>();
 
   /** A socket of its own per session, from 49152–65535 (RFC 5881 §4), TTL 255 (§5). */
   private async bindSource(family: 'udp4' | 'udp6', address: string | undefined, device: string | undefined): Promise<Socket> {

@@ -20,7 +20,8 @@ export interface BfdManagerOptions {
 }
 
 export interface BfdManagerEvents {
-  state: [key: string, state: StateName, diag: number, previous: StateName];
+  /** `remoteState`: the peer's state as last heard (see BfdStateListener). */
+  state: [key: string, state: StateName, diag: number, previous: StateName, remoteState?: StateName];
 }
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
@@ -35,7 +36,8 @@ export class BfdManager extends EventEmitter<BfdManagerEvents> {
 
   constructor(private readonly opts: BfdManagerOptions = {}) {
     super();
-    const emit = (key: string, state: StateName, diag: number, previous: StateName): void => void this.emit('state', key, state, diag, previous);
+    const emit = (key: string, state: StateName, diag: number, previous: StateName, remoteState: StateName): void =>
+      void this.emit('state', key, state, diag, previous, remoteState);
     if ((opts.mode ?? 'worker') === 'inline') {
       this.engine = new BfdEngine(emit, opts.logger, undefined, opts.ports);
       return;
@@ -52,7 +54,7 @@ export class BfdManager extends EventEmitter<BfdManagerEvents> {
     }
     this.worker.on('message', (m: WorkerMessage) => {
       if (m.type === 'state') {
-        emit(m.key, m.state as StateName, m.diag, m.previous as StateName);
+        emit(m.key, m.state as StateName, m.diag, m.previous as StateName, m.remoteState as StateName);
         return;
       }
       const p = this.pending.get(m.id);

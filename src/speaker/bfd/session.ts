@@ -79,6 +79,9 @@ export class BfdSession {
   private scheduledWith = Infinity;
   private detectTimer: unknown;
   private stopped = false;
+  /** stop()'s AdminDown packets: done when they are all out (or silence() ends them). */
+  private lingering: Promise<void> | undefined;
+  private endLinger: (() => void) | undefined;
   private timers: BfdTimers;
   private readonly counters = { packetsSent: 0, packetsReceived: 0, upEvents: 0, downEvents: 0 };
 
@@ -86,7 +89,8 @@ export class BfdSession {
     readonly localDiscr: number,
     timers: BfdTimers,
     private readonly send: (packet: Buffer) => void,
-    private readonly onState: (state: StateName, diag: number, previous: StateName) => void,
+    /** `remoteState`: the peer's state as last heard (AdminDown: the peer took the session down on purpose, RFC 5882 §3.2). */
+    private readonly onState: (state: StateName, diag: number, previous: StateName, remoteState: StateName) => void,
     private readonly host: TimerHost = realTimers,
   ) {
     this.timers = { ...timers };
@@ -123,14 +127,45 @@ export class BfdSession {
     this.scheduleTx();
   }
 
-  /** Stops for good: tells the peer (AdminDown, §6.8.16) with one last packet, then goes quiet. */
-  stop(): void {
-    if (this.stopped) return;
+  /**
+   * Stops for good (RFC 5880 §6.8.16): AdminDown with diagnostic Administratively Down. A peer that knows us keeps
+   * hearing it at the agreed interval for a Detection Time (as it counts it for us), so that one lost packet does not
+   * let its detection timer run out and report a failure that is none; a peer that never knew us gets one packet.
+   * Resolves once the last packet is out (the caller may then close the socket).
+   */
+  stop(): Promise<void> {
+    if (this.stopped) return this.lingering ?? Promise.resolve();
+    // The interval in use while Up, before leaving Up puts the slow start values back.
+    const interval = this.txIntervalUs() || this.txInUse;
+    const linger = this.remoteDiscr !== 0 && this.sessionState !== State.ADMIN_DOWN;
     this.setState(State.ADMIN_DOWN, Diag.ADMINISTRATIVELY_DOWN);
-    if (this.remoteDiscr !== 0 || !this.timers.passiveMode) this.transmit(false);
     this.stopped = true;
     this.host.clearTimer(this.txTimer);
     this.host.clearTimer(this.detectTimer);
+    if (this.timers.passiveMode && this.remoteDiscr === 0) return Promise.resolve();
+    this.transmit(false);
+    if (!linger) return Promise.resolve();
+    const until = this.host.now() + (this.detectMult * interval) / 1000;
+    this.lingering = new Promise<void>((resolve) => {
+      this.endLinger = resolve;
+      const next = (): void => {
+        // §6.8.7 jitter, as for periodic packets.
+        const ms = (interval / 1000) * (0.75 + this.host.random() * 0.15);
+        this.txTimer = this.host.setTimer(() => {
+          this.transmit(false);
+          if (this.host.now() >= until) resolve();
+          else next();
+        }, ms);
+      };
+      next();
+    });
+    return this.lingering;
+  }
+
+  /** Ends the AdminDown packets of stop() now (the socket is going away); stop()'s promise resolves. */
+  silence(): void {
+    this.host.clearTimer(this.txTimer);
+    this.endLinger?.();
   }
 
   /** New profile values; while Up, a Poll Sequence makes the peer agree before slower values take effect (§6.8.3). */
@@ -199,7 +234,7 @@ export class BfdSession {
       this.txInUse = this.desiredMinTx;
     }
     if (next === State.DOWN || next === State.ADMIN_DOWN) this.host.clearTimer(this.detectTimer);
-    this.onState(STATE_NAMES[next], diag, STATE_NAMES[previous]);
+    this.onState(STATE_NAMES[next], diag, STATE_NAMES[previous], STATE_NAMES[this.remoteSessionState]);
     // A state change goes out at once, so the peer follows without waiting for the next tick.
     if (!this.stopped && next !== State.ADMIN_DOWN) this.transmit(false);
   }

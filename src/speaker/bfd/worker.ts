@@ -11,13 +11,13 @@ export type WorkerRequest =
 
 export type WorkerMessage =
   | { type: 'reply'; id: number; result?: unknown; error?: string }
-  | { type: 'state'; key: string; state: string; diag: number; previous: string };
+  | { type: 'state'; key: string; state: string; diag: number; previous: string; remoteState: string };
 
 const port = parentPort;
 if (port) {
   const data = (workerData ?? {}) as { logLevel?: LogLevel; ports?: { singleHop: number; multiHop: number } };
   const engine = new BfdEngine(
-    (key, state, diag, previous) => port.postMessage({ type: 'state', key, state, diag, previous } satisfies WorkerMessage),
+    (key, state, diag, previous, remoteState) => port.postMessage({ type: 'state', key, state, diag, previous, remoteState } satisfies WorkerMessage),
     createLogger('bfd', data.logLevel ?? 'info'),
     undefined,
     data.ports,

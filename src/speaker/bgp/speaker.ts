@@ -28,8 +28,21 @@ export interface BgpSpeakerEvents {
   session: [name: string, state: SessionState, previous: SessionState, reason: string | undefined];
   /** A session has written every pending change (`announced` prefixes held by the peer). */
   advertised: [name: string, announced: number];
-  /** The peer's BFD session changed state. */
-  bfd: [name: string, state: StateName];
+  /** The peer's BFD session changed state; `remoteState`: the BFD peer's, as last heard. */
+  bfd: [name: string, state: StateName, remoteState: StateName | undefined];
+}
+
+/**
+ * What a BFD state change means for the BGP session (RFC 5882 §3.2): `up`; `failed` (the path is down: tear the
+ * session down); `administrative` (BFD stops watching the path on purpose, ours or the peer's AdminDown: not a failure,
+ * the BGP session runs on as if BFD were not configured, until BFD is Up again); `none` (Init, or Down from a
+ * session that was not Up).
+ */
+export function bfdSignal(state: StateName, previous: StateName, remoteState: StateName | undefined): 'up' | 'failed' | 'administrative' | 'none' {
+  if (state === 'Up') return 'up';
+  if (state === 'AdminDown' || (state === 'Down' && remoteState === 'AdminDown')) return 'administrative';
+  if (state === 'Down' && previous !== 'AdminDown') return 'failed';
+  return 'none';
 }
 
 /** What the speaker needs of a BfdManager (tests hand in their own). */
@@ -134,11 +147,18 @@ export class BgpSpeaker extends EventEmitter<BgpSpeakerEvents> {
     if (withBfd.length === 0 && !this.bfd) return;
     if (!this.bfd) {
       this.bfd = this.opts.bfdManager?.() ?? new BfdManager({ ...(this.opts.logger ? { logger: this.opts.logger } : {}), ...this.opts.bfd });
-      this.bfd.on('state', (key, state) => {
+      this.bfd.on('state', (key, state, diag, previous, remoteState) => {
         this.bfdStates.set(key, state);
-        if (state === 'Up') this.sessions.get(key)?.setBfdState(true);
-        else if (state === 'Down' || state === 'AdminDown') this.sessions.get(key)?.setBfdState(false);
-        this.emit('bfd', key, state);
+        const session = this.sessions.get(key);
+        const signal = bfdSignal(state, previous, remoteState);
+        if (signal === 'up') session?.setBfdState(true);
+        else if (signal === 'failed') session?.setBfdState(false);
+        else if (signal === 'administrative' && session) {
+          this.opts.logger?.info({ event: 'bfdAdminDown', peer: key, by: state === 'AdminDown' ? 'local' : 'peer', diag },
+            'BFD session administratively down: the BGP session is not affected');
+          session.bfdUnavailable();
+        }
+        this.emit('bfd', key, state, remoteState);
       });
     }
     const bfd = this.bfd;

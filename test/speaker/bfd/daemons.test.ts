@@ -1,9 +1,12 @@
 // BFD against BIRD's bfd protocol and FRR's bfdd in network namespaces: sessions come Up with MetalLB's profile
 // (300 ms × 3); a node whose cable is pulled (its switch port goes down, no goodbye) is detected by the router
 // well before the BGP hold timer, and its routes leave the router; the node's own BGP session goes down with
-// Cease / BFD Down and comes back with BFD when the cable is back; a busy main thread does not bring BFD down.
+// Cease / BFD Down and comes back with BFD when the cable is back; a busy main thread does not bring BFD down. FRR
+// shutting its BFD sessions down (AdminDown) is not a failure: our BGP session stays up (RFC 5882 §3.2).
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { startRouter, type Router } from '../../../src/lab/routers/runner.js';
 import type { RouterDaemon } from '../../../src/lab/routers/types.js';
@@ -18,7 +21,7 @@ for (const daemon of ['bird', 'frr'] as RouterDaemon[]) {
     const drivers: NodeDriver[] = [];
 
     before(async () => {
-      net = createBgpNet({ nodes: 2, subnet: 20 + (daemon === 'bird' ? 0 : 1) });
+      net = createBgpNet({ nodes: daemon === 'frr' ? 3 : 2, subnet: 20 + (daemon === 'bird' ? 0 : 1) });
       await Promise.all([net.router, ...net.nodes].map((m) => waitLinkLocal(m.netns)));
       router = await startRouter(daemon, {
         asn: 64500, routerId: net.router.ipv4,
@@ -88,5 +91,46 @@ for (const daemon of ['bird', 'frr'] as RouterDaemon[]) {
       assert.equal(await bfdState(n2.ipv4), 'Up');
       assert.deepEqual(d.events.slice(mark).filter((e) => e.event === 'bfd' || e.event === 'session'), [], 'no BFD or BGP state change');
     });
+
+    if (daemon === 'frr') {
+      it('FRR shutting BFD down sends AdminDown: our BFD goes Down, our BGP session stays up; after no shutdown a cut still takes it down', async () => {
+        const n3 = net.nodes[2]!;
+        const d = await node(2);
+        await d.waitSession('router', 'Established');
+        await d.waitEvent((e) => e.event === 'bfd' && e.state === 'Up', 30_000);
+        await eventually(() => bfdState(n3.ipv4), (s) => s === 'Up', 30_000, 'FRR BFD session Up');
+        await eventually(() => hasRoute('10.96.9.3/32'), (x) => x, 20_000, 'route at the router');
+        const profile = (shut: boolean): Promise<unknown> => promisify(execFile)('vtysh', ['--vty_socket', router.dir, '-c', 'configure terminal',
+          '-c', 'bfd', '-c', 'profile nodes', '-c', shut ? 'shutdown' : 'no shutdown']);
+
+        const mark = d.events.length;
+        await profile(true);
+        const down = await d.waitEvent((e) => e.event === 'bfd' && e.state === 'Down', 20_000, mark);
+        assert.equal(down['remoteState'], 'AdminDown', 'FRR said AdminDown');
+        await eventually(() => bfdState(n3.ipv4), (s) => s === 'AdminDown', 20_000, 'FRR BFD session shut down');
+        // Longer than the BFD detection time many times over; the BGP hold time (90 s) is not what keeps it up.
+        await new Promise((r) => setTimeout(r, 3000));
+        assert.deepEqual(d.events.slice(mark).filter((e) => e.event === 'session'), [], 'our BGP session did not change state');
+        assert.equal(await router.neighborState(n3.ipv4), 'Established');
+        assert.equal(await hasRoute('10.96.9.3/32'), true, 'the route stays at the router');
+
+        await profile(false);
+        await d.waitEvent((e) => e.event === 'bfd' && e.state === 'Up', 30_000, mark);
+        await eventually(() => bfdState(n3.ipv4), (s) => s === 'Up', 30_000, 'FRR BFD session Up again');
+        assert.deepEqual(d.events.slice(mark).filter((e) => e.event === 'session'), [], 'still no BGP state change');
+
+        // BFD watches the path again: a pulled cable takes the BGP session down through it.
+        const cut = d.events.length;
+        net.cutNode(2);
+        try {
+          const failed = await d.waitEvent((e) => e.event === 'bfd' && e.state === 'Down', 10_000, cut);
+          assert.notEqual(failed['remoteState'], 'AdminDown');
+          const idle = await d.waitSession('router', 'Idle', 10_000, cut);
+          assert.equal(idle.reason, 'BFD session down');
+        } finally {
+          net.restoreNode(2);
+        }
+      });
+    }
   });
 }

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Diag, State, decodeControl, encodeControl, type ControlPacket, type StateName } from '../../../src/speaker/bfd/packet.js';
 import { BfdSession, type BfdTimers, type TimerHost } from '../../../src/speaker/bfd/session.js';
+import { bfdSignal } from '../../../src/speaker/bgp/speaker.js';
 import { seededRandom } from '../../helpers/random.js';
 
 class FakeClock implements TimerHost {
@@ -44,14 +45,21 @@ const PROFILE: BfdTimers = { receiveInterval: 300, transmitInterval: 300, detect
 
 interface Side {
   session: BfdSession;
-  states: { at: number; state: StateName; diag: number }[];
+  states: { at: number; state: StateName; diag: number; remoteState: StateName }[];
   sent: ControlPacket[];
 }
 
+interface Link {
+  up: boolean;
+  delay: number;
+  /** Drops the packets it says so of (after `up`). */
+  drop?: (p: ControlPacket) => boolean;
+}
+
 /** Two sessions back to back; `link.up` false drops every packet, `link.delay` delays them. */
-function pair(a: Partial<BfdTimers> = {}, b: Partial<BfdTimers> = {}): { clock: FakeClock; A: Side; B: Side; link: { up: boolean; delay: number } } {
+function pair(a: Partial<BfdTimers> = {}, b: Partial<BfdTimers> = {}): { clock: FakeClock; A: Side; B: Side; link: Link } {
   const clock = new FakeClock();
-  const link = { up: true, delay: 1 };
+  const link: Link = { up: true, delay: 1 };
   const sides: Side[] = [];
   const make = (discr: number, timers: BfdTimers, other: () => Side): Side => {
     const side: Side = {
@@ -61,13 +69,13 @@ function pair(a: Partial<BfdTimers> = {}, b: Partial<BfdTimers> = {}): { clock: 
         const p = decodeControl(buf);
         assert.notEqual(typeof p, 'string');
         side.sent.push(p as ControlPacket);
-        if (!link.up) return;
+        if (!link.up || link.drop?.(p as ControlPacket)) return;
         const copy = Buffer.from(buf);
         clock.setTimer(() => {
           const q = decodeControl(copy);
           if (typeof q !== 'string') other().session.receive(q);
         }, link.delay);
-      }, (state, diag) => side.states.push({ at: clock.now(), state, diag }), clock),
+      }, (state, diag, _previous, remoteState) => side.states.push({ at: clock.now(), state, diag, remoteState }), clock),
     };
     return side;
   };
@@ -154,17 +162,100 @@ describe('BFD session (RFC 5880 §6)', () => {
     assert.equal(A.session.status().upEvents, 2);
   });
 
-  it('the peer signalling Down or AdminDown takes us Down (Neighbor Signaled Session Down)', () => {
+  it('the peer signalling AdminDown takes us Down (Neighbor Signaled Session Down) and says the peer is AdminDown (§6.8.6)', () => {
     const { clock, A, B } = pair();
     A.session.start();
     B.session.start();
     clock.advance(4000);
-    B.session.stop();
+    void B.session.stop();
     clock.advance(10);
     assert.equal(A.session.state, 'Down');
-    assert.equal(A.states.at(-1)!.diag, Diag.NEIGHBOR_SIGNALED_SESSION_DOWN);
+    assert.deepEqual({ ...A.states.at(-1)!, at: 0 }, { at: 0, state: 'Down', diag: Diag.NEIGHBOR_SIGNALED_SESSION_DOWN, remoteState: 'AdminDown' });
+    // Ours: AdminDown with Administratively Down (§6.8.16), reported as our own state, not as the peer's Down.
+    assert.deepEqual({ ...B.states.at(-1)!, at: 0 }, { at: 0, state: 'AdminDown', diag: Diag.ADMINISTRATIVELY_DOWN, remoteState: 'Up' });
     assert.equal(B.sent.at(-1)!.state, State.ADMIN_DOWN);
     assert.equal(B.sent.at(-1)!.diag, Diag.ADMINISTRATIVELY_DOWN);
+    // The client reads it as the peer's decision, not a failure (RFC 5882 §3.2); each side the same.
+    assert.equal(bfdSignal(A.states.at(-1)!.state, 'Up', A.states.at(-1)!.remoteState), 'administrative');
+    assert.equal(bfdSignal(B.states.at(-1)!.state, 'Up', B.states.at(-1)!.remoteState), 'administrative');
+    // A stays Down without failing (no detection while Down), and comes Up when B is back.
+    clock.advance(5000);
+    assert.equal(A.states.filter((s) => s.diag === Diag.CONTROL_DETECTION_TIME_EXPIRED).length, 0);
+  });
+
+  it('the peer signalling Down (its detection expired) is a failure: remote state Down', () => {
+    const { clock, A, B, link } = pair();
+    A.session.start();
+    B.session.start();
+    clock.advance(4000);
+    // Only B -> A is cut: B hears A, A stops hearing B, times out, and tells B Down.
+    link.drop = (p) => p.myDiscriminator === 0x22222222;
+    clock.advance(1500);
+    link.drop = undefined;
+    const aDown = A.states.find((s) => s.state === 'Down')!;
+    assert.equal(aDown.diag, Diag.CONTROL_DETECTION_TIME_EXPIRED);
+    const bDown = B.states.find((s) => s.state === 'Down')!;
+    assert.equal(bDown.diag, Diag.NEIGHBOR_SIGNALED_SESSION_DOWN);
+    assert.equal(bDown.remoteState, 'Down');
+    assert.equal(bfdSignal('Down', 'Up', bDown.remoteState), 'failed');
+    assert.equal(bfdSignal('Down', 'Up', aDown.remoteState), 'failed');
+  });
+
+  it('stop(): AdminDown at the agreed interval for a Detection Time, so one lost packet does not make the peer fail (§6.8.16)', async () => {
+    const { clock, A, B, link } = pair();
+    A.session.start();
+    B.session.start();
+    clock.advance(4000);
+    const sentBefore = B.sent.length;
+    // The first AdminDown packet is lost.
+    let lost = 0;
+    link.drop = (p) => p.state === State.ADMIN_DOWN && lost++ === 0;
+    let done = false;
+    const stopping = B.session.stop().then(() => (done = true));
+    clock.advance(400);
+    assert.equal(A.session.state, 'Down', 'the second AdminDown arrived within the interval');
+    assert.equal(A.states.at(-1)!.remoteState, 'AdminDown');
+    assert.equal(A.states.filter((s) => s.diag === Diag.CONTROL_DETECTION_TIME_EXPIRED).length, 0, 'no failure detected');
+    clock.advance(2000);
+    await stopping;
+    assert.equal(done, true);
+    const adminDown = B.sent.slice(sentBefore);
+    assert.ok(adminDown.every((p) => p.state === State.ADMIN_DOWN && p.diag === Diag.ADMINISTRATIVELY_DOWN));
+    // 900 ms at 225–270 ms apart (75–90 %), the first at once: 4 to 6 packets, then silence.
+    assert.ok(adminDown.length >= 4 && adminDown.length <= 6, `${adminDown.length} AdminDown packets`);
+    const n = B.sent.length;
+    clock.advance(5000);
+    assert.equal(B.sent.length, n, 'silent afterwards');
+    assert.equal(B.states.filter((s) => s.state === 'Down').length, 0, 'our side never reports Down');
+  });
+
+  it('stop() of a session that never heard its peer sends one AdminDown and is done; silence() ends the AdminDown packets early', async () => {
+    const { clock, A } = pair();
+    A.session.start();
+    await A.session.stop();
+    assert.equal(A.sent.length, 1);
+    assert.equal(A.sent[0]!.state, State.ADMIN_DOWN);
+    clock.advance(5000);
+    assert.equal(A.sent.length, 1);
+
+    const p = pair();
+    p.A.session.start();
+    p.B.session.start();
+    p.clock.advance(4000);
+    const stopping = p.B.session.stop();
+    const n = p.B.sent.length;
+    p.B.session.silence();
+    await stopping;
+    p.clock.advance(5000);
+    assert.equal(p.B.sent.length, n);
+  });
+
+  it('the client reading of BFD states (RFC 5882 §3.2)', () => {
+    assert.equal(bfdSignal('Up', 'Init', 'Up'), 'up');
+    assert.equal(bfdSignal('Down', 'Up', 'Down'), 'failed');
+    assert.equal(bfdSignal('Down', 'Up', 'AdminDown'), 'administrative');
+    assert.equal(bfdSignal('AdminDown', 'Up', 'Up'), 'administrative');
+    assert.equal(bfdSignal('Init', 'Down', 'Down'), 'none');
   });
 
   it('passive mode: silent until the peer speaks', () => {
