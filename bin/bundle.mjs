@@ -74,10 +74,11 @@ function newestMtime(dir) {
  * What to do with tsc's output (dist/, `npm run build`): the container image has it and no src/, so it is what runs
  * there; in a checkout it runs only while nothing under src/ (or tsconfig.json) is newer than it, since a build done
  * before the sources changed would otherwise run stale code in place of the bundle, which follows the sources.
- * Returns { entry } to run, { stale: reason } when dist/ exists but is older than the sources, or {} without dist/.
+ * `file` is the compiled module wanted, relative to dist/ (the CLI; the kubelet asks for its built-in images' too).
+ * Returns { entry } to run, { stale: reason } when dist/ exists but is older than the sources, or {} without it.
  */
-export function compiledEntry(root = PACKAGE_ROOT) {
-  const entry = join(root, 'dist', 'src', 'cli', 'main.js');
+export function compiledEntry(root = PACKAGE_ROOT, file = join('src', 'cli', 'main.js')) {
+  const entry = join(root, 'dist', file);
   if (!existsSync(entry)) return {};
   const src = join(root, 'src');
   if (!existsSync(src)) return { entry };

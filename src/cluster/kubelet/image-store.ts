@@ -1,11 +1,15 @@
 // The built-in images on disk: each program of src/cluster/images is bundled once into a single plain-JavaScript
 // file (`node file.mjs` starts in tens of milliseconds, without TypeScript loaders), cached under the kubelet's root
-// directory by source hash. A compiled tree (dist/, the container image) is used as it is.
+// directory by source hash. A compiled tree (dist/, the container image) is used instead while it is newer than the
+// sources, by bin/metallb.js's own rule (compiledEntry): an old `npm run build` must not shadow them.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { BuiltinProgram, ImageMatch } from './images.js';
+
+/** bin/bundle.mjs, loaded from the installation at run time: its relative path differs between src/ and dist/. */
+type BundleModule = typeof import('../../../bin/bundle.mjs');
 
 /** The repository (or installed package) root: the nearest directory above this module with bin/metallb.js. */
 export function projectRoot(): string {
@@ -28,8 +32,9 @@ export class ImageStore {
   private readonly built = new Map<BuiltinProgram, Promise<BuiltImage>>();
   readonly root: string;
 
-  constructor(private readonly cacheDir: string) {
-    this.root = projectRoot();
+  /** `root`: where the images' sources (and dist/) are; the installation's by default. */
+  constructor(private readonly cacheDir: string, root = projectRoot()) {
+    this.root = root;
   }
 
   /** `node <repo>/bin/metallb.js`. */
@@ -58,8 +63,9 @@ export class ImageStore {
   private metallbDigest: string | undefined;
 
   private async build(program: BuiltinProgram): Promise<BuiltImage> {
-    const compiled = join(this.root, 'dist', 'src', 'cluster', 'images', `${program}.js`);
-    if (existsSync(compiled)) return { path: compiled, digest: digestOf(compiled) };
+    const { compiledEntry } = (await import(pathToFileURL(join(projectRoot(), 'bin', 'bundle.mjs')).href)) as BundleModule;
+    const compiled = compiledEntry(this.root, join('src', 'cluster', 'images', `${program}.js`)).entry;
+    if (compiled) return { path: compiled, digest: digestOf(compiled) };
     const srcDir = join(this.root, 'src', 'cluster', 'images');
     const entry = join(srcDir, `${program}.ts`);
     const h = createHash('sha256');
