@@ -111,6 +111,25 @@ export function ldMapFd(dst: Reg, fd: number): Insn[] {
   return [insn(BPF_LD | BPF_DW | BPF_IMM, dst, BPF_PSEUDO_MAP_FD, 0, fd), insn(0, 0, 0, 0, 0)];
 }
 
+/**
+ * Adds `by` to the u64 at index `key` (a register holding a u32) of the array map `mapFd`, atomically; an index out
+ * of range adds nothing. The key goes through the stack at R10 - 4 (bpf_map_lookup_elem takes a pointer). Clobbers
+ * R0-R5 like any helper call; `done` names the label it defines at its end, unique in the program.
+ */
+export function arrayAdd(mapFd: number, key: Reg, by: number, done: string): Step[] {
+  return [
+    stx(4, R10, -4, key),
+    ...ldMapFd(R1, mapFd),
+    movReg(R2, R10),
+    aluImm(BPF_ADD, R2, -4),
+    call(Helper.mapLookupElem),
+    jmpImm(BPF_JEQ, R0, 0, done),
+    movImm(R1, by),
+    atomicAdd(8, R0, 0, R1),
+    label(done),
+  ];
+}
+
 const LE = endianness() === 'LE';
 
 /** The value a 2-byte load of `bytes[at..at+2)` puts in a register (host byte order). */

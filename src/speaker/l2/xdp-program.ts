@@ -17,8 +17,8 @@
 // link-layer address option, to the MAC the solicitation's option names): same length, so rewritten in place, the
 // checksum computed again with bpf_csum_diff. Any other solicitation is left to userspace, which knows every rule.
 import {
-  aluImm, aluReg, assemble, atomicAdd, BPF_ADD, BPF_AND, BPF_JEQ, BPF_JGT, BPF_JNE, BPF_OR, BPF_RSH, BPF_XOR, call, exit, Helper, hostU16, hostU32, ja,
-  jmp32Imm, jmp32Reg, jmpImm, jmpReg, label, ldMapFd, ldx, movImm, movReg, R0, R1, R2, R3, R4, R5, R6, R7, R8, R10, st, stx, XdpAction, XdpMd,
+  aluImm, aluReg, arrayAdd, assemble, BPF_ADD, BPF_AND, BPF_JEQ, BPF_JGT, BPF_JNE, BPF_OR, BPF_RSH, BPF_XOR, call, exit, Helper, hostU16, hostU32, ja,
+  jmp32Imm, jmp32Reg, jmpImm, jmpReg, label, ldx, movImm, movReg, R0, R1, R2, R3, R4, R5, R6, R7, R8, st, stx, XdpAction, XdpMd,
   type Insn, type Reg, type Step,
 } from '../../net/ebpf.js';
 
@@ -105,19 +105,7 @@ export function xdpResponderProgram(spec: XdpResponderSpec): Insn[] {
   if (v4.length) steps.push(arp(mac, v4));
   if (v6.length) steps.push(ndp(mac, v6));
   steps.push(label('count'));
-  if (spec.counterMapFd !== undefined) {
-    steps.push(
-      stx(4, R10, -4, R8),
-      ldMapFd(R1, spec.counterMapFd),
-      movReg(R2, R10),
-      aluImm(BPF_ADD, R2, -4),
-      call(Helper.mapLookupElem),
-      jmpImm(BPF_JEQ, R0, 0, 'transmit'),
-      movImm(R1, 1),
-      atomicAdd(8, R0, 0, R1),
-      label('transmit'),
-    );
-  }
+  if (spec.counterMapFd !== undefined) steps.push(arrayAdd(spec.counterMapFd, R8, 1, 'transmit'));
   steps.push(movImm(R0, XdpAction.tx), exit());
   return assemble(steps);
 }
