@@ -10,10 +10,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { icmpv6Checksum } from '../../src/net/checksum.js';
-import { isRoot, JsonLines, Netns, run } from '../helpers/netns.js';
+import { isRoot, Netns, run } from '../helpers/netns.js';
+import { eventually, lanAddresses, startAnnouncerHost, type AnnouncerHost } from './helpers/announcer-client.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const HOST = join(HERE, 'helpers', 'announcer-host.ts');
 const INJECT = join(HERE, '..', 'net', 'helpers', 'inject.ts');
 const skip = isRoot() ? false : 'needs root (network namespaces, raw sockets)';
 
@@ -24,24 +24,7 @@ let tmp = '';
 const ifs = { na: '', nb: '', ca: '', cb: '' };
 const MAC = { na: '02:93:10:00:00:01', nb: '02:93:11:00:00:01', ca: '02:93:10:00:00:64', cb: '02:93:11:00:00:64' };
 
-type Reply = { id?: number; ok?: boolean; result?: unknown; error?: string; event?: string };
-class Host {
-  private id = 0;
-  constructor(readonly lines: JsonLines<Reply>) {}
-  async call<T = unknown>(op: string, args: Record<string, unknown> = {}): Promise<T> {
-    const id = ++this.id;
-    this.lines.send({ id, op, ...args });
-    const r = await this.lines.next((l) => l.id === id);
-    if (!r.ok) throw new Error(`${op}: ${r.error}`);
-    return r.result as T;
-  }
-}
-
-async function startHost(options: Record<string, unknown>): Promise<Host> {
-  const lines = new JsonLines<Reply>(lab.spawn(node, process.execPath, ['--import', 'tsx', HOST, JSON.stringify({ logLevel: 'debug', ...options })]));
-  await lines.next((l) => l.event === 'ready');
-  return new Host(lines);
-}
+const startHost = (options: Record<string, unknown>): Promise<AnnouncerHost> => startAnnouncerHost(lab, node, { logLevel: 'debug', ...options });
 
 /** The MAC that answered an ARP request from the client on `ifname`, or undefined after a few tries. */
 function arping(ifname: string, ip: string, tries = 3): string | undefined {
@@ -54,17 +37,6 @@ function ndisc6(ifname: string, ip: string): string | undefined {
   return /Target link-layer address: ([0-9A-F:]{17})/i.exec(out)?.[1]?.toLowerCase();
 }
 
-async function eventually<T>(what: string, fn: () => T | Promise<T>, ok: (v: T) => boolean, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T;
-  for (;;) {
-    last = await fn();
-    if (ok(last)) return last;
-    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(last)} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
 before(() => {
   if (skip) return;
   tmp = mkdtempSync(join(tmpdir(), 'tl2-l2-'));
@@ -73,12 +45,7 @@ before(() => {
   for (const k of ['na', 'nb', 'ca', 'cb'] as const) ifs[k] = lab.name(k);
   for (const [n, c, subnet] of [['na', 'ca', 10], ['nb', 'cb', 11]] as const) {
     lab.veth({ ns: node, name: ifs[n], mac: MAC[n] }, { ns: client, name: ifs[c], mac: MAC[c] });
-    lab.ip(node, 'addr', 'add', `10.93.${subnet}.1/24`, 'dev', ifs[n]);
-    lab.ip(client, 'addr', 'add', `10.93.${subnet}.100/24`, 'dev', ifs[c]);
-    lab.ip(node, 'addr', 'add', `fd00:93:${subnet}::1/64`, 'dev', ifs[n], 'nodad');
-    lab.ip(client, 'addr', 'add', `fd00:93:${subnet}::100/64`, 'dev', ifs[c], 'nodad');
-    lab.ip(node, 'link', 'set', ifs[n], 'up');
-    lab.ip(client, 'link', 'set', ifs[c], 'up');
+    lanAddresses(lab, { ns: node, ifname: ifs[n] }, { ns: client, ifname: ifs[c] }, `10.93.${subnet}`, `fd00:93:${subnet}`);
   }
 });
 after(async () => {

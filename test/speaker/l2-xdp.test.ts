@@ -10,12 +10,10 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { isRoot, JsonLines, Netns, run } from '../helpers/netns.js';
+import { join } from 'node:path';
+import { isRoot, Netns, run } from '../helpers/netns.js';
+import { eventually, lanAddresses, startAnnouncerHost, type AnnouncerHost } from './helpers/announcer-client.js';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const HOST = join(HERE, 'helpers', 'announcer-host.ts');
 const skip = isRoot() ? false : 'needs root (network namespaces, bpf(2))';
 
 const lab = new Netns('txd-');
@@ -26,49 +24,14 @@ let tmp = '';
 const ifs = { na: '', nb: '', ca: '', cb: '', sn: '', sc: '', br: '' };
 const MAC = { na: '02:98:01:00:00:01', nb: '02:98:02:00:00:01', ca: '02:98:01:00:00:64', cb: '02:98:02:00:00:64' };
 
-type Reply = { id?: number; ok?: boolean; result?: unknown; error?: string; event?: string; msg?: string };
 type Counters = Record<string, { requestsReceived: number; responsesSent: number; gratuitousSent: number }>;
-class Host {
-  private id = 0;
-  readonly logs: Reply[] = [];
-  constructor(
-    readonly lines: JsonLines<Reply>,
-    readonly stderr: () => string,
-  ) {}
-  async call<T = unknown>(op: string, args: Record<string, unknown> = {}): Promise<T> {
-    const id = ++this.id;
-    this.lines.send({ id, op, ...args });
-    const r = await this.lines.next((l) => l.id === id);
-    if (!r.ok) throw new Error(`${op}: ${r.error}`);
-    return r.result as T;
-  }
-}
-
-async function startHost(options: Record<string, unknown>, prefix: string[] = []): Promise<Host> {
-  const [cmd, ...args] = [...prefix, process.execPath, '--import', 'tsx', HOST, JSON.stringify({ logLevel: 'info', excludeConfigPath: join(tmp, 'absent.yaml'), ...options })];
-  const child = lab.spawn(node, cmd!, args);
-  let err = '';
-  child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
-  const lines = new JsonLines<Reply>(child);
-  await lines.next((l) => l.event === 'ready');
-  return new Host(lines, () => err);
-}
+const startHost = (options: Record<string, unknown>, prefix: readonly string[] = []): Promise<AnnouncerHost> =>
+  startAnnouncerHost(lab, node, { logLevel: 'info', excludeConfigPath: join(tmp, 'absent.yaml'), ...options }, prefix);
 
 /** arping's replies: the MACs that answered, one per reply. */
 function arping(ifname: string, ip: string, count = 3): string[] {
   const out = run('ip', ['netns', 'exec', client, 'arping', '-c', String(count), '-W', '0.3', '-I', ifname, ip], { allowFail: true });
   return [...out.matchAll(/bytes from ([0-9a-f:]{17}) \(/gi)].map((m) => m[1]!.toLowerCase());
-}
-
-async function eventually<T>(what: string, fn: () => T | Promise<T>, ok: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T;
-  for (;;) {
-    last = await fn();
-    if (ok(last)) return last;
-    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(last)} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 const xdpOn = (ifname: string) => /\bxdp(generic|drv)?\b/.test(lab.ip(node, '-d', 'link', 'show', ifname)) && /prog\/xdp id \d+/.test(lab.ip(node, '-d', 'link', 'show', ifname));
@@ -113,12 +76,7 @@ before(() => {
   }
   lab.ip(sw, 'link', 'set', ifs.br, 'up');
   for (const [n, c, subnet] of [['na', 'ca', 1], ['nb', 'cb', 2]] as const) {
-    lab.ip(node, 'addr', 'add', `10.98.${subnet}.1/24`, 'dev', ifs[n]);
-    lab.ip(client, 'addr', 'add', `10.98.${subnet}.100/24`, 'dev', ifs[c]);
-    lab.ip(node, 'addr', 'add', `fd00:98:${subnet}::1/64`, 'dev', ifs[n], 'nodad');
-    lab.ip(client, 'addr', 'add', `fd00:98:${subnet}::100/64`, 'dev', ifs[c], 'nodad');
-    lab.ip(node, 'link', 'set', ifs[n], 'up');
-    lab.ip(client, 'link', 'set', ifs[c], 'up');
+    lanAddresses(lab, { ns: node, ifname: ifs[n] }, { ns: client, ifname: ifs[c] }, `10.98.${subnet}`, `fd00:98:${subnet}`);
   }
 });
 after(async () => {
