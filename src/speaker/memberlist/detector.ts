@@ -49,9 +49,10 @@ export function recheckAfterMs(t: Pick<FastPathTiming, 'reachRecheckMs'>, round 
  * SWIM's indirect probe, on the fast path: our failure to reach a host says nothing about the others' paths to it (a
  * broken cable between two switches, a firewall rule), so along with our own check we ask a few members to ping it for
  * us. A relayed ack refutes the silence (the member is alive, only our path is broken). Its absence confirms the
- * silence only once the deadline has passed AND every relay that can nack has (it pinged and waited its own probe
- * timeout): a nack alone comes too early (5 ms with our timing, which a busy member misses while its ack is on the
- * way), and a relay that sent nothing by the deadline was not running, which proves nothing, until `giveUpAt`.
+ * silence once the deadline has passed AND every relay that can nack has: a relay of ours nacks only when its own
+ * kernel-level check of the host found no SYN-ACK either (`relayAnswer`), so a busy member whose host answers is
+ * never nacked, and the deadline need not wait out the member's jitter. A relay that sent nothing was not running,
+ * or saw the host up: that proves nothing, until `giveUpAt`, which does stretch with the member's tolerance.
  */
 export interface IndirectRound {
   /** Members asked; 0 when there was nobody to ask. */
@@ -63,6 +64,52 @@ export interface IndirectRound {
   deadline: number;
   /** No relayed ack by then: none is coming, whatever the relays said. */
   giveUpAt: number;
+}
+
+/**
+ * The timing of the fast path's indirect round asked at `now`. `reachWaitMs` is our own reach check's SYN-ACK timeout
+ * (with our local-health allowance). The deadline is that plus the relay's probe timeout: whatever the member's
+ * tolerance, since a nack from a relay of ours already carries its own kernel-level evidence, and the tolerance (2× the
+ * worst delay measured from the member over a 20 s half-life) had stretched it to 480–840 ms after a thousand Services
+ * were set up. `giveUpAt`, for relays that said nothing, still waits twice half the tolerance.
+ */
+export function indirectRound(now: number, peers: number, expectedNacks: number, t: { toleranceMs: number; reachWaitMs: number; probeTimeoutMs: number }): IndirectRound {
+  return {
+    peers,
+    expectedNacks,
+    nacks: 0,
+    deadline: now + t.reachWaitMs + t.probeTimeoutMs,
+    giveUpAt: now + 2 * (Math.max(t.toleranceMs / 2, t.reachWaitMs) + t.probeTimeoutMs),
+  };
+}
+
+/**
+ * As a relay of someone's indirect ping (memberlist's ping-req), once our own ping of the target went unanswered for
+ * our probe timeout: what to tell the requester, from what we know of the target ourselves. memberlist nacks then,
+ * which says only "no ack within 5 ms" — a busy member misses that. With our fast path on, a nack also means its host
+ * did not answer our own kernel-level reach check; a host that answered (a starved or hung process) gets no nack, so
+ * the requester's verdict waits for its own evidence or its give-up time.
+ * - `ack`: the target spoke to us after we were asked (any packet is proof of life, as in our own detector).
+ * - `nack`: our check of its current silence found no SYN-ACK, or a RST (its process is gone).
+ * - `withhold`: its host answered our check, or we could not judge in time: say nothing.
+ * - `wait`: our check of its current silence is pending (or not started yet): ask again a probe timeout later.
+ */
+export type RelayAnswer = 'ack' | 'nack' | 'withhold' | 'wait';
+
+export function relayAnswer(
+  now: number,
+  askedAt: number,
+  target: { lastHeard: number; reach?: ReachCheck } | undefined,
+  /** Past this we say nothing more (the requester has given up by then, or decides on its own evidence). */
+  judgeUntil: number,
+): RelayAnswer {
+  if (!target) return 'nack';
+  if (target.lastHeard > askedAt) return 'ack';
+  const r = target.reach;
+  const current = r !== undefined && r.startedAt >= target.lastHeard;
+  if (current && (r.result === 'unreachable' || r.result === 'refused')) return 'nack';
+  if (current && r.result === 'connected') return 'withhold';
+  return now < judgeUntil ? 'wait' : 'withhold';
 }
 
 export interface FastPathTiming {

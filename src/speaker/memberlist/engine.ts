@@ -37,7 +37,7 @@ import { labelHeader, makeCompound, removeLabelHeader, type SecurityOptions, unw
 import { encryptOverhead, Keyring } from './security.js';
 import { encodePushPull, MAX_STREAM_BYTES, readStreamMessage, type StreamMessage, wrapStream } from './stream.js';
 import { Awareness, BroadcastQueue, Suspicion } from './suspicion.js';
-import { fastPathAction, LocalHealth, reachErrorResult, reachTimeoutMs, reachTimeoutResult, type ReachCheck, HOST_UP_GRACE_MS, suspicionVerdict } from './detector.js';
+import { fastPathAction, indirectRound, LocalHealth, reachErrorResult, relayAnswer, reachTimeoutMs, reachTimeoutResult, type ReachCheck, HOST_UP_GRACE_MS, suspicionVerdict } from './detector.js';
 
 export type MemberState = 'alive' | 'suspect' | 'dead' | 'left';
 
@@ -481,14 +481,15 @@ export class MemberlistEngine extends EventEmitter {
     const check = n.reach;
     if (!check || check.indirect) return;
     const peers = this.pickNodes(this.t.indirectChecks, (p) => p.name !== this.name && p.name !== n.name && p.state === 'alive');
-    // The relay's ping waits on n as ours would: half the silence we tolerate from n (it stretches with the delays
-    // measured from n and with our own lateness, as adaptiveTick's indirect probes do), at least as long as a reach
-    // check of ours; plus the relay's own probe timeout. Relays that did not even nack get twice that.
+    // The deadline is as long as a reach check of ours plus the relay's probe timeout: a relay of ours nacks only once
+    // its own reach check found the host down (detector.ts indirectRound, relayAnswer). Relays that said nothing get
+    // until giveUpAt, twice half the silence we tolerate from n.
     const tol = this.tolerance(n, now);
     const allowance = this.health.allowance(now);
-    const wait = Math.max(tol / 2, reachTimeoutMs(this.t.reachTimeoutMs, allowance));
+    const reachWait = reachTimeoutMs(this.t.reachTimeoutMs, allowance);
     const expectedNacks = peers.filter((p) => (p.vsn[1] ?? 0) >= 4).length;
-    const round = { peers: peers.length, expectedNacks, nacks: 0, deadline: now + wait + this.t.probeTimeoutMs, giveUpAt: now + 2 * (wait + this.t.probeTimeoutMs) };
+    const round = indirectRound(now, peers.length, expectedNacks, { toleranceMs: tol, reachWaitMs: reachWait, probeTimeoutMs: this.t.probeTimeoutMs });
+    const wait = round.deadline - now;
     check.indirect = round;
     const timing: IndirectTiming = {
       at: now, waitMs: wait, toleranceMs: tol, allowanceMs: allowance, nackAfterMs: [],
@@ -882,12 +883,42 @@ export class MemberlistEngine extends EventEmitter {
     // A nack after our probe timeout, as memberlist sends it: the requester counts only the nacks that arrive before
     // its probe interval ends (one probe timeout after it asked us), so a later one tells it nothing and costs it
     // health. A late ack is still relayed for a while: under load a late answer is still proof of life.
-    const nack = setTimeout(() => {
-      if (waiter.acked || !ind.Nack) return;
+    const sendNack = (): void => {
       this.count('indirect_nacks_sent');
       this.sendMsg(replyIp, replyPort, encodeNack({ SeqNo: ind.SeqNo }), requester?.vsn[1] ?? 0);
-    }, this.t.probeTimeoutMs);
-    nack.unref?.();
+    };
+    const askedAt = performance.now();
+    if (!ind.Nack) {
+      // Nothing to say before an ack.
+    } else if (!this.t.adaptive || this.t.reachTimeoutMs <= 0) {
+      const nack = setTimeout(() => {
+        if (!waiter.acked) sendNack();
+      }, this.t.probeTimeoutMs);
+      nack.unref?.();
+    } else {
+      // Our fast path's relay (detector.ts relayAnswer): a nack says the host did not answer our own reach check
+      // either. Judged after pending I/O, like our own verdicts, so an ack or SYN-ACK that came while we were not
+      // running counts.
+      const reachWait = reachTimeoutMs(this.t.reachTimeoutMs, this.health.allowance(askedAt));
+      const judgeUntil = askedAt + 2 * (this.t.reachCheckAfterMs + reachWait) + this.t.probeIntervalMs;
+      const judge = (): void => {
+        const t = setTimeout(() => setImmediate(() => {
+          if (waiter.acked || this.stopped) return;
+          const answer = relayAnswer(performance.now(), askedAt, this.nodes.get(ind.Node), judgeUntil);
+          if (answer === 'wait') return judge();
+          if (answer === 'nack') return sendNack();
+          if (answer === 'ack') {
+            waiter.acked = true;
+            this.count('indirect_acks_heard');
+            this.sendMsg(replyIp, replyPort, encodeAck({ SeqNo: ind.SeqNo, Payload: Buffer.alloc(0) }), requester?.vsn[1] ?? 0);
+            return;
+          }
+          this.count('indirect_nacks_withheld');
+        }), Math.max(1, this.t.probeTimeoutMs));
+        t.unref?.();
+      };
+      judge();
+    }
     const expire = setTimeout(() => this.ackHandlers.delete(seq), Math.max(1000, this.t.probeIntervalMs));
     expire.unref?.();
     const [sip, sport] = [this.advertiseIp, this.advertisePort];

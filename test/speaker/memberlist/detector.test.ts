@@ -1,7 +1,7 @@
 // The fast path's decisions (src/speaker/memberlist/detector.ts), exhaustively over the check states; no clock.
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fastPathAction, LocalHealth, RECHECK_BACKOFF_DOUBLINGS, recheckAfterMs, reachErrorResult, reachTimeoutMs, reachTimeoutResult, type ReachResult, HOST_UP_GRACE_MS, suspicionVerdict } from '../../../src/speaker/memberlist/detector.js';
+import { fastPathAction, indirectRound, LocalHealth, relayAnswer, RECHECK_BACKOFF_DOUBLINGS, recheckAfterMs, reachErrorResult, reachTimeoutMs, reachTimeoutResult, type ReachResult, HOST_UP_GRACE_MS, suspicionVerdict } from '../../../src/speaker/memberlist/detector.js';
 import { FAST_CONFIG, LAN_CONFIG } from '../../../src/speaker/memberlist/config.js';
 
 const t = { reachCheckAfterMs: 10, reachTimeoutMs: 15, reachRecheckMs: 50, suspectAfterSilenceMs: 20 };
@@ -141,4 +141,75 @@ test('a member whose host answered our reach check during its silence is held un
   assert.equal(suspicionVerdict(1784, 1000, 1330, 20, 0), 'fail', 'no reach evidence: the tolerance decides');
   assert.equal(suspicionVerdict(1784, 1000, 1330, 20, HOST_UP_GRACE_MS), 'hold');
   assert.equal(suspicionVerdict(1000 + HOST_UP_GRACE_MS, 1000, 1330, 20, HOST_UP_GRACE_MS), 'fail', 'a hang this long is judged');
+});
+
+test("an indirect round's deadline is our reach wait plus the relay's probe timeout, whatever the member's tolerance", () => {
+  for (const toleranceMs of [20, 246, 1660]) {
+    const r = indirectRound(1000, 2, 1, { toleranceMs, reachWaitMs: 10, probeTimeoutMs: 5 });
+    assert.deepEqual({ ...r, giveUpAt: 0 }, { peers: 2, expectedNacks: 1, nacks: 0, deadline: 1015, giveUpAt: 0 }, `tolerance ${toleranceMs}`);
+  }
+  // Relays that said nothing: twice half the tolerance (or the reach wait, if longer) plus the probe timeout.
+  assert.equal(indirectRound(1000, 2, 1, { toleranceMs: 20, reachWaitMs: 10, probeTimeoutMs: 5 }).giveUpAt, 1030);
+  assert.equal(indirectRound(1000, 2, 1, { toleranceMs: 1660, reachWaitMs: 10, probeTimeoutMs: 5 }).giveUpAt, 2670);
+  // Our own lateness stretches both.
+  assert.deepEqual(indirectRound(1000, 1, 1, { toleranceMs: 20, reachWaitMs: 60, probeTimeoutMs: 5 }), { peers: 1, expectedNacks: 1, nacks: 0, deadline: 1065, giveUpAt: 1130 });
+});
+
+test('a cut cable with a stretched tolerance (a thousand Services just set up): accused once the nacks are in, not at half the tolerance', () => {
+  // The bench's trial: node1's jitter 123 ms (tolerance 246), our check unreachable, the relay's nack at +6 ms.
+  const round = indirectRound(1012, 1, 1, { toleranceMs: 246, reachWaitMs: 10, probeTimeoutMs: 5 });
+  const check = { startedAt: 1012, result: 'unreachable' as const, indirect: round };
+  assert.equal(fastPathAction(t, 1026, 1000, check), 'none', 'before the deadline');
+  assert.equal(fastPathAction(t, 1027, 1000, check), 'none', 'deadline passed, the relay has not nacked yet');
+  round.nacks = 1;
+  assert.equal(fastPathAction(t, 1027, 1000, check), 'accuse');
+  // Without the nack, only the give-up time, which still follows the tolerance.
+  round.nacks = 0;
+  assert.equal(fastPathAction(t, round.giveUpAt - 1, 1000, check), 'none');
+  assert.equal(fastPathAction(t, round.giveUpAt, 1000, check), 'accuse');
+});
+
+describe('as a relay, with the fast path on', () => {
+  const asked = 1000;
+  const until = 1050;
+  const at = (now: number, target: Parameters<typeof relayAnswer>[2]) => relayAnswer(now, asked, target, until);
+
+  test('a target we heard from after the request: an ack, whatever our check says', () => {
+    for (const result of [undefined, ...RESULTS]) {
+      const reach = result ? { startedAt: 990, result } : undefined;
+      assert.equal(at(1005, { lastHeard: 1001, ...(reach ? { reach } : {}) }), 'ack', String(result));
+      assert.equal(at(2000, { lastHeard: 1001, ...(reach ? { reach } : {}) }), 'ack', `${result}, after the judging time`);
+    }
+  });
+
+  test('a nack only when our own check of its current silence found the host down or nothing listening', () => {
+    for (const result of ['unreachable', 'refused'] as const) {
+      assert.equal(at(1005, { lastHeard: 995, reach: { startedAt: 998, result } }), 'nack', result);
+      assert.equal(at(1005, { lastHeard: 995, reach: { startedAt: 995, result } }), 'nack', `${result}, started as it last spoke`);
+      // A check made before it last spoke says nothing about this silence.
+      assert.equal(at(1005, { lastHeard: 995, reach: { startedAt: 990, result } }), 'wait', `${result}, stale`);
+    }
+  });
+
+  test('a host that answered our check (a starved or hung process): no nack, ever', () => {
+    for (const now of [1005, 1049, 1050, 5000]) assert.equal(at(now, { lastHeard: 995, reach: { startedAt: 998, result: 'connected' } }), 'withhold', String(now));
+  });
+
+  test('our check pending, inconclusive, stale or not started: wait until the judging time, then say nothing', () => {
+    const targets = [
+      { lastHeard: 995 },
+      { lastHeard: 995, reach: { startedAt: 998, result: 'pending' as const } },
+      { lastHeard: 995, reach: { startedAt: 998, result: 'inconclusive' as const } },
+      { lastHeard: 995, reach: { startedAt: 990, result: 'connected' as const } },
+    ];
+    for (const target of targets) {
+      assert.equal(at(1005, target), 'wait', JSON.stringify(target));
+      assert.equal(at(1049, target), 'wait', JSON.stringify(target));
+      assert.equal(at(1050, target), 'withhold', JSON.stringify(target));
+    }
+  });
+
+  test('a target we do not know: a nack, as memberlist sends it', () => {
+    assert.equal(at(1005, undefined), 'nack');
+  });
 });
