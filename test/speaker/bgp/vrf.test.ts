@@ -317,42 +317,19 @@ describe('BFD sockets of a VRF whose device is deleted and made again', { skip: 
   it('are bound to the new device (SO_BINDTODEVICE holds the old index): packets reach the peer again', async () => {
     const net = new Netns('tbg-');
     const engine = new BfdEngine(() => undefined, undefined, undefined, { singleHop: 23785, multiHop: 24785 });
-    let received = 0;
     try {
-      const ns = net.addNamespace('bp');
-      const host = net.name('bh');
-      const link = (): void => {
-        net.veth({ name: host }, { ns, name: 'p0' });
-        net.ip(undefined, 'addr', 'add', '10.91.181.1/24', 'dev', host);
-        net.ip(undefined, 'link', 'set', host, 'up');
-        net.ip(ns, 'addr', 'add', '10.91.181.2/24', 'dev', 'p0');
-        net.ip(ns, 'link', 'set', 'p0', 'up');
-      };
-      link();
-      // The peer: counts the BFD datagrams that reach it.
-      const peer = net.spawn(ns, 'python3', ['-u', '-c', [
-        'import socket', 's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)', "s.bind(('10.91.181.2', 23785))",
-        'print("ready", flush=True)', 'while True:', '    s.recvfrom(512)', '    print("packet", flush=True)',
-      ].join('\n')]);
-      let ready = false;
-      peer.stdout!.on('data', (d: Buffer) => {
-        for (const l of d.toString().split('\n')) {
-          if (l === 'ready') ready = true;
-          if (l === 'packet') received++;
-        }
-      });
-      await eventually(async () => ready, (v) => v, 30_000, 'the peer listening');
+      const peer = await devicePeer(net, 23785, false);
       await engine.configure([{
-        key: 'red', peerAddress: '10.91.181.2', multihop: false, vrf: 'red', device: host,
+        key: 'red', peerAddress: '10.91.181.2', multihop: false, vrf: 'red', device: peer.host,
         receiveInterval: 300, transmitInterval: 300, detectMultiplier: 3, passiveMode: false,
       }]);
-      await eventually(async () => received, (n) => n > 0, 30_000, 'BFD packets at the peer');
-      net.ip(undefined, 'link', 'del', host);
+      await eventually(async () => peer.received(), (n) => n > 0, 30_000, 'BFD packets at the peer');
+      net.ip(undefined, 'link', 'del', peer.host);
       // Lines of packets sent before the deletion are all read by now.
       await new Promise((r) => setTimeout(r, 1500));
-      const before = received;
-      link();
-      await eventually(async () => received, (n) => n > before, 30_000, 'BFD packets at the peer through the re-created device');
+      const before = peer.received();
+      peer.link();
+      await eventually(async () => peer.received(), (n) => n > before, 30_000, 'BFD packets at the peer through the re-created device');
     } finally {
       await engine.close();
       await net.cleanup();
