@@ -55,9 +55,9 @@ export class ContainerInstance {
     return this.running && this.started && this.ready && !this.stopping;
   }
 
-  /** Probes and the postStart hook enter the container's namespaces: they start once the workload was exec'd. */
-  async activate(script: string): Promise<void> {
-    if (!(await this.proc.whenExeced(script)) || !this.running) return;
+  /** Probes and the postStart hook enter the container's namespaces: they start once those are complete. */
+  async activate(): Promise<void> {
+    if (!(await this.proc.whenSetUp()) || !this.running) return;
     this.startProbes();
     if (this.spec.lifecycle?.postStart) await this.runPostStart(this.spec.lifecycle.postStart);
   }

@@ -496,7 +496,7 @@ export class PodWorker {
     this.event('Normal', 'Started', `Started container ${c.name}`);
     this.log.info({ container: c.name, pid: proc.pid, restartCount: c.restartCount, argv }, 'container started');
     void proc.exited.then((info) => this.onExit(c, inst, info));
-    void inst.activate(script);
+    void inst.activate();
     return undefined;
   }
 

@@ -1,12 +1,15 @@
 // A container instance as a process tree: `nsenter --net=/run/netns/<pod>` (not for hostNetwork pods) +
 // `unshare --mount --uts --propagation private` + the generated setup script, which exec's the workload, so the
 // process the kubelet spawned is the workload itself. It leads its own process group (signals go to the group) and
-// its stdout/stderr go to the CRI log file.
+// its stdout/stderr go to the CRI log file. The setup script reports on fd 3 (SETUP_DONE_FD) that the container's
+// namespaces are complete, just before it exec's the workload.
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { ContainerLogWriter } from './logs.js';
+import { SETUP_DONE_FD } from './mounts.js';
 
 export interface StartSpec {
   /** Pod network namespace name; undefined runs in the kubelet's own (hostNetwork). */
@@ -61,15 +64,30 @@ export class ContainerProcess {
   private readonly child: ChildProcess;
   private readonly log: ContainerLogWriter;
   private exitInfo: ExitInfo | undefined;
+  private readonly setUp: Promise<boolean>;
 
   constructor(spec: StartSpec) {
     const inner = ['unshare', '--mount', '--uts', '--propagation', 'private', '--', '/bin/sh', spec.script, ...spec.argv];
     const argv = spec.netns ? ['nsenter', `--net=/run/netns/${spec.netns}`, ...inner] : inner;
     this.log = new ContainerLogWriter(spec.logPath, spec.logMaxBytes);
-    this.child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: spec.env, cwd: '/' });
+    const stdio: ('ignore' | 'pipe')[] = ['ignore', 'pipe', 'pipe'];
+    while (stdio.length < SETUP_DONE_FD) stdio.push('ignore');
+    stdio.push('pipe');
+    this.child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio, env: spec.env, cwd: '/' });
     this.pid = this.child.pid ?? -1;
     this.log.attach(this.child.stdout!, 'stdout');
     this.log.attach(this.child.stderr!, 'stderr');
+    this.setUp = new Promise((resolve) => {
+      const done = this.child.stdio[SETUP_DONE_FD] as Readable | null | undefined;
+      if (!done || this.pid <= 0) return resolve(false);
+      done.once('data', () => {
+        resolve(true);
+        done.destroy();
+      });
+      // The script ended (or failed) before reporting: the exit is the news.
+      done.once('close', () => resolve(false));
+      done.once('error', () => resolve(false));
+    });
     this.exited = new Promise((resolve) => {
       let spawnError: Error | undefined;
       this.child.once('error', (e) => {
@@ -115,26 +133,15 @@ export class ContainerProcess {
   }
 
   /**
-   * Resolves once the setup script has exec'd the workload (its mounts are in place): hooks and exec probes must
-   * enter the container's final mount namespace. Resolves false if the process ended first.
+   * Resolves true once the setup script has put the container's namespaces together (mounts, hostname), right before
+   * it exec's the workload: hooks and exec probes must enter that final mount namespace, never the node's or a
+   * half-built one. Resolves false only when the script ended without getting there. It waits as long as that takes:
+   * a deadline here would skip the postStart hook of a slow start without a word. (An earlier version polled
+   * /proc/PID/cmdline for the launcher's name; during each execve that file reads empty for up to several ms, which
+   * passed for "exec'd", and the postStart hook then ran in the node's mount namespace and wrote to the node's disk.)
    */
-  whenExeced(script: string, timeoutMs = 30_000): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs;
-    return new Promise((resolve) => {
-      const check = (): void => {
-        if (!this.running) return resolve(false);
-        let argv: string[] = [];
-        try {
-          argv = readFileSync(`/proc/${this.pid}/cmdline`, 'utf8').split('\0');
-        } catch {
-          return resolve(false);
-        }
-        const launcher = ['nsenter', 'unshare'].includes(argv[0]?.split('/').pop() ?? '') || argv[1] === script;
-        if (!launcher || Date.now() > deadline) return resolve(!launcher);
-        setTimeout(check, 10);
-      };
-      check();
-    });
+  whenSetUp(): Promise<boolean> {
+    return this.setUp;
   }
 
   get running(): boolean {

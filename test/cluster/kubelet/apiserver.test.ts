@@ -57,7 +57,7 @@ test('graceful deletion: the pod terminates within its grace period, then the ku
   const terminating = await waitFor('deletionTimestamp set', async () => {
     const x = await getPod(t, NS, 'stubborn');
     return x?.metadata.deletionTimestamp ? x : undefined;
-  }, 10_000, 50);
+  }, 30_000, 50);
   assert.ok(terminating);
   const r = await del;
   const took = Date.now() - started;

@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeClient, loadKubeConfig } from '../../../src/k8s/client.js';
 import { startDevServer, type DevServerHandle } from '../../helpers/devserver.js';
-import { ROOT, sleep, waitFor } from '../../controller/helpers.js';
+import { ROOT, sleep, waitFor as waitForBase } from '../../controller/helpers.js';
 
-export { sleep, waitFor };
+export { sleep };
 
 const BIN = join(ROOT, 'bin', 'metallb.js');
 
@@ -61,6 +61,58 @@ function pickIndex(): number {
   throw new Error('no free tkl- index');
 }
 
+/** Test nodes not cleaned up yet: a timed-out wait describes their pods. */
+const liveNodes = new Set<TestNode>();
+
+/**
+ * `waitFor` of the controller tests; when it times out, the error also shows every pod of the live test nodes (phase,
+ * container statuses, events) and the kubelet's last warnings, so a failure on a CI machine explains itself.
+ */
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs?: number, everyMs?: number): Promise<T> {
+  try {
+    return await waitForBase(what, fn, timeoutMs, everyMs);
+  } catch (err) {
+    if (!(err instanceof Error) || !err.message.startsWith('timed out') || liveNodes.size === 0) throw err;
+    const dumps = await Promise.all([...liveNodes].map((t) => describeNode(t)));
+    throw new Error(`${err.message}\n${dumps.join('\n')}`, { cause: err });
+  }
+}
+
+interface PodDump {
+  metadata: { name: string; namespace: string; deletionTimestamp?: string };
+  status?: { phase?: string; reason?: string; message?: string; conditions?: { type: string; status: string; reason?: string }[]; initContainerStatuses?: unknown[]; containerStatuses?: unknown[] };
+}
+interface EventDump {
+  involvedObject: { kind?: string; name: string; namespace?: string };
+  type: string;
+  reason: string;
+  message: string;
+  count?: number;
+  lastTimestamp?: string;
+}
+
+/** Pods of the node with their statuses and events, and the kubelet's last warnings and errors (for a failure). */
+export async function describeNode(t: TestNode): Promise<string> {
+  const within = <T>(p: Promise<T>): Promise<T> => Promise.race([p, sleep(10_000).then(() => Promise.reject(new Error('no answer in 10 s')))]);
+  const lines: string[] = [`--- test node ${t.nodeName}: pods and events at ${new Date().toISOString()}`];
+  try {
+    const [pods, events] = await within(Promise.all([t.client.get<{ items: PodDump[] }>('/api/v1/pods'), t.client.get<{ items: EventDump[] }>('/api/v1/events')]));
+    for (const p of pods.items) {
+      const { phase, reason, message, initContainerStatuses, containerStatuses } = p.status ?? {};
+      const conditions = (p.status?.conditions ?? []).map((c) => `${c.type}=${c.status}${c.reason ? `(${c.reason})` : ''}`).join(' ');
+      lines.push(`pod ${p.metadata.namespace}/${p.metadata.name}${p.metadata.deletionTimestamp ? ' (terminating)' : ''}: ${JSON.stringify({ phase, reason, message, conditions, initContainerStatuses, containerStatuses })}`);
+    }
+    for (const e of events.items.filter((x) => x.involvedObject.kind === 'Pod').slice(-60)) {
+      lines.push(`event ${e.involvedObject.namespace ?? ''}/${e.involvedObject.name} ${e.type} ${e.reason}${(e.count ?? 1) > 1 ? ` x${e.count}` : ''}: ${e.message}`);
+    }
+  } catch (err) {
+    lines.push(`(cannot read pods and events: ${String(err)})`);
+  }
+  const warnings = t.kubelet?.logs().split('\n').filter((l) => /"level":"(warn|error|fatal)"/.test(l)) ?? [];
+  lines.push(`kubelet warnings and errors (last 30 of ${warnings.length}):`, ...warnings.slice(-30));
+  return lines.join('\n');
+}
+
 const live = new Set<ChildProcess>();
 process.once('exit', () => {
   for (const c of live) c.kill('SIGKILL');
@@ -96,6 +148,7 @@ export async function startTestNode(opts: NodeOptions = {}): Promise<TestNode> {
     },
     inNode: (cmd) => sh(`ip netns exec ${netns} sh -c '${cmd.replace(/'/g, `'\\''`)}'`),
     cleanup: async () => {
+      liveNodes.delete(t);
       for (const step of node.cleanupSteps.reverse()) {
         try {
           await step();
@@ -187,6 +240,7 @@ export async function startTestNode(opts: NodeOptions = {}): Promise<TestNode> {
       return kp;
     };
     await t.startKubelet();
+    liveNodes.add(t);
     return t;
   } catch (err) {
     await t.cleanup();

@@ -255,7 +255,8 @@ test('readiness probes flip Ready; a failing liveness probe restarts the contain
           name: 'app',
           image: 'nginx',
           readinessProbe: { exec: { command: ['cat', '/state/ready'] }, periodSeconds: 1, failureThreshold: 1 },
-          livenessProbe: { httpGet: { path: '/', port: 'http' }, periodSeconds: 1, failureThreshold: 2 },
+          // (a named port; it must not fail: the built-in nginx can take seconds to listen on a loaded machine)
+          livenessProbe: { httpGet: { path: '/', port: 'http' }, periodSeconds: 1, failureThreshold: 30 },
           ports: [{ name: 'http', containerPort: 80 }],
           volumeMounts: [{ name: 'state', mountPath: '/state' }],
         },

@@ -217,6 +217,11 @@ test('mount planning: existing targets bound directly, missing ones shadowed, ne
   // read-only remounts come after every bind, and the workload is exec'd last
   const lines = script.trim().split('\n');
   assert.equal(lines.at(-1), 'exec "$@"');
+  // the kubelet hears on descriptor 3 that the namespaces are complete (after the last mount), which the workload
+  // does not inherit
+  const report = lines.indexOf('printf . >&3 || :');
+  assert.ok(report > lines.map((l, i) => (l.startsWith('mount ') ? i : -1)).reduce((a, b) => Math.max(a, b)), script);
+  assert.deepEqual(lines.slice(report - 1, -1), ["trap '' PIPE", 'printf . >&3 || :', 'trap - PIPE', 'exec 3>&-']);
   const lastBind = lines.map((l, i) => (l.startsWith('mount --bind') ? i : -1)).reduce((a, b) => Math.max(a, b));
   const firstRo = lines.findIndex((l) => l.startsWith('mount -o remount,bind,ro'));
   assert.ok(firstRo > lastBind);
