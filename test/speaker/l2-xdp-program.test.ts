@@ -13,6 +13,12 @@ import { icmpv6ChecksumValid } from '../../src/net/checksum.js';
 
 const skip = process.getuid?.() === 0 ? false : 'needs root (bpf(2))';
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
+/** `frame` with `bytes` written at `at`. */
+const modified = (frame: Buffer, at: number, bytes: number[]) => {
+  const out = Buffer.from(frame);
+  bytes.forEach((b, i) => (out[at + i] = b));
+  return out;
+};
 
 const OUR_MAC = hex('029800000001');
 const ANNOUNCED = [hex('0a620009'), hex('0a620001')]; // 10.98.0.9, 10.98.0.1 (index 1)
@@ -28,12 +34,8 @@ const KERNEL_REPLY = hex(`
   0298 0000 0002 0298 0000 0001 0806 0001
   0800 0604 0002 0298 0000 0001 0a62 0001
   0298 0000 0002 0a62 0002`);
-// The same arping asking for 10.98.0.77, which nobody announces.
-const ARPING_OTHER = hex(`
-  ffff ffff ffff 0298 0000 0002 0806 0001
-  0800 0604 0001 0298 0000 0002 0a62 0002
-  0000 0000 0000 0a62 004d 0000 0000 0000
-  0000 0000 0000 0000 0000`);
+// The same arping asking for 10.98.0.77 (ar$tpa, at 38), which nobody announces.
+const ARPING_OTHER = modified(ARPING_REQUEST, 38, [10, 98, 0, 77]);
 
 // tcpdump -xx on 02:98:00:00:00:01 (fd00:98::1): `ndisc6 fd00:98::1 txd-b` from 02:98:00:00:00:02...
 const NDISC6_SOLICITATION = hex(`
@@ -87,12 +89,6 @@ function withProgram(addresses: readonly Buffer[], fn: (fd: number) => void, cou
     closeBpfFd(fd);
   }
 }
-
-const modified = (frame: Buffer, at: number, bytes: number[]) => {
-  const out = Buffer.from(frame);
-  bytes.forEach((b, i) => (out[at + i] = b));
-  return out;
-};
 
 test('a captured request for an announced address becomes the kernel\'s own reply, sent back (XDP_TX)', { skip }, () => {
   withProgram(ANNOUNCED, (fd) => {
