@@ -2,7 +2,7 @@
 // the instance's directory, so the CLI reaches it from any namespace. GoBGP has no BFD, and its zebra client panics
 // on FRR 8.4's zebra (zebra API 6, any software-name), so `kernel` is not done by the daemon itself here.
 import { join } from 'node:path';
-import type { NeighborState, RouteEntry, RouterLayout, RouterSpec } from './types.js';
+import type { NeighborGracefulRestart, NeighborState, RouteEntry, RouterLayout, RouterSpec } from './types.js';
 
 export const GOBGP_SOCKET = 'gobgp.sock';
 
@@ -30,11 +30,16 @@ export function gobgpConfig(spec: RouterSpec): string {
     if (n.multihop !== undefined && n.asn !== spec.asn) {
       L.push('  [neighbors.ebgp-multihop.config]', '    enabled = true', `    multihop-ttl = ${n.multihop}`);
     }
+    if (n.gracefulRestart) {
+      // helper-only: GoBGP keeps the neighbor's routes through its restart, and claims no restart of its own.
+      L.push('  [neighbors.graceful-restart.config]', '    enabled = true', `    restart-time = ${n.gracefulRestart.restartTime ?? 120}`, '    helper-only = true');
+    }
     if (!n.exportOriginated) {
       L.push('  [neighbors.apply-policy.config]', '    default-export-policy = "reject-route"');
     }
     for (const f of n.families ?? ['ipv4', 'ipv6']) {
       L.push('  [[neighbors.afi-safis]]', '    [neighbors.afi-safis.config]', `      afi-safi-name = "${f}-unicast"`);
+      if (n.gracefulRestart) L.push('    [neighbors.afi-safis.mp-graceful-restart.config]', '      enabled = true');
     }
   }
   return `${L.join('\n')}\n`;
@@ -64,11 +69,12 @@ interface GobgpAttr {
 /** `gobgp global rib -a ipv4|ipv6 -j` */
 export function parseGobgpRib(json: unknown): RouteEntry[] {
   const out: RouteEntry[] = [];
-  const table = (json ?? {}) as Record<string, { nlri?: { prefix?: string }; attrs?: GobgpAttr[]; 'neighbor-ip'?: string }[]>;
+  const table = (json ?? {}) as Record<string, { nlri?: { prefix?: string }; attrs?: GobgpAttr[]; 'neighbor-ip'?: string; stale?: boolean }[]>;
   for (const [prefix, paths] of Object.entries(table)) {
     for (const p of paths) {
       const e: RouteEntry = { prefix, nextHops: [], asPath: [], communities: [], largeCommunities: [] };
       if (p['neighbor-ip']) e.from = p['neighbor-ip'];
+      if (p.stale) e.stale = true;
       for (const a of p.attrs ?? []) {
         switch (a.type) {
           case 2:
@@ -94,6 +100,22 @@ export function parseGobgpRib(json: unknown): RouteEntry[] {
     }
   }
   return out;
+}
+
+/**
+ * Graceful restart towards one neighbor from `gobgp neighbor ADDR -j` (per family: GR negotiated, End-of-RIB received
+ * since the session came up) and the text of `gobgp neighbor ADDR` (the neighbor's capability: R and F bits; the JSON
+ * has it only as an encoded protobuf). GoBGP waits for a family's End-of-RIB while its routes are stale.
+ */
+export function parseGobgpGracefulRestart(json: unknown, text: string): NeighborGracefulRestart {
+  const afiSafis = (json as { afi_safis?: { mp_graceful_restart?: { state?: { enabled?: boolean; end_of_rib_received?: boolean } } }[] } | null)
+    ?.afi_safis ?? [];
+  const active = afiSafis.some((a) => a.mp_graceful_restart?.state?.enabled === true && a.mp_graceful_restart.state.end_of_rib_received !== true);
+  // "graceful-restart:<tab>advertised and received / Remote: restart time 120 sec, restart flag set, ... /
+  // <tab>    ipv4-unicast, forward flag set"
+  const remote = /graceful-restart:[^\n]*\n\s*Remote:([^\n]*)((?:\n[^\n]*-unicast[^\n]*)*)/.exec(text);
+  const peerForwarding = [...(remote?.[2] ?? '').matchAll(/(ipv4|ipv6)-unicast, forward flag set/g)].map((m) => m[1] as 'ipv4' | 'ipv6');
+  return { active, peerRestarted: /restart flag set/.test(remote?.[1] ?? ''), peerForwarding };
 }
 
 const SESSION_STATES: Record<string, NeighborState> = {

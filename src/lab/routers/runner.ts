@@ -9,7 +9,7 @@ import {
   BIRD_SOCKET, birdLayout, birdProtocolName, parseBirdBfdSessions, parseBirdBgpState, parseBirdGracefulRestart, parseBirdRouteCount, parseBirdRoutes,
 } from './bird.js';
 import { frrLayout, parseFrrBfdPeers, parseFrrGracefulRestart, parseFrrNeighborState, parseFrrPrefix, parseFrrRoutes } from './frr.js';
-import { gobgpLayout, gobgpTarget, parseGobgpNeighborState, parseGobgpRib } from './gobgp.js';
+import { gobgpLayout, gobgpTarget, parseGobgpGracefulRestart, parseGobgpNeighborState, parseGobgpRib } from './gobgp.js';
 import { mrtTableDump } from './mrt.js';
 import type { BfdPeerState, NeighborGracefulRestart, NeighborState, RouteEntry, RouterDaemon, RouterLayout, RouterSpec } from './types.js';
 
@@ -35,7 +35,7 @@ export interface Router {
   /** Number of paths held (both families). */
   routeCount(): Promise<number>;
   neighborState(address: string): Promise<NeighborState>;
-  /** Graceful restart towards the neighbor at `address` (BIRD, FRR). */
+  /** Graceful restart towards the neighbor at `address` (GoBGP only with the neighbor's `gracefulRestart`). */
   gracefulRestart(address: string): Promise<NeighborGracefulRestart>;
   /** Starts a neighbor configured `disabled` (BIRD). */
   enableNeighbor(name: string): Promise<void>;
@@ -255,7 +255,7 @@ class RunningRouter implements Router {
       case 'frr':
         return parseFrrGracefulRestart(await this.vtysh(`show bgp neighbors ${address} json`), address);
       case 'gobgp':
-        throw new Error('gracefulRestart is implemented for BIRD and FRR');
+        return parseGobgpGracefulRestart(JSON.parse(await this.gobgp(['neighbor', address, '-j'])), await this.gobgp(['neighbor', address]));
     }
   }
 

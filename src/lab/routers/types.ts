@@ -24,6 +24,12 @@ export interface RouterNeighborSpec {
   families?: readonly ('ipv4' | 'ipv6')[];
   /** Routes from `RouterSpec.originate` are sent to this neighbor (default: nothing is sent to neighbors). */
   exportOriginated?: boolean;
+  /**
+   * Keep this neighbor's routes through its restart (RFC 4724 receiving speaker) for up to `restartTime` seconds
+   * (default 120). BIRD and FRR do so by default and ignore this; GoBGP only with it (as a helper: it does not
+   * restart gracefully itself).
+   */
+  gracefulRestart?: { restartTime?: number };
   /** Configured but shut down until `Router.enableNeighbor` (BIRD only; the benchmark starts the clock that way). */
   disabled?: boolean;
 }
@@ -63,7 +69,7 @@ export interface RouteEntry {
   largeCommunities: string[];
   /** Address of the neighbor it came from. */
   from?: string;
-  /** Kept from a neighbor whose session went down while graceful restart runs (RFC 4724 §4.2); FRR and BIRD. */
+  /** Kept from a neighbor whose session went down while graceful restart runs (RFC 4724 §4.2); FRR and GoBGP mark it per path. */
   stale?: boolean;
 }
 

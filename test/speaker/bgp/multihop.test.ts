@@ -1,4 +1,4 @@
-// eBGP multihop and BFD multihop (RFC 5883) against BIRD and FRR with a router between the node and the peer
+// eBGP multihop and BFD multihop (RFC 5883) against BIRD and FRR (GoBGP: BGP only, it has no BFD) with a router between the node and the peer
 // (test/helpers/routed-netns.ts). What the TTL does is checked where the packets are: nftables counters on the router
 // in between and on the peer count our segments by the TTL they arrive with.
 //   - single-hop eBGP (no ebgpMultiHop) sends with TTL 1: the SYN dies at the router (ICMP Time Exceeded), the
@@ -8,6 +8,8 @@
 //     minimumTtl allows them); cutting the path further along
 //     (no link goes down anywhere) brings BFD down on both sides and BGP with it, long before the 90 s hold timer;
 //   - iBGP crosses the router without any flag (TTL 255), as the daemons do.
+//   GoBGP (`[neighbors.ebgp-multihop.config]`) gets the same single-hop, multihop (without BFD; the cut path is then
+//   only noticed by the hold timer, not tested here) and iBGP cases.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
@@ -26,6 +28,8 @@ const CASES: { daemon: RouterDaemon; family: 'ipv4' | 'ipv6'; subnet: number }[]
   { daemon: 'frr', family: 'ipv4', subnet: 22 },
   { daemon: 'bird', family: 'ipv6', subnet: 24 },
   { daemon: 'frr', family: 'ipv6', subnet: 26 },
+  { daemon: 'gobgp', family: 'ipv4', subnet: 28 },
+  { daemon: 'gobgp', family: 'ipv6', subnet: 30 },
 ];
 
 for (const { daemon, family, subnet } of CASES) {
@@ -120,7 +124,28 @@ for (const { daemon, family, subnet } of CASES) {
       await r.stop();
     });
 
-    it('with ebgpMultiHop: TTL 255 reaches the peer, routes carry the node as next hop, BFD multihop is Up on both sides; a cut path takes BGP down through BFD', async () => {
+    if (daemon === 'gobgp') it('with ebgpMultiHop: TTL 255 reaches the peer, routes carry the node as next hop (both families)', async () => {
+      const r = await router('multi', { asn: 64500, neighbors: [{ name: 'node1', address: addr(net.node), asn: 64512, multihop: 64, holdTime: HOLD }] });
+      const d = await node();
+      await d.request('peers', { peers: [{ name: 'router', peerAddress: addr(net.peer), myASN: 64512, peerASN: 64500, holdTime: HOLD, ebgpMultiHop: true }] });
+      await d.request('ads', { peer: 'router', ads: [{ prefix: own, communities: ['65000:94'] }, { prefix: other }] });
+      await d.waitSession('router', 'Established', 60_000);
+      await eventually(() => r.neighborState(addr(net.node)), (st) => st === 'Established', 30_000, 'Established at GoBGP');
+      assert.ok(counted(net.peer.netns, 'bgp_ttl254') > 0, 'segments arrive at the peer with TTL 254 (255, less one hop)');
+      assert.equal(counted(net.peer.netns, 'bgp_other'), 0, 'and with no other TTL');
+      const ownRoutes = await eventually(() => routesFrom(r, family), (x) => x.some((e) => e.prefix === own), 30_000, `${own} at the peer`);
+      const route = ownRoutes.find((e) => e.prefix === own)!;
+      assert.deepEqual(route.nextHops, [addr(net.node)], 'next hop: the node\'s own address');
+      assert.deepEqual(route.asPath, [64512]);
+      assert.deepEqual(route.communities, ['65000:94']);
+      const otherFamily = v6 ? 'ipv4' : 'ipv6';
+      const otherRoutes = await eventually(() => routesFrom(r, otherFamily), (x) => x.some((e) => e.prefix === other), 30_000, `${other} at the peer`);
+      assert.deepEqual(otherRoutes.find((e) => e.prefix === other)!.nextHops, [v6 ? net.node.ipv4 : net.node.ipv6], 'the other family\'s next hop: the node\'s address of that family');
+      await d.stop();
+      await r.stop();
+    });
+
+    if (daemon !== 'gobgp') it('with ebgpMultiHop: TTL 255 reaches the peer, routes carry the node as next hop, BFD multihop is Up on both sides; a cut path takes BGP down through BFD', async () => {
       const r = await router('multi', { asn: 64500, neighbors: [{ name: 'node1', address: addr(net.node), asn: 64512, multihop: 64, bfd: true, holdTime: HOLD }] });
       const d = await node();
       await d.request('peers', { peers: [{ name: 'router', peerAddress: addr(net.peer), myASN: 64512, peerASN: 64500, holdTime: HOLD, ebgpMultiHop: true, bfd: BFD }] });
