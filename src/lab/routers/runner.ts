@@ -234,9 +234,9 @@ class RunningRouter implements Router {
   async neighborState(address: string): Promise<NeighborState> {
     switch (this.daemon) {
       case 'bird': {
-        const n = this.spec.neighbors.find((x) => x.address === address);
-        if (!n) return 'Unknown';
-        return parseBirdBgpState(await this.birdCommand(`show protocols all ${birdProtocolName(n.name)}`));
+        const protocol = this.birdProtocolAt(address);
+        if (!protocol) return 'Unknown';
+        return parseBirdBgpState(await this.birdCommand(`show protocols all ${protocol}`));
       }
       case 'frr':
         return parseFrrNeighborState(await this.vtysh(`show bgp neighbors ${address} json`), address);
@@ -245,13 +245,19 @@ class RunningRouter implements Router {
     }
   }
 
+  /** BIRD's protocol for the neighbor at `address`: undefined when the spec has none, or an error when required. */
+  private birdProtocolAt(address: string): string | undefined;
+  private birdProtocolAt(address: string, required: 'required'): string;
+  private birdProtocolAt(address: string, required?: 'required'): string | undefined {
+    const n = this.spec.neighbors.find((x) => x.address === address);
+    if (!n && required) throw new Error(`no neighbor ${address}`);
+    return n && birdProtocolName(n.name);
+  }
+
   async gracefulRestart(address: string): Promise<NeighborGracefulRestart> {
     switch (this.daemon) {
-      case 'bird': {
-        const n = this.spec.neighbors.find((x) => x.address === address);
-        if (!n) throw new Error(`no neighbor ${address}`);
-        return parseBirdGracefulRestart(await this.birdCommand(`show protocols all ${birdProtocolName(n.name)}`));
-      }
+      case 'bird':
+        return parseBirdGracefulRestart(await this.birdCommand(`show protocols all ${this.birdProtocolAt(address, 'required')}`));
       case 'frr':
         return parseFrrGracefulRestart(await this.vtysh(`show bgp neighbors ${address} json`), address);
       case 'gobgp':
@@ -294,12 +300,9 @@ class RunningRouter implements Router {
 
   async refreshFrom(address: string): Promise<void> {
     switch (this.daemon) {
-      case 'bird': {
-        const n = this.spec.neighbors.find((x) => x.address === address);
-        if (!n) throw new Error(`no neighbor ${address}`);
-        await this.birdCommand(`reload in ${birdProtocolName(n.name)}`);
+      case 'bird':
+        await this.birdCommand(`reload in ${this.birdProtocolAt(address, 'required')}`);
         return;
-      }
       case 'frr':
         await exec('vtysh', ['--vty_socket', this.dir, '-c', `clear bgp ${address} soft in`]);
         return;
