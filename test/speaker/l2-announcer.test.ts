@@ -132,17 +132,20 @@ test("gratuitous ARP and unsolicited NA as a capture on the client sees them: Me
   const replies = arp.filter((l) => /Reply 10\.93\.10\.210 is-at 02:93:10:00:00:01/.test(l));
   for (const l of [...requests, ...replies]) assert.match(l, /02:93:10:00:00:01 > ff:ff:ff:ff:ff:ff, ethertype ARP/, l);
   assert.equal(requests.length, replies.length, 'a request and a reply in every burst');
-  // Five bursts from a fresh ticker (0, 1.1, 2.2, 3.3, 4.4 s); a badly delayed timer could make it 4 or 6.
-  assert.ok(requests.length >= 4 && requests.length <= 6, `bursts: ${requests.length}\n${arp.join('\n')}`);
+  // Five bursts from a fresh ticker (0, 1.1, 2.2, 3.3, 4.4 s) within a 5 s window. On a loaded CI machine a tick can
+  // run hundreds of milliseconds late (a burst then falls out of the window, and the gap after a late tick is
+  // short), so the spacing is judged by the median gap; each gap must still be a burst's, not a flood or a stall.
+  assert.ok(requests.length >= 3 && requests.length <= 6, `bursts: ${requests.length}\n${arp.join('\n')}`);
   const times = requests.map((l) => Number(l.split(' ')[0]));
-  for (let i = 1; i < times.length; i++) {
-    const gap = times[i]! - times[i - 1]!;
-    assert.ok(gap > 0.9 && gap < 1.8, `gap ${gap.toFixed(3)} s between bursts`);
-  }
-  assert.ok(times.at(-1)! - times[0]! < 5.6, 'no burst later than 5 s after the trigger');
+  const gaps = times.slice(1).map((t, i) => t - times[i]!);
+  const median = [...gaps].sort((a, b) => a - b)[Math.floor(gaps.length / 2)]!;
+  const shown = gaps.map((g) => g.toFixed(3)).join(', ');
+  assert.ok(median >= 1.0 && median < 1.5, `median gap ${median.toFixed(3)} s between bursts, MetalLB's is 1.1 s (${shown})`);
+  assert.ok(gaps.every((g) => g > 0.4 && g < 3), `gaps ${shown} s`);
+  assert.ok(times.at(-1)! - times[0]! < 7, 'no burst long after the 5 s window');
 
   const na = lines.filter((l) => l.includes('tgt is fd00:93:10::210'));
-  assert.ok(na.length >= 4 && na.length <= 6, `unsolicited NAs: ${na.length}`);
+  assert.ok(na.length >= 3 && na.length <= 6, `unsolicited NAs: ${na.length}`);
   for (const l of na) {
     assert.match(l, /02:93:10:00:00:01 > 33:33:00:00:00:01/);
     assert.match(l, /fd00:93:10::210 > ff02::1: \[icmp6 sum ok\] ICMP6, neighbor advertisement/);
