@@ -62,7 +62,8 @@ describe('gossip with serf, encrypted with the MetalLB key', { skip: !isRoot && 
   test('a graceful leave of ours: serf shows it left; serf leaving: ours show it left', async () => {
     const t0 = Date.now();
     const l = await agents[1]!.ask('leave 1000', (x) => x.left === true);
-    assert.ok((l.ms ?? 0) < 1500);
+    // Bounded by its 1 s timeout (the margin is a loaded CI machine's).
+    assert.ok((l.ms ?? 0) < 3000, `leave took ${l.ms} ms`);
     // serf shows "left" only for members that also sent serf's own leave intent (a serf message);
     // a memberlist leave it shows as "failed", but at once, not after its ~6 s suspicion.
     await eventually(() => lab.serfMembers(4), (m) => m['node2'] === 'failed' || m['node2'] === 'left', 15_000, 'serf drops node2');
