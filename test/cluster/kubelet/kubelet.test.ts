@@ -233,16 +233,17 @@ test('a container that exits is restarted with back-off and its restart count gr
   assert.ok(ev.some((e) => e.reason === 'BackOff' && /Back-off restarting failed container c in pod crasher_tkl/.test(e.message)), JSON.stringify(ev));
   assert.ok(ev.some((e) => e.reason === 'Pulled' && e.message === 'Container image "nginx" already present on machine'));
   assert.ok(ev.some((e) => e.reason === 'Started'));
-  // Logs of the current and the previous instance are kept.
-  const cur = await kubeletGet(t, `/containerLogs/${NS}/crasher/c`);
-  const prev = await kubeletGet(t, `/containerLogs/${NS}/crasher/c?previous=true`);
-  assert.equal(cur.status, 200);
-  assert.equal(prev.status, 200);
-  assert.match(cur.body, /^run \d+\n$/);
-  assert.match(prev.body, /^run \d+\n$/);
-  assert.notEqual(cur.body, prev.body);
-  const ts = await kubeletGet(t, `/containerLogs/${NS}/crasher/c?timestamps=true`);
-  assert.match(ts.body, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z run \d+\n$/);
+  // Logs of the current and the previous instance are kept. It keeps restarting meanwhile: a new instance's log is
+  // empty until its shell has written (long enough on a loaded machine), so the three reads are retried together.
+  const [cur, prev, ts] = await waitFor('current and previous logs', async () => {
+    const got = await Promise.all(['', '?previous=true', '?timestamps=true'].map((q) => kubeletGet(t, `/containerLogs/${NS}/crasher/c${q}`)));
+    const [c, p, s] = got as [{ status: number; body: string }, { status: number; body: string }, { status: number; body: string }];
+    return c.status === 200 && p.status === 200 && /^run \d+\n$/.test(c.body) && /^run \d+\n$/.test(p.body) && c.body !== p.body && s.body.endsWith(` ${c.body}`) ? got : undefined;
+  }, 30_000, 200);
+  assert.match(cur!.body, /^run \d+\n$/);
+  assert.match(prev!.body, /^run \d+\n$/);
+  assert.notEqual(cur!.body, prev!.body);
+  assert.match(ts!.body, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z run \d+\n$/);
   await t.client.delete(`/api/v1/namespaces/${NS}/pods/crasher`);
 });
 
