@@ -2,7 +2,9 @@
 // run and the same namespaces, by GoBGP, FRR bgpd and BIRD as senders. Measured at the receiver: time from the
 // session being Established until BIRD holds every route (BIRD's control socket polled back to back). For each
 // sender: CPU used in that window and peak RSS. Our speaker runs bundled (plain node, as in the image).
-// Run: `npm run bench -- bgp` (root). Sizes: BENCH_BGP_SIZES=10000,100000; senders: BENCH_BGP_SENDERS=metallb-ts,gobgp,frr,bird.
+// Then (bgp-speaker.ts) the whole `metallb speaker` advertising the same numbers of routes, for its RSS.
+// Run: `npm run bench -- bgp` (root). Sizes: BENCH_BGP_SIZES=10000,100000; senders: BENCH_BGP_SENDERS=metallb-ts,gobgp,frr,bird;
+// parts: BENCH_BGP_PARTS=bfd,routes,speaker.
 // Target: faster than the fastest daemon at both sizes, our RSS under 100 MB at 100,000 routes.
 import { readdirSync, readFileSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -12,12 +14,13 @@ import { BIRD_SOCKET, birdProtocolName, parseBirdProtocolStats } from '../src/la
 import { startRouter, type Router } from '../src/lab/routers/runner.js';
 import type { RouterDaemon } from '../src/lab/routers/types.js';
 import { createBgpNet, NodeDriver, type BgpNet } from '../test/helpers/bgp-netns.js';
+import { wholeSpeakerFigures } from './bgp-speaker.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 type Sender = 'metallb-ts' | RouterDaemon;
 const SENDERS: Sender[] = (process.env['BENCH_BGP_SENDERS']?.split(',') as Sender[] | undefined) ?? ['metallb-ts', 'gobgp', 'frr', 'bird'];
 const SIZES = process.env['BENCH_BGP_SIZES']?.split(',').map(Number) ?? [10_000, 100_000];
-const PARTS = process.env['BENCH_BGP_PARTS']?.split(',') ?? ['routes', 'bfd'];
+const PARTS = process.env['BENCH_BGP_PARTS']?.split(',') ?? ['routes', 'bfd', 'speaker'];
 const SENDER_ASN = 64512;
 const RECEIVER_ASN = 64500;
 
@@ -262,8 +265,7 @@ export async function runBgpBench(): Promise<void> {
   const results: Result[] = [];
   try {
     if (PARTS.includes('bfd')) await runBfdBench(net, bundle);
-    if (!PARTS.includes('routes')) return;
-    for (const n of SIZES) {
+    for (const n of PARTS.includes('routes') ? SIZES : []) {
       process.stdout.write(`\n${n.toLocaleString('en')} /32 routes to a BIRD 2 receiver (time from Established until BIRD holds them all)\n`);
       process.stdout.write(`  ${'sender'.padEnd(12)} ${'time'.padStart(9)} ${'CPU'.padStart(9)} ${'peak RSS'.padStart(10)}\n`);
       for (const sender of SENDERS) {
@@ -283,6 +285,10 @@ export async function runBgpBench(): Promise<void> {
     }
   } finally {
     net.destroy();
+  }
+  if (PARTS.includes('speaker')) {
+    const engine = new Map(results.filter((r) => r.sender === 'metallb-ts').map((r) => [r.routes, r.peakRssMB]));
+    await wholeSpeakerFigures(SIZES, engine);
   }
 }
 
