@@ -31,6 +31,8 @@ export class ContainerInstance {
   ready: boolean;
   /** Why the kubelet is stopping it, once it is. */
   stopping?: string;
+  /** The setup script finished the container's namespaces (exec hooks may enter them). */
+  private setUp = false;
 
   constructor(
     readonly spec: Container,
@@ -57,7 +59,9 @@ export class ContainerInstance {
 
   /** Probes and the postStart hook enter the container's namespaces: they start once those are complete. */
   async activate(): Promise<void> {
-    if (!(await this.proc.whenSetUp()) || !this.running) return;
+    if (!(await this.proc.whenSetUp())) return;
+    this.setUp = true;
+    if (!this.running || this.stopping) return;
     this.startProbes();
     if (this.spec.lifecycle?.postStart) await this.runPostStart(this.spec.lifecycle.postStart);
   }
@@ -157,7 +161,9 @@ export class ContainerInstance {
     this.hooks.changed();
     const deadline = Date.now() + Math.max(0, graceSeconds) * 1000;
     this.hooks.event('Normal', 'Killing', why.startsWith('Container ') ? why : `Stopping container ${this.spec.name}`);
-    const pre = this.spec.lifecycle?.preStop;
+    // A container stopped before its setup finished has not started: no preStop (an exec hook would enter the
+    // node's or a half-built mount namespace).
+    const pre = this.setUp ? this.spec.lifecycle?.preStop : undefined;
     if (pre && graceSeconds > 0) {
       const err = await this.runHandler(pre, Math.max(1, deadline - Date.now()));
       if (err) this.hooks.event('Warning', 'FailedPreStopHook', `PreStopHook failed: ${err}`);
