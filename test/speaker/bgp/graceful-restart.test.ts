@@ -63,7 +63,7 @@ for (const daemon of DAEMONS) {
       const d1 = await node();
       await d1.request('peers', { peers: [peer(true)] });
       await d1.request('ads', { peer: 'router', ads: [{ prefix: '10.96.10.1/32' }, { prefix: '10.96.10.2/32' }, { prefix: 'fd00:96:10::1/128' }] });
-      await d1.waitSession('router', 'Established');
+      await d1.waitSession('router', 'Established', 90_000);
       await eventually(held, same(['10.96.10.1/32', '10.96.10.2/32', 'fd00:96:10::1/128']), 30_000, 'routes from the first speaker');
 
       await d1.kill();
@@ -78,7 +78,8 @@ for (const daemon of DAEMONS) {
       const d2 = await node({ BGP_DRIVER_HOLD_EOR: '1' });
       await d2.request('peers', { peers: [peer(true)] });
       await d2.request('ads', { peer: 'router', ads: [{ prefix: '10.96.10.1/32' }, { prefix: '10.96.10.3/32' }, { prefix: 'fd00:96:10::1/128' }] });
-      await d2.waitSession('router', 'Established');
+      // GoBGP refuses the neighbor's connections for a few seconds after it went (its FSM idles): generous.
+      await d2.waitSession('router', 'Established', 90_000);
       const status = (await d2.request<PeerStatus[]>('status'))[0]!;
       assert.equal(status.stats.negotiated?.restartState, true, 'the R bit: the first session since the process started');
       assert.equal(status.stats.negotiated?.gracefulRestart, true);
@@ -106,7 +107,7 @@ for (const daemon of DAEMONS) {
       const d = await node();
       await d.request('peers', { peers: [peer(false)] });
       await d.request('ads', { peer: 'router', ads: [{ prefix: '10.96.11.1/32' }, { prefix: 'fd00:96:11::1/128' }] });
-      await d.waitSession('router', 'Established');
+      await d.waitSession('router', 'Established', 90_000);
       await eventually(held, same(['10.96.11.1/32', 'fd00:96:11::1/128']), 30_000, 'routes');
       await d.kill();
       // Well within the 120 s GR would keep them, and the 90 s hold time: the closed connection alone removes them.
@@ -121,7 +122,7 @@ for (const daemon of DAEMONS) {
         { prefix: 'fd00:96:12::1/128', largeCommunities: ['64512:1:1'] },
       ];
       await d.request('ads', { peer: 'router', ads });
-      await d.waitSession('router', 'Established');
+      await d.waitSession('router', 'Established', 90_000);
       const want = ads.map((a) => a.prefix);
       await eventually(held, same(want), 30_000, 'routes');
       const before = (await d.request<PeerStatus[]>('status'))[0]!.stats;
