@@ -435,7 +435,13 @@ async function gracefulTrial(b: Bench): Promise<number> {
     const pid = speakerPid(b, 'node1');
     const t0 = Date.now();
     process.kill(pid, 'SIGTERM');
-    await until('an answer through the new owner', () => prober.first(t0, (x) => x !== 'node1') !== undefined, 60_000, 10);
+    try {
+      await until('an answer through the new owner', () => prober.first(t0, (x) => x !== 'node1') !== undefined, 60_000, 10);
+    } catch (err) {
+      const neigh = await runCmd('ip', ['-n', b.plan.client.netns, 'neigh', 'show', ip]);
+      out(`  failed graceful trial: ${ip} (the election's ${electionOrder(['node2', 'node3'], ip)[0]}); client neighbour entry: ${neigh.stdout.trim() || '(none)'}; last answers ${JSON.stringify(prober.answers.slice(-2))}`);
+      throw err;
+    }
     return prober.first(t0, (x) => x !== 'node1')! - t0;
   } finally {
     await prober.stop();
