@@ -224,8 +224,13 @@ export class TakeoverPlanner {
 
   private flushDrops(): void {
     this.dropQueued = false;
-    if (this.dropAllPending) this.d.drop('all');
-    else if (this.dropsPending.size > 0) this.d.drop([...this.dropsPending]);
+    if (this.dropAllPending) {
+      this.d.drop('all');
+      this.d.log.debug({ services: 'all' }, 'takeover plan: dropped');
+    } else if (this.dropsPending.size > 0) {
+      this.d.drop([...this.dropsPending]);
+      this.d.log.debug({ services: this.dropsPending.size, keys: [...this.dropsPending].slice(0, 10) }, 'takeover plan: dropped');
+    }
     this.dropAllPending = false;
     this.dropsPending.clear();
   }

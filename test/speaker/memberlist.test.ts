@@ -124,8 +124,23 @@ test('memberlist: the owner dies without a goodbye: the next node in hash order 
 test('memberlist: a graceful stop (SIGTERM, leave) hands over to the next node', { skip }, async () => {
   // node3's death changed the membership: node2 plans again (250 ms later, or later on a loaded machine). Stopping
   // node1 before that would test the fallback, not the plan.
-  await waitFor('node2 holds a plan for node1 under the membership without node3', () => speakers.get('node2')!.lines().some((l) =>
-    l.msg === 'takeover plan: made' && JSON.stringify(l.live) === '["node1","node2"]' && (l.members as Record<string, number> | undefined)?.['node1'] === 1) || undefined, 20_000, 50);
+  // And nothing may have dropped it since (a Service, node, config or membership change drops it at once and plans
+  // again 250 ms later): the last plan event of node2 must be that plan, and stay so for a moment, so that the gossip
+  // thread holds it (the plan is posted to it) when node1 leaves.
+  const h2 = speakers.get('node2')!;
+  const planEvents = (): Record<string, unknown>[] => h2.lines().filter((l) => l.msg === 'takeover plan: made' || l.msg === 'takeover plan: dropped');
+  const holdsPlanForNode1 = (): Record<string, unknown> | undefined => {
+    const last = planEvents().at(-1);
+    return last?.msg === 'takeover plan: made' && JSON.stringify(last.live) === '["node1","node2"]' && (last.members as Record<string, number> | undefined)?.['node1'] === 1 ? last : undefined;
+  };
+  for (let tries = 1; ; tries++) {
+    const held = await waitFor('node2 holds a plan for node1 under the membership without node3', holdsPlanForNode1, 20_000, 50);
+    await new Promise((r) => setTimeout(r, 500));
+    if (JSON.stringify(holdsPlanForNode1()) === JSON.stringify(held)) break;
+    assert.ok(tries < 20, `node2's plan keeps changing:\n${planEvents().slice(-6).map((l) => JSON.stringify(l)).join('\n')}`);
+  }
+  const planLog = (): string => h2.lines().filter((l) => typeof l.msg === 'string' && (l.msg.startsWith('takeover') || l.msg.startsWith('speakers changed') || l.level === 'warn'))
+    .slice(-12).map((l) => JSON.stringify(l)).join('\n');
   const t0 = Date.now();
   const code = await speakers.get('node1')!.stop();
   assert.equal(code, 0);
@@ -137,5 +152,5 @@ test('memberlist: a graceful stop (SIGTERM, leave) hands over to the next node',
   await waitFor('ARP answered by node2 only', () => JSON.stringify(lan.arpingAll(client, '10.97.0.1', 2)) === JSON.stringify([machines.get('node2')!.mac]) || undefined, 20_000, 100);
   await waitFor('status on node2 only', async () => JSON.stringify(await owners('web')) === '["node2"]', 20_000);
   const plan = speakers.get('node2')!.lines().find((l) => l.msg === 'takeover plan: frames sent by the gossip thread, services announced');
-  assert.equal(plan?.member, 'node1', 'a leave uses the plan too');
+  assert.equal(plan?.member, 'node1', `a leave uses the plan too; node2's plan events and warnings:\n${planLog()}`);
 });
