@@ -5,8 +5,10 @@
 // externalTrafficPolicy: Local, so each answer names the node that took the client's packet: the owner.
 // node1 is the preferred node of the bench's L2Advertisement and owns every bench address until it dies.
 //
-// - cable cut: node1's veth (its host end) down, no goodbye; the time from the cut to the client's first answer
-//   through another node (a request every 10 ms, each on a new connection), for 1 and for --many addresses on node1.
+// - cable cut: node1's veth (its host end) down, no goodbye; the time from the cut to the start of the first request
+//   answered through another node (a request every 10 ms, each on a new connection up within 1 s, its answer waited
+//   for up to 15 s and its delay reported apart: the echo pod's latency on a loaded node is not the failover's), for 1
+//   and for --many addresses on node1. A trial with no such answer within 60 s is counted as failed and reported.
 //   In the same cuts, on the same LAN: keepalived (VRRPv3, advert_int 0.01, its fastest) fails a VIP over from node1
 //   to node2, measured by a second client prober the same way; and serf agents (memberlist with its LAN timing,
 //   MetalLB's) on the nodes time their own detection of node1's death (the cable stays cut until serf sees it).
@@ -40,17 +42,44 @@ spec:
       containers:
         - name: echo
           image: sysnet4admin/echo-hname
-          env: [{name: METALLB_LAB_HTTP_PORT, value: "${ECHO_PORT}"}]
+          # No CPU burnt per request, and a CPU request: a BestEffort pod (cpu.shares 2) next to a new owner's busy
+          # speaker answered seconds late on a loaded machine, which the prober once took for a stalled failover.
+          env: [{name: METALLB_LAB_HTTP_PORT, value: "${ECHO_PORT}"}, {name: METALLB_LAB_CPU_MS_PER_REQUEST, value: "0"}]
+          resources: {requests: {cpu: 100m}}
 `;
 
-// Every 10 ms a request on a new connection (100 ms timeout); one JSON line per answer: {t, body}.
-const PROBER = `const http = require('http'); const url = process.argv[1];
+// Every 10 ms a request on a new connection. One JSON line per request when it is settled:
+//   {t, c, a, body} answered: t when it was started, c ms until its connection was up, a ms until the answer ended;
+//   {t, c, fail}    given up: no connection within 900 ms, or no answer within 15 s, or an error;
+// each with p, the start time of the oldest request still unsettled (or the time of writing when none is).
+// A request counts for the address's path only if its connection was up within 1 s (c < 1000): the kernel's first
+// SYN retransmission comes 1 s after the SYN, so such an answer went where the first SYN, sent at t, went. The
+// answer itself may come much later: it measures the echo server (a pod on a loaded node), not the failover, and
+// the bench reports it apart (a 100 ms answer timeout, used before, counted a starved echo server as a stall).
+const PROBER = `const http = require('http'); const url = process.argv[1]; const pending = new Map(); let next = 0;
+const line = (id, o) => { pending.delete(id); let p = Date.now(); for (const x of pending.values()) { p = x; break; } process.stdout.write(JSON.stringify({ ...o, p }) + '\\n'); };
 setInterval(() => {
-  const req = http.get(url, { agent: false, timeout: 100 }, (res) => {
-    let b = ''; res.on('data', (c) => (b += c)); res.on('end', () => process.stdout.write(JSON.stringify({ t: Date.now(), body: b.trim() }) + '\\n'));
+  const t = Date.now(); const id = next++; let c = -1; let done = false; pending.set(id, t);
+  const settle = (o) => { if (done) return; done = true; clearTimeout(connect); clearTimeout(whole); line(id, { t, c, ...o }); };
+  const req = http.get(url, { agent: false }, (res) => {
+    let b = ''; res.setEncoding('utf8'); res.on('data', (x) => (b += x));
+    res.on('end', () => settle({ a: Date.now() - t, body: b.trim() })); res.on('error', (e) => settle({ fail: e.message }));
   });
-  req.on('timeout', () => req.destroy()); req.on('error', () => {});
+  const connect = setTimeout(() => setImmediate(() => { if (c < 0) req.destroy(new Error('no connection within 900 ms')); }), 900);
+  const whole = setTimeout(() => req.destroy(new Error('no answer within 15 s')), 15000);
+  req.on('socket', (s) => s.once('connect', () => { c = Date.now() - t; }));
+  req.on('error', (e) => settle({ fail: e.message }));
 }, 10);`;
+
+/** One settled request of a prober (see PROBER). */
+export interface ProbeLine {
+  t: number;
+  c: number;
+  a?: number;
+  body?: string;
+  fail?: string;
+  p: number;
+}
 
 const children = new Set<ChildProcess>();
 
@@ -72,16 +101,23 @@ async function stop(p: ChildProcess): Promise<void> {
 
 class Prober {
   private buf = '';
-  readonly answers: { t: number; body: string }[] = [];
+  /** Answered requests, in the order their answers came. */
+  readonly answers: ProbeLine[] = [];
+  failures = 0;
+  /** Every request started before this has been settled. */
+  settledBefore = 0;
   private constructor(readonly proc: ChildProcess) {
     proc.stdout!.setEncoding('utf8').on('data', (c: string) => {
       this.buf += c;
       let nl: number;
       while ((nl = this.buf.indexOf('\n')) >= 0) {
-        const line = this.buf.slice(0, nl);
+        const text = this.buf.slice(0, nl);
         this.buf = this.buf.slice(nl + 1);
         try {
-          this.answers.push(JSON.parse(line) as { t: number; body: string });
+          const l = JSON.parse(text) as ProbeLine;
+          this.settledBefore = Math.max(this.settledBefore, l.p);
+          if (l.body !== undefined && l.c >= 0 && l.c < 1000) this.answers.push(l);
+          else this.failures++;
         } catch {
           /* partial */
         }
@@ -91,13 +127,23 @@ class Prober {
   static start(netns: string, url: string): Prober {
     return new Prober(spawnTracked('ip', ['netns', 'exec', netns, process.execPath, '-e', PROBER, url], { stdout: true }));
   }
-  first(t0: number, pred: (body: string) => boolean): number | undefined {
-    return this.answers.find((a) => a.t >= t0 && pred(a.body))?.t;
+  /**
+   * The earliest-started request since `t0` answered with a `pred` body, once every request started before it has
+   * been settled (answers come out of order when the echo server is slow).
+   */
+  first(t0: number, pred: (body: string) => boolean): ProbeLine | undefined {
+    let best: ProbeLine | undefined;
+    for (const a of this.answers) if (a.t >= t0 && pred(a.body!) && (!best || a.t < best.t)) best = a;
+    return best && this.settledBefore > best.t ? best : undefined;
   }
-  /** The last `n` answers since `since` all came from `body`. */
+  /** The last `n` answers started since `since` all came from `body`. */
   steady(since: number, body: string, n = 5): boolean {
     const recent = this.answers.filter((a) => a.t >= since).slice(-n);
     return recent.length === n && recent.every((a) => a.body === body);
+  }
+  /** The last answers, for a failed trial's report. */
+  last(n: number): string {
+    return JSON.stringify(this.answers.slice(-n).map((a) => ({ t: new Date(a.t).toISOString().slice(11, 23), c: a.c, a: a.a, body: a.body })));
   }
   stop(): Promise<void> {
     return stop(this.proc);
@@ -340,11 +386,23 @@ function describeTimeline(node: string, ip: string, tl: Timeline): string {
 }
 
 interface CutResult {
-  ours: number;
+  /** ms from the cut to the start of the first request answered through another node; undefined: none in 60 s. */
+  ours?: number;
+  /** How long the echo server behind the new owner took to answer that request (not part of the failover). */
+  oursAnswerMs?: number;
   expected: boolean;
-  timeline: Timeline;
+  timeline?: Timeline;
   keepalived?: number;
+  keepalivedAnswerMs?: number;
   serf?: number;
+}
+
+const notNode1 = (body: string): boolean => body !== 'node1';
+
+/** What the client believes about `ip` (ip -s neigh: state, and the ages of its last use/confirmation/update). */
+async function clientNeighbour(b: Bench, ip: string): Promise<string> {
+  const r = await runCmd('ip', ['-n', b.plan.client.netns, '-s', 'neigh', 'show', ip]);
+  return r.stdout.trim() || '(none)';
 }
 
 async function cutTrial(b: Bench, withSerf: boolean): Promise<CutResult> {
@@ -359,31 +417,36 @@ async function cutTrial(b: Bench, withSerf: boolean): Promise<CutResult> {
     try {
       await until(`answers from node1 for ${ip}${kaProber ? ' and the keepalived VIP' : ''}`, () => prober.steady(since, 'node1') && (!kaProber || kaProber.steady(since, 'node1')), 120_000, 20);
     } catch (err) {
-      throw new Error(`${(err as Error).message}; last answers: ${JSON.stringify(prober.answers.slice(-3))}${kaProber ? `, keepalived VIP: ${JSON.stringify(kaProber.answers.slice(-3))}` : ''}`);
+      throw new Error(`${(err as Error).message}; last answers: ${prober.last(3)}${kaProber ? `, keepalived VIP: ${kaProber.last(3)}` : ''}`);
     }
     await sleep(200 + Math.random() * 300);
     const t0 = Date.now();
     await setCable(b, 'node1', 'down');
     try {
-      try {
-        await until('an answer through the new owner', () => prober.first(t0, (x) => x !== 'node1') !== undefined && (!kaProber || kaProber.first(t0, (x) => x !== 'node1') !== undefined), 60_000, 10);
-      } catch (err) {
+      // A trial that gets no answer through another node within 60 s is a failed trial, reported, not the end of the bench.
+      await until('an answer through the new owner', () => prober.first(t0, notNode1) !== undefined && (!kaProber || kaProber.first(t0, notNode1) !== undefined), 60_000, 10).catch(() => undefined);
+      const mine = prober.first(t0, notNode1);
+      const theirs = kaProber?.first(t0, notNode1);
+      const ka = theirs ? { keepalived: theirs.t - t0, keepalivedAnswerMs: theirs.a! } : {};
+      if (!mine) {
         // What each candidate did, and what the client believes, before the cable comes back.
-        const neigh = await runCmd('ip', ['-n', b.plan.client.netns, 'neigh', 'show', ip]);
-        out(`  failed trial: ${ip} (the election's ${expected}); client neighbour entry: ${neigh.stdout.trim() || '(none)'}; last answers ${JSON.stringify(prober.answers.slice(-2))}`);
+        out(`  failed trial: ${ip} (the election's ${expected}): no answer through another node in 60 s; client neighbour entry: ${await clientNeighbour(b, ip)}; ` +
+          `${prober.failures} requests given up; last answers ${prober.last(2)}${kaProber && !theirs ? '; the keepalived VIP failed too' : ''}`);
         for (const n of ['node2', 'node3']) out(`    ${describeTimeline(n, ip, await speakerTimeline(b, n, ip, t0))}`);
-        throw err;
+        return { expected: false, ...ka };
       }
       let serf: number | undefined;
       if (withSerf) {
         await until('serf on node2 marks node1 failed', async () => (await serfStatus(b, 2, 'serf-node1')) === 'failed', 60_000, 50);
         serf = Date.now() - t0;
       }
-      const t1 = prober.first(t0, (x) => x !== 'node1')!;
-      const body = prober.answers.find((a) => a.t === t1)!.body;
+      const body = mine.body!;
       const timeline = await speakerTimeline(b, body, ip, t0);
-      if (flag('--verbose')) out(`  trial: ${ip} answered through ${body} at +${t1 - t0} ms; ${describeTimeline(body, ip, timeline)}`);
-      return { ours: t1 - t0, expected: body === expected, timeline, ...(kaProber ? { keepalived: kaProber.first(t0, (x) => x !== 'node1')! - t0 } : {}), ...(serf !== undefined ? { serf } : {}) };
+      if (flag('--verbose')) {
+        out(`  trial: ${ip}: first request through ${body} started at +${mine.t - t0} ms (connected in ${mine.c} ms; the echo server answered it after ${mine.a} ms)` +
+          `${theirs ? `; keepalived VIP +${theirs.t - t0} ms (answered after ${theirs.a} ms)` : ''}; ${describeTimeline(body, ip, timeline)}`);
+      }
+      return { ours: mine.t - t0, oursAnswerMs: mine.a!, expected: body === expected, timeline, ...ka, ...(serf !== undefined ? { serf } : {}) };
     } finally {
       await setCable(b, 'node1', 'up');
     }
@@ -423,7 +486,13 @@ function speakerLogFiles(b: Bench, node: string): string[] {
   return out;
 }
 
-async function gracefulTrial(b: Bench): Promise<number> {
+interface GracefulResult {
+  /** ms from SIGTERM to the start of the first request answered through another node; undefined: none in 60 s. */
+  ours?: number;
+  answerMs?: number;
+}
+
+async function gracefulTrial(b: Bench): Promise<GracefulResult> {
   const i = Math.floor(Math.random() * b.services);
   const ip = b.vip(i);
   await runCmd('ip', ['-n', b.plan.client.netns, 'neigh', 'flush', 'all']);
@@ -435,14 +504,15 @@ async function gracefulTrial(b: Bench): Promise<number> {
     const pid = speakerPid(b, 'node1');
     const t0 = Date.now();
     process.kill(pid, 'SIGTERM');
-    try {
-      await until('an answer through the new owner', () => prober.first(t0, (x) => x !== 'node1') !== undefined, 60_000, 10);
-    } catch (err) {
-      const neigh = await runCmd('ip', ['-n', b.plan.client.netns, 'neigh', 'show', ip]);
-      out(`  failed graceful trial: ${ip} (the election's ${electionOrder(['node2', 'node3'], ip)[0]}); client neighbour entry: ${neigh.stdout.trim() || '(none)'}; last answers ${JSON.stringify(prober.answers.slice(-2))}`);
-      throw err;
+    await until('an answer through the new owner', () => prober.first(t0, notNode1) !== undefined, 60_000, 10).catch(() => undefined);
+    const mine = prober.first(t0, notNode1);
+    if (!mine) {
+      out(`  failed graceful trial: ${ip} (the election's ${electionOrder(['node2', 'node3'], ip)[0]}): no answer through another node in 60 s; ` +
+        `client neighbour entry: ${await clientNeighbour(b, ip)}; ${prober.failures} requests given up; last answers ${prober.last(2)}`);
+      return {};
     }
-    return prober.first(t0, (x) => x !== 'node1')! - t0;
+    if (flag('--verbose')) out(`  graceful trial: ${ip}: first request through ${mine.body} started at +${mine.t - t0} ms (connected in ${mine.c} ms; the echo server answered it after ${mine.a} ms)`);
+    return { ours: mine.t - t0, answerMs: mine.a! };
   } finally {
     await prober.stop();
     // A fresh pod from the DaemonSet (the kubelet would restart the container only after a back-off).
@@ -473,36 +543,75 @@ function phases(tls: readonly Timeline[], answers: readonly number[]): string {
   ].filter((x) => x !== undefined).join(', ');
 }
 
+/** A trial that ended in an error (a setup wait timed out, say) counts as failed; the series goes on once healed. */
+async function failedTrial(b: Bench, what: string, err: unknown): Promise<void> {
+  out(`  failed ${what}: ${(err as Error).message}`);
+  await heal(b);
+}
+
 async function series(b: Bench, cutTrials: number, gracefulTrials: number, serfTrials: number): Promise<void> {
   const ours: number[] = [];
+  const answerMs: number[] = [];
   const ka: number[] = [];
+  const kaAnswerMs: number[] = [];
   const serf: number[] = [];
   const timelines: Timeline[] = [];
   let wrong = 0;
+  let failed = 0;
+  let kaFailed = 0;
   for (let k = 0; k < cutTrials; k++) {
     try {
       const r = await cutTrial(b, k < serfTrials);
-      ours.push(r.ours);
-      timelines.push(r.timeline);
-      if (!r.expected) wrong++;
-      if (r.keepalived !== undefined) ka.push(r.keepalived);
+      if (r.ours === undefined) failed++;
+      else {
+        ours.push(r.ours);
+        answerMs.push(r.oursAnswerMs!);
+        timelines.push(r.timeline!);
+        if (!r.expected) wrong++;
+      }
+      if (r.keepalived !== undefined) {
+        ka.push(r.keepalived);
+        kaAnswerMs.push(r.keepalivedAnswerMs!);
+      } else if (b.keepalived.length > 0) kaFailed++;
       if (r.serf !== undefined) serf.push(r.serf);
       await heal(b);
       if (r.serf !== undefined) await serfHealed(b);
     } catch (err) {
-      // The trials done still count: print them before the failure.
-      out(`metallb-ts, ${b.services} address(es), cable cut, before trial ${k + 1} failed: ${stats(ours)}; keepalived ${stats(ka)}`);
-      throw err;
+      failed++;
+      await failedTrial(b, `cut trial ${k + 1}`, err);
     }
   }
   const n = b.services;
-  out(`metallb-ts, ${n} address(es) on node1, cable cut → first answer through the new owner: ${stats(ours)}${wrong ? ` (${wrong} first answered by another node than the election's)` : ''}`);
+  const failures = (f: number, of: number): string => (f ? `; ${f} of ${of} trials FAILED (no answer through another node within 60 s)` : '');
+  out(`metallb-ts, ${n} address(es) on node1, cable cut → first request answered through the new owner (its start): ${stats(ours)}` +
+    `${wrong ? ` (${wrong} first answered by another node than the election's)` : ''}${failures(failed, cutTrials)}`);
+  if (answerMs.length) out(`  the echo server's answer to that request took ${stats(answerMs)} (the new owner's echo pod on a loaded node; not part of the failover)`);
   if (timelines.length) out(`  where the time went (median ms after the cut): ${phases(timelines, ours)}`);
-  if (ka.length) out(`keepalived (VRRPv3, advert_int 0.01), 1 VIP, the same cuts → first answer through the backup: ${stats(ka)}; metallb-ts/keepalived median ratio ${ratio(ours, ka)}`);
+  if (ka.length || kaFailed) {
+    out(`keepalived (VRRPv3, advert_int 0.01), 1 VIP, the same cuts → first request answered through the backup: ${stats(ka)}; metallb-ts/keepalived median ratio ${ratio(ours, ka)}${failures(kaFailed, cutTrials)}`);
+    if (kaAnswerMs.length) out(`  the same echo server's answer took ${stats(kaAnswerMs)}`);
+  }
   if (serf.length) out(`serf (memberlist LAN timing, MetalLB's), the same cuts → node2's agent marks node1 failed: ${stats(serf)}; metallb-ts failover is ${(quantile(serf, 0.5) / quantile(ours, 0.5)).toFixed(0)}× faster (median)`);
   const graceful: number[] = [];
-  for (let k = 0; k < gracefulTrials; k++) graceful.push(await gracefulTrial(b));
-  if (graceful.length) out(`metallb-ts, ${n} address(es), node1's speaker stopped (SIGTERM: memberlist leave) → first answer through the new owner: ${stats(graceful)}`);
+  const gracefulAnswerMs: number[] = [];
+  let gracefulFailed = 0;
+  for (let k = 0; k < gracefulTrials; k++) {
+    try {
+      const r = await gracefulTrial(b);
+      if (r.ours === undefined) gracefulFailed++;
+      else {
+        graceful.push(r.ours);
+        gracefulAnswerMs.push(r.answerMs!);
+      }
+    } catch (err) {
+      gracefulFailed++;
+      await failedTrial(b, `graceful trial ${k + 1}`, err);
+    }
+  }
+  if (gracefulTrials > 0) {
+    out(`metallb-ts, ${n} address(es), node1's speaker stopped (SIGTERM: memberlist leave) → first request answered through the new owner (its start): ${stats(graceful)}${failures(gracefulFailed, gracefulTrials)}`);
+    if (gracefulAnswerMs.length) out(`  the echo server's answer to that request took ${stats(gracefulAnswerMs)}`);
+  }
   out(`  (${machineLoad()})`);
 }
 
