@@ -475,6 +475,48 @@ function speakerPid(b: Bench, node: string): number {
   throw new Error(`no speaker process found in ${n.netns}`);
 }
 
+/** With --keep-logs DIR: a node's speaker logs as they are now (a pod about to be deleted takes its logs along). */
+function keepLogs(b: Bench, node: string, tag: string): void {
+  const keep = optString('--keep-logs', '');
+  if (!keep) return;
+  mkdirSync(join(keep, node), { recursive: true });
+  for (const f of speakerLogFiles(b, node)) cpSync(f, join(keep, node, `${tag}_${f.split('/').slice(-3).join('_')}`));
+}
+
+/** When node1's speaker handled the SIGTERM (its `shutting down` log), in ms after it was sent. */
+function signalHandledAfter(b: Bench, t0: number): number | undefined {
+  for (const f of speakerLogFiles(b, 'node1')) {
+    for (const line of readFileSync(f, 'utf8').split('\n')) {
+      if (!line.includes('shutting down')) continue;
+      try {
+        const t = Date.parse((JSON.parse(line.slice(line.indexOf('{'))) as { ts?: string }).ts ?? '') - t0;
+        if (t >= 0 && t < 60_000) return t;
+      } catch {
+        /* not JSON */
+      }
+    }
+  }
+  return undefined;
+}
+
+/** When node1's stopping speaker logged its shutdown steps, in ms after the SIGTERM. */
+function stopTimeline(b: Bench, t0: number): string {
+  const marks: string[] = [];
+  for (const f of speakerLogFiles(b, 'node1')) {
+    for (const line of readFileSync(f, 'utf8').split('\n')) {
+      if (!/shutting down|"stopped"|shutdown took too long|error while stopping|left the cluster|leave/.test(line)) continue;
+      try {
+        const l = JSON.parse(line.slice(line.indexOf('{'))) as { ts?: string; msg?: string };
+        const t = Date.parse(l.ts ?? '') - t0;
+        if (t >= 0 && t < 60_000) marks.push(`${l.msg} +${t}`);
+      } catch {
+        /* not JSON */
+      }
+    }
+  }
+  return `node1's speaker: ${marks.join(', ') || 'no shutdown logged'}`;
+}
+
 /** The kubelet's log files of every instance of a node's speaker container (CRI format, one JSON record a line). */
 function speakerLogFiles(b: Bench, node: string): string[] {
   const dir = join(b.lab.stateDir, 'nodes', node, 'logs');
@@ -490,6 +532,8 @@ interface GracefulResult {
   /** ms from SIGTERM to the start of the first request answered through another node; undefined: none in 60 s. */
   ours?: number;
   answerMs?: number;
+  /** ms from SIGTERM to node1's speaker logging it (its main thread's lateness). */
+  handledMs?: number;
 }
 
 async function gracefulTrial(b: Bench): Promise<GracefulResult> {
@@ -497,12 +541,14 @@ async function gracefulTrial(b: Bench): Promise<GracefulResult> {
   const ip = b.vip(i);
   await runCmd('ip', ['-n', b.plan.client.netns, 'neigh', 'flush', 'all']);
   const prober = Prober.start(b.plan.client.netns, `http://${ip}/`);
+  let t0s = 'before';
   try {
     const since = Date.now();
     await until(`answers from node1 for ${ip}`, () => prober.steady(since, 'node1'), 60_000, 20);
     await sleep(200 + Math.random() * 300);
     const pid = speakerPid(b, 'node1');
     const t0 = Date.now();
+    t0s = new Date(t0).toISOString().slice(11, 19);
     process.kill(pid, 'SIGTERM');
     await until('an answer through the new owner', () => prober.first(t0, notNode1) !== undefined, 60_000, 10).catch(() => undefined);
     const mine = prober.first(t0, notNode1);
@@ -511,10 +557,12 @@ async function gracefulTrial(b: Bench): Promise<GracefulResult> {
         `client neighbour entry: ${await clientNeighbour(b, ip)}; ${prober.failures} requests given up; last answers ${prober.last(2)}`);
       return {};
     }
-    if (flag('--verbose')) out(`  graceful trial: ${ip}: first request through ${mine.body} started at +${mine.t - t0} ms (connected in ${mine.c} ms; the echo server answered it after ${mine.a} ms)`);
-    return { ours: mine.t - t0, answerMs: mine.a! };
+    if (flag('--verbose')) out(`  graceful trial: ${ip}: first request through ${mine.body} started at +${mine.t - t0} ms (connected in ${mine.c} ms; the echo server answered it after ${mine.a} ms); ${stopTimeline(b, t0)}`);
+    const handledMs = signalHandledAfter(b, t0);
+    return { ours: mine.t - t0, answerMs: mine.a!, ...(handledMs !== undefined ? { handledMs } : {}) };
   } finally {
     await prober.stop();
+    keepLogs(b, 'node1', `graceful-${t0s}`);
     // A fresh pod from the DaemonSet (the kubelet would restart the container only after a back-off).
     const pods = (await b.lab.pods('metallb-system', 'component=speaker')).filter((p) => (p.spec as { nodeName?: string } | undefined)?.nodeName === 'node1');
     for (const p of pods) await b.lab.kubectl(['delete', 'pod', '-n', 'metallb-system', p.metadata.name, '--wait=false']);
@@ -595,6 +643,8 @@ async function series(b: Bench, cutTrials: number, gracefulTrials: number, serfT
   const graceful: number[] = [];
   const gracefulAnswerMs: number[] = [];
   let gracefulFailed = 0;
+  const handled: number[] = [];
+  const afterHandled: number[] = [];
   for (let k = 0; k < gracefulTrials; k++) {
     try {
       const r = await gracefulTrial(b);
@@ -602,6 +652,10 @@ async function series(b: Bench, cutTrials: number, gracefulTrials: number, serfT
       else {
         graceful.push(r.ours);
         gracefulAnswerMs.push(r.answerMs!);
+        if (r.handledMs !== undefined) {
+          handled.push(r.handledMs);
+          afterHandled.push(r.ours - r.handledMs);
+        }
       }
     } catch (err) {
       gracefulFailed++;
@@ -610,6 +664,10 @@ async function series(b: Bench, cutTrials: number, gracefulTrials: number, serfT
   }
   if (gracefulTrials > 0) {
     out(`metallb-ts, ${n} address(es), node1's speaker stopped (SIGTERM: memberlist leave) → first request answered through the new owner (its start): ${stats(graceful)}${failures(gracefulFailed, gracefulTrials)}`);
+    if (handled.length) {
+      out(`  of which node1's speaker handling the SIGTERM (its main thread; busy right after a start or a takeover): ${stats(handled)}; ` +
+        `from there to the first request through the new owner: ${stats(afterHandled)}`);
+    }
     if (gracefulAnswerMs.length) out(`  the echo server's answer to that request took ${stats(gracefulAnswerMs)}`);
   }
   out(`  (${machineLoad()})`);
