@@ -5,9 +5,10 @@
 // process: informers and their caches, the policy, status objects, metrics, the BGP engine, the BFD worker), beside
 // the engine alone of the routes part. Also printed: time from the speaker's start until BIRD holds them all.
 // Names start with `tgg-`, addresses 10.81.181.0/24 (LAN); Service addresses 10.100.0.0/15.
-// Run: `BENCH_BGP_PARTS=speaker npm run bench -- bgp` (root).
+// Run: `BENCH_BGP_PARTS=speaker npm run bench -- bgp` (root). BENCH_SPEAKER_HEAPSNAPSHOT=<dir>: the speaker also
+// writes a V8 heap snapshot there once measured (for finding what holds its memory; writing it takes a while).
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeClient, loadKubeConfig } from '../src/k8s/client.js';
@@ -29,6 +30,28 @@ function vmMB(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   } catch {
     return NaN;
   }
+}
+
+const SNAPSHOT_DIR = process.env['BENCH_SPEAKER_HEAPSNAPSHOT'];
+
+/** Asks the speaker (started with --heapsnapshot-signal) for a heap snapshot and waits until it is written. */
+async function heapSnapshot(pid: number, dir: string, out: (s: string) => void): Promise<void> {
+  const before = new Set(readdirSync(dir));
+  process.kill(pid, 'SIGUSR2');
+  const deadline = Date.now() + 600_000;
+  while (Date.now() < deadline) {
+    await new Promise((res) => setTimeout(res, 1000));
+    const made = readdirSync(dir).find((f) => !before.has(f) && f.endsWith('.heapsnapshot'));
+    if (!made) continue;
+    // Written in one go; done once its size stops changing.
+    const size = statSync(join(dir, made)).size;
+    await new Promise((res) => setTimeout(res, 2000));
+    if (statSync(join(dir, made)).size === size && size > 0) {
+      out(`  (heap snapshot: ${join(dir, made)}, ${(size / 1e6).toFixed(0)} MB)`);
+      return;
+    }
+  }
+  out('  (no heap snapshot within 600 s)');
 }
 
 const serviceIP = (i: number): string => {
@@ -158,7 +181,10 @@ spec: {myASN: ${SENDER_ASN}, peerASN: ${RECEIVER_ASN}, peerAddress: ${r.ip}}
       env = await startEnv(envOpts);
       const objectsS = (performance.now() - t0) / 1000;
       const started = performance.now();
-      speaker = await startSpeaker(env.kubeconfig, 'node1', { netns: { ns: node.ns, ip: node.ip }, args: ['--log-level', 'info'] });
+      speaker = await startSpeaker(env.kubeconfig, 'node1', {
+        netns: { ns: node.ns, ip: node.ip }, args: ['--log-level', 'info'],
+        ...(SNAPSHOT_DIR ? { env: { NODE_OPTIONS: `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${SNAPSHOT_DIR}` } } : {}),
+      });
       const deadline = Date.now() + 900_000;
       while ((await receiver.routeCount()) < n) {
         if (Date.now() > deadline) throw new Error(`BIRD holds ${await receiver.routeCount()}/${n} routes after 900 s`);
@@ -169,6 +195,7 @@ spec: {myASN: ${SENDER_ASN}, peerASN: ${RECEIVER_ASN}, peerAddress: ${r.ip}}
       await new Promise((res) => setTimeout(res, 5000));
       const res: SpeakerBenchResult = { routes: n, peakRssMB: vmMB(speaker.pid, 'VmHWM'), rssMB: vmMB(speaker.pid, 'VmRSS'), seconds };
       results.push(res);
+      if (SNAPSHOT_DIR) await heapSnapshot(speaker.pid, SNAPSHOT_DIR, out);
       const engine = engineRssMB.get(n);
       out(`  ${n.toLocaleString('en').padEnd(8)} ${`${objectsS.toFixed(0)} s`.padStart(9)} ${`${seconds.toFixed(1)} s`.padStart(18)} ` +
         `${`${res.peakRssMB.toFixed(0)} MB`.padStart(9)} ${`${res.rssMB.toFixed(0)} MB`.padStart(7)} ${(engine === undefined ? '-' : `${engine.toFixed(0)} MB`).padStart(13)}`);

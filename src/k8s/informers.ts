@@ -14,7 +14,7 @@ export interface InformerHandlers<T> {
   delete?(obj: T): void;
 }
 
-export interface InformerOptions {
+export interface InformerOptions<T extends KubeObject = KubeObject> {
   namespace?: string;
   labelSelector?: string;
   fieldSelector?: string;
@@ -34,6 +34,13 @@ export interface InformerOptions {
   watch?: boolean;
   /** Interval between lists when `watch` is false. Default 30 s. */
   pollIntervalMs?: number;
+  /**
+   * Applied to every object before it is cached and handed to the handlers (controller-runtime's cache
+   * TransformFunc): returns what the cache keeps, typically the object without the fields its readers never look at,
+   * so that thousands of them do not keep managedFields and the like in memory. Must keep metadata.name, namespace
+   * and resourceVersion (the cache key and the relist diff), and may return its argument changed or a new object.
+   */
+  transform?(obj: T): T;
 }
 
 /** `namespace/name` for namespaced objects, `name` for cluster-scoped ones. */
@@ -73,7 +80,7 @@ export class Informer<T extends KubeObject = KubeObject> {
     private readonly client: KubeClient,
     readonly resource: Resource,
     private readonly log: Logger,
-    private readonly opts: InformerOptions = {},
+    private readonly opts: InformerOptions<T> = {},
   ) {}
 
   get name(): string {
@@ -120,8 +127,7 @@ export class Informer<T extends KubeObject = KubeObject> {
       const offered = numericRV(obj.metadata?.resourceVersion);
       if (cached === undefined || offered === undefined || offered <= cached) return;
     }
-    this.fill(obj);
-    this.cache.set(key, obj);
+    this.cache.set(key, this.prepare(obj));
     const rv = numericRV(obj.metadata?.resourceVersion);
     if (rv !== undefined) this.writtenThrough.set(key, rv);
   }
@@ -142,10 +148,12 @@ export class Informer<T extends KubeObject = KubeObject> {
     await this.ctl.stop(() => this.watchHandle?.abort());
   }
 
-  private fill(obj: KubeObject): void {
+  /** What the cache keeps of an object the server sent. */
+  private prepare(obj: T): T {
     // List items of built-in kinds come without kind/apiVersion; the parser and event recorder need them.
     if (!obj.kind) obj.kind = this.resource.kind;
     if (!obj.apiVersion) obj.apiVersion = apiVersionOf(this.resource);
+    return this.opts.transform ? this.opts.transform(obj) : obj;
   }
 
   private markSynced(): void {
@@ -247,7 +255,8 @@ export class Informer<T extends KubeObject = KubeObject> {
   }
 
   private async relist(): Promise<void> {
-    const items: KubeObject[] = [];
+    // Prepared page by page: with a transform, the full objects of a page are garbage before the next one arrives.
+    const items: T[] = [];
     let cont: string | undefined;
     let rv = '';
     do {
@@ -260,23 +269,22 @@ export class Informer<T extends KubeObject = KubeObject> {
         },
         timeoutMs: 120_000,
       });
-      for (const it of page.items ?? []) items.push(it);
+      for (const it of page.items ?? []) items.push(this.prepare(it as T));
       cont = page.metadata?.continue || undefined;
       rv = page.metadata?.resourceVersion ?? rv;
     } while (cont && this.ctl.running);
     this.resourceVersion = rv;
-    this.applyList(items as T[]);
+    this.applyList(items);
     this.everListed = true;
     this.absentSince = undefined;
     this.markSynced();
   }
 
-  /** Makes the cache equal to `items`, calling handlers for the differences. */
+  /** Makes the cache equal to `items` (prepared), calling handlers for the differences. */
   private applyList(items: T[]): void {
     this.writtenThrough.clear();
     const seen = new Set<string>();
     for (const obj of items) {
-      this.fill(obj);
       const key = cacheKey(obj);
       seen.add(key);
       const old = this.cache.get(key);
@@ -334,8 +342,7 @@ export class Informer<T extends KubeObject = KubeObject> {
           if (rv) this.resourceVersion = rv;
           return;
         }
-        const typed = obj as T;
-        this.fill(typed);
+        const typed = this.prepare(obj as T);
         const key = cacheKey(typed);
         if (ev.type === 'ADDED' || ev.type === 'MODIFIED') {
           const mark = this.writtenThrough.get(key);

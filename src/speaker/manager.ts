@@ -36,6 +36,7 @@ import { LABEL_NODE, statusServiceKey, type OwnerReference } from './status-obje
 import { SERVICE_NAME_LABEL } from './l2/placement.js';
 import type { TakeoverReport } from './l2/takeover-plan.js';
 import { TakeoverPlanner } from './takeover-planner.js';
+import { endpointSliceForSpeaker, endpointsForSpeaker, nodeForSpeaker, serviceForSpeaker, stripManagedFields } from './cache-transforms.js';
 
 export interface SpeakerOptions {
   nodeName: string;
@@ -123,7 +124,8 @@ export class Speaker {
   private configMaps: Informer<ConfigMap> | undefined;
   private configInformers: Informer[] = [];
   private statuses: Informer<ServiceL2Status> | undefined;
-  private readonly sliceIndex = new Map<string, Map<string, EndpointSlice>>();
+  /** Each Service's EndpointSlices (an array: a Service has one or a few, and a Map each costs ~250 bytes). */
+  private readonly sliceIndex = new Map<string, EndpointSlice[]>();
   private nodeMapCache: Map<string, Node> | undefined;
   private statusEnabled = false;
   private owner: OwnerReference | undefined;
@@ -268,7 +270,7 @@ export class Speaker {
   }
 
   endpointsFor(key: string): ServiceEndpoint[] {
-    if (this.slices) return fromEndpointSlices([...(this.sliceIndex.get(key)?.values() ?? [])]);
+    if (this.slices) return fromEndpointSlices(this.sliceIndex.get(key) ?? []);
     return fromEndpoints(this.endpoints?.get(key));
   }
 
@@ -428,19 +430,19 @@ export class Speaker {
       this.log.warn({ resource: what, access }, `${access === 'forbidden' ? 'not allowed to read' : 'the API server does not serve'} ${what}: ${consequence}`);
     };
 
-    this.services = new Informer<Service>(this.client, R.services, this.log, { pageSize: 1000 });
-    this.nodes = new Informer<Node>(this.client, R.nodes, this.log);
+    this.services = new Informer<Service>(this.client, R.services, this.log, { pageSize: 1000, transform: serviceForSpeaker });
+    this.nodes = new Informer<Node>(this.client, R.nodes, this.log, { transform: nodeForSpeaker });
     if (slices === 'ok') {
-      this.slices = new Informer<EndpointSlice>(this.client, R.endpointSlices, this.log, { pageSize: 1000 });
+      this.slices = new Informer<EndpointSlice>(this.client, R.endpointSlices, this.log, { pageSize: 1000, transform: endpointSliceForSpeaker });
     } else {
       if (!o.disableEndpointSlices) warnOff('endpointslices.discovery.k8s.io', slices, 'reading the legacy Endpoints objects instead');
-      this.endpoints = new Informer<Endpoints>(this.client, R.endpoints, this.log, { pageSize: 1000 });
+      this.endpoints = new Informer<Endpoints>(this.client, R.endpoints, this.log, { pageSize: 1000, transform: endpointsForSpeaker });
     }
-    if (namespaces === 'ok') this.namespaces = new Informer<Namespace>(this.client, R.namespaces, this.log);
+    if (namespaces === 'ok') this.namespaces = new Informer<Namespace>(this.client, R.namespaces, this.log, { transform: stripManagedFields });
     else warnOff('namespaces', namespaces, 'pool namespaceSelectors resolve to no namespace (they do not affect announcements)');
-    if (secrets === 'ok') this.secrets = new Informer<Secret>(this.client, R.secrets, this.log, { namespace: ns });
+    if (secrets === 'ok') this.secrets = new Informer<Secret>(this.client, R.secrets, this.log, { namespace: ns, transform: stripManagedFields });
     else warnOff(`secrets in ${ns}`, secrets, 'BGPPeer passwordSecret references cannot be resolved');
-    if (configMaps === 'ok') this.configMaps = new Informer<ConfigMap>(this.client, R.configMaps, this.log, { namespace: ns });
+    if (configMaps === 'ok') this.configMaps = new Informer<ConfigMap>(this.client, R.configMaps, this.log, { namespace: ns, transform: stripManagedFields });
     else warnOff(`configmaps in ${ns}`, configMaps, `the legacy ConfigMap ${o.legacyConfigMap} cannot be read`);
     CONFIG_RESOURCES.forEach((r, i) => {
       if (crs[i] === 'forbidden') {
@@ -448,11 +450,11 @@ export class Speaker {
         return;
       }
       // A CRD not installed (yet) is handled by the informer: empty after a grace period, picked up once served.
-      this.configInformers.push(new Informer(this.client, r, this.log, { namespace: ns, absentGraceMs: o.crdAbsentGraceMs }));
+      this.configInformers.push(new Informer(this.client, r, this.log, { namespace: ns, absentGraceMs: o.crdAbsentGraceMs, transform: stripManagedFields }));
     });
     if (statuses === 'ok') {
       this.statusEnabled = true;
-      this.statuses = new Informer<ServiceL2Status>(this.client, R.serviceL2Statuses, this.log, { namespace: ns });
+      this.statuses = new Informer<ServiceL2Status>(this.client, R.serviceL2Statuses, this.log, { namespace: ns, transform: stripManagedFields });
     } else if (o.l2Status !== false) {
       warnOff('servicel2statuses.metallb.io', statuses, 'layer 2 status objects are not written (MetalLB < v0.14 has no such CRD)');
     }
@@ -536,15 +538,13 @@ export class Speaker {
     const indexSlice = (s: EndpointSlice, present: boolean): void => {
       const svc = sliceService(s);
       if (!svc) return;
-      const k = cacheKey(s);
-      let m = this.sliceIndex.get(svc);
-      if (present) {
-        if (!m) this.sliceIndex.set(svc, (m = new Map()));
-        m.set(k, s);
-      } else if (m) {
-        m.delete(k);
-        if (m.size === 0) this.sliceIndex.delete(svc);
-      }
+      const name = s.metadata?.name;
+      // Replaced, never changed in place (endpointsFor's callers may hold the previous array); order kept.
+      const cur = this.sliceIndex.get(svc) ?? [];
+      const i = cur.findIndex((x) => x.metadata?.name === name);
+      const next = present ? (i < 0 ? [...cur, s] : cur.map((x, j) => (j === i ? s : x))) : cur.filter((_, j) => j !== i);
+      if (next.length > 0) this.sliceIndex.set(svc, next);
+      else this.sliceIndex.delete(svc);
       this.serviceChanged(svc);
     };
     this.slices?.addHandlers({

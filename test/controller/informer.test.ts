@@ -118,3 +118,33 @@ test('informer: watch false lists every pollIntervalMs and never watches; handle
   assert.equal(f.state.watches.size, 0, 'no watch was opened');
   assert.ok(f.state.lists >= 3);
 });
+
+test('informer: transform applies to listed, watched and written-through objects before the cache and the handlers see them', async (t) => {
+  const f = await fakeCollection();
+  t.after(() => f.close());
+  const full = (name: string, rv: string): KubeObject => ({ metadata: { name, namespace: 'ns', resourceVersion: rv, annotations: { big: 'x'.repeat(100) } } });
+  f.state.items = [full('a', '11')];
+  const transformed: string[] = [];
+  const inf = new Informer(f.client, R.ipAddressPools, createLogger('test', 'none'), {
+    namespace: 'ns',
+    transform: (o) => {
+      transformed.push(`${o.metadata?.name}@${o.metadata?.resourceVersion} ${o.kind}`);
+      return { kind: o.kind, metadata: { name: o.metadata?.name, namespace: o.metadata?.namespace, resourceVersion: o.metadata?.resourceVersion } };
+    },
+  });
+  t.after(() => inf.stop());
+  const seen: KubeObject[] = [];
+  inf.addHandlers({ add: (o) => seen.push(o), update: (_a, b) => seen.push(b) });
+  inf.start();
+  await inf.waitForSync();
+  for (let i = 0; i < 250 && f.state.watches.size === 0; i++) await sleep(20);
+  assert.equal(f.state.watches.size, 1, 'watching');
+  for (const w of f.state.watches) w.write(`${JSON.stringify({ type: 'ADDED', object: full('b', '12') })}\n`);
+  for (let i = 0; i < 250 && inf.size < 2; i++) await sleep(20);
+  inf.observeWrite(full('a', '13'), '11');
+  // kind is filled in before the transform runs (it sees what the handlers would have seen).
+  assert.deepEqual(transformed, ['a@11 IPAddressPool', 'b@12 IPAddressPool', 'a@13 IPAddressPool']);
+  for (const key of ['ns/a', 'ns/b']) assert.equal(inf.get(key)?.metadata?.annotations, undefined, `${key} cached as transformed`);
+  assert.equal(inf.get('ns/a')?.metadata?.resourceVersion, '13');
+  assert.deepEqual(seen.map((o) => [o.metadata?.name, o.metadata?.annotations]), [['a', undefined], ['b', undefined]]);
+});

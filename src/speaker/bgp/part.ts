@@ -14,6 +14,7 @@ import { BgpHandler } from './handler.js';
 import { registerBgpMetrics } from './metrics.js';
 import { BgpSpeaker, type BgpSpeakerOptions } from './speaker.js';
 import { BgpStatusWriter, type ServiceBGPStatus } from './status.js';
+import { stripManagedFields } from '../cache-transforms.js';
 
 export interface BgpPartOptions {
   nodeName: string;
@@ -83,7 +84,7 @@ export class BgpPart implements SpeakerPart {
     }
     this.statusEnabled = true;
     const informer = new Informer<ServiceBGPStatus>(ctx.client, R.serviceBGPStatuses, ctx.log, {
-      namespace: ctx.namespace, labelSelector: `${LABEL_NODE}=${ctx.nodeName}`,
+      namespace: ctx.namespace, labelSelector: `${LABEL_NODE}=${ctx.nodeName}`, transform: stripManagedFields,
     });
     this.informer = informer;
     this.writer = new BgpStatusWriter({
