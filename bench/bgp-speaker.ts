@@ -54,6 +54,20 @@ async function heapSnapshot(pid: number, dir: string, out: (s: string) => void):
   out('  (no heap snapshot within 600 s)');
 }
 
+/** The speaker's V8 heap (used of total) and external memory, from its own metrics (prom-client's defaults). */
+async function heapFigures(speaker: SpeakerHandle): Promise<string> {
+  try {
+    const text = await speaker.metrics();
+    const mb = (name: string): string => {
+      const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
+      return m ? `${(Number(m[1]) / 1048576).toFixed(0)} MB` : '?';
+    };
+    return `V8 heap ${mb('nodejs_heap_size_used_bytes')} used of ${mb('nodejs_heap_size_total_bytes')}, external ${mb('nodejs_external_memory_bytes')}`;
+  } catch (err) {
+    return `no metrics: ${(err as Error).message}`;
+  }
+}
+
 const serviceIP = (i: number): string => {
   const v = ((10 << 24) | (100 << 16)) + i;
   return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
@@ -195,6 +209,7 @@ spec: {myASN: ${SENDER_ASN}, peerASN: ${RECEIVER_ASN}, peerAddress: ${r.ip}}
       await new Promise((res) => setTimeout(res, 5000));
       const res: SpeakerBenchResult = { routes: n, peakRssMB: vmMB(speaker.pid, 'VmHWM'), rssMB: vmMB(speaker.pid, 'VmRSS'), seconds };
       results.push(res);
+      out(`    (${n.toLocaleString('en')}: ${await heapFigures(speaker)})`);
       if (SNAPSHOT_DIR) await heapSnapshot(speaker.pid, SNAPSHOT_DIR, out);
       const engine = engineRssMB.get(n);
       out(`  ${n.toLocaleString('en').padEnd(8)} ${`${objectsS.toFixed(0)} s`.padStart(9)} ${`${seconds.toFixed(1)} s`.padStart(18)} ` +

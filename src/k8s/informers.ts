@@ -75,13 +75,17 @@ export class Informer<T extends KubeObject = KubeObject> {
   private everListed = false;
   private absentSince: number | undefined;
   private readonly syncWaiters: (() => void)[] = [];
+  /** One string for every object of the cache. */
+  private readonly apiVersion: string;
 
   constructor(
     private readonly client: KubeClient,
     readonly resource: Resource,
     private readonly log: Logger,
     private readonly opts: InformerOptions<T> = {},
-  ) {}
+  ) {
+    this.apiVersion = apiVersionOf(resource);
+  }
 
   get name(): string {
     return `${this.resource.kind}${this.opts.namespace ? ` in ${this.opts.namespace}` : ''}`;
@@ -152,7 +156,7 @@ export class Informer<T extends KubeObject = KubeObject> {
   private prepare(obj: T): T {
     // List items of built-in kinds come without kind/apiVersion; the parser and event recorder need them.
     if (!obj.kind) obj.kind = this.resource.kind;
-    if (!obj.apiVersion) obj.apiVersion = apiVersionOf(this.resource);
+    if (!obj.apiVersion) obj.apiVersion = this.apiVersion;
     return this.opts.transform ? this.opts.transform(obj) : obj;
   }
 

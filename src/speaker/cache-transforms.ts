@@ -10,6 +10,7 @@
 //                  (labels, the allow-shared-ip annotations, spec.externalTrafficPolicy), the event recorder
 //                  (apiVersion, kind, name, namespace, uid, resourceVersion), the manager's change filter
 //                  (spec, status.loadBalancer, labels, annotations, whether deletionTimestamp is set).
+//                  The uid only for Services (events are about Services).
 //   EndpointSlice  endpoints.ts (endpoints[].addresses, nodeName, conditions.ready/serving), the manager's index
 //                  (the kubernetes.io/service-name label).
 //   Endpoints      endpoints.ts (subsets[].addresses/notReadyAddresses[].ip, nodeName).
@@ -22,6 +23,21 @@ import { SERVICE_NAME_LABEL } from './l2/placement.js';
 const METALLB_ANNOTATION = /^metallb\.(universe\.tf|io)\//;
 
 type Meta = ObjectMeta & { managedFields?: unknown };
+
+/**
+ * Values that repeat across thousands of objects (namespaces, node names, kinds, `LoadBalancer`) are kept once:
+ * JSON.parse gives each object its own copy of each string. Bounded, so that a cluster with more distinct values
+ * than expected only stops sharing the extra ones.
+ */
+const interned = new Map<string, string>();
+const INTERN_MAX = 10_000;
+function intern<V>(v: V): V {
+  if (typeof v !== 'string') return v;
+  const known = interned.get(v);
+  if (known !== undefined) return known as V;
+  if (interned.size < INTERN_MAX) interned.set(v, v);
+  return v;
+}
 
 /** metadata without managedFields (server bookkeeping for server-side apply, often the biggest part of an object). */
 function withoutManagedFields(m: Meta | undefined): ObjectMeta | undefined {
@@ -37,13 +53,13 @@ export function stripManagedFields<T extends KubeObject>(obj: T): T {
   return { ...obj, metadata: withoutManagedFields(m) };
 }
 
-/** The identity the cache, the relist diff and the event recorder need. */
-function identity(m: ObjectMeta | undefined): ObjectMeta {
+/** The identity the cache and the relist diff need, and the uid for the event recorder when `uid`. */
+function identity(m: ObjectMeta | undefined, uid: boolean): ObjectMeta {
   const out: ObjectMeta = {};
   if (!m) return out;
   if (m.name !== undefined) out.name = m.name;
-  if (m.namespace !== undefined) out.namespace = m.namespace;
-  if (m.uid !== undefined) out.uid = m.uid;
+  if (m.namespace !== undefined) out.namespace = intern(m.namespace);
+  if (uid && m.uid !== undefined) out.uid = m.uid;
   if (m.resourceVersion !== undefined) out.resourceVersion = m.resourceVersion;
   if (m.deletionTimestamp !== undefined) out.deletionTimestamp = m.deletionTimestamp;
   return out;
@@ -62,30 +78,39 @@ function metallbAnnotations(a: Record<string, string> | undefined): Record<strin
 /** A Service as the speaker reads it. */
 export function serviceForSpeaker(svc: Service): Service {
   const m = svc.metadata;
-  const meta = identity(m);
+  const meta = identity(m, true);
   if (m?.labels !== undefined) meta.labels = m.labels;
   const annotations = metallbAnnotations(m?.annotations);
   if (annotations) meta.annotations = annotations;
-  const out: Service = { metadata: meta };
-  if (svc.apiVersion !== undefined) out.apiVersion = svc.apiVersion;
-  if (svc.kind !== undefined) out.kind = svc.kind;
+  let spec: Service['spec'];
   const s = svc.spec;
   if (s && typeof s === 'object') {
-    out.spec = {};
-    if (s.type !== undefined) out.spec.type = s.type;
-    if (s.loadBalancerClass !== undefined) out.spec.loadBalancerClass = s.loadBalancerClass;
-    if (s.externalTrafficPolicy !== undefined) out.spec.externalTrafficPolicy = s.externalTrafficPolicy;
+    spec = {};
+    if (s.type !== undefined) spec.type = intern(s.type);
+    if (s.loadBalancerClass !== undefined) spec.loadBalancerClass = intern(s.loadBalancerClass);
+    if (s.externalTrafficPolicy !== undefined) spec.externalTrafficPolicy = intern(s.externalTrafficPolicy);
   }
+  let status: Service['status'];
   const lb = svc.status?.loadBalancer;
   if (lb && typeof lb === 'object') {
     const ing: unknown = lb.ingress;
     // Entries without an address are ignored by every reader (hostname-only ingress, as in MetalLB).
-    out.status = {
+    status = {
       loadBalancer: Array.isArray(ing)
         ? { ingress: ing.filter((e): e is LoadBalancerIngress => !!e && typeof e === 'object' && typeof (e as { ip?: unknown }).ip === 'string').map((e) => ({ ip: e.ip })) }
         : {},
     };
   }
+  const apiVersion = intern(svc.apiVersion);
+  const kind = intern(svc.kind);
+  // One literal when every field is there (the usual case): V8 then keeps them all inside the object, where
+  // properties added one by one past the fourth go to a separate property array.
+  if (apiVersion !== undefined && kind !== undefined && spec !== undefined && status !== undefined) return { apiVersion, kind, metadata: meta, spec, status };
+  const out: Service = { metadata: meta };
+  if (apiVersion !== undefined) out.apiVersion = apiVersion;
+  if (kind !== undefined) out.kind = kind;
+  if (spec !== undefined) out.spec = spec;
+  if (status !== undefined) out.status = status;
   return out;
 }
 
@@ -93,7 +118,7 @@ function sliceEndpoint(ep: Endpoint): Endpoint {
   if (!ep || typeof ep !== 'object') return ep;
   const out: Endpoint = {};
   if (ep.addresses !== undefined) out.addresses = ep.addresses;
-  if (ep.nodeName !== undefined) out.nodeName = ep.nodeName;
+  if (ep.nodeName !== undefined) out.nodeName = intern(ep.nodeName);
   const c = ep.conditions;
   if (c && typeof c === 'object') {
     out.conditions = {};
@@ -107,15 +132,20 @@ function sliceEndpoint(ep: Endpoint): Endpoint {
 
 /** An EndpointSlice as the speaker reads it. */
 export function endpointSliceForSpeaker(slice: EndpointSlice): EndpointSlice {
-  const meta = identity(slice.metadata);
+  const meta = identity(slice.metadata, false);
   const svc = slice.metadata?.labels?.[SERVICE_NAME_LABEL];
   if (svc !== undefined) meta.labels = { [SERVICE_NAME_LABEL]: svc };
+  const apiVersion = intern(slice.apiVersion);
+  const kind = intern(slice.kind);
+  const addressType = intern(slice.addressType);
+  const endpoints = Array.isArray(slice.endpoints) ? slice.endpoints.map(sliceEndpoint) : slice.endpoints;
+  // One literal in the usual case, as for Services.
+  if (apiVersion !== undefined && kind !== undefined && addressType !== undefined && endpoints !== undefined) return { apiVersion, kind, metadata: meta, addressType, endpoints };
   const out: EndpointSlice = { metadata: meta };
-  if (slice.apiVersion !== undefined) out.apiVersion = slice.apiVersion;
-  if (slice.kind !== undefined) out.kind = slice.kind;
-  if (slice.addressType !== undefined) out.addressType = slice.addressType;
-  if (Array.isArray(slice.endpoints)) out.endpoints = slice.endpoints.map(sliceEndpoint);
-  else if (slice.endpoints !== undefined) out.endpoints = slice.endpoints;
+  if (apiVersion !== undefined) out.apiVersion = apiVersion;
+  if (kind !== undefined) out.kind = kind;
+  if (addressType !== undefined) out.addressType = addressType;
+  if (endpoints !== undefined) out.endpoints = endpoints;
   return out;
 }
 
@@ -125,16 +155,16 @@ function endpointAddresses(list: EndpointAddress[] | null | undefined): Endpoint
     if (!a || typeof a !== 'object') return a;
     const out: EndpointAddress = {};
     if (a.ip !== undefined) out.ip = a.ip;
-    if (a.nodeName !== undefined) out.nodeName = a.nodeName;
+    if (a.nodeName !== undefined) out.nodeName = intern(a.nodeName);
     return out;
   });
 }
 
 /** A legacy Endpoints object as the speaker reads it. */
 export function endpointsForSpeaker(ep: Endpoints): Endpoints {
-  const out: Endpoints = { metadata: identity(ep.metadata) };
-  if (ep.apiVersion !== undefined) out.apiVersion = ep.apiVersion;
-  if (ep.kind !== undefined) out.kind = ep.kind;
+  const out: Endpoints = { metadata: identity(ep.metadata, false) };
+  if (ep.apiVersion !== undefined) out.apiVersion = intern(ep.apiVersion);
+  if (ep.kind !== undefined) out.kind = intern(ep.kind);
   if (Array.isArray(ep.subsets)) {
     out.subsets = ep.subsets.map((s) => {
       if (!s || typeof s !== 'object') return s;

@@ -52,6 +52,7 @@ export interface ReconcileResult {
   retryAfterMs?: number;
 }
 
+const sameList = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
 const sameSet = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((x) => b.includes(x));
 
 export class AnnouncePipeline {
@@ -254,9 +255,12 @@ export class AnnouncePipeline {
   private markAnnounced(protocol: ProtocolName, key: string, svc: Service, ips: readonly string[], now: readonly string[], pool: string): void {
     const byKey = this.announced.get(protocol) as Map<string, readonly string[]>;
     const prev = byKey.get(key);
-    byKey.set(key, [...now]);
+    // One frozen copy when what is announced is the Service's addresses (the usual case), kept by both maps.
+    const cur = this.svcIPs.get(key);
+    const svcIPs = cur && sameList(cur, ips) ? cur : Object.freeze([...ips]);
+    byKey.set(key, sameList(now, ips) ? svcIPs : Object.freeze([...now]));
     this.takenOver.get(protocol)?.delete(key);
-    this.svcIPs.set(key, [...ips]);
+    this.svcIPs.set(key, svcIPs);
     const labels = (ip: string): { service: string; protocol: string; node: string; ip: string } => ({ service: key, protocol, node: this.d.myNode, ip });
     for (const ip of prev ?? []) if (!now.includes(ip)) this.d.announced.remove(labels(ip));
     for (const ip of now) this.d.announced.set(labels(ip), 1);

@@ -10,9 +10,11 @@ const DEPRECATED_ALLOW_SHARED_IP = 'metallb.universe.tf/allow-shared-ip';
 export function ingressTexts(svc: Service): string[] {
   const ing: unknown = svc.status?.loadBalancer?.ingress;
   if (!Array.isArray(ing)) return [];
-  const out: string[] = [];
-  for (const e of ing) if (e && typeof e === 'object' && typeof (e as { ip?: unknown }).ip === 'string' && (e as { ip: string }).ip !== '') out.push((e as { ip: string }).ip);
-  return out;
+  // filter/map rather than push: an array grown by push reserves room for 17 elements (152 bytes for one address),
+  // and the speaker keeps these per Service.
+  return ing
+    .filter((e): e is { ip: string } => !!e && typeof e === 'object' && typeof (e as { ip?: unknown }).ip === 'string' && (e as { ip: string }).ip !== '')
+    .map((e) => e.ip);
 }
 
 /** The sharing key, with MetalLB's precedence (the `metallb.io/` spelling wins when present, even empty). */
@@ -41,11 +43,6 @@ export function poolForIPs(pools: readonly Pool[], ips: readonly IP[]): Pool | u
 
 /** Parses the ingress addresses; undefined when one does not parse (MetalLB's `invalidIP`). */
 export function parseIngress(texts: readonly string[]): IP[] | undefined {
-  const out: IP[] = [];
-  for (const t of texts) {
-    const ip = parseIP(t);
-    if (!ip) return undefined;
-    out.push(ip);
-  }
-  return out;
+  const out = texts.map(parseIP);
+  return out.every((ip) => ip !== undefined) ? (out as IP[]) : undefined;
 }

@@ -102,7 +102,7 @@ test('endpointSliceForSpeaker keeps the service label, addresses, nodeName and r
   assert.deepEqual(kept, {
     apiVersion: 'discovery.k8s.io/v1',
     kind: 'EndpointSlice',
-    metadata: { name: 'web-abcde', namespace: 'apps', uid: 'u-2', resourceVersion: '43', labels: { 'kubernetes.io/service-name': 'web' } },
+    metadata: { name: 'web-abcde', namespace: 'apps', resourceVersion: '43', labels: { 'kubernetes.io/service-name': 'web' } },
     addressType: 'IPv4',
     endpoints: [
       { addresses: ['10.244.1.5'], nodeName: 'node1', conditions: { ready: true, serving: true } },

@@ -38,12 +38,20 @@ export class BgpHandler implements ProtocolHandler {
   private readonly services = new Map<string, Announced>();
   /** Per Service, the peers its routes go to (ServiceBGPStatus). */
   private peersByService = new Map<string, readonly string[]>();
+  /**
+   * One array per distinct set of advertisements or peers, shared by every Service that has it: with 100,000
+   * Services and a handful of BGPAdvertisements, an array of its own per Service is megabytes for nothing.
+   */
+  private sharedAds = new Map<string, readonly BGPAdvertisement[]>();
+  private sharedPeers = new Map<string, readonly string[]>();
   private flushScheduled = false;
 
   constructor(private readonly d: BgpHandlerDeps) {}
 
   setConfig(config: Config): void {
     this.config = config;
+    // Keyed by names: advertisements of an older config must not be handed out for the new one's.
+    this.sharedAds = new Map();
     this.syncPeers();
   }
 
@@ -64,7 +72,7 @@ export class BgpHandler implements ProtocolHandler {
       this.deleteBalancer(a.key);
       return { announced: [] };
     }
-    this.services.set(a.key, { ips: a.parsed, ads: d.ads });
+    this.services.set(a.key, { ips: a.parsed, ads: this.shareAds(d.ads) });
     this.scheduleFlush();
     return { announced: a.ips };
   }
@@ -72,6 +80,22 @@ export class BgpHandler implements ProtocolHandler {
   deleteBalancer(key: string): void {
     if (!this.services.delete(key)) return;
     this.scheduleFlush();
+  }
+
+  private shareAds(ads: readonly BGPAdvertisement[]): readonly BGPAdvertisement[] {
+    const id = ads.map((ad) => ad.name).join('\n');
+    const shared = this.sharedAds.get(id);
+    if (shared && shared.length === ads.length && shared.every((ad, i) => ad === ads[i])) return shared;
+    const mine = Object.freeze([...ads]);
+    this.sharedAds.set(id, mine);
+    return mine;
+  }
+
+  private sharePeers(peers: readonly string[]): readonly string[] {
+    const id = peers.join('\n');
+    let shared = this.sharedPeers.get(id);
+    if (!shared) this.sharedPeers.set(id, (shared = Object.freeze([...peers])));
+    return shared;
   }
 
   /** The BGPPeers that carry `key`'s routes from this node (MetalLB's PeersForService). */
@@ -129,14 +153,21 @@ export class BgpHandler implements ProtocolHandler {
   /** Hands each session the union of the announced Services' routes; the session sends the difference. */
   private flush(): void {
     const byPeer = new Map<string, Advertisement[]>(this.peers.map((p) => [p.name, []]));
-    const peersByService = new Map<string, string[]>();
+    const peersByService = new Map<string, readonly string[]>();
+    // Peer sets of the previous flush that no Service has any more are dropped.
+    const sharedBefore = this.sharedPeers;
+    this.sharedPeers = new Map();
     for (const [key, s] of this.services) {
       const peers = new Set<string>();
       for (const a of serviceAdvertisements(s.ips, s.ads, this.peers)) {
         byPeer.get(a.peer)?.push(toAdvertisement(a));
         peers.add(a.peer);
       }
-      peersByService.set(key, [...peers].sort());
+      const sorted = [...peers].sort();
+      const id = sorted.join('\n');
+      const known = this.sharedPeers.get(id) ?? sharedBefore.get(id);
+      if (known) this.sharedPeers.set(id, known);
+      peersByService.set(key, known ?? this.sharePeers(sorted));
     }
     for (const [peer, ads] of byPeer) {
       const errors = this.d.speaker.setAdvertisements(peer, ads);
