@@ -6,7 +6,8 @@
 // the engine alone of the routes part. Also printed: time from the speaker's start until BIRD holds them all.
 // Names start with `tgg-`, addresses 10.81.181.0/24 (LAN); Service addresses 10.100.0.0/15.
 // Run: `BENCH_BGP_PARTS=speaker npm run bench -- bgp` (root). BENCH_SPEAKER_HEAPSNAPSHOT=<dir>: the speaker also
-// writes a V8 heap snapshot there once measured (for finding what holds its memory; writing it takes a while).
+// writes a V8 heap snapshot there once measured (for finding what holds its memory; writing it takes a while);
+// BENCH_SPEAKER_SETTLE_S=<s>: wait that long after BIRD holds every route before measuring (default 5).
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,6 +34,8 @@ function vmMB(pid: number, field: 'VmHWM' | 'VmRSS'): number {
 }
 
 const SNAPSHOT_DIR = process.env['BENCH_SPEAKER_HEAPSNAPSHOT'];
+/** Seconds between BIRD holding every route and the measurement (default 5; more lets the status objects be written). */
+const SETTLE_S = Number(process.env['BENCH_SPEAKER_SETTLE_S'] ?? 5);
 
 /** Asks the speaker (started with --heapsnapshot-signal) for a heap snapshot and waits until it is written. */
 async function heapSnapshot(pid: number, dir: string, out: (s: string) => void): Promise<void> {
@@ -206,7 +209,7 @@ spec: {myASN: ${SENDER_ASN}, peerASN: ${RECEIVER_ASN}, peerAddress: ${r.ip}}
       }
       const seconds = (performance.now() - started) / 1000;
       // A moment for what follows the last route (status objects, metrics) to settle into the figure too.
-      await new Promise((res) => setTimeout(res, 5000));
+      await new Promise((res) => setTimeout(res, SETTLE_S * 1000));
       const res: SpeakerBenchResult = { routes: n, peakRssMB: vmMB(speaker.pid, 'VmHWM'), rssMB: vmMB(speaker.pid, 'VmRSS'), seconds };
       results.push(res);
       out(`    (${n.toLocaleString('en')}: ${await heapFigures(speaker)})`);
