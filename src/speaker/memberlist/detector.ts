@@ -71,7 +71,8 @@ export interface IndirectRound {
  * (with our local-health allowance). The deadline is that plus the relay's probe timeout: whatever the member's
  * tolerance, since a nack from a relay of ours already carries its own kernel-level evidence, and the tolerance (2× the
  * worst delay measured from the member over a 20 s half-life) had stretched it to 480–840 ms after a thousand Services
- * were set up. `giveUpAt`, for relays that said nothing, still waits twice half the tolerance.
+ * were set up. `giveUpAt`, for relays that said nothing, still waits twice half the tolerance, and at least
+ * RELAY_SILENCE_MIN_MS.
  */
 export function indirectRound(now: number, peers: number, expectedNacks: number, t: { toleranceMs: number; reachWaitMs: number; probeTimeoutMs: number }): IndirectRound {
   return {
@@ -79,9 +80,18 @@ export function indirectRound(now: number, peers: number, expectedNacks: number,
     expectedNacks,
     nacks: 0,
     deadline: now + t.reachWaitMs + t.probeTimeoutMs,
-    giveUpAt: now + 2 * (Math.max(t.toleranceMs / 2, t.reachWaitMs) + t.probeTimeoutMs),
+    giveUpAt: now + Math.max(2 * (Math.max(t.toleranceMs / 2, t.reachWaitMs) + t.probeTimeoutMs), RELAY_SILENCE_MIN_MS),
   };
 }
+
+/**
+ * The least a round waits for relays that said nothing before accusing. A relay of ours that can reach the member
+ * acks (or, host up, withholds), so its silence is no evidence of a dead host: only a stalled relay or one that saw
+ * the host up is silent. On CI's loaded machine a relayed ack took more than the 81 ms that twice half a quiet
+ * tolerance gave, and a live member cut off from us alone was declared dead. A cut cable is unaffected: our relays
+ * nack it from their own reach check in 5-16 ms, and the deadline decides. memberlist's relays nack after 500 ms.
+ */
+export const RELAY_SILENCE_MIN_MS = 500;
 
 /**
  * As a relay of someone's indirect ping (memberlist's ping-req), once our own ping of the target went unanswered for

@@ -483,7 +483,7 @@ export class MemberlistEngine extends EventEmitter {
     const peers = this.pickNodes(this.t.indirectChecks, (p) => p.name !== this.name && p.name !== n.name && p.state === 'alive');
     // The deadline is as long as a reach check of ours plus the relay's probe timeout: a relay of ours nacks only once
     // its own reach check found the host down (detector.ts indirectRound, relayAnswer). Relays that said nothing get
-    // until giveUpAt, twice half the silence we tolerate from n.
+    // until giveUpAt, twice half the silence we tolerate from n and at least RELAY_SILENCE_MIN_MS.
     const tol = this.tolerance(n, now);
     const allowance = this.health.allowance(now);
     const reachWait = reachTimeoutMs(this.t.reachTimeoutMs, allowance);

@@ -1,7 +1,7 @@
 // The fast path's decisions (src/speaker/memberlist/detector.ts), exhaustively over the check states; no clock.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fastPathAction, indirectRound, LocalHealth, relayAnswer, RECHECK_BACKOFF_DOUBLINGS, recheckAfterMs, reachErrorResult, reachTimeoutMs, reachTimeoutResult, type ReachResult, HOST_UP_GRACE_MS, suspicionVerdict } from '../../../src/speaker/memberlist/detector.js';
+import { fastPathAction, indirectRound, LocalHealth, relayAnswer, RECHECK_BACKOFF_DOUBLINGS, recheckAfterMs, reachErrorResult, reachTimeoutMs, reachTimeoutResult, type ReachResult, HOST_UP_GRACE_MS, RELAY_SILENCE_MIN_MS, suspicionVerdict } from '../../../src/speaker/memberlist/detector.js';
 import { FAST_CONFIG, LAN_CONFIG } from '../../../src/speaker/memberlist/config.js';
 
 const t = { reachCheckAfterMs: 10, reachTimeoutMs: 15, reachRecheckMs: 50, suspectAfterSilenceMs: 20 };
@@ -148,11 +148,13 @@ test("an indirect round's deadline is our reach wait plus the relay's probe time
     const r = indirectRound(1000, 2, 1, { toleranceMs, reachWaitMs: 10, probeTimeoutMs: 5 });
     assert.deepEqual({ ...r, giveUpAt: 0 }, { peers: 2, expectedNacks: 1, nacks: 0, deadline: 1015, giveUpAt: 0 }, `tolerance ${toleranceMs}`);
   }
-  // Relays that said nothing: twice half the tolerance (or the reach wait, if longer) plus the probe timeout.
-  assert.equal(indirectRound(1000, 2, 1, { toleranceMs: 20, reachWaitMs: 10, probeTimeoutMs: 5 }).giveUpAt, 1030);
+  // Relays that said nothing: twice half the tolerance (or the reach wait, if longer) plus the probe timeout, and never
+  // less than RELAY_SILENCE_MIN_MS (a relayed ack on a loaded machine took longer than 81 ms).
+  assert.equal(indirectRound(1000, 2, 1, { toleranceMs: 20, reachWaitMs: 10, probeTimeoutMs: 5 }).giveUpAt, 1000 + RELAY_SILENCE_MIN_MS);
   assert.equal(indirectRound(1000, 2, 1, { toleranceMs: 1660, reachWaitMs: 10, probeTimeoutMs: 5 }).giveUpAt, 2670);
-  // Our own lateness stretches both.
-  assert.deepEqual(indirectRound(1000, 1, 1, { toleranceMs: 20, reachWaitMs: 60, probeTimeoutMs: 5 }), { peers: 1, expectedNacks: 1, nacks: 0, deadline: 1065, giveUpAt: 1130 });
+  // Our own lateness stretches the deadline, and the give-up time past the floor.
+  assert.deepEqual(indirectRound(1000, 1, 1, { toleranceMs: 20, reachWaitMs: 60, probeTimeoutMs: 5 }), { peers: 1, expectedNacks: 1, nacks: 0, deadline: 1065, giveUpAt: 1000 + RELAY_SILENCE_MIN_MS });
+  assert.equal(indirectRound(1000, 1, 1, { toleranceMs: 20, reachWaitMs: 300, probeTimeoutMs: 5 }).giveUpAt, 1610);
 });
 
 test('a cut cable with a stretched tolerance (a thousand Services just set up): accused once the nacks are in, not at half the tolerance', () => {
