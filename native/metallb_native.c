@@ -74,7 +74,8 @@ typedef struct addon_state {
   handle_table socks;
   handle_table conns;
   int tearing_down;
-  size_t live;  // packet sockets and connections not yet freed, closing ones included
+  handle_table sigs;
+  size_t live;  // packet sockets, connections and signal watches not yet freed, closing ones included
   napi_async_cleanup_hook_handle cleanup_handle;
 } addon_state;
 
@@ -896,6 +897,111 @@ static napi_value bpf_syscall(napi_env env, napi_callback_info info) {
 
 // ---------------------------------------------------------------------------------------------------------------
 
+// Signals on this thread's own loop. libuv hands a process signal to every uv_signal_t watching it, whatever loop it
+// belongs to, so a worker thread hears SIGTERM while the main thread is busy: Node's process.on('SIGTERM') runs on
+// the main thread only, after whatever that thread is doing (the speaker's gossip thread leaves at once this way).
+
+typedef struct signal_watch {
+  uv_signal_t sig;
+  int id;
+  int closing;
+  napi_env env;
+  struct addon_state *st;
+  napi_ref callback;
+  napi_async_context async_ctx;
+} signal_watch;
+
+static void signal_fired(uv_signal_t *h, int signum) {
+  signal_watch *w = (signal_watch *)h->data;
+  if (w->closing || w->st->tearing_down) return;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(w->env, &scope) != napi_ok) return;
+  napi_value argv[1];
+  napi_create_int32(w->env, signum, &argv[0]);
+  call_js(w->env, w->callback, w->async_ctx, 1, argv);
+  napi_close_handle_scope(w->env, scope);
+}
+
+static void signal_closed(uv_handle_t *h) {
+  signal_watch *w = (signal_watch *)h->data;
+  addon_state *st = w->st;
+  if (!st->tearing_down) {
+    if (w->callback) napi_delete_reference(w->env, w->callback);
+    if (w->async_ctx) napi_async_destroy(w->env, w->async_ctx);
+  }
+  free(w);
+  st->live--;
+  if (st->tearing_down) teardown_step(st);
+}
+
+static void signal_start_close(addon_state *st, signal_watch *w) {
+  if (w->closing) return;
+  w->closing = 1;
+  st->sigs.slots[w->id] = NULL;
+  uv_signal_stop(&w->sig);
+  uv_close((uv_handle_t *)&w->sig, signal_closed);
+}
+
+// signalWatch(signum, callback(signum)): an id for signalUnwatch. The watch does not keep the loop alive.
+static napi_value signal_watch_js(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv)) return NULL;
+  int32_t signum;
+  napi_valuetype t;
+  if (!get_int(env, argv[0], &signum) || signum <= 0 || signum > 64 || napi_typeof(env, argv[1], &t) != napi_ok ||
+      t != napi_function)
+    return throw_type(env, "signalWatch(signum: 1..64, callback: function)");
+  addon_state *st = state_of(env);
+  uv_loop_t *loop;
+  NAPI_OK(napi_get_uv_event_loop(env, &loop));
+  ssize_t id = table_free_id(&st->sigs, 4);
+  if (id < 0) return throw_errno(env, "signalWatch", ENOMEM);
+  signal_watch *w = calloc(1, sizeof *w);
+  if (!w) return throw_errno(env, "signalWatch", ENOMEM);
+  int err = uv_signal_init(loop, &w->sig);
+  if (err) {
+    free(w);
+    return throw_errno(env, "uv_signal_init", -err);
+  }
+  w->id = (int)id;
+  w->env = env;
+  w->st = st;
+  w->sig.data = w;
+  st->sigs.slots[id] = w;
+  st->live++;
+  uv_unref((uv_handle_t *)&w->sig);
+  napi_value name;
+  if (napi_create_reference(env, argv[1], 1, &w->callback) != napi_ok ||
+      napi_create_string_utf8(env, "metallb:signal", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_async_init(env, NULL, name, &w->async_ctx) != napi_ok) {
+    signal_start_close(st, w);
+    return NULL;
+  }
+  err = uv_signal_start(&w->sig, signal_fired, signum);
+  if (err) {
+    signal_start_close(st, w);
+    return throw_errno(env, "uv_signal_start", -err);
+  }
+  napi_value out;
+  NAPI_OK(napi_create_int32(env, (int32_t)id, &out));
+  return out;
+}
+
+// signalUnwatch(id): idempotent.
+static napi_value signal_unwatch_js(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  int32_t id;
+  if (!get_int(env, argv[0], &id)) return throw_type(env, "signalUnwatch(id)");
+  addon_state *st = state_of(env);
+  signal_watch *w = table_get(&st->sigs, id);
+  if (w) signal_start_close(st, w);
+  return undefined(env);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+
 // Environment teardown (process exit, worker end): every handle is closed through libuv, so that the loop closes
 // cleanly; no JS is called any more. Node waits until the async cleanup hook is removed.
 static void teardown_step(addon_state *st) {
@@ -914,6 +1020,8 @@ static void cleanup(napi_async_cleanup_hook_handle handle, void *arg) {
     if (st->socks.slots[i]) packet_start_close(st, st->socks.slots[i]);
   for (size_t i = 0; i < st->conns.cap; i++)
     if (st->conns.slots[i]) md5_finish(st, st->conns.slots[i], ECANCELED);
+  for (size_t i = 0; i < st->sigs.cap; i++)
+    if (st->sigs.slots[i]) signal_start_close(st, st->sigs.slots[i]);
   teardown_step(st);
 }
 
@@ -921,6 +1029,7 @@ static void free_state(napi_env env, void *data, void *hint) {
   addon_state *st = (addon_state *)data;
   free(st->socks.slots);
   free(st->conns.slots);
+  free(st->sigs.slots);
   free(st);
 }
 
@@ -952,6 +1061,8 @@ NAPI_MODULE_INIT() {
   EXPORT("bpf", bpf_syscall);
   EXPORT("setHopLimit", set_hop_limit_js);
   EXPORT("attachFilter", attach_filter);
+  EXPORT("signalWatch", signal_watch_js);
+  EXPORT("signalUnwatch", signal_unwatch_js);
   napi_value v;
   napi_create_int32(env, 1, &v);
   napi_set_named_property(env, exports, "abiVersion", v);

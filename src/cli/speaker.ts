@@ -196,7 +196,8 @@ export function createMembership(f: SpeakerFlags, nodeName: string, namespace: s
     nodeName,
     log: mlLog,
     peerPort: port,
-    create: () => Memberlist.create({ ...resolved.options, logger: mlLog }),
+    // The gossip thread leaves on the signals the speaker stops on, without waiting for the busy main thread.
+    create: () => Memberlist.create({ ...resolved.options, logger: mlLog, leaveOnSignals: ['SIGTERM', 'SIGINT', 'SIGQUIT'], leaveTimeoutMs: 1000 }),
     listPods: async () =>
       (await client.get<{ items?: Pod[] }>(collectionPath(R.pods, podNamespace), { query: { labelSelector: f.mlLabels } })).items ?? [],
   });

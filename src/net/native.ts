@@ -55,6 +55,13 @@ export interface NativeBinding {
   setHopLimit?(fd: number, hops: number): void;
   /** SO_ATTACH_FILTER on any socket (a UDP listener); absent from addons built before BFD's TTL checks. */
   attachFilter?(fd: number, filter: Buffer): void;
+  /**
+   * Calls `callback` on THIS thread's event loop when the process gets signal `signum` (libuv hands a signal to every
+   * loop watching it; Node's process.on delivers signals on the main thread only). Does not keep the loop alive.
+   * Returns an id for signalUnwatch. Absent from addons built before the gossip thread's own leave on SIGTERM.
+   */
+  signalWatch?(signum: number, callback: (signum: number) => void): number;
+  signalUnwatch?(id: number): void;
 }
 
 /** The addon cannot be used here; `reason` says why in words an operator can act on. */

@@ -168,3 +168,16 @@ test('the calls on an open packet socket check their arguments and still work', 
   n.packetClose(id); // idempotent
   refuses((b) => b.packetStats(id), 'packet socket handle is not open', 'ERR_INVALID_HANDLE');
 });
+
+test('signalWatch and signalUnwatch refuse what they cannot use; a watch is closed again', { skip }, () => {
+  refuses((n) => n.signalWatch!(0, noop), 'signalWatch(signum: 1..64, callback: function)');
+  refuses((n) => n.signalWatch!(65, noop), 'signalWatch(signum: 1..64, callback: function)');
+  refuses((n) => n.signalWatch!(15, 'x' as unknown as () => void), 'signalWatch(signum: 1..64, callback: function)');
+  refuses((n) => n.signalUnwatch!('x' as unknown as number), 'signalUnwatch(id)');
+  const n = loadNative();
+  // SIGWINCH: harmless if it came; the watch neither keeps the loop alive nor outlives signalUnwatch (twice is fine).
+  const id = n.signalWatch!(28, noop);
+  assert.equal(typeof id, 'number');
+  n.signalUnwatch!(id);
+  n.signalUnwatch!(id);
+});

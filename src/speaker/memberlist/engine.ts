@@ -226,6 +226,7 @@ export class MemberlistEngine extends EventEmitter {
   private probeIndex = 0;
   private pushPullActive = 0;
   private leaving = false;
+  private leavingDone: Promise<void> = Promise.resolve();
   private stopped = false;
   private started = false;
   private probeTimer?: NodeJS.Timeout;
@@ -1485,8 +1486,14 @@ export class MemberlistEngine extends EventEmitter {
   /** Broadcasts that we leave (a dead message from ourselves) and waits until it is out, or timeoutMs. */
   async leave(timeoutMs: number): Promise<void> {
     if (this.stopped) throw new MemberlistError('memberlist: leave after shutdown');
-    if (this.leaving) return;
+    // A second leave (the speaker's main thread after its gossip thread left on the signal) waits for the first.
+    if (this.leaving) return this.leavingDone;
     this.leaving = true;
+    this.leavingDone = this.leaveNow(timeoutMs);
+    return this.leavingDone;
+  }
+
+  private async leaveNow(timeoutMs: number): Promise<void> {
     const me = this.nodes.get(this.name)!;
     const d: Dead = { Incarnation: me.incarnation, Node: me.name, From: me.name };
     // Everyone hears it at once (graceful handover in a few ms), and gossip repeats it for lost packets.

@@ -23,6 +23,13 @@ export interface CreateOptions extends MemberlistOptions {
   inProcess?: boolean;
   /** Which levels the worker forwards to `logger` (default info and up); debug is chatty at 10 ms probing. */
   logLevels?: Array<keyof MemberlistLogger>;
+  /**
+   * Signals on which the gossip thread leaves by itself at once (with `leaveTimeoutMs`), without waiting for the
+   * main thread's handler, which runs only when the main event loop gets to it (seconds on a busy speaker). Its
+   * takeover plan is dropped first. Worker only; needs the native addon (without it, the main thread's leave does).
+   */
+  leaveOnSignals?: readonly NodeJS.Signals[];
+  leaveTimeoutMs?: number;
 }
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void };
@@ -59,9 +66,9 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
       return m;
     }
     // Fail fast on bad options in the caller's thread, with the caller's stack.
-    new MemberlistEngine({ ...opts, logger: undefined });
-    const { logger, inProcess: _inProcess, logLevels, ...options } = opts;
-    const workerData = { options, logLevels: logLevels ?? ['info', 'warn', 'error'] };
+    new MemberlistEngine({ ...opts, logger: undefined, leaveOnSignals: undefined, leaveTimeoutMs: undefined } as MemberlistOptions);
+    const { logger, inProcess: _inProcess, logLevels, leaveOnSignals, leaveTimeoutMs, ...options } = opts;
+    const workerData = { options, logLevels: logLevels ?? ['info', 'warn', 'error'], leaveOnSignals: leaveOnSignals ?? [], leaveTimeoutMs: leaveTimeoutMs ?? 1000 };
     let worker: Worker;
     if (import.meta.url.endsWith('.ts')) {
       // Running from TypeScript sources (tests, `npm run metallb`): a worker does not inherit the tsx

@@ -1,6 +1,8 @@
 // Worker-thread host of a MemberlistEngine: the protocol keeps probing, acking and timing out on its
 // own event loop while the speaker's main loop is busy (reconciling 1,000 services, GC, a slow API).
+import { constants } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
+import { loadNative } from '../../net/native.js';
 import { raiseThreadPriority } from './thread-priority.js';
 import { MemberlistEngine, type MemberlistLogger, type MemberlistOptions } from './engine.js';
 import { attachTakeoverSender } from '../l2/takeover-sender.js';
@@ -15,7 +17,12 @@ if (!port) throw new Error('memberlist worker started outside a worker thread');
 
 const forward = (level: keyof MemberlistLogger): ((obj: object, msg: string) => void) => (obj, msg) => port.postMessage({ log: level, obj, msg });
 const logger: MemberlistLogger = { debug: forward('debug'), info: forward('info'), warn: forward('warn'), error: forward('error') };
-const { options, logLevels } = workerData as { options: Omit<MemberlistOptions, 'logger'>; logLevels: Array<keyof MemberlistLogger> };
+const { options, logLevels, leaveOnSignals, leaveTimeoutMs } = workerData as {
+  options: Omit<MemberlistOptions, 'logger'>;
+  logLevels: Array<keyof MemberlistLogger>;
+  leaveOnSignals?: NodeJS.Signals[];
+  leaveTimeoutMs?: number;
+};
 const enabled = new Set(logLevels);
 const filtered: MemberlistLogger = {
   debug: enabled.has('debug') ? logger.debug : () => {},
@@ -34,6 +41,28 @@ const engine = new MemberlistEngine({ ...options, logger: filtered });
 // Registered first: the takeover frames leave before the leave event is even posted to the main thread.
 const takeover = attachTakeoverSender(engine, (report) => port.postMessage({ takeover: report }), filtered);
 for (const ev of ['join', 'leave', 'update', 'suspect'] as const) engine.on(ev, (member) => port.postMessage({ event: ev, member }));
+
+// The speaker's SIGTERM handler runs on its main thread, which a speaker busy with 1,000 Services reaches 0.3-3.7 s
+// late (measured: docs/speaker.md); the others take over only once we leave. This thread hears the signal itself
+// (native signalWatch) and leaves at once; the main thread's later leave joins this one. No frames of ours after it.
+let leftOnSignal = false;
+if (leaveOnSignals?.length) {
+  try {
+    const native = loadNative();
+    if (!native.signalWatch) throw new Error('the native addon predates signalWatch; rebuild it with `npm run build:native`');
+    for (const name of leaveOnSignals) {
+      native.signalWatch(constants.signals[name], () => {
+        if (leftOnSignal) return;
+        leftOnSignal = true;
+        takeover.close();
+        filtered.info({ signal: name }, 'memberlist: leaving from the gossip thread on the signal');
+        engine.leave(leaveTimeoutMs ?? 1000).catch((err: unknown) => filtered.warn({ err: err instanceof Error ? err.message : String(err) }, 'memberlist: leave on the signal failed'));
+      });
+    }
+  } catch (err) {
+    filtered.info({ err: err instanceof Error ? err.message : String(err) }, 'memberlist: the gossip thread cannot watch signals; the main thread leaves on SIGTERM');
+  }
+}
 
 port.on('message', async (msg: Request | PlanMessage) => {
   if ('takeoverPlan' in msg) return takeover.setPlan(msg.takeoverPlan);
