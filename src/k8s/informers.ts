@@ -14,6 +14,17 @@ export interface InformerHandlers<T> {
   delete?(obj: T): void;
 }
 
+/** The cached objects an index function maps to `value` (client-go's Indexer, one value per object). */
+export interface InformerIndex<T> {
+  get(value: string): readonly T[];
+}
+
+interface IndexState<T> {
+  fn(obj: T): string | undefined;
+  /** Arrays, replaced on change: most values have one object, and a Map or Set each would cost ~200 bytes. */
+  byValue: Map<string, readonly T[]>;
+}
+
 export interface InformerOptions<T extends KubeObject = KubeObject> {
   namespace?: string;
   labelSelector?: string;
@@ -75,6 +86,7 @@ export class Informer<T extends KubeObject = KubeObject> {
   private everListed = false;
   private absentSince: number | undefined;
   private readonly syncWaiters: (() => void)[] = [];
+  private readonly indexes: IndexState<T>[] = [];
   /** One string for every object of the cache. */
   private readonly apiVersion: string;
 
@@ -104,6 +116,53 @@ export class Informer<T extends KubeObject = KubeObject> {
     this.handlers.push(h);
   }
 
+  /**
+   * Keeps the cached objects findable by `fn(obj)` (undefined: not indexed), updated with the cache itself, so that
+   * a lookup by, say, a label value does not scan every object.
+   */
+  addIndex(fn: (obj: T) => string | undefined): InformerIndex<T> {
+    const ix: IndexState<T> = { fn, byValue: new Map() };
+    this.indexes.push(ix);
+    for (const obj of this.cache.values()) this.indexAdd(ix, obj);
+    return { get: (value) => ix.byValue.get(value) ?? [] };
+  }
+
+  private indexAdd(ix: IndexState<T>, obj: T): void {
+    const v = ix.fn(obj);
+    if (v === undefined) return;
+    const cur = ix.byValue.get(v);
+    ix.byValue.set(v, cur ? [...cur, obj] : [obj]);
+  }
+
+  private indexRemove(ix: IndexState<T>, obj: T): void {
+    const v = ix.fn(obj);
+    if (v === undefined) return;
+    const cur = ix.byValue.get(v);
+    if (!cur) return;
+    const next = cur.filter((o) => o !== obj);
+    if (next.length > 0) ix.byValue.set(v, next);
+    else ix.byValue.delete(v);
+  }
+
+  /** Every change of the cache goes through here and cacheDelete, which keep the indexes in step. */
+  private cacheSet(key: string, obj: T): T | undefined {
+    const old = this.cache.get(key);
+    this.cache.set(key, obj);
+    for (const ix of this.indexes) {
+      if (old) this.indexRemove(ix, old);
+      this.indexAdd(ix, obj);
+    }
+    return old;
+  }
+
+  private cacheDelete(key: string): T | undefined {
+    const old = this.cache.get(key);
+    if (old === undefined) return undefined;
+    this.cache.delete(key);
+    for (const ix of this.indexes) this.indexRemove(ix, old);
+    return old;
+  }
+
   get(key: string): T | undefined {
     return this.cache.get(key);
   }
@@ -131,7 +190,7 @@ export class Informer<T extends KubeObject = KubeObject> {
       const offered = numericRV(obj.metadata?.resourceVersion);
       if (cached === undefined || offered === undefined || offered <= cached) return;
     }
-    this.cache.set(key, this.prepare(obj));
+    this.cacheSet(key, this.prepare(obj));
     const rv = numericRV(obj.metadata?.resourceVersion);
     if (rv !== undefined) this.writtenThrough.set(key, rv);
   }
@@ -291,14 +350,13 @@ export class Informer<T extends KubeObject = KubeObject> {
     for (const obj of items) {
       const key = cacheKey(obj);
       seen.add(key);
-      const old = this.cache.get(key);
-      this.cache.set(key, obj);
+      const old = this.cacheSet(key, obj);
       if (!old) this.emit('add', obj);
       else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) this.emit('update', obj, old);
     }
     for (const [key, old] of [...this.cache]) {
       if (!seen.has(key)) {
-        this.cache.delete(key);
+        this.cacheDelete(key);
         this.emit('delete', old);
       }
     }
@@ -359,14 +417,12 @@ export class Informer<T extends KubeObject = KubeObject> {
             }
             this.writtenThrough.delete(key);
           }
-          const old = this.cache.get(key);
-          this.cache.set(key, typed);
+          const old = this.cacheSet(key, typed);
           if (old) this.emit('update', typed, old);
           else this.emit('add', typed);
         } else if (ev.type === 'DELETED') {
           this.writtenThrough.delete(key);
-          const old = this.cache.get(key);
-          this.cache.delete(key);
+          const old = this.cacheDelete(key);
           this.emit('delete', old ?? typed);
         }
         if (rv) this.resourceVersion = rv;

@@ -15,7 +15,7 @@ import type { ConfigMap, EndpointSlice, Endpoints, KubeObject, Namespace, Node, 
 import { ApiError, errorText, type KubeClient } from '../k8s/client.js';
 import { AccessReview, type Access } from '../k8s/access.js';
 import { EventRecorder, type EventSink } from '../k8s/events.js';
-import { Informer, cacheKey } from '../k8s/informers.js';
+import { Informer, cacheKey, type InformerIndex } from '../k8s/informers.js';
 import { CONFIG_RESOURCES, collectionPath, R, type Resource } from '../k8s/resources.js';
 import { ConfigReconciler, type ParseFn } from '../controller/config-reconciler.js';
 import { oldestFirst } from '../controller/config-order.js';
@@ -124,6 +124,7 @@ export class Speaker {
   private configMaps: Informer<ConfigMap> | undefined;
   private configInformers: Informer[] = [];
   private statuses: Informer<ServiceL2Status> | undefined;
+  private statusIndex: InformerIndex<ServiceL2Status> | undefined;
   /** Each Service's EndpointSlices (an array: a Service has one or a few, and a Map each costs ~250 bytes). */
   private readonly sliceIndex = new Map<string, EndpointSlice[]>();
   private nodeMapCache: Map<string, Node> | undefined;
@@ -208,6 +209,8 @@ export class Speaker {
       log: this.log,
       statusFor: (key) => this.layer2.statusFor(key),
       cached: () => this.statuses?.list() ?? [],
+      cachedFor: (key) => this.statusIndex?.get(key) ?? [],
+      cachedNamed: (name) => this.statuses?.get(`${opts.namespace}/${name}`),
       owner: () => this.owner,
       counters: { updates: this.metrics.updates, updateErrors: this.metrics.updateErrors },
     });
@@ -455,6 +458,7 @@ export class Speaker {
     if (statuses === 'ok') {
       this.statusEnabled = true;
       this.statuses = new Informer<ServiceL2Status>(this.client, R.serviceL2Statuses, this.log, { namespace: ns, transform: stripManagedFields });
+      this.statusIndex = this.statuses.addIndex(statusServiceKey);
     } else if (o.l2Status !== false) {
       warnOff('servicel2statuses.metallb.io', statuses, 'layer 2 status objects are not written (MetalLB < v0.14 has no such CRD)');
     }

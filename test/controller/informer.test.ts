@@ -148,3 +148,43 @@ test('informer: transform applies to listed, watched and written-through objects
   assert.equal(inf.get('ns/a')?.metadata?.resourceVersion, '13');
   assert.deepEqual(seen.map((o) => [o.metadata?.name, o.metadata?.annotations]), [['a', undefined], ['b', undefined]]);
 });
+
+test('informer: an index follows lists, watch events (an object moving between values, deletes) and written-through objects', async (t) => {
+  const f = await fakeCollection();
+  t.after(() => f.close());
+  const obj = (name: string, rv: string, svc?: string): KubeObject => ({ metadata: { name, namespace: 'ns', resourceVersion: rv, ...(svc ? { labels: { svc } } : {}) } });
+  f.state.items = [obj('a', '11', 'x'), obj('b', '12', 'x'), obj('c', '13')];
+  const inf = new Informer(f.client, R.ipAddressPools, createLogger('test', 'none'), { namespace: 'ns', minRetryMs: 20, absentPollMs: 50 });
+  t.after(() => inf.stop());
+  const bySvc = inf.addIndex((o) => o.metadata?.labels?.['svc']);
+  const names = (v: string): string[] => bySvc.get(v).map((o) => o.metadata?.name ?? '').sort();
+  inf.start();
+  await inf.waitForSync();
+  assert.deepEqual(names('x'), ['a', 'b']);
+  assert.deepEqual(names('y'), []);
+  for (let i = 0; i < 250 && f.state.watches.size === 0; i++) await sleep(20);
+  const send = (type: string, o: KubeObject): void => {
+    for (const w of f.state.watches) w.write(`${JSON.stringify({ type, object: o })}\n`);
+  };
+  send('MODIFIED', obj('b', '14', 'y'));
+  send('ADDED', obj('d', '15', 'y'));
+  send('DELETED', obj('a', '16', 'x'));
+  for (let i = 0; i < 1000 && inf.get('ns/a') !== undefined; i++) await sleep(20);
+  assert.deepEqual(names('x'), []);
+  assert.deepEqual(names('y'), ['b', 'd']);
+  inf.observeWrite(obj('c', '17', 'x'), '13');
+  assert.deepEqual(names('x'), ['c']);
+  // A relist that no longer has d (a lost watch): the index loses it with the cache.
+  f.state.items = [obj('b', '14', 'y'), obj('c', '17', 'x')];
+  f.state.rv = 20;
+  const lists = f.state.lists;
+  f.state.mode = '404';
+  f.breakWatches();
+  await sleep(100);
+  f.state.mode = 'ok';
+  for (let i = 0; i < 1000 && (f.state.lists === lists || inf.get('ns/d') !== undefined); i++) await sleep(20);
+  assert.deepEqual(names('y'), ['b']);
+  assert.deepEqual(names('x'), ['c']);
+  // An index added to a filled cache starts with its objects.
+  assert.deepEqual(inf.addIndex((o) => o.metadata?.name).get('c').map((o) => o.metadata?.resourceVersion), ['17']);
+});

@@ -87,6 +87,7 @@ export class BgpPart implements SpeakerPart {
       namespace: ctx.namespace, labelSelector: `${LABEL_NODE}=${ctx.nodeName}`, transform: stripManagedFields,
     });
     this.informer = informer;
+    const byService = informer.addIndex(statusServiceKey);
     this.writer = new BgpStatusWriter({
       client: ctx.client,
       namespace: ctx.namespace,
@@ -94,6 +95,8 @@ export class BgpPart implements SpeakerPart {
       log: ctx.log,
       peersFor: (key) => this.handler.peersFor(key),
       cached: () => informer.list(),
+      cachedFor: (key) => byService.get(key),
+      cachedNamed: (name) => informer.get(`${ctx.namespace}/${name}`),
       owner: ctx.owner,
       counters: { updates: ctx.metrics.updates, updateErrors: ctx.metrics.updateErrors },
     });

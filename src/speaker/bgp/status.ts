@@ -29,6 +29,9 @@ export interface BgpStatusDeps {
   peersFor(key: string): readonly string[];
   /** This node's ServiceBGPStatus objects (informer cache). */
   cached(): ServiceBGPStatus[];
+  /** The cached objects about a Service key, and the cached object of a name (lookups without a scan). */
+  cachedFor?(key: string): readonly ServiceBGPStatus[];
+  cachedNamed?(name: string): ServiceBGPStatus | undefined;
   owner(): OwnerReference | undefined;
   counters?: { updates: { inc(): void }; updateErrors: { inc(): void } };
 }

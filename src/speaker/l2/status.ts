@@ -28,6 +28,9 @@ export interface L2StatusDeps {
   statusFor(key: string): L2Status | undefined;
   /** The ServiceL2Status objects of the namespace (informer cache). */
   cached(): ServiceL2Status[];
+  /** The cached objects about a Service key, and the cached object of a name (lookups without a scan). */
+  cachedFor?(key: string): readonly ServiceL2Status[];
+  cachedNamed?(name: string): ServiceL2Status | undefined;
   /** The speaker pod, owner of the objects (none when unknown). */
   owner(): OwnerReference | undefined;
   counters?: { updates: { inc(): void }; updateErrors: { inc(): void } };
