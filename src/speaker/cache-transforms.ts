@@ -15,6 +15,7 @@
 //                  (the kubernetes.io/service-name label).
 //   Endpoints      endpoints.ts (subsets[].addresses/notReadyAddresses[].ip, nodeName).
 //   Node           labels (selectors, exclude-from-external-load-balancers), status.conditions (NetworkUnavailable).
+//   Service*Status status-objects.ts and the writers (name, labels, creationTimestamp, ownerReferences, status).
 //   anything else  everything but metadata.managedFields.
 import type { EndpointAddress, Endpoint, EndpointSlice, Endpoints, KubeObject, LoadBalancerIngress, Node, ObjectMeta, Service } from '../k8s/types.js';
 import { SERVICE_NAME_LABEL } from './l2/placement.js';
@@ -194,4 +195,22 @@ export function nodeForSpeaker(node: Node): Node {
     if (st.addresses !== undefined) out.status.addresses = st.addresses;
   }
   return out;
+}
+
+/**
+ * A ServiceL2Status/ServiceBGPStatus object as the status writers read it: name, namespace, resourceVersion,
+ * creationTimestamp (oldest first), labels (node and Service), ownerReferences (a BGP one without owner is made again)
+ * and the status. Dropped: managedFields, uid, generateName and the always-empty spec.
+ */
+export function statusObjectForSpeaker<T extends KubeObject>(obj: T): T {
+  const { spec: _spec, ...rest } = obj as T & { spec?: unknown };
+  const m = obj.metadata as Meta | undefined;
+  if (m) {
+    const { managedFields: _mf, uid: _uid, generateName: _gn, ...meta } = m;
+    if (meta.namespace !== undefined) meta.namespace = intern(meta.namespace);
+    rest.metadata = meta;
+  }
+  if (rest.apiVersion !== undefined) rest.apiVersion = intern(rest.apiVersion);
+  if (rest.kind !== undefined) rest.kind = intern(rest.kind);
+  return rest as T;
 }

@@ -36,7 +36,7 @@ import { LABEL_NODE, statusServiceKey, type OwnerReference } from './status-obje
 import { SERVICE_NAME_LABEL } from './l2/placement.js';
 import type { TakeoverReport } from './l2/takeover-plan.js';
 import { TakeoverPlanner } from './takeover-planner.js';
-import { endpointSliceForSpeaker, endpointsForSpeaker, nodeForSpeaker, serviceForSpeaker, stripManagedFields } from './cache-transforms.js';
+import { endpointSliceForSpeaker, endpointsForSpeaker, nodeForSpeaker, serviceForSpeaker, statusObjectForSpeaker, stripManagedFields } from './cache-transforms.js';
 
 export interface SpeakerOptions {
   nodeName: string;
@@ -457,7 +457,7 @@ export class Speaker {
     });
     if (statuses === 'ok') {
       this.statusEnabled = true;
-      this.statuses = new Informer<ServiceL2Status>(this.client, R.serviceL2Statuses, this.log, { namespace: ns, transform: stripManagedFields });
+      this.statuses = new Informer<ServiceL2Status>(this.client, R.serviceL2Statuses, this.log, { namespace: ns, transform: statusObjectForSpeaker });
       this.statusIndex = this.statuses.addIndex(statusServiceKey);
     } else if (o.l2Status !== false) {
       warnOff('servicel2statuses.metallb.io', statuses, 'layer 2 status objects are not written (MetalLB < v0.14 has no such CRD)');

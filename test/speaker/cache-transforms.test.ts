@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  endpointSliceForSpeaker, endpointsForSpeaker, nodeForSpeaker, serviceForSpeaker, stripManagedFields,
+  endpointSliceForSpeaker, endpointsForSpeaker, nodeForSpeaker, serviceForSpeaker, statusObjectForSpeaker, stripManagedFields,
 } from '../../src/speaker/cache-transforms.js';
+import { statusServiceKey } from '../../src/speaker/status-objects.js';
 import { allowsSharedIP, ingressTexts, isLocalPolicy, serviceLabels } from '../../src/speaker/service-facts.js';
 import { fromEndpointSlices, fromEndpoints } from '../../src/speaker/endpoints.js';
 import { isExcludedFromBalancers, isNetworkUnavailable, nodeLabels } from '../../src/speaker/nodes.js';
@@ -166,4 +167,30 @@ test('stripManagedFields drops metadata.managedFields only, and returns an objec
   assert.deepEqual(stripManagedFields(o), { apiVersion: 'metallb.io/v1beta1', kind: 'IPAddressPool', metadata: { name: 'p', creationTimestamp: 't', annotations: { a: 'b' } }, spec: { addresses: ['192.0.2.0/24'] } });
   const plain: KubeObject = { metadata: { name: 'q' } };
   assert.equal(stripManagedFields(plain), plain);
+});
+
+test('statusObjectForSpeaker keeps what the status writers read (name, labels, creationTimestamp, ownerReferences, status)', () => {
+  const full = {
+    apiVersion: 'metallb.io/v1beta1', kind: 'ServiceBGPStatus',
+    metadata: {
+      name: 'bgp-x7k2p', generateName: 'bgp-', namespace: 'metallb-system', uid: 'u-9', resourceVersion: '77', creationTimestamp: '2026-12-01T10:00:00Z',
+      labels: { 'metallb.io/node': 'node1', 'metallb.io/service-name': 'web', 'metallb.io/service-namespace': 'apps' },
+      ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: 'speaker-abc', uid: 'p-1' }],
+      managedFields,
+    },
+    spec: {},
+    status: { node: 'node1', serviceName: 'web', serviceNamespace: 'apps', peers: ['r1'] },
+  } as KubeObject;
+  const kept = statusObjectForSpeaker(structuredClone(full));
+  assert.deepEqual(kept, {
+    apiVersion: 'metallb.io/v1beta1', kind: 'ServiceBGPStatus',
+    metadata: {
+      name: 'bgp-x7k2p', namespace: 'metallb-system', resourceVersion: '77', creationTimestamp: '2026-12-01T10:00:00Z',
+      labels: { 'metallb.io/node': 'node1', 'metallb.io/service-name': 'web', 'metallb.io/service-namespace': 'apps' },
+      ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: 'speaker-abc', uid: 'p-1' }],
+    },
+    status: { node: 'node1', serviceName: 'web', serviceNamespace: 'apps', peers: ['r1'] },
+  });
+  assert.equal(statusServiceKey(kept), statusServiceKey(full));
+  assert.deepEqual(statusObjectForSpeaker({ metadata: { name: 'l2-a' } }), { metadata: { name: 'l2-a' } });
 });

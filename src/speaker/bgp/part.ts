@@ -14,7 +14,7 @@ import { BgpHandler } from './handler.js';
 import { registerBgpMetrics } from './metrics.js';
 import { BgpSpeaker, type BgpSpeakerOptions } from './speaker.js';
 import { BgpStatusWriter, type ServiceBGPStatus } from './status.js';
-import { stripManagedFields } from '../cache-transforms.js';
+import { statusObjectForSpeaker } from '../cache-transforms.js';
 
 export interface BgpPartOptions {
   nodeName: string;
@@ -84,7 +84,7 @@ export class BgpPart implements SpeakerPart {
     }
     this.statusEnabled = true;
     const informer = new Informer<ServiceBGPStatus>(ctx.client, R.serviceBGPStatuses, ctx.log, {
-      namespace: ctx.namespace, labelSelector: `${LABEL_NODE}=${ctx.nodeName}`, transform: stripManagedFields,
+      namespace: ctx.namespace, labelSelector: `${LABEL_NODE}=${ctx.nodeName}`, transform: statusObjectForSpeaker,
     });
     this.informer = informer;
     const byService = informer.addIndex(statusServiceKey);
