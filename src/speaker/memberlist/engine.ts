@@ -535,9 +535,9 @@ export class MemberlistEngine extends EventEmitter {
 
   /**
    * What a fast-path accusation rests on, in ms (one log line per verdict): the silence, our reach check (its result,
-   * how long it waited, its timeout and re-arms), and the relays' round — how long they were given (`relayWaitMs`, from
-   * the member's tolerance and the delays behind it, ours included), when their nacks came, and the round's deadline
-   * and give-up time, all after the check started.
+   * how long it waited, its timeout and re-arms), and the relays' round — how long they were given (`relayWaitMs`: our
+   * reach wait plus the relay's probe timeout), the member's tolerance and the delays behind it (they set only the
+   * give-up time now), when their nacks came, and the round's deadline and give-up time, all after the check started.
    */
   private fastEvidence(n: NodeRec, now: number): Record<string, number | string> {
     const r = n.reach;
