@@ -4,43 +4,19 @@
 // port accepts and never replies) gets no nack, whatever the timing; one whose host refuses (nothing listens) does.
 // No wall-clock assertions: only what is (never) sent.
 import assert from 'node:assert/strict';
-import { createSocket, type Socket } from 'node:dgram';
+import type { Socket } from 'node:dgram';
 import { createServer, type Server } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { ipToBytes, MemberlistEngine } from '../../../src/speaker/memberlist/engine.js';
-import { decodeAck, decodeNack, encodeAlive, encodeIndirectPing, MessageType } from '../../../src/speaker/memberlist/messages.js';
-import { type SecurityOptions, unwrapPacket, wrapPacket } from '../../../src/speaker/memberlist/packet.js';
+import { encodeAlive, encodeIndirectPing, MessageType } from '../../../src/speaker/memberlist/messages.js';
+import { type SecurityOptions, wrapPacket } from '../../../src/speaker/memberlist/packet.js';
 import { Keyring, metallbKey } from '../../../src/speaker/memberlist/security.js';
 import { eventually } from './gossip-lab.js';
+import { LO, type Requester, requester, udp } from './relay-requester.js';
 
 const key = metallbKey('fast-relay-test');
 const sec: SecurityOptions = { keyring: new Keyring([key]), label: '', verifyIncoming: true, verifyOutgoing: true, encryptionVersion: 1 };
-const LO = '127.0.0.1';
 const VSN = Uint8Array.from([1, 5, 2, 0, 0, 0]);
-
-interface Reply {
-  type: number;
-  seq: number;
-}
-
-async function udp(): Promise<Socket> {
-  const sock = createSocket('udp4');
-  await new Promise<void>((r) => sock.bind(0, LO, () => r()));
-  return sock;
-}
-
-/** The requester: records the acks and nacks it receives. */
-async function requester(): Promise<{ sock: Socket; port: number; replies: Reply[] }> {
-  const sock = await udp();
-  const replies: Reply[] = [];
-  sock.on('message', (buf) => {
-    for (const m of unwrapPacket(buf, sec).messages) {
-      if (m.type === MessageType.ackResp) replies.push({ type: m.type, seq: decodeAck(m.body).SeqNo });
-      if (m.type === MessageType.nackResp) replies.push({ type: m.type, seq: decodeNack(m.body).SeqNo });
-    }
-  });
-  return { sock, port: sock.address().port, replies };
-}
 
 describe('our member relays a fast-path indirect probe on its own evidence', () => {
   const engines: MemberlistEngine[] = [];
@@ -53,13 +29,13 @@ describe('our member relays a fast-path indirect probe on its own evidence', () 
   });
 
   /** A relay on our default (fast) timing, with `name` made known to it as alive at 127.0.0.1:`port`. */
-  async function relayKnowing(relayName: string, name: string, port: number): Promise<{ relay: MemberlistEngine; ask: (seq: number) => void; asker: Awaited<ReturnType<typeof requester>> }> {
+  async function relayKnowing(relayName: string, name: string, port: number): Promise<{ relay: MemberlistEngine; ask: (seq: number) => void; asker: Requester }> {
     // Silence is only judged past 200 ms (a loaded machine stalls longer than our 20 ms floor); the fast path's
     // checks start after 10 ms as always.
     const relay = new MemberlistEngine({ name: relayName, bindAddr: LO, bindPort: 0, secretKeys: [key], timing: { suspectAfterSilenceMs: 200 } });
     engines.push(relay);
     await relay.start();
-    const asker = await requester();
+    const asker = await requester(sec);
     socks.push(asker.sock);
     asker.sock.send(wrapPacket(encodeAlive({ Incarnation: 1, Node: name, Addr: ipToBytes(LO), Port: port, Meta: new Uint8Array(0), Vsn: VSN }), sec, { crc: true, compress: false }), relay.port, LO);
     await eventually(() => relay.members().find((m) => m.name === name), (m) => m !== undefined, 10_000, `${relayName} knows ${name}`);

@@ -2,37 +2,18 @@
 // requester, on loopback: the relayed ack carries the requester's sequence number and goes to the address the request
 // names; a target that does not answer gets a nack after the relay's probe timeout, and only when asked for one.
 import assert from 'node:assert/strict';
-import { createSocket, type Socket } from 'node:dgram';
+import type { Socket } from 'node:dgram';
 import { after, describe, test } from 'node:test';
 import { LAN_CONFIG } from '../../../src/speaker/memberlist/config.js';
 import { ipToBytes, MemberlistEngine } from '../../../src/speaker/memberlist/engine.js';
-import { decodeAck, decodeNack, encodeIndirectPing, MessageType } from '../../../src/speaker/memberlist/messages.js';
-import { type SecurityOptions, unwrapPacket, wrapPacket } from '../../../src/speaker/memberlist/packet.js';
+import { encodeIndirectPing, MessageType } from '../../../src/speaker/memberlist/messages.js';
+import { type SecurityOptions, wrapPacket } from '../../../src/speaker/memberlist/packet.js';
 import { Keyring, metallbKey } from '../../../src/speaker/memberlist/security.js';
 import { eventually } from './gossip-lab.js';
+import { LO, requester, udp } from './relay-requester.js';
 
 const key = metallbKey('indirect-relay-test');
 const sec: SecurityOptions = { keyring: new Keyring([key]), label: '', verifyIncoming: true, verifyOutgoing: true, encryptionVersion: 1 };
-const LO = '127.0.0.1';
-
-interface Reply {
-  type: number;
-  seq: number;
-}
-
-/** A UDP socket that records the acks and nacks it receives. */
-async function listener(): Promise<{ sock: Socket; port: number; replies: Reply[] }> {
-  const sock = createSocket('udp4');
-  await new Promise<void>((r) => sock.bind(0, LO, () => r()));
-  const replies: Reply[] = [];
-  sock.on('message', (buf) => {
-    for (const m of unwrapPacket(buf, sec).messages) {
-      if (m.type === MessageType.ackResp) replies.push({ type: m.type, seq: decodeAck(m.body).SeqNo });
-      if (m.type === MessageType.nackResp) replies.push({ type: m.type, seq: decodeNack(m.body).SeqNo });
-    }
-  });
-  return { sock, port: sock.address().port, replies };
-}
 
 describe('our member relays an indirect probe', () => {
   const engines: MemberlistEngine[] = [];
@@ -50,8 +31,8 @@ describe('our member relays an indirect probe', () => {
     engines.push(relay, target);
     await relay.start();
     await target.start();
-    const asker = await listener();
-    const replyTo = await listener();
+    const asker = await requester(sec);
+    const replyTo = await requester(sec);
     socks.push(asker.sock, replyTo.sock);
     // Sent from `asker`, but naming `replyTo` as the source, as a member behind another address would.
     const req = encodeIndirectPing({ SeqNo: 4242, Target: ipToBytes(LO), Port: target.port, Node: 'target', Nack: true, SourceAddr: ipToBytes(LO), SourcePort: replyTo.port, SourceNode: 'asker' });
@@ -69,10 +50,9 @@ describe('our member relays an indirect probe', () => {
     const relay = new MemberlistEngine({ name: 'relay2', bindAddr: LO, bindPort: 0, secretKeys: [key], timing });
     engines.push(relay);
     await relay.start();
-    const asker = await listener();
+    const asker = await requester(sec);
     // Bound but deaf: pings to it vanish, as to a member whose process hangs.
-    const deaf = createSocket('udp4');
-    await new Promise<void>((r) => deaf.bind(0, LO, () => r()));
+    const deaf = await udp();
     socks.push(asker.sock, deaf);
     const ask = (seq: number, nack: boolean): void => {
       const req = encodeIndirectPing({ SeqNo: seq, Target: ipToBytes(LO), Port: deaf.address().port, Node: 'gone', Nack: nack, SourceAddr: ipToBytes(LO), SourcePort: asker.port, SourceNode: 'asker' });
