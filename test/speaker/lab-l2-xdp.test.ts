@@ -6,56 +6,18 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { labSkip, runCmd, startLab, type Lab } from '../helpers/lab.js';
+import { l2Probes, type Machine } from '../helpers/lab-l2.js';
 
 const skip = labSkip ?? false;
 let lab: Lab;
 
-type Svc = { status?: { loadBalancer?: { ingress?: { ip: string }[] } } };
-type L2 = { status?: { node?: string; serviceName?: string } };
-type Machine = Lab['status']['nodes'][number];
-
-const node = (name: string): Machine => {
-  const n = lab.status.nodes.find((x) => x.name === name);
-  assert.ok(n, name);
-  return n;
-};
-
-async function ingress(name: string, n: number): Promise<string[]> {
-  let ips: string[] = [];
-  await lab.waitFor(`${name} gets ${n} address(es)`, async () => {
-    ips = ((await lab.getJson<Svc>(['get', 'service', name])).status?.loadBalancer?.ingress ?? []).map((i) => i.ip);
-    return ips.length === n;
-  });
-  return ips;
-}
-
-/** The node of the Service's ServiceL2Status objects (one per address family), once they agree. */
-async function owner(svc: string): Promise<string> {
-  let found = '';
-  await lab.waitFor(`ServiceL2Status for ${svc}`, async () => {
-    const nodes = new Set((await lab.getJson<{ items: L2[] }>(['get', 'servicel2statuses', '-n', 'metallb-system'])).items
-      .filter((o) => o.status?.serviceName === svc).map((o) => o.status?.node ?? ''));
-    found = nodes.size === 1 ? [...nodes][0]! : '';
-    return found !== '' || `nodes ${[...nodes].join(',')}`;
-  });
-  return found;
-}
+const { node, ingress, agreedOwner, arpAnswers, ndpAnswers } = l2Probes(() => lab);
 
 /** Whether an XDP program is attached to the node's LAN interface (`ip link` shows `prog/xdp id N`). */
 async function xdpAttached(m: Machine): Promise<boolean> {
   const r = await runCmd('ip', ['-netns', m.netns, '-d', 'link', 'show', 'dev', m.interface]);
   assert.equal(r.code, 0, r.stderr);
   return /prog\/xdp|xdp(generic|drv|offload)?\s/.test(r.stdout);
-}
-
-async function arpAnswers(ip: string): Promise<string[]> {
-  const r = await lab.exec('client', ['arping', '-c', '3', '-w', '2', '-I', lab.status.client.interface, ip]);
-  return [...new Set([...r.stdout.matchAll(/bytes from ([0-9a-f:]{17}) \(/gi)].map((m) => m[1]!.toLowerCase()))].sort();
-}
-
-async function ndpAnswers(ip: string): Promise<string[]> {
-  const r = await lab.exec('client', ['ndisc6', '-m', '-r', '3', '-w', '700', ip, lab.status.client.interface]);
-  return [...new Set([...r.stdout.matchAll(/Target link-layer address: ([0-9A-F:]{17})/gi)].map((m) => m[1]!.toLowerCase()))].sort();
 }
 
 async function curlOk(url: string): Promise<void> {
@@ -101,7 +63,7 @@ after(async () => {
 
 test('lab --l2-xdp: the owner answers ARP and NDP from an XDP program on its LAN interface, only it, and curl is answered', { skip }, async () => {
   const [v4, v6] = await ingress('txl-web', 2);
-  const first = await owner('txl-web');
+  const first = await agreedOwner('txl-web');
   await lab.waitFor(`an XDP program on ${first}`, async () => await xdpAttached(node(first)));
   for (const n of lab.status.nodes) if (n.name !== first) assert.equal(await xdpAttached(n), false, `${n.name} announces nothing, yet has an XDP program`);
   const logs = await speakerLogs();
@@ -117,7 +79,7 @@ test('lab --l2-xdp: the owner answers ARP and NDP from an XDP program on its LAN
 
 test('lab --l2-xdp: the owner\'s link cut, the next owner attaches its program and answers; restored, one node answers', { skip }, async () => {
   const [v4, v6] = await ingress('txl-web', 2);
-  const first = await owner('txl-web');
+  const first = await agreedOwner('txl-web');
   const cable = node(first).netns;
   const setLink = async (state: 'up' | 'down'): Promise<void> => {
     const r = await runCmd('ip', ['link', 'set', cable, state]);

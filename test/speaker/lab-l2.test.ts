@@ -6,50 +6,13 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { labSkip, runCmd, startLab, type Lab } from '../helpers/lab.js';
+import { l2Probes } from '../helpers/lab-l2.js';
 import { electionOrder } from '../../src/speaker/l2/election.js';
 
 const skip = labSkip ?? false;
 let lab: Lab;
 
-type Svc = { status?: { loadBalancer?: { ingress?: { ip: string }[] } } };
-type L2 = { status?: { node?: string; serviceName?: string } };
-
-const node = (name: string): Lab['status']['nodes'][number] => {
-  const n = lab.status.nodes.find((x) => x.name === name);
-  assert.ok(n, name);
-  return n;
-};
-
-async function ingress(name: string, n = 1): Promise<string[]> {
-  let ips: string[] = [];
-  await lab.waitFor(`${name} gets ${n} address(es)`, async () => {
-    ips = ((await lab.getJson<Svc>(['get', 'service', name])).status?.loadBalancer?.ingress ?? []).map((i) => i.ip);
-    return ips.length === n;
-  });
-  return ips;
-}
-
-async function owner(svc: string): Promise<string> {
-  let found = '';
-  await lab.waitFor(`one ServiceL2Status for ${svc}`, async () => {
-    const items = (await lab.getJson<{ items: L2[] }>(['get', 'servicel2statuses', '-n', 'metallb-system'])).items.filter((o) => o.status?.serviceName === svc);
-    found = items.length === 1 ? (items[0]!.status?.node ?? '') : '';
-    return found !== '' || `${items.length} objects`;
-  });
-  return found;
-}
-
-/** Every MAC answering ARP for ip from the client within a few requests. */
-async function arpAnswers(ip: string): Promise<string[]> {
-  const r = await lab.exec('client', ['arping', '-c', '3', '-w', '2', '-I', 'eth0', ip]);
-  return [...new Set([...r.stdout.matchAll(/bytes from ([0-9a-f:]{17}) \(/gi)].map((m) => m[1]!.toLowerCase()))].sort();
-}
-
-/** Every MAC answering a neighbor solicitation for ip from the client (`-m`: all advertisements, not the first). */
-async function ndpAnswers(ip: string): Promise<string[]> {
-  const r = await lab.exec('client', ['ndisc6', '-m', '-r', '3', '-w', '700', ip, 'eth0']);
-  return [...new Set([...r.stdout.matchAll(/Target link-layer address: ([0-9A-F:]{17})/gi)].map((m) => m[1]!.toLowerCase()))].sort();
-}
+const { node, ingress, owner, arpAnswers, ndpAnswers } = l2Probes(() => lab);
 
 /** curl until `n` successes; returns the distinct bodies (pod names). */
 async function curlUntil(url: string, n: number, timeoutMs = 60_000): Promise<Set<string>> {
