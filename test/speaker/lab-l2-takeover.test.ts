@@ -13,6 +13,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { once } from 'node:events';
 import { labSkip, startLab, type Lab } from '../helpers/lab.js';
+import { l2Probes } from '../helpers/lab-l2.js';
 import { electionOrder } from '../../src/speaker/l2/election.js';
 import { metallbKey } from '../../src/speaker/memberlist/security.js';
 
@@ -31,14 +32,10 @@ const procs: ChildProcess[] = [];
 /** The keyed serf agent of the first test, when it ran. */
 let serf: { proc: ChildProcess; out: () => string } | undefined;
 
-type L2 = { status?: { node?: string; serviceName?: string } };
 type Pod = { metadata: { name: string }; spec?: { nodeName?: string; containers?: { env?: { name: string; value?: string }[] }[] }; status?: { containerStatuses?: { restartCount?: number; ready?: boolean }[] } };
 
-const machine = (name: string): Lab['status']['nodes'][number] => {
-  const n = lab.status.nodes.find((x) => x.name === name);
-  assert.ok(n, name);
-  return n;
-};
+const { node: machine, owner: ownerOf, arpAnswers, ndpAnswers } = l2Probes(() => lab);
+const owner = (): Promise<string> => ownerOf(SVC);
 
 /** A long-running command in a lab namespace, its output collected; killed (by pid) after the file. */
 function background(netns: string, cmd: string[]): { proc: ChildProcess; out: () => string } {
@@ -57,27 +54,6 @@ async function stop(proc: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Pro
   const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
   await exited;
   clearTimeout(t);
-}
-
-async function owner(): Promise<string> {
-  let found = '';
-  await lab.waitFor(`one ServiceL2Status for ${SVC}`, async () => {
-    const items = (await lab.getJson<{ items: L2[] }>(['get', 'servicel2statuses', '-n', 'metallb-system'])).items.filter((o) => o.status?.serviceName === SVC);
-    found = items.length === 1 ? (items[0]!.status?.node ?? '') : '';
-    return found !== '' || `${items.length} objects`;
-  });
-  return found;
-}
-
-async function arpAnswers(ip: string): Promise<string[]> {
-  const r = await lab.exec('client', ['arping', '-c', '3', '-w', '2', '-I', 'eth0', ip]);
-  return [...new Set([...r.stdout.matchAll(/bytes from ([0-9a-f:]{17}) \(/gi)].map((m) => m[1]!.toLowerCase()))].sort();
-}
-
-/** Every MAC answering a neighbor solicitation for ip from the client (`-m`: all advertisements, not the first). */
-async function ndpAnswers(ip: string): Promise<string[]> {
-  const r = await lab.exec('client', ['ndisc6', '-m', '-r', '3', '-w', '700', ip, 'eth0']);
-  return [...new Set([...r.stdout.matchAll(/Target link-layer address: ([0-9A-F:]{17})/gi)].map((m) => m[1]!.toLowerCase()))].sort();
 }
 
 async function speakers(): Promise<Pod[]> {
