@@ -17,21 +17,13 @@ import { startRouter, type Router } from '../src/lab/routers/runner.js';
 import { startEnv, type Env } from '../test/controller/helpers.js';
 import { TestLan } from '../test/speaker/lan.js';
 import { startSpeaker, type SpeakerHandle } from '../test/speaker/process.js';
+import { procMemMB } from './lib.js';
 
 const NS = 'metallb-system';
 const APPS = 'bench';
 const SENDER_ASN = 64512;
 const RECEIVER_ASN = 64500;
 const POOL = '10.100.0.0/15';
-
-function vmMB(pid: number, field: 'VmHWM' | 'VmRSS'): number {
-  try {
-    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : NaN;
-  } catch {
-    return NaN;
-  }
-}
 
 const SNAPSHOT_DIR = process.env['BENCH_SPEAKER_HEAPSNAPSHOT'];
 /** Seconds between BIRD holding every route and the measurement (default 5; more lets the status objects be written). */
@@ -210,7 +202,7 @@ spec: {myASN: ${SENDER_ASN}, peerASN: ${RECEIVER_ASN}, peerAddress: ${r.ip}}
       const seconds = (performance.now() - started) / 1000;
       // A moment for what follows the last route (status objects, metrics) to settle into the figure too.
       await new Promise((res) => setTimeout(res, SETTLE_S * 1000));
-      const res: SpeakerBenchResult = { routes: n, peakRssMB: vmMB(speaker.pid, 'VmHWM'), rssMB: vmMB(speaker.pid, 'VmRSS'), seconds };
+      const res: SpeakerBenchResult = { routes: n, peakRssMB: procMemMB(speaker.pid, 'VmHWM'), rssMB: procMemMB(speaker.pid, 'VmRSS'), seconds };
       results.push(res);
       out(`    (${n.toLocaleString('en')}: ${await heapFigures(speaker)})`);
       if (SNAPSHOT_DIR) await heapSnapshot(speaker.pid, SNAPSHOT_DIR, out);

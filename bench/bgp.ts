@@ -15,6 +15,7 @@ import { startRouter, type Router } from '../src/lab/routers/runner.js';
 import type { RouterDaemon } from '../src/lab/routers/types.js';
 import { createBgpNet, NodeDriver, type BgpNet } from '../test/helpers/bgp-netns.js';
 import { wholeSpeakerFigures } from './bgp-speaker.js';
+import { procMemMB } from './lib.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 type Sender = 'metallb-ts' | RouterDaemon;
@@ -49,15 +50,6 @@ function cpuSeconds(pid: number): number {
     return NaN;
   }
   return ns / 1e9;
-}
-
-function peakRssMB(pid: number): number {
-  try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : NaN;
-  } catch {
-    return NaN;
-  }
 }
 
 function prefixes(n: number): string[] {
@@ -161,7 +153,7 @@ async function runOne(net: BgpNet, sender: Sender, n: number, driverScript: stri
     return {
       sender, routes: n, seconds: (t.done - t.established) / 1000,
       cpuSeconds: cpuAtDone - cpuAtEstablished,
-      peakRssMB: pids().reduce((a, p) => a + peakRssMB(p), 0),
+      peakRssMB: pids().reduce((a, p) => a + procMemMB(p, 'VmHWM'), 0),
     };
   } finally {
     for (const c of cleanups.reverse()) await c().catch(() => undefined);

@@ -10,18 +10,10 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { KubeClient, loadKubeConfig } from '../src/k8s/client.js';
 import type { Service } from '../src/k8s/types.js';
 import { kubectlOk, startDevServer } from '../test/helpers/devserver.js';
+import { procMemMB } from './lib.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const NS = 'metallb-system';
-
-function vm(pid: number, field: 'VmHWM' | 'VmRSS'): number {
-  try {
-    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : NaN;
-  } catch {
-    return NaN;
-  }
-}
 
 /** CPU seconds (user + system) a process has used. */
 function cpuSeconds(pid: number): number {
@@ -154,7 +146,7 @@ export async function runControllerBench(): Promise<void> {
     await until('config loaded', async () => (await metric(port, 'metallb_k8s_client_config_loaded_bool').catch(() => 0)) === 1, 60_000, 100);
     const pid = ctl.child.pid!;
     const watch = watchAssigned(api);
-    out(`controller pid ${pid}, RSS after start ${vm(pid, 'VmRSS').toFixed(0)} MB`);
+    out(`controller pid ${pid}, RSS after start ${procMemMB(pid, 'VmRSS').toFixed(0)} MB`);
     let total = 0;
     for (const n of [1_000, 10_000]) {
       const ns = `bench-${n}`;
@@ -167,7 +159,7 @@ export async function runControllerBench(): Promise<void> {
       const createMs = await created;
       out(
         `${n.toLocaleString('en-US')} services: created in ${(createMs / 1000).toFixed(1)} s, all assigned ${(settled / 1000).toFixed(1)} s after the first create ` +
-          `(${Math.round((n * 1000) / settled)}/s); controller RSS ${vm(pid, 'VmRSS').toFixed(0)} MB, peak ${vm(pid, 'VmHWM').toFixed(0)} MB`,
+          `(${Math.round((n * 1000) / settled)}/s); controller RSS ${procMemMB(pid, 'VmRSS').toFixed(0)} MB, peak ${procMemMB(pid, 'VmHWM').toFixed(0)} MB`,
       );
     }
     await new Promise((r) => setTimeout(r, 1000));
@@ -177,7 +169,7 @@ export async function runControllerBench(): Promise<void> {
     const errors = await metric(port, 'metallb_k8s_client_update_errors_total');
     out(`writes: ${updates} updates, ${errors} update errors (conflicts included)`);
     out(`CPU used so far: controller ${cpuSeconds(pid).toFixed(1)} s, dev API server ${cpuSeconds(srv.pid).toFixed(1)} s`);
-    const peak = vm(pid, 'VmHWM');
+    const peak = procMemMB(pid, 'VmHWM');
     await ctl.stop();
 
     // Restart with everything assigned: the first pass must claim every address again and write nothing.
@@ -214,7 +206,7 @@ export async function runControllerBench(): Promise<void> {
       await until('addresses released', async () => (await metric(port2, 'metallb_allocator_addresses_in_use_total{pool="bench"}')) === 1000, 180_000, 100);
       out(
         `deleted 10,000 services in ${(deleted / 1000).toFixed(1)} s; all addresses released ${((Date.now() - t0) / 1000).toFixed(1)} s after the first delete; ` +
-          `controller CPU ${(cpuSeconds(pid2) - cpu0).toFixed(1)} s, peak RSS of the restarted controller ${vm(pid2, 'VmHWM').toFixed(0)} MB`,
+          `controller CPU ${(cpuSeconds(pid2) - cpu0).toFixed(1)} s, peak RSS of the restarted controller ${procMemMB(pid2, 'VmHWM').toFixed(0)} MB`,
       );
     }
     watch.stop();

@@ -1,4 +1,5 @@
-// Helpers shared by the benchmarks: options from argv, printing, percentiles, polling.
+// Helpers shared by the benchmarks: options from argv, printing, percentiles, polling, a process's memory.
+import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 
 const argv = process.argv.slice(2);
@@ -51,5 +52,15 @@ export async function until(what: string, fn: () => boolean | Promise<boolean>, 
     }
     if (Date.now() > end) throw new Error(`timed out: ${what}`);
     await sleep(everyMs);
+  }
+}
+
+/** A process's peak (VmHWM) or current (VmRSS) resident memory in MB, from /proc; NaN once it is gone. */
+export function procMemMB(pid: number, field: 'VmHWM' | 'VmRSS'): number {
+  try {
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : NaN;
+  } catch {
+    return NaN;
   }
 }
