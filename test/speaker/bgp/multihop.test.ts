@@ -103,6 +103,23 @@ for (const { daemon, family, subnet } of CASES) {
       (await r.routes(f, { detail: true })).filter((e) => e.from === undefined || e.from === addr(net.node));
     const bfdAtRouter = async (r: Router): Promise<string> => (await r.bfdPeers()).find((p) => p.address === addr(net.node))?.state ?? 'none';
 
+    /**
+     * After an ebgpMultiHop session established with `ads` of own (communities 65000:94) and other: our segments
+     * reached the peer with TTL 254 only, and both prefixes arrived with the node's address of their family as next hop.
+     */
+    async function assertMultihopAdvertised(r: Router): Promise<void> {
+      assert.ok(counted(net.peer.netns, 'bgp_ttl254') > 0, 'segments arrive at the peer with TTL 254 (255, less one hop)');
+      assert.equal(counted(net.peer.netns, 'bgp_other'), 0, 'and with no other TTL');
+      const ownRoutes = await eventually(() => routesFrom(r, family), (x) => x.some((e) => e.prefix === own), 30_000, `${own} at the peer`);
+      const route = ownRoutes.find((e) => e.prefix === own)!;
+      assert.deepEqual(route.nextHops, [addr(net.node)], 'next hop: the node\'s own address, with no link-local one (the peer is not on-link)');
+      assert.deepEqual(route.asPath, [64512]);
+      assert.deepEqual(route.communities, ['65000:94']);
+      const otherFamily = v6 ? 'ipv4' : 'ipv6';
+      const otherRoutes = await eventually(() => routesFrom(r, otherFamily), (x) => x.some((e) => e.prefix === other), 30_000, `${other} at the peer`);
+      assert.deepEqual(otherRoutes.find((e) => e.prefix === other)!.nextHops, [v6 ? net.node.ipv4 : net.node.ipv6], 'the other family\'s next hop: the node\'s address of that family');
+    }
+
     it('without ebgpMultiHop, eBGP is single hop: TTL 1 dies at the router in between and the session never establishes', async () => {
       const r = await router('single', { asn: 64500, neighbors: [{ name: 'node1', address: addr(net.node), asn: 64512, multihop: 64, holdTime: HOLD }] });
       const d = await node();
@@ -131,16 +148,7 @@ for (const { daemon, family, subnet } of CASES) {
       await d.request('ads', { peer: 'router', ads: [{ prefix: own, communities: ['65000:94'] }, { prefix: other }] });
       await d.waitSession('router', 'Established', 60_000);
       await eventually(() => r.neighborState(addr(net.node)), (st) => st === 'Established', 30_000, 'Established at GoBGP');
-      assert.ok(counted(net.peer.netns, 'bgp_ttl254') > 0, 'segments arrive at the peer with TTL 254 (255, less one hop)');
-      assert.equal(counted(net.peer.netns, 'bgp_other'), 0, 'and with no other TTL');
-      const ownRoutes = await eventually(() => routesFrom(r, family), (x) => x.some((e) => e.prefix === own), 30_000, `${own} at the peer`);
-      const route = ownRoutes.find((e) => e.prefix === own)!;
-      assert.deepEqual(route.nextHops, [addr(net.node)], 'next hop: the node\'s own address');
-      assert.deepEqual(route.asPath, [64512]);
-      assert.deepEqual(route.communities, ['65000:94']);
-      const otherFamily = v6 ? 'ipv4' : 'ipv6';
-      const otherRoutes = await eventually(() => routesFrom(r, otherFamily), (x) => x.some((e) => e.prefix === other), 30_000, `${other} at the peer`);
-      assert.deepEqual(otherRoutes.find((e) => e.prefix === other)!.nextHops, [v6 ? net.node.ipv4 : net.node.ipv6], 'the other family\'s next hop: the node\'s address of that family');
+      await assertMultihopAdvertised(r);
       await d.stop();
       await r.stop();
     });
@@ -152,17 +160,7 @@ for (const { daemon, family, subnet } of CASES) {
       await d.request('ads', { peer: 'router', ads: [{ prefix: own, communities: ['65000:94'] }, { prefix: other }] });
       await d.waitSession('router', 'Established', 60_000);
       assert.equal(await r.neighborState(addr(net.node)), 'Established');
-      assert.ok(counted(net.peer.netns, 'bgp_ttl254') > 0, 'segments arrive at the peer with TTL 254 (255, less one hop)');
-      assert.equal(counted(net.peer.netns, 'bgp_other'), 0, 'and with no other TTL');
-
-      const ownRoutes = await eventually(() => routesFrom(r, family), (x) => x.some((e) => e.prefix === own), 30_000, `${own} at the peer`);
-      const route = ownRoutes.find((e) => e.prefix === own)!;
-      assert.deepEqual(route.nextHops, [addr(net.node)], 'next hop: the node\'s own address, with no link-local one (the peer is not on-link)');
-      assert.deepEqual(route.asPath, [64512]);
-      assert.deepEqual(route.communities, ['65000:94']);
-      const otherFamily = v6 ? 'ipv4' : 'ipv6';
-      const otherRoutes = await eventually(() => routesFrom(r, otherFamily), (x) => x.some((e) => e.prefix === other), 30_000, `${other} at the peer`);
-      assert.deepEqual(otherRoutes.find((e) => e.prefix === other)!.nextHops, [v6 ? net.node.ipv4 : net.node.ipv6], 'the other family\'s next hop: the node\'s address of that family');
+      await assertMultihopAdvertised(r);
 
       let since = 0;
       if (daemon === 'bird') {
