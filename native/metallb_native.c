@@ -999,6 +999,17 @@ static napi_value signal_unwatch_js(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+// exitProcess(status): ends the whole process now, from any thread (a worker's process.exit ends only its thread:
+// the speaker's gossip thread honours a second SIGTERM this way while the main thread is busy). _exit, not exit: no
+// exit handlers run on this thread while the main thread still runs JavaScript; write what must be said first.
+static napi_value exit_process_js(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  int32_t status;
+  if (!get_int(env, argv[0], &status) || status < 0 || status > 255) return throw_type(env, "exitProcess(status: 0..255)");
+  _exit(status);
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 
 
@@ -1063,6 +1074,7 @@ NAPI_MODULE_INIT() {
   EXPORT("attachFilter", attach_filter);
   EXPORT("signalWatch", signal_watch_js);
   EXPORT("signalUnwatch", signal_unwatch_js);
+  EXPORT("exitProcess", exit_process_js);
   napi_value v;
   napi_create_int32(env, 1, &v);
   napi_set_named_property(env, exports, "abiVersion", v);

@@ -18,6 +18,7 @@ import { loadNative } from '../net/native.js';
 import { BgpPart } from '../speaker/bgp/part.js';
 import { tuneSpeakerHeap } from '../speaker/heap.js';
 import { parseDuration } from './duration.js';
+import { onStopSignals, REPEATED_SIGNAL_EXIT_STATUS } from './stop-signals.js';
 
 const SA_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 const env = (name: string): string | undefined => {
@@ -169,6 +170,9 @@ function createAnnouncer(log: Logger, xdp: XdpSetting): Announcer & { close(): v
   return new L2Announcer({ log: log.child({ component: 'layer2' }), xdp }).start();
 }
 
+/** The speaker stops gracefully on the first of these; a second one exits at once (stop-signals.ts). */
+const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGQUIT'];
+
 /** MetalLB's rule: memberlist is on only when both the bind address and the pod labels are given. */
 export function createMembership(f: SpeakerFlags, nodeName: string, namespace: string, client: KubeClient, log: Logger): Membership {
   if (!f.mlBindaddr || !f.mlLabels) {
@@ -196,8 +200,10 @@ export function createMembership(f: SpeakerFlags, nodeName: string, namespace: s
     nodeName,
     log: mlLog,
     peerPort: port,
-    // The gossip thread leaves on the signals the speaker stops on, without waiting for the busy main thread.
-    create: () => Memberlist.create({ ...resolved.options, logger: mlLog, leaveOnSignals: ['SIGTERM', 'SIGINT', 'SIGQUIT'], leaveTimeoutMs: 1000 }),
+    // The gossip thread leaves on the signals the speaker stops on, without waiting for the busy main thread, and
+    // honours a second one itself: while it watches them, the main thread may be the last to hear.
+    create: () =>
+      Memberlist.create({ ...resolved.options, logger: mlLog, leaveOnSignals: STOP_SIGNALS, leaveTimeoutMs: 1000, exitOnRepeatedSignal: REPEATED_SIGNAL_EXIT_STATUS }),
     listPods: async () =>
       (await client.get<{ items?: Pod[] }>(collectionPath(R.pods, podNamespace), { query: { labelSelector: f.mlLabels } })).items ?? [],
   });
@@ -257,10 +263,7 @@ export async function runSpeaker(f: SpeakerFlags, stray: readonly string[] = [])
     },
   });
 
-  let stopping = false;
   const stop = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
     log.info({ signal }, 'shutting down: leaving memberlist');
     // The pod's grace period is 2 s (MetalLB's manifests): exit before the kubelet kills us.
     const force = setTimeout(() => {
@@ -279,9 +282,7 @@ export async function runSpeaker(f: SpeakerFlags, stray: readonly string[] = [])
       },
     );
   };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
-  process.once('SIGQUIT', () => stop('SIGQUIT'));
+  onStopSignals(STOP_SIGNALS, stop, log);
 
   try {
     await speaker.start();

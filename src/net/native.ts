@@ -62,6 +62,11 @@ export interface NativeBinding {
    */
   signalWatch?(signum: number, callback: (signum: number) => void): number;
   signalUnwatch?(id: number): void;
+  /**
+   * Ends the whole process at once with `status` (0..255), from any thread: _exit(2), so no exit handlers and no
+   * asynchronous writes; write what must be said synchronously first. Absent from addons built before it.
+   */
+  exitProcess?(status: number): never;
 }
 
 /** The addon cannot be used here; `reason` says why in words an operator can act on. */

@@ -2,6 +2,7 @@
 // nothing else reaches these): every function refuses what it cannot use with a TypeError that names it, and the
 // calls on an open handle or fd still work. The handle and fd calls need root (a packet socket on lo).
 import { test } from 'node:test';
+import { spawnSync } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
@@ -180,4 +181,18 @@ test('signalWatch and signalUnwatch refuse what they cannot use; a watch is clos
   assert.equal(typeof id, 'number');
   n.signalUnwatch!(id);
   n.signalUnwatch!(id);
+});
+
+test('exitProcess refuses what is not an exit status; from a worker thread it ends the whole process', { skip }, () => {
+  refuses((n) => n.exitProcess!('x' as unknown as number), 'exitProcess(status: 0..255)');
+  refuses((n) => n.exitProcess!(-1), 'exitProcess(status: 0..255)');
+  refuses((n) => n.exitProcess!(256), 'exitProcess(status: 0..255)');
+  // The main thread would run for ever (an interval); a worker's process.exit would end only the worker.
+  const native = new URL('../../src/net/native.ts', import.meta.url).href;
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const worker = `import(${JSON.stringify(tsx)}).then((t) => { t.register(); return import(${JSON.stringify(native)}); }).then((m) => m.loadNative().exitProcess(7))`;
+  const main = `import { Worker } from 'node:worker_threads'; setInterval(() => {}, 1000); new Worker(${JSON.stringify(worker)}, { eval: true });`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', main], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.error, undefined, String(r.error));
+  assert.deepEqual([r.status, r.signal], [7, null], r.stderr);
 });

@@ -30,6 +30,12 @@ export interface CreateOptions extends MemberlistOptions {
    */
   leaveOnSignals?: readonly NodeJS.Signals[];
   leaveTimeoutMs?: number;
+  /**
+   * With `leaveOnSignals`: a second one of them ends the whole process at once with this exit status, from the
+   * gossip thread (the main thread's own handler may be seconds late, or never run if that thread is stuck). A daemon
+   * whose operator expects "second SIGTERM = now" sets it (the speaker: 1); without it, later signals are ignored here.
+   */
+  exitOnRepeatedSignal?: number;
 }
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void };
@@ -66,9 +72,11 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
       return m;
     }
     // Fail fast on bad options in the caller's thread, with the caller's stack.
-    new MemberlistEngine({ ...opts, logger: undefined, leaveOnSignals: undefined, leaveTimeoutMs: undefined } as MemberlistOptions);
-    const { logger, inProcess: _inProcess, logLevels, leaveOnSignals, leaveTimeoutMs, ...options } = opts;
-    const workerData = { options, logLevels: logLevels ?? ['info', 'warn', 'error'], leaveOnSignals: leaveOnSignals ?? [], leaveTimeoutMs: leaveTimeoutMs ?? 1000 };
+    const status = opts.exitOnRepeatedSignal;
+    if (status !== undefined && !(Number.isInteger(status) && status >= 0 && status <= 255)) throw new MemberlistError(`memberlist: exitOnRepeatedSignal ${status} is not an exit status (0..255)`);
+    new MemberlistEngine({ ...opts, logger: undefined, leaveOnSignals: undefined, leaveTimeoutMs: undefined, exitOnRepeatedSignal: undefined } as MemberlistOptions);
+    const { logger, inProcess: _inProcess, logLevels, leaveOnSignals, leaveTimeoutMs, exitOnRepeatedSignal, ...options } = opts;
+    const workerData = { options, logLevels: logLevels ?? ['info', 'warn', 'error'], leaveOnSignals: leaveOnSignals ?? [], leaveTimeoutMs: leaveTimeoutMs ?? 1000, exitOnRepeatedSignal };
     let worker: Worker;
     if (import.meta.url.endsWith('.ts')) {
       // Running from TypeScript sources (tests, `npm run metallb`): a worker does not inherit the tsx

@@ -1,5 +1,6 @@
 // Worker-thread host of a MemberlistEngine: the protocol keeps probing, acking and timing out on its
 // own event loop while the speaker's main loop is busy (reconciling 1,000 services, GC, a slow API).
+import { writeSync } from 'node:fs';
 import { constants } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadNative } from '../../net/native.js';
@@ -17,11 +18,12 @@ if (!port) throw new Error('memberlist worker started outside a worker thread');
 
 const forward = (level: keyof MemberlistLogger): ((obj: object, msg: string) => void) => (obj, msg) => port.postMessage({ log: level, obj, msg });
 const logger: MemberlistLogger = { debug: forward('debug'), info: forward('info'), warn: forward('warn'), error: forward('error') };
-const { options, logLevels, leaveOnSignals, leaveTimeoutMs } = workerData as {
+const { options, logLevels, leaveOnSignals, leaveTimeoutMs, exitOnRepeatedSignal } = workerData as {
   options: Omit<MemberlistOptions, 'logger'>;
   logLevels: Array<keyof MemberlistLogger>;
   leaveOnSignals?: NodeJS.Signals[];
   leaveTimeoutMs?: number;
+  exitOnRepeatedSignal?: number;
 };
 const enabled = new Set(logLevels);
 const filtered: MemberlistLogger = {
@@ -45,14 +47,31 @@ for (const ev of ['join', 'leave', 'update', 'suspect'] as const) engine.on(ev, 
 // The speaker's SIGTERM handler runs on its main thread, which a speaker busy with 1,000 Services reaches 0.3-3.7 s
 // late (measured: docs/speaker.md); the others take over only once we leave. This thread hears the signal itself
 // (native signalWatch) and leaves at once; the main thread's later leave joins this one. No frames of ours after it.
+// While this watch lives, libuv keeps the process's handler for the signal, so a second one never gets the default
+// (fatal) action: with exitOnRepeatedSignal this thread ends the process itself, as the operator asked.
 let leftOnSignal = false;
 if (leaveOnSignals?.length) {
   try {
     const native = loadNative();
     if (!native.signalWatch) throw new Error('the native addon predates signalWatch; rebuild it with `npm run build:native`');
+    const exitNow = (name: NodeJS.Signals, status: number): void => {
+      // Our log lines travel through the main thread, which may be stuck: this one goes straight to stderr, in the
+      // speaker's JSON format, before _exit (which flushes nothing).
+      const line = { level: 'warn', ts: new Date().toISOString(), component: 'memberlist', signal: name, status, msg: 'second signal while shutting down: exiting at once' };
+      try {
+        writeSync(2, `${JSON.stringify(line)}\n`);
+      } catch {
+        // stderr closed: exit all the same
+      }
+      if (native.exitProcess) native.exitProcess(status);
+      else process.kill(process.pid, 'SIGKILL');
+    };
     for (const name of leaveOnSignals) {
       native.signalWatch(constants.signals[name], () => {
-        if (leftOnSignal) return;
+        if (leftOnSignal) {
+          if (exitOnRepeatedSignal !== undefined) exitNow(name, exitOnRepeatedSignal);
+          return;
+        }
         leftOnSignal = true;
         takeover.close();
         filtered.info({ signal: name }, 'memberlist: leaving from the gossip thread on the signal');
