@@ -49,7 +49,8 @@ export function recheckAfterMs(t: Pick<FastPathTiming, 'reachRecheckMs'>, round 
  * SWIM's indirect probe, on the fast path: our failure to reach a host says nothing about the others' paths to it (a
  * broken cable between two switches, a firewall rule), so along with our own check we ask a few members to ping it for
  * us. A relayed ack refutes the silence (the member is alive, only our path is broken). Its absence confirms the
- * silence once the deadline has passed AND every relay that can nack has: a relay of ours nacks only when its own
+ * silence as soon as every relay asked has nacked, or once the deadline has passed AND every relay that can nack has
+ * (a relay that cannot nack, an old memberlist, may still relay an ack until then): a relay of ours nacks only when its own
  * kernel-level check of the host found no SYN-ACK either (`relayAnswer`), so a busy member whose host answers is
  * never nacked, and the deadline need not wait out the member's jitter. A relay that sent nothing was not running,
  * or saw the host up: that proves nothing, until `giveUpAt`, which does stretch with the member's tolerance.
@@ -152,6 +153,8 @@ export function fastPathAction(t: FastPathTiming, now: number, lastHeard: number
       if (!ind) return 'ask';
       // A relayed ack would have made the member heard after this check started (a new check above).
       if (ind.peers === 0 || now >= ind.giveUpAt) return 'accuse';
+      // Every relay said no: none of them will relay an ack, so the deadline has nothing left to wait for.
+      if (ind.nacks >= ind.peers) return 'accuse';
       return now >= ind.deadline && ind.nacks >= ind.expectedNacks ? 'accuse' : 'none';
     }
     case 'refused':

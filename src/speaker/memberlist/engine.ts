@@ -223,6 +223,8 @@ export class MemberlistEngine extends EventEmitter {
   private incarnation = 0;
   /** Per member, the close of its reach check's connection still open. */
   private readonly reachClosers = new Map<string, () => void>();
+  /** Relayed pings (ping-req) whose answer waits for our own reach check of their target, by target name. */
+  private readonly relayWaiters = new Map<string, Set<() => void>>();
   private probeIndex = 0;
   private pushPullActive = 0;
   private leaving = false;
@@ -342,12 +344,13 @@ export class MemberlistEngine extends EventEmitter {
   }
 
   /**
-   * The fast path's watch, twice per probe interval (it sends nothing unless a member went silent): silences are
-   * judged at a finer grain than pings are sent. Its own lateness feeds local health.
+   * The fast path's watch, four times per probe interval (it sends nothing unless a member went silent): silences are
+   * judged at a finer grain than pings are sent, so a check starts within a quarter interval of the silence passing
+   * reachCheckAfterMs (half an interval cost a median 3 ms of every detection). Its own lateness feeds local health.
    */
   private scheduleWatch(): void {
     if (this.stopped || this.t.reachTimeoutMs <= 0) return;
-    const every = Math.max(1, this.t.probeIntervalMs / 2);
+    const every = Math.max(1, this.t.probeIntervalMs / 4);
     const expected = performance.now() + every;
     this.watchTimer = setTimeout(() => {
       const lateness = Math.max(0, performance.now() - expected);
@@ -599,6 +602,8 @@ export class MemberlistEngine extends EventEmitter {
     const settle = (): void => {
       if (check.result !== 'unreachable' && check.result !== 'refused') return;
       this.count(`reach_${check.result}`);
+      // Relays waiting for this evidence answer their requesters now.
+      for (const wake of [...(this.relayWaiters.get(n.name) ?? [])]) wake();
       // Judge at once rather than at the next tick.
       if (n.reach === check) this.fastPath(n, performance.now());
     };
@@ -902,23 +907,47 @@ export class MemberlistEngine extends EventEmitter {
       // running counts.
       const reachWait = reachTimeoutMs(this.t.reachTimeoutMs, this.health.allowance(askedAt));
       const judgeUntil = askedAt + 2 * (this.t.reachCheckAfterMs + reachWait) + this.t.probeIntervalMs;
-      const judge = (): void => {
-        const t = setTimeout(() => setImmediate(() => {
-          if (waiter.acked || this.stopped) return;
-          const answer = relayAnswer(performance.now(), askedAt, this.nodes.get(ind.Node), judgeUntil);
-          if (answer === 'wait') return judge();
-          if (answer === 'nack') return sendNack();
-          if (answer === 'ack') {
-            waiter.acked = true;
-            this.count('indirect_acks_heard');
-            this.sendMsg(replyIp, replyPort, encodeAck({ SeqNo: ind.SeqNo, Payload: Buffer.alloc(0) }), requester?.vsn[1] ?? 0);
-            return;
-          }
-          this.count('indirect_nacks_withheld');
-        }), Math.max(1, this.t.probeTimeoutMs));
-        t.unref?.();
+      // The requester asks once it has heard nothing for reachCheckAfterMs; our own silence may be shorter, and our
+      // own check would start only once it is that long. Checking at once, the nack (if the host is down) comes one
+      // reach timeout after the ask, and the requester's verdict no longer waits for our own watch to notice.
+      const targetRec = this.nodes.get(ind.Node);
+      if (targetRec && targetRec.name !== this.name && (targetRec.state === 'alive' || targetRec.state === 'suspect') && !(targetRec.reach && targetRec.reach.startedAt >= targetRec.lastHeard)) {
+        this.count('relay_reach_checks');
+        this.checkReach(targetRec);
+      }
+      let poll: NodeJS.Timeout | undefined;
+      const waiters = this.relayWaiters.get(ind.Node) ?? new Set<() => void>();
+      this.relayWaiters.set(ind.Node, waiters);
+      const finish = (): void => {
+        clearTimeout(poll);
+        waiters.delete(judgeNow);
+        if (waiters.size === 0 && this.relayWaiters.get(ind.Node) === waiters) this.relayWaiters.delete(ind.Node);
       };
-      judge();
+      const judgeNow = (): void => {
+        if (waiter.acked || this.stopped) return finish();
+        const now = performance.now();
+        // Never before our own ping had its probe timeout, as memberlist.
+        if (now - askedAt < this.t.probeTimeoutMs) return;
+        const answer = relayAnswer(now, askedAt, this.nodes.get(ind.Node), judgeUntil);
+        if (answer === 'wait') return schedule();
+        finish();
+        if (answer === 'nack') return sendNack();
+        if (answer === 'ack') {
+          waiter.acked = true;
+          this.count('indirect_acks_heard');
+          this.sendMsg(replyIp, replyPort, encodeAck({ SeqNo: ind.SeqNo, Payload: Buffer.alloc(0) }), requester?.vsn[1] ?? 0);
+          return;
+        }
+        this.count('indirect_nacks_withheld');
+      };
+      // Polled every probe timeout, and woken at once when our reach check of the target settles.
+      const schedule = (): void => {
+        clearTimeout(poll);
+        poll = setTimeout(() => setImmediate(judgeNow), Math.max(1, this.t.probeTimeoutMs));
+        poll.unref?.();
+      };
+      waiters.add(judgeNow);
+      schedule();
     }
     const expire = setTimeout(() => this.ackHandlers.delete(seq), Math.max(1000, this.t.probeIntervalMs));
     expire.unref?.();

@@ -43,7 +43,7 @@ test('a host unreachable from us: others are asked to ping it before it is accus
 test('an indirect round: accused after its deadline once every relay nacked, or at its give-up time; never before the deadline', () => {
   const round = (nacks: number) => ({ peers: 3, expectedNacks: 2, nacks, deadline: 1040, giveUpAt: 1080 });
   const at = (now: number, nacks: number) => fastPathAction(t, now, 1000, { startedAt: 1002, result: 'unreachable', indirect: round(nacks) });
-  // Every relay nacked early: a nack comes after the relay's probe timeout, a busy member's ack may still be coming.
+  // Every relay that can nack did, early: the one that cannot (an old memberlist) may still relay an ack.
   assert.equal(at(1039, 2), 'none');
   assert.equal(at(1040, 2), 'accuse');
   // A relay that said nothing was not running: that proves nothing until the give-up time.
@@ -52,6 +52,20 @@ test('an indirect round: accused after its deadline once every relay nacked, or 
   assert.equal(at(1080, 0), 'accuse');
   // A relayed ack makes the member heard after the check started: a new check (and round), no accusation.
   assert.equal(fastPathAction(t, 1090, 1050, { startedAt: 1002, result: 'unreachable', indirect: round(2) }), 'check');
+});
+
+test('an indirect round in which every relay asked nacked is decided at once, before its deadline', () => {
+  const round = (nacks: number) => ({ peers: 2, expectedNacks: 2, nacks, deadline: 1040, giveUpAt: 1080 });
+  const at = (now: number, nacks: number) => fastPathAction(t, now, 1000, { startedAt: 1002, result: 'unreachable', indirect: round(nacks) });
+  assert.equal(at(1021, 2), 'accuse', 'all nacked, past the floor');
+  assert.equal(at(1020, 2), 'none', 'all nacked, but the silence is not past the floor');
+  assert.equal(at(1021, 1), 'none', 'one relay has not answered');
+  assert.equal(at(1039, 1), 'none');
+  assert.equal(at(1040, 1), 'none', 'the deadline needs every nack it expects');
+  // Our own check must have found the host unreachable too: the relays' word alone accuses nobody.
+  for (const result of ['pending', 'connected', 'inconclusive'] as const) {
+    assert.notEqual(fastPathAction(t, 1021, 1000, { startedAt: 1002, result, indirect: round(2) }), 'accuse', result);
+  }
 });
 
 test('a host that answered (or a check we could not time) is checked again only after the recheck interval', () => {

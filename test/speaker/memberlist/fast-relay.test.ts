@@ -29,10 +29,11 @@ describe('our member relays a fast-path indirect probe on its own evidence', () 
   });
 
   /** A relay on our default (fast) timing, with `name` made known to it as alive at 127.0.0.1:`port`. */
-  async function relayKnowing(relayName: string, name: string, port: number): Promise<{ relay: MemberlistEngine; ask: (seq: number) => void; asker: Requester }> {
+  async function relayKnowing(relayName: string, name: string, port: number, reachCheckAfterMs?: number): Promise<{ relay: MemberlistEngine; ask: (seq: number) => void; asker: Requester }> {
     // Silence is only judged past 200 ms (a loaded machine stalls longer than our 20 ms floor); the fast path's
-    // checks start after 10 ms as always.
-    const relay = new MemberlistEngine({ name: relayName, bindAddr: LO, bindPort: 0, secretKeys: [key], timing: { suspectAfterSilenceMs: 200 } });
+    // checks start after 10 ms unless the test says otherwise.
+    const timing = { suspectAfterSilenceMs: 200, ...(reachCheckAfterMs !== undefined ? { reachCheckAfterMs } : {}) };
+    const relay = new MemberlistEngine({ name: relayName, bindAddr: LO, bindPort: 0, secretKeys: [key], timing });
     engines.push(relay);
     await relay.start();
     const asker = await requester(sec);
@@ -78,6 +79,19 @@ describe('our member relays a fast-path indirect probe on its own evidence', () 
     } finally {
       clearInterval(timer);
     }
+    assert.ok((relay.counters['reach_refused'] ?? 0) >= 1, JSON.stringify(relay.counters));
+    assert.deepEqual(asker.replies.filter((r) => r.type === MessageType.ackResp), [], 'nothing heard from it: no ack');
+  });
+
+  test('asked about a member it has no current check of, the relay checks its host at once rather than waiting for its own watch', async () => {
+    // The relay's own watch would check only after a minute of silence; one ask must still get its nack, from a
+    // check the ask itself started.
+    const deaf = await udp();
+    socks.push(deaf);
+    const { relay, ask, asker } = await relayKnowing('relay-a', 'gone-a', deaf.address().port, 60_000);
+    ask(300);
+    await eventually(() => asker.replies, (r) => r.some((x) => x.type === MessageType.nackResp && x.seq === 300), 30_000, 'a nack for the one ask');
+    assert.equal(relay.counters['relay_reach_checks'], 1, JSON.stringify(relay.counters));
     assert.ok((relay.counters['reach_refused'] ?? 0) >= 1, JSON.stringify(relay.counters));
     assert.deepEqual(asker.replies.filter((r) => r.type === MessageType.ackResp), [], 'nothing heard from it: no ack');
   });
