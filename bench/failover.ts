@@ -1,5 +1,6 @@
 // `npm run bench -- failover [--trials N] [--many N] [--many-trials N] [--graceful-trials N] [--serf-trials N]
-//                            [--skip-keepalived] [--skip-serf] [--soak SECONDS] [--lab NAME] [--keep-logs DIR]` (as root):
+//                            [--skip-keepalived] [--skip-serf] [--soak SECONDS] [--soak-burners N] [--lab NAME]
+//                            [--keep-logs DIR]` (as root):
 // layer 2 failover IN THE LAB (`metallb lab up`, our speakers as the lab runs them: a DaemonSet, memberlist on, our
 // default timing). A hostNetwork echo DaemonSet answers with its node's name behind Services with
 // externalTrafficPolicy: Local, so each answer names the node that took the client's packet: the owner.
@@ -15,7 +16,8 @@
 // - graceful stop: node1's speaker gets SIGTERM (memberlist leave); its pod is then recreated by the DaemonSet.
 // - --soak SECONDS: no false failover: both CPUs saturated (busy loops, HTTP load through the Services from the
 //   client, every Service patched in turn so the speakers' event loops stay busy); any change of owner or of a
-//   speaker's member count is counted.
+//   speaker's member count is counted. --soak-burners N busy loops (default 2, spread over the nodes) set how loaded.
+//   Every verdict (fast or slow path), refutation and late answer in the speakers' logs is listed after it.
 // Everything it starts is stopped and `lab down` runs at the end, even on failure.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -167,9 +169,69 @@ interface Bench {
 const nodeIP = (b: Bench, name: string): string => b.plan.nodes.find((n) => n.name === name)!.ipv4;
 const cable = (b: Bench, name: string): string => b.plan.nodes.find((n) => n.name === name)!.hostInterface;
 
+/**
+ * One `ip -batch` for the whole bench: a cut is a line on its stdin, done within a millisecond of the trial's start.
+ * Spawning `ip` per cut cost 3-10 ms on a loaded machine, counted as failover time (for keepalived too). Each command
+ * is followed by a `link show` of the same device, whose line (stdout line-buffered through stdbuf) says it is done.
+ */
+class IpBatch {
+  private readonly proc: ChildProcess;
+  private out = '';
+  private err = '';
+  private waiting?: { dev: string; done: (line: string) => void };
+
+  constructor() {
+    this.proc = spawn('stdbuf', ['-oL', 'ip', '-o', '-force', '-batch', '-'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    children.add(this.proc);
+    this.proc.once('exit', () => {
+      children.delete(this.proc);
+      if (ipBatch === this) ipBatch = undefined;
+    });
+    this.proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      this.out += d;
+      let nl: number;
+      while ((nl = this.out.indexOf('\n')) >= 0) {
+        const line = this.out.slice(0, nl);
+        this.out = this.out.slice(nl + 1);
+        const w = this.waiting;
+        if (w && (line.includes(` ${w.dev}:`) || line.includes(` ${w.dev}@`))) {
+          this.waiting = undefined;
+          w.done(line);
+        }
+      }
+    });
+    this.proc.stderr!.setEncoding('utf8').on('data', (d: string) => (this.err += d));
+  }
+
+  /** `ip link set dev DEV STATE`; resolves with the link's line once it is done. */
+  async linkSet(dev: string, state: 'up' | 'down'): Promise<string> {
+    if (this.waiting) throw new Error('ip -batch: one command at a time');
+    this.err = '';
+    return new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting = undefined;
+        reject(new Error(`ip link set dev ${dev} ${state}: no answer from ip -batch in 10 s${this.err ? `: ${this.err.trim()}` : ''}`));
+      }, 10_000);
+      this.waiting = {
+        dev,
+        done: (line) => {
+          clearTimeout(timer);
+          resolve(line);
+        },
+      };
+      this.proc.stdin!.write(`link set dev ${dev} ${state}\nlink show dev ${dev}\n`);
+    });
+  }
+}
+
+let ipBatch: IpBatch | undefined;
+
 async function setCable(b: Bench, name: string, state: 'up' | 'down'): Promise<void> {
-  const r = await runCmd('ip', ['link', 'set', cable(b, name), state]);
-  if (r.code !== 0) throw new Error(`ip link set ${cable(b, name)} ${state}: ${r.stderr}`);
+  ipBatch ??= new IpBatch();
+  const line = await ipBatch.linkSet(cable(b, name), state);
+  // The administrative state is in the flags: UP present after an up, absent after a down.
+  const up = /<[^>]*\bUP\b[^>]*>/.test(line);
+  if (up !== (state === 'up')) throw new Error(`ip link set ${cable(b, name)} ${state}: the link is still ${up ? 'up' : 'down'}: ${line}`);
 }
 
 async function metrics(b: Bench, node: string): Promise<string> {
@@ -682,7 +744,11 @@ async function soak(b: Bench, seconds: number): Promise<void> {
   const restartsBefore = (await b.lab.pods('metallb-system', 'component=speaker'))
     .reduce((sum, p) => sum + ((p.status as { containerStatuses?: { restartCount: number }[] } | undefined)?.containerStatuses ?? []).reduce((x, c) => x + c.restartCount, 0), 0);
   const prober = Prober.start(b.plan.client.netns, `http://${b.vip(0)}/`);
-  const burners = b.plan.nodes.slice(0, 2).map((n) => spawnTracked('ip', ['netns', 'exec', n.netns, process.execPath, '-e', 'for(;;){}']));
+  // Busy loops in the nodes' namespaces, spread over the nodes: 2 saturate both CPUs; more raise the load average
+  // (every runnable thread waits its turn), which is what flaps a detector.
+  const burnerCount = opt('--soak-burners', 2);
+  const burners = Array.from({ length: burnerCount }, (_, i) => b.plan.nodes[i % b.plan.nodes.length]!)
+    .map((n) => spawnTracked('ip', ['netns', 'exec', n.netns, process.execPath, '-e', 'for(;;){}']));
   const load = spawnTracked(process.execPath, [BIN, 'lab', 'load', `http://${b.vip(Math.min(1, b.services - 1))}/`, '--concurrency', '20', '--duration', `${Math.min(600, seconds)}s`, '--timeout', '2s', '--name', b.lab.name]);
   const t0 = Date.now();
   let churn = 0;
@@ -735,7 +801,7 @@ async function soak(b: Bench, seconds: number): Promise<void> {
   for (const node of ['node1', 'node2', 'node3']) {
     for (const file of speakerLogFiles(b, node)) {
       for (const line of readFileSync(file, 'utf8').split('\n')) {
-        if (!/suspect timeout reached|member failed|refuting|answered after the timeout/.test(line)) continue;
+        if (!/suspect timeout reached|member failed|refuting|answered after the timeout|host unreachable, suspecting/.test(line)) continue;
         try {
           // Every field but the envelope: the verdict's path (fast/slow) and its evidence.
           const { level: _l, ts, component: _c, msg, ...fields } = JSON.parse(line.slice(line.indexOf('{'))) as Record<string, unknown>;
@@ -750,10 +816,30 @@ async function soak(b: Bench, seconds: number): Promise<void> {
   verdicts.sort();
   const answers = prober.answers.length;
   const foreign = prober.answers.filter((a) => a.body !== 'node1').length;
-  out(`soak ${seconds} s, CPUs saturated (2 busy loops, HTTP load through the Services, ${churn} Service updates): ` +
+  out(`soak ${seconds} s, CPUs saturated (${burnerCount} busy loops, HTTP load through the Services, ${churn} Service updates): ` +
     `${falseLeaves} false failure(s) (memberlist leave events), ${restarted} speaker restart(s), ${ownerMoves}/${samples} samples with an address off node1, ${memberDrops}/${samples} with a speaker seeing < 3 members` +
     `${scrapeFailures ? `, ${scrapeFailures} metric scrapes failed` : ''}; the client's ${answers} answers: ${foreign} not from node1; load average ${quantile(loads, 0.5).toFixed(1)} median, ${Math.max(...loads).toFixed(1)} max`);
   for (const v of verdicts) out(v);
+  // The detector's margins over the soak (since each speaker started): how near its evidence came to a false verdict.
+  for (const n of ['node1', 'node2', 'node3']) {
+    const t = await metrics(b, n).catch(() => '');
+    if (t) out(`  ${n}'s detector: ${detectorFigures(t)}`);
+  }
+}
+
+/** The fast failure detector's figures from a speaker's metrics, one line. */
+function detectorFigures(text: string): string {
+  const v = (name: string, label: string, value: string): number => {
+    const m = new RegExp(`^${name}\\{${label}="${value}"\\} ([0-9.e+-]+)$`, 'm').exec(text);
+    return m ? Number(m[1]) : NaN;
+  };
+  const checks = (r: string): number => v('metallb_speaker_memberlist_reach_checks_total', 'result', r);
+  const ms = (name: string, q: string): string => (v(name, 'quantile', q) * 1000).toFixed(1);
+  return `reach checks ${checks('started')} (connected ${checks('connected')}, unreachable ${checks('unreachable')}, refused ${checks('refused')}, ` +
+    `inconclusive ${checks('inconclusive')}, answered after the timeout ${checks('answered_late')}); SYN-ACK after p50 ${ms('metallb_speaker_memberlist_reach_connect_seconds', '0.5')} ms, ` +
+    `p99 ${ms('metallb_speaker_memberlist_reach_connect_seconds', '0.99')}, max ${ms('metallb_speaker_memberlist_reach_connect_seconds', '1')}; ` +
+    `suspicions fast ${v('metallb_speaker_memberlist_suspicions_total', 'path', 'fast')}, slow ${v('metallb_speaker_memberlist_suspicions_total', 'path', 'slow')}; ` +
+    `gossip thread loop delay p99 ${ms('metallb_speaker_memberlist_loop_delay_seconds', '0.99')} ms, max ${ms('metallb_speaker_memberlist_loop_delay_seconds', '1')}`;
 }
 
 // ---------------------------------------------------------------- main

@@ -241,6 +241,7 @@ export class Speaker {
       onResult: (valid, errors) => this.configState.set(valid, errors),
     });
     this.metrics.readMembersFrom(() => this.membership.usable()?.size);
+    if (this.membership.detectorFigures) this.metrics.readDetectorFrom(() => this.membership.detectorFigures?.() ?? Promise.resolve(undefined));
     const announcer = deps.announcer;
     if (announcer.counters) this.metrics.readL2CountersFrom(() => announcer.counters?.() ?? new Map());
     this.announcer = announcer;

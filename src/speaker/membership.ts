@@ -23,6 +23,8 @@ export interface Membership {
   setTakeoverPlan?(plan: TakeoverPlan | null): void;
   /** These Services (or all) changed since the plan: their frames must not go out. */
   dropTakeoverPlan?(keys: readonly string[] | 'all'): void;
+  /** The failure detector's counters and latency figures (memberlist's `counters`), for the metrics. */
+  detectorFigures?(): Promise<Record<string, number> | undefined>;
   start(): Promise<void>;
   /** Join the peers again (own Node changed, partition suspected). */
   rejoin(): void;
@@ -53,6 +55,7 @@ export interface MemberlistLike {
   on(event: 'takeover', listener: (report: TakeoverReport) => void): unknown;
   setTakeoverPlan?(plan: TakeoverPlan | null): void;
   dropTakeoverPlan?(keys: readonly string[] | 'all'): void;
+  counters?(): Promise<Record<string, number>>;
 }
 
 export interface SpeakerListDeps {
@@ -114,6 +117,21 @@ export class SpeakerList implements Membership {
 
   dropTakeoverPlan(keys: readonly string[] | 'all'): void {
     this.ml?.dropTakeoverPlan?.(keys);
+  }
+
+  async detectorFigures(): Promise<Record<string, number> | undefined> {
+    if (this.stopped || !this.ml?.counters) return undefined;
+    // A scrape never waits long for a busy (or hung) gossip thread: its figures are left out this time.
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<undefined>((resolve) => {
+      timer = setTimeout(resolve, 1000, undefined);
+      timer.unref?.();
+    });
+    try {
+      return await Promise.race([this.ml.counters(), late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**

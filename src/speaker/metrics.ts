@@ -16,6 +16,7 @@ export class SpeakerMetrics extends RuntimeMetrics {
   readonly l2GratuitousSent: Counter<'ip'>;
   readonly memberlistEvents: Counter<'event'>;
   private membersSource: (() => number | undefined) | undefined;
+  private detectorSource: (() => Promise<Record<string, number> | undefined>) | undefined;
   private l2Source: (() => Iterable<[string, L2PacketCounts]>) | undefined;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
@@ -53,6 +54,56 @@ export class SpeakerMetrics extends RuntimeMetrics {
         this.set(n ?? 0);
       },
     });
+    // The failure detector's own figures, from the gossip thread at scrape time: how close its verdicts come to the
+    // evidence they rest on (a SYN-ACK answered near or after the reach timeout is a false accusation in waiting).
+    // A scrape the gossip thread could not answer in time shows the last figures: a counter that drops reads as a reset.
+    let last: Record<string, number> = {};
+    const detector = async (): Promise<Record<string, number>> => {
+      const f = await this.detectorSource?.().catch(() => undefined);
+      if (f) last = f;
+      return last;
+    };
+    new Counter({
+      name: 'metallb_speaker_memberlist_reach_checks_total',
+      help: 'Reachability checks of silent members (a TCP connect to their gossip port) by the fast failure detector, by result.',
+      labelNames: ['result'],
+      registers: r,
+      async collect() {
+        const f = await detector();
+        this.reset();
+        this.inc({ result: 'started' }, f['reach_checks'] ?? 0);
+        for (const result of ['connected', 'unreachable', 'refused', 'inconclusive', 'answered_late'] as const) this.inc({ result }, f[`reach_${result}`] ?? 0);
+      },
+    });
+    new Counter({
+      name: 'metallb_speaker_memberlist_suspicions_total',
+      help: 'Members this speaker suspected, by detector path: fast (silent and its host unreachable) or slow (silent past its adaptive tolerance).',
+      labelNames: ['path'],
+      registers: r,
+      async collect() {
+        const f = await detector();
+        this.reset();
+        this.inc({ path: 'fast' }, f['fast_suspicions'] ?? 0);
+        this.inc({ path: 'slow' }, f['probes_failed'] ?? 0);
+      },
+    });
+    const quantiles = (name: string, help: string, key: string): Gauge<'quantile'> =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['quantile'],
+        registers: r,
+        async collect() {
+          const f = await detector();
+          this.reset();
+          for (const [quantile, suffix] of [['0.5', 'p50'], ['0.99', 'p99'], ['1', 'max']] as const) {
+            const v = f[`${key}_${suffix}_ms`];
+            if (v !== undefined) this.set({ quantile }, v / 1000);
+          }
+        },
+      });
+    quantiles('metallb_speaker_memberlist_reach_connect_seconds', 'Time from a reachability check to the member host\'s SYN-ACK, as seen by the gossip thread.', 'reach_connect');
+    quantiles('metallb_speaker_memberlist_loop_delay_seconds', 'Event-loop delay of the gossip thread.', 'loop_delay');
     this.memberlistEvents = new Counter({
       name: 'metallb_speaker_memberlist_events_total',
       help: 'Memberlist membership changes seen by this speaker, by kind (join, leave, update).',
@@ -64,6 +115,11 @@ export class SpeakerMetrics extends RuntimeMetrics {
   /** The layer 2 packet counters are read from `source` (the announcer's, per address) at every scrape. */
   readL2CountersFrom(source: () => Iterable<[string, L2PacketCounts]>): void {
     this.l2Source = source;
+  }
+
+  /** The failure detector's figures are read from `source` at every scrape. */
+  readDetectorFrom(source: () => Promise<Record<string, number> | undefined>): void {
+    this.detectorSource = source;
   }
 
   /** The member count is read from `source` at every scrape. */

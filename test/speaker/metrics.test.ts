@@ -31,3 +31,32 @@ test('metrics: names, types, and values read from the announcer and the membersh
   assert.equal(metric(text, 'metallb_layer2_gratuitous_sent', { ip: 'fd00:97::1' }), 5);
   assert.equal(metric(text, 'metallb_speaker_memberlist_members'), 3);
 });
+
+test('metrics: the failure detector\'s figures, read from the gossip thread at scrape time; zero without memberlist', async () => {
+  const m = new SpeakerMetrics();
+  let text = await m.text();
+  assert.equal(metric(text, 'metallb_speaker_memberlist_reach_checks_total', { result: 'unreachable' }), 0, 'no source: zero');
+  assert.doesNotMatch(text, /metallb_speaker_memberlist_reach_connect_seconds\{/, 'no source: no quantiles');
+  let figures: Record<string, number> | undefined = {
+    reach_checks: 12, reach_connected: 9, reach_unreachable: 2, reach_refused: 1, reach_answered_late: 1,
+    fast_suspicions: 2, probes_failed: 5, reach_connect_p50_ms: 0.2, reach_connect_p99_ms: 1.5, reach_connect_max_ms: 12,
+    loop_delay_p50_ms: 5.1, loop_delay_p99_ms: 9, loop_delay_max_ms: 40,
+  };
+  m.readDetectorFrom(async () => figures);
+  text = await m.text();
+  assert.match(text, /# TYPE metallb_speaker_memberlist_reach_checks_total counter\n/);
+  assert.match(text, /# TYPE metallb_speaker_memberlist_reach_connect_seconds gauge\n/);
+  assert.equal(metric(text, 'metallb_speaker_memberlist_reach_checks_total', { result: 'started' }), 12);
+  assert.equal(metric(text, 'metallb_speaker_memberlist_reach_checks_total', { result: 'connected' }), 9);
+  assert.equal(metric(text, 'metallb_speaker_memberlist_reach_checks_total', { result: 'answered_late' }), 1);
+  assert.equal(metric(text, 'metallb_speaker_memberlist_reach_checks_total', { result: 'inconclusive' }), 0);
+  assert.equal(metric(text, 'metallb_speaker_memberlist_suspicions_total', { path: 'fast' }), 2);
+  assert.equal(metric(text, 'metallb_speaker_memberlist_suspicions_total', { path: 'slow' }), 5);
+  assert.equal(metric(text, 'metallb_speaker_memberlist_reach_connect_seconds', { quantile: '1' }), 0.012);
+  assert.equal(metric(text, 'metallb_speaker_memberlist_loop_delay_seconds', { quantile: '0.99' }), 0.009);
+  // A gossip thread that did not answer in time: the last figures, not zero (a counter that drops reads as a reset).
+  figures = undefined;
+  text = await m.text();
+  assert.equal(metric(text, 'metallb_speaker_memberlist_reach_checks_total', { result: 'started' }), 12);
+  assert.equal(metric(text, 'metallb_speaker_memberlist_reach_connect_seconds', { quantile: '1' }), 0.012);
+});

@@ -174,7 +174,8 @@ interface AckWaiter {
   late?: number;
   /** "ip:port" of the probed member: an ack from elsewhere came through a relay (counted as acks_indirect). */
   target?: string;
-  onNack?: () => void;
+  /** `from`: who sent the nack ("ip:port"). */
+  onNack?: (from: string) => void;
 }
 
 const nullLogger: MemberlistLogger = { debug() {}, info() {}, warn() {}, error() {} };
@@ -503,6 +504,7 @@ export class MemberlistEngine extends EventEmitter {
     if (peers.length > 0) {
       this.count('fast_indirect_rounds');
       const seq = this.nextSeq();
+      const nackedBy = new Set<string>();
       const w: AckWaiter = {
         acked: false,
         nacks: 0,
@@ -511,7 +513,10 @@ export class MemberlistEngine extends EventEmitter {
           this.ackHandlers.delete(seq);
           this.heard(n.name, performance.now());
         },
-        onNack: () => {
+        onNack: (from) => {
+          // Each relay counts once: the round is decided when every relay asked has said no.
+          if (nackedBy.has(from)) return;
+          nackedBy.add(from);
           round.nacks++;
           timing.nackAfterMs.push(performance.now() - now);
         },
@@ -568,7 +573,7 @@ export class MemberlistEngine extends EventEmitter {
         nackAfterMs: a.nackAfterMs.map(ms).join(','),
         deadlineMs: ms(r.indirect.deadline - r.startedAt),
         giveUpMs: ms(r.indirect.giveUpAt - r.startedAt),
-        decidedBy: r.indirect.peers === 0 ? 'no relays' : now >= r.indirect.giveUpAt && r.indirect.nacks < r.indirect.expectedNacks ? 'give-up time' : 'deadline and nacks',
+        decidedBy: r.indirect.peers === 0 ? 'no relays' : r.indirect.nacks >= r.indirect.peers ? 'every relay nacked' : now >= r.indirect.giveUpAt && r.indirect.nacks < r.indirect.expectedNacks ? 'give-up time' : 'deadline and nacks',
       });
     }
     return e;
@@ -830,7 +835,7 @@ export class MemberlistEngine extends EventEmitter {
         this.count('nacks_received');
         if (w) {
           w.nacks++;
-          w.onNack?.();
+          w.onNack?.(`${from.address}:${from.port}`);
         }
         return;
       }
@@ -916,14 +921,18 @@ export class MemberlistEngine extends EventEmitter {
         this.checkReach(targetRec);
       }
       let poll: NodeJS.Timeout | undefined;
+      // A poll's judgement may already be queued (setImmediate) when a wake answers: one answer per ask.
+      let finished = false;
       const waiters = this.relayWaiters.get(ind.Node) ?? new Set<() => void>();
       this.relayWaiters.set(ind.Node, waiters);
       const finish = (): void => {
+        finished = true;
         clearTimeout(poll);
         waiters.delete(judgeNow);
         if (waiters.size === 0 && this.relayWaiters.get(ind.Node) === waiters) this.relayWaiters.delete(ind.Node);
       };
       const judgeNow = (): void => {
+        if (finished) return;
         if (waiter.acked || this.stopped) return finish();
         const now = performance.now();
         // Never before our own ping had its probe timeout, as memberlist.
