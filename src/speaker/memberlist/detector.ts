@@ -102,7 +102,7 @@ export const RELAY_SILENCE_MIN_MS = 500;
  * the requester's verdict waits for its own evidence or its give-up time.
  * - `ack`: the target spoke to us after we were asked (any packet is proof of life, as in our own detector).
  * - `nack`: our check of its current silence found no SYN-ACK, or a RST (its process is gone).
- * - `withhold`: its host answered our check, or we could not judge in time: say nothing.
+ * - `withhold`: its host answered a check we made since the ask, or we could not judge in time: say nothing.
  * - `wait`: our check of its current silence is pending (or not started yet): ask again a probe timeout later.
  */
 export type RelayAnswer = 'ack' | 'nack' | 'withhold' | 'wait';
@@ -119,7 +119,10 @@ export function relayAnswer(
   const r = target.reach;
   const current = r !== undefined && r.startedAt >= target.lastHeard;
   if (current && (r.result === 'unreachable' || r.result === 'refused')) return 'nack';
-  if (current && r.result === 'connected') return 'withhold';
+  // The host answered a check made since we were asked: a starved or hung process, not a dead host. An answer from
+  // before the ask says nothing of the host now (under load a check connects and the member's reply is slow; the cable
+  // can be cut in between): the check the ask starts decides.
+  if (current && r.result === 'connected' && r.startedAt >= askedAt) return 'withhold';
   return now < judgeUntil ? 'wait' : 'withhold';
 }
 

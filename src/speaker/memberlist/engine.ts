@@ -915,8 +915,12 @@ export class MemberlistEngine extends EventEmitter {
       // The requester asks once it has heard nothing for reachCheckAfterMs; our own silence may be shorter, and our
       // own check would start only once it is that long. Checking at once, the nack (if the host is down) comes one
       // reach timeout after the ask, and the requester's verdict no longer waits for our own watch to notice.
+      // A check of the current silence that is pending or found the host down already answers; one that found it up
+      // (before this ask) does not: the host may have gone since (relayAnswer).
       const targetRec = this.nodes.get(ind.Node);
-      if (targetRec && targetRec.name !== this.name && (targetRec.state === 'alive' || targetRec.state === 'suspect') && !(targetRec.reach && targetRec.reach.startedAt >= targetRec.lastHeard)) {
+      const r = targetRec?.reach;
+      const answersAlready = r !== undefined && r.startedAt >= targetRec!.lastHeard && (r.result === 'pending' || r.result === 'unreachable' || r.result === 'refused');
+      if (targetRec && targetRec.name !== this.name && (targetRec.state === 'alive' || targetRec.state === 'suspect') && !answersAlready) {
         this.count('relay_reach_checks');
         this.checkReach(targetRec);
       }

@@ -207,8 +207,15 @@ describe('as a relay, with the fast path on', () => {
     }
   });
 
-  test('a host that answered our check (a starved or hung process): no nack, ever', () => {
-    for (const now of [1005, 1049, 1050, 5000]) assert.equal(at(now, { lastHeard: 995, reach: { startedAt: 998, result: 'connected' } }), 'withhold', String(now));
+  test('a host that answered a check made since the ask (a starved or hung process): no nack, ever', () => {
+    for (const now of [1005, 1049, 1050, 5000]) assert.equal(at(now, { lastHeard: 995, reach: { startedAt: 1000, result: 'connected' } }), 'withhold', String(now));
+  });
+
+  test('a host that answered a check from before the ask: no word yet (the check the ask starts decides), never a nack', () => {
+    const target = { lastHeard: 995, reach: { startedAt: 998, result: 'connected' as const } };
+    assert.equal(at(1005, target), 'wait');
+    assert.equal(at(1049, target), 'wait');
+    assert.equal(at(1050, target), 'withhold');
   });
 
   test('our check pending, inconclusive, stale or not started: wait until the judging time, then say nothing', () => {
