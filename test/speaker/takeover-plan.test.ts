@@ -41,11 +41,11 @@ function samplePlan(id = 1): TakeoverPlan {
       node1: {
         keys: ['ns/a', 'ns/b'],
         batches: [
-          { ifname: 'eth0', frameLength: 4, frames: frames(['a', 'a', 'b', 'b']), counts: [2, 2] },
-          { ifname: 'eth1', frameLength: 4, frames: frames(['b', 'b']), counts: [0, 2] },
+          { ifname: 'eth0', frameLength: 4, frames: frames(['a', 'A', 'b', 'B']), counts: [2, 2] },
+          { ifname: 'eth1', frameLength: 4, frames: frames(['b', 'B']), counts: [0, 2] },
         ],
       },
-      node3: { keys: ['ns/c'], batches: [{ ifname: 'eth0', frameLength: 4, frames: frames(['c', 'c']), counts: [2] }] },
+      node3: { keys: ['ns/c'], batches: [{ ifname: 'eth0', frameLength: 4, frames: frames(['c', 'C']), counts: [2] }] },
     },
   };
 }
@@ -57,7 +57,7 @@ test('plan holder: used at a death only when made for the membership just before
   h.set(samplePlan());
   const sent = h.takeFor('node1', ['node3', 'node2']);
   assert.deepEqual(sent?.keys, ['ns/a', 'ns/b']);
-  assert.deepEqual(sent?.batches.map((b) => [b.ifname, b.count, text(b.frames)]), [['eth0', 4, 'aabb'], ['eth1', 2, 'bb']]);
+  assert.deepEqual(sent?.batches.map((b) => [b.ifname, b.count, text(b.frames)]), [['eth0', 4, 'abAB'], ['eth1', 2, 'bB']], 'every key\'s first frame (lower case) before any second one');
   assert.equal(h.takeFor('node3', ['node2']), undefined, 'a second death at once: the membership is not the plan\'s (and it is used up)');
 
   h.set(samplePlan(2));
@@ -76,6 +76,19 @@ test('plan holder: used at a death only when made for the membership just before
   assert.deepEqual(h.takeFor('node3', ['node1', 'node2'])?.keys, ['ns/c'], 'this node need not be in liveNow: it is always counted');
 });
 
+test('plan holder: frames go out in passes, first frames first, with keys of unequal counts and dropped ones', () => {
+  const h = new TakeoverPlanHolder();
+  const f = (tags: string[]): Uint8Array => Buffer.concat(tags.map((t) => Buffer.alloc(2, t)));
+  h.set({
+    id: 1, self: 'node2', live: ['node1', 'node2'],
+    members: { node1: { keys: ['ns/a', 'ns/b', 'ns/c', 'ns/d'], batches: [{ ifname: 'eth0', frameLength: 2, frames: f(['a', 'A', 'b', 'c', 'C', 'x', 'd', 'D', 'E']), counts: [2, 1, 3, 3] }] } },
+  });
+  h.drop(['ns/c']);
+  const sent = h.takeFor('node1', ['node2']);
+  assert.equal(sent?.batches[0]?.count, 6);
+  assert.equal(Buffer.from(sent!.batches[0]!.frames).toString('latin1').replace(/(.)\1/g, '$1'), 'abdADE');
+});
+
 test('plan holder: dropped Services are never sent; dropping all, or a new plan, resets', () => {
   const h = new TakeoverPlanHolder();
   h.drop(['ns/a']); // before any plan: nothing to drop from
@@ -83,7 +96,7 @@ test('plan holder: dropped Services are never sent; dropping all, or a new plan,
   h.drop(['ns/a']);
   let sent = h.takeFor('node1', ['node2', 'node3']);
   assert.deepEqual(sent?.keys, ['ns/b']);
-  assert.deepEqual(sent?.batches.map((b) => [b.ifname, text(b.frames)]), [['eth0', 'bb'], ['eth1', 'bb']]);
+  assert.deepEqual(sent?.batches.map((b) => [b.ifname, text(b.frames)]), [['eth0', 'bB'], ['eth1', 'bB']]);
   h.set(samplePlan(2));
   h.drop(['ns/b']);
   h.drop(['ns/a']);
@@ -127,7 +140,7 @@ test('sender: sockets opened with the plan, one batch per interface at the death
   s.setPlan(samplePlan());
   assert.deepEqual(sinks.opened.sort(), ['eth0', 'eth1'], 'opened ahead, not at the death');
   const r = s.onDeath('node1', ['node2', 'node3'], 1000) as TakeoverReport;
-  assert.deepEqual(sinks.sent, [{ ifname: 'eth0', frames: 'aabb' }, { ifname: 'eth1', frames: 'bb' }]);
+  assert.deepEqual(sinks.sent, [{ ifname: 'eth0', frames: 'abAB' }, { ifname: 'eth1', frames: 'bB' }]);
   assert.equal(r.frames, 6);
   assert.deepEqual([r.planId, r.member, r.keys, r.live, r.errors, r.detectedAt], [1, 'node1', ['ns/a', 'ns/b'], ['node2', 'node3'], [], 1000]);
   assert.ok(r.sentAt >= 1000);

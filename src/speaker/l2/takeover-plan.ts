@@ -73,6 +73,34 @@ export interface PlannedSend {
   batches: FramesToSend[];
 }
 
+/**
+ * The kept keys' frames in passes: the first frame of every key, then every second one, and so on. A key's frames on
+ * one interface are its address's gratuitous request and reply (ARP; a Service has one address per family), and a
+ * client's neighbour entry is updated by the first: in a thousand-Service takeover (7 ms of frames on the lab's LAN)
+ * every address's first frame is out in half the time, instead of some keys waiting for all the others' pairs.
+ */
+function firstFramesFirst(b: { frameLength: number; frames: Uint8Array; counts: readonly number[] }, keep: readonly boolean[], count: number): Buffer {
+  const frames = Buffer.allocUnsafe(count * b.frameLength);
+  const starts: number[] = [];
+  let from = 0;
+  let passes = 0;
+  b.counts.forEach((c, i) => {
+    starts.push(from);
+    from += (c ?? 0) * b.frameLength;
+    if (keep[i]) passes = Math.max(passes, c ?? 0);
+  });
+  let to = 0;
+  for (let pass = 0; pass < passes; pass++) {
+    b.counts.forEach((c, i) => {
+      if (!keep[i] || (c ?? 0) <= pass) return;
+      const at = starts[i]! + pass * b.frameLength;
+      frames.set(b.frames.subarray(at, at + b.frameLength), to);
+      to += b.frameLength;
+    });
+  }
+  return frames;
+}
+
 const sameMembers = (a: readonly string[], b: ReadonlySet<string>): boolean => a.length === b.size && a.every((n) => b.has(n));
 
 /** The gossip thread's copy of the plan: kept, narrowed by drops, and used at most once. */
@@ -127,18 +155,7 @@ export class TakeoverPlanHolder {
         if (keep[i]) count += b.counts[i] ?? 0;
       });
       if (count === 0) continue;
-      const frames = Buffer.allocUnsafe(count * b.frameLength);
-      let from = 0;
-      let to = 0;
-      mp.keys.forEach((_k, i) => {
-        const bytes = (b.counts[i] ?? 0) * b.frameLength;
-        if (keep[i]) {
-          frames.set(b.frames.subarray(from, from + bytes), to);
-          to += bytes;
-        }
-        from += bytes;
-      });
-      batches.push({ ifname: b.ifname, frameLength: b.frameLength, count, frames });
+      batches.push({ ifname: b.ifname, frameLength: b.frameLength, count, frames: firstFramesFirst(b, keep, count) });
     }
     return { planId: plan.id, member, keys: mp.keys.filter((_k, i) => keep[i]), batches };
   }
