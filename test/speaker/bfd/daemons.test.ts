@@ -84,6 +84,9 @@ for (const daemon of ['bird', 'frr'] as RouterDaemon[]) {
       const n2 = net.nodes[1]!;
       const d = await node(1);
       await d.waitSession('router', 'Established');
+      // Both sides Up before the mark: the router goes Up on our Init, we go Up only on its next packet (up to 300 ms
+      // later), so the router's Up does not mean ours (CI once recorded our Up after the mark).
+      await d.waitEvent((e) => e.event === 'bfd' && e.state === 'Up', 30_000);
       await eventually(() => bfdState(n2.ipv4), (s) => s === 'Up', 30_000, 'BFD Up');
       const mark = d.events.length;
       await d.request('block', { ms: 3000 }, 30_000);
