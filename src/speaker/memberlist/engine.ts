@@ -469,6 +469,8 @@ export class MemberlistEngine extends EventEmitter {
 
   /** The fast path (detector.ts): check a silent member's host, and accuse it when the host does not answer. */
   private fastPath(n: NodeRec, now: number): void {
+    // A relay's check of a member we hold dead (or gone) answers its requester; it accuses or asks nobody.
+    if (n.state !== 'alive' && n.state !== 'suspect') return;
     const action = fastPathAction(this.t, now, n.lastHeard, n.reach);
     if (action === 'check') {
       this.checkReach(n);
@@ -920,7 +922,9 @@ export class MemberlistEngine extends EventEmitter {
       const targetRec = this.nodes.get(ind.Node);
       const r = targetRec?.reach;
       const answersAlready = r !== undefined && r.startedAt >= targetRec!.lastHeard && (r.result === 'pending' || r.result === 'unreachable' || r.result === 'refused');
-      if (targetRec && targetRec.name !== this.name && (targetRec.state === 'alive' || targetRec.state === 'suspect') && !answersAlready) {
+      // Whatever state we hold it in: a member we declared dead may be what the requester still sees alive (our
+      // verdict came first), and only our own check of it now is evidence for a nack.
+      if (targetRec && targetRec.name !== this.name && !answersAlready) {
         this.count('relay_reach_checks');
         this.checkReach(targetRec);
       }

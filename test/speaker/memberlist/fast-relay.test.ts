@@ -98,4 +98,16 @@ describe('our member relays a fast-path indirect probe on its own evidence', () 
     assert.ok((relay.counters['reach_refused'] ?? 0) >= 1, JSON.stringify(relay.counters));
     assert.deepEqual(asker.replies.filter((r) => r.type === MessageType.ackResp), [], 'nothing heard from it: no ack');
   });
+
+  test('asked about a member it already holds dead, the relay checks it all the same: a nack on its own evidence', async () => {
+    // The requester may still see alive a member whose death we declared first (CI's loaded machine asked after it).
+    const deaf = await udp();
+    socks.push(deaf);
+    const { relay, ask, asker } = await relayKnowing('relay-d', 'gone-d', deaf.address().port, 60_000);
+    await eventually(() => relay.members().find((m) => m.name === 'gone-d')?.state, (st) => st === 'dead', 30_000, 'the relay holds gone-d dead');
+    ask(400);
+    await eventually(() => asker.replies, (r) => r.some((x) => x.type === MessageType.nackResp && x.seq === 400), 30_000, 'a nack for the ask');
+    assert.equal(relay.counters['relay_reach_checks'], 1, JSON.stringify(relay.counters));
+    assert.equal(relay.counters['fast_indirect_rounds'] ?? 0, 0, 'a dead member\'s check asks nobody');
+  });
 });
