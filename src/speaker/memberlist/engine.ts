@@ -943,8 +943,10 @@ export class MemberlistEngine extends EventEmitter {
         if (finished) return;
         if (waiter.acked || this.stopped) return finish();
         const now = performance.now();
-        // Never before our own ping had its probe timeout, as memberlist.
-        if (now - askedAt < this.t.probeTimeoutMs) return;
+        // Never before our own ping had its probe timeout, as memberlist. A wake or a poll can come earlier than that
+        // by performance.now() (libuv times timers from the loop's cached clock): judge again then, or nothing would.
+        const early = this.t.probeTimeoutMs - (now - askedAt);
+        if (early > 0) return schedule(early + 0.5);
         const answer = relayAnswer(now, askedAt, this.nodes.get(ind.Node), judgeUntil);
         if (answer === 'wait') return schedule();
         finish();
@@ -958,9 +960,9 @@ export class MemberlistEngine extends EventEmitter {
         this.count('indirect_nacks_withheld');
       };
       // Polled every probe timeout, and woken at once when our reach check of the target settles.
-      const schedule = (): void => {
+      const schedule = (ms = this.t.probeTimeoutMs): void => {
         clearTimeout(poll);
-        poll = setTimeout(() => setImmediate(judgeNow), Math.max(1, this.t.probeTimeoutMs));
+        poll = setTimeout(() => setImmediate(judgeNow), Math.max(1, ms));
         poll.unref?.();
       };
       waiters.add(judgeNow);

@@ -100,7 +100,7 @@ describe('our member relays a fast-path indirect probe on its own evidence', () 
   });
 
   test('asked about a member it already holds dead, the relay checks it all the same: a nack on its own evidence', async () => {
-    // The requester may still see alive a member whose death we declared first (CI's loaded machine asked after it).
+    // The requester may still see alive a member whose death we declared first.
     const deaf = await udp();
     socks.push(deaf);
     const { relay, ask, asker } = await relayKnowing('relay-d', 'gone-d', deaf.address().port, 60_000);
