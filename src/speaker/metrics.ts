@@ -57,12 +57,20 @@ export class SpeakerMetrics extends RuntimeMetrics {
     // The failure detector's own figures, from the gossip thread at scrape time: how close its verdicts come to the
     // evidence they rest on (a SYN-ACK answered near or after the reach timeout is a false accusation in waiting).
     // A scrape the gossip thread could not answer in time shows the last figures: a counter that drops reads as a reset.
+    // The four collectors below share one round trip to the gossip thread per scrape (a scrape starts them all in one
+    // turn, before the first read resolves).
     let last: Record<string, number> = {};
-    const detector = async (): Promise<Record<string, number>> => {
-      const f = await this.detectorSource?.().catch(() => undefined);
-      if (f) last = f;
-      return last;
-    };
+    let inFlight: Promise<Record<string, number>> | undefined;
+    const detector = (): Promise<Record<string, number>> =>
+      (inFlight ??= (async () => {
+        try {
+          const f = await this.detectorSource?.().catch(() => undefined);
+          if (f) last = f;
+          return last;
+        } finally {
+          inFlight = undefined;
+        }
+      })());
     new Counter({
       name: 'metallb_speaker_memberlist_reach_checks_total',
       help: 'Reachability checks of silent members (a TCP connect to their gossip port) by the fast failure detector, by result.',

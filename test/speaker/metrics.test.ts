@@ -42,8 +42,13 @@ test('metrics: the failure detector\'s figures, read from the gossip thread at s
     fast_suspicions: 2, probes_failed: 5, reach_connect_p50_ms: 0.2, reach_connect_p99_ms: 1.5, reach_connect_max_ms: 12,
     loop_delay_p50_ms: 5.1, loop_delay_p99_ms: 9, loop_delay_max_ms: 40,
   };
-  m.readDetectorFrom(async () => figures);
+  let reads = 0;
+  m.readDetectorFrom(async () => {
+    reads++;
+    return figures;
+  });
   text = await m.text();
+  assert.equal(reads, 1, 'one read of the gossip thread per scrape, shared by the four collectors');
   assert.match(text, /# TYPE metallb_speaker_memberlist_reach_checks_total counter\n/);
   assert.match(text, /# TYPE metallb_speaker_memberlist_reach_connect_seconds gauge\n/);
   assert.equal(metric(text, 'metallb_speaker_memberlist_reach_checks_total', { result: 'started' }), 12);
