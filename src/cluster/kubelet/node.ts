@@ -95,6 +95,16 @@ export interface Capacity {
 export class NodeAgent {
   private readonly ctl = new LoopControl();
   private readonly statusCtl = new LoopControl();
+
+  /**
+   * A heartbeat that takes longer than the renew interval is abandoned, as the kubelet's heartbeat client does: after
+   * the node's link was down, a kept-alive connection can sit in TCP retransmission back-off for tens of seconds, and
+   * waiting the general 30 s request timeout on it let the lease lapse although the API server was reachable again.
+   * Abandoning the request closes that connection; the next one is new.
+   */
+  private get heartbeatTimeoutMs(): number {
+    return Math.max(1000, this.cfg.leaseRenewMs);
+  }
   private lastReport = 0;
   private lastReported = '';
   private nodeUid: string | undefined;
@@ -236,7 +246,7 @@ export class NodeAgent {
     const fingerprint = JSON.stringify({ rest, c: (conditions as NodeCondition[]).map((c) => [c.type, c.status, c.reason]) });
     const due = Date.now() - this.lastReport >= this.cfg.statusReportMs;
     if (!force && !due && fingerprint === this.lastReported) return;
-    await this.client.mergePatch(`/api/v1/nodes/${encodeURIComponent(name)}/status`, { status });
+    await this.client.mergePatch(`/api/v1/nodes/${encodeURIComponent(name)}/status`, { status }, { timeoutMs: this.heartbeatTimeoutMs });
     this.lastReport = Date.now();
     this.lastReported = fingerprint;
   }
@@ -247,7 +257,7 @@ export class NodeAgent {
     const path = `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${encodeURIComponent(name)}`;
     const spec = { holderIdentity: name, leaseDurationSeconds: this.cfg.leaseDurationSeconds, renewTime: microTime() };
     try {
-      await this.client.mergePatch(path, { spec });
+      await this.client.mergePatch(path, { spec }, { timeoutMs: this.heartbeatTimeoutMs });
     } catch (err) {
       if (!isNotFound(err)) throw err;
       await this.client.post('/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases', {
@@ -266,12 +276,15 @@ export class NodeAgent {
   start(): void {
     this.ctl.start(async () => {
       while (this.ctl.running) {
+        let renewed = true;
         try {
           await this.renewLease();
         } catch (err) {
+          renewed = false;
           this.log.warn({ err: errorText(err) }, 'renewing the node lease failed');
         }
-        await this.ctl.sleep(this.cfg.leaseRenewMs);
+        // After a failure, try again soon: the node is declared not ready when the lease lapses.
+        await this.ctl.sleep(renewed ? this.cfg.leaseRenewMs : Math.min(1000, this.cfg.leaseRenewMs));
       }
     });
     this.statusCtl.start(async () => {

@@ -102,7 +102,13 @@ export class PodWorker {
   private terminating?: Promise<void>;
   private terminated = false;
   private networkReleased = false;
-  private lastWritten = '';
+  /**
+   * The last status this kubelet wrote: what it sent, what the API server stored, and the object's resourceVersion
+   * after the write. A sync can see a pod older than that write (the watch has not delivered it yet); writing again then
+   * would be redundant. But a status changed by someone else after the write (the node lifecycle controller marking the
+   * pod not ready) must be corrected, or the pod stays not ready for ever.
+   */
+  private lastWrite?: { sent: string; stored: string; resourceVersion?: string };
   /** Whether this kubelet started any container of the pod. */
   private ranHere = false;
   /** A phase the kubelet decided on (activeDeadlineSeconds). */
@@ -787,7 +793,9 @@ export class PodWorker {
     if ([...this.containers.values()].some((c) => c.forceRestart && !c.instance)) return;
     const status = this.buildStatus();
     const fp = statusFingerprint(status);
-    if (fp === statusFingerprint(this.pod.status) || fp === this.lastWritten) return;
+    const held = statusFingerprint(this.pod.status);
+    if (fp === held) return;
+    if (this.lastWrite?.sent === fp && (held === this.lastWrite.stored || resourceVersionBefore(this.pod.metadata.resourceVersion, this.lastWrite.resourceVersion))) return;
     const patch: Record<string, unknown> = { ...status };
     for (const k of ['reason', 'message', 'podIP', 'podIPs', 'initContainerStatuses'] as const) {
       if (patch[k] === undefined && this.pod.status?.[k] !== undefined) patch[k] = null;
@@ -795,8 +803,11 @@ export class PodWorker {
     const md = this.pod.metadata;
     try {
       const updated = await this.d.client.mergePatch<Pod>(`/api/v1/namespaces/${encodeURIComponent(md.namespace ?? '')}/pods/${encodeURIComponent(md.name ?? '')}/status`, { status: patch });
-      if (updated?.metadata?.uid === this.uid) this.pod = { ...this.pod, status: updated.status ?? status };
-      this.lastWritten = fp;
+      if (updated?.metadata?.uid === this.uid) {
+        this.pod = { ...this.pod, status: updated.status ?? status };
+        const rv = updated.metadata.resourceVersion;
+        this.lastWrite = { sent: fp, stored: statusFingerprint(this.pod.status), ...(rv ? { resourceVersion: rv } : {}) };
+      } else this.lastWrite = { sent: fp, stored: fp };
     } catch (err) {
       if (isNotFound(err)) return;
       throw err;
@@ -836,4 +847,14 @@ export class PodWorker {
   get podStartTime(): string {
     return this.startTime;
   }
+}
+
+/**
+ * Whether `seen` is an older version of the object than `written`. Resource versions are opaque to clients in general;
+ * the lab's API server (the only one this kubelet talks to) issues increasing integers, and anything else counts as
+ * not older, so the kubelet writes again rather than leave a status it did not write.
+ */
+function resourceVersionBefore(seen: string | undefined, written: string | undefined): boolean {
+  if (!seen || !written || !/^\d+$/.test(seen) || !/^\d+$/.test(written)) return false;
+  return BigInt(seen) < BigInt(written);
 }

@@ -294,6 +294,20 @@ test('readiness probes flip Ready; a failing liveness probe restarts the contain
   await t.client.delete(`/api/v1/namespaces/${NS}/pods/unlive`);
 });
 
+test('a Ready condition someone else set to False (the node lifecycle controller) is set right again', async () => {
+  // The lab's node lifecycle controller marks a silent node's pods not ready; when the node's kubelet is heard from
+  // again, it must report its pods as they are, or they stay out of every EndpointSlice for good.
+  await createPod(t, { metadata: { name: 'steady', namespace: NS }, spec: { containers: [{ name: 'app', image: 'nginx' }] } });
+  await running('steady');
+  await waitFor('Ready=True', async () => cond(await getPod(t, NS, 'steady'), 'Ready') === 'True', 30_000, 200);
+  const p = (await getPod(t, NS, 'steady'))!;
+  const conditions = (p.status?.conditions ?? []).map((c) => (c.type === 'Ready' ? { ...c, status: 'False', reason: 'NodeNotReady' } : c));
+  await t.client.mergePatch(`/api/v1/namespaces/${NS}/pods/steady/status`, { status: { conditions } });
+  assert.equal(cond(await getPod(t, NS, 'steady'), 'Ready'), 'False');
+  await waitFor('the kubelet sets Ready=True again', async () => cond(await getPod(t, NS, 'steady'), 'Ready') === 'True', 15_000, 100);
+  await t.client.delete(`/api/v1/namespaces/${NS}/pods/steady`);
+});
+
 test('an unknown image leaves the container waiting in ImagePullBackOff with an Event naming the lab images', async () => {
   await createPod(t, { metadata: { name: 'nope', namespace: NS }, spec: { containers: [{ name: 'c', image: 'busybox:1.36' }] } });
   await waitFor('ImagePullBackOff', async () => (await getPod(t, NS, 'nope'))?.status?.containerStatuses?.[0]?.state.waiting?.reason === 'ImagePullBackOff', 30_000, 200);

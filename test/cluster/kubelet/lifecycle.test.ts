@@ -190,7 +190,7 @@ test('a startup probe holds liveness and readiness until it succeeds', async () 
   const c0 = s?.containerStatuses?.[0] as { started?: boolean; restartCount: number; ready: boolean } | undefined;
   assert.equal(c0?.started, false);
   assert.equal(c0?.ready, false);
-  assert.equal(c0?.restartCount, 0, 'liveness does not run before startup succeeded');
+  assert.equal(c0?.restartCount, 0, 'liveness does not run before startup succeeded' + JSON.stringify(s) + JSON.stringify(await events(t, NS, 'slowstart')));
   (await import('node:fs')).writeFileSync(`${t.dir}/slow/up`, 'yes');
   s = await waitFor('started and ready', async () => {
     const x = await full('slowstart');
