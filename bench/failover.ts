@@ -1,6 +1,6 @@
 // `npm run bench -- failover [--trials N] [--many N] [--many-trials N] [--graceful-trials N] [--serf-trials N]
 //                            [--skip-keepalived] [--skip-serf] [--soak SECONDS] [--soak-burners N] [--lab NAME]
-//                            [--keep-logs DIR]` (as root):
+//                            [--keep-logs DIR] [--no-settle] [--verbose]` (as root):
 // layer 2 failover IN THE LAB (`metallb lab up`, our speakers as the lab runs them: a DaemonSet, memberlist on, our
 // default timing). A hostNetwork echo DaemonSet answers with its node's name behind Services with
 // externalTrafficPolicy: Local, so each answer names the node that took the client's packet: the owner.
@@ -27,7 +27,7 @@ import { KubeClient, loadKubeConfig } from '../src/k8s/client.js';
 import { makePlan, type LabPlan } from '../src/lab/plan.js';
 import { electionOrder } from '../src/speaker/l2/election.js';
 import { BIN, labSkip, runCmd, startLab, TEST_LAB, type Lab } from '../test/helpers/lab.js';
-import { flag, machineLoad, opt, optString, out, quantile, sleep, stats, until } from './lib.js';
+import { flag, machineLoad, opt, optString, out, quantile, settleMachine, sleep, stats, until } from './lib.js';
 
 const NS = 'failover-bench';
 const ECHO_PORT = 18080;
@@ -457,9 +457,31 @@ interface CutResult {
   keepalived?: number;
   keepalivedAnswerMs?: number;
   serf?: number;
+  settled?: Calm;
 }
 
 const notNode1 = (body: string): boolean => body !== 'node1';
+
+/** How calm the machine was when a trial's failure was caused (see `calm`). */
+interface Calm {
+  waitedMs: number;
+  busy: number;
+}
+
+/**
+ * Waits, before a trial's cut or SIGTERM, until the machine is calm. The previous trial's heal keeps both cores busy
+ * for seconds with 1,000 Services: node1 takes every address back, and three speakers rewrite their ServiceL2Status
+ * objects and Events through one API server whose watchers all hear of it. A cut in the middle of that measured a
+ * failure during a recovery, and the later trials of a series ever slower (node1 declared dead 22-26 ms after the cut
+ * in the first five trials of a run, 43-80 ms in the later ones, as the load average rose to 5). A node dies on a
+ * settled cluster; failover under load is what the soak measures. `--no-settle` cuts back to back, as before.
+ */
+async function calm(): Promise<Calm | undefined> {
+  if (flag('--no-settle')) return undefined;
+  return await settleMachine();
+}
+
+const calmText = (c: Calm | undefined): string => (c ? `; cut after ${(c.waitedMs / 1000).toFixed(1)} s of waiting for a calm machine (${Math.round(c.busy * 100)}% busy)` : '');
 
 /** What the client believes about `ip` (ip -s neigh: state, and the ages of its last use/confirmation/update). */
 async function clientNeighbour(b: Bench, ip: string): Promise<string> {
@@ -481,6 +503,7 @@ async function cutTrial(b: Bench, withSerf: boolean): Promise<CutResult> {
     } catch (err) {
       throw new Error(`${(err as Error).message}; last answers: ${prober.last(3)}${kaProber ? `, keepalived VIP: ${kaProber.last(3)}` : ''}`);
     }
+    const settled = await calm();
     await sleep(200 + Math.random() * 300);
     const t0 = Date.now();
     await setCable(b, 'node1', 'down');
@@ -506,9 +529,9 @@ async function cutTrial(b: Bench, withSerf: boolean): Promise<CutResult> {
       const timeline = await speakerTimeline(b, body, ip, t0);
       if (flag('--verbose')) {
         out(`  trial: ${ip}: first request through ${body} started at +${mine.t - t0} ms (connected in ${mine.c} ms; the echo server answered it after ${mine.a} ms)` +
-          `${theirs ? `; keepalived VIP +${theirs.t - t0} ms (answered after ${theirs.a} ms)` : ''}; ${describeTimeline(body, ip, timeline)}`);
+          `${theirs ? `; keepalived VIP +${theirs.t - t0} ms (answered after ${theirs.a} ms)` : ''}${calmText(settled)}; ${describeTimeline(body, ip, timeline)}`);
       }
-      return { ours: mine.t - t0, oursAnswerMs: mine.a!, expected: body === expected, timeline, ...ka, ...(serf !== undefined ? { serf } : {}) };
+      return { ours: mine.t - t0, oursAnswerMs: mine.a!, expected: body === expected, timeline, ...ka, ...(serf !== undefined ? { serf } : {}), ...(settled ? { settled } : {}) };
     } finally {
       await setCable(b, 'node1', 'up');
     }
@@ -607,6 +630,7 @@ async function gracefulTrial(b: Bench): Promise<GracefulResult> {
   try {
     const since = Date.now();
     await until(`answers from node1 for ${ip}`, () => prober.steady(since, 'node1'), 60_000, 20);
+    const settled = await calm();
     await sleep(200 + Math.random() * 300);
     const pid = speakerPid(b, 'node1');
     const t0 = Date.now();
@@ -619,7 +643,7 @@ async function gracefulTrial(b: Bench): Promise<GracefulResult> {
         `client neighbour entry: ${await clientNeighbour(b, ip)}; ${prober.failures} requests given up; last answers ${prober.last(2)}`);
       return {};
     }
-    if (flag('--verbose')) out(`  graceful trial: ${ip}: first request through ${mine.body} started at +${mine.t - t0} ms (connected in ${mine.c} ms; the echo server answered it after ${mine.a} ms); ${stopTimeline(b, t0)}`);
+    if (flag('--verbose')) out(`  graceful trial: ${ip}: first request through ${mine.body} started at +${mine.t - t0} ms (connected in ${mine.c} ms; the echo server answered it after ${mine.a} ms)${calmText(settled)}; ${stopTimeline(b, t0)}`);
     const handledMs = signalHandledAfter(b, t0);
     return { ours: mine.t - t0, answerMs: mine.a!, ...(handledMs !== undefined ? { handledMs } : {}) };
   } finally {
@@ -666,12 +690,14 @@ async function series(b: Bench, cutTrials: number, gracefulTrials: number, serfT
   const kaAnswerMs: number[] = [];
   const serf: number[] = [];
   const timelines: Timeline[] = [];
+  const calms: Calm[] = [];
   let wrong = 0;
   let failed = 0;
   let kaFailed = 0;
   for (let k = 0; k < cutTrials; k++) {
     try {
       const r = await cutTrial(b, k < serfTrials);
+      if (r.settled) calms.push(r.settled);
       if (r.ours === undefined) failed++;
       else {
         ours.push(r.ours);
@@ -697,6 +723,10 @@ async function series(b: Bench, cutTrials: number, gracefulTrials: number, serfT
     `${wrong ? ` (${wrong} first answered by another node than the election's)` : ''}${failures(failed, cutTrials)}`);
   if (answerMs.length) out(`  the echo server's answer to that request took ${stats(answerMs)} (the new owner's echo pod on a loaded node; not part of the failover)`);
   if (timelines.length) out(`  where the time went (median ms after the cut): ${phases(timelines, ours)}`);
+  if (calms.length) {
+    out(`  each cut made on a calm machine (--no-settle: back to back): waited ${stats(calms.map((c) => c.waitedMs))} for it; ` +
+      `CPU busy just before the cut ${stats(calms.map((c) => Math.round(c.busy * 100)))} (% of all cores)`);
+  }
   if (ka.length || kaFailed) {
     out(`keepalived (VRRPv3, advert_int 0.01), 1 VIP, the same cuts → first request answered through the backup: ${stats(ka)}; metallb-ts/keepalived median ratio ${ratio(ours, ka)}${failures(kaFailed, cutTrials)}`);
     if (kaAnswerMs.length) out(`  the same echo server's answer took ${stats(kaAnswerMs)}`);

@@ -9,7 +9,8 @@ export function opt(name: string, dflt: number): number {
   const i = argv.indexOf(name);
   if (i < 0) return dflt;
   const v = Number(argv[i + 1]);
-  if (argv[i + 1] === undefined || !Number.isFinite(v)) throw new Error(`bench: ${name} needs a number (got ${JSON.stringify(argv[i + 1] ?? '')})`);
+  // Every numeric option counts something (trials, addresses, seconds, busy loops): none can be negative.
+  if (argv[i + 1] === undefined || !Number.isFinite(v) || v < 0) throw new Error(`bench: ${name} needs a number of 0 or more (got ${JSON.stringify(argv[i + 1] ?? '')})`);
   return v;
 }
 
@@ -40,6 +41,37 @@ export function stats(xs: readonly number[]): string {
 
 /** The machine's load, to print beside figures measured on a shared machine. */
 export const machineLoad = (): string => `load average ${loadavg().map((x) => x.toFixed(1)).join(' ')} on ${cpus().length} cores`;
+
+/** The whole machine's CPU time (all cores) from /proc/stat: busy and total, in clock ticks. */
+function cpuTicks(): { busy: number; total: number } {
+  const f = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
+  const total = f.reduce((a, x) => a + (Number.isFinite(x) ? x : 0), 0);
+  const idle = (f[3] ?? 0) + (f[4] ?? 0);
+  return { busy: total - idle, total };
+}
+
+/** The fraction (0–1) of all cores busy over the next `ms`. */
+export async function cpuBusy(ms: number): Promise<number> {
+  const a = cpuTicks();
+  await sleep(ms);
+  const b = cpuTicks();
+  return b.total > a.total ? (b.busy - a.busy) / (b.total - a.total) : 0;
+}
+
+/**
+ * Waits until the machine has been calm (under `below` of all cores busy) for two windows of `windowMs` in a row, at
+ * most `maxMs`. Returns how long it waited and the last window's figure.
+ */
+export async function settleMachine(below = 0.35, windowMs = 500, maxMs = 30_000): Promise<{ waitedMs: number; busy: number }> {
+  const t = Date.now();
+  let calm = 0;
+  let busy = 1;
+  while (Date.now() - t < maxMs && calm < 2) {
+    busy = await cpuBusy(windowMs);
+    calm = busy < below ? calm + 1 : 0;
+  }
+  return { waitedMs: Date.now() - t, busy };
+}
 
 /** Polls `fn` (errors count as "not yet") until it holds; throws naming `what` after `timeoutMs`. */
 export async function until(what: string, fn: () => boolean | Promise<boolean>, timeoutMs = 60_000, everyMs = 50): Promise<void> {
