@@ -725,7 +725,7 @@ async function series(b: Bench, cutTrials: number, gracefulTrials: number, serfT
   if (timelines.length) out(`  where the time went (median ms after the cut): ${phases(timelines, ours)}`);
   if (calms.length) {
     out(`  each cut made on a calm machine (--no-settle: back to back): waited ${stats(calms.map((c) => c.waitedMs))} for it; ` +
-      `CPU busy just before the cut ${stats(calms.map((c) => Math.round(c.busy * 100)))} (% of all cores)`);
+      `CPU busy just before the cut ${stats(calms.map((c) => Math.round(c.busy * 100)), '%')} of all cores`);
   }
   if (ka.length || kaFailed) {
     out(`keepalived (VRRPv3, advert_int 0.01), 1 VIP, the same cuts → first request answered through the backup: ${stats(ka)}; metallb-ts/keepalived median ratio ${ratio(ours, ka)}${failures(kaFailed, cutTrials)}`);

@@ -33,10 +33,10 @@ export function quantile(xs: readonly number[], p: number): number {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))]!;
 }
 
-export function stats(xs: readonly number[]): string {
+export function stats(xs: readonly number[], unit = 'ms'): string {
   if (xs.length === 0) return 'no samples';
   const s = [...xs].sort((a, b) => a - b);
-  return `median ${quantile(s, 0.5).toFixed(0)} ms, p95 ${quantile(s, 0.95).toFixed(0)} ms, min ${s[0]!.toFixed(0)}, max ${s[s.length - 1]!.toFixed(0)} (n=${s.length})`;
+  return `median ${quantile(s, 0.5).toFixed(0)} ${unit}, p95 ${quantile(s, 0.95).toFixed(0)} ${unit}, min ${s[0]!.toFixed(0)}, max ${s[s.length - 1]!.toFixed(0)} (n=${s.length})`;
 }
 
 /** The machine's load, to print beside figures measured on a shared machine. */
