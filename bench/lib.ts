@@ -62,7 +62,7 @@ export async function cpuBusy(ms: number): Promise<number> {
  * Waits until the machine has been calm (under `below` of all cores busy) for two windows of `windowMs` in a row, at
  * most `maxMs`. Returns how long it waited and the last window's figure.
  */
-export async function settleMachine(below = 0.35, windowMs = 500, maxMs = 30_000): Promise<{ waitedMs: number; busy: number }> {
+export async function settleMachine(below = 0.5, windowMs = 500, maxMs = 30_000): Promise<{ waitedMs: number; busy: number }> {
   const t = Date.now();
   let calm = 0;
   let busy = 1;
