@@ -481,7 +481,7 @@ async function calm(): Promise<Calm | undefined> {
   return await settleMachine();
 }
 
-const calmText = (c: Calm | undefined): string => (c ? `; cut after ${(c.waitedMs / 1000).toFixed(1)} s of waiting for a calm machine (${Math.round(c.busy * 100)}% busy)` : '');
+const calmText = (c: Calm | undefined, event = 'cut'): string => (c ? `; ${event} after ${(c.waitedMs / 1000).toFixed(1)} s of waiting for a calm machine (${Math.round(c.busy * 100)}% busy)` : '');
 
 /** What the client believes about `ip` (ip -s neigh: state, and the ages of its last use/confirmation/update). */
 async function clientNeighbour(b: Bench, ip: string): Promise<string> {
@@ -643,7 +643,7 @@ async function gracefulTrial(b: Bench): Promise<GracefulResult> {
         `client neighbour entry: ${await clientNeighbour(b, ip)}; ${prober.failures} requests given up; last answers ${prober.last(2)}`);
       return {};
     }
-    if (flag('--verbose')) out(`  graceful trial: ${ip}: first request through ${mine.body} started at +${mine.t - t0} ms (connected in ${mine.c} ms; the echo server answered it after ${mine.a} ms)${calmText(settled)}; ${stopTimeline(b, t0)}`);
+    if (flag('--verbose')) out(`  graceful trial: ${ip}: first request through ${mine.body} started at +${mine.t - t0} ms (connected in ${mine.c} ms; the echo server answered it after ${mine.a} ms)${calmText(settled, 'SIGTERM')}; ${stopTimeline(b, t0)}`);
     const handledMs = signalHandledAfter(b, t0);
     return { ours: mine.t - t0, answerMs: mine.a!, ...(handledMs !== undefined ? { handledMs } : {}) };
   } finally {
