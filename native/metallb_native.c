@@ -711,17 +711,27 @@ static int set_hop_limit(int fd, int hops) {
   return 0;
 }
 
-// attachFilter(fd, filter: Buffer of sock_filter): SO_ATTACH_FILTER on a socket Node already has (a UDP listener),
-// replacing any filter it had. A filter on a UDP socket sees the datagram from its UDP header; the IP header is at
-// SKF_NET_OFF.
+// attachFilter(fd, filter: Buffer of sock_filter, drain?: boolean): SO_ATTACH_FILTER on a socket Node already has
+// (a UDP listener), replacing any filter it had. A filter on a UDP socket sees the datagram from its UDP header; the
+// IP header is at SKF_NET_OFF. The kernel checks only datagrams queued after the filter is there: with `drain`, the
+// ones already queued (arrived between bind and now, or under a looser filter) are discarded, unread. Returns how many.
 static napi_value attach_filter(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
-  if (!get_args(env, info, 2, argv)) return NULL;
+  napi_value argv[3];
+  if (!get_args(env, info, 3, argv)) return NULL;
   int32_t fd;
   struct sock_fprog prog;
-  if (!get_int(env, argv[0], &fd) || !get_filter(env, argv[1], &prog))
-    return throw_type(env, "attachFilter(fd, filter: Buffer of " FILTER_RULE ")");
-  return attach_prog(env, fd, &prog);
+  bool drain = false;
+  if (!get_int(env, argv[0], &fd) || !get_filter(env, argv[1], &prog) ||
+      (!is_nullish(env, argv[2]) && napi_get_value_bool(env, argv[2], &drain) != napi_ok))
+    return throw_type(env, "attachFilter(fd, filter: Buffer of " FILTER_RULE ", drain?: boolean)");
+  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0)
+    return throw_errno(env, "setsockopt(SO_ATTACH_FILTER)", errno);
+  int32_t drained = 0;
+  // Bounded: a flood arriving meanwhile is filtered already, and need not be read to the end.
+  while (drain && drained < 4096 && recv(fd, NULL, 0, MSG_DONTWAIT | MSG_TRUNC) >= 0) drained++;
+  napi_value out;
+  napi_create_int32(env, drained, &out);
+  return out;
 }
 
 // setHopLimit(fd, hops: 1..255): on a socket Node already has. Its presence also says that tcpMd5Connect takes `ttl`.

@@ -54,7 +54,8 @@ export interface NativeBinding {
   /** IP_TTL (and IPV6_UNICAST_HOPS on IPv6 sockets); absent from addons built before BGP TTLs (then no `ttl` either). */
   setHopLimit?(fd: number, hops: number): void;
   /** SO_ATTACH_FILTER on any socket (a UDP listener); absent from addons built before BFD's TTL checks. */
-  attachFilter?(fd: number, filter: Buffer): void;
+  /** Returns how many queued datagrams `drain` discarded (undefined: an addon built before `drain`). */
+  attachFilter?(fd: number, filter: Buffer, drain?: boolean): number | undefined;
   /**
    * Calls `callback` on THIS thread's event loop when the process gets signal `signum` (libuv hands a signal to every
    * loop watching it; Node's process.on delivers signals on the main thread only). Does not keep the loop alive.

@@ -32,14 +32,19 @@ export function socketFilterUnsupportedReason(): string | undefined {
   }
 }
 
-/** Attaches (or replaces) the minimum-TTL filter on a bound dgram socket. */
-export function attachMinimumTtl(target: object, family: 'udp4' | 'udp6', minimum: number): void {
+/**
+ * Attaches (or replaces) the minimum-TTL filter on a bound dgram socket, and discards the datagrams queued before it
+ * (the kernel filters only what arrives after: a packet that came between bind and now, or under a looser filter,
+ * would be read unchecked; a BFD peer's next packet follows within its interval). Call it in the same turn as the
+ * bind, before Node reads the socket. Returns how many were discarded.
+ */
+export function attachMinimumTtl(target: object, family: 'udp4' | 'udp6', minimum: number): number {
   const fd = socketFd(target);
   if (fd === undefined) throw new Error('attachMinimumTtl needs a bound socket (no file descriptor yet)');
   const native = loadNative();
   if (typeof native.attachFilter !== 'function') throw new Error(socketFilterUnsupportedReason());
   try {
-    native.attachFilter(fd, minimumTtlProgram(family, minimum));
+    return native.attachFilter(fd, minimumTtlProgram(family, minimum), true) ?? 0;
   } catch (err) {
     const e = new Error(`attaching the minimum-TTL filter: ${(err as Error).message}`) as NodeJS.ErrnoException;
     const code = errnoCode(err);

@@ -91,8 +91,9 @@ test('the calls on an fd and the TCP-MD5 connect name the argument they cannot u
   refuses((n) => n.setHopLimit?.(0, 256), 'hops must be 1..255');
   refuses((n) => n.setHopLimit?.(-1, 64), 'setsockopt(IP_TTL/IPV6_UNICAST_HOPS)', 'EBADF');
 
-  const attach = 'attachFilter(fd, filter: Buffer of 1 to 4096 8-byte sock_filter instructions)';
+  const attach = 'attachFilter(fd, filter: Buffer of 1 to 4096 8-byte sock_filter instructions, drain?: boolean)';
   refuses((n) => (n.attachFilter as unknown as (...a: unknown[]) => unknown)(0), attach);
+  refuses((n) => (n.attachFilter as unknown as (...a: unknown[]) => unknown)(0, filterOf(1), 'yes'), attach);
   for (const bad of [Buffer.alloc(0), Buffer.alloc(9), filterOf(4097)]) refuses((n) => n.attachFilter?.(0, bad), attach);
   refuses((n) => n.attachFilter?.(-1, filterOf(1)), 'setsockopt(SO_ATTACH_FILTER)', 'EBADF');
 

@@ -460,9 +460,9 @@ export class BfdEngine {
   private attachTtlFilter(socket: Socket, family: 'udp4' | 'udp6', key: string, minimum: number): void {
     if (this.ttlFilters.get(socket) === minimum) return;
     try {
-      attachMinimumTtl(socket, family, minimum);
+      const discarded = attachMinimumTtl(socket, family, minimum);
       this.ttlFilters.set(socket, minimum);
-      this.log.debug({ event: 'bfdTtlFilter', listener: key, minimumTtl: minimum }, 'BFD receive TTL check set');
+      this.log.debug({ event: 'bfdTtlFilter', listener: key, minimumTtl: minimum, discarded }, 'BFD receive TTL check set');
     } catch (err) {
       if (!this.ttlFilterWarned) {
         this.ttlFilterWarned = true;

@@ -190,7 +190,10 @@ test('a startup probe holds liveness and readiness until it succeeds', async () 
   const c0 = s?.containerStatuses?.[0] as { started?: boolean; restartCount: number; ready: boolean } | undefined;
   assert.equal(c0?.started, false);
   assert.equal(c0?.ready, false);
-  assert.equal(c0?.restartCount, 0, 'liveness does not run before startup succeeded' + JSON.stringify(s) + JSON.stringify(await events(t, NS, 'slowstart')));
+  if (c0?.restartCount !== 0) {
+    // A restart here failed twice in ~18 runs once and could not be reproduced: say what the pod went through.
+    assert.fail(`liveness does not run before startup succeeded; status: ${JSON.stringify(s)}; events: ${JSON.stringify(await events(t, NS, 'slowstart'))}`);
+  }
   (await import('node:fs')).writeFileSync(`${t.dir}/slow/up`, 'yes');
   s = await waitFor('started and ready', async () => {
     const x = await full('slowstart');

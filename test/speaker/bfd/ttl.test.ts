@@ -3,10 +3,11 @@
 // (RFC 5883, MetalLB's BFDProfile field; the lowest of the sessions sharing a listener). A fake peer on loopback
 // sends Down packets with chosen TTLs; the session counts only those the filter let through.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { describe, it } from 'node:test';
 import { nativeAvailable } from '../../../src/net/native.js';
-import { minimumTtlProgram } from '../../../src/net/socket-filter.js';
+import { attachMinimumTtl, minimumTtlProgram } from '../../../src/net/socket-filter.js';
 import { BfdEngine, type BfdSessionConfig } from '../../../src/speaker/bfd/engine.js';
 import { encodeControl, State } from '../../../src/speaker/bfd/packet.js';
 import { decode } from '../../../src/net/bpf.js';
@@ -98,6 +99,37 @@ describe('BFD listeners check the TTL', { skip: nativeAvailable() ? false : 'nee
       a.close();
       b.close();
       await engine.close();
+    }
+  });
+});
+
+describe('attachMinimumTtl', { skip: nativeAvailable() ? false : 'needs the native addon' }, () => {
+  it('discards what was queued before the filter: a datagram that came between bind and the attach is never read', async () => {
+    const s = createSocket({ type: 'udp4' });
+    const got: number[] = [];
+    s.on('message', (m) => got.push(m.length));
+    await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', () => resolve()));
+    const p = await peer('127.0.0.1');
+    try {
+      const port = s.address().port;
+      // The event loop is held from here to the attach, as between the engine's bind and its filter: three TTL-64
+      // datagrams are queued by the kernel, unread.
+      const sent = spawnSync('python3', ['-c', `import socket
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 64)
+for _ in range(3): u.sendto(b"x" * 24, ("127.0.0.1", ${port}))`]);
+      assert.equal(sent.status, 0, String(sent.stderr));
+      const discarded = attachMinimumTtl(s, 'udp4', 255);
+      await sleep(100);
+      assert.deepEqual(got, [], 'the queued TTL-64 datagrams were not read');
+      assert.equal(discarded, 3);
+      await send(p, 64, port, '127.0.0.1', 2);
+      assert.deepEqual(got, [], 'later ones are dropped by the filter');
+      await send(p, 255, port, '127.0.0.1', 2);
+      assert.equal(got.length, 2, 'TTL 255 passes');
+    } finally {
+      p.close();
+      s.close();
     }
   });
 });
