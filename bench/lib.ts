@@ -51,7 +51,7 @@ function cpuTicks(): { busy: number; total: number } {
 }
 
 /** The fraction (0–1) of all cores busy over the next `ms`. */
-export async function cpuBusy(ms: number): Promise<number> {
+async function cpuBusy(ms: number): Promise<number> {
   const a = cpuTicks();
   await sleep(ms);
   const b = cpuTicks();

@@ -724,8 +724,7 @@ static napi_value attach_filter(napi_env env, napi_callback_info info) {
   if (!get_int(env, argv[0], &fd) || !get_filter(env, argv[1], &prog) ||
       (!is_nullish(env, argv[2]) && napi_get_value_bool(env, argv[2], &drain) != napi_ok))
     return throw_type(env, "attachFilter(fd, filter: Buffer of " FILTER_RULE ", drain?: boolean)");
-  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0)
-    return throw_errno(env, "setsockopt(SO_ATTACH_FILTER)", errno);
+  if (!attach_prog(env, fd, &prog)) return NULL;
   int32_t drained = 0;
   // Bounded: a flood arriving meanwhile is filtered already, and need not be read to the end.
   while (drain && drained < 4096 && recv(fd, NULL, 0, MSG_DONTWAIT | MSG_TRUNC) >= 0) drained++;

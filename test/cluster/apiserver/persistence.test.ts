@@ -7,6 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { startDevServer, type DevServerHandle } from '../../helpers/devserver.js';
+import { Persister } from '../../../src/cluster/apiserver/persistence.js';
+import type { Store } from '../../../src/cluster/apiserver/store.js';
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -115,4 +117,36 @@ test('data file: restart keeps objects and resourceVersions; watches resume; too
   const expired = await firstEvent(kc, '/api/v1/namespaces/default/configmaps', rv0);
   assert.equal(expired?.type, 'ERROR');
   assert.equal(expired?.obj.code, 410);
+});
+
+test('the data file is written at most 1/20 of the time: a write that took 20 ms holds the next one for 400 ms', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mlb-persist-'));
+  try {
+    const file = join(dir, 'data.json');
+    let rv = 0;
+    // A store whose snapshot costs 20 ms of event loop, as a big store's JSON does.
+    const store = {
+      historySize: 10,
+      snapshot: () => {
+        const until = performance.now() + 20;
+        while (performance.now() < until);
+        return { resourceVersion: rv++, objects: {}, events: [] };
+      },
+    } as unknown as Store;
+    const saved = (): number | undefined => (existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { resourceVersion: number }).resourceVersion : undefined);
+    const p = new Persister(file, store, 10);
+    p.changed();
+    const first = Date.now();
+    while (saved() !== 0 && Date.now() - first < 5000) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(saved(), 0);
+    p.changed();
+    const asked = Date.now();
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(saved(), 0, 'no second write within 300 ms of the change');
+    while (saved() !== 1 && Date.now() - asked < 5000) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(saved(), 1, 'the change is written in the end');
+    assert.ok(Date.now() - asked >= 400, `held for 20 times the write's cost (${Date.now() - asked} ms)`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
