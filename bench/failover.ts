@@ -1,5 +1,5 @@
 // `npm run bench -- failover [--trials N] [--many N] [--many-trials N] [--graceful-trials N] [--serf-trials N]
-//                            [--skip-keepalived] [--skip-serf] [--soak SECONDS] [--soak-burners N] [--lab NAME]
+//                            [--skip-keepalived] [--keepalived-on-host] [--skip-serf] [--soak SECONDS] [--soak-burners N] [--lab NAME]
 //                            [--keep-logs DIR] [--no-settle] [--verbose]` (as root):
 // layer 2 failover IN THE LAB (`metallb lab up`, our speakers as the lab runs them: a DaemonSet, memberlist on, our
 // default timing). A hostNetwork echo DaemonSet answers with its node's name behind Services with
@@ -11,7 +11,9 @@
 //   for up to 15 s and its delay reported apart: the echo pod's latency on a loaded node is not the failover's), for 1
 //   and for --many addresses on node1. A trial with no such answer within 60 s is counted as failed and reported.
 //   In the same cuts, on the same LAN: keepalived (VRRPv3, advert_int 0.01, its fastest) fails a VIP over from node1
-//   to node2, measured by a second client prober the same way; and serf agents (memberlist with its LAN timing,
+//   to node2, measured by a second client prober the same way (keepalived runs as a hostNetwork DaemonSet pod with the
+//   speaker's CPU request, on the same footing as our speaker; --keepalived-on-host spawns it in the host's root
+//   cgroup instead, as before 2026-12-02); and serf agents (memberlist with its LAN timing,
 //   MetalLB's) on the nodes time their own detection of node1's death (the cable stays cut until serf sees it).
 // - graceful stop: node1's speaker gets SIGTERM (memberlist leave); its pod is then recreated by the DaemonSet.
 // - --soak SECONDS: no false failover: both CPUs saturated (busy loops, HTTP load through the Services from the
@@ -160,7 +162,10 @@ interface Bench {
   /** The /22 the bench's pool gives out, on the LAN (the client reaches it directly). */
   vip: (i: number) => string;
   services: number;
+  /** keepalived processes spawned by the bench (`--keepalived-on-host`); none when it runs as pods. */
   keepalived: ChildProcess[];
+  /** Where keepalived runs, for the report; undefined: not running (`--skip-keepalived`). */
+  keepalivedWhere?: string;
   serf: ChildProcess[];
   serfRpc: (i: number) => string;
   kaVip: string;
@@ -310,22 +315,67 @@ async function addServices(b: Bench, from: number, to: number): Promise<void> {
 
 // ---------------------------------------------------------------- peers in the same lab
 
-async function startKeepalived(b: Bench): Promise<void> {
-  for (const [i, n] of b.plan.nodes.slice(0, 3).entries()) {
-    const conf = join(b.dir, `ka${i}.conf`);
-    writeFileSync(conf, `global_defs { router_id tml${i} \n enable_script_security }
+/** One node's keepalived.conf: node1 the master, the others backups by falling priority. */
+function keepalivedConf(b: Bench, i: number, iface: string): string {
+  return `global_defs { router_id tml${i} \n enable_script_security }
 vrrp_instance tml {
   state ${i === 0 ? 'MASTER' : 'BACKUP'}
-  interface ${n.interface}
+  interface ${iface}
   virtual_router_id 97
   priority ${150 - i * 50}
   advert_int 0.01
   version 3
-  virtual_ipaddress { ${b.kaVip}/32 dev ${n.interface} }
+  virtual_ipaddress { ${b.kaVip}/32 dev ${iface} }
 }
-`);
-    b.keepalived.push(spawnTracked('ip', ['netns', 'exec', n.netns, 'keepalived', '--dont-fork', '--vrrp', '--log-console', '-f', conf, '-p', join(b.dir, `k${i}.pid`), '-r', join(b.dir, `v${i}.pid`), '-c', join(b.dir, `c${i}.pid`)]));
+`;
+}
+
+/**
+ * keepalived runs where our speaker runs: by default a hostNetwork DaemonSet pod with the speaker container's own CPU
+ * request, so the lab's kubelet gives it the same cgroup and CPU weight as the speaker. Spawned from the bench (the
+ * way until 2026-12-02, `--keepalived-on-host`), it ran in the host's root cgroup, outside the lab's pods: a peer of
+ * the whole lab for CPU, while every speaker got a 50m pod's share of its node. On a busy machine that compared
+ * the scheduling of two placements, not two failover designs.
+ */
+async function startKeepalived(b: Bench): Promise<void> {
+  if (flag('--keepalived-on-host')) {
+    b.keepalivedWhere = 'on the host (root cgroup)';
+    for (const [i, n] of b.plan.nodes.slice(0, 3).entries()) {
+      const conf = join(b.dir, `ka${i}.conf`);
+      writeFileSync(conf, keepalivedConf(b, i, n.interface));
+      b.keepalived.push(spawnTracked('ip', ['netns', 'exec', n.netns, 'keepalived', '--dont-fork', '--vrrp', '--log-console', '-f', conf, '-p', join(b.dir, `k${i}.pid`), '-r', join(b.dir, `v${i}.pid`), '-c', join(b.dir, `c${i}.pid`)]));
+    }
+  } else {
+    const speaker = await b.lab.getJson<{ spec: { template: { spec: { containers: { name: string; resources?: { requests?: Record<string, string> } }[] } } } }>(['-n', 'metallb-system', 'get', 'daemonset', 'speaker']);
+    const requests = speaker.spec.template.spec.containers.find((c) => c.name === 'speaker')?.resources?.requests ?? {};
+    const cases = b.plan.nodes.slice(0, 3).map((n, i) => `${n.name}) cat > /ka/ka.conf <<'EOF'\n${keepalivedConf(b, i, n.interface)}EOF\n;;`).join('\n');
+    const script = `set -e\ncase "$NODE_NAME" in\n${cases}\n*) exit 1;;\nesac\nexec keepalived --dont-fork --vrrp --log-console -f /ka/ka.conf -p /ka/k.pid -r /ka/v.pid -c /ka/c.pid\n`;
+    b.keepalivedWhere = `as a pod with the speaker's requests (${JSON.stringify(requests)})`;
+    await b.lab.kubectlOk(['apply', '-f', '-'], {
+      input: JSON.stringify({
+        apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: { name: 'fo-keepalived', namespace: NS },
+        spec: {
+          selector: { matchLabels: { app: 'fo-keepalived' } },
+          template: {
+            metadata: { labels: { app: 'fo-keepalived' } },
+            spec: {
+              hostNetwork: true,
+              tolerations: [{ operator: 'Exists' }],
+              volumes: [{ name: 'ka', emptyDir: {} }],
+              containers: [{
+                name: 'keepalived', image: 'nginx', command: ['/bin/sh', '-c', script],
+                env: [{ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } }],
+                securityContext: { privileged: true },
+                volumeMounts: [{ name: 'ka', mountPath: '/ka' }],
+                resources: { requests },
+              }],
+            },
+          },
+        },
+      }),
+    });
   }
+  out(`keepalived ${b.keepalivedWhere}`);
   await b.lab.waitFor('keepalived: node1 holds the VIP', async () => (await b.lab.curl('client', `http://${b.kaVip}:${ECHO_PORT}/`, 1)).trim() === 'node1', 60_000, 200);
 }
 
@@ -495,7 +545,7 @@ async function cutTrial(b: Bench, withSerf: boolean): Promise<CutResult> {
   const expected = electionOrder(['node2', 'node3'], ip)[0]!;
   await runCmd('ip', ['-n', b.plan.client.netns, 'neigh', 'flush', 'all']);
   const prober = Prober.start(b.plan.client.netns, `http://${ip}/`);
-  const kaProber = b.keepalived.length > 0 ? Prober.start(b.plan.client.netns, `http://${b.kaVip}:${ECHO_PORT}/`) : undefined;
+  const kaProber = b.keepalivedWhere !== undefined ? Prober.start(b.plan.client.netns, `http://${b.kaVip}:${ECHO_PORT}/`) : undefined;
   try {
     const since = Date.now();
     try {
@@ -708,7 +758,7 @@ async function series(b: Bench, cutTrials: number, gracefulTrials: number, serfT
       if (r.keepalived !== undefined) {
         ka.push(r.keepalived);
         kaAnswerMs.push(r.keepalivedAnswerMs!);
-      } else if (b.keepalived.length > 0) kaFailed++;
+      } else if (b.keepalivedWhere !== undefined) kaFailed++;
       if (r.serf !== undefined) serf.push(r.serf);
       await heal(b);
       if (r.serf !== undefined) await serfHealed(b);
@@ -728,7 +778,7 @@ async function series(b: Bench, cutTrials: number, gracefulTrials: number, serfT
       `CPU busy just before the cut ${stats(calms.map((c) => Math.round(c.busy * 100)), '%')} of all cores`);
   }
   if (ka.length || kaFailed) {
-    out(`keepalived (VRRPv3, advert_int 0.01), 1 VIP, the same cuts → first request answered through the backup: ${stats(ka)}; metallb-ts/keepalived median ratio ${ratio(ours, ka)}${failures(kaFailed, cutTrials)}`);
+    out(`keepalived (VRRPv3, advert_int 0.01) ${b.keepalivedWhere ?? ''}, 1 VIP, the same cuts → first request answered through the backup: ${stats(ka)}; metallb-ts/keepalived median ratio ${ratio(ours, ka)}${failures(kaFailed, cutTrials)}`);
     if (kaAnswerMs.length) out(`  the same echo server's answer took ${stats(kaAnswerMs)}`);
   }
   if (serf.length) out(`serf (memberlist LAN timing, MetalLB's), the same cuts → node2's agent marks node1 failed: ${stats(serf)}; metallb-ts failover is ${(quantile(serf, 0.5) / quantile(ours, 0.5)).toFixed(0)}× faster (median)`);
