@@ -137,6 +137,23 @@ export interface FastPathTiming {
   suspectAfterSilenceMs: number;
 }
 
+/**
+ * When the fast path's watch must next look, given when each live member was last heard: a quarter probe interval
+ * from now while one is already silent past `reachCheckAfterMs` (a check or round in progress has deadlines of its
+ * own), else just after the first silence can pass it — every packet moves that on, so a quiet cluster is looked at
+ * about once per packet gap instead of four times per interval — and at most a probe interval from now.
+ */
+export function watchDueAt(now: number, lastHeard: Iterable<number>, reachCheckAfterMs: number, probeIntervalMs: number): number {
+  let next = now + probeIntervalMs;
+  for (const heard of lastHeard) {
+    // fastPathAction wants the silence strictly past reachCheckAfterMs: a hair after it.
+    const due = heard + reachCheckAfterMs + 0.01;
+    if (due <= now) return now + Math.max(1, probeIntervalMs / 4);
+    if (due < next) next = due;
+  }
+  return next;
+}
+
 /** `ask`: our check failed; ask others to ping it (an IndirectRound) before accusing. */
 export type FastPathAction = 'none' | 'check' | 'ask' | 'accuse';
 

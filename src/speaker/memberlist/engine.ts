@@ -37,7 +37,7 @@ import { labelHeader, makeCompound, removeLabelHeader, type SecurityOptions, unw
 import { encryptOverhead, Keyring } from './security.js';
 import { encodePushPull, MAX_STREAM_BYTES, readStreamMessage, type StreamMessage, wrapStream } from './stream.js';
 import { Awareness, BroadcastQueue, Suspicion } from './suspicion.js';
-import { fastPathAction, indirectRound, LocalHealth, reachErrorResult, relayAnswer, reachTimeoutMs, reachTimeoutResult, type ReachCheck, HOST_UP_GRACE_MS, suspicionVerdict } from './detector.js';
+import { fastPathAction, watchDueAt, indirectRound, LocalHealth, reachErrorResult, relayAnswer, reachTimeoutMs, reachTimeoutResult, type ReachCheck, HOST_UP_GRACE_MS, suspicionVerdict } from './detector.js';
 
 export type MemberState = 'alive' | 'suspect' | 'dead' | 'left';
 
@@ -377,18 +377,10 @@ export class MemberlistEngine extends EventEmitter {
     }, delay);
   }
 
-  /** When the watch must next look: a quarter interval from now while a member is silent, else the first due check. */
   private nextWatch(now: number): number {
-    const poll = now + Math.max(1, this.t.probeIntervalMs / 4);
-    let next = now + this.t.probeIntervalMs;
-    for (const n of this.nodes.values()) {
-      if (n.name === this.name || (n.state !== 'alive' && n.state !== 'suspect')) continue;
-      // Strictly past reachCheckAfterMs (fastPathAction), so a hair after it.
-      const due = n.lastHeard + this.t.reachCheckAfterMs + 0.01;
-      if (due <= now) return poll;
-      if (due < next) next = due;
-    }
-    return next;
+    const heard: number[] = [];
+    for (const n of this.nodes.values()) if (n.name !== this.name && (n.state === 'alive' || n.state === 'suspect')) heard.push(n.lastHeard);
+    return watchDueAt(now, heard, this.t.reachCheckAfterMs, this.t.probeIntervalMs);
   }
 
   private scheduleProbe(): void {

@@ -1,7 +1,7 @@
 // The fast path's decisions (src/speaker/memberlist/detector.ts), exhaustively over the check states; no clock.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fastPathAction, indirectRound, LocalHealth, relayAnswer, RECHECK_BACKOFF_DOUBLINGS, recheckAfterMs, reachErrorResult, reachTimeoutMs, reachTimeoutResult, type ReachResult, HOST_UP_GRACE_MS, RELAY_SILENCE_MIN_MS, suspicionVerdict } from '../../../src/speaker/memberlist/detector.js';
+import { fastPathAction, watchDueAt, indirectRound, LocalHealth, relayAnswer, RECHECK_BACKOFF_DOUBLINGS, recheckAfterMs, reachErrorResult, reachTimeoutMs, reachTimeoutResult, type ReachResult, HOST_UP_GRACE_MS, RELAY_SILENCE_MIN_MS, suspicionVerdict } from '../../../src/speaker/memberlist/detector.js';
 import { FAST_CONFIG, LAN_CONFIG } from '../../../src/speaker/memberlist/config.js';
 
 const t = { reachCheckAfterMs: 10, reachTimeoutMs: 15, reachRecheckMs: 50, suspectAfterSilenceMs: 20 };
@@ -234,5 +234,26 @@ describe('as a relay, with the fast path on', () => {
 
   test('a target we do not know: a nack, as memberlist sends it', () => {
     assert.equal(at(1005, undefined), 'nack');
+  });
+});
+
+describe('watchDueAt: when the fast path looks again', () => {
+  test('just after the first member whose silence can pass reachCheckAfterMs, not on a fixed poll', () => {
+    // Heard 2 ms and 7 ms ago: the member heard 7 ms ago is due 3 ms from now.
+    const due = watchDueAt(1000, [998, 993], 10, 10);
+    assert.ok(due > 1003 && due < 1003.1, `due at ${due}`);
+    // The check it leads to starts there: a hair later, fastPathAction says check.
+    assert.equal(fastPathAction({ ...t, reachCheckAfterMs: 10 }, due, 993, undefined), 'check');
+    assert.equal(fastPathAction({ ...t, reachCheckAfterMs: 10 }, 1003, 993, undefined), 'none');
+  });
+
+  test('polls every quarter interval while a member is already silent past it', () => {
+    assert.equal(watchDueAt(1000, [998, 985], 10, 10), 1002.5);
+    assert.equal(watchDueAt(1000, [985], 10, 2), 1001, 'never more often than every millisecond');
+  });
+
+  test('at most a probe interval away, also with nobody to watch', () => {
+    assert.equal(watchDueAt(1000, [], 10, 10), 1010);
+    assert.equal(watchDueAt(1000, [999], 50, 10), 1010);
   });
 });
