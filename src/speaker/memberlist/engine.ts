@@ -352,16 +352,17 @@ export class MemberlistEngine extends EventEmitter {
 
   /**
    * The fast path's watch. While no member is silent, it sleeps until the first one could have been silent for
-   * reachCheckAfterMs (each packet moves that time on), so a check starts when the silence passes it, not up to a
-   * poll later; polling every quarter interval, as it did always until 2026-12-02, cost the gossip thread 400 wakeups
-   * a second, its largest cost when nothing happens. While a member is silent past that (a check or an indirect round
-   * in progress, whose deadlines are times too), it polls four times per probe interval. Its own lateness feeds
-   * local health.
+   * reachCheckAfterMs (each packet moves that time on), so a check starts within a millisecond of the silence passing
+   * it, not up to a poll later (until 2026-12-02 it polled every quarter interval always: 400 wakeups a second). While
+   * a member is silent past that (a check or an indirect round in progress, whose deadlines are times too), it polls
+   * four times per probe interval. Its own lateness feeds local health.
    */
   private scheduleWatch(): void {
     if (this.stopped || this.t.reachTimeoutMs <= 0) return;
     const now = performance.now();
-    const delay = Math.max(1, Math.min(this.t.probeIntervalMs, this.nextWatch(now) - now));
+    // Whole milliseconds, rounded up: a timer fires on the loop's millisecond clock, and one that fired before the
+    // silence was due would only look again a millisecond later.
+    const delay = Math.max(1, Math.ceil(Math.min(this.t.probeIntervalMs, this.nextWatch(now) - now)));
     const expected = now + delay;
     this.watchTimer = setTimeout(() => {
       const lateness = Math.max(0, performance.now() - expected);
