@@ -298,14 +298,19 @@ test('a Ready condition someone else set to False (the node lifecycle controller
   // The lab's node lifecycle controller marks a silent node's pods not ready; when the node's kubelet is heard from
   // again, it must report its pods as they are, or they stay out of every EndpointSlice for good.
   await createPod(t, { metadata: { name: 'steady', namespace: NS }, spec: { containers: [{ name: 'app', image: 'nginx' }] } });
-  await running('steady');
-  await waitFor('Ready=True', async () => cond(await getPod(t, NS, 'steady'), 'Ready') === 'True', 30_000, 200);
-  const p = (await getPod(t, NS, 'steady'))!;
-  const conditions = (p.status?.conditions ?? []).map((c) => (c.type === 'Ready' ? { ...c, status: 'False', reason: 'NodeNotReady' } : c));
-  await t.client.mergePatch(`/api/v1/namespaces/${NS}/pods/steady/status`, { status: { conditions } });
-  assert.equal(cond(await getPod(t, NS, 'steady'), 'Ready'), 'False');
-  await waitFor('the kubelet sets Ready=True again', async () => cond(await getPod(t, NS, 'steady'), 'Ready') === 'True', 15_000, 100);
-  await t.client.delete(`/api/v1/namespaces/${NS}/pods/steady`);
+  try {
+    await running('steady');
+    await waitFor('Ready=True', async () => cond(await getPod(t, NS, 'steady'), 'Ready') === 'True', 30_000, 200);
+    const p = (await getPod(t, NS, 'steady'))!;
+    const conditions = (p.status?.conditions ?? []).map((c) => (c.type === 'Ready' ? { ...c, status: 'False', reason: 'NodeNotReady' } : c));
+    // What the patch stored, from its answer: a read after it may already see the kubelet's repair (CI did once).
+    const patched = await t.client.mergePatch<PodLike>(`/api/v1/namespaces/${NS}/pods/steady/status`, { status: { conditions } });
+    assert.equal(cond(patched, 'Ready'), 'False');
+    await waitFor('the kubelet sets Ready=True again', async () => cond(await getPod(t, NS, 'steady'), 'Ready') === 'True', 15_000, 100);
+  } finally {
+    // Left behind, the pod would hold up the tests after this one.
+    await t.client.delete(`/api/v1/namespaces/${NS}/pods/steady`);
+  }
 });
 
 test('an unknown image leaves the container waiting in ImagePullBackOff with an Event naming the lab images', async () => {
