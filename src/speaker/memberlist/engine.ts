@@ -362,7 +362,7 @@ export class MemberlistEngine extends EventEmitter {
     const now = performance.now();
     // Whole milliseconds, rounded up: a timer fires on the loop's millisecond clock, and one that fired before the
     // silence was due would only look again a millisecond later.
-    const delay = Math.max(1, Math.ceil(Math.min(this.t.probeIntervalMs, this.nextWatch(now) - now)));
+    const delay = Math.max(1, Math.ceil(watchDueAt(now, this.watchedLastHeard(), this.t.reachCheckAfterMs, this.t.probeIntervalMs) - now));
     const expected = now + delay;
     this.watchTimer = setTimeout(() => {
       const lateness = Math.max(0, performance.now() - expected);
@@ -371,17 +371,20 @@ export class MemberlistEngine extends EventEmitter {
         const at = performance.now();
         this.health.noteTick(lateness, at);
         if (!this.stopped && !this.leaving) {
-          for (const n of this.nodes.values()) if (n.name !== this.name && (n.state === 'alive' || n.state === 'suspect')) this.fastPath(n, at);
+          for (const n of this.watched()) this.fastPath(n, at);
         }
         this.scheduleWatch();
       });
     }, delay);
   }
 
-  private nextWatch(now: number): number {
-    const heard: number[] = [];
-    for (const n of this.nodes.values()) if (n.name !== this.name && (n.state === 'alive' || n.state === 'suspect')) heard.push(n.lastHeard);
-    return watchDueAt(now, heard, this.t.reachCheckAfterMs, this.t.probeIntervalMs);
+  /** The members the fast path watches: every other one alive or suspect. */
+  private *watched(): Generator<NodeRec> {
+    for (const n of this.nodes.values()) if (n.name !== this.name && (n.state === 'alive' || n.state === 'suspect')) yield n;
+  }
+
+  private *watchedLastHeard(): Generator<number> {
+    for (const n of this.watched()) yield n.lastHeard;
   }
 
   private scheduleProbe(): void {
