@@ -88,7 +88,19 @@ show kubectl get svc lb-hname-svc
 
 node_port=$(kubectl get svc lb-hname-svc -o jsonpath='{.spec.ports[0].nodePort}')
 node_ip=$(kubectl get nodes -o jsonpath='{.items[0].status.addresses[?(@.type=="InternalIP")].address}' | cut -d' ' -f1)
+# kube-proxy programs a new Service and its endpoints on its own schedule, as in any cluster: a curl right after
+# `kubectl expose` can be refused (CI saw it once). Wait until the URL answers, at most 30 s.
+wait_http() { # url what
+  for _ in $(seq 150); do
+    metallb lab exec client -- curl -s -o /dev/null --max-time 1 "$1" && return 0
+    sleep 0.2
+  done
+  echo "  $2 ($1) did not answer within 30 s (see: kubectl get endpointslices; the lab's proxy log in /var/run/metallb-lab/logs)" >&2
+  exit 1
+}
+
 step "From the client ($client_ip): the NodePort, answered by the pods in turn"
+wait_http "http://$node_ip:$node_port/" "the NodePort"
 for _ in 1 2 3 4 5 6; do
   metallb lab exec client -- curl -s --max-time 3 "http://$node_ip:$node_port/" | tr -d '\n' | sed 's/^/  /'
   echo
@@ -99,6 +111,7 @@ if [ -z "${ip:-}" ]; then
   echo "  the Service got no address (see: kubectl describe svc lb-hname-svc; kubectl logs -n metallb-system deploy/controller)" >&2
   exit 1
 fi
+wait_http "http://$ip/" "the EXTERNAL-IP"
 for _ in 1 2 3 4 5 6; do
   metallb lab exec client -- curl -s --max-time 3 "http://$ip/" | tr -d '\n' | sed 's/^/  /'
   echo
