@@ -46,6 +46,8 @@ export interface TimingConfig {
   adaptive: boolean;
   /** Members pinged per interval in adaptive mode (round robin beyond that). */
   maxProbesPerInterval: number;
+  /** Adaptive mode: of each pair of members, only the one whose name sorts first pings (detector.ts shouldPing). */
+  onePingerPerPair: boolean;
   /** Silence that makes a member suspect on a quiet network. */
   suspectAfterSilenceMs: number;
   /** Tolerated silence is at least this many times the recent worst delay (its or ours). */
@@ -97,6 +99,7 @@ export const LAN_CONFIG: Readonly<TimingConfig> = Object.freeze({
   handoffQueueDepth: 1024,
   adaptive: false,
   maxProbesPerInterval: 1,
+  onePingerPerPair: false,
   suspectAfterSilenceMs: 0,
   jitterFactor: 0,
   initialJitterMs: 0,
@@ -145,7 +148,7 @@ export const LOCAL_CONFIG: Readonly<TimingConfig> = Object.freeze({
  */
 export const FAST_CONFIG: Readonly<TimingConfig> = Object.freeze({
   ...LAN_CONFIG,
-  probeIntervalMs: 10,
+  probeIntervalMs: 7,
   probeTimeoutMs: 5,
   indirectChecks: 3,
   suspicionMult: 2,
@@ -157,6 +160,7 @@ export const FAST_CONFIG: Readonly<TimingConfig> = Object.freeze({
   tcpTimeoutMs: 2000,
   adaptive: true,
   maxProbesPerInterval: 16,
+  onePingerPerPair: true,
   suspectAfterSilenceMs: 16,
   jitterFactor: 2,
   initialJitterMs: 40,

@@ -2,6 +2,7 @@
 // Runs in-process or inside a worker thread (see memberlist.ts); either way it owns its sockets and
 // timers and reports membership changes as events.
 import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
+import { lookup as lookupCallback, type LookupOneOptions } from 'node:dns';
 import { lookup } from 'node:dns/promises';
 import { EventEmitter } from 'node:events';
 import { createHistogram, monitorEventLoopDelay, type IntervalHistogram, type RecordableHistogram } from 'node:perf_hooks';
@@ -37,7 +38,7 @@ import { labelHeader, makeCompound, removeLabelHeader, type SecurityOptions, unw
 import { encryptOverhead, Keyring } from './security.js';
 import { encodePushPull, MAX_STREAM_BYTES, readStreamMessage, type StreamMessage, wrapStream } from './stream.js';
 import { Awareness, BroadcastQueue, Suspicion } from './suspicion.js';
-import { fastPathAction, watchDueAt, indirectRound, LocalHealth, reachErrorResult, relayAnswer, reachTimeoutMs, reachTimeoutResult, type ReachCheck, HOST_UP_GRACE_MS, suspicionVerdict } from './detector.js';
+import { fastPathAction, shouldPing, watchDueAt, indirectRound, LocalHealth, reachErrorResult, relayAnswer, reachTimeoutMs, reachTimeoutResult, type ReachCheck, HOST_UP_GRACE_MS, suspicionVerdict } from './detector.js';
 
 export type MemberState = 'alive' | 'suspect' | 'dead' | 'left';
 
@@ -101,6 +102,7 @@ const MAX_PUSH_PULL_CONCURRENT = 128;
  * they would take for a cut cable (detector.ts, RECHECK_BACKOFF_DOUBLINGS).
  */
 const LISTEN_BACKLOG = 4096;
+const NO_PAYLOAD = Buffer.alloc(0);
 /** A reachability check whose timer ran late is re-armed this many times before it gives up as inconclusive. */
 const REACH_REARMS = 5;
 
@@ -122,6 +124,8 @@ interface NodeRec {
   jitter: number;
   jitterAt: number;
   indirectAt: number;
+  /** When its last ping to us arrived (one pinger per pair: then we need not ping it). */
+  pingedUsAt?: number;
   /** Fast path: the latest check of its host's reachability. */
   reach?: ReachProbe;
 }
@@ -185,6 +189,16 @@ export class MemberlistError extends Error {
   override name = 'MemberlistError';
 }
 
+/**
+ * dgram resolves every destination before a send, even an address literal (dns.lookup answers those a tick later).
+ * We send only to literals, a few hundred packets a second: answer them at once.
+ */
+function literalLookup(host: string, opts: LookupOneOptions, cb: (err: NodeJS.ErrnoException | null, address: string, family: number) => void): void {
+  const family = isIP(host);
+  if (family !== 0) cb(null, host, family);
+  else lookupCallback(host, opts, cb);
+}
+
 export function ipToBytes(ip: string): Buffer {
   if (!isIP(ip)) throw new MemberlistError(`not an IP address: ${ip}`);
   return Buffer.from(ipaddr.parse(ip).toByteArray());
@@ -192,7 +206,9 @@ export function ipToBytes(ip: string): Buffer {
 
 /** memberlist sends 4-byte IPv4 and 16-byte IPv6 addresses (IPv4-mapped ones shown as IPv4); '' if neither. */
 export function bytesToIp(b: Uint8Array): string {
-  if (b.length !== 4 && b.length !== 16) return '';
+  // Every ping carries its sender's address: the IPv4 case without a parser.
+  if (b.length === 4) return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
+  if (b.length !== 16) return '';
   const addr = ipaddr.fromByteArray([...b]);
   if (addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress()) return (addr as ipaddr.IPv6).toIPv4Address().toString();
   return addr.toString();
@@ -214,6 +230,8 @@ export class MemberlistEngine extends EventEmitter {
   private readonly bindAddr: string;
   private bindPort: number;
   private readonly advertiseIp: string;
+  /** advertiseIp as the 4 or 16 bytes our pings carry. */
+  private readonly selfAddr: Buffer;
   private advertisePort: number;
   private readonly vsn: number[];
   private readonly meta: Buffer;
@@ -280,6 +298,7 @@ export class MemberlistEngine extends EventEmitter {
     if (wildcard && !opts.advertiseAddr) throw new MemberlistError('memberlist: binding to a wildcard address needs advertiseAddr');
     this.advertiseIp = opts.advertiseAddr ?? this.bindAddr;
     if (!isIP(this.advertiseIp)) throw new MemberlistError(`memberlist: advertiseAddr "${this.advertiseIp}" is not an IP address`);
+    this.selfAddr = ipToBytes(this.advertiseIp);
     this.advertisePort = opts.advertisePort ?? this.bindPort;
     const pv = opts.protocolVersion ?? 2;
     if (pv < PROTOCOL_MIN || pv > PROTOCOL_MAX) throw new MemberlistError(`memberlist: protocol version ${pv} outside ${PROTOCOL_MIN}..${PROTOCOL_MAX}`);
@@ -314,7 +333,7 @@ export class MemberlistEngine extends EventEmitter {
       this.bindPort = tcpAddr.port;
       if (this.advertisePort === 0) this.advertisePort = tcpAddr.port;
     }
-    const udp = createSocket({ type: family, reuseAddr: false });
+    const udp = createSocket({ type: family, reuseAddr: false, lookup: literalLookup });
     this.udp = udp;
     udp.on('message', (msg, rinfo) => this.ingestPacket(msg, rinfo));
     udp.on('error', (err) => this.log.error({ err: err.message }, 'memberlist UDP socket error'));
@@ -330,7 +349,7 @@ export class MemberlistEngine extends EventEmitter {
     } catch {
       // Best effort: a smaller kernel limit only means fewer queued packets under bursts.
     }
-    this.aliveNode({ Incarnation: this.nextIncarnation(), Node: this.name, Addr: ipToBytes(this.advertiseIp), Port: this.advertisePort, Meta: this.meta, Vsn: Uint8Array.from(this.vsn) }, true);
+    this.aliveNode({ Incarnation: this.nextIncarnation(), Node: this.name, Addr: this.selfAddr, Port: this.advertisePort, Meta: this.meta, Vsn: Uint8Array.from(this.vsn) }, true);
     this.loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
     this.loopDelay.enable();
     this.scheduleProbe();
@@ -442,32 +461,17 @@ export class MemberlistEngine extends EventEmitter {
     const candidates = [...this.nodes.values()].filter((n) => n.name !== this.name && (n.state === 'alive' || n.state === 'suspect'));
     if (candidates.length === 0) return;
     const count = Math.min(candidates.length, this.t.maxProbesPerInterval);
-    const self = ipToBytes(this.advertiseIp);
+    const self = this.selfAddr;
     for (let i = 0; i < count; i++) {
       const n = candidates[(this.probeIndex + i) % candidates.length]!;
-      const seq = this.nextSeq();
-      const sent = performance.now();
-      this.sentPings.set(seq, { node: n.name, sent });
-      const w: AckWaiter = { acked: false, nacks: 0, target: `${n.ip}:${n.port}` };
-      w.onAck = () => {
-        const at = performance.now();
-        this.heard(n.name, at);
-        const rtt = at - sent;
-        this.rtt.record(Math.max(1, Math.round(rtt * 1e6)));
-        this.noteDelay(n, rtt, at);
-        this.sentPings.delete(seq);
-        this.ackHandlers.delete(seq);
-      };
-      this.ackHandlers.set(seq, w);
-      const ping: Ping = { SeqNo: seq, Node: n.name, SourceAddr: self, SourcePort: this.advertisePort, SourceNode: this.name };
-      if (n.state === 'alive') this.sendTo(n, encodePing(ping));
-      else {
-        const [c] = makeCompound([encodePing(ping), encodeSuspect({ Incarnation: n.incarnation, Node: n.name, From: this.name })]);
-        this.rawSend(n.ip, n.port, c!, n.vsn[1] ?? 0);
-      }
       const silence = now - n.lastHeard;
       const tol = this.tolerance(n, now);
-      if (silence > Math.max(this.t.probeTimeoutMs, tol / 2) && now - n.indirectAt > Math.max(this.t.probeIntervalMs, tol / 2)) {
+      const needIndirect = silence > Math.max(this.t.probeTimeoutMs, tol / 2) && now - n.indirectAt > Math.max(this.t.probeIntervalMs, tol / 2);
+      const leftToPeer = !needIndirect && n.state === 'alive' && this.t.onePingerPerPair && !shouldPing(this.name, n.name, now, n.pingedUsAt, this.t.probeIntervalMs);
+      if (leftToPeer) this.count('pings_left_to_peer');
+      const sent = leftToPeer ? undefined : this.pingOnce(n, self);
+      if (sent && needIndirect) {
+        const { seq, ping } = sent;
         // Other routes, so a lossy path between the two of us alone never condemns it.
         n.indirectAt = now;
         this.count('indirect_probes');
@@ -486,6 +490,31 @@ export class MemberlistEngine extends EventEmitter {
       }
     }
     this.probeIndex = (this.probeIndex + count) % candidates.length;
+  }
+
+  /** An adaptive-mode ping: its ack makes n heard and measures its delay. */
+  private pingOnce(n: NodeRec, self: Buffer): { seq: number; ping: Ping } {
+    const seq = this.nextSeq();
+    const sent = performance.now();
+    this.sentPings.set(seq, { node: n.name, sent });
+    const w: AckWaiter = { acked: false, nacks: 0, target: `${n.ip}:${n.port}` };
+    w.onAck = () => {
+      const at = performance.now();
+      this.heard(n.name, at);
+      const rtt = at - sent;
+      this.rtt.record(Math.max(1, Math.round(rtt * 1e6)));
+      this.noteDelay(n, rtt, at);
+      this.sentPings.delete(seq);
+      this.ackHandlers.delete(seq);
+    };
+    this.ackHandlers.set(seq, w);
+    const ping: Ping = { SeqNo: seq, Node: n.name, SourceAddr: self, SourcePort: this.advertisePort, SourceNode: this.name };
+    if (n.state === 'alive') this.sendTo(n, encodePing(ping));
+    else {
+      const [c] = makeCompound([encodePing(ping), encodeSuspect({ Incarnation: n.incarnation, Node: n.name, From: this.name })]);
+      this.rawSend(n.ip, n.port, c!, n.vsn[1] ?? 0);
+    }
+    return { seq, ping };
   }
 
   /** The fast path (detector.ts): check a silent member's host, and accuse it when the host does not answer. */
@@ -553,7 +582,7 @@ export class MemberlistEngine extends EventEmitter {
       // A late ack is still proof of life for a while.
       const expire = setTimeout(() => this.ackHandlers.delete(seq), Math.max(1000, this.t.probeIntervalMs * 10));
       expire.unref?.();
-      const self = ipToBytes(this.advertiseIp);
+      const self = this.selfAddr;
       for (const p of peers) {
         this.sendTo(p, encodeIndirectPing({ SeqNo: seq, Target: n.addr, Port: n.port, Node: n.name, Nack: (p.vsn[1] ?? 0) >= 4, SourceAddr: self, SourcePort: this.advertisePort, SourceNode: this.name }));
       }
@@ -612,7 +641,7 @@ export class MemberlistEngine extends EventEmitter {
    * process is. Once connected, a memberlist TCP ping (protocol ≥ 3), whose ack proves the member itself alive.
    */
   private checkReach(n: NodeRec): void {
-    const ping: Ping = { SeqNo: this.nextSeq(), Node: n.name, SourceAddr: ipToBytes(this.advertiseIp), SourcePort: this.advertisePort, SourceNode: this.name };
+    const ping: Ping = { SeqNo: this.nextSeq(), Node: n.name, SourceAddr: this.selfAddr, SourcePort: this.advertisePort, SourceNode: this.name };
     const started = performance.now();
     // Lifeguard: after our own timers ran late, the check waits that much longer before it counts as no answer.
     const timeout = reachTimeoutMs(this.t.reachTimeoutMs, this.health.allowance(started));
@@ -901,7 +930,9 @@ export class MemberlistEngine extends EventEmitter {
     }
     const [ip, port] = this.replyAddr(p.SourceAddr, p.SourcePort, from);
     const src = p.SourceNode ? this.nodes.get(p.SourceNode) : undefined;
-    this.sendMsg(ip, port, encodeAck({ SeqNo: p.SeqNo, Payload: Buffer.alloc(0) }), src?.vsn[1] ?? 0);
+    // Its own ping from its own address: while these keep coming, it is this pair's pinger (shouldPing).
+    if (src && src.ip === from.address) src.pingedUsAt = performance.now();
+    this.sendMsg(ip, port, encodeAck({ SeqNo: p.SeqNo, Payload: NO_PAYLOAD }), src?.vsn[1] ?? 0);
   }
 
   private handleIndirectPing(ind: IndirectPingReq, from: RemoteInfo): void {
@@ -1054,7 +1085,7 @@ export class MemberlistEngine extends EventEmitter {
     try {
       const interval = this.awareness.scale(this.t.probeIntervalMs);
       const deadline = performance.now() + interval;
-      const ping: Ping = { SeqNo: seq, Node: n.name, SourceAddr: ipToBytes(this.advertiseIp), SourcePort: this.advertisePort, SourceNode: this.name };
+      const ping: Ping = { SeqNo: seq, Node: n.name, SourceAddr: this.selfAddr, SourcePort: this.advertisePort, SourceNode: this.name };
       if (n.state === 'alive') {
         this.sendTo(n, encodePing(ping));
       } else {
@@ -1075,7 +1106,7 @@ export class MemberlistEngine extends EventEmitter {
       for (const p of peers) {
         const nack = (p.vsn[1] ?? 0) >= 4;
         if (nack) expectedNacks++;
-        this.sendTo(p, encodeIndirectPing({ SeqNo: seq, Target: n.addr, Port: n.port, Node: n.name, Nack: nack, SourceAddr: ipToBytes(this.advertiseIp), SourcePort: this.advertisePort, SourceNode: this.name }));
+        this.sendTo(p, encodeIndirectPing({ SeqNo: seq, Target: n.addr, Port: n.port, Node: n.name, Nack: nack, SourceAddr: this.selfAddr, SourcePort: this.advertisePort, SourceNode: this.name }));
       }
       const tcp = !this.t.disableTcpPings && (n.vsn[1] ?? 0) >= 3 ? this.tcpPing(n, ping, deadline) : Promise.resolve(false);
       const acked = await this.waitAck(w, deadline - performance.now());

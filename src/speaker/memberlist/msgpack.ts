@@ -84,6 +84,20 @@ function writeValue(w: Writer, v: WireValue): void {
   else writeRaw(w, v);
 }
 
+/** Field names as written (raw header and bytes): the same few names are written hundreds of times a second. */
+const encodedKeys = new Map<string, Buffer>();
+function encodedKey(k: string): Buffer {
+  let e = encodedKeys.get(k);
+  if (e === undefined) {
+    const w = new Writer();
+    writeRaw(w, utf8.encode(k));
+    e = Buffer.from(w.result());
+    // Field names come from our own message types; the bound only guards against a caller passing data as keys.
+    if (encodedKeys.size < 1024) encodedKeys.set(k, e);
+  }
+  return e;
+}
+
 /** Encodes one struct the way go-msgpack does (see the file comment). */
 export function encodeStruct(s: WireStruct, w: Writer = new Writer()): Buffer {
   const keys = Object.keys(s)
@@ -95,7 +109,7 @@ export function encodeStruct(s: WireStruct, w: Writer = new Writer()): Buffer {
     w.u16(keys.length);
   }
   for (const k of keys) {
-    writeRaw(w, utf8.encode(k));
+    w.bytes(encodedKey(k));
     writeValue(w, s[k] as WireValue);
   }
   return w.result();

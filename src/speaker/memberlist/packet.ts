@@ -9,6 +9,9 @@ export class PacketError extends Error {
   override name = 'PacketError';
 }
 
+const NO_LABEL = Buffer.alloc(0);
+const labelBytes = (label: string): Buffer => (label === '' ? NO_LABEL : Buffer.from(label, 'utf8'));
+
 /** A decompressed packet may not exceed this (a packet is at most one UDP datagram when sent). */
 const MAX_PACKET_DECOMPRESSED = 1 << 20;
 
@@ -132,7 +135,7 @@ export function unwrapPacket(packet: Buffer, sec: SecurityOptions): UnwrappedPac
   let encrypted = false;
   if (sec.keyring) {
     try {
-      buf = open(sec.keyring.all(), buf, Buffer.from(label, 'utf8'));
+      buf = open(sec.keyring.all(), buf, labelBytes(label));
       encrypted = true;
     } catch (err) {
       if (sec.verifyIncoming) throw err;
@@ -171,7 +174,7 @@ export function wrapPacket(msg: Buffer, sec: SecurityOptions, opts: WrapOptions)
     buf = Buffer.concat([head, buf]);
   }
   if (sec.keyring && sec.verifyOutgoing) {
-    buf = seal(sec.encryptionVersion, sec.keyring.primary, buf, Buffer.from(sec.label, 'utf8'));
+    buf = seal(sec.encryptionVersion, sec.keyring.primary, buf, labelBytes(sec.label));
   }
   return sec.label ? Buffer.concat([labelHeader(sec.label), buf]) : buf;
 }

@@ -246,4 +246,22 @@ test('seal/open versions 0 and 1', () => {
     assert.throws(() => open([key], s, Buffer.from('bad')), DecryptError);
   }
   assert.deepEqual(encodeStruct({ B: 1, A: 'x', C: undefined }), Buffer.from('82a141a178a14201', 'hex'));
+  // Cached field names: a second struct with the same names still writes each one.
+  assert.deepEqual(encodeStruct({ A: 'y', B: 2 }), Buffer.from('82a141a179a14202', 'hex'));
+});
+
+test('every sealed packet has its own nonce, across refills of the nonce batch', () => {
+  const nonces = new Set<string>();
+  const n = 5000;
+  for (let i = 0; i < n; i++) {
+    const msg = Buffer.from(`message ${i}`);
+    const s = seal(1, key, msg, Buffer.alloc(0));
+    nonces.add(s.subarray(1, 13).toString('hex'));
+    assert.deepEqual(open([key], s, Buffer.alloc(0)), msg);
+  }
+  assert.equal(nonces.size, n);
+  // Unlabelled (no additional data) and sealed with a label are not interchangeable.
+  const s = seal(0, key, Buffer.from('x'), Buffer.alloc(0));
+  assert.throws(() => open([key], s, Buffer.from('label')), DecryptError);
+  assert.equal(open([key], s, Buffer.alloc(0)).toString(), 'x');
 });

@@ -1,7 +1,7 @@
 // The fast path's decisions (src/speaker/memberlist/detector.ts), exhaustively over the check states; no clock.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fastPathAction, watchDueAt, indirectRound, LocalHealth, relayAnswer, RECHECK_BACKOFF_DOUBLINGS, recheckAfterMs, reachErrorResult, reachTimeoutMs, reachTimeoutResult, type ReachResult, HOST_UP_GRACE_MS, RELAY_SILENCE_MIN_MS, suspicionVerdict } from '../../../src/speaker/memberlist/detector.js';
+import { fastPathAction, watchDueAt, indirectRound, LocalHealth, relayAnswer, RECHECK_BACKOFF_DOUBLINGS, recheckAfterMs, reachErrorResult, reachTimeoutMs, reachTimeoutResult, type ReachResult, HOST_UP_GRACE_MS, PINGER_GRACE_INTERVALS, RELAY_SILENCE_MIN_MS, shouldPing, suspicionVerdict } from '../../../src/speaker/memberlist/detector.js';
 import { FAST_CONFIG, LAN_CONFIG } from '../../../src/speaker/memberlist/config.js';
 
 const t = { reachCheckAfterMs: 10, reachTimeoutMs: 15, reachRecheckMs: 50, suspectAfterSilenceMs: 20 };
@@ -256,4 +256,22 @@ describe('watchDueAt: when the fast path looks again', () => {
     assert.equal(watchDueAt(1000, [], 10, 10), 1010);
     assert.equal(watchDueAt(1000, [999], 50, 10), 1010);
   });
+});
+
+test('one pinger per pair: the member whose name sorts first always pings; the other only while its pings stop coming', () => {
+  const I = FAST_CONFIG.probeIntervalMs;
+  // node1 < node2: node1 pings whatever it hears.
+  for (const pingedAt of [undefined, 0, 995, 1000]) assert.equal(shouldPing('node1', 'node2', 1000, pingedAt, I), true);
+  // node2 leaves it to node1 while node1's pings arrive within the grace...
+  assert.equal(shouldPing('node2', 'node1', 1000, 1000 - I, I), false);
+  assert.equal(shouldPing('node2', 'node1', 1000, 1000 - PINGER_GRACE_INTERVALS * I, I), false);
+  // ...and pings it itself once they stop (or before the first), so the pair never goes without a pinger.
+  assert.equal(shouldPing('node2', 'node1', 1000, 1000 - PINGER_GRACE_INTERVALS * I - 0.1, I), true);
+  assert.equal(shouldPing('node2', 'node1', 1000, undefined, I), true);
+  // Both sides agree on the roles: exactly one of the two is the pinger while the pinger's pings arrive.
+  for (const [a, b] of [['a', 'b'], ['node10', 'node9'], ['x', 'x-1']] as const) {
+    assert.equal(shouldPing(a, b, 50, 49, I) !== shouldPing(b, a, 50, 49, I), true, `${a} / ${b}`);
+  }
+  assert.ok(FAST_CONFIG.onePingerPerPair);
+  assert.equal(LAN_CONFIG.onePingerPerPair, false);
 });
