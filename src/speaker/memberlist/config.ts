@@ -39,7 +39,8 @@ export interface TimingConfig {
 
   // Extensions. With `adaptive` false the member behaves exactly as hashicorp/memberlist.
   /**
-   * Our detector: ping every member every interval and judge each by how long it has been silent
+   * Our detector: ping every member every interval (or, with onePingerPerPair, let the member whose name
+   * sorts first ping and answer it) and judge each by how long it has been silent
    * (any packet from it counts), against a tolerance that stretches with the delays recently seen
    * from it and with our own event-loop lateness, and decays back to suspectAfterSilenceMs when quiet.
    */
