@@ -45,8 +45,11 @@ export interface TimingConfig {
    * from it and with our own event-loop lateness, and decays back to suspectAfterSilenceMs when quiet.
    */
   adaptive: boolean;
-  /** Members pinged per interval in adaptive mode (round robin beyond that). */
-  maxProbesPerInterval: number;
+  /**
+   * Adaptive mode: members watched closely, pinged every interval (our ring neighbours, half on each side; detector.ts
+   * ringNeighbours). The others are pinged round robin, one per gossip interval.
+   */
+  monitoredPeers: number;
   /** Adaptive mode: of each pair of members, only the one whose name sorts first pings (detector.ts shouldPing). */
   onePingerPerPair: boolean;
   /** Silence that makes a member suspect on a quiet network. */
@@ -99,7 +102,7 @@ export const LAN_CONFIG: Readonly<TimingConfig> = Object.freeze({
   deadNodeReclaimMs: 0,
   handoffQueueDepth: 1024,
   adaptive: false,
-  maxProbesPerInterval: 1,
+  monitoredPeers: 4,
   onePingerPerPair: false,
   suspectAfterSilenceMs: 0,
   jitterFactor: 0,
@@ -160,7 +163,7 @@ export const FAST_CONFIG: Readonly<TimingConfig> = Object.freeze({
   pushPullIntervalMs: 10_000,
   tcpTimeoutMs: 2000,
   adaptive: true,
-  maxProbesPerInterval: 16,
+  monitoredPeers: 4,
   onePingerPerPair: true,
   suspectAfterSilenceMs: 16,
   jitterFactor: 2,
@@ -340,7 +343,7 @@ export function applyMemberlistEnv(base: Readonly<TimingConfig>, env: NodeJS.Pro
 }
 
 export function validateTiming(c: TimingConfig): void {
-  const positive: Array<keyof TimingConfig> = ['probeIntervalMs', 'probeTimeoutMs', 'gossipIntervalMs', 'tcpTimeoutMs', 'udpBufferSize', 'suspicionMult', 'maxProbesPerInterval', 'failedProbesToSuspect'];
+  const positive: Array<keyof TimingConfig> = ['probeIntervalMs', 'probeTimeoutMs', 'gossipIntervalMs', 'tcpTimeoutMs', 'udpBufferSize', 'suspicionMult', 'monitoredPeers', 'failedProbesToSuspect'];
   for (const k of positive) {
     const v = c[k];
     if (typeof v !== 'number' || !(v > 0)) throw new ConfigError(`memberlist timing: ${k} must be > 0 (got ${String(v)})`);

@@ -10,6 +10,8 @@
 // Lifeguard's rule applies to the accuser too: a member whose own timers ran late recently was not running when the
 // answer was due, so it accuses nobody through the fast path until it has been on time for a while.
 
+import { createHash } from 'node:crypto';
+
 /** The state of one reachability check (a TCP connect to the member's gossip port, then a TCP ping). */
 export type ReachResult =
   /** No SYN-ACK yet, still within the timeout. */
@@ -283,3 +285,46 @@ export function shouldPing(self: string, peer: string, now: number, peerPingedUs
   return peerPingedUsAt === undefined || now - peerPingedUsAt > PINGER_GRACE_INTERVALS * intervalMs;
 }
 
+
+/**
+ * Ring monitoring: who watches whom closely in a cluster too large for everyone to ping everyone every interval.
+ * Pinging every peer every 7 ms costs each member in proportion to the cluster (8× the three-member cost at 17
+ * members), and a round robin over too many peers left each one unheard for longer than the fast path tolerates:
+ * at 26 members every speaker ran reach checks and indirect rounds all the time (a storm; measured 2026-12-02). So
+ * the members alive or suspect are placed on a ring, and each watches only its `perSide` nearest on either side:
+ * every member is watched by the same number of others however large the cluster, each pair is watched from both
+ * ends, and every member works the ring out alike from its own member list without talking. Up to 2 × perSide + 1
+ * members everyone watches everyone, as before. The ring is ordered by a hash of the names, not the names: nodes
+ * named by rack ("rack-a-…", "rack-b-…") would otherwise be watched only by their own rack, and a cut between racks
+ * would be seen by no member's close watch (the round robin in `backstopSilenceMs` still sees it, only slowly).
+ */
+export function ringNeighbours(members: Iterable<string>, self: string, perSide: number): Set<string> {
+  const ring = [...new Set([...members, self])].map((name) => ({ name, h: ringPosition(name) }));
+  ring.sort((a, b) => a.h - b.h || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const out = new Set<string>();
+  const n = ring.length;
+  if (n - 1 <= 2 * perSide) {
+    for (const m of ring) if (m.name !== self) out.add(m.name);
+    return out;
+  }
+  const at = ring.findIndex((m) => m.name === self);
+  for (let d = 1; d <= perSide; d++) {
+    out.add(ring[(at + d) % n]!.name);
+    out.add(ring[(at - d + n) % n]!.name);
+  }
+  return out;
+}
+
+/** The ring's order: evenly spread whatever the names share (FNV-style hashes of names differing early are not). */
+function ringPosition(name: string): number {
+  return createHash('sha256').update(name, 'utf8').digest().readUInt32BE(0);
+}
+
+/**
+ * Members outside our ring neighbours are pinged round robin, one every `rrIntervalMs`, so a partition that no close
+ * watch spans is still seen. Each is then heard once a cycle; two missed cycles and its tolerance make it suspect,
+ * and the usual suspicion (refuted by a live member that hears of it) follows.
+ */
+export function backstopSilenceMs(othersCount: number, rrIntervalMs: number, toleranceMs: number): number {
+  return 2 * Math.max(1, othersCount) * rrIntervalMs + toleranceMs;
+}

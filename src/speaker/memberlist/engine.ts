@@ -38,7 +38,7 @@ import { labelHeader, makeCompound, removeLabelHeader, type SecurityOptions, unw
 import { encryptOverhead, Keyring } from './security.js';
 import { encodePushPull, MAX_STREAM_BYTES, readStreamMessage, type StreamMessage, wrapStream } from './stream.js';
 import { Awareness, BroadcastQueue, Suspicion } from './suspicion.js';
-import { fastPathAction, shouldPing, watchDueAt, indirectRound, LocalHealth, reachErrorResult, relayAnswer, reachTimeoutMs, reachTimeoutResult, type ReachCheck, HOST_UP_GRACE_MS, suspicionVerdict } from './detector.js';
+import { fastPathAction, shouldPing, ringNeighbours, backstopSilenceMs, watchDueAt, indirectRound, LocalHealth, reachErrorResult, relayAnswer, reachTimeoutMs, reachTimeoutResult, type ReachCheck, HOST_UP_GRACE_MS, suspicionVerdict } from './detector.js';
 
 export type MemberState = 'alive' | 'suspect' | 'dead' | 'left';
 
@@ -126,6 +126,8 @@ interface NodeRec {
   indirectAt: number;
   /** When its last ping to us arrived (one pinger per pair: then we need not ping it). */
   pingedUsAt?: number;
+  /** Adaptive mode: one of our ring neighbours (detector.ts ringNeighbours), watched closely; else pinged round robin. */
+  monitored?: boolean;
   /** Fast path: the latest check of its host's reachability. */
   reach?: ReachProbe;
 }
@@ -251,6 +253,11 @@ export class MemberlistEngine extends EventEmitter {
   /** Relayed pings (ping-req) whose answer waits for our own reach check of their target, by target name. */
   private readonly relayWaiters = new Map<string, Set<() => void>>();
   private probeIndex = 0;
+  /** Ring monitoring (adaptive mode): bumped when a member enters or leaves the ring; the members pinged round robin. */
+  private ringEpoch = 0;
+  private ringSeenEpoch = -1;
+  private roundRobin: NodeRec[] = [];
+  private roundRobinAt = -Infinity;
   private pushPullActive = 0;
   private leaving = false;
   private leavingDone: Promise<void> = Promise.resolve();
@@ -397,9 +404,34 @@ export class MemberlistEngine extends EventEmitter {
     }, delay);
   }
 
-  /** The members the fast path watches: every other one alive or suspect. */
+  /** The members the fast path watches: our ring neighbours (every other member in a small cluster). */
   private *watched(): Generator<NodeRec> {
-    for (const n of this.nodes.values()) if (n.name !== this.name && (n.state === 'alive' || n.state === 'suspect')) yield n;
+    this.refreshRing();
+    for (const n of this.nodes.values()) if (n.monitored && n.name !== this.name && (n.state === 'alive' || n.state === 'suspect')) yield n;
+  }
+
+  /**
+   * Works out our ring neighbours again after the membership changed. One that becomes a neighbour is taken as heard
+   * now: until then it was pinged only round robin, and its silence so far says nothing.
+   */
+  private refreshRing(): void {
+    if (this.ringSeenEpoch === this.ringEpoch) return;
+    this.ringSeenEpoch = this.ringEpoch;
+    const now = performance.now();
+    const inRing: NodeRec[] = [];
+    for (const n of this.nodes.values()) {
+      if (n.state === 'alive' || n.state === 'suspect') inRing.push(n);
+      else n.monitored = false;
+    }
+    const near = ringNeighbours(inRing.map((n) => n.name), this.name, Math.max(1, Math.floor(this.t.monitoredPeers / 2)));
+    this.roundRobin = [];
+    for (const n of inRing) {
+      if (n.name === this.name) continue;
+      const monitored = near.has(n.name);
+      if (monitored && !n.monitored) n.lastHeard = Math.max(n.lastHeard, now);
+      n.monitored = monitored;
+      if (!monitored) this.roundRobin.push(n);
+    }
   }
 
   private *watchedLastHeard(): Generator<number> {
@@ -458,12 +490,9 @@ export class MemberlistEngine extends EventEmitter {
         this.ackHandlers.delete(seq);
       }
     }
-    const candidates = [...this.nodes.values()].filter((n) => n.name !== this.name && (n.state === 'alive' || n.state === 'suspect'));
-    if (candidates.length === 0) return;
-    const count = Math.min(candidates.length, this.t.maxProbesPerInterval);
     const self = this.selfAddr;
-    for (let i = 0; i < count; i++) {
-      const n = candidates[(this.probeIndex + i) % candidates.length]!;
+    this.pingRoundRobin(now, self);
+    for (const n of this.watched()) {
       const silence = now - n.lastHeard;
       const tol = this.tolerance(n, now);
       const needIndirect = silence > Math.max(this.t.probeTimeoutMs, tol / 2) && now - n.indirectAt > Math.max(this.t.probeIntervalMs, tol / 2);
@@ -489,7 +518,30 @@ export class MemberlistEngine extends EventEmitter {
         this.suspectNode({ Incarnation: n.incarnation, Node: n.name, From: this.name });
       }
     }
-    this.probeIndex = (this.probeIndex + count) % candidates.length;
+  }
+
+  /**
+   * Adaptive mode in a cluster larger than our ring neighbourhood: one other member pinged every gossip interval, in
+   * turn, and suspected after two cycles of silence (detector.ts backstopSilenceMs): the backstop for a partition no
+   * close watch spans.
+   */
+  private pingRoundRobin(now: number, self: Buffer): void {
+    this.refreshRing();
+    const others = this.roundRobin;
+    if (others.length === 0 || now - this.roundRobinAt < this.t.gossipIntervalMs) return;
+    this.roundRobinAt = now;
+    const n = others[this.probeIndex++ % others.length]!;
+    this.probeIndex %= others.length;
+    if (n.state !== 'alive' && n.state !== 'suspect') return;
+    this.count('pings_round_robin');
+    this.pingOnce(n, self);
+    const silence = now - n.lastHeard;
+    const limit = backstopSilenceMs(others.length, this.t.gossipIntervalMs, this.tolerance(n, now));
+    if (n.state === 'alive' && silence > limit) {
+      this.count('probes_failed');
+      this.log.debug({ member: n.name, silenceMs: Math.round(silence), toleranceMs: Math.round(limit), roundRobin: others.length }, 'memberlist: member outside our ring neighbours silent, suspecting it');
+      this.suspectNode({ Incarnation: n.incarnation, Node: n.name, From: this.name });
+    }
   }
 
   /** An adaptive-mode ping: its ack makes n heard and measures its delay. */
@@ -1219,6 +1271,7 @@ export class MemberlistEngine extends EventEmitter {
       if (n.state !== 'alive') {
         n.state = 'alive';
         n.stateChange = performance.now();
+        this.ringEpoch++;
       }
     }
     if (oldState === 'dead' || oldState === 'left') {
@@ -1297,6 +1350,15 @@ export class MemberlistEngine extends EventEmitter {
       const cur = this.nodes.get(name);
       if (!cur || cur.state !== 'suspect' || cur.stateChange !== changeTime || this.suspicions.get(name)?.timer !== timer) return;
       const now = performance.now();
+      if (this.t.adaptive && from !== this.name && !cur.monitored) {
+        // Someone else's suspicion of a member we do not watch closely: what we last heard of it is a round robin's
+        // worth old, and would fail a member its watchers hold alive (a starved one whose host answers them). Their
+        // verdict decides, through the dead message they send everyone, or our own round robin's.
+        this.count('suspicions_left_to_watchers');
+        this.suspicions.delete(name);
+        cur.state = 'alive';
+        return;
+      }
       const hostUp = cur.reach !== undefined && cur.reach.result === 'connected' && cur.reach.startedAt >= cur.lastHeard;
       if (this.t.adaptive && suspicionVerdict(now, cur.lastHeard, startedAt, this.t.suspectAfterSilenceMs, hostUp ? HOST_UP_GRACE_MS : 0) === 'hold') {
         // It has spoken since we suspected it: hold the verdict, it will refute (it hears the accusation
@@ -1329,6 +1391,7 @@ export class MemberlistEngine extends EventEmitter {
     n.incarnation = d.Incarnation;
     n.state = d.Node === d.From ? 'left' : 'dead';
     n.stateChange = performance.now();
+    this.ringEpoch++;
     if (n.name !== this.name) {
       this.count(n.state === 'left' ? 'members_left' : 'members_failed');
       this.log.info({ member: n.name, state: n.state, from: d.From }, n.state === 'left' ? 'memberlist: member left' : 'memberlist: member failed');

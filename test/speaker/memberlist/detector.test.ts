@@ -1,7 +1,7 @@
 // The fast path's decisions (src/speaker/memberlist/detector.ts), exhaustively over the check states; no clock.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fastPathAction, watchDueAt, indirectRound, LocalHealth, relayAnswer, RECHECK_BACKOFF_DOUBLINGS, recheckAfterMs, reachErrorResult, reachTimeoutMs, reachTimeoutResult, type ReachResult, HOST_UP_GRACE_MS, PINGER_GRACE_INTERVALS, RELAY_SILENCE_MIN_MS, shouldPing, suspicionVerdict } from '../../../src/speaker/memberlist/detector.js';
+import { fastPathAction, watchDueAt, indirectRound, LocalHealth, relayAnswer, RECHECK_BACKOFF_DOUBLINGS, recheckAfterMs, reachErrorResult, reachTimeoutMs, reachTimeoutResult, type ReachResult, HOST_UP_GRACE_MS, PINGER_GRACE_INTERVALS, RELAY_SILENCE_MIN_MS, shouldPing, suspicionVerdict, ringNeighbours, backstopSilenceMs } from '../../../src/speaker/memberlist/detector.js';
 import { FAST_CONFIG, LAN_CONFIG } from '../../../src/speaker/memberlist/config.js';
 
 const t = { reachCheckAfterMs: 10, reachTimeoutMs: 15, reachRecheckMs: 50, suspectAfterSilenceMs: 20 };
@@ -274,4 +274,57 @@ test('one pinger per pair: the member whose name sorts first always pings; the o
   }
   assert.ok(FAST_CONFIG.onePingerPerPair);
   assert.equal(LAN_CONFIG.onePingerPerPair, false);
+});
+
+describe('ring monitoring', () => {
+  const names = (n: number, prefix = 'node'): string[] => Array.from({ length: n }, (_, i) => `${prefix}${i + 1}`);
+
+  test('up to 2 × perSide + 1 members everyone watches everyone', () => {
+    for (let n = 1; n <= 5; n++) {
+      const all = names(n);
+      for (const self of all) assert.deepEqual([...ringNeighbours(all, self, 2)].sort(), all.filter((x) => x !== self).sort());
+    }
+  });
+
+  test('beyond that each member watches 2 × perSide others, is watched by as many, and pairs are watched from both ends', () => {
+    for (const perSide of [1, 2, 3]) {
+      for (const n of [2 * perSide + 2, 10, 33, 100]) {
+        const all = names(n);
+        const near = new Map(all.map((m) => [m, ringNeighbours(all, m, perSide)]));
+        const watchedBy = new Map(all.map((m) => [m, 0]));
+        for (const [self, set] of near) {
+          assert.equal(set.size, 2 * perSide, `${self} of ${n}`);
+          assert.ok(!set.has(self));
+          for (const peer of set) {
+            assert.ok(near.get(peer)!.has(self), `${self} watches ${peer} but not the other way (n ${n})`);
+            watchedBy.set(peer, watchedBy.get(peer)! + 1);
+          }
+        }
+        for (const [m, count] of watchedBy) assert.equal(count, 2 * perSide, `${m} watched by ${count} of ${n}`);
+      }
+    }
+  });
+
+  test('every member works out the same ring from its own list, in any order, with or without itself', () => {
+    const all = names(20);
+    const shuffled = [...all].reverse();
+    for (const self of all) {
+      const a = [...ringNeighbours(all, self, 2)].sort();
+      assert.deepEqual([...ringNeighbours(shuffled, self, 2)].sort(), a);
+      assert.deepEqual([...ringNeighbours(all.filter((x) => x !== self), self, 2)].sort(), a);
+      assert.deepEqual([...ringNeighbours([...all, ...all], self, 2)].sort(), a);
+    }
+  });
+
+  test('nodes named by rack are watched across racks, not only by their own', () => {
+    // In name order only the members at the racks' ends would have a watcher in the other rack (4 of 20).
+    const all = [...names(10, 'rack-a-'), ...names(10, 'rack-b-')];
+    const crossWatched = all.filter((m) => [...ringNeighbours(all, m, 2)].some((p) => p.slice(0, 6) !== m.slice(0, 6)));
+    assert.ok(crossWatched.length >= 10, `only ${crossWatched.length} of 20 have a watcher in the other rack`);
+  });
+
+  test('the round robin suspects after two of its cycles and the tolerance', () => {
+    assert.equal(backstopSilenceMs(10, 20, 16), 2 * 10 * 20 + 16);
+    assert.equal(backstopSilenceMs(0, 20, 16), 2 * 20 + 16);
+  });
 });
