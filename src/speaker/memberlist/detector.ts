@@ -323,8 +323,9 @@ function ringPosition(name: string): number {
 /**
  * Members outside our ring neighbours are pinged round robin, one every `rrIntervalMs`, so a partition that no close
  * watch spans is still seen. Each is then heard once a cycle; two missed cycles and its tolerance make it suspect,
- * and the usual suspicion (refuted by a live member that hears of it) follows.
+ * and the usual suspicion (refuted by a live member that hears of it) follows — but never before HOST_UP_GRACE_MS:
+ * we do not check its host, and its watchers hold a starved member whose host answers them alive that long.
  */
 export function backstopSilenceMs(othersCount: number, rrIntervalMs: number, toleranceMs: number): number {
-  return 2 * Math.max(1, othersCount) * rrIntervalMs + toleranceMs;
+  return Math.max(HOST_UP_GRACE_MS, 2 * Math.max(1, othersCount) * rrIntervalMs + toleranceMs);
 }

@@ -323,8 +323,9 @@ describe('ring monitoring', () => {
     assert.ok(crossWatched.length >= 10, `only ${crossWatched.length} of 20 have a watcher in the other rack`);
   });
 
-  test('the round robin suspects after two of its cycles and the tolerance', () => {
-    assert.equal(backstopSilenceMs(10, 20, 16), 2 * 10 * 20 + 16);
-    assert.equal(backstopSilenceMs(0, 20, 16), 2 * 20 + 16);
+  test('the round robin suspects after two of its cycles and the tolerance, and never before a host-up grace', () => {
+    assert.equal(backstopSilenceMs(200, 20, 16), 2 * 200 * 20 + 16);
+    assert.equal(backstopSilenceMs(10, 20, 16), HOST_UP_GRACE_MS);
+    assert.equal(backstopSilenceMs(0, 20, 16), HOST_UP_GRACE_MS);
   });
 });
